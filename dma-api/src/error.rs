@@ -1,0 +1,256 @@
+//! The one error taxonomy of the DMA layer.
+//!
+//! Linux collapses single-map failures to `DMA_MAPPING_ERROR` and sg failures
+//! to `-EINVAL` / `-ENOMEM` / `-EIO` / `-EREMOTEIO` with no reason
+//! (kernel/dma/mapping.c `dma_map_sgtable`). Here every failure is a variant
+//! carrying the offending values, and [`DmaError::kind`] gives the class a caller
+//! acts on:
+//!
+//! * [`ErrorKind::Invalid`] — a caller bug, permanent (`-EINVAL`);
+//! * [`ErrorKind::NoResources`] — retry later (`-ENOMEM`);
+//! * [`ErrorKind::Fallback`] — this memory cannot be reached this way; use
+//!   system memory (`-EREMOTEIO`, and the cases Linux reports as `-EIO`/`-EPERM`
+//!   such as MMIO that would need bouncing).
+
+use crate::bdf::Bdf;
+use crate::mask::DmaMask;
+use crate::types::{BusAddr, PhysAddr};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use scatterlist::SgError;
+
+/// What a caller should do about an error.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ErrorKind {
+    /// Caller bug; retrying cannot help (Linux `-EINVAL`).
+    Invalid,
+    /// Transient shortage (IOVA space, bounce slots, memory); retry later
+    /// (Linux `-ENOMEM`).
+    NoResources,
+    /// The mapping is impossible on this path; use system memory instead
+    /// (Linux `-EREMOTEIO` for P2P, `-EPERM`/`-EIO` for unbounceable MMIO).
+    Fallback,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::NoResources => "no-resources",
+            ErrorKind::Fallback => "fallback",
+        })
+    }
+}
+
+/// Every failure of the DMA layer, with the values that caused it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum DmaError {
+    // ---- Invalid ----
+    /// A scatterlist was built or used wrongly.
+    Sg(SgError),
+    /// A mask width outside 1..=64.
+    InvalidMask {
+        /// The width given.
+        bits: u32,
+    },
+    /// A mask value that is not a run of low ones.
+    InvalidMaskValue {
+        /// The value given.
+        value: u64,
+    },
+    /// A direction value outside 0..=2.
+    InvalidDirection {
+        /// The raw value given.
+        raw: u32,
+    },
+    /// A zero-length mapping or sync.
+    ZeroLength {
+        /// Where it started.
+        phys: PhysAddr,
+    },
+    /// A physical range that wraps the address space.
+    PhysOverflow {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A physical range that no translation window covers.
+    NotTranslatable {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A bus range that no translation window covers (reverse translation).
+    BusNotTranslatable {
+        /// Start of the range.
+        bus: BusAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A device or provider that the machine does not know.
+    UnknownDevice {
+        /// Its address.
+        bdf: Bdf,
+    },
+
+    // ---- NoResources ----
+    /// Not enough memory for bookkeeping or an allocation.
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: u64,
+    },
+
+    // ---- Fallback ----
+    /// The address the device would have to emit is beyond its mask.
+    MaskUnreachable {
+        /// The bus address that is out of reach.
+        bus: BusAddr,
+        /// The length of the range.
+        len: u64,
+        /// The device's effective mask.
+        mask: DmaMask,
+    },
+    /// MMIO / peer memory that would have to be bounced, which is impossible.
+    MmioNotBounceable {
+        /// The MMIO range start.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// Peer-to-peer between provider and client is not possible; `reasons` is
+    /// the chain from the P2P oracle, outermost first.
+    P2pUnreachable {
+        /// The device that owns the memory.
+        provider: Bdf,
+        /// The device that would access it.
+        client: Bdf,
+        /// Why, outermost first (e.g. the host bridge not on the allow-list).
+        reasons: Vec<String>,
+    },
+}
+
+impl DmaError {
+    /// The class a caller acts on.
+    pub fn kind(&self) -> ErrorKind {
+        use DmaError::*;
+        match self {
+            Sg(_)
+            | InvalidMask { .. }
+            | InvalidMaskValue { .. }
+            | InvalidDirection { .. }
+            | ZeroLength { .. }
+            | PhysOverflow { .. }
+            | NotTranslatable { .. }
+            | BusNotTranslatable { .. }
+            | UnknownDevice { .. } => ErrorKind::Invalid,
+            OutOfMemory { .. } => ErrorKind::NoResources,
+            MaskUnreachable { .. } | MmioNotBounceable { .. } | P2pUnreachable { .. } => {
+                ErrorKind::Fallback
+            }
+        }
+    }
+
+    /// The closest Linux errno (negative), for ports that must return one.
+    pub fn errno(&self) -> i32 {
+        match self.kind() {
+            ErrorKind::Invalid => -22,     // EINVAL
+            ErrorKind::NoResources => -12, // ENOMEM
+            ErrorKind::Fallback => -121,   // EREMOTEIO
+        }
+    }
+}
+
+impl From<SgError> for DmaError {
+    fn from(e: SgError) -> Self {
+        DmaError::Sg(e)
+    }
+}
+
+impl fmt::Display for DmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DmaError::*;
+        write!(f, "[{}] ", self.kind())?;
+        match self {
+            Sg(e) => write!(f, "scatterlist: {e}"),
+            InvalidMask { bits } => write!(f, "DMA mask of {bits} bits is not in 1..=64"),
+            InvalidMaskValue { value } => {
+                write!(f, "DMA mask value {value:#x} is not a run of low ones")
+            }
+            InvalidDirection { raw } => write!(f, "DMA direction {raw} is not 0, 1 or 2"),
+            ZeroLength { phys } => write!(f, "zero-length range at {phys}"),
+            PhysOverflow { phys, len } => {
+                write!(
+                    f,
+                    "physical range {phys} + {len:#x} wraps the address space"
+                )
+            }
+            NotTranslatable { phys, len } => write!(
+                f,
+                "physical range {phys} + {len:#x} is outside every translation window"
+            ),
+            BusNotTranslatable { bus, len } => write!(
+                f,
+                "bus range {bus} + {len:#x} is outside every translation window"
+            ),
+            UnknownDevice { bdf } => write!(f, "no device {bdf} in this machine"),
+            OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
+            MaskUnreachable { bus, len, mask } => write!(
+                f,
+                "bus range {bus} + {len:#x} is beyond the device's {mask} DMA mask"
+            ),
+            MmioNotBounceable { phys, len } => write!(
+                f,
+                "MMIO range {phys} + {len:#x} would need bouncing, which MMIO cannot be"
+            ),
+            P2pUnreachable {
+                provider,
+                client,
+                reasons,
+            } => {
+                write!(
+                    f,
+                    "P2P from {client} to memory of {provider} is not possible"
+                )?;
+                for r in reasons {
+                    write!(f, ": {r}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DmaError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn kinds_and_errnos() {
+        let inv = DmaError::from(SgError::ZeroPages);
+        assert_eq!(inv.kind(), ErrorKind::Invalid);
+        assert_eq!(inv.errno(), -22);
+        let nores = DmaError::OutOfMemory { bytes: 4096 };
+        assert_eq!(nores.kind(), ErrorKind::NoResources);
+        let fb = DmaError::P2pUnreachable {
+            provider: "01:00.0".parse().unwrap(),
+            client: "02:00.0".parse().unwrap(),
+            reasons: vec!["host bridge 0000:00:00.0 is not on the allow-list".to_string()],
+        };
+        assert_eq!(fb.kind(), ErrorKind::Fallback);
+        assert_eq!(fb.errno(), -121);
+        let msg = fb.to_string();
+        assert!(
+            msg.contains("0000:02:00.0") && msg.contains("allow-list"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! The unified DMA mapping API.
+//!
+//! This crate holds the *ports*: the address types, the error taxonomy, the
+//! machine model (memory map, PCI topology), the P2P oracle and the traits the
+//! arch and IOMMU backends implement. Drivers depend on this crate only.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod attrs;
+pub mod bdf;
+pub mod direction;
+pub mod error;
+pub mod mask;
+pub mod types;
+pub mod window;
+
+pub use attrs::DmaAttrs;
+pub use bdf::{Bdf, BdfParseError};
+pub use direction::Direction;
+pub use error::{DmaError, ErrorKind};
+pub use mask::DmaMask;
+pub use types::*;
+pub use window::{AddrWindow, WindowError, WindowMap};

@@ -1,0 +1,4 @@
+//! IOMMU backends: the IOVA allocator, the radix page-table engine and its
+//! formats, an independent hardware walker, domains and IOTLB invalidation.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
