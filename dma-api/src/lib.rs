@@ -14,6 +14,9 @@ pub mod bdf;
 pub mod direction;
 pub mod error;
 pub mod mask;
+pub mod pci;
+#[cfg(feature = "std")]
+pub mod sysfs;
 pub mod types;
 pub mod window;
 
