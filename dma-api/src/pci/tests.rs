@@ -269,7 +269,7 @@ fn std_walk_errors_name_offset_and_value() {
     assert_eq!(
         w.issues,
         vec![ConfigError::Truncated {
-            needed: 0xfd,
+            needed: 0xfe,
             len: 128
         }]
     );
@@ -314,7 +314,7 @@ fn ext_walk_errors() {
     );
     // Low two bits of the next field are masked (PCI_EXT_CAP_NEXT).
     let mut b = ConfigBuilder::new(4096, 1, 2, 0, 0);
-    b.put32(0x100, 0x2031_0001).put32(0x200, 0x0001_000d);
+    b.put32(0x100, 0x2033_0001).put32(0x200, 0x0001_000d);
     let w = walk_ext_caps(b.bytes());
     assert_eq!(w.caps.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![0x100, 0x200]);
     assert_eq!(w.caps[0].version, 3);
