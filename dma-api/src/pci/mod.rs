@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod ext_caps;
 pub mod header;
+pub mod host_bridge;
 pub mod pcie;
 pub mod regs;
 
@@ -30,4 +31,5 @@ pub use config::{parse_config, ParsedConfig};
 pub use error::ConfigError;
 pub use ext_caps::{walk_ext_caps, ExtCapability};
 pub use header::{BridgeBuses, ConfigHeader, HeaderType};
+pub use host_bridge::{HostBridgeId, HostBridgeParseError};
 pub use pcie::{PcieCap, PcieType};
