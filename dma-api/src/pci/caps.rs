@@ -97,7 +97,8 @@ pub fn walk_caps(buf: &[u8], ptr_offset: usize) -> CapWalk<Capability> {
             }
         };
         if id == 0xff {
-            walk.issues.push(ConfigError::CapIdAllOnes { offset: pos as u16 });
+            walk.issues
+                .push(ConfigError::CapIdAllOnes { offset: pos as u16 });
             return walk;
         }
         walk.caps.push(Capability {

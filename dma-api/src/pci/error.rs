@@ -117,7 +117,10 @@ impl fmt::Display for ConfigError {
                 write!(f, "capability ID 0xff (all ones) at {offset:#x}")
             }
             ConfigError::UnknownPcieType { offset, value } => {
-                write!(f, "reserved PCIe port type {value:#x} in capability at {offset:#x}")
+                write!(
+                    f,
+                    "reserved PCIe port type {value:#x} in capability at {offset:#x}"
+                )
             }
         }
     }

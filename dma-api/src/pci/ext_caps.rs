@@ -49,7 +49,8 @@ pub fn walk_ext_caps(buf: &[u8]) -> CapWalk<ExtCapability> {
         let (word, bit) = (slot / 64, slot % 64);
         let seen = visited.get(word).is_some_and(|w| w & (1u64 << bit) != 0);
         if seen {
-            walk.issues.push(ConfigError::CapLoop { offset: pos as u16 });
+            walk.issues
+                .push(ConfigError::CapLoop { offset: pos as u16 });
             return walk;
         }
         if walk.caps.len() >= regs::EXT_CAP_TTL {

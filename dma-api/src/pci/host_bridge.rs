@@ -75,7 +75,14 @@ mod tests {
         let v: HostBridgeId = "pci10000:e0".parse().unwrap();
         assert_eq!((v.domain, v.bus), (0x10000, 0xe0));
         assert_eq!(format!("{v}"), "pci10000:e0");
-        for bad in ["pci0000", "pc0000:00", "pci00:00", "pci0000:0", "pci0000:000", "pcixxxx:00"] {
+        for bad in [
+            "pci0000",
+            "pc0000:00",
+            "pci00:00",
+            "pci0000:0",
+            "pci0000:000",
+            "pcixxxx:00",
+        ] {
             assert_eq!(bad.parse::<HostBridgeId>().unwrap_err().input, bad);
         }
     }

@@ -35,7 +35,11 @@ fn root_port_decodes_every_field() {
     assert_eq!(ids, vec![(0x40, 0x01), (0x60, 0x10), (0x80, 0x05)]);
     assert_eq!(p.pcie_type(), Some(PcieType::RootPort));
     assert_eq!(p.pcie.map(|c| (c.offset, c.version)), Some((0x60, 2)));
-    let ext: Vec<(u16, u16, u8)> = p.ext_caps.iter().map(|c| (c.offset, c.id, c.version)).collect();
+    let ext: Vec<(u16, u16, u8)> = p
+        .ext_caps
+        .iter()
+        .map(|c| (c.offset, c.id, c.version))
+        .collect();
     assert_eq!(ext, vec![(0x100, 0x0001, 1), (0x148, 0x000d, 1)]);
     let acs = p.acs.unwrap();
     assert_eq!(acs.offset, 0x148);
@@ -118,7 +122,10 @@ fn short_header_and_absent_ids_are_errors() {
     let b = ConfigBuilder::new(4096, 0x8086, 0x1234, 0, 0);
     assert_eq!(
         parse_config(&b.bytes()[..63]),
-        Err(ConfigError::Truncated { needed: 64, len: 63 })
+        Err(ConfigError::Truncated {
+            needed: 64,
+            len: 63
+        })
     );
     assert_eq!(
         parse_config(&[]),
@@ -142,7 +149,10 @@ fn unknown_header_and_pcie_type_are_reported() {
     let p = parse_config(b.bytes()).unwrap();
     assert_eq!(p.header.header_type, None);
     assert!(p.bars.is_empty() && p.caps.is_empty());
-    assert_eq!(p.issues, vec![ConfigError::UnknownHeaderType { value: 0x05 }]);
+    assert_eq!(
+        p.issues,
+        vec![ConfigError::UnknownHeaderType { value: 0x05 }]
+    );
 
     let mut b = ConfigBuilder::new(256, 1, 2, 0, 0x00);
     b.pcie(0x40, 0xb);
@@ -296,7 +306,9 @@ fn std_walk_visits_all_48_slots_then_stops_cleanly() {
 fn ext_walk_errors() {
     // Loop 0x100 -> 0x200 -> 0x100.
     let mut b = ConfigBuilder::new(4096, 1, 2, 0, 0);
-    b.ext_cap(0x100, 1).ext_cap(0x200, 2).put32(0x200, 0x1001_0002);
+    b.ext_cap(0x100, 1)
+        .ext_cap(0x200, 2)
+        .put32(0x200, 0x1001_0002);
     let w = walk_ext_caps(b.bytes());
     assert_eq!(w.caps.len(), 2);
     assert_eq!(w.issues, vec![ConfigError::CapLoop { offset: 0x100 }]);
@@ -316,7 +328,10 @@ fn ext_walk_errors() {
     let mut b = ConfigBuilder::new(4096, 1, 2, 0, 0);
     b.put32(0x100, 0x2033_0001).put32(0x200, 0x0001_000d);
     let w = walk_ext_caps(b.bytes());
-    assert_eq!(w.caps.iter().map(|c| c.offset).collect::<Vec<_>>(), vec![0x100, 0x200]);
+    assert_eq!(
+        w.caps.iter().map(|c| c.offset).collect::<Vec<_>>(),
+        vec![0x100, 0x200]
+    );
     assert_eq!(w.caps[0].version, 3);
     // Next pointer past a truncated buffer.
     let mut b = ConfigBuilder::new(4096, 1, 2, 0, 0);

@@ -134,7 +134,9 @@ pub fn read_device(entry: &Path, bdf: Bdf, warnings: &mut Vec<Warning>) -> Optio
         .map(|v| v as u16)
         .or(cfg.as_ref().map(|c| c.header.device));
     let class = ctx
-        .need("class", |p| read_hex(p, 0xff_ffff, "a 24-bit hex class code"))
+        .need("class", |p| {
+            read_hex(p, 0xff_ffff, "a 24-bit hex class code")
+        })
         .map(|v| v as u32)
         .or(cfg.as_ref().map(|c| c.header.class));
     let revision = ctx
@@ -175,10 +177,12 @@ pub fn read_device(entry: &Path, bdf: Bdf, warnings: &mut Vec<Warning>) -> Optio
         let Some(name) = link_name(p)? else {
             return Ok(None);
         };
-        name.parse::<u32>().map(Some).map_err(|_| Problem::BadNumber {
-            text: name,
-            expected: "a numeric IOMMU group",
-        })
+        name.parse::<u32>()
+            .map(Some)
+            .map_err(|_| Problem::BadNumber {
+                text: name,
+                expected: "a numeric IOMMU group",
+            })
     });
     let driver = ctx.get("driver", link_name);
     let dma_mask_bits = ctx.get("dma_mask_bits", |p| {

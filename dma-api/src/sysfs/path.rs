@@ -63,7 +63,13 @@ mod tests {
 
         let p = parse_device_path("/sys/devices/pci0000:40/0000:40:00.0").unwrap();
         assert_eq!(p.parent, None);
-        assert_eq!(p.host_bridge, Some(HostBridgeId { domain: 0, bus: 0x40 }));
+        assert_eq!(
+            p.host_bridge,
+            Some(HostBridgeId {
+                domain: 0,
+                bus: 0x40
+            })
+        );
 
         // VMD: the nested host bridge wins and the function has no PCI parent.
         let p = parse_device_path(

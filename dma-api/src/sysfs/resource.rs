@@ -93,9 +93,7 @@ impl fmt::Display for ResourceError {
 impl std::error::Error for ResourceError {}
 
 fn hex64(tok: &str) -> Option<u64> {
-    let digits = tok
-        .strip_prefix("0x")
-        .or_else(|| tok.strip_prefix("0X"))?;
+    let digits = tok.strip_prefix("0x").or_else(|| tok.strip_prefix("0X"))?;
     if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -131,7 +129,9 @@ pub fn parse_resource(text: &str) -> Result<Vec<ResourceLine>, ResourceError> {
         if end < start {
             return Err(err("end is below start"));
         }
-        let size = (end - start).checked_add(1).ok_or_else(|| err("size overflows 64 bits"))?;
+        let size = (end - start)
+            .checked_add(1)
+            .ok_or_else(|| err("size overflows 64 bits"))?;
         out.push(ResourceLine {
             index,
             start: PhysAddr::new(start),
@@ -170,12 +170,24 @@ mod tests {
     fn bad_lines_name_their_number() {
         let cases = [
             ("garbage\n", 0, "start is not 0x-prefixed hex"),
-            ("0x0 0x0 0x0\n0x10 0xz 0x200\n", 1, "end is not 0x-prefixed hex"),
+            (
+                "0x0 0x0 0x0\n0x10 0xz 0x200\n",
+                1,
+                "end is not 0x-prefixed hex",
+            ),
             ("0x10 0x20\n", 0, "flags are not 0x-prefixed hex"),
             ("0x10 0x20 0x200 0x1\n", 0, "more than three fields"),
             ("0x20 0x10 0x200\n", 0, "end is below start"),
-            ("0x0 0xffffffffffffffff 0x200\n", 0, "size overflows 64 bits"),
-            ("0x00000000000000001 0x2 0x200\n", 0, "start is not 0x-prefixed hex"),
+            (
+                "0x0 0xffffffffffffffff 0x200\n",
+                0,
+                "size overflows 64 bits",
+            ),
+            (
+                "0x00000000000000001 0x2 0x200\n",
+                0,
+                "start is not 0x-prefixed hex",
+            ),
         ];
         for (text, line, reason) in cases {
             let e = parse_resource(text).unwrap_err();

@@ -1,8 +1,8 @@
 //! What a scan could not read, and where.
 
+use super::resource::ResourceError;
 use crate::bdf::{Bdf, BdfParseError};
 use crate::pci::ConfigError;
-use super::resource::ResourceError;
 use std::fmt;
 use std::path::PathBuf;
 
