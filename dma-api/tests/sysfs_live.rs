@@ -35,6 +35,18 @@ fn live_sysfs_scan_is_consistent() {
     let found: Vec<Bdf> = scan.devices.iter().map(|d| d.bdf).collect();
     assert_eq!(found, expected);
     for d in &scan.devices {
+        println!(
+            "{} {:04x}:{:04x} class {:06x} {:?} {:?} acs {:?} bars {} parent {:?}",
+            d.bdf,
+            d.vendor,
+            d.device,
+            d.class,
+            d.header_type,
+            d.pcie_type,
+            d.acs.map(|a| (a.cap, a.ctrl)),
+            d.bars.len(),
+            d.parent
+        );
         assert!(d.host_bridge.is_some(), "{} has no host bridge", d.bdf);
         assert!(d.config_len >= 64, "{} config unreadable", d.bdf);
         if let Some(p) = d.parent {
