@@ -444,6 +444,16 @@ fn synthetic_tree_decodes_every_field() {
 }
 
 #[test]
+fn sysfs_root_without_pci_is_one_warning() {
+    let tmp = TempDir::new("sysfs-nopci");
+    fs::create_dir_all(tmp.0.join("bus/usb")).unwrap();
+    let scan = read_tree(&tmp.0);
+    assert!(scan.devices.is_empty());
+    assert_eq!(scan.warnings.len(), 1);
+    assert_eq!(scan.warnings[0].path, tmp.0.join("bus/pci/devices"));
+}
+
+#[test]
 fn missing_dir_is_one_warning() {
     let scan = read_tree(Path::new("/nonexistent/unidma/sys"));
     assert!(scan.devices.is_empty());

@@ -30,7 +30,9 @@ use std::path::Path;
 pub fn read_tree(dir: &Path) -> SysfsScan {
     let mut scan = SysfsScan::default();
     let nested = dir.join("bus").join("pci").join("devices");
-    let devices_dir = if nested.is_dir() {
+    // A sysfs root without PCI (no `bus/pci`) is reported once instead of
+    // reading `/sys` itself as a devices directory.
+    let devices_dir = if nested.is_dir() || dir.join("bus").is_dir() {
         nested
     } else {
         dir.to_path_buf()

@@ -196,3 +196,39 @@ mod tests {
         assert_eq!(parse_resource(""), Ok(Vec::new()));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use alloc::format;
+    use alloc::string::String;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,300}") {
+            if let Err(e) = parse_resource(&text) {
+                prop_assert!(e.line < text.lines().count().max(1));
+            }
+        }
+
+        #[test]
+        fn kernel_format_round_trips(rows in proptest::collection::vec((any::<u64>(), 0u64..1 << 40, any::<u64>()), 0..17)) {
+            let mut text = String::new();
+            let mut expect = Vec::new();
+            for (i, &(start, len, flags)) in rows.iter().enumerate() {
+                let end = start.saturating_add(len);
+                text += &format!("0x{start:016x} 0x{end:016x} 0x{flags:016x}\n");
+                if start != 0 || end != 0 {
+                    expect.push((i, start, end - start + 1, flags));
+                }
+            }
+            let got: Vec<_> = parse_resource(&text)
+                .unwrap()
+                .iter()
+                .map(|l| (l.index, l.start.raw(), l.size, l.flags.bits()))
+                .collect();
+            prop_assert_eq!(got, expect);
+        }
+    }
+}
