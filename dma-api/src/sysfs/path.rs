@@ -105,3 +105,30 @@ mod tests {
         assert_eq!(parse_device_path(""), None);
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_paths_never_panic(p in "[/a-z0-9:.]{0,80}") {
+            let _ = parse_device_path(&p);
+        }
+
+        #[test]
+        fn built_chains_decode(dom in 0u32..0x2_0000, buses in proptest::collection::vec((any::<u8>(), 0u8..32, 0u8..8), 1..6)) {
+            let hb = HostBridgeId { domain: dom, bus: buses[0].0 };
+            let mut path = format!("/sys/devices/{hb}");
+            let bdfs: Vec<Bdf> = buses.iter().map(|&(b, d, f)| Bdf::new(dom, b, d, f).unwrap()).collect();
+            for b in &bdfs {
+                path += &format!("/{b}");
+            }
+            let p = parse_device_path(&path).unwrap();
+            prop_assert_eq!(p.bdf, *bdfs.last().unwrap());
+            prop_assert_eq!(p.parent, bdfs.len().checked_sub(2).map(|i| bdfs[i]));
+            prop_assert_eq!(p.host_bridge, Some(hb));
+        }
+    }
+}
