@@ -1,0 +1,1 @@
+//! The bring-up kit placeholder.
