@@ -482,7 +482,17 @@ fn check_decodes(arch: &dyn ArchDma, dec: Decoder, p: &CacheProgram, what: &str)
         assert!(code.is_empty(), "{n}: empty program {what} lowered to {} bytes", code.len());
     }
     let ev = dec(&code).unwrap_or_else(|e| panic!("{n}: decoding {what}: {e}"));
-    assert_eq!(ev, p.events(), "{n}: decoded code differs from the program for {what}");
+    let want = p.events();
+    if let Some(i) = (0..ev.len().max(want.len())).find(|&i| ev.get(i) != want.get(i)) {
+        panic!(
+            "{n}: decoded code differs from the program for {what} at event {i}: \
+             decoded {:?}, program {:?} ({} decoded, {} expected)",
+            ev.get(i),
+            want.get(i),
+            ev.len(),
+            want.len()
+        );
+    }
 }
 
 /// The lowered code, decoded back, is exactly the program: every line op
@@ -511,6 +521,30 @@ pub fn lowered_code_decodes_back(arch: &dyn ArchDma, decoder: Option<Decoder>) {
         }
     }
     check_decodes(arch, dec, &b, "a batch of discontiguous ranges");
+    // Every single-bit address and a deterministic spread of others, so
+    // each immediate chunk of the address materialisation takes many values.
+    let mut bits = CacheProgram::new(arch.info());
+    let mut spread = CacheProgram::new(arch.info());
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for k in 0..64u32 {
+        let op = OPS[(k % 3) as usize];
+        for a in [1u64 << k, (1 << 63) | (1 << k)] {
+            if let Err(e) = bits.push_range(PhysAddr::new(a), 1, SegKind::Ram, op) {
+                panic!("{}: bit {k}: {e}", arch.name());
+            }
+        }
+        // xorshift64
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = 1 + (x >> 60) * line;
+        let start = x.min(u64::MAX - len);
+        if let Err(e) = spread.push_range(PhysAddr::new(start), len, SegKind::Ram, op) {
+            panic!("{}: spread {start:#x}: {e}", arch.name());
+        }
+    }
+    check_decodes(arch, dec, &bits, "single-bit addresses");
+    check_decodes(arch, dec, &spread, "spread addresses");
 }
 
 static FOREIGN: ArchInfo = ArchInfo {
