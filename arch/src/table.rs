@@ -16,7 +16,8 @@ pub const ROW_RISCV64: usize = 3;
 pub const ROW_S390X: usize = 4;
 
 /// Why powerpc64 refuses P2P across PHBs.
-pub const PPC_P2P_WHY: &str = "peer traffic cannot cross POWER PHBs (host bridges): each PHB is its \
+pub const PPC_P2P_WHY: &str =
+    "peer traffic cannot cross POWER PHBs (host bridges): each PHB is its \
      own root complex with its own IOMMU tables, and there is no generic inter-PHB peer routing";
 /// Why s390x refuses every P2P mapping.
 pub const S390_P2P_WHY: &str = "zPCI functions are isolated by firmware and each reaches memory \

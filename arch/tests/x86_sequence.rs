@@ -74,8 +74,13 @@ fn discontiguous_batch_reloads_rax() {
     let mut p = dma_api::CacheProgram::new(X86_64.info());
     p.push_range(PhysAddr::new(0x1000), 0x40, SegKind::Ram, SyncOp::Clean)
         .unwrap();
-    p.push_range(PhysAddr::new(0xdead_0000), 0x41, SegKind::Ram, SyncOp::Clean)
-        .unwrap();
+    p.push_range(
+        PhysAddr::new(0xdead_0000),
+        0x41,
+        SegKind::Ram,
+        SyncOp::Clean,
+    )
+    .unwrap();
     let ins = decode(&X86_64.lower(&p).unwrap());
     let m: Vec<Mnemonic> = ins.iter().map(|i| i.mnemonic()).collect();
     use Mnemonic::*;

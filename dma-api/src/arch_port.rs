@@ -570,7 +570,12 @@ mod tests {
     #[test]
     fn edges_get_clean_invalidate() {
         let p = Test
-            .cache_program(PhysAddr::new(0x1010), 0x80, SegKind::Ram, SyncOp::Invalidate)
+            .cache_program(
+                PhysAddr::new(0x1010),
+                0x80,
+                SegKind::Ram,
+                SyncOp::Invalidate,
+            )
             .unwrap();
         let ops: Vec<_> = p.ops().iter().map(|o| (o.op, o.line.raw())).collect();
         assert_eq!(

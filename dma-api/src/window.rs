@@ -289,10 +289,7 @@ mod tests {
     fn window_ending_at_the_top() {
         let top = w(u64::MAX - 0xfff, 0x1000, 0x1000);
         let m = WindowMap::new([w(0, 0x10_0000, 0x1000), top]).unwrap();
-        assert_eq!(
-            m.phys_to_bus(PhysAddr::MAX, 1),
-            Ok(BusAddr::new(0x1fff))
-        );
+        assert_eq!(m.phys_to_bus(PhysAddr::MAX, 1), Ok(BusAddr::new(0x1fff)));
         assert!(matches!(
             WindowMap::new([top, w(u64::MAX, 0x10_0000, 1)]),
             Err(WindowError::Overlap { .. })

@@ -80,7 +80,11 @@ pub fn translation_round_trip(arch: &dyn ArchDma) {
                         plain
                     };
                     let bus = arch.ram_to_bus(&dev, phys, len, attrs);
-                    assert_eq!(bus, Ok(BusAddr::new(want)), "{n}: ram_to_bus({phys}, {len:#x}, enc={enc}, {attrs:?})");
+                    assert_eq!(
+                        bus,
+                        Ok(BusAddr::new(want)),
+                        "{n}: ram_to_bus({phys}, {len:#x}, enc={enc}, {attrs:?})"
+                    );
                     assert_eq!(
                         arch.bus_to_ram(&dev, BusAddr::new(want), len),
                         Ok(phys),
@@ -95,8 +99,16 @@ pub fn translation_round_trip(arch: &dyn ArchDma) {
         for off in [0, 0x1234, win.size - 1] {
             let phys = PhysAddr::new(win.cpu_start.raw() + off);
             let bus = BusAddr::new(win.bus_start.raw() + off);
-            assert_eq!(arch.bar_to_bus(&hb, phys, 1), Ok(bus), "{n}: bar_to_bus({phys})");
-            assert_eq!(arch.bus_to_bar(&hb, bus, 1), Ok(phys), "{n}: bus_to_bar({bus})");
+            assert_eq!(
+                arch.bar_to_bus(&hb, phys, 1),
+                Ok(bus),
+                "{n}: bar_to_bus({phys})"
+            );
+            assert_eq!(
+                arch.bus_to_bar(&hb, bus, 1),
+                Ok(phys),
+                "{n}: bus_to_bar({bus})"
+            );
         }
     }
 }
@@ -120,18 +132,38 @@ pub fn window_edges(arch: &dyn ArchDma) {
             let first = win.cpu_start.raw();
             let last = first + (win.size - 1);
             let bus_last = win.bus_start.raw() + (win.size - 1);
-            assert_eq!(tr(first, 1), Ok(win.bus_start), "{n}: first byte of {win:?}");
-            assert_eq!(tr(last, 1), Ok(BusAddr::new(bus_last)), "{n}: last byte of {win:?}");
+            assert_eq!(
+                tr(first, 1),
+                Ok(win.bus_start),
+                "{n}: first byte of {win:?}"
+            );
+            assert_eq!(
+                tr(last, 1),
+                Ok(BusAddr::new(bus_last)),
+                "{n}: last byte of {win:?}"
+            );
             assert_eq!(tr(first, win.size), Ok(win.bus_start), "{n}: whole {win:?}");
             let nt = |p: u64, l: u64| DmaError::NotTranslatable {
                 phys: PhysAddr::new(p),
                 len: l,
             };
-            assert_eq!(tr(first - 1, 1), Err(nt(first - 1, 1)), "{n}: byte before {win:?}");
-            assert_eq!(tr(first - 1, 2), Err(nt(first - 1, 2)), "{n}: straddling start of {win:?}");
+            assert_eq!(
+                tr(first - 1, 1),
+                Err(nt(first - 1, 1)),
+                "{n}: byte before {win:?}"
+            );
+            assert_eq!(
+                tr(first - 1, 2),
+                Err(nt(first - 1, 2)),
+                "{n}: straddling start of {win:?}"
+            );
             if let Some(after) = last.checked_add(1) {
                 assert_eq!(tr(after, 1), Err(nt(after, 1)), "{n}: byte after {win:?}");
-                assert_eq!(tr(last, 2), Err(nt(last, 2)), "{n}: straddling end of {win:?}");
+                assert_eq!(
+                    tr(last, 2),
+                    Err(nt(last, 2)),
+                    "{n}: straddling end of {win:?}"
+                );
                 let long = win.size + 1;
                 assert_eq!(tr(first, long), Err(nt(first, long)), "{n}: one too long");
             }
@@ -150,7 +182,10 @@ pub fn window_edges(arch: &dyn ArchDma) {
     let bus_after = BusAddr::new(0x8000_1000);
     assert_eq!(
         arch.bus_to_ram(&dev, bus_after, 1),
-        Err(DmaError::BusNotTranslatable { bus: bus_after, len: 1 }),
+        Err(DmaError::BusNotTranslatable {
+            bus: bus_after,
+            len: 1
+        }),
         "{n}: bus byte after a window"
     );
 }
@@ -167,10 +202,22 @@ pub fn top_of_address_space(arch: &dyn ArchDma) {
         Ok(BusAddr::new(0x2_0000_0fff)),
         "{n}: last byte of the address space"
     );
-    for (p, l) in [(top, 2), (PhysAddr::new(u64::MAX - 0xfff), u64::MAX), (PhysAddr::new(2), u64::MAX)] {
+    for (p, l) in [
+        (top, 2),
+        (PhysAddr::new(u64::MAX - 0xfff), u64::MAX),
+        (PhysAddr::new(2), u64::MAX),
+    ] {
         let of = Err(DmaError::PhysOverflow { phys: p, len: l });
-        assert_eq!(arch.ram_to_bus(&dev, p, l, DmaAttrs::empty()), of, "{n}: ram_to_bus wrap");
-        assert_eq!(arch.bar_to_bus(&map(&fixture_host_bridge()), p, l), of, "{n}: bar_to_bus wrap");
+        assert_eq!(
+            arch.ram_to_bus(&dev, p, l, DmaAttrs::empty()),
+            of,
+            "{n}: ram_to_bus wrap"
+        );
+        assert_eq!(
+            arch.bar_to_bus(&map(&fixture_host_bridge()), p, l),
+            of,
+            "{n}: bar_to_bus wrap"
+        );
         for op in OPS {
             assert_eq!(
                 arch.cache_program(p, l, SegKind::Ram, op),
@@ -181,7 +228,10 @@ pub fn top_of_address_space(arch: &dyn ArchDma) {
     }
     assert_eq!(
         arch.bus_to_ram(&dev, BusAddr::MAX, 2),
-        Err(DmaError::BusNotTranslatable { bus: BusAddr::MAX, len: 2 }),
+        Err(DmaError::BusNotTranslatable {
+            bus: BusAddr::MAX,
+            len: 2
+        }),
         "{n}: bus_to_ram wrap"
     );
     // The last line of the space gets maintenance like any other.
@@ -190,7 +240,11 @@ pub fn top_of_address_space(arch: &dyn ArchDma) {
     let want = if arch.info().always_coherent { 0 } else { 1 };
     assert_eq!(p.ops().len(), want, "{n}: last byte cache program");
     if let Some(op) = p.ops().first() {
-        assert_eq!(op.line.raw(), u64::MAX - (arch.cache_line_size() - 1), "{n}");
+        assert_eq!(
+            op.line.raw(),
+            u64::MAX - (arch.cache_line_size() - 1),
+            "{n}"
+        );
     }
 }
 
@@ -200,9 +254,23 @@ pub fn mask_limits(arch: &dyn ArchDma) {
     let n = arch.name();
     let m32 = DmaMask::BITS_32;
     let ident = ArchDevice::new(WindowMap::identity_all(), true, m32);
-    let ok = arch.ram_to_bus(&ident, PhysAddr::new(0xffff_f000), 0x1000, DmaAttrs::empty());
-    assert_eq!(ok, Ok(BusAddr::new(0xffff_f000)), "{n}: range ending at the 32-bit limit");
-    let e = arch.ram_to_bus(&ident, PhysAddr::new(0xffff_f000), 0x1001, DmaAttrs::empty());
+    let ok = arch.ram_to_bus(
+        &ident,
+        PhysAddr::new(0xffff_f000),
+        0x1000,
+        DmaAttrs::empty(),
+    );
+    assert_eq!(
+        ok,
+        Ok(BusAddr::new(0xffff_f000)),
+        "{n}: range ending at the 32-bit limit"
+    );
+    let e = arch.ram_to_bus(
+        &ident,
+        PhysAddr::new(0xffff_f000),
+        0x1001,
+        DmaAttrs::empty(),
+    );
     assert_eq!(
         e,
         Err(DmaError::MaskUnreachable {
@@ -216,12 +284,22 @@ pub fn mask_limits(arch: &dyn ArchDma) {
     // dma-ranges bring high RAM low: the check is on the bus address.
     let dev = device(m32);
     assert_eq!(
-        arch.ram_to_bus(&dev, PhysAddr::new(0x1_0000_0000), 0x1000, DmaAttrs::empty()),
+        arch.ram_to_bus(
+            &dev,
+            PhysAddr::new(0x1_0000_0000),
+            0x1000,
+            DmaAttrs::empty()
+        ),
         Ok(BusAddr::new(0x8000_0000)),
         "{n}: 4 GiB RAM at bus 2 GiB is reachable with 32 bits"
     );
     assert_eq!(
-        arch.ram_to_bus(&dev, PhysAddr::new(0xffff_ffff_ffff_f000), 0x10, DmaAttrs::empty()),
+        arch.ram_to_bus(
+            &dev,
+            PhysAddr::new(0xffff_ffff_ffff_f000),
+            0x10,
+            DmaAttrs::empty()
+        ),
         Err(DmaError::MaskUnreachable {
             bus: BusAddr::new(0x2_0000_0000),
             len: 0x10,
@@ -233,14 +311,21 @@ pub fn mask_limits(arch: &dyn ArchDma) {
     let enc = ArchDevice::new(WindowMap::identity_all(), true, m32).with_mem_encrypt(true);
     let r = arch.ram_to_bus(&enc, PhysAddr::new(0x1000), 0x10, DmaAttrs::empty());
     if arch.info().mem_encrypt_bit.is_some() {
-        assert!(matches!(r, Err(DmaError::MaskUnreachable { .. })), "{n}: encrypted under 32-bit mask: {r:?}");
+        assert!(
+            matches!(r, Err(DmaError::MaskUnreachable { .. })),
+            "{n}: encrypted under 32-bit mask: {r:?}"
+        );
         assert_eq!(
             arch.ram_to_bus(&enc, PhysAddr::new(0x1000), 0x10, DmaAttrs::CC_SHARED),
             Ok(BusAddr::new(0x1000)),
             "{n}: shared under 32-bit mask"
         );
     } else {
-        assert_eq!(r, Ok(BusAddr::new(0x1000)), "{n}: no encryption bit on this arch");
+        assert_eq!(
+            r,
+            Ok(BusAddr::new(0x1000)),
+            "{n}: no encryption bit on this arch"
+        );
     }
 }
 
@@ -249,14 +334,31 @@ pub fn mask_limits(arch: &dyn ArchDma) {
 /// it is a typed error rather than an alias.
 pub fn memory_encryption(arch: &dyn ArchDma) {
     let n = arch.name();
-    let dev = ArchDevice::new(WindowMap::identity_all(), true, DmaMask::BITS_64).with_mem_encrypt(true);
+    let dev =
+        ArchDevice::new(WindowMap::identity_all(), true, DmaMask::BITS_64).with_mem_encrypt(true);
     let plain = ArchDevice::new(WindowMap::identity_all(), true, DmaMask::BITS_64);
     let p = PhysAddr::new(0x12_3000);
     let c = enc_bit(arch);
-    assert_eq!(arch.ram_to_bus(&plain, p, 64, DmaAttrs::empty()), Ok(BusAddr::new(0x12_3000)), "{n}: unencrypted platform");
-    assert_eq!(arch.ram_to_bus(&dev, p, 64, DmaAttrs::empty()), Ok(BusAddr::new(0x12_3000 | c)), "{n}: private");
-    assert_eq!(arch.ram_to_bus(&dev, p, 64, DmaAttrs::CC_SHARED), Ok(BusAddr::new(0x12_3000)), "{n}: shared");
-    assert_eq!(arch.bus_to_ram(&dev, BusAddr::new(0x12_3000 | c), 64), Ok(p), "{n}: back from private");
+    assert_eq!(
+        arch.ram_to_bus(&plain, p, 64, DmaAttrs::empty()),
+        Ok(BusAddr::new(0x12_3000)),
+        "{n}: unencrypted platform"
+    );
+    assert_eq!(
+        arch.ram_to_bus(&dev, p, 64, DmaAttrs::empty()),
+        Ok(BusAddr::new(0x12_3000 | c)),
+        "{n}: private"
+    );
+    assert_eq!(
+        arch.ram_to_bus(&dev, p, 64, DmaAttrs::CC_SHARED),
+        Ok(BusAddr::new(0x12_3000)),
+        "{n}: shared"
+    );
+    assert_eq!(
+        arch.bus_to_ram(&dev, BusAddr::new(0x12_3000 | c), 64),
+        Ok(p),
+        "{n}: back from private"
+    );
     if c != 0 {
         let high = PhysAddr::new(c | 0x1000);
         assert_eq!(
@@ -267,7 +369,10 @@ pub fn memory_encryption(arch: &dyn ArchDma) {
         let straddle = PhysAddr::new(c - 4);
         assert_eq!(
             arch.ram_to_bus(&dev, straddle, 8, DmaAttrs::empty()),
-            Err(DmaError::NotTranslatable { phys: straddle, len: 8 }),
+            Err(DmaError::NotTranslatable {
+                phys: straddle,
+                len: 8
+            }),
             "{n}: range crossing the encryption bit"
         );
     }
@@ -293,7 +398,10 @@ pub fn p2p_verdicts(arch: &dyn ArchDma) {
                 }
                 P2pSupport::None { why } => refuse(why),
             };
-            assert_eq!(got, want, "{n}: check_p2p({route:?}, same_host_bridge={same})");
+            assert_eq!(
+                got, want,
+                "{n}: check_p2p({route:?}, same_host_bridge={same})"
+            );
             if let Err(e) = got {
                 assert_eq!(e.kind(), ErrorKind::Fallback, "{n}");
                 let msg = e.to_string();
@@ -312,11 +420,19 @@ pub fn coherency(arch: &dyn ArchDma) {
     let mut dev = device(DmaMask::BITS_64);
     assert!(arch.coherent(&dev), "{n}: coherent device");
     dev.coherent = false;
-    assert_eq!(arch.coherent(&dev), info.always_coherent, "{n}: non-coherent device");
+    assert_eq!(
+        arch.coherent(&dev),
+        info.always_coherent,
+        "{n}: non-coherent device"
+    );
     let d = arch.default_device(WindowMap::identity_all(), DmaMask::BITS_64);
     assert_eq!(d.coherent, info.default_coherent, "{n}: default coherency");
     if info.always_coherent {
-        assert_eq!(info.sync, SyncRules::NONE, "{n}: always coherent but has sync rules");
+        assert_eq!(
+            info.sync,
+            SyncRules::NONE,
+            "{n}: always coherent but has sync rules"
+        );
     }
 }
 
@@ -328,26 +444,39 @@ pub fn sync_rules_are_sound(arch: &dyn ArchDma) {
     let n = arch.name();
     if arch.info().always_coherent {
         for p in [SyncPoint::ForDevice, SyncPoint::ForCpu] {
-            for d in [Direction::ToDevice, Direction::FromDevice, Direction::Bidirectional] {
+            for d in [
+                Direction::ToDevice,
+                Direction::FromDevice,
+                Direction::Bidirectional,
+            ] {
                 assert_eq!(arch.sync_op(p, d), None, "{n}: {p:?} {d}");
             }
         }
         return;
     }
     let cleans = |o: Option<SyncOp>| matches!(o, Some(SyncOp::Clean | SyncOp::CleanInvalidate));
-    let invals = |o: Option<SyncOp>| matches!(o, Some(SyncOp::Invalidate | SyncOp::CleanInvalidate));
+    let invals =
+        |o: Option<SyncOp>| matches!(o, Some(SyncOp::Invalidate | SyncOp::CleanInvalidate));
     for d in [Direction::ToDevice, Direction::Bidirectional] {
-        assert!(cleans(arch.sync_op(SyncPoint::ForDevice, d)), "{n}: {d} for_device must clean");
+        assert!(
+            cleans(arch.sync_op(SyncPoint::ForDevice, d)),
+            "{n}: {d} for_device must clean"
+        );
     }
     for d in [Direction::FromDevice, Direction::Bidirectional] {
-        assert!(invals(arch.sync_op(SyncPoint::ForCpu, d)), "{n}: {d} for_cpu must invalidate");
+        assert!(
+            invals(arch.sync_op(SyncPoint::ForCpu, d)),
+            "{n}: {d} for_cpu must invalidate"
+        );
     }
 }
 
 fn expected_lines(start: u64, len: u64, line: u64) -> Vec<u64> {
     let first = start & !(line - 1);
     let last = (start + (len - 1)) & !(line - 1);
-    (0..=(last - first) / line).map(|i| first + i * line).collect()
+    (0..=(last - first) / line)
+        .map(|i| first + i * line)
+        .collect()
 }
 
 fn expected_op(info: &ArchInfo, op: SyncOp, start: u64, len: u64, l: u64) -> SyncOp {
@@ -378,7 +507,15 @@ fn range_cases(line: u64) -> Vec<(u64, u64)> {
     let mut v = Vec::new();
     for base in [0x10_0000u64, 0xffff_ffff_0000_0000] {
         for off in [0, 1, line / 2, line - 1] {
-            for len in [1, line - 1, line, line + 1, 2 * line, 3 * line + 5, 17 * line] {
+            for len in [
+                1,
+                line - 1,
+                line,
+                line + 1,
+                2 * line,
+                3 * line + 5,
+                17 * line,
+            ] {
                 v.push((base + off, len));
             }
         }
@@ -396,23 +533,53 @@ pub fn cache_lines_exact(arch: &dyn ArchDma) {
     for (start, len) in range_cases(line) {
         for op in OPS {
             let p = arch.cache_program(PhysAddr::new(start), len, SegKind::Ram, op);
-            let p = p.unwrap_or_else(|e| panic!("{n}: cache_program({start:#x}, {len:#x}, {op}): {e}"));
-            let stolen = arch.cache_program(PhysAddr::new(start), len, SegKind::StolenRam(ProviderId::new(1)), op);
+            let p =
+                p.unwrap_or_else(|e| panic!("{n}: cache_program({start:#x}, {len:#x}, {op}): {e}"));
+            let stolen = arch.cache_program(
+                PhysAddr::new(start),
+                len,
+                SegKind::StolenRam(ProviderId::new(1)),
+                op,
+            );
             assert_eq!(stolen.as_ref(), Ok(&p), "{n}: stolen RAM is RAM");
             assert_eq!(p.line_size(), line, "{n}");
             if info.always_coherent {
-                assert!(p.is_empty(), "{n}: always coherent but maintenance for {start:#x}");
+                assert!(
+                    p.is_empty(),
+                    "{n}: always coherent but maintenance for {start:#x}"
+                );
                 continue;
             }
             let lines: Vec<u64> = p.ops().iter().map(|o| o.line.raw()).collect();
-            assert_eq!(lines, expected_lines(start, len, line), "{n}: lines of {start:#x}+{len:#x}");
+            assert_eq!(
+                lines,
+                expected_lines(start, len, line),
+                "{n}: lines of {start:#x}+{len:#x}"
+            );
             for o in p.ops() {
-                assert_eq!(o.op, expected_op(info, op, start, len, o.line.raw()), "{n}: {op} of {start:#x}+{len:#x}, line {}", o.line);
+                assert_eq!(
+                    o.op,
+                    expected_op(info, op, start, len, o.line.raw()),
+                    "{n}: {op} of {start:#x}+{len:#x}, line {}",
+                    o.line
+                );
             }
             let ev = p.events();
-            assert_eq!(ev.last(), Some(&CacheEvent::Barrier), "{n}: completion barrier");
-            assert_eq!(ev.first() == Some(&CacheEvent::Barrier), info.fence_before, "{n}: leading barrier");
-            assert_eq!(ev.len(), p.ops().len() + 1 + usize::from(info.fence_before), "{n}");
+            assert_eq!(
+                ev.last(),
+                Some(&CacheEvent::Barrier),
+                "{n}: completion barrier"
+            );
+            assert_eq!(
+                ev.first() == Some(&CacheEvent::Barrier),
+                info.fence_before,
+                "{n}: leading barrier"
+            );
+            assert_eq!(
+                ev.len(),
+                p.ops().len() + 1 + usize::from(info.fence_before),
+                "{n}"
+            );
         }
     }
     // A batch: two ranges, one completion barrier.
@@ -425,8 +592,16 @@ pub fn cache_lines_exact(arch: &dyn ArchDma) {
         want.extend(expected_lines(0x9000, 1, line));
         let got: Vec<u64> = b.ops().iter().map(|o| o.line.raw()).collect();
         assert_eq!(got, want, "{n}: batch lines");
-        let barriers = b.events().iter().filter(|e| **e == CacheEvent::Barrier).count();
-        assert_eq!(barriers, 1 + usize::from(info.fence_before), "{n}: one completion barrier per batch");
+        let barriers = b
+            .events()
+            .iter()
+            .filter(|e| **e == CacheEvent::Barrier)
+            .count();
+        assert_eq!(
+            barriers,
+            1 + usize::from(info.fence_before),
+            "{n}: one completion barrier per batch"
+        );
     }
 }
 
@@ -438,20 +613,38 @@ pub fn zero_length_no_code(arch: &dyn ArchDma) {
             for kind in [SegKind::Ram, SegKind::StolenRam(ProviderId::new(2))] {
                 let p = arch.cache_program(PhysAddr::new(start), 0, kind, op);
                 let p = p.unwrap_or_else(|e| panic!("{n}: zero-length at {start:#x}: {e}"));
-                assert!(p.is_empty() && p.events().is_empty(), "{n}: zero-length at {start:#x}");
-                assert_eq!(arch.lower(&p), Ok(Vec::new()), "{n}: zero-length lowers to code");
+                assert!(
+                    p.is_empty() && p.events().is_empty(),
+                    "{n}: zero-length at {start:#x}"
+                );
+                assert_eq!(
+                    arch.lower(&p),
+                    Ok(Vec::new()),
+                    "{n}: zero-length lowers to code"
+                );
             }
         }
     }
-    assert_eq!(arch.lower(&CacheProgram::new(arch.info())), Ok(Vec::new()), "{n}: empty batch");
+    assert_eq!(
+        arch.lower(&CacheProgram::new(arch.info())),
+        Ok(Vec::new()),
+        "{n}: empty batch"
+    );
 }
 
 /// MMIO / peer BARs and device-private memory never get maintenance: a
 /// typed refusal naming the range, on every arch.
 pub fn mmio_never_maintained(arch: &dyn ArchDma) {
     let n = arch.name();
-    for kind in [SegKind::PeerBar(ProviderId::new(7)), SegKind::DevicePrivate(ProviderId::new(8))] {
-        for (start, len) in [(0x40_0000_0000u64, 0x1000u64), (0x40_0000_0010, 0), (0x40_0000_0010, 3)] {
+    for kind in [
+        SegKind::PeerBar(ProviderId::new(7)),
+        SegKind::DevicePrivate(ProviderId::new(8)),
+    ] {
+        for (start, len) in [
+            (0x40_0000_0000u64, 0x1000u64),
+            (0x40_0000_0010, 0),
+            (0x40_0000_0010, 3),
+        ] {
             for op in OPS {
                 let phys = PhysAddr::new(start);
                 assert_eq!(
@@ -477,9 +670,15 @@ fn decoder_for(arch: &dyn ArchDma, decoder: Option<Decoder>) -> Decoder {
 
 fn check_decodes(arch: &dyn ArchDma, dec: Decoder, p: &CacheProgram, what: &str) {
     let n = arch.name();
-    let code = arch.lower(p).unwrap_or_else(|e| panic!("{n}: lowering {what}: {e}"));
+    let code = arch
+        .lower(p)
+        .unwrap_or_else(|e| panic!("{n}: lowering {what}: {e}"));
     if p.is_empty() {
-        assert!(code.is_empty(), "{n}: empty program {what} lowered to {} bytes", code.len());
+        assert!(
+            code.is_empty(),
+            "{n}: empty program {what} lowered to {} bytes",
+            code.len()
+        );
     }
     let ev = dec(&code).unwrap_or_else(|e| panic!("{n}: decoding {what}: {e}"));
     let want = p.events();
@@ -564,7 +763,13 @@ static FOREIGN: ArchInfo = ArchInfo {
 /// with the wrong line size.
 pub fn foreign_program_refused(arch: &dyn ArchDma) {
     let n = arch.name();
-    let p = CacheProgram::build(&FOREIGN, PhysAddr::new(0x1000), 64, SegKind::Ram, SyncOp::Clean);
+    let p = CacheProgram::build(
+        &FOREIGN,
+        PhysAddr::new(0x1000),
+        64,
+        SegKind::Ram,
+        SyncOp::Clean,
+    );
     let p = p.unwrap_or_else(|e| panic!("kit: {e}"));
     assert!(
         matches!(arch.lower(&p), Err(DmaError::ArchLowering { arch: a, .. }) if a == n),
@@ -581,7 +786,10 @@ pub fn huge_range_refused(arch: &dyn ArchDma) {
     if arch.info().always_coherent {
         assert!(matches!(r, Ok(ref p) if p.is_empty()), "{n}: {r:?}");
     } else {
-        assert!(matches!(r, Err(DmaError::OutOfMemory { .. })), "{n}: huge range: {r:?}");
+        assert!(
+            matches!(r, Err(DmaError::OutOfMemory { .. })),
+            "{n}: huge range: {r:?}"
+        );
     }
 }
 
@@ -592,7 +800,10 @@ pub fn table_sane(arch: &dyn ArchDma) {
     assert_eq!(info.name, n);
     assert!(!n.is_empty());
     let l = info.cache_line_size;
-    assert!(l.is_power_of_two() && (16..=4096).contains(&l), "{n}: cache line {l}");
+    assert!(
+        l.is_power_of_two() && (16..=4096).contains(&l),
+        "{n}: cache line {l}"
+    );
     assert_eq!(arch.cache_line_size(), l, "{n}");
     if let Some(b) = info.mem_encrypt_bit {
         assert!((12..64).contains(&b), "{n}: encryption bit {b}");
@@ -607,23 +818,40 @@ pub fn bad_dma_ranges_rejected(arch: &dyn ArchDma) {
     let a = w(0, 0x1_0000, 0x2000);
     let b = w(0x1000, 0x10_0000, 0x1000);
     assert!(
-        matches!(ArchDevice::from_windows([a, b], true, m), Err(WindowError::Overlap { .. })),
+        matches!(
+            ArchDevice::from_windows([a, b], true, m),
+            Err(WindowError::Overlap { .. })
+        ),
         "{n}: overlapping cpu side"
     );
     let c = w(0x10_0000, 0x1_1000, 0x1000);
     assert!(
-        matches!(ArchDevice::from_windows([a, c], true, m), Err(WindowError::Overlap { .. })),
+        matches!(
+            ArchDevice::from_windows([a, c], true, m),
+            Err(WindowError::Overlap { .. })
+        ),
         "{n}: overlapping bus side"
     );
     let wrap = w(u64::MAX, 0, 2);
-    assert_eq!(ArchDevice::from_windows([wrap], true, m).err(), Some(WindowError::Wraps { window: wrap }), "{n}");
+    assert_eq!(
+        ArchDevice::from_windows([wrap], true, m).err(),
+        Some(WindowError::Wraps { window: wrap }),
+        "{n}"
+    );
     let empty = w(0x1000, 0x1000, 0);
-    assert_eq!(ArchDevice::from_windows([empty], true, m).err(), Some(WindowError::Empty { window: empty }), "{n}");
+    assert_eq!(
+        ArchDevice::from_windows([empty], true, m).err(),
+        Some(WindowError::Empty { window: empty }),
+        "{n}"
+    );
     // A device without dma-ranges reaches nothing.
     let none = ArchDevice::new(WindowMap::empty(), true, m);
     assert_eq!(
         arch.ram_to_bus(&none, PhysAddr::new(0x1000), 1, DmaAttrs::empty()),
-        Err(DmaError::NotTranslatable { phys: PhysAddr::new(0x1000), len: 1 }),
+        Err(DmaError::NotTranslatable {
+            phys: PhysAddr::new(0x1000),
+            len: 1
+        }),
         "{n}: empty dma-ranges"
     );
 }

@@ -35,14 +35,15 @@ fn line(op: SyncOp, addr: Option<u64>, at: usize) -> Result<CacheEvent, String> 
 
 fn words(code: &[u8]) -> Result<impl Iterator<Item = (usize, u32)> + '_, String> {
     if code.len() % 4 != 0 {
-        return Err(format!("{} bytes is not a whole number of words", code.len()));
+        return Err(format!(
+            "{} bytes is not a whole number of words",
+            code.len()
+        ));
     }
-    Ok(code.chunks_exact(4).enumerate().map(|(i, c)| {
-        (
-            i * 4,
-            u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-        )
-    }))
+    Ok(code
+        .chunks_exact(4)
+        .enumerate()
+        .map(|(i, c)| (i * 4, u32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
 }
 
 /// Accepts only empty code (always-coherent arches).
@@ -89,7 +90,12 @@ pub fn decode_x86_64(code: &[u8]) -> Result<Vec<CacheEvent>, String> {
             }
             Mnemonic::Clflushopt if mem_rax => out.push(line(SyncOp::CleanInvalidate, rax, at)?),
             Mnemonic::Clwb if mem_rax => out.push(line(SyncOp::Clean, rax, at)?),
-            _ => return Err(format!("unexpected x86 instruction {:?} at {at:#x}", ins.code())),
+            _ => {
+                return Err(format!(
+                    "unexpected x86 instruction {:?} at {at:#x}",
+                    ins.code()
+                ))
+            }
         }
     }
     Ok(out)
@@ -197,7 +203,11 @@ pub fn decode_ppc64le(code: &[u8]) -> Result<Vec<CacheEvent>, String> {
                 let sh = ((w >> 11) & 0x1f) | (((w >> 1) & 1) << 5);
                 let mf = (w >> 5) & 0x3f;
                 let me = ((mf & 1) << 5) | (mf >> 1);
-                let mask = if me == 63 { u64::MAX } else { !(u64::MAX >> (me + 1)) };
+                let mask = if me == 63 {
+                    u64::MAX
+                } else {
+                    !(u64::MAX >> (me + 1))
+                };
                 (f2, get(f1)?.rotate_left(sh) & mask)
             }
             31 if w == 0x7c00_04ac => {

@@ -22,8 +22,8 @@
 pub mod checks;
 pub mod decode;
 
-pub use dma_api::ArchDma;
 pub use decode::{builtin_decoder, Decoder};
+pub use dma_api::ArchDma;
 
 /// Expands to the conformance `#[test]`s for one backend.
 ///
