@@ -15,7 +15,7 @@
 //!   line`. Clobbers `a0`.
 //!
 //! Encodings (32-bit, little-endian): CBO is MISC-MEM (opcode 0001111),
-//! funct3 010, rd 0, rs1 = address, imm[11:0] = 0x000 inval / 0x001 clean /
+//! funct3 010, rd 0, rs1 = address, `imm[11:0]` = 0x000 inval / 0x001 clean /
 //! 0x002 flush.
 
 use crate::lowering::{plan, Step};
