@@ -14,7 +14,7 @@
 
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
-use crate::types::{BusAddr, PhysAddr};
+use crate::types::{BusAddr, PhysAddr, SegKind};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -96,6 +96,23 @@ pub enum DmaError {
         /// Its address.
         bdf: Bdf,
     },
+    /// CPU cache maintenance was asked for memory that never gets any
+    /// (MMIO / peer BARs, device-private memory).
+    NotCacheMaintainable {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+        /// What the range is.
+        kind: SegKind,
+    },
+    /// An arch backend could not lower a cache-maintenance program to code.
+    ArchLowering {
+        /// The architecture.
+        arch: &'static str,
+        /// What went wrong.
+        why: String,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
@@ -131,6 +148,13 @@ pub enum DmaError {
         /// Why, outermost first (e.g. the host bridge not on the allow-list).
         reasons: Vec<String>,
     },
+    /// The CPU architecture cannot carry this peer-to-peer route.
+    ArchNoP2p {
+        /// The architecture (e.g. `s390x`).
+        arch: &'static str,
+        /// Why (e.g. zPCI has no peer routing between functions).
+        why: &'static str,
+    },
 }
 
 impl DmaError {
@@ -146,11 +170,14 @@ impl DmaError {
             | PhysOverflow { .. }
             | NotTranslatable { .. }
             | BusNotTranslatable { .. }
-            | UnknownDevice { .. } => ErrorKind::Invalid,
+            | UnknownDevice { .. }
+            | NotCacheMaintainable { .. }
+            | ArchLowering { .. } => ErrorKind::Invalid,
             OutOfMemory { .. } => ErrorKind::NoResources,
-            MaskUnreachable { .. } | MmioNotBounceable { .. } | P2pUnreachable { .. } => {
-                ErrorKind::Fallback
-            }
+            MaskUnreachable { .. }
+            | MmioNotBounceable { .. }
+            | P2pUnreachable { .. }
+            | ArchNoP2p { .. } => ErrorKind::Fallback,
         }
     }
 
@@ -197,6 +224,13 @@ impl fmt::Display for DmaError {
                 "bus range {bus} + {len:#x} is outside every translation window"
             ),
             UnknownDevice { bdf } => write!(f, "no device {bdf} in this machine"),
+            NotCacheMaintainable { phys, len, kind } => write!(
+                f,
+                "{kind} range {phys} + {len:#x} never gets CPU cache maintenance"
+            ),
+            ArchLowering { arch, why } => {
+                write!(f, "{arch}: cannot lower cache maintenance to code: {why}")
+            }
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
             MaskUnreachable { bus, len, mask } => write!(
                 f,
@@ -219,6 +253,9 @@ impl fmt::Display for DmaError {
                     write!(f, ": {r}")?;
                 }
                 Ok(())
+            }
+            ArchNoP2p { arch, why } => {
+                write!(f, "peer-to-peer DMA is not possible on {arch}: {why}")
             }
         }
     }

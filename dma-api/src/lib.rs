@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+pub mod arch_port;
 pub mod attrs;
 pub mod bdf;
 pub mod direction;
@@ -20,6 +21,10 @@ pub mod sysfs;
 pub mod types;
 pub mod window;
 
+pub use arch_port::{
+    ArchDevice, ArchDma, ArchInfo, CacheEvent, CacheProgram, EdgePolicy, LineOp, P2pSupport,
+    PeerRoute, SyncOp, SyncPoint, SyncRules,
+};
 pub use attrs::DmaAttrs;
 pub use bdf::{Bdf, BdfParseError};
 pub use direction::Direction;

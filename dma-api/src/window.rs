@@ -114,8 +114,9 @@ pub struct WindowMap {
 }
 
 fn overlaps(a_start: u64, a_size: u64, b_start: u64, b_size: u64) -> bool {
-    // Both ranges are known not to wrap.
-    a_start < b_start + b_size && b_start < a_start + a_size
+    // Both ranges are known not to wrap and not to be empty; compare last
+    // bytes so a window ending at the very top (last byte u64::MAX) works.
+    a_start <= b_start + (b_size - 1) && b_start <= a_start + (a_size - 1)
 }
 
 impl WindowMap {
@@ -280,6 +281,17 @@ mod tests {
         ));
         assert!(matches!(
             WindowMap::new([w(0, 0x10000, 0x1000), w(0x5000, 0x10800, 0x1000)]),
+            Err(WindowError::Overlap { .. })
+        ));
+    }
+
+    #[test]
+    fn window_ending_at_the_top() {
+        let top = w(u64::MAX - 0xfff, 0x1000, 0x1000);
+        let m = WindowMap::new([w(0, 0x10_0000, 0x1000), top]).unwrap();
+        assert_eq!(m.phys_to_bus(PhysAddr::MAX, 1), Ok(BusAddr::new(0x1fff)));
+        assert!(matches!(
+            WindowMap::new([top, w(u64::MAX, 0x10_0000, 1)]),
             Err(WindowError::Overlap { .. })
         ));
     }
