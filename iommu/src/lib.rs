@@ -2,3 +2,11 @@
 //! formats, an independent hardware walker, domains and IOTLB invalidation.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod mem;
+pub mod pgtable;
+pub mod walker;
+
+pub use mem::{MemError, PhysMem};
+pub use pgtable::{AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs};
+pub use walker::{Access, Fault, HwRegs};
