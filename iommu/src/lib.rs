@@ -9,4 +9,5 @@ pub mod walker;
 
 pub use mem::{MemError, PhysMem};
 pub use pgtable::{AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs};
+pub use scatterlist::{Iova, PhysAddr};
 pub use walker::{Access, Fault, HwRegs};
