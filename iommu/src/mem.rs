@@ -81,6 +81,9 @@ impl std::error::Error for MemError {}
 /// fixed pool `[pool_base, pool_end)`.
 pub struct PhysMem {
     pages: PageMap,
+    /// Pages inside the frame pool, indexed by `pfn - pool_base_pfn` (table
+    /// walks hit only these, so they avoid the hash lookup).
+    pool_pages: Vec<Option<Box<[u8; PAGE_SIZE as usize]>>>,
     pool_base: u64,
     pool_end: u64,
     bump: u64,
@@ -124,12 +127,57 @@ impl PhysMem {
         let e = b.saturating_add(len) & !(PAGE_SIZE - 1);
         Self {
             pages: PageMap::default(),
+            pool_pages: Vec::new(),
             pool_base: b,
             pool_end: e,
             bump: b,
             free: Vec::new(),
             live: HashMap::default(),
             live_bytes: 0,
+        }
+    }
+
+    #[inline]
+    fn pool_index(&self, pfn: u64) -> Option<usize> {
+        let i = pfn.wrapping_sub(self.pool_base >> PAGE_SHIFT);
+        if pfn >= self.pool_base >> PAGE_SHIFT && pfn < self.pool_end >> PAGE_SHIFT {
+            usize::try_from(i).ok()
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn page(&self, pfn: u64) -> Option<&[u8; PAGE_SIZE as usize]> {
+        match self.pool_index(pfn) {
+            Some(i) => self.pool_pages.get(i).and_then(|p| p.as_deref()),
+            None => self.pages.get(&pfn).map(|b| &**b),
+        }
+    }
+
+    #[inline]
+    fn page_mut(&mut self, pfn: u64) -> &mut [u8; PAGE_SIZE as usize] {
+        match self.pool_index(pfn) {
+            Some(i) => {
+                if self.pool_pages.len() <= i {
+                    self.pool_pages.resize_with(i + 1, || None);
+                }
+                self.pool_pages[i].get_or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]))
+            }
+            None => self.pages.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize])),
+        }
+    }
+
+    fn drop_page(&mut self, pfn: u64) {
+        match self.pool_index(pfn) {
+            Some(i) => {
+                if let Some(p) = self.pool_pages.get_mut(i) {
+                    *p = None;
+                }
+            }
+            None => {
+                self.pages.remove(&pfn);
+            }
         }
     }
 
@@ -150,7 +198,7 @@ impl PhysMem {
             let off = (a & (PAGE_SIZE - 1)) as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
             let dst = &mut buf[done..done + n];
-            match self.pages.get(&(a >> PAGE_SHIFT)) {
+            match self.page(a >> PAGE_SHIFT) {
                 Some(p) => dst.copy_from_slice(&p[off..off + n]),
                 None => dst.fill(0),
             }
@@ -168,10 +216,7 @@ impl PhysMem {
         while done < buf.len() {
             let off = (a & (PAGE_SIZE - 1)) as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            let page = self
-                .pages
-                .entry(a >> PAGE_SHIFT)
-                .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]));
+            let page = self.page_mut(a >> PAGE_SHIFT);
             page[off..off + n].copy_from_slice(&buf[done..done + n]);
             done += n;
             a = a.wrapping_add(n as u64);
@@ -185,7 +230,7 @@ impl PhysMem {
     pub fn read_u64(&self, addr: PhysAddr) -> u64 {
         let a = addr.raw() & !7;
         let off = (a & (PAGE_SIZE - 1)) as usize;
-        match self.pages.get(&(a >> PAGE_SHIFT)) {
+        match self.page(a >> PAGE_SHIFT) {
             Some(p) => {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&p[off..off + 8]);
@@ -201,13 +246,10 @@ impl PhysMem {
     pub fn write_u64(&mut self, addr: PhysAddr, val: u64) {
         let a = addr.raw() & !7;
         let off = (a & (PAGE_SIZE - 1)) as usize;
-        if val == 0 && !self.pages.contains_key(&(a >> PAGE_SHIFT)) {
+        if val == 0 && self.page(a >> PAGE_SHIFT).is_none() {
             return; // keep memory sparse: zero is what an absent page reads as
         }
-        let page = self
-            .pages
-            .entry(a >> PAGE_SHIFT)
-            .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]));
+        let page = self.page_mut(a >> PAGE_SHIFT);
         page[off..off + 8].copy_from_slice(&val.to_le_bytes());
     }
 
@@ -260,7 +302,7 @@ impl PhysMem {
             .ok_or(MemError::NotAllocated { addr })?;
         let pages = 1u64 << order;
         for i in 0..pages {
-            self.pages.remove(&((addr.raw() >> PAGE_SHIFT) + i));
+            self.drop_page((addr.raw() >> PAGE_SHIFT) + i);
         }
         self.live_bytes -= pages * PAGE_SIZE;
         self.push_free(addr.raw(), order);
@@ -284,7 +326,7 @@ impl PhysMem {
 
     /// Pages that hold non-sparse data.
     pub fn resident_pages(&self) -> usize {
-        self.pages.len()
+        self.pages.len() + self.pool_pages.iter().filter(|p| p.is_some()).count()
     }
 }
 

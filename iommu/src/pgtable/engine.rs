@@ -448,6 +448,9 @@ impl<F: PtFormat> PageTable<F> {
     /// Releases a gather's table pages. Call only after the IOTLB (and walk
     /// cache) invalidation covering the gather has completed.
     pub fn release(&mut self, gather: Gather) {
+        if gather.freed.is_empty() {
+            return;
+        }
         let mut m = wr(&self.mem);
         for t in gather.freed {
             if m.free_frames(t).is_ok() {
