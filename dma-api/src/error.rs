@@ -14,7 +14,7 @@
 
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
-use crate::types::{BusAddr, PhysAddr};
+use crate::types::{BusAddr, Iova, PhysAddr};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -96,6 +96,20 @@ pub enum DmaError {
         /// Its address.
         bdf: Bdf,
     },
+    /// An IOMMU mapping over an IOVA that is already mapped (Linux
+    /// `-EADDRINUSE` from generic_pt).
+    IovaInUse {
+        /// The first IOVA that collided.
+        iova: Iova,
+    },
+    /// An IOVA range the IOMMU page table cannot map (misaligned, beyond
+    /// the input or output address size, or without access rights).
+    IovaRangeInvalid {
+        /// Start of the range.
+        iova: Iova,
+        /// Its length.
+        len: u64,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
@@ -146,7 +160,9 @@ impl DmaError {
             | PhysOverflow { .. }
             | NotTranslatable { .. }
             | BusNotTranslatable { .. }
-            | UnknownDevice { .. } => ErrorKind::Invalid,
+            | UnknownDevice { .. }
+            | IovaInUse { .. }
+            | IovaRangeInvalid { .. } => ErrorKind::Invalid,
             OutOfMemory { .. } => ErrorKind::NoResources,
             MaskUnreachable { .. } | MmioNotBounceable { .. } | P2pUnreachable { .. } => {
                 ErrorKind::Fallback
@@ -197,6 +213,13 @@ impl fmt::Display for DmaError {
                 "bus range {bus} + {len:#x} is outside every translation window"
             ),
             UnknownDevice { bdf } => write!(f, "no device {bdf} in this machine"),
+            IovaInUse { iova } => write!(f, "IOVA {iova} is already mapped"),
+            IovaRangeInvalid { iova, len } => {
+                write!(
+                    f,
+                    "IOVA range {iova}+{len:#x} cannot be mapped by the IOMMU page table"
+                )
+            }
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
             MaskUnreachable { bus, len, mask } => write!(
                 f,

@@ -34,7 +34,13 @@ fn ours_new() -> PageTable<VtdSs> {
 fn ours_map(pt: &mut PageTable<VtdSs>, page: u64) {
     let mut off = 0;
     while off < GIB {
-        pt.map(Iova::new(IOVA_BASE + off), PhysAddr::new(PA_BASE + off), page, Prot::READ | Prot::WRITE).unwrap();
+        pt.map(
+            Iova::new(IOVA_BASE + off),
+            PhysAddr::new(PA_BASE + off),
+            page,
+            Prot::READ | Prot::WRITE,
+        )
+        .unwrap();
         off += page;
     }
 }
@@ -85,7 +91,10 @@ struct Peer {
 
 impl Peer {
     fn new() -> Self {
-        Self { frames: Frames::default(), root: Box::new(X86Table::new()) }
+        Self {
+            frames: Frames::default(),
+            root: Box::new(X86Table::new()),
+        }
     }
 
     fn mapper(&mut self) -> MappedPageTable<'_, Frames> {
@@ -103,7 +112,9 @@ impl Peer {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(IOVA_BASE + off));
             let frame = PhysFrame::<Size4KiB>::containing_address(XPhys::new(PA_BASE + off));
             // SAFETY: the "memory" is never dereferenced; only table entries change.
-            unsafe { m.map_to(page, frame, flags, &mut alloc) }.unwrap().ignore();
+            unsafe { m.map_to(page, frame, flags, &mut alloc) }
+                .unwrap()
+                .ignore();
             off += 4096;
         }
     }
@@ -127,7 +138,9 @@ impl Peer {
             let page = Page::<Size2MiB>::containing_address(VirtAddr::new(IOVA_BASE + off));
             let frame = PhysFrame::<Size2MiB>::containing_address(XPhys::new(PA_BASE + off));
             // SAFETY: as above.
-            unsafe { m.map_to(page, frame, flags, &mut alloc) }.unwrap().ignore();
+            unsafe { m.map_to(page, frame, flags, &mut alloc) }
+                .unwrap()
+                .ignore();
             off += 1 << 21;
         }
     }
@@ -152,10 +165,14 @@ fn bench(c: &mut Criterion) {
         g.sample_size(10);
         g.throughput(Throughput::Elements(pages));
         g.bench_function("unidma_vtdss", |b| {
-            b.iter_batched(ours_new, |mut pt| {
-                ours_map(&mut pt, page);
-                pt
-            }, BatchSize::PerIteration)
+            b.iter_batched(
+                ours_new,
+                |mut pt| {
+                    ours_map(&mut pt, page);
+                    pt
+                },
+                BatchSize::PerIteration,
+            )
         });
         g.bench_function("x86_64_mapped", |b| {
             b.iter_batched(

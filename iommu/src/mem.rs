@@ -66,9 +66,14 @@ impl fmt::Display for MemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Overflow { addr, len } => write!(f, "access of {len:#x} bytes at {addr} wraps"),
-            Self::OutOfFrames { bytes } => write!(f, "frame pool exhausted allocating {bytes:#x} bytes"),
+            Self::OutOfFrames { bytes } => {
+                write!(f, "frame pool exhausted allocating {bytes:#x} bytes")
+            }
             Self::BadFrameSize { bytes } => {
-                write!(f, "frame block of {bytes:#x} bytes is not a power-of-two number of pages")
+                write!(
+                    f,
+                    "frame block of {bytes:#x} bytes is not a power-of-two number of pages"
+                )
             }
             Self::NotAllocated { addr } => write!(f, "frame block at {addr} was not allocated"),
         }
@@ -164,7 +169,10 @@ impl PhysMem {
                 }
                 self.pool_pages[i].get_or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]))
             }
-            None => self.pages.entry(pfn).or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize])),
+            None => self
+                .pages
+                .entry(pfn)
+                .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize])),
         }
     }
 
@@ -347,7 +355,10 @@ mod tests {
         assert_eq!(z, [0u8; 16]);
         assert_eq!(
             m.write(PhysAddr::new(u64::MAX - 3), &[0u8; 8]),
-            Err(MemError::Overflow { addr: PhysAddr::new(u64::MAX - 3), len: 8 })
+            Err(MemError::Overflow {
+                addr: PhysAddr::new(u64::MAX - 3),
+                len: 8
+            })
         );
     }
 
@@ -374,8 +385,14 @@ mod tests {
         assert_eq!(m.free_frames(a), Err(MemError::NotAllocated { addr: a }));
         let c = m.alloc_frames(4096).unwrap();
         assert_eq!(m.read_u64(c), 0);
-        assert_eq!(m.alloc_frames(3 * 4096), Err(MemError::BadFrameSize { bytes: 3 * 4096 }));
-        assert_eq!(m.alloc_frames(0x20_0000), Err(MemError::OutOfFrames { bytes: 0x20_0000 }));
+        assert_eq!(
+            m.alloc_frames(3 * 4096),
+            Err(MemError::BadFrameSize { bytes: 3 * 4096 })
+        );
+        assert_eq!(
+            m.alloc_frames(0x20_0000),
+            Err(MemError::OutOfFrames { bytes: 0x20_0000 })
+        );
         assert_eq!(m.live_frame_bytes(), 0x10000 + 4096);
     }
 }

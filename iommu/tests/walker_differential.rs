@@ -12,8 +12,17 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Map { size_pick: u8, slot: u16, pa_slot: u32, ro: bool },
-    Unmap { size_pick: u8, slot: u16, len_pages: u8 },
+    Map {
+        size_pick: u8,
+        slot: u16,
+        pa_slot: u32,
+        ro: bool,
+    },
+    Unmap {
+        size_pick: u8,
+        slot: u16,
+        len_pages: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -27,7 +36,10 @@ fn op() -> impl Strategy<Value = Op> {
 /// Page sizes used for a format: at most three, all <= 1 GiB.
 fn usable_sizes(pt: &PageTable<AnyFormat>) -> Vec<u64> {
     let bm = pt.pgsize_bitmap() & ((1u64 << 31) - 1);
-    let all: Vec<u64> = (0..31).filter(|b| bm & (1 << b) != 0).map(|b| 1u64 << b).collect();
+    let all: Vec<u64> = (0..31)
+        .filter(|b| bm & (1 << b) != 0)
+        .map(|b| 1u64 << b)
+        .collect();
     // smallest, a middle one (AMD contiguous) and the largest
     let mut v = vec![all[0]];
     if all.len() > 2 {
@@ -56,7 +68,14 @@ fn check(pt: &PageTable<AnyFormat>, probes: &[u64]) -> Result<(), TestCaseError>
                 }
             }
             (None, Err(Fault::NotPresent { .. })) => {}
-            (sw, hw) => prop_assert!(false, "{} at {:#x}: writer {:?} walker {:?}", pt.format().name(), p, sw, hw),
+            (sw, hw) => prop_assert!(
+                false,
+                "{} at {:#x}: writer {:?} walker {:?}",
+                pt.format().name(),
+                p,
+                sw,
+                hw
+            ),
         }
     }
     Ok(())
@@ -71,18 +90,33 @@ fn run(fmt: AnyFormat, ops: &[Op], probe_seed: &[u32]) -> Result<(), TestCaseErr
     let mut probes: Vec<u64> = Vec::new();
     for op in ops {
         match *op {
-            Op::Map { size_pick, slot, pa_slot, ro } => {
+            Op::Map {
+                size_pick,
+                slot,
+                pa_slot,
+                ro,
+            } => {
                 let size = sizes[size_pick as usize % sizes.len()];
                 let va = (u64::from(slot) * size) % window;
                 let pa = (u64::from(pa_slot) * size) % oa_lim;
-                let prot = if ro { Prot::READ } else { Prot::READ | Prot::WRITE };
+                let prot = if ro {
+                    Prot::READ
+                } else {
+                    Prot::READ | Prot::WRITE
+                };
                 match pt.map(Iova::new(va), PhysAddr::new(pa), size, prot) {
                     Ok(()) | Err(PtError::AddressInUse { .. }) => {}
-                    Err(e) => prop_assert!(false, "{}: map {va:#x} {pa:#x} {size:#x}: {e}", fmt.name()),
+                    Err(e) => {
+                        prop_assert!(false, "{}: map {va:#x} {pa:#x} {size:#x}: {e}", fmt.name())
+                    }
                 }
                 probes.extend([va, va + size / 2, va + size - 1]);
             }
-            Op::Unmap { size_pick, slot, len_pages } => {
+            Op::Unmap {
+                size_pick,
+                slot,
+                len_pages,
+            } => {
                 let size = sizes[size_pick as usize % sizes.len()];
                 let va = (u64::from(slot) * size) % window;
                 let len = (u64::from(len_pages) * sizes[0]).min(window - va);
@@ -93,7 +127,11 @@ fn run(fmt: AnyFormat, ops: &[Op], probe_seed: &[u32]) -> Result<(), TestCaseErr
         }
         drain(&mut pt);
     }
-    probes.extend(probe_seed.iter().map(|&s| (u64::from(s) * 0x1000 + u64::from(s % 0x1000)) % window));
+    probes.extend(
+        probe_seed
+            .iter()
+            .map(|&s| (u64::from(s) * 0x1000 + u64::from(s % 0x1000)) % window),
+    );
     check(&pt, &probes)
 }
 
@@ -115,20 +153,37 @@ fn walker_checks_permissions_and_address_size() {
     for fmt in all_formats() {
         let mut pt = PageTable::new(fmt).unwrap();
         let g = pt.pgsize_bitmap() & pt.pgsize_bitmap().wrapping_neg();
-        pt.map(Iova::new(g), PhysAddr::new(g * 3), g, Prot::READ).unwrap();
+        pt.map(Iova::new(g), PhysAddr::new(g * 3), g, Prot::READ)
+            .unwrap();
         let regs = pt.hw_regs();
         let m = pt.mem().read().unwrap();
-        assert_eq!(walker::translate(&regs, &m, Iova::new(g + 8), Access::Read), Ok(PhysAddr::new(g * 3 + 8)));
+        assert_eq!(
+            walker::translate(&regs, &m, Iova::new(g + 8), Access::Read),
+            Ok(PhysAddr::new(g * 3 + 8))
+        );
         assert!(
-            matches!(walker::translate(&regs, &m, Iova::new(g), Access::Write), Err(Fault::Permission { level: 0, access: Access::Write, .. })),
+            matches!(
+                walker::translate(&regs, &m, Iova::new(g), Access::Write),
+                Err(Fault::Permission {
+                    level: 0,
+                    access: Access::Write,
+                    ..
+                })
+            ),
             "{}",
             fmt.name()
         );
-        assert!(matches!(walker::translate(&regs, &m, Iova::new(0), Access::Read), Err(Fault::NotPresent { .. })));
+        assert!(matches!(
+            walker::translate(&regs, &m, Iova::new(0), Access::Read),
+            Err(Fault::NotPresent { .. })
+        ));
         if fmt.ias() < 64 {
             assert_eq!(
                 walker::translate(&regs, &m, Iova::new(1u64 << fmt.ias()), Access::Read),
-                Err(Fault::AddressSize { iova: Iova::new(1u64 << fmt.ias()), ias: fmt.ias() }),
+                Err(Fault::AddressSize {
+                    iova: Iova::new(1u64 << fmt.ias()),
+                    ias: fmt.ias()
+                }),
                 "{}",
                 fmt.name()
             );

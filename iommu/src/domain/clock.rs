@@ -12,7 +12,10 @@ pub struct SimInstant(pub u64);
 impl SimInstant {
     /// `self + d` (saturating).
     pub fn after(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// Time elapsed from `earlier` to `self` (zero if `earlier` is later).
@@ -39,6 +42,10 @@ impl SimClock {
     /// Moves time forward by `d`.
     pub fn advance(&self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let _ = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_add(ns)));
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_add(ns))
+            });
     }
 }

@@ -94,7 +94,13 @@ pub struct FlushQueue {
 impl FlushQueue {
     /// An empty queue.
     pub fn new(mode: FqMode) -> Self {
-        Self { mode, rings: (0..mode.rings()).map(|_| VecDeque::new()).collect(), start_cnt: 0, finish_cnt: 0, timer: None }
+        Self {
+            mode,
+            rings: (0..mode.rings()).map(|_| VecDeque::new()).collect(),
+            start_cnt: 0,
+            finish_cnt: 0,
+            timer: None,
+        }
     }
 
     /// Ring index for `cpu`.
@@ -131,7 +137,13 @@ impl FlushQueue {
     pub fn push(&mut self, r: usize, iova: Iova, size: u64, gather: Gather, now: SimInstant) {
         let counter = self.start_cnt;
         if let Some(ring) = self.rings.get_mut(r) {
-            ring.push_back(FqEntry { iova, size, gather, counter, queued_at: now });
+            ring.push_back(FqEntry {
+                iova,
+                size,
+                gather,
+                counter,
+                queued_at: now,
+            });
         }
     }
 

@@ -54,9 +54,23 @@ impl Iotlb {
     }
 
     /// Caches a translation of `iova`'s page.
-    pub fn fill(&mut self, d: DomainId, iova: Iova, pa_page: PhysAddr, read: bool, write: bool, now: SimInstant) {
+    pub fn fill(
+        &mut self,
+        d: DomainId,
+        iova: Iova,
+        pa_page: PhysAddr,
+        read: bool,
+        write: bool,
+        now: SimInstant,
+    ) {
         self.seq += 1;
-        let e = IotlbEntry { pa_page, read, write, filled_at: now, seq: self.seq };
+        let e = IotlbEntry {
+            pa_page,
+            read,
+            write,
+            filled_at: now,
+            seq: self.seq,
+        };
         self.map.insert((d, iova.raw() >> 12), e);
     }
 
@@ -75,7 +89,11 @@ impl Iotlb {
         }
         let first = iova.raw() >> 12;
         let last = iova.raw().saturating_add(len - 1) >> 12;
-        let keys: Vec<_> = self.map.range((d, first)..=(d, last)).map(|(k, _)| *k).collect();
+        let keys: Vec<_> = self
+            .map
+            .range((d, first)..=(d, last))
+            .map(|(k, _)| *k)
+            .collect();
         for k in keys {
             self.map.remove(&k);
         }
@@ -97,7 +115,9 @@ impl Iotlb {
 
     /// All entries of `d`: (IOVA page, entry).
     pub fn entries(&self, d: DomainId) -> impl Iterator<Item = (Iova, IotlbEntry)> + '_ {
-        self.map.range((d, 0)..=(d, u64::MAX)).map(|(k, e)| (Iova::new(k.1 << 12), *e))
+        self.map
+            .range((d, 0)..=(d, u64::MAX))
+            .map(|(k, e)| (Iova::new(k.1 << 12), *e))
     }
 
     /// Number of cached entries.

@@ -16,7 +16,10 @@ mod fq;
 mod iotlb;
 
 pub use clock::{SimClock, SimInstant};
-pub use fq::{FqEntry, FlushQueue, FqMode, PER_CPU_FQ_SIZE, PER_CPU_FQ_TIMEOUT, SINGLE_FQ_SIZE, SINGLE_FQ_TIMEOUT};
+pub use fq::{
+    FlushQueue, FqEntry, FqMode, PER_CPU_FQ_SIZE, PER_CPU_FQ_TIMEOUT, SINGLE_FQ_SIZE,
+    SINGLE_FQ_TIMEOUT,
+};
 pub use iotlb::{Iotlb, IotlbEntry, IotlbStats};
 
 use std::collections::BTreeMap;
@@ -93,12 +96,22 @@ impl fmt::Display for DomainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownDomain(d) => write!(f, "no domain {}", d.0),
-            Self::NotTranslating { domain, ty } => write!(f, "domain {} is {ty:?} and has no page table", domain.0),
+            Self::NotTranslating { domain, ty } => {
+                write!(f, "domain {} is {ty:?} and has no page table", domain.0)
+            }
             Self::UntrustedPassthrough { group } => {
-                write!(f, "untrusted group {} cannot use an identity domain", group.0)
+                write!(
+                    f,
+                    "untrusted group {} cannot use an identity domain",
+                    group.0
+                )
             }
             Self::BadTypeChange { domain, from, to } => {
-                write!(f, "domain {} cannot change from {from:?} to {to:?}", domain.0)
+                write!(
+                    f,
+                    "domain {} cannot change from {from:?} to {to:?}",
+                    domain.0
+                )
             }
             Self::Pt(e) => write!(f, "{e}"),
         }
@@ -221,7 +234,10 @@ pub struct Iommu {
 
 impl fmt::Debug for Iommu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iommu").field("domains", &self.domains.len()).field("iotlb", &self.iotlb.len()).finish()
+        f.debug_struct("Iommu")
+            .field("domains", &self.domains.len())
+            .field("iotlb", &self.iotlb.len())
+            .finish()
     }
 }
 
@@ -262,22 +278,37 @@ impl Iommu {
 
     /// Allocates a domain; `fmt` is the page-table format of `Dma`/`DmaFq`
     /// domains and ignored otherwise.
-    pub fn alloc_domain(&mut self, ty: DomainType, fmt: AnyFormat) -> Result<DomainId, DomainError> {
+    pub fn alloc_domain(
+        &mut self,
+        ty: DomainType,
+        fmt: AnyFormat,
+    ) -> Result<DomainId, DomainError> {
         let pt = match ty {
-            DomainType::Dma | DomainType::DmaFq => Some(PageTable::with_mem(fmt, Arc::clone(&self.mem))?),
+            DomainType::Dma | DomainType::DmaFq => {
+                Some(PageTable::with_mem(fmt, Arc::clone(&self.mem))?)
+            }
             DomainType::Blocked | DomainType::Identity => None,
         };
         let id = DomainId(self.next);
         self.next += 1;
         self.domains.insert(
             id,
-            Domain { ty, pt, fq: FlushQueue::new(self.fq_mode), iova_src: None, released: Vec::new(), max_window: Duration::ZERO },
+            Domain {
+                ty,
+                pt,
+                fq: FlushQueue::new(self.fq_mode),
+                iova_src: None,
+                released: Vec::new(),
+                max_window: Duration::ZERO,
+            },
         );
         Ok(id)
     }
 
     fn dom(&mut self, d: DomainId) -> Result<&mut Domain, DomainError> {
-        self.domains.get_mut(&d).ok_or(DomainError::UnknownDomain(d))
+        self.domains
+            .get_mut(&d)
+            .ok_or(DomainError::UnknownDomain(d))
     }
 
     /// The domain's type.
@@ -291,7 +322,11 @@ impl Iommu {
     }
 
     /// Where freed IOVA goes; without one, releases are only logged.
-    pub fn set_iova_source(&mut self, d: DomainId, src: Box<dyn IovaSource>) -> Result<(), DomainError> {
+    pub fn set_iova_source(
+        &mut self,
+        d: DomainId,
+        src: Box<dyn IovaSource>,
+    ) -> Result<(), DomainError> {
         self.dom(d)?.iova_src = Some(src);
         Ok(())
     }
@@ -305,10 +340,17 @@ impl Iommu {
     /// (sysfs `iommu_groups/N/type`), and not while an untrusted group is
     /// attached.
     pub fn set_domain_type(&mut self, d: DomainId, to: DomainType) -> Result<(), DomainError> {
-        let untrusted = self.groups.values().any(|g| g.domain == Some(d) && !g.trusted);
+        let untrusted = self
+            .groups
+            .values()
+            .any(|g| g.domain == Some(d) && !g.trusted);
         let dom = self.dom(d)?;
         if !(dom.ty == DomainType::Dma && to == DomainType::DmaFq) || untrusted {
-            return Err(DomainError::BadTypeChange { domain: d, from: dom.ty, to });
+            return Err(DomainError::BadTypeChange {
+                domain: d,
+                from: dom.ty,
+                to,
+            });
         }
         dom.ty = to;
         Ok(())
@@ -317,7 +359,12 @@ impl Iommu {
     /// Attaches `group` to `d`. Untrusted groups are refused identity
     /// domains, and a lazy domain they join is forced strict (after flushing
     /// its queue), as Linux gives untrusted devices strict DMA domains.
-    pub fn attach_group(&mut self, group: GroupId, trusted: bool, d: DomainId) -> Result<(), DomainError> {
+    pub fn attach_group(
+        &mut self,
+        group: GroupId,
+        trusted: bool,
+        d: DomainId,
+    ) -> Result<(), DomainError> {
         let ty = self.dom(d)?.ty;
         if !trusted && ty == DomainType::Identity {
             return Err(DomainError::UntrustedPassthrough { group });
@@ -326,7 +373,13 @@ impl Iommu {
             self.flush_queue_now(d)?;
             self.dom(d)?.ty = DomainType::Dma;
         }
-        self.groups.insert(group, Group { domain: Some(d), trusted });
+        self.groups.insert(
+            group,
+            Group {
+                domain: Some(d),
+                trusted,
+            },
+        );
         Ok(())
     }
 
@@ -338,13 +391,22 @@ impl Iommu {
     fn pt_mut(&mut self, d: DomainId) -> Result<&mut PageTable<AnyFormat>, DomainError> {
         let dom = self.dom(d)?;
         let ty = dom.ty;
-        dom.pt.as_mut().ok_or(DomainError::NotTranslating { domain: d, ty })
+        dom.pt
+            .as_mut()
+            .ok_or(DomainError::NotTranslating { domain: d, ty })
     }
 
     /// Maps into a translating domain. If the map replaced empty tables by a
     /// large page, the whole domain is flushed before those tables are freed
     /// (as `map_pages` syncs a non-empty gather).
-    pub fn map(&mut self, d: DomainId, iova: Iova, pa: PhysAddr, size: u64, prot: Prot) -> Result<(), DomainError> {
+    pub fn map(
+        &mut self,
+        d: DomainId,
+        iova: Iova,
+        pa: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), DomainError> {
         let pt = self.pt_mut(d)?;
         pt.map(iova, pa, size, prot)?;
         if let Some(g) = pt.take_deferred() {
@@ -360,15 +422,28 @@ impl Iommu {
     pub fn unmap(&mut self, d: DomainId, iova: Iova, size: u64) -> Result<FlushToken, DomainError> {
         let pt = self.pt_mut(d)?;
         let (unmapped, gather) = pt.unmap(iova, size);
-        Ok(FlushToken { domain: d, iova, size, unmapped, gather })
+        Ok(FlushToken {
+            domain: d,
+            iova,
+            size,
+            unmapped,
+            gather,
+        })
     }
 
     /// Strict completion: invalidate the token's IOTLB range, wait for it,
     /// then release the table pages and the IOVA (`iommu_iotlb_sync` then
     /// `iommu_dma_free_iova`).
     pub fn flush(&mut self, token: FlushToken) -> Result<(), DomainError> {
-        let FlushToken { domain, iova, size, gather, .. } = token;
-        self.iotlb.invalidate_range(domain, gather.iova, gather.len.max(size));
+        let FlushToken {
+            domain,
+            iova,
+            size,
+            gather,
+            ..
+        } = token;
+        self.iotlb
+            .invalidate_range(domain, gather.iova, gather.len.max(size));
         if !gather.freed_tables().is_empty() {
             // Table pages were detached: walk caches must go too.
             let upto = self.iotlb.current_seq();
@@ -377,7 +452,13 @@ impl Iommu {
         self.release(domain, iova, size, gather)
     }
 
-    fn release(&mut self, d: DomainId, iova: Iova, size: u64, gather: Gather) -> Result<(), DomainError> {
+    fn release(
+        &mut self,
+        d: DomainId,
+        iova: Iova,
+        size: u64,
+        gather: Gather,
+    ) -> Result<(), DomainError> {
         let dom = self.dom(d)?;
         if let Some(pt) = dom.pt.as_mut() {
             pt.release(gather);
@@ -468,8 +549,12 @@ impl Iommu {
     /// were flushed.
     pub fn poll(&mut self) -> Result<usize, DomainError> {
         let now = self.clock.now();
-        let due: Vec<DomainId> =
-            self.domains.iter().filter(|(_, x)| x.fq.timer.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
+        let due: Vec<DomainId> = self
+            .domains
+            .iter()
+            .filter(|(_, x)| x.fq.timer.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
         for d in &due {
             self.flush_queue_now(*d)?;
         }
@@ -478,8 +563,17 @@ impl Iommu {
 
     /// A device DMA: translate `iova` for `group` through the IOTLB, walking
     /// the tables from memory on a miss.
-    pub fn translate(&mut self, group: GroupId, iova: Iova, access: Access) -> Result<PhysAddr, IommuFault> {
-        let d = self.groups.get(&group).and_then(|g| g.domain).ok_or(IommuFault::NoDomain { group })?;
+    pub fn translate(
+        &mut self,
+        group: GroupId,
+        iova: Iova,
+        access: Access,
+    ) -> Result<PhysAddr, IommuFault> {
+        let d = self
+            .groups
+            .get(&group)
+            .and_then(|g| g.domain)
+            .ok_or(IommuFault::NoDomain { group })?;
         let dom = self.domains.get(&d).ok_or(IommuFault::NoDomain { group })?;
         match dom.ty {
             DomainType::Blocked => return Err(IommuFault::Blocked { group }),
@@ -496,22 +590,40 @@ impl Iommu {
             return if ok {
                 Ok(PhysAddr::new(e.pa_page.raw() | off))
             } else {
-                Err(IommuFault::Walk(Fault::Permission { iova, level: 0, access }))
+                Err(IommuFault::Walk(Fault::Permission {
+                    iova,
+                    level: 0,
+                    access,
+                }))
             };
         }
         self.iotlb.stats.misses += 1;
         let pt = dom.pt.as_ref().ok_or(IommuFault::Blocked { group })?;
         let regs = pt.hw_regs();
         let w = {
-            let m = self.mem.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let m = self
+                .mem
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             walker::walk(&regs, &m, iova).map_err(IommuFault::Walk)?
         };
         let now = self.clock.now();
-        self.iotlb.fill(d, iova, PhysAddr::new(w.pa.raw() & !0xfff), w.read, w.write, now);
+        self.iotlb.fill(
+            d,
+            iova,
+            PhysAddr::new(w.pa.raw() & !0xfff),
+            w.read,
+            w.write,
+            now,
+        );
         if w.allows(access) {
             Ok(w.pa)
         } else {
-            Err(IommuFault::Walk(Fault::Permission { iova, level: w.level, access }))
+            Err(IommuFault::Walk(Fault::Permission {
+                iova,
+                level: w.level,
+                access,
+            }))
         }
     }
 
@@ -523,14 +635,21 @@ impl Iommu {
             return Vec::new();
         };
         let regs = pt.hw_regs();
-        let m = self.mem.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = self
+            .mem
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.iotlb
             .entries(d)
             .filter(|(iova, e)| match walker::walk(&regs, &m, *iova) {
                 Ok(w) => PhysAddr::new(w.pa.raw() & !0xfff) != e.pa_page,
                 Err(_) => true,
             })
-            .map(|(iova, e)| StaleEntry { iova, pa_page: e.pa_page, filled_at: e.filled_at })
+            .map(|(iova, e)| StaleEntry {
+                iova,
+                pa_page: e.pa_page,
+                filled_at: e.filled_at,
+            })
             .collect()
     }
 
@@ -557,7 +676,9 @@ impl Iommu {
 
     /// Longest time any released entry spent between unmap and release.
     pub fn max_observed_window(&self, d: DomainId) -> Duration {
-        self.domains.get(&d).map_or(Duration::ZERO, |x| x.max_window)
+        self.domains
+            .get(&d)
+            .map_or(Duration::ZERO, |x| x.max_window)
     }
 
     /// The earliest armed flush-queue timer of any domain.

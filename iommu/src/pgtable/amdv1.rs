@@ -41,9 +41,16 @@ impl AmdV1 {
     /// A table of `mode` levels (1..=6), all page sizes enabled.
     pub fn new(mode: u32) -> Result<Self, PtError> {
         if !(1..=6).contains(&mode) {
-            return Err(PtError::BadConfig { what: "amdv1 mode", value: u64::from(mode) });
+            return Err(PtError::BadConfig {
+                what: "amdv1 mode",
+                value: u64::from(mode),
+            });
         }
-        Ok(Self { mode, natural_only: false, force_coherent: false })
+        Ok(Self {
+            mode,
+            natural_only: false,
+            force_coherent: false,
+        })
     }
 
     /// Only natural level sizes (4K, 2M, 1G, 256T...; 512G stays excluded).
@@ -61,7 +68,11 @@ impl AmdV1 {
 
 impl PtFormat for AmdV1 {
     fn name(&self) -> String {
-        format!("amdv1-mode{}{}", self.mode, if self.natural_only { "-natural" } else { "" })
+        format!(
+            "amdv1-mode{}{}",
+            self.mode,
+            if self.natural_only { "-natural" } else { "" }
+        )
     }
     fn top_level(&self) -> u32 {
         self.mode - 1
@@ -142,11 +153,18 @@ impl PtFormat for AmdV1 {
             } else {
                 (field << 12, self.item_lg2(level))
             };
-            return Pte::Leaf { oa: PhysAddr::new(oa), size_lg2, prot };
+            return Pte::Leaf {
+                oa: PhysAddr::new(oa),
+                size_lg2,
+                prot,
+            };
         }
         Pte::Table(PhysAddr::new(pte & OA))
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {
-        HwRegs::AmdV1 { pt_root: root, mode: self.mode }
+        HwRegs::AmdV1 {
+            pt_root: root,
+            mode: self.mode,
+        }
     }
 }

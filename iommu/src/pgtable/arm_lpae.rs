@@ -106,10 +106,16 @@ impl ArmLpae {
     /// concatenation rule).
     pub fn new(stage: ArmStage, granule: Granule, ias: u32, oas: u32) -> Result<Self, PtError> {
         if !(32..=48).contains(&ias) {
-            return Err(PtError::BadConfig { what: "arm lpae ias", value: u64::from(ias) });
+            return Err(PtError::BadConfig {
+                what: "arm lpae ias",
+                value: u64::from(ias),
+            });
         }
         if !(32..=48).contains(&oas) {
-            return Err(PtError::BadConfig { what: "arm lpae oas", value: u64::from(oas) });
+            return Err(PtError::BadConfig {
+                what: "arm lpae oas",
+                value: u64::from(oas),
+            });
         }
         let shift = granule.shift();
         let bpl = shift - 3;
@@ -119,14 +125,24 @@ impl ArmLpae {
         let mut pgd_bits = va_bits - bpl * (levels - 1);
         if stage == ArmStage::S2 && concat_mandatory(granule, start, ias, oas) {
             if (1u64 << pgd_bits) > S2_MAX_CONCAT {
-                return Err(PtError::BadConfig { what: "arm lpae s2 concatenated pages", value: 1 << pgd_bits });
+                return Err(PtError::BadConfig {
+                    what: "arm lpae s2 concatenated pages",
+                    value: 1 << pgd_bits,
+                });
             }
             pgd_bits += bpl;
             start += 1;
             levels -= 1;
         }
         let _ = start;
-        Ok(Self { stage, granule, ias, oas, levels, pgd_bits })
+        Ok(Self {
+            stage,
+            granule,
+            ias,
+            oas,
+            levels,
+            pgd_bits,
+        })
     }
 
     /// The stage.
@@ -175,7 +191,12 @@ impl PtFormat for ArmLpae {
             ArmStage::S1 => 1,
             ArmStage::S2 => 2,
         };
-        format!("arm-lpae-s{s}-{}k-ias{}-oas{}", 1u32 << (self.granule.shift() - 10), self.ias, self.oas)
+        format!(
+            "arm-lpae-s{s}-{}k-ias{}-oas{}",
+            1u32 << (self.granule.shift() - 10),
+            self.ias,
+            self.oas
+        )
     }
     fn top_level(&self) -> u32 {
         self.levels - 1
@@ -206,7 +227,9 @@ impl PtFormat for ArmLpae {
             return 0;
         }
         match (self.granule, level) {
-            (_, 0) | (Granule::G4K, 1 | 2) | (Granule::G16K | Granule::G64K, 1) => 1 << self.item_lg2(level),
+            (_, 0) | (Granule::G4K, 1 | 2) | (Granule::G16K | Granule::G64K, 1) => {
+                1 << self.item_lg2(level)
+            }
             _ => 0,
         }
     }
@@ -255,7 +278,11 @@ impl PtFormat for ArmLpae {
                 e |= attr << ATTR_SHIFT;
             }
         }
-        e |= if prot.contains(Prot::CACHE) { SH_IS } else { SH_OS };
+        e |= if prot.contains(Prot::CACHE) {
+            SH_IS
+        } else {
+            SH_OS
+        };
         if prot.contains(Prot::NOEXEC) {
             e |= XN;
         }
@@ -306,7 +333,11 @@ impl PtFormat for ArmLpae {
         if pte & XN != 0 {
             prot |= Prot::NOEXEC;
         }
-        Pte::Leaf { oa: PhysAddr::new(pte & self.oa_mask()), size_lg2: self.item_lg2(level), prot }
+        Pte::Leaf {
+            oa: PhysAddr::new(pte & self.oa_mask()),
+            size_lg2: self.item_lg2(level),
+            prot,
+        }
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {
         HwRegs::ArmLpae {
@@ -328,13 +359,19 @@ mod tests {
     fn geometry_matches_io_pgtable_arm() {
         // 4K, ias 48: 4 levels from level 0.
         let f = ArmLpae::new(ArmStage::S1, Granule::G4K, 48, 48).unwrap();
-        assert_eq!((f.start_level(), f.concat_tables(), f.index_bits(3)), (0, 1, 9));
+        assert_eq!(
+            (f.start_level(), f.concat_tables(), f.index_bits(3)),
+            (0, 1, 9)
+        );
         // 4K, ias 40, oas 40, stage 2: concatenated 2 tables at level 1.
         let f = ArmLpae::new(ArmStage::S2, Granule::G4K, 40, 40).unwrap();
         assert_eq!((f.start_level(), f.concat_tables()), (1, 2));
         // same for stage 1: not concatenated.
         let f = ArmLpae::new(ArmStage::S1, Granule::G4K, 40, 40).unwrap();
-        assert_eq!((f.start_level(), f.concat_tables(), f.index_bits(3)), (0, 1, 1));
+        assert_eq!(
+            (f.start_level(), f.concat_tables(), f.index_bits(3)),
+            (0, 1, 1)
+        );
         // 4K, ias 42, oas 42: 8 tables.
         let f = ArmLpae::new(ArmStage::S2, Granule::G4K, 42, 42).unwrap();
         assert_eq!((f.start_level(), f.concat_tables()), (1, 8));

@@ -47,7 +47,8 @@ impl Gather {
                 self.len = other.len;
             } else {
                 let s = self.iova.raw().min(other.iova.raw());
-                let e = (self.iova.raw().saturating_add(self.len)).max(other.iova.raw().saturating_add(other.len));
+                let e = (self.iova.raw().saturating_add(self.len))
+                    .max(other.iova.raw().saturating_add(other.len));
                 self.iova = Iova::new(s);
                 self.len = e - s;
             }
@@ -73,11 +74,13 @@ struct UnmapAcc {
 }
 
 fn wr(mem: &SharedMem) -> RwLockWriteGuard<'_, PhysMem> {
-    mem.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mem.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn rd(mem: &SharedMem) -> RwLockReadGuard<'_, PhysMem> {
-    mem.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mem.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<F: PtFormat> PageTable<F> {
@@ -91,7 +94,14 @@ impl<F: PtFormat> PageTable<F> {
         let top = fmt.top_level();
         let root = wr(&mem).alloc_frames(fmt.table_bytes(top).next_power_of_two())?;
         let pgsize_bitmap = fmt.pgsize_bitmap();
-        Ok(Self { fmt, mem, root, pgsize_bitmap, deferred: Vec::new(), table_frames: 1 })
+        Ok(Self {
+            fmt,
+            mem,
+            root,
+            pgsize_bitmap,
+            deferred: Vec::new(),
+            table_frames: 1,
+        })
     }
 
     /// Restricts the page sizes used to `bitmap & format sizes` (like
@@ -99,7 +109,10 @@ impl<F: PtFormat> PageTable<F> {
     pub fn restrict_pgsizes(&mut self, bitmap: u64) -> Result<(), PtError> {
         let b = self.fmt.pgsize_bitmap() & bitmap;
         if b == 0 {
-            return Err(PtError::BadConfig { what: "pgsize bitmap", value: bitmap });
+            return Err(PtError::BadConfig {
+                what: "pgsize bitmap",
+                value: bitmap,
+            });
         }
         self.pgsize_bitmap = b;
         Ok(())
@@ -163,7 +176,13 @@ impl<F: PtFormat> PageTable<F> {
     /// [`PtError::AddressInUse`]; a failed map leaves no part of the range
     /// mapped. Empty tables replaced by a large leaf are detached and wait for
     /// the next flush ([`take_deferred`](Self::take_deferred)).
-    pub fn map(&mut self, iova: Iova, paddr: PhysAddr, size: u64, prot: Prot) -> Result<(), PtError> {
+    pub fn map(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), PtError> {
         self.check_map(iova, paddr, size, prot)?;
         let mem = Arc::clone(&self.mem);
         let mut m = wr(&mem);
@@ -172,7 +191,10 @@ impl<F: PtFormat> PageTable<F> {
         let mut oa = paddr.raw();
         let res = loop {
             let Some(lg2) = best_pgsize(self.pgsize_bitmap, va, last, oa) else {
-                break Err(PtError::NoPageSize { iova: Iova::new(va), paddr: PhysAddr::new(oa) });
+                break Err(PtError::NoPageSize {
+                    iova: Iova::new(va),
+                    paddr: PhysAddr::new(oa),
+                });
             };
             if let Err(e) = self.map_one(&mut m, va, oa, lg2, prot) {
                 break Err(e);
@@ -186,7 +208,10 @@ impl<F: PtFormat> PageTable<F> {
         };
         if res.is_err() && va > iova.raw() {
             // Roll back the chunks already mapped (iommu_map does the same).
-            let mut acc = UnmapAcc { unmapped: 0, freed: Vec::new() };
+            let mut acc = UnmapAcc {
+                unmapped: 0,
+                freed: Vec::new(),
+            };
             self.unmap_walk(&mut m, iova.raw(), va - 1, &mut acc);
             self.deferred.extend(acc.freed);
         }
@@ -202,14 +227,27 @@ impl<F: PtFormat> PageTable<F> {
         }
         let g = self.granule();
         if (iova.raw() | paddr.raw() | size) & (g - 1) != 0 {
-            return Err(PtError::Misaligned { iova, paddr, size, granule: g });
+            return Err(PtError::Misaligned {
+                iova,
+                paddr,
+                size,
+                granule: g,
+            });
         }
         let ias = self.fmt.ias();
-        if iova.raw().checked_add(size - 1).is_none_or(|l| l > mask(ias)) {
+        if iova
+            .raw()
+            .checked_add(size - 1)
+            .is_none_or(|l| l > mask(ias))
+        {
             return Err(PtError::IovaOutOfRange { iova, size, ias });
         }
         let oas = self.fmt.oas();
-        if paddr.raw().checked_add(size - 1).is_none_or(|l| l > mask(oas)) {
+        if paddr
+            .raw()
+            .checked_add(size - 1)
+            .is_none_or(|l| l > mask(oas))
+        {
             return Err(PtError::PhysOutOfRange { paddr, size, oas });
         }
         Ok(())
@@ -221,7 +259,14 @@ impl<F: PtFormat> PageTable<F> {
         Ok(t)
     }
 
-    fn map_one(&mut self, m: &mut PhysMem, va: u64, oa: u64, lg2: u32, prot: Prot) -> Result<(), PtError> {
+    fn map_one(
+        &mut self,
+        m: &mut PhysMem,
+        va: u64,
+        oa: u64,
+        lg2: u32,
+        prot: Prot,
+    ) -> Result<(), PtError> {
         let leaf = self.leaf_level(lg2);
         let mut table = self.root;
         let mut level = self.fmt.top_level();
@@ -234,7 +279,11 @@ impl<F: PtFormat> PageTable<F> {
                     m.write_u64(slot, self.fmt.encode_table(level, t));
                     t
                 }
-                Pte::Leaf { .. } => return Err(PtError::AddressInUse { iova: Iova::new(va) }),
+                Pte::Leaf { .. } => {
+                    return Err(PtError::AddressInUse {
+                        iova: Iova::new(va),
+                    })
+                }
             };
             level -= 1;
         }
@@ -245,12 +294,21 @@ impl<F: PtFormat> PageTable<F> {
         // empty tables may be replaced (generic_pt clear_contig), leaves not.
         let mut replaced = Vec::new();
         for i in 0..n {
-            match self.fmt.decode(level, m.read_u64(PhysAddr::new(first.raw() + i * 8))) {
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(first.raw() + i * 8)))
+            {
                 Pte::Empty => {}
-                Pte::Leaf { .. } => return Err(PtError::AddressInUse { iova: Iova::new(va) }),
+                Pte::Leaf { .. } => {
+                    return Err(PtError::AddressInUse {
+                        iova: Iova::new(va),
+                    })
+                }
                 Pte::Table(t) => {
                     if !self.collect_empty(m, t, level - 1, &mut replaced) {
-                        return Err(PtError::AddressInUse { iova: Iova::new(va) });
+                        return Err(PtError::AddressInUse {
+                            iova: Iova::new(va),
+                        });
                     }
                     replaced.push(t);
                 }
@@ -265,9 +323,18 @@ impl<F: PtFormat> PageTable<F> {
     }
 
     /// Whether the subtree at `table` holds no leaf; collects its sub-tables.
-    fn collect_empty(&self, m: &PhysMem, table: PhysAddr, level: u32, out: &mut Vec<PhysAddr>) -> bool {
+    fn collect_empty(
+        &self,
+        m: &PhysMem,
+        table: PhysAddr,
+        level: u32,
+        out: &mut Vec<PhysAddr>,
+    ) -> bool {
         for i in 0..(1u64 << self.fmt.index_bits(level)) {
-            match self.fmt.decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8))) {
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8)))
+            {
                 Pte::Empty => {}
                 Pte::Leaf { .. } => return false,
                 Pte::Table(t) => {
@@ -292,16 +359,38 @@ impl<F: PtFormat> PageTable<F> {
         let g = self.granule();
         let bad = size == 0
             || (iova.raw() | size) & (g - 1) != 0
-            || iova.raw().checked_add(size - 1).is_none_or(|l| l > mask(self.fmt.ias()));
+            || iova
+                .raw()
+                .checked_add(size - 1)
+                .is_none_or(|l| l > mask(self.fmt.ias()));
         if bad {
-            return (0, Gather { iova, len: 0, freed: Vec::new() });
+            return (
+                0,
+                Gather {
+                    iova,
+                    len: 0,
+                    freed: Vec::new(),
+                },
+            );
         }
         let mem = Arc::clone(&self.mem);
         let mut m = wr(&mem);
-        let mut acc = UnmapAcc { unmapped: 0, freed: Vec::new() };
+        let mut acc = UnmapAcc {
+            unmapped: 0,
+            freed: Vec::new(),
+        };
         self.unmap_walk(&mut m, iova.raw(), iova.raw() + (size - 1), &mut acc);
-        let len = acc.unmapped.max(if acc.freed.is_empty() { 0 } else { size });
-        (acc.unmapped, Gather { iova, len, freed: acc.freed })
+        let len = acc
+            .unmapped
+            .max(if acc.freed.is_empty() { 0 } else { size });
+        (
+            acc.unmapped,
+            Gather {
+                iova,
+                len,
+                freed: acc.freed,
+            },
+        )
     }
 
     fn unmap_walk(&self, m: &mut PhysMem, va: u64, last: u64, acc: &mut UnmapAcc) {
@@ -309,23 +398,43 @@ impl<F: PtFormat> PageTable<F> {
         let _ = self.unmap_level(m, self.root, top, va, last, acc);
     }
 
-    fn unmap_level(&self, m: &mut PhysMem, table: PhysAddr, level: u32, va: u64, last: u64, acc: &mut UnmapAcc) -> bool {
+    fn unmap_level(
+        &self,
+        m: &mut PhysMem,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        last: u64,
+        acc: &mut UnmapAcc,
+    ) -> bool {
         let item = self.fmt.item_lg2(level);
         let bits = self.fmt.index_bits(level);
         let span = item + bits;
         let base = va & !mask(span);
         let mut idx = shr(va, item) & mask(bits);
-        let end = if shr(last, span) != shr(va, span) { 1u64 << bits } else { (shr(last, item) & mask(bits)) + 1 };
+        let end = if shr(last, span) != shr(va, span) {
+            1u64 << bits
+        } else {
+            (shr(last, item) & mask(bits)) + 1
+        };
         let mut first = true;
         while idx < end {
             let slot = PhysAddr::new(table.raw() + idx * 8);
             let entry_va = base + (idx << item);
             match self.fmt.decode(level, m.read_u64(slot)) {
                 Pte::Empty => return false,
+                Pte::Table(_) if level == 0 => return false,
                 Pte::Table(next) => {
                     let entry_last = entry_va + mask(item);
                     let fully = va <= entry_va && last >= entry_last;
-                    if !self.unmap_level(m, next, level - 1, va.max(entry_va), last.min(entry_last), acc) {
+                    if !self.unmap_level(
+                        m,
+                        next,
+                        level - 1,
+                        va.max(entry_va),
+                        last.min(entry_last),
+                        acc,
+                    ) {
                         return false;
                     }
                     if fully {
@@ -361,9 +470,14 @@ impl<F: PtFormat> PageTable<F> {
         let mut table = self.root;
         let mut level = self.fmt.top_level();
         loop {
-            match self.fmt.decode(level, m.read_u64(self.slot(table, level, iova.raw()))) {
+            match self
+                .fmt
+                .decode(level, m.read_u64(self.slot(table, level, iova.raw())))
+            {
                 Pte::Empty => return None,
-                Pte::Leaf { oa, size_lg2, .. } => return Some(PhysAddr::new(oa.raw() | (iova.raw() & mask(size_lg2)))),
+                Pte::Leaf { oa, size_lg2, .. } => {
+                    return Some(PhysAddr::new(oa.raw() | (iova.raw() & mask(size_lg2))))
+                }
                 Pte::Table(next) => {
                     if level == 0 {
                         return None;
@@ -415,12 +529,21 @@ impl<F: PtFormat> PageTable<F> {
         out.values().sum()
     }
 
-    fn sizes_level(&self, m: &PhysMem, table: PhysAddr, level: u32, out: &mut std::collections::BTreeMap<u32, usize>) {
+    fn sizes_level(
+        &self,
+        m: &PhysMem,
+        table: PhysAddr,
+        level: u32,
+        out: &mut std::collections::BTreeMap<u32, usize>,
+    ) {
         let item = self.fmt.item_lg2(level);
         let n = 1u64 << self.fmt.index_bits(level);
         let mut i = 0;
         while i < n {
-            match self.fmt.decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8))) {
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8)))
+            {
                 Pte::Empty => i += 1,
                 Pte::Table(t) => {
                     if level > 0 {
@@ -430,7 +553,8 @@ impl<F: PtFormat> PageTable<F> {
                 }
                 Pte::Leaf { size_lg2, .. } => {
                     *out.entry(size_lg2).or_insert(0) += 1;
-                    i = (i & !((1u64 << (size_lg2.max(item) - item)) - 1)) + (1u64 << (size_lg2.max(item) - item));
+                    i = (i & !((1u64 << (size_lg2.max(item) - item)) - 1))
+                        + (1u64 << (size_lg2.max(item) - item));
                 }
             }
         }
@@ -442,7 +566,11 @@ impl<F: PtFormat> PageTable<F> {
         if self.deferred.is_empty() {
             return None;
         }
-        Some(Gather { iova: Iova::ZERO, len: 0, freed: std::mem::take(&mut self.deferred) })
+        Some(Gather {
+            iova: Iova::ZERO,
+            len: 0,
+            freed: std::mem::take(&mut self.deferred),
+        })
     }
 
     /// Releases a gather's table pages. Call only after the IOTLB (and walk
@@ -474,7 +602,10 @@ impl<F: PtFormat> Drop for PageTable<F> {
                     continue;
                 }
                 for i in 0..(1u64 << self.fmt.index_bits(level)) {
-                    if let Pte::Table(n) = self.fmt.decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8))) {
+                    if let Pte::Table(n) = self
+                        .fmt
+                        .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
+                    {
                         stack.push((n, level - 1));
                     }
                 }

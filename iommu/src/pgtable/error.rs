@@ -77,21 +77,36 @@ impl fmt::Display for PtError {
         match self {
             Self::AddressInUse { iova } => write!(f, "IOVA {iova} is already mapped"),
             Self::ZeroSize { iova } => write!(f, "zero-length mapping at IOVA {iova}"),
-            Self::Misaligned { iova, paddr, size, granule } => write!(
+            Self::Misaligned {
+                iova,
+                paddr,
+                size,
+                granule,
+            } => write!(
                 f,
                 "IOVA {iova} / phys {paddr} / size {size:#x} not aligned to granule {granule:#x}"
             ),
             Self::IovaOutOfRange { iova, size, ias } => {
-                write!(f, "IOVA range {iova}+{size:#x} exceeds the {ias}-bit input address size")
+                write!(
+                    f,
+                    "IOVA range {iova}+{size:#x} exceeds the {ias}-bit input address size"
+                )
             }
             Self::PhysOutOfRange { paddr, size, oas } => {
-                write!(f, "phys range {paddr}+{size:#x} exceeds the {oas}-bit output address size")
+                write!(
+                    f,
+                    "phys range {paddr}+{size:#x} exceeds the {oas}-bit output address size"
+                )
             }
-            Self::NoAccess { iova } => write!(f, "mapping at IOVA {iova} grants neither read nor write"),
+            Self::NoAccess { iova } => {
+                write!(f, "mapping at IOVA {iova} grants neither read nor write")
+            }
             Self::NoPageSize { iova, paddr } => {
                 write!(f, "no supported page size fits IOVA {iova} -> phys {paddr}")
             }
-            Self::BadConfig { what, value } => write!(f, "invalid page-table config: {what} = {value}"),
+            Self::BadConfig { what, value } => {
+                write!(f, "invalid page-table config: {what} = {value}")
+            }
             Self::Mem(e) => write!(f, "table memory: {e}"),
         }
     }
@@ -102,5 +117,30 @@ impl std::error::Error for PtError {}
 impl From<MemError> for PtError {
     fn from(e: MemError) -> Self {
         Self::Mem(e)
+    }
+}
+
+impl From<PtError> for dma_api::DmaError {
+    /// Overmap becomes [`DmaError::IovaInUse`](dma_api::DmaError::IovaInUse);
+    /// table-memory exhaustion becomes `OutOfMemory`; every other refusal is
+    /// an invalid IOVA range naming the request.
+    fn from(e: PtError) -> Self {
+        use dma_api::DmaError;
+        match e {
+            PtError::AddressInUse { iova } => DmaError::IovaInUse { iova },
+            PtError::ZeroSize { iova } => DmaError::IovaRangeInvalid { iova, len: 0 },
+            PtError::Misaligned { iova, size, .. } | PtError::IovaOutOfRange { iova, size, .. } => {
+                DmaError::IovaRangeInvalid { iova, len: size }
+            }
+            PtError::PhysOutOfRange { paddr, size, .. } => DmaError::NotTranslatable {
+                phys: paddr,
+                len: size,
+            },
+            PtError::NoAccess { iova } | PtError::NoPageSize { iova, .. } => {
+                DmaError::IovaRangeInvalid { iova, len: 0 }
+            }
+            PtError::Mem(MemError::OutOfFrames { bytes }) => DmaError::OutOfMemory { bytes },
+            PtError::Mem(_) | PtError::BadConfig { .. } => DmaError::OutOfMemory { bytes: 0 },
+        }
     }
 }

@@ -22,7 +22,7 @@ pub use amdv1::AmdV1;
 pub use arm_lpae::{ArmLpae, ArmStage, Granule};
 pub use engine::{Gather, PageTable, SharedMem};
 pub use error::PtError;
-pub use format::{AnyFormat, Prot, Pte, PtFormat};
+pub use format::{AnyFormat, Prot, PtFormat, Pte};
 pub use vtdss::VtdSs;
 
 /// `2^lg2 - 1` without overflow for `lg2 >= 64`.
@@ -52,7 +52,11 @@ pub fn best_pgsize(bitmap: u64, va: u64, last: u64, oa: u64) -> Option<u32> {
     let align = va | oa;
     // sizes s with s | align  (s <= lowest set bit of align)
     let low = align & align.wrapping_neg();
-    let align_mask = if align == 0 { u64::MAX } else { low | (low - 1) };
+    let align_mask = if align == 0 {
+        u64::MAX
+    } else {
+        low | (low - 1)
+    };
     // sizes s with s <= len (len = len_m1 + 1)
     let len_mask = match len_m1.checked_add(1) {
         None => u64::MAX,

@@ -33,9 +33,17 @@ impl VtdSs {
     /// 52-bit host address width and no forced snooping.
     pub fn new(levels: u32) -> Result<Self, PtError> {
         if !(3..=5).contains(&levels) {
-            return Err(PtError::BadConfig { what: "vtdss levels", value: u64::from(levels) });
+            return Err(PtError::BadConfig {
+                what: "vtdss levels",
+                value: u64::from(levels),
+            });
         }
-        Ok(Self { levels, sllps: 0b11, force_snoop: false, haw: 52 })
+        Ok(Self {
+            levels,
+            sllps: 0b11,
+            force_snoop: false,
+            haw: 52,
+        })
     }
 
     /// Restricts superpages to the SLLPS capability bits (bit 0: 2 MiB,
@@ -54,7 +62,10 @@ impl VtdSs {
     /// Host address width (output address bits), at most 52.
     pub fn with_haw(mut self, haw: u32) -> Result<Self, PtError> {
         if !(32..=52).contains(&haw) {
-            return Err(PtError::BadConfig { what: "vtdss haw", value: u64::from(haw) });
+            return Err(PtError::BadConfig {
+                what: "vtdss haw",
+                value: u64::from(haw),
+            });
         }
         self.haw = haw;
         Ok(self)
@@ -127,11 +138,18 @@ impl PtFormat for VtdSs {
             if pte & SNP != 0 {
                 prot |= Prot::CACHE;
             }
-            return Pte::Leaf { oa: PhysAddr::new(pte & OA), size_lg2: self.item_lg2(level), prot };
+            return Pte::Leaf {
+                oa: PhysAddr::new(pte & OA),
+                size_lg2: self.item_lg2(level),
+                prot,
+            };
         }
         Pte::Table(PhysAddr::new(pte & OA))
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {
-        HwRegs::VtdSs { ssptptr: root, aw: self.levels - 2 }
+        HwRegs::VtdSs {
+            ssptptr: root,
+            aw: self.levels - 2,
+        }
     }
 }

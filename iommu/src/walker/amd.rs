@@ -16,7 +16,9 @@ const PERM_W: u64 = 1 << 62;
 
 pub(super) fn walk(mem: &PhysMem, root: PhysAddr, mode: u32, iova: Iova) -> Result<Walk, Fault> {
     if !(1..=6).contains(&mode) {
-        return Err(Fault::BadConfig { value: u64::from(mode) });
+        return Err(Fault::BadConfig {
+            value: u64::from(mode),
+        });
     }
     let width = (12 + 9 * mode).min(64);
     if width < 64 && iova.raw() >> width != 0 {
@@ -45,14 +47,28 @@ pub(super) fn walk(mem: &PhysMem, root: PhysAddr, mode: u32, iova: Iova) -> Resu
                 shift
             };
             if page_lg2 > 52 {
-                return Err(Fault::Malformed { iova, level, pte: e });
+                return Err(Fault::Malformed {
+                    iova,
+                    level,
+                    pte: e,
+                });
             }
             let page_mask = (1u64 << page_lg2) - 1;
             let base = e & ADDR & !page_mask;
-            return Ok(Walk { pa: PhysAddr::new(base | (iova.raw() & page_mask)), page_lg2, level, read: r, write: w });
+            return Ok(Walk {
+                pa: PhysAddr::new(base | (iova.raw() & page_mask)),
+                page_lg2,
+                level,
+                read: r,
+                write: w,
+            });
         }
         if nl >= amd_level {
-            return Err(Fault::Malformed { iova, level, pte: e });
+            return Err(Fault::Malformed {
+                iova,
+                level,
+                pte: e,
+            });
         }
         // Level skipping: the skipped index bits must be zero.
         table = e & ADDR;

@@ -24,7 +24,9 @@ pub(super) struct Cfg {
 pub(super) fn walk(mem: &PhysMem, c: Cfg, iova: Iova) -> Result<Walk, Fault> {
     let g = c.granule_shift;
     if !matches!(g, 12 | 14 | 16) || c.tsz > 48 || c.tsz < 16 || c.ps > 48 {
-        return Err(Fault::BadConfig { value: u64::from(c.tsz) });
+        return Err(Fault::BadConfig {
+            value: u64::from(c.tsz),
+        });
     }
     let ia = 64 - c.tsz;
     if iova.raw() >> ia != 0 {
@@ -37,7 +39,9 @@ pub(super) fn walk(mem: &PhysMem, c: Cfg, iova: Iova) -> Result<Walk, Fault> {
         4 - (ia - g).div_ceil(stride)
     };
     if start > 3 {
-        return Err(Fault::BadConfig { value: u64::from(start) });
+        return Err(Fault::BadConfig {
+            value: u64::from(start),
+        });
     }
     let oa_bits = ((1u64 << 48) - 1) & !((1u64 << g) - 1);
     let mut table = c.ttbr.raw() & !((1u64 << g) - 1) & ((1u64 << 48) - 1);
@@ -57,7 +61,10 @@ pub(super) fn walk(mem: &PhysMem, c: Cfg, iova: Iova) -> Result<Walk, Fault> {
         if arm_level < 3 && bit1 {
             let next = d & oa_bits;
             if next >> c.ps != 0 {
-                return Err(Fault::OutputAddressSize { iova, addr: PhysAddr::new(next) });
+                return Err(Fault::OutputAddressSize {
+                    iova,
+                    addr: PhysAddr::new(next),
+                });
             }
             table = next;
             continue;
@@ -68,19 +75,32 @@ pub(super) fn walk(mem: &PhysMem, c: Cfg, iova: Iova) -> Result<Walk, Fault> {
             _ => arm_level == 2,
         };
         if (arm_level == 3 && !bit1) || (arm_level < 3 && !block_ok) {
-            return Err(Fault::Malformed { iova, level, pte: d });
+            return Err(Fault::Malformed {
+                iova,
+                level,
+                pte: d,
+            });
         }
         let page_mask = (1u64 << shift) - 1;
         let base = d & oa_bits & !page_mask;
         if base >> c.ps != 0 {
-            return Err(Fault::OutputAddressSize { iova, addr: PhysAddr::new(base) });
+            return Err(Fault::OutputAddressSize {
+                iova,
+                addr: PhysAddr::new(base),
+            });
         }
         let (read, write) = if c.stage2 {
             (d & (1 << 6) != 0, d & (1 << 7) != 0)
         } else {
             (true, d & (1 << 7) == 0)
         };
-        return Ok(Walk { pa: PhysAddr::new(base | (iova.raw() & page_mask)), page_lg2: shift, level, read, write });
+        return Ok(Walk {
+            pa: PhysAddr::new(base | (iova.raw() & page_mask)),
+            page_lg2: shift,
+            level,
+            read,
+            write,
+        });
     }
     Err(Fault::NotPresent { iova, level: 0 })
 }

@@ -118,14 +118,21 @@ impl fmt::Display for Fault {
         match self {
             Self::AddressSize { iova, ias } => write!(f, "IOVA {iova} beyond {ias}-bit input size"),
             Self::NotPresent { iova, level } => write!(f, "IOVA {iova}: no entry at level {level}"),
-            Self::Permission { iova, level, access } => {
+            Self::Permission {
+                iova,
+                level,
+                access,
+            } => {
                 write!(f, "IOVA {iova}: {access:?} denied at level {level}")
             }
             Self::OutputAddressSize { iova, addr } => {
                 write!(f, "IOVA {iova}: output address {addr} beyond output size")
             }
             Self::Malformed { iova, level, pte } => {
-                write!(f, "IOVA {iova}: reserved entry {pte:#018x} at level {level}")
+                write!(
+                    f,
+                    "IOVA {iova}: reserved entry {pte:#018x} at level {level}"
+                )
             }
             Self::BadConfig { value } => write!(f, "invalid walker configuration value {value:#x}"),
         }
@@ -165,19 +172,44 @@ pub fn walk(regs: &HwRegs, mem: &PhysMem, iova: Iova) -> Result<Walk, Fault> {
     match *regs {
         HwRegs::VtdSs { ssptptr, aw } => vtd::walk(mem, ssptptr, aw, iova),
         HwRegs::AmdV1 { pt_root, mode } => amd::walk(mem, pt_root, mode, iova),
-        HwRegs::ArmLpae { stage2, ttbr, granule_shift, tsz, ps, sl } => {
-            arm::walk(mem, arm::Cfg { stage2, ttbr, granule_shift, tsz, ps, sl }, iova)
-        }
+        HwRegs::ArmLpae {
+            stage2,
+            ttbr,
+            granule_shift,
+            tsz,
+            ps,
+            sl,
+        } => arm::walk(
+            mem,
+            arm::Cfg {
+                stage2,
+                ttbr,
+                granule_shift,
+                tsz,
+                ps,
+                sl,
+            },
+            iova,
+        ),
     }
 }
 
 /// Translates `iova` for `access` like the IOMMU does: walk, then check the
 /// permission of the leaf.
-pub fn translate(regs: &HwRegs, mem: &PhysMem, iova: Iova, access: Access) -> Result<PhysAddr, Fault> {
+pub fn translate(
+    regs: &HwRegs,
+    mem: &PhysMem,
+    iova: Iova,
+    access: Access,
+) -> Result<PhysAddr, Fault> {
     let w = walk(regs, mem, iova)?;
     if w.allows(access) {
         Ok(w.pa)
     } else {
-        Err(Fault::Permission { iova, level: w.level, access })
+        Err(Fault::Permission {
+            iova,
+            level: w.level,
+            access,
+        })
     }
 }

@@ -17,7 +17,11 @@ pub(super) fn walk(mem: &PhysMem, root: PhysAddr, aw: u32, iova: Iova) -> Result
         1 => 3u32,
         2 => 4,
         3 => 5,
-        _ => return Err(Fault::BadConfig { value: u64::from(aw) }),
+        _ => {
+            return Err(Fault::BadConfig {
+                value: u64::from(aw),
+            })
+        }
     };
     let width = 12 + 9 * levels;
     if iova.raw() >> width != 0 {
@@ -37,7 +41,11 @@ pub(super) fn walk(mem: &PhysMem, root: PhysAddr, aw: u32, iova: Iova) -> Result
         let is_leaf = level == 0 || e & BIT_PS != 0;
         if is_leaf {
             if level > 2 {
-                return Err(Fault::Malformed { iova, level, pte: e });
+                return Err(Fault::Malformed {
+                    iova,
+                    level,
+                    pte: e,
+                });
             }
             let page_mask = (1u64 << shift) - 1;
             let base = e & ADDR & !page_mask;

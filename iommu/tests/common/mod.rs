@@ -13,12 +13,16 @@ pub fn all_formats() -> Vec<AnyFormat> {
         v.push(AnyFormat::AmdV1(AmdV1::new(m).unwrap()));
     }
     for m in [3, 4] {
-        v.push(AnyFormat::AmdV1(AmdV1::new(m).unwrap().natural_sizes_only()));
+        v.push(AnyFormat::AmdV1(
+            AmdV1::new(m).unwrap().natural_sizes_only(),
+        ));
     }
     for stage in [ArmStage::S1, ArmStage::S2] {
         for g in [Granule::G4K, Granule::G16K, Granule::G64K] {
             for (ias, oas) in [(32, 32), (40, 40), (42, 42), (48, 48)] {
-                v.push(AnyFormat::ArmLpae(ArmLpae::new(stage, g, ias, oas).unwrap()));
+                v.push(AnyFormat::ArmLpae(
+                    ArmLpae::new(stage, g, ias, oas).unwrap(),
+                ));
             }
         }
     }
