@@ -355,6 +355,7 @@ impl<F: PtFormat> PageTable<F> {
     /// at a start inside a large entry (the size so far is returned); a table
     /// entirely covered by the range is detached into the gather. Invalid or
     /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
+    #[must_use = "the gather must be flushed before its table pages are released"]
     pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
         let g = self.granule();
         let bad = size == 0
