@@ -190,3 +190,36 @@ fn walker_checks_permissions_and_address_size() {
         }
     }
 }
+
+#[test]
+fn amd_walker_follows_level_skipping_like_hardware() {
+    use dma_iommu::mem::PhysMem;
+    use dma_iommu::HwRegs;
+    // Hand-written mode-3 table: the root (level 3) entry 0 skips level 2 and
+    // points straight at a level-1 table (NL = 1).
+    let mut m = PhysMem::new();
+    let root = PhysAddr::new(0x10_0000);
+    let l1 = PhysAddr::new(0x20_0000);
+    m.write_u64(root, 1 | (1 << 9) | l1.raw() | (3 << 61));
+    m.write_u64(PhysAddr::new(l1.raw() + 5 * 8), 1 | 0xABC_D000 | (1 << 61));
+    let regs = HwRegs::AmdV1 {
+        pt_root: root,
+        mode: 3,
+    };
+    let w = walker::walk(&regs, &m, Iova::new(0x5123)).unwrap();
+    assert_eq!(
+        (w.pa, w.read, w.write),
+        (PhysAddr::new(0xABC_D123), true, false)
+    );
+    // The skipped level's index bits (20:12 of level 2 = IOVA bits 29:21) must be zero.
+    assert!(matches!(
+        walker::walk(&regs, &m, Iova::new(0x20_5123)),
+        Err(Fault::NotPresent { .. })
+    ));
+    // A table entry pointing to its own level or above is malformed.
+    m.write_u64(root, 1 | (3 << 9) | l1.raw() | (3 << 61));
+    assert!(matches!(
+        walker::walk(&regs, &m, Iova::new(0x5123)),
+        Err(Fault::Malformed { level: 2, .. })
+    ));
+}

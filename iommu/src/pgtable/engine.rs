@@ -68,6 +68,12 @@ pub struct PageTable<F: PtFormat> {
     table_frames: usize,
 }
 
+#[derive(Default)]
+struct MapScratch {
+    new_tables: usize,
+    replaced: Vec<PhysAddr>,
+}
+
 struct UnmapAcc {
     unmapped: u64,
     freed: Vec<PhysAddr>,
@@ -184,8 +190,8 @@ impl<F: PtFormat> PageTable<F> {
         prot: Prot,
     ) -> Result<(), PtError> {
         self.check_map(iova, paddr, size, prot)?;
-        let mem = Arc::clone(&self.mem);
-        let mut m = wr(&mem);
+        let mut scratch = MapScratch::default();
+        let mut m = wr(&self.mem);
         let last = iova.raw() + (size - 1);
         let mut va = iova.raw();
         let mut oa = paddr.raw();
@@ -196,7 +202,7 @@ impl<F: PtFormat> PageTable<F> {
                     paddr: PhysAddr::new(oa),
                 });
             };
-            if let Err(e) = self.map_one(&mut m, va, oa, lg2, prot) {
+            if let Err(e) = self.map_one(&mut m, va, oa, lg2, prot, &mut scratch) {
                 break Err(e);
             }
             let step = 1u64 << lg2;
@@ -213,8 +219,11 @@ impl<F: PtFormat> PageTable<F> {
                 freed: Vec::new(),
             };
             self.unmap_walk(&mut m, iova.raw(), va - 1, &mut acc);
-            self.deferred.extend(acc.freed);
+            scratch.replaced.extend(acc.freed);
         }
+        drop(m);
+        self.table_frames += scratch.new_tables;
+        self.deferred.extend(scratch.replaced);
         res
     }
 
@@ -253,19 +262,25 @@ impl<F: PtFormat> PageTable<F> {
         Ok(())
     }
 
-    fn alloc_table(&mut self, m: &mut PhysMem, level: u32) -> Result<PhysAddr, PtError> {
+    fn alloc_table(
+        &self,
+        m: &mut PhysMem,
+        level: u32,
+        s: &mut MapScratch,
+    ) -> Result<PhysAddr, PtError> {
         let t = m.alloc_frames(self.fmt.table_bytes(level).next_power_of_two())?;
-        self.table_frames += 1;
+        s.new_tables += 1;
         Ok(t)
     }
 
     fn map_one(
-        &mut self,
+        &self,
         m: &mut PhysMem,
         va: u64,
         oa: u64,
         lg2: u32,
         prot: Prot,
+        s: &mut MapScratch,
     ) -> Result<(), PtError> {
         let leaf = self.leaf_level(lg2);
         let mut table = self.root;
@@ -275,7 +290,7 @@ impl<F: PtFormat> PageTable<F> {
             table = match self.fmt.decode(level, m.read_u64(slot)) {
                 Pte::Table(next) => next,
                 Pte::Empty => {
-                    let t = self.alloc_table(m, level - 1)?;
+                    let t = self.alloc_table(m, level - 1, s)?;
                     m.write_u64(slot, self.fmt.encode_table(level, t));
                     t
                 }
@@ -292,7 +307,7 @@ impl<F: PtFormat> PageTable<F> {
         let first = self.slot(table, level, va);
         // Check every entry of the (contiguous) group before writing any:
         // empty tables may be replaced (generic_pt clear_contig), leaves not.
-        let mut replaced = Vec::new();
+        let mark = s.replaced.len();
         for i in 0..n {
             match self
                 .fmt
@@ -300,21 +315,22 @@ impl<F: PtFormat> PageTable<F> {
             {
                 Pte::Empty => {}
                 Pte::Leaf { .. } => {
+                    s.replaced.truncate(mark);
                     return Err(PtError::AddressInUse {
                         iova: Iova::new(va),
-                    })
+                    });
                 }
                 Pte::Table(t) => {
-                    if !self.collect_empty(m, t, level - 1, &mut replaced) {
+                    if level == 0 || !self.collect_empty(m, t, level - 1, &mut s.replaced) {
+                        s.replaced.truncate(mark);
                         return Err(PtError::AddressInUse {
                             iova: Iova::new(va),
                         });
                     }
-                    replaced.push(t);
+                    s.replaced.push(t);
                 }
             }
         }
-        self.deferred.extend(replaced);
         let pte = self.fmt.encode_leaf(level, PhysAddr::new(oa), lg2, prot);
         for i in 0..n {
             m.write_u64(PhysAddr::new(first.raw() + i * 8), pte);
@@ -374,8 +390,7 @@ impl<F: PtFormat> PageTable<F> {
                 },
             );
         }
-        let mem = Arc::clone(&self.mem);
-        let mut m = wr(&mem);
+        let mut m = wr(&self.mem);
         let mut acc = UnmapAcc {
             unmapped: 0,
             freed: Vec::new(),

@@ -1,7 +1,8 @@
 //! AMD IOMMU v1 host-table walk (AMD IOMMU spec §2.2.3): mode = levels; PR
 //! bit 0; Next Level 11:9 (0 = leaf of the natural size, 7 = leaf with the
 //! size encoded as the run of 1s from address bit 12, otherwise a table of
-//! that level); IR bit 61 / IW bit 62 ANDed along the walk.
+//! that level, possibly skipping levels whose IOVA bits must then be zero);
+//! IR bit 61 / IW bit 62 ANDed along the walk.
 
 use scatterlist::{Iova, PhysAddr};
 
@@ -70,7 +71,11 @@ pub(super) fn walk(mem: &PhysMem, root: PhysAddr, mode: u32, iova: Iova) -> Resu
                 pte: e,
             });
         }
-        // Level skipping: the skipped index bits must be zero.
+        // Level skipping: the IOVA bits of the skipped levels must be zero.
+        let skipped_lo = 12 + 9 * nl;
+        if iova.raw() >> skipped_lo & ((1u64 << (shift - skipped_lo)) - 1) != 0 {
+            return Err(Fault::NotPresent { iova, level: nl });
+        }
         table = e & ADDR;
         amd_level = nl;
     }
