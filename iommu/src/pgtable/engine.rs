@@ -373,6 +373,18 @@ impl<F: PtFormat> PageTable<F> {
     /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
     #[must_use = "the gather must be flushed before its table pages are released"]
     pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        self.unmap_inner(iova, size, true)
+    }
+
+    /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
+    /// that check the fast path against the full walk).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn unmap_full_walk(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        self.unmap_inner(iova, size, false)
+    }
+
+    fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
         let g = self.granule();
         let bad = size == 0
             || (iova.raw() | size) & (g - 1) != 0
@@ -391,6 +403,20 @@ impl<F: PtFormat> PageTable<F> {
             );
         }
         let mut m = wr(&self.mem);
+        let last = iova.raw() + (size - 1);
+        if let Some(n) = fast
+            .then(|| self.unmap_one_leaf(&mut m, iova.raw(), last))
+            .flatten()
+        {
+            return (
+                n,
+                Gather {
+                    iova,
+                    len: n,
+                    freed: Vec::new(),
+                },
+            );
+        }
         let mut acc = UnmapAcc {
             unmapped: 0,
             freed: Vec::new(),
@@ -407,6 +433,37 @@ impl<F: PtFormat> PageTable<F> {
                 freed: acc.freed,
             },
         )
+    }
+
+    /// Fast path: the range starts at a leaf and ends inside it (the common
+    /// "unmap exactly what was mapped" case). Same result as the full walk:
+    /// no table can be fully covered by a range inside one leaf.
+    fn unmap_one_leaf(&self, m: &mut PhysMem, va: u64, last: u64) -> Option<u64> {
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        loop {
+            let slot = self.slot(table, level, va);
+            match self.fmt.decode(level, m.read_u64(slot)) {
+                Pte::Table(next) if level > 0 => {
+                    table = next;
+                    level -= 1;
+                }
+                Pte::Leaf { size_lg2, .. } => {
+                    if va & mask(size_lg2) != 0 || last - va > mask(size_lg2) {
+                        return None;
+                    }
+                    let item = self.fmt.item_lg2(level);
+                    let n = 1u64 << (size_lg2.max(item) - item);
+                    let idx = shr(va, item) & mask(self.fmt.index_bits(level));
+                    let g = idx & !(n - 1);
+                    for j in 0..n {
+                        m.write_u64(PhysAddr::new(table.raw() + (g + j) * 8), 0);
+                    }
+                    return Some(1u64 << size_lg2);
+                }
+                _ => return None,
+            }
+        }
     }
 
     fn unmap_walk(&self, m: &mut PhysMem, va: u64, last: u64, acc: &mut UnmapAcc) {
