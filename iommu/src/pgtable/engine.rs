@@ -379,7 +379,6 @@ impl<F: PtFormat> PageTable<F> {
     /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
     /// that check the fast path against the full walk).
     #[doc(hidden)]
-    #[must_use]
     pub fn unmap_full_walk(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
         self.unmap_inner(iova, size, false)
     }
