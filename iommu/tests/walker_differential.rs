@@ -271,3 +271,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn top_of_the_input_address_space_walks_correctly() {
+    for fmt in all_formats() {
+        let mut pt = PageTable::new(fmt).unwrap();
+        let bm = pt.pgsize_bitmap();
+        let top = if fmt.ias() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << fmt.ias()) - 1
+        };
+        for size in [bm & bm.wrapping_neg(), 1u64 << (63 - bm.leading_zeros())] {
+            if size > (1 << 40) {
+                continue;
+            }
+            let iova = top - (size - 1);
+            let pa = PhysAddr::new(size * 3);
+            pt.map(Iova::new(iova), pa, size, Prot::READ | Prot::WRITE)
+                .unwrap();
+            let regs = pt.hw_regs();
+            {
+                let m = pt.mem().read().unwrap();
+                let w = walker::walk(&regs, &m, Iova::new(top)).unwrap();
+                assert_eq!(w.pa, PhysAddr::new(size * 4 - 1), "{}", fmt.name());
+                assert_eq!(Some(w.pa), pt.iova_to_phys(Iova::new(top)));
+                assert!(matches!(
+                    walker::walk(&regs, &m, Iova::new(iova - 1)),
+                    Err(Fault::NotPresent { .. })
+                ));
+            }
+            let (n, g) = pt.unmap(Iova::new(iova), size);
+            assert_eq!(n, size);
+            pt.release(g);
+        }
+    }
+}
