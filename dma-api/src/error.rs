@@ -14,7 +14,7 @@
 
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
-use crate::types::{BusAddr, PhysAddr, SegKind};
+use crate::types::{BusAddr, Iova, PhysAddr, SegKind};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -113,6 +113,20 @@ pub enum DmaError {
         /// What went wrong.
         why: String,
     },
+    /// An IOMMU mapping over an IOVA that is already mapped (Linux
+    /// `-EADDRINUSE` from generic_pt).
+    IovaInUse {
+        /// The first IOVA that collided.
+        iova: Iova,
+    },
+    /// An IOVA range the IOMMU page table cannot map (misaligned, beyond
+    /// the input or output address size, or without access rights).
+    IovaRangeInvalid {
+        /// Start of the range.
+        iova: Iova,
+        /// Its length.
+        len: u64,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
@@ -172,7 +186,9 @@ impl DmaError {
             | BusNotTranslatable { .. }
             | UnknownDevice { .. }
             | NotCacheMaintainable { .. }
-            | ArchLowering { .. } => ErrorKind::Invalid,
+            | ArchLowering { .. }
+            | IovaInUse { .. }
+            | IovaRangeInvalid { .. } => ErrorKind::Invalid,
             OutOfMemory { .. } => ErrorKind::NoResources,
             MaskUnreachable { .. }
             | MmioNotBounceable { .. }
@@ -230,6 +246,13 @@ impl fmt::Display for DmaError {
             ),
             ArchLowering { arch, why } => {
                 write!(f, "{arch}: cannot lower cache maintenance to code: {why}")
+            }
+            IovaInUse { iova } => write!(f, "IOVA {iova} is already mapped"),
+            IovaRangeInvalid { iova, len } => {
+                write!(
+                    f,
+                    "IOVA range {iova}+{len:#x} cannot be mapped by the IOMMU page table"
+                )
             }
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
             MaskUnreachable { bus, len, mask } => write!(

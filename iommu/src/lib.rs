@@ -2,3 +2,19 @@
 //! formats, an independent hardware walker, domains and IOTLB invalidation.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod domain;
+pub mod mem;
+pub mod pgtable;
+pub mod walker;
+
+pub use domain::{
+    DomainError, DomainId, DomainType, FlushToken, FqMode, GroupId, Iommu, IommuFault, IovaSource,
+    QueueOutcome, SimClock, SimInstant,
+};
+pub use mem::{MemError, PhysMem};
+pub use pgtable::{
+    AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs,
+};
+pub use scatterlist::{Iova, PhysAddr};
+pub use walker::{Access, Fault, HwRegs};

@@ -1,0 +1,691 @@
+//! The radix engine: map / unmap / iova_to_phys over any [`PtFormat`],
+//! following generic_pt (drivers/iommu/generic_pt/iommu_pt.h) semantics.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use scatterlist::{Iova, PhysAddr};
+
+use super::{best_pgsize, mask, shr, Prot, PtError, PtFormat, Pte};
+use crate::mem::PhysMem;
+use crate::walker::HwRegs;
+
+/// Simulated RAM shared between the table writer, the hardware walker and
+/// (later) the fabric.
+pub type SharedMem = Arc<RwLock<PhysMem>>;
+
+/// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
+/// range whose translations were removed and the table pages detached from
+/// the tree. The pages stay allocated (a walker or walk cache may still read
+/// them) until the gather is released *after* the invalidation covering it.
+#[must_use = "table pages are only released after the IOTLB invalidation: pass the gather to a flush"]
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Gather {
+    /// Start of the invalidated range.
+    pub iova: Iova,
+    /// Length of the invalidated range (0 for a gather that only carries
+    /// pages and needs a full flush).
+    pub len: u64,
+    freed: Vec<PhysAddr>,
+}
+
+impl Gather {
+    /// Table frames waiting for the invalidation.
+    pub fn freed_tables(&self) -> &[PhysAddr] {
+        &self.freed
+    }
+
+    /// Whether this gather neither invalidates nor frees anything.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && self.freed.is_empty()
+    }
+
+    /// Merges `other` into `self` (range grows to cover both).
+    pub fn merge(&mut self, other: Gather) {
+        if other.len != 0 {
+            if self.len == 0 {
+                self.iova = other.iova;
+                self.len = other.len;
+            } else {
+                let s = self.iova.raw().min(other.iova.raw());
+                let e = (self.iova.raw().saturating_add(self.len))
+                    .max(other.iova.raw().saturating_add(other.len));
+                self.iova = Iova::new(s);
+                self.len = e - s;
+            }
+        }
+        self.freed.extend(other.freed);
+    }
+}
+
+/// A radix IO page table of format `F`, living in simulated RAM.
+#[derive(Debug)]
+pub struct PageTable<F: PtFormat> {
+    fmt: F,
+    mem: SharedMem,
+    root: PhysAddr,
+    pgsize_bitmap: u64,
+    deferred: Vec<PhysAddr>,
+    table_frames: usize,
+}
+
+#[derive(Default)]
+struct MapScratch {
+    new_tables: usize,
+    replaced: Vec<PhysAddr>,
+}
+
+struct UnmapAcc {
+    unmapped: u64,
+    freed: Vec<PhysAddr>,
+}
+
+fn wr(mem: &SharedMem) -> RwLockWriteGuard<'_, PhysMem> {
+    mem.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn rd(mem: &SharedMem) -> RwLockReadGuard<'_, PhysMem> {
+    mem.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<F: PtFormat> PageTable<F> {
+    /// An empty table in fresh simulated memory.
+    pub fn new(fmt: F) -> Result<Self, PtError> {
+        Self::with_mem(fmt, Arc::new(RwLock::new(PhysMem::new())))
+    }
+
+    /// An empty table whose frames come from `mem`.
+    pub fn with_mem(fmt: F, mem: SharedMem) -> Result<Self, PtError> {
+        let top = fmt.top_level();
+        let root = wr(&mem).alloc_frames(fmt.table_bytes(top).next_power_of_two())?;
+        let pgsize_bitmap = fmt.pgsize_bitmap();
+        Ok(Self {
+            fmt,
+            mem,
+            root,
+            pgsize_bitmap,
+            deferred: Vec::new(),
+            table_frames: 1,
+        })
+    }
+
+    /// Restricts the page sizes used to `bitmap & format sizes` (like
+    /// `domain->pgsize_bitmap`). At least one size must remain.
+    pub fn restrict_pgsizes(&mut self, bitmap: u64) -> Result<(), PtError> {
+        let b = self.fmt.pgsize_bitmap() & bitmap;
+        if b == 0 {
+            return Err(PtError::BadConfig {
+                what: "pgsize bitmap",
+                value: bitmap,
+            });
+        }
+        self.pgsize_bitmap = b;
+        Ok(())
+    }
+
+    /// The format.
+    pub fn format(&self) -> &F {
+        &self.fmt
+    }
+
+    /// The page sizes in use.
+    pub fn pgsize_bitmap(&self) -> u64 {
+        self.pgsize_bitmap
+    }
+
+    /// Physical address of the root table.
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// The memory the table lives in.
+    pub fn mem(&self) -> &SharedMem {
+        &self.mem
+    }
+
+    /// Register values to program the hardware walker with.
+    pub fn hw_regs(&self) -> HwRegs {
+        self.fmt.hw_regs(self.root)
+    }
+
+    /// Table frames allocated by this table (including detached ones still
+    /// waiting in a gather).
+    pub fn table_frames(&self) -> usize {
+        self.table_frames
+    }
+
+    fn granule(&self) -> u64 {
+        self.pgsize_bitmap & self.pgsize_bitmap.wrapping_neg()
+    }
+
+    #[inline]
+    fn slot(&self, table: PhysAddr, level: u32, iova: u64) -> PhysAddr {
+        let idx = shr(iova, self.fmt.item_lg2(level)) & mask(self.fmt.index_bits(level));
+        PhysAddr::new(table.raw() + idx * 8)
+    }
+
+    fn leaf_level(&self, lg2: u32) -> u32 {
+        let mut l = self.fmt.top_level();
+        loop {
+            if self.fmt.possible_sizes(l) & (1u64 << lg2) != 0 || l == 0 {
+                return l;
+            }
+            l -= 1;
+        }
+    }
+
+    /// Maps `[iova, iova + size)` to `[paddr, paddr + size)`, choosing for
+    /// each chunk the largest page size both addresses are aligned to and that
+    /// fits the rest of the range (generic_pt `pt_compute_best_pgsize`, driven
+    /// like `iommu_map`). Mapping over any existing translation fails with
+    /// [`PtError::AddressInUse`]; a failed map leaves no part of the range
+    /// mapped. Empty tables replaced by a large leaf are detached and wait for
+    /// the next flush ([`take_deferred`](Self::take_deferred)).
+    pub fn map(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), PtError> {
+        self.check_map(iova, paddr, size, prot)?;
+        let mut scratch = MapScratch::default();
+        let mut m = wr(&self.mem);
+        let last = iova.raw() + (size - 1);
+        let mut va = iova.raw();
+        let mut oa = paddr.raw();
+        let res = loop {
+            let Some(lg2) = best_pgsize(self.pgsize_bitmap, va, last, oa) else {
+                break Err(PtError::NoPageSize {
+                    iova: Iova::new(va),
+                    paddr: PhysAddr::new(oa),
+                });
+            };
+            if let Err(e) = self.map_one(&mut m, va, oa, lg2, prot, &mut scratch) {
+                break Err(e);
+            }
+            let step = 1u64 << lg2;
+            if last - va < step {
+                break Ok(());
+            }
+            va += step;
+            oa += step;
+        };
+        if res.is_err() && va > iova.raw() {
+            // Roll back the chunks already mapped (iommu_map does the same).
+            let mut acc = UnmapAcc {
+                unmapped: 0,
+                freed: Vec::new(),
+            };
+            self.unmap_walk(&mut m, iova.raw(), va - 1, &mut acc);
+            scratch.replaced.extend(acc.freed);
+        }
+        drop(m);
+        self.table_frames += scratch.new_tables;
+        self.deferred.extend(scratch.replaced);
+        res
+    }
+
+    fn check_map(&self, iova: Iova, paddr: PhysAddr, size: u64, prot: Prot) -> Result<(), PtError> {
+        if size == 0 {
+            return Err(PtError::ZeroSize { iova });
+        }
+        if !prot.intersects(Prot::READ | Prot::WRITE) {
+            return Err(PtError::NoAccess { iova });
+        }
+        let g = self.granule();
+        if (iova.raw() | paddr.raw() | size) & (g - 1) != 0 {
+            return Err(PtError::Misaligned {
+                iova,
+                paddr,
+                size,
+                granule: g,
+            });
+        }
+        let ias = self.fmt.ias();
+        if iova
+            .raw()
+            .checked_add(size - 1)
+            .is_none_or(|l| l > mask(ias))
+        {
+            return Err(PtError::IovaOutOfRange { iova, size, ias });
+        }
+        let oas = self.fmt.oas();
+        if paddr
+            .raw()
+            .checked_add(size - 1)
+            .is_none_or(|l| l > mask(oas))
+        {
+            return Err(PtError::PhysOutOfRange { paddr, size, oas });
+        }
+        Ok(())
+    }
+
+    fn alloc_table(
+        &self,
+        m: &mut PhysMem,
+        level: u32,
+        s: &mut MapScratch,
+    ) -> Result<PhysAddr, PtError> {
+        let t = m.alloc_frames(self.fmt.table_bytes(level).next_power_of_two())?;
+        s.new_tables += 1;
+        Ok(t)
+    }
+
+    fn map_one(
+        &self,
+        m: &mut PhysMem,
+        va: u64,
+        oa: u64,
+        lg2: u32,
+        prot: Prot,
+        s: &mut MapScratch,
+    ) -> Result<(), PtError> {
+        let leaf = self.leaf_level(lg2);
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        while level > leaf {
+            let slot = self.slot(table, level, va);
+            table = match self.fmt.decode(level, m.read_u64(slot)) {
+                Pte::Table(next) => next,
+                Pte::Empty => {
+                    let t = self.alloc_table(m, level - 1, s)?;
+                    m.write_u64(slot, self.fmt.encode_table(level, t));
+                    t
+                }
+                Pte::Leaf { .. } => {
+                    return Err(PtError::AddressInUse {
+                        iova: Iova::new(va),
+                    })
+                }
+            };
+            level -= 1;
+        }
+        let item = self.fmt.item_lg2(level);
+        let n = 1u64 << (lg2 - item);
+        let first = self.slot(table, level, va);
+        // Check every entry of the (contiguous) group before writing any:
+        // empty tables may be replaced (generic_pt clear_contig), leaves not.
+        let mark = s.replaced.len();
+        for i in 0..n {
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(first.raw() + i * 8)))
+            {
+                Pte::Empty => {}
+                Pte::Leaf { .. } => {
+                    s.replaced.truncate(mark);
+                    return Err(PtError::AddressInUse {
+                        iova: Iova::new(va),
+                    });
+                }
+                Pte::Table(t) => {
+                    if level == 0 || !self.collect_empty(m, t, level - 1, &mut s.replaced) {
+                        s.replaced.truncate(mark);
+                        return Err(PtError::AddressInUse {
+                            iova: Iova::new(va),
+                        });
+                    }
+                    s.replaced.push(t);
+                }
+            }
+        }
+        let pte = self.fmt.encode_leaf(level, PhysAddr::new(oa), lg2, prot);
+        for i in 0..n {
+            m.write_u64(PhysAddr::new(first.raw() + i * 8), pte);
+        }
+        Ok(())
+    }
+
+    /// Whether the subtree at `table` holds no leaf; collects its sub-tables.
+    fn collect_empty(
+        &self,
+        m: &PhysMem,
+        table: PhysAddr,
+        level: u32,
+        out: &mut Vec<PhysAddr>,
+    ) -> bool {
+        for i in 0..(1u64 << self.fmt.index_bits(level)) {
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8)))
+            {
+                Pte::Empty => {}
+                Pte::Leaf { .. } => return false,
+                Pte::Table(t) => {
+                    if level == 0 || !self.collect_empty(m, t, level - 1, out) {
+                        return false;
+                    }
+                    out.push(t);
+                }
+            }
+        }
+        true
+    }
+
+    /// Unmaps `[iova, iova + size)` and returns the bytes unmapped with the
+    /// gather that must be flushed. generic_pt semantics: a range that ends
+    /// inside a large (or contiguous) entry removes the whole entry and the
+    /// returned size includes all of it; unmapping stops at the first hole or
+    /// at a start inside a large entry (the size so far is returned); a table
+    /// entirely covered by the range is detached into the gather. Invalid or
+    /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
+    #[must_use = "the gather must be flushed before its table pages are released"]
+    pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        self.unmap_inner(iova, size, true)
+    }
+
+    /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
+    /// that check the fast path against the full walk).
+    #[doc(hidden)]
+    pub fn unmap_full_walk(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        self.unmap_inner(iova, size, false)
+    }
+
+    fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
+        let g = self.granule();
+        let bad = size == 0
+            || (iova.raw() | size) & (g - 1) != 0
+            || iova
+                .raw()
+                .checked_add(size - 1)
+                .is_none_or(|l| l > mask(self.fmt.ias()));
+        if bad {
+            return (
+                0,
+                Gather {
+                    iova,
+                    len: 0,
+                    freed: Vec::new(),
+                },
+            );
+        }
+        let mut m = wr(&self.mem);
+        let last = iova.raw() + (size - 1);
+        if let Some(n) = fast
+            .then(|| self.unmap_one_leaf(&mut m, iova.raw(), last))
+            .flatten()
+        {
+            return (
+                n,
+                Gather {
+                    iova,
+                    len: n,
+                    freed: Vec::new(),
+                },
+            );
+        }
+        let mut acc = UnmapAcc {
+            unmapped: 0,
+            freed: Vec::new(),
+        };
+        self.unmap_walk(&mut m, iova.raw(), iova.raw() + (size - 1), &mut acc);
+        let len = acc
+            .unmapped
+            .max(if acc.freed.is_empty() { 0 } else { size });
+        (
+            acc.unmapped,
+            Gather {
+                iova,
+                len,
+                freed: acc.freed,
+            },
+        )
+    }
+
+    /// Fast path: the range starts at a leaf and ends inside it (the common
+    /// "unmap exactly what was mapped" case). Same result as the full walk:
+    /// no table can be fully covered by a range inside one leaf.
+    fn unmap_one_leaf(&self, m: &mut PhysMem, va: u64, last: u64) -> Option<u64> {
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        loop {
+            let slot = self.slot(table, level, va);
+            match self.fmt.decode(level, m.read_u64(slot)) {
+                Pte::Table(next) if level > 0 => {
+                    table = next;
+                    level -= 1;
+                }
+                Pte::Leaf { size_lg2, .. } => {
+                    if va & mask(size_lg2) != 0 || last - va > mask(size_lg2) {
+                        return None;
+                    }
+                    let item = self.fmt.item_lg2(level);
+                    let n = 1u64 << (size_lg2.max(item) - item);
+                    let idx = shr(va, item) & mask(self.fmt.index_bits(level));
+                    let g = idx & !(n - 1);
+                    for j in 0..n {
+                        m.write_u64(PhysAddr::new(table.raw() + (g + j) * 8), 0);
+                    }
+                    return Some(1u64 << size_lg2);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn unmap_walk(&self, m: &mut PhysMem, va: u64, last: u64, acc: &mut UnmapAcc) {
+        let top = self.fmt.top_level();
+        let _ = self.unmap_level(m, self.root, top, va, last, acc);
+    }
+
+    fn unmap_level(
+        &self,
+        m: &mut PhysMem,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        last: u64,
+        acc: &mut UnmapAcc,
+    ) -> bool {
+        let item = self.fmt.item_lg2(level);
+        let bits = self.fmt.index_bits(level);
+        let span = item + bits;
+        let base = va & !mask(span);
+        let mut idx = shr(va, item) & mask(bits);
+        let end = if shr(last, span) != shr(va, span) {
+            1u64 << bits
+        } else {
+            (shr(last, item) & mask(bits)) + 1
+        };
+        let mut first = true;
+        while idx < end {
+            let slot = PhysAddr::new(table.raw() + idx * 8);
+            let entry_va = base + (idx << item);
+            match self.fmt.decode(level, m.read_u64(slot)) {
+                Pte::Empty => return false,
+                Pte::Table(_) if level == 0 => return false,
+                Pte::Table(next) => {
+                    let entry_last = entry_va + mask(item);
+                    let fully = va <= entry_va && last >= entry_last;
+                    if !self.unmap_level(
+                        m,
+                        next,
+                        level - 1,
+                        va.max(entry_va),
+                        last.min(entry_last),
+                        acc,
+                    ) {
+                        return false;
+                    }
+                    if fully {
+                        acc.freed.push(next);
+                        m.write_u64(slot, 0);
+                    }
+                    idx += 1;
+                }
+                Pte::Leaf { size_lg2, .. } => {
+                    if first && va & mask(size_lg2) != 0 {
+                        return false;
+                    }
+                    let n = 1u64 << (size_lg2.max(item) - item);
+                    let g = idx & !(n - 1);
+                    for j in 0..n {
+                        m.write_u64(PhysAddr::new(table.raw() + (g + j) * 8), 0);
+                    }
+                    acc.unmapped += 1u64 << size_lg2;
+                    idx = g + n;
+                }
+            }
+            first = false;
+        }
+        true
+    }
+
+    /// The physical address `iova` translates to, or `None` (Linux returns 0).
+    pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
+        if iova.raw() > mask(self.fmt.ias()) {
+            return None;
+        }
+        let m = rd(&self.mem);
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        loop {
+            match self
+                .fmt
+                .decode(level, m.read_u64(self.slot(table, level, iova.raw())))
+            {
+                Pte::Empty => return None,
+                Pte::Leaf { oa, size_lg2, .. } => {
+                    return Some(PhysAddr::new(oa.raw() | (iova.raw() & mask(size_lg2))))
+                }
+                Pte::Table(next) => {
+                    if level == 0 {
+                        return None;
+                    }
+                    table = next;
+                    level -= 1;
+                }
+            }
+        }
+    }
+
+    /// The decoded leaf covering `iova`: (level, raw entry, decoded entry).
+    pub fn leaf_entry(&self, iova: Iova) -> Option<(u32, u64, Pte)> {
+        let m = rd(&self.mem);
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        loop {
+            let raw = m.read_u64(self.slot(table, level, iova.raw()));
+            match self.fmt.decode(level, raw) {
+                Pte::Empty => return None,
+                p @ Pte::Leaf { .. } => return Some((level, raw, p)),
+                Pte::Table(next) if level > 0 => {
+                    table = next;
+                    level -= 1;
+                }
+                Pte::Table(_) => return None,
+            }
+        }
+    }
+
+    /// Number of valid leaves; a contiguous group counts once (generic_pt
+    /// kunit `count_valids`).
+    pub fn leaf_count(&self) -> usize {
+        let m = rd(&self.mem);
+        self.count_level(&m, self.root, self.fmt.top_level())
+    }
+
+    /// Leaves per page size (log2 -> count).
+    pub fn leaf_sizes(&self) -> std::collections::BTreeMap<u32, usize> {
+        let m = rd(&self.mem);
+        let mut out = std::collections::BTreeMap::new();
+        self.sizes_level(&m, self.root, self.fmt.top_level(), &mut out);
+        out
+    }
+
+    fn count_level(&self, m: &PhysMem, table: PhysAddr, level: u32) -> usize {
+        let mut out = std::collections::BTreeMap::new();
+        self.sizes_level(m, table, level, &mut out);
+        out.values().sum()
+    }
+
+    fn sizes_level(
+        &self,
+        m: &PhysMem,
+        table: PhysAddr,
+        level: u32,
+        out: &mut std::collections::BTreeMap<u32, usize>,
+    ) {
+        let item = self.fmt.item_lg2(level);
+        let n = 1u64 << self.fmt.index_bits(level);
+        let mut i = 0;
+        while i < n {
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8)))
+            {
+                Pte::Empty => i += 1,
+                Pte::Table(t) => {
+                    if level > 0 {
+                        self.sizes_level(m, t, level - 1, out);
+                    }
+                    i += 1;
+                }
+                Pte::Leaf { size_lg2, .. } => {
+                    *out.entry(size_lg2).or_insert(0) += 1;
+                    i = (i & !((1u64 << (size_lg2.max(item) - item)) - 1))
+                        + (1u64 << (size_lg2.max(item) - item));
+                }
+            }
+        }
+    }
+
+    /// Takes the tables detached by `map` (replaced by large leaves) as a
+    /// gather needing a full flush before release.
+    pub fn take_deferred(&mut self) -> Option<Gather> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        Some(Gather {
+            iova: Iova::ZERO,
+            len: 0,
+            freed: std::mem::take(&mut self.deferred),
+        })
+    }
+
+    /// Releases a gather's table pages. Call only after the IOTLB (and walk
+    /// cache) invalidation covering the gather has completed.
+    pub fn release(&mut self, gather: Gather) {
+        if gather.freed.is_empty() {
+            return;
+        }
+        let mut m = wr(&self.mem);
+        for t in gather.freed {
+            if m.free_frames(t).is_ok() {
+                self.table_frames -= 1;
+            }
+        }
+    }
+}
+
+impl<F: PtFormat> Drop for PageTable<F> {
+    fn drop(&mut self) {
+        // Free every frame still reachable, plus the deferred ones (the owner
+        // of the table guarantees the hardware no longer uses it).
+        let mut all = std::mem::take(&mut self.deferred);
+        {
+            let m = rd(&self.mem);
+            let mut stack = vec![(self.root, self.fmt.top_level())];
+            while let Some((t, level)) = stack.pop() {
+                all.push(t);
+                if level == 0 {
+                    continue;
+                }
+                for i in 0..(1u64 << self.fmt.index_bits(level)) {
+                    if let Pte::Table(n) = self
+                        .fmt
+                        .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
+                    {
+                        stack.push((n, level - 1));
+                    }
+                }
+            }
+        }
+        let mut m = wr(&self.mem);
+        for t in all {
+            let _ = m.free_frames(t);
+        }
+    }
+}
