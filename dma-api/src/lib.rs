@@ -13,7 +13,12 @@ pub mod attrs;
 pub mod bdf;
 pub mod direction;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod machine;
 pub mod mask;
+pub mod memmap;
+pub mod p2p;
+pub mod topology;
 pub mod types;
 pub mod window;
 
