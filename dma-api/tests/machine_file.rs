@@ -1,0 +1,182 @@
+//! Machine-file parsing: the reference machine loads, and bad input is
+//! rejected with the file, line and field named.
+
+use dma_api::machine::{ArchName, Machine, REFERENCE_TOML};
+use dma_api::memmap::RangeKind;
+use dma_api::types::{PhysAddr, SegKind};
+use dma_api::Bdf;
+
+fn bdf(s: &str) -> Bdf {
+    s.parse().unwrap()
+}
+
+#[test]
+fn reference_machine_loads() {
+    let m = Machine::reference().unwrap();
+    assert_eq!(m.name, "reference-server");
+    assert_eq!(m.arch, ArchName::X86_64);
+    assert_eq!(m.topology.len(), 15);
+    m.check_invariants().unwrap();
+    let nvme0 = m.topology.lookup(bdf("03:00.0")).unwrap();
+    let st = m.p2pmem.stats(nvme0).unwrap();
+    assert_eq!(st.size, 64 << 20);
+    assert_eq!(st.available, 64 << 20);
+    assert!(st.published);
+    let apu = m.topology.lookup(bdf("00:08.0")).unwrap();
+    let (r, k) = m.memmap.kind_of(PhysAddr::new(0x8000_1000)).unwrap();
+    assert_eq!(k, SegKind::StolenRam(apu.provider_id()));
+    assert_eq!(r.size, 512 << 20);
+    let gpu = m.topology.lookup(bdf("06:00.0")).unwrap();
+    let (r, _) = m.memmap.kind_of(PhysAddr::new(0x50_0000_0000 + 12345)).unwrap();
+    assert_eq!(
+        r.kind,
+        RangeKind::Bar {
+            provider: gpu.provider_id(),
+            bar: 1
+        }
+    );
+    assert_eq!(r.size, 64 << 30);
+    assert_eq!(m.memmap.ram_bytes(), (2 << 30) + (60 << 30));
+}
+
+fn err_of(src: &str) -> dma_api::machine::MachineError {
+    Machine::from_toml_str("bad.toml", src).unwrap_err()
+}
+
+fn line_of(src: &str, needle: &str) -> usize {
+    src.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn malformed_toml_names_line() {
+    let src = "[machine]\nname = \"x\"\narch = \"x86_64\"\n[[device]]\nbdf = \n";
+    let e = err_of(src);
+    assert_eq!(e.file, "bad.toml");
+    assert_eq!(e.line, 5, "{e}");
+    assert!(e.to_string().starts_with("bad.toml:5:"), "{e}");
+}
+
+#[test]
+fn unknown_field_and_arch() {
+    let src = "[machine]\nname = \"x\"\narch = \"vax\"\n";
+    let e = err_of(src);
+    assert_eq!((e.line, e.field.as_str()), (3, "machine.arch"), "{e}");
+    assert!(e.message.contains("x86_64") && e.message.contains("s390x"));
+    let src = "[machine]\nname = \"x\"\narch = \"arm64\"\nflavour = 1\n";
+    let e = err_of(src);
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("unknown field"), "{e}");
+}
+
+fn with_reference_edit(from: &str, to: &str) -> String {
+    assert!(REFERENCE_TOML.contains(from), "{from}");
+    REFERENCE_TOML.replacen(from, to, 1)
+}
+
+#[test]
+fn duplicate_bdf() {
+    let src = with_reference_edit("bdf = \"0000:04:00.0\"", "bdf = \"0000:03:00.0\"");
+    let e = err_of(&src);
+    assert_eq!(e.field, "device[8].bdf", "{e}");
+    assert_eq!(e.line, line_of(&src, "name = \"nvme1\"") - 1, "{e}");
+    assert!(e.message.contains("duplicate device 0000:03:00.0"), "{e}");
+}
+
+#[test]
+fn dangling_parent_and_cycle() {
+    let src = with_reference_edit("parent = \"0000:02:01.0\"", "parent = \"0000:09:01.0\"");
+    let e = err_of(&src);
+    assert_eq!(e.field, "device[8].parent", "{e}");
+    assert_eq!(e.line, line_of(&src, "0000:09:01.0"));
+    assert!(e.message.contains("does not exist"), "{e}");
+
+    // 01:00.0's parent becomes 02:00.0, whose parent is 01:00.0.
+    let src = with_reference_edit(
+        "kind = \"switch_upstream\"\nparent = \"0000:00:01.0\"",
+        "kind = \"switch_upstream\"\nparent = \"0000:02:00.0\"",
+    );
+    let e = err_of(&src);
+    assert!(e.message.contains("cycle"), "{e}");
+    assert!(e.field.ends_with(".parent"), "{e}");
+}
+
+#[test]
+fn overlapping_and_outside_bars() {
+    let src = with_reference_edit(
+        "{ index = 0, addr = 0xc000_4000, size = \"16K\", mem64 = true }",
+        "{ index = 0, addr = 0xc000_0000, size = \"16K\", mem64 = true }",
+    );
+    let e = err_of(&src);
+    assert_eq!(e.field, "device[8].bars[0]", "{e}");
+    assert_eq!(e.line, line_of(&src, "bars = [{ index = 0, addr = 0xc000_0000"));
+    assert!(e.message.contains("overlaps"), "{e}");
+
+    let src = with_reference_edit("addr = 0xc000_8000", "addr = 0xb000_0000");
+    let e = err_of(&src);
+    assert!(e.message.contains("outside every MMIO window"), "{e}");
+    assert_eq!(e.line, line_of(&src, "0xb000_0000"));
+
+    let src = with_reference_edit("addr = 0xc000_8000, size = \"16K\"", "addr = 0xc000_8000, size = \"12K\"");
+    let e = err_of(&src);
+    assert!(e.message.contains("power of two"), "{e}");
+}
+
+#[test]
+fn absurd_sizes_and_overlapping_windows() {
+    let src = with_reference_edit("size = \"60GiB\"", "size = \"0xffff_ffff_ffff_ffff\"");
+    let e = err_of(&src);
+    assert_eq!(e.field, "ram[1].size", "{e}");
+    assert!(e.message.contains("absurd"), "{e}");
+
+    let src = with_reference_edit(
+        "{ cpu = 0x40_0000_0000, size = 0x40_0000_0000 }",
+        "{ cpu = 0xd000_0000, size = 0x4000_0000 }",
+    );
+    let e = err_of(&src);
+    assert_eq!(e.field, "host_bridge[0].mmio", "{e}");
+    assert!(e.message.contains("overlap"), "{e}");
+
+    let src = with_reference_edit("start = 0x0\n", "start = -5\n");
+    let e = err_of(&src);
+    assert_eq!(e.field, "ram[0].start", "{e}");
+    assert!(e.message.contains("negative"), "{e}");
+
+    // Stolen RAM overlapping declared RAM.
+    let src = with_reference_edit("start = 0x8000_0000", "start = 0x4000_0000");
+    let e = err_of(&src);
+    assert!(e.field.ends_with("stolen_ram"), "{e}");
+    assert!(e.message.contains("overlaps"), "{e}");
+}
+
+#[test]
+fn acs_and_kind_errors() {
+    let src = with_reference_edit("acs_ctrl = \"SV|UF\"", "acs_ctrl = \"SV|DT\"");
+    let e = err_of(&src);
+    assert!(e.field.ends_with("acs_ctrl"), "{e}");
+    assert!(e.message.contains("DT"), "{e}");
+    let src = with_reference_edit("kind = \"rc_endpoint\"", "kind = \"gpu\"");
+    let e = err_of(&src);
+    assert!(e.field.ends_with("kind"), "{e}");
+    assert!(e.message.contains("root_port"), "{e}");
+}
+
+#[test]
+fn p2pmem_errors() {
+    let src = with_reference_edit("p2pmem = [{ bar = 2, publish = true }]", "p2pmem = [{ bar = 4, publish = true }]");
+    let e = err_of(&src);
+    assert_eq!(e.field, "device[7].p2pmem[0]", "{e}");
+    assert!(e.message.contains("no BAR 4"), "{e}");
+    let src = with_reference_edit(
+        "p2pmem = [{ bar = 2, publish = true }]",
+        "p2pmem = [{ bar = 2, offset = \"64M\" }]",
+    );
+    let e = err_of(&src);
+    assert!(e.message.contains("does not fit"), "{e}");
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    for src in ["", "[[device]]", "machine = 5", "[machine]\nname=1", "\u{0}\u{ffff}", "[machine]\nname='a'\narch='x86_64'\n[[device]]\nbdf='zz'\nkind='endpoint'\nvendor=1\ndevice=1\n"] {
+        assert!(Machine::from_toml_str("g.toml", src).is_err());
+    }
+}
