@@ -158,6 +158,14 @@ impl Topology {
         &self.host_bridges
     }
 
+    /// Host bridges with their ids.
+    pub fn host_bridge_ids(&self) -> impl Iterator<Item = (HostBridgeId, &HostBridge)> + '_ {
+        self.host_bridges
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (HostBridgeId(i as u16), h))
+    }
+
     /// One host bridge.
     pub fn host_bridge(&self, id: HostBridgeId) -> Option<&HostBridge> {
         self.host_bridges.get(id.index())
