@@ -180,3 +180,39 @@ fn never_panics_on_garbage() {
         assert!(Machine::from_toml_str("g.toml", src).is_err());
     }
 }
+
+#[test]
+fn every_example_machine_and_the_doc_example_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/machines");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let m = Machine::from_path(&p).unwrap_or_else(|e| panic!("{e}"));
+            m.check_invariants().unwrap();
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/machine-format.md"),
+    )
+    .unwrap();
+    let example = doc.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+    let m = Machine::from_toml_str("machine-format.md", example).unwrap();
+    assert_eq!(m.topology.len(), 2);
+}
+
+#[test]
+fn arm64_offsets_and_aliases() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/machines");
+    let m = Machine::from_path(&dir.join("arm64-soc.toml")).unwrap();
+    let nvme0 = m.topology.lookup(bdf("0000:03:00.0")).unwrap();
+    let r = &m.p2pmem.resources(nvme0)[0];
+    assert_eq!(r.phys.raw(), 0x6_0400_0000);
+    assert_eq!(r.bus.raw(), 0x4400_0000);
+    let g = m.iommu_groups();
+    let a = g.group_of(m.topology.lookup(bdf("0001:02:00.0")).unwrap());
+    assert_eq!(a, g.group_of(m.topology.lookup(bdf("0001:01:00.0")).unwrap()));
+    assert_eq!(a, g.group_of(m.topology.lookup(bdf("0001:02:01.0")).unwrap()));
+}

@@ -414,10 +414,6 @@ impl Topology {
             if !b.is_mem() && b.size > 256 {
                 return Err(bad(b.index, "I/O BARs are at most 256 bytes"));
             }
-            if !b.is_64 && b.is_mem() && b.addr.checked_add(b.size).is_none_or(|e| e.raw() > 1 << 32)
-            {
-                return Err(bad(b.index, "a 32-bit BAR must lie below 4 GiB"));
-            }
             if b.addr.last_of(b.size).is_none() {
                 return Err(bad(b.index, "range wraps the address space"));
             }
@@ -442,6 +438,20 @@ impl Topology {
                     addr: b.addr,
                     size: b.size,
                     host_bridge: h.name.clone(),
+                });
+            }
+            // A 32-bit BAR decodes bus addresses below 4 GiB (the CPU side may
+            // be anywhere, through the window's offset).
+            let bus = if h.mmio.is_empty() {
+                Some(b.addr.raw())
+            } else {
+                h.mmio.phys_to_bus(b.addr, b.size).ok().map(|x| x.raw())
+            };
+            if !b.is_64 && bus.is_none_or(|x| x.checked_add(b.size).is_none_or(|e| e > 1 << 32)) {
+                return Err(TopologyError::BarInvalid {
+                    bdf: r.bdf,
+                    index: b.index,
+                    reason: "a 32-bit BAR must decode bus addresses below 4 GiB",
                 });
             }
             let last = b.addr.raw() + (b.size - 1);
