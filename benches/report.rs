@@ -9,7 +9,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function("cli/report_default_text", |b| {
         b.iter(|| {
             let (mut out, mut err) = (Vec::with_capacity(16 << 10), Vec::new());
-            assert_eq!(unidma::cli::run_args(["unidma", "report"], &mut out, &mut err), 0);
+            assert_eq!(
+                unidma::cli::run_args(["unidma", "report"], &mut out, &mut err),
+                0
+            );
             out
         })
     });

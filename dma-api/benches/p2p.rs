@@ -37,7 +37,11 @@ fn big_topology() -> Topology {
             recs.push(r);
             let usp_bus = 1 + rp * 10;
             let usp = bdf(dom, usp_bus, 0, 0);
-            recs.push(DeviceRecord::new(usp, PortType::SwitchUpstream, Some(rp_bdf)));
+            recs.push(DeviceRecord::new(
+                usp,
+                PortType::SwitchUpstream,
+                Some(rp_bdf),
+            ));
             for dp in 0..8u8 {
                 let dsp = bdf(dom, usp_bus + 1, dp, 0);
                 let mut r = DeviceRecord::new(dsp, PortType::SwitchDownstream, Some(usp));
@@ -61,9 +65,9 @@ fn big_topology() -> Topology {
 fn ids(t: &Topology) -> (DeviceId, DeviceId, DeviceId) {
     let l = |s: &str| t.lookup(s.parse().unwrap()).unwrap();
     (
-        l("0000:03:00.0"),  // under dom 0, RP 1, DSP 1
-        l("0000:09:00.7"),  // same switch, another DSP
-        l("0021:27:00.3"),  // other host bridge, deepest port
+        l("0000:03:00.0"), // under dom 0, RP 1, DSP 1
+        l("0000:09:00.7"), // same switch, another DSP
+        l("0021:27:00.3"), // other host bridge, deepest port
     )
 }
 
@@ -74,7 +78,11 @@ fn bench(c: &mut Criterion) {
     let mut cache = RouteCache::new();
     cache.verdict(&t, p, same_switch).unwrap();
     c.bench_function("p2p/cached_route", |b| {
-        b.iter(|| cache.verdict(&t, black_box(p), black_box(same_switch)).unwrap())
+        b.iter(|| {
+            cache
+                .verdict(&t, black_box(p), black_box(same_switch))
+                .unwrap()
+        })
     });
     c.bench_function("p2p/cold_route_same_switch_10k", |b| {
         b.iter(|| calc_map_type_and_dist(&t, black_box(p), black_box(same_switch)).unwrap())
@@ -88,7 +96,9 @@ fn bench(c: &mut Criterion) {
         let mut cache = RouteCache::new();
         b.iter(|| {
             t2.set_acs_ctrl(dsp, Acs::SV | Acs::UF).unwrap();
-            cache.verdict(&t2, black_box(p), black_box(same_switch)).unwrap()
+            cache
+                .verdict(&t2, black_box(p), black_box(same_switch))
+                .unwrap()
         })
     });
 }

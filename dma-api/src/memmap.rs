@@ -243,11 +243,25 @@ mod tests {
         let p = ProviderId::new(7);
         let mut m = MemoryMap::new();
         m.insert(r(0, 0x8000_0000, RangeKind::Ram)).unwrap();
-        m.insert(r(0xe000_0000, 0x1000, RangeKind::Bar { provider: p, bar: 2 }))
-            .unwrap();
-        m.insert(r(0x8000_0000, 0x1000_0000, RangeKind::StolenRam { owner: p }))
-            .unwrap();
-        assert_eq!(m.kind_of(PhysAddr::new(0x7fff_ffff)).unwrap().1, SegKind::Ram);
+        m.insert(r(
+            0xe000_0000,
+            0x1000,
+            RangeKind::Bar {
+                provider: p,
+                bar: 2,
+            },
+        ))
+        .unwrap();
+        m.insert(r(
+            0x8000_0000,
+            0x1000_0000,
+            RangeKind::StolenRam { owner: p },
+        ))
+        .unwrap();
+        assert_eq!(
+            m.kind_of(PhysAddr::new(0x7fff_ffff)).unwrap().1,
+            SegKind::Ram
+        );
         assert_eq!(
             m.kind_of(PhysAddr::new(0xe000_0fff)).unwrap().1,
             SegKind::PeerBar(p)

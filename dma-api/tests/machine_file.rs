@@ -27,7 +27,10 @@ fn reference_machine_loads() {
     assert_eq!(k, SegKind::StolenRam(apu.provider_id()));
     assert_eq!(r.size, 512 << 20);
     let gpu = m.topology.lookup(bdf("06:00.0")).unwrap();
-    let (r, _) = m.memmap.kind_of(PhysAddr::new(0x50_0000_0000 + 12345)).unwrap();
+    let (r, _) = m
+        .memmap
+        .kind_of(PhysAddr::new(0x50_0000_0000 + 12345))
+        .unwrap();
     assert_eq!(
         r.kind,
         RangeKind::Bar {
@@ -108,7 +111,10 @@ fn overlapping_and_outside_bars() {
     );
     let e = err_of(&src);
     assert_eq!(e.field, "device[8].bars[0]", "{e}");
-    assert_eq!(e.line, line_of(&src, "bars = [{ index = 0, addr = 0xc000_0000"));
+    assert_eq!(
+        e.line,
+        line_of(&src, "bars = [{ index = 0, addr = 0xc000_0000")
+    );
     assert!(e.message.contains("overlaps"), "{e}");
 
     let src = with_reference_edit("addr = 0xc000_8000", "addr = 0xb000_0000");
@@ -116,7 +122,10 @@ fn overlapping_and_outside_bars() {
     assert!(e.message.contains("outside every MMIO window"), "{e}");
     assert_eq!(e.line, line_of(&src, "0xb000_0000"));
 
-    let src = with_reference_edit("addr = 0xc000_8000, size = \"16K\"", "addr = 0xc000_8000, size = \"12K\"");
+    let src = with_reference_edit(
+        "addr = 0xc000_8000, size = \"16K\"",
+        "addr = 0xc000_8000, size = \"12K\"",
+    );
     let e = err_of(&src);
     assert!(e.message.contains("power of two"), "{e}");
 }
@@ -162,7 +171,10 @@ fn acs_and_kind_errors() {
 
 #[test]
 fn p2pmem_errors() {
-    let src = with_reference_edit("p2pmem = [{ bar = 2, publish = true }]", "p2pmem = [{ bar = 4, publish = true }]");
+    let src = with_reference_edit(
+        "p2pmem = [{ bar = 2, publish = true }]",
+        "p2pmem = [{ bar = 4, publish = true }]",
+    );
     let e = err_of(&src);
     assert_eq!(e.field, "device[7].p2pmem[0]", "{e}");
     assert!(e.message.contains("no BAR 4"), "{e}");
@@ -198,7 +210,13 @@ fn every_example_machine_and_the_doc_example_load() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/machine-format.md"),
     )
     .unwrap();
-    let example = doc.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
     let m = Machine::from_toml_str("machine-format.md", example).unwrap();
     assert_eq!(m.topology.len(), 2);
 }
@@ -213,6 +231,12 @@ fn arm64_offsets_and_aliases() {
     assert_eq!(r.bus.raw(), 0x4400_0000);
     let g = m.iommu_groups();
     let a = g.group_of(m.topology.lookup(bdf("0001:02:00.0")).unwrap());
-    assert_eq!(a, g.group_of(m.topology.lookup(bdf("0001:01:00.0")).unwrap()));
-    assert_eq!(a, g.group_of(m.topology.lookup(bdf("0001:02:01.0")).unwrap()));
+    assert_eq!(
+        a,
+        g.group_of(m.topology.lookup(bdf("0001:01:00.0")).unwrap())
+    );
+    assert_eq!(
+        a,
+        g.group_of(m.topology.lookup(bdf("0001:02:01.0")).unwrap())
+    );
 }

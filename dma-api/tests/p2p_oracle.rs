@@ -134,18 +134,40 @@ const SKX: (u16, u16) = (0x8086, 0x2020);
 fn kernel_doc_distances() {
     let t = switch_topo(INTEL, SKX, SKX);
     let r = route(&t, "03:00.0", "03:00.0");
-    assert_eq!((r.verdict.map_type, r.verdict.distance), (MapType::BusAddr, 0));
+    assert_eq!(
+        (r.verdict.map_type, r.verdict.distance),
+        (MapType::BusAddr, 0)
+    );
     assert_eq!(r.reasons, vec![Reason::SameFunction]);
     let r = route(&t, "03:00.0", "03:00.1");
-    assert_eq!((r.verdict.map_type, r.verdict.distance), (MapType::BusAddr, 2));
-    assert_eq!(r.reasons, vec![Reason::CommonUpstream { bridge: b("02:00.0") }]);
+    assert_eq!(
+        (r.verdict.map_type, r.verdict.distance),
+        (MapType::BusAddr, 2)
+    );
+    assert_eq!(
+        r.reasons,
+        vec![Reason::CommonUpstream {
+            bridge: b("02:00.0")
+        }]
+    );
     let r = route(&t, "03:00.0", "04:00.0");
-    assert_eq!((r.verdict.map_type, r.verdict.distance), (MapType::BusAddr, 4));
-    assert_eq!(r.reasons, vec![Reason::CommonUpstream { bridge: b("01:00.0") }]);
+    assert_eq!(
+        (r.verdict.map_type, r.verdict.distance),
+        (MapType::BusAddr, 4)
+    );
+    assert_eq!(
+        r.reasons,
+        vec![Reason::CommonUpstream {
+            bridge: b("01:00.0")
+        }]
+    );
     assert!(r.verdict.read && r.verdict.write);
     // Separate root ports: no common upstream, chain lengths 4 + 2.
     let r = route(&t, "03:00.0", "05:00.0");
-    assert_eq!((r.verdict.map_type, r.verdict.distance), (MapType::ThruHostBridge, 6));
+    assert_eq!(
+        (r.verdict.map_type, r.verdict.distance),
+        (MapType::ThruHostBridge, 6)
+    );
     assert_eq!(r.reasons[0], Reason::NoCommonUpstream);
 }
 
@@ -153,9 +175,13 @@ fn kernel_doc_distances() {
 fn acs_redirect_turns_bus_route_into_host_bridge_route() {
     let mut t = switch_topo(INTEL, SKX, SKX);
     let dsp = id(&t, "02:01.0");
-    t.set_acs_ctrl(dsp, Acs::SV | Acs::RR | Acs::CR | Acs::UF).unwrap();
+    t.set_acs_ctrl(dsp, Acs::SV | Acs::RR | Acs::CR | Acs::UF)
+        .unwrap();
     let r = route(&t, "03:00.0", "04:00.0");
-    assert_eq!((r.verdict.map_type, r.verdict.distance), (MapType::ThruHostBridge, 4));
+    assert_eq!(
+        (r.verdict.map_type, r.verdict.distance),
+        (MapType::ThruHostBridge, 4)
+    );
     assert!(r.reasons.contains(&Reason::AcsRedirect {
         bridge: b("02:01.0"),
         bits: Acs::RR | Acs::CR
@@ -179,7 +205,10 @@ fn acs_redirect_turns_bus_route_into_host_bridge_route() {
 fn allow_list_same_and_different_host_bridges() {
     // REQ_SAME_HOST_BRIDGE (Xeon E5 0x3c00): fine within one bridge...
     let t = switch_topo(INTEL, (0x8086, 0x3c00), (0x8086, 0x3c00));
-    assert_eq!(route(&t, "03:00.0", "05:00.0").verdict.map_type, MapType::ThruHostBridge);
+    assert_eq!(
+        route(&t, "03:00.0", "05:00.0").verdict.map_type,
+        MapType::ThruHostBridge
+    );
     // ...refused across bridges.
     let r = route(&t, "03:00.0", "81:00.0");
     assert_eq!(r.verdict.map_type, MapType::NotSupported);
@@ -194,13 +223,22 @@ fn allow_list_same_and_different_host_bridges() {
     }));
     // Skylake-E entries have no flag: across bridges is fine when both match.
     let t = switch_topo(INTEL, SKX, SKX);
-    assert_eq!(route(&t, "81:00.0", "04:00.0").verdict.map_type, MapType::ThruHostBridge);
+    assert_eq!(
+        route(&t, "81:00.0", "04:00.0").verdict.map_type,
+        MapType::ThruHostBridge
+    );
     // Both must match.
     let t = switch_topo(INTEL, SKX, (0x8086, 0x9999));
-    assert_eq!(route(&t, "81:00.0", "04:00.0").verdict.map_type, MapType::NotSupported);
+    assert_eq!(
+        route(&t, "81:00.0", "04:00.0").verdict.map_type,
+        MapType::NotSupported
+    );
     // Google: any device ID.
     let t = switch_topo(INTEL, (0x1ae0, 0xabcd), (0x1ae0, 0x0001));
-    assert_eq!(route(&t, "81:00.0", "04:00.0").verdict.map_type, MapType::ThruHostBridge);
+    assert_eq!(
+        route(&t, "81:00.0", "04:00.0").verdict.map_type,
+        MapType::ThruHostBridge
+    );
 }
 
 #[test]
@@ -225,19 +263,27 @@ fn derived_host_bridge_identity() {
     .unwrap();
     let hb0 = t.device(id(&t, "00:01.0")).unwrap().host_bridge;
     assert_eq!(t.host_bridge_ident(hb0), Some((0x8086, 0x2030)));
-    assert_eq!(route(&t, "01:00.0", "02:00.0").verdict.map_type, MapType::ThruHostBridge);
+    assert_eq!(
+        route(&t, "01:00.0", "02:00.0").verdict.map_type,
+        MapType::ThruHostBridge
+    );
     // First function is an endpoint at 00:05.0: no identity → not supported.
     let mut h = HostBridgeRecord::new("hb", 0, 0);
     h.ident = None;
     let t = Topology::build(
         INTEL,
         [h],
-        [dev("00:05.0", PortType::RcEndpoint, None), dev("00:06.0", PortType::RcEndpoint, None)],
+        [
+            dev("00:05.0", PortType::RcEndpoint, None),
+            dev("00:06.0", PortType::RcEndpoint, None),
+        ],
     )
     .unwrap();
     let r = route(&t, "00:05.0", "00:06.0");
     assert_eq!(r.verdict.map_type, MapType::NotSupported);
-    assert!(r.reasons.contains(&Reason::HostBridgeUnidentified { bridge: "hb".into() }));
+    assert!(r.reasons.contains(&Reason::HostBridgeUnidentified {
+        bridge: "hb".into()
+    }));
 }
 
 #[test]
@@ -251,13 +297,22 @@ fn amd_family_rule() {
     let r = route(&t, "03:00.0", "81:00.0");
     assert_eq!(r.verdict.map_type, MapType::ThruHostBridge);
     assert!(r.reasons.contains(&Reason::AmdZen { family: 0x19 }));
-    let pre_zen = CpuInfo { family: 0x16, ..zen };
+    let pre_zen = CpuInfo {
+        family: 0x16,
+        ..zen
+    };
     let t = switch_topo(pre_zen, (0x1022, 0x14d8), (0x1022, 0x14d8));
-    assert_eq!(route(&t, "03:00.0", "81:00.0").verdict.map_type, MapType::NotSupported);
+    assert_eq!(
+        route(&t, "03:00.0", "81:00.0").verdict.map_type,
+        MapType::NotSupported
+    );
     // CONFIG_X86 only.
     let not_x86 = CpuInfo { x86: false, ..zen };
     let t = switch_topo(not_x86, (0x1022, 0x14d8), (0x1022, 0x14d8));
-    assert_eq!(route(&t, "03:00.0", "81:00.0").verdict.map_type, MapType::NotSupported);
+    assert_eq!(
+        route(&t, "03:00.0", "81:00.0").verdict.map_type,
+        MapType::NotSupported
+    );
 }
 
 #[test]
@@ -287,7 +342,10 @@ fn direction_limited_host_bridge() {
         access: Access::Read
     }));
     assert!(r.check(Direction::FromDevice).is_ok());
-    assert_eq!(r.check(Direction::ToDevice).unwrap_err().kind(), ErrorKind::Fallback);
+    assert_eq!(
+        r.check(Direction::ToDevice).unwrap_err().kind(),
+        ErrorKind::Fallback
+    );
 }
 
 #[test]
@@ -334,8 +392,11 @@ fn cache_invalidated_by_acs_change_and_hotplug() {
     assert!(t.generation() > g1);
     assert!(cache.verdict(&t, p, c).is_err());
     // Hot-add it back under the other DSP's sibling slot.
-    t.hot_add(dev("02:01.0", PortType::SwitchDownstream, Some("01:00.0"))).unwrap();
-    let c2 = t.hot_add(dev("04:00.0", PortType::Endpoint, Some("02:01.0"))).unwrap();
+    t.hot_add(dev("02:01.0", PortType::SwitchDownstream, Some("01:00.0")))
+        .unwrap();
+    let c2 = t
+        .hot_add(dev("04:00.0", PortType::Endpoint, Some("02:01.0")))
+        .unwrap();
     assert_ne!(c2, c);
     assert_eq!(cache.verdict(&t, p, c2).unwrap().distance, 4);
 }
@@ -360,7 +421,8 @@ fn iommu_groups_follow_acs() {
     let mut t = switch_topo(INTEL, SKX, SKX);
     // Redirect on at both DSPs: isolated.
     for d in ["02:00.0", "02:01.0"] {
-        t.set_acs_ctrl(id(&t, d), Acs::SV | Acs::RR | Acs::CR | Acs::UF).unwrap();
+        t.set_acs_ctrl(id(&t, d), Acs::SV | Acs::RR | Acs::CR | Acs::UF)
+            .unwrap();
     }
     let g = IommuGroups::compute(&t);
     // Multifunction 03:00.0/.1 without ACS share a group; 04:00.0 is alone.
@@ -432,7 +494,10 @@ fn p2pmem_alloc_stats_and_find_many() {
     ));
     reg.add_resource(&t, a, 0, 0, 0x8000).unwrap(); // the rest
     let s = reg.stats(a).unwrap();
-    assert_eq!((s.size, s.available, s.published), (0x10_0000, 0x10_0000, false));
+    assert_eq!(
+        (s.size, s.available, s.published),
+        (0x10_0000, 0x10_0000, false)
+    );
     let x = reg.alloc(&t, a, 1).unwrap(); // rounds to one page
     assert_eq!(x.phys, PhysAddr::new(0x1_0000_0000));
     assert_eq!(x.bus.raw(), 0x1_0000_0000);
@@ -462,7 +527,10 @@ fn p2pmem_alloc_stats_and_find_many() {
     let c = id(&t, "05:00.0");
     assert_eq!(reg.find_many(&t, &[c]).unwrap(), Some((d, 4)));
     // Provider 03:00.0 vs 04:00.0 for client 03:00.1: 2 vs 4.
-    assert_eq!(reg.find_many(&t, &[id(&t, "03:00.1")]).unwrap(), Some((a, 2)));
+    assert_eq!(
+        reg.find_many(&t, &[id(&t, "03:00.1")]).unwrap(),
+        Some((a, 2))
+    );
     // Exact tie: clients {03:00.0, 04:00.0}: 03:00.0 → 0 + 4, 04:00.0 → 4 + 0.
     // Lowest BDF wins.
     assert_eq!(reg.find_many(&t, &[a, bb]).unwrap(), Some((a, 4)));

@@ -133,7 +133,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             src,
         } => load::machine(&src).and_then(|m| p2p::run(&m, &provider, &clients, access, json, out)),
         Command::Check { file } => check::run(&file, json, out),
-        Command::Topo { dot, src } => load::machine(&src).and_then(|m| topo::run(&m, dot, json, out)),
+        Command::Topo { dot, src } => {
+            load::machine(&src).and_then(|m| topo::run(&m, dot, json, out))
+        }
     };
     match r {
         Ok(code) => code,
@@ -156,7 +158,9 @@ where
         Err(e) => {
             use clap::error::ErrorKind as K;
             match e.kind() {
-                K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand => {
+                K::DisplayHelp
+                | K::DisplayVersion
+                | K::DisplayHelpOnMissingArgumentOrSubcommand => {
                     let _ = write!(out, "{}", e.render());
                     if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
                         2

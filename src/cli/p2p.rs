@@ -46,7 +46,11 @@ pub(crate) fn run(
             "distance": total,
             "routes": routes.iter().map(route_json).collect::<Vec<_>>(),
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
     } else {
         for r in &routes {
             writeln!(

@@ -53,7 +53,12 @@ fn dev_line(d: &Device) -> String {
 
 fn tree_rec(t: &Topology, id: DeviceId, prefix: &str, last: bool, out: &mut String) {
     let Some(d) = t.device(id) else { return };
-    let _ = writeln!(out, "{prefix}{}{}", if last { "\\-" } else { "+-" }, dev_line(d));
+    let _ = writeln!(
+        out,
+        "{prefix}{}{}",
+        if last { "\\-" } else { "+-" },
+        dev_line(d)
+    );
     let child_prefix = format!("{prefix}{}", if last { "  " } else { "| " });
     let n = d.children.len();
     for (i, c) in d.children.iter().enumerate() {
@@ -68,7 +73,9 @@ pub(crate) fn tree(m: &Machine) -> String {
     for (hb, h) in t.host_bridge_ids() {
         let ident = t
             .host_bridge_ident(hb)
-            .map_or("unidentified".to_string(), |(v, d)| format!("{v:04x}:{d:04x}"));
+            .map_or("unidentified".to_string(), |(v, d)| {
+                format!("{v:04x}:{d:04x}")
+            });
         let _ = writeln!(
             out,
             "-[{:04x}:{:02x}]- {} ({ident}) iommu={} p2p read={} write={}",
@@ -89,7 +96,10 @@ pub(crate) fn tree(m: &Machine) -> String {
 }
 
 pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
-    let parent = d.parent.and_then(|p| t.device(p)).map(|p| p.bdf.to_string());
+    let parent = d
+        .parent
+        .and_then(|p| t.device(p))
+        .map(|p| p.bdf.to_string());
     let hb = t.host_bridge(d.host_bridge).map(|h| h.name.clone());
     json!({
         "bdf": d.bdf.to_string(),

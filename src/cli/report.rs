@@ -98,13 +98,18 @@ pub(crate) fn report_text(m: &Machine) -> String {
     }
     let _ = writeln!(o, "\nIOMMU groups:");
     for (i, g) in m.iommu_groups().groups().iter().enumerate() {
-        let names: Vec<String> = g.iter().filter_map(|id| t.device(*id).map(|d| d.label())).collect();
+        let names: Vec<String> = g
+            .iter()
+            .filter_map(|id| t.device(*id).map(|d| d.label()))
+            .collect();
         let _ = writeln!(o, "  group {i}: {}", names.join(", "));
     }
     let _ = writeln!(o, "\np2pmem providers:");
     let mut any = false;
     for id in m.p2pmem.providers() {
-        let (Some(d), Some(s)) = (t.device(id), m.p2pmem.stats(id)) else { continue };
+        let (Some(d), Some(s)) = (t.device(id), m.p2pmem.stats(id)) else {
+            continue;
+        };
         any = true;
         let _ = writeln!(
             o,
@@ -153,7 +158,11 @@ pub(crate) fn report_text(m: &Machine) -> String {
 
 pub(crate) fn run(m: &Machine, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report_json(m)).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report_json(m)).unwrap_or_default()
+        )?;
     } else {
         write!(out, "{}", report_text(m))?;
     }

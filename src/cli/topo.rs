@@ -77,7 +77,12 @@ pub(crate) fn dot(m: &Machine) -> String {
     o
 }
 
-pub(crate) fn run(m: &Machine, as_dot: bool, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+pub(crate) fn run(
+    m: &Machine,
+    as_dot: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Failure> {
     if as_dot {
         if json {
             writeln!(out, "{}", json!({ "dot": dot(m) }))?;
@@ -89,7 +94,11 @@ pub(crate) fn run(m: &Machine, as_dot: bool, json: bool, out: &mut dyn Write) ->
         let v = json!({
             "devices": t.devices().map(|(_, d)| device_json(t, d)).collect::<Vec<_>>(),
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
     } else {
         write!(out, "{}", render::tree(m))?;
     }

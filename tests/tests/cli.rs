@@ -68,7 +68,9 @@ fn report_json_fields() {
     assert_eq!(e["write"], true);
     assert!(e["reason"][1].as_str().unwrap().contains("ACS redirect"));
     let groups = v["groups"].as_array().unwrap();
-    assert!(groups.iter().any(|g| g == &serde_json::json!(["0000:06:00.0", "0000:06:00.1"])));
+    assert!(groups
+        .iter()
+        .any(|g| g == &serde_json::json!(["0000:06:00.0", "0000:06:00.1"])));
     assert_eq!(v["p2pmem"][0]["bdf"], "0000:03:00.0");
     assert_eq!(v["p2pmem"][0]["published"], true);
 }
@@ -123,12 +125,23 @@ fn check_good_and_bad_files() {
     let good = temp_file("good.toml", dma_api::machine::REFERENCE_TOML);
     let (code, out, _) = run(&["check", good.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(out.contains("ok: machine reference-server (x86_64), 1 host bridge(s), 15 devices"), "{out}");
-    let bad_src = dma_api::machine::REFERENCE_TOML.replacen("parent = \"0000:02:01.0\"", "parent = \"0000:0f:01.0\"", 1);
+    assert!(
+        out.contains("ok: machine reference-server (x86_64), 1 host bridge(s), 15 devices"),
+        "{out}"
+    );
+    let bad_src = dma_api::machine::REFERENCE_TOML.replacen(
+        "parent = \"0000:02:01.0\"",
+        "parent = \"0000:0f:01.0\"",
+        1,
+    );
     let bad = temp_file("bad.toml", &bad_src);
     let (code, _, err) = run(&["check", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
-    let line = bad_src.lines().position(|l| l.contains("0000:0f:01.0")).unwrap() + 1;
+    let line = bad_src
+        .lines()
+        .position(|l| l.contains("0000:0f:01.0"))
+        .unwrap()
+        + 1;
     assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
     assert!(err.contains("device[8].parent"), "{err}");
     let (code, out, _) = run(&["check", bad.to_str().unwrap(), "--json"]);

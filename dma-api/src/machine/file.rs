@@ -39,7 +39,10 @@ fn parse_num(s: &str) -> Result<u64, String> {
     .iter()
     .find_map(|(suf, m)| t.strip_suffix(suf).map(|d| (d.to_string(), *m)))
     .unwrap_or((t.clone(), 1));
-    let v = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let v = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         u64::from_str_radix(h, 16)
     } else {
         digits.parse::<u64>()

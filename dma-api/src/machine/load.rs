@@ -27,7 +27,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, field: impl Into<String>, msg: impl Into<String>) -> MachineError {
+    fn err(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> MachineError {
         let start = span.start.min(self.src.len());
         let before = self.src.get(..start).unwrap_or("");
         let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
@@ -44,13 +49,19 @@ impl Ctx<'_> {
     }
 
     fn num(&self, n: &Spanned<Num>, field: &str) -> Result<u64, MachineError> {
-        n.get_ref().value().map_err(|m| self.err(n.span(), field, m))
+        n.get_ref()
+            .value()
+            .map_err(|m| self.err(n.span(), field, m))
     }
 
     fn num_max(&self, n: &Spanned<Num>, field: &str, max: u64) -> Result<u64, MachineError> {
         let v = self.num(n, field)?;
         if v > max {
-            return Err(self.err(n.span(), field, format!("{v:#x} is above the maximum {max:#x}")));
+            return Err(self.err(
+                n.span(),
+                field,
+                format!("{v:#x} is above the maximum {max:#x}"),
+            ));
         }
         Ok(v)
     }
@@ -61,7 +72,11 @@ impl Ctx<'_> {
             return Err(self.err(n.span(), field, "size must not be zero"));
         }
         if v > MAX_SIZE {
-            return Err(self.err(n.span(), field, format!("absurd size {v:#x} (limit {MAX_SIZE:#x})")));
+            return Err(self.err(
+                n.span(),
+                field,
+                format!("absurd size {v:#x} (limit {MAX_SIZE:#x})"),
+            ));
         }
         Ok(v)
     }
@@ -133,7 +148,11 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
         ctx.err(
             d.kind.span(),
             f("kind"),
-            format!("unknown kind {:?}; expected one of {}", d.kind.get_ref(), names.join(", ")),
+            format!(
+                "unknown kind {:?}; expected one of {}",
+                d.kind.get_ref(),
+                names.join(", ")
+            ),
         )
     })?;
     let parent = match &d.parent {
@@ -152,8 +171,13 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
         r.class = ctx.num_max(c, &f("class"), 0xff_ffff)? as u32;
     }
     let acs_bits = |s: &Spanned<String>, name: &str| {
-        Acs::parse_names(s.get_ref())
-            .map_err(|w| ctx.err(s.span(), f(name), format!("unknown ACS bit {w:?}; use SV TB RR CR UF EC DT")))
+        Acs::parse_names(s.get_ref()).map_err(|w| {
+            ctx.err(
+                s.span(),
+                f(name),
+                format!("unknown ACS bit {w:?}; use SV TB RR CR UF EC DT"),
+            )
+        })
     };
     match (&d.acs_cap, &d.acs_ctrl) {
         (Some(cap), ctrl) => {
@@ -165,7 +189,10 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
                         return Err(ctx.err(
                             c.span(),
                             f("acs_ctrl"),
-                            format!("control bits {} are not in acs_cap {cap_bits}", b - cap_bits),
+                            format!(
+                                "control bits {} are not in acs_cap {cap_bits}",
+                                b - cap_bits
+                            ),
                         ));
                     }
                     b
@@ -187,7 +214,8 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
     r.untrusted = d.untrusted;
     if let Some(m) = &d.dma_mask {
         let bits = ctx.num_max(m, &f("dma_mask"), 64)? as u32;
-        r.dma_mask = DmaMask::new(bits).map_err(|e| ctx.err(m.span(), f("dma_mask"), e.to_string()))?;
+        r.dma_mask =
+            DmaMask::new(bits).map_err(|e| ctx.err(m.span(), f("dma_mask"), e.to_string()))?;
     }
     for (j, b) in d.bars.iter().enumerate() {
         let bf = |s: &str| format!("device[{i}].bars[{j}].{s}");
@@ -249,7 +277,9 @@ fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineErr
         }
         TopologyError::BarInvalid { bdf, index, .. }
         | TopologyError::BarOutsideWindow { bdf, index, .. }
-        | TopologyError::BarOverlap { b: (bdf, index), .. } => match find(*bdf, 0) {
+        | TopologyError::BarOverlap {
+            b: (bdf, index), ..
+        } => match find(*bdf, 0) {
             Some(i) => bar_span(&i, *index),
             None => (0..0, "device".into()),
         },
@@ -259,8 +289,16 @@ fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineErr
             .enumerate()
             .filter(|(_, h)| {
                 let h = h.get_ref();
-                let d = h.domain.as_ref().and_then(|n| n.get_ref().value().ok()).unwrap_or(0);
-                let b = h.bus.as_ref().and_then(|n| n.get_ref().value().ok()).unwrap_or(0);
+                let d = h
+                    .domain
+                    .as_ref()
+                    .and_then(|n| n.get_ref().value().ok())
+                    .unwrap_or(0);
+                let b = h
+                    .bus
+                    .as_ref()
+                    .and_then(|n| n.get_ref().value().ok())
+                    .unwrap_or(0);
                 d == *domain as u64 && b == *root_bus as u64
             })
             .nth(1)
@@ -279,7 +317,10 @@ fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineErr
 }
 
 pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> {
-    let ctx = Ctx { file: file_name, src };
+    let ctx = Ctx {
+        file: file_name,
+        src,
+    };
     let file: MachineFile = toml::from_str(src).map_err(|e| toml_error(&ctx, e))?;
     let m = &file.machine;
     let arch = ArchName::from_name(m.arch.get_ref()).ok_or_else(|| {
@@ -287,7 +328,11 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         ctx.err(
             m.arch.span(),
             "machine.arch",
-            format!("unknown arch {:?}; expected one of {}", m.arch.get_ref(), names.join(", ")),
+            format!(
+                "unknown arch {:?}; expected one of {}",
+                m.arch.get_ref(),
+                names.join(", ")
+            ),
         )
     })?;
     let vendor = match &m.cpu_vendor {
@@ -333,7 +378,13 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
                 ctx.num_max(d, &f("device"), 0xffff)? as u16,
             )),
             (None, None) => None,
-            _ => return Err(ctx.err(h.span(), f("vendor"), "give both vendor and device, or neither")),
+            _ => {
+                return Err(ctx.err(
+                    h.span(),
+                    f("vendor"),
+                    "give both vendor and device, or neither",
+                ))
+            }
         };
         r.iommu = ht.iommu;
         r.p2p_read = ht.p2p_read;
@@ -359,7 +410,8 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
 
     // Memory map: RAM, every memory BAR, carve-outs.
     let mut memmap = MemoryMap::new();
-    let mm_err = |span: Range<usize>, field: String, e: MemMapError| ctx.err(span, field, e.to_string());
+    let mm_err =
+        |span: Range<usize>, field: String, e: MemMapError| ctx.err(span, field, e.to_string());
     for (i, r) in file.ram.iter().enumerate() {
         let (start, size) = ctx.range(r, &format!("ram[{i}]"))?;
         memmap
@@ -378,8 +430,12 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
     }
     let mut p2p = P2pMemRegistry::new();
     for (id, dev) in topology.devices() {
-        let Some(&i) = index.get(&dev.bdf) else { continue };
-        let Some(dt) = file.device.get(i) else { continue };
+        let Some(&i) = index.get(&dev.bdf) else {
+            continue;
+        };
+        let Some(dt) = file.device.get(i) else {
+            continue;
+        };
         let dt = dt.get_ref();
         for b in dev.bars.iter().filter(|b| b.is_mem()) {
             let (span, field) = dt
@@ -438,7 +494,9 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
                 None => 0,
             };
             p2p.add_resource(&topology, id, bar, size, offset)
-                .map_err(|e| ctx.err(pm.span(), format!("device[{i}].p2pmem[{j}]"), e.to_string()))?;
+                .map_err(|e| {
+                    ctx.err(pm.span(), format!("device[{i}].p2pmem[{j}]"), e.to_string())
+                })?;
             if pt.publish {
                 p2p.publish(&topology, id, true)
                     .map_err(|e| ctx.err(pm.span(), f("publish"), e.to_string()))?;

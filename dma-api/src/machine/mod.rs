@@ -102,14 +102,15 @@ impl Machine {
     /// mutations): topology structure, memory map order, every memory BAR
     /// in the map as its owner's BAR.
     pub fn check_invariants(&self) -> Result<(), String> {
-        self.topology.check_invariants().map_err(|e| e.to_string())?;
+        self.topology
+            .check_invariants()
+            .map_err(|e| e.to_string())?;
         self.memmap.check_invariants().map_err(|e| e.to_string())?;
         for (id, d) in self.topology.devices() {
             for b in d.bars.iter().filter(|b| b.is_mem()) {
-                let (r, _) = self
-                    .memmap
-                    .kind_of_range(b.addr, b.size)
-                    .ok_or_else(|| format!("{} BAR {} missing from the memory map", d.bdf, b.index))?;
+                let (r, _) = self.memmap.kind_of_range(b.addr, b.size).ok_or_else(|| {
+                    format!("{} BAR {} missing from the memory map", d.bdf, b.index)
+                })?;
                 let want = crate::memmap::RangeKind::Bar {
                     provider: id.provider_id(),
                     bar: b.index,

@@ -84,12 +84,12 @@ pub fn calc_map_type_and_dist(
     provider: DeviceId,
     client: DeviceId,
 ) -> Result<Route, TopologyError> {
-    let pd = topo
-        .device(provider)
-        .ok_or(TopologyError::UnknownDevice { bdf: Default::default() })?;
-    let cd = topo
-        .device(client)
-        .ok_or(TopologyError::UnknownDevice { bdf: Default::default() })?;
+    let pd = topo.device(provider).ok_or(TopologyError::UnknownDevice {
+        bdf: Default::default(),
+    })?;
+    let cd = topo.device(client).ok_or(TopologyError::UnknownDevice {
+        bdf: Default::default(),
+    })?;
     let mut reasons = Vec::new();
     let mut acs: Vec<DeviceId> = Vec::new();
     let mut a = Some(provider);
@@ -141,7 +141,10 @@ pub fn calc_map_type_and_dist(
                 for id in &acs {
                     if let Some(d) = topo.device(*id) {
                         let bits = d.acs.map_or(Acs::empty(), |c| c.ctrl & Acs::REDIRECT);
-                        reasons.push(Reason::AcsRedirect { bridge: d.bdf, bits });
+                        reasons.push(Reason::AcsRedirect {
+                            bridge: d.bdf,
+                            bits,
+                        });
                     }
                 }
             }
@@ -150,7 +153,11 @@ pub fn calc_map_type_and_dist(
     let (hp, hc) = (pd.host_bridge, cd.host_bridge);
     if needs_host_bridge {
         if hp != hc {
-            let name = |h| topo.host_bridge(h).map(|x| x.name.clone()).unwrap_or_default();
+            let name = |h| {
+                topo.host_bridge(h)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_default()
+            };
             reasons.push(Reason::DifferentHostBridges {
                 provider: name(hp),
                 client: name(hc),

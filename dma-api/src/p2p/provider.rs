@@ -112,15 +112,27 @@ impl fmt::Display for P2pMemError {
             UnknownDevice { id } => write!(f, "no device {id}"),
             NoSuchBar { bdf, bar } => write!(f, "{bdf} has no BAR {bar}"),
             NotMemoryBar { bdf, bar } => write!(f, "{bdf} BAR {bar} is not a memory BAR"),
-            OutOfBar { bdf, bar, offset, size, len } => write!(
+            OutOfBar {
+                bdf,
+                bar,
+                offset,
+                size,
+                len,
+            } => write!(
                 f,
                 "{bdf} BAR {bar}: offset {offset:#x} size {size:#x} does not fit its {len:#x} bytes"
             ),
             NotPageAligned { bdf, phys, size } => {
-                write!(f, "{bdf}: p2pmem range {phys} +{size:#x} is not page-aligned")
+                write!(
+                    f,
+                    "{bdf}: p2pmem range {phys} +{size:#x} is not page-aligned"
+                )
             }
             AlreadyRegistered { bdf, phys, size } => {
-                write!(f, "{bdf}: p2pmem range {phys} +{size:#x} is already registered")
+                write!(
+                    f,
+                    "{bdf}: p2pmem range {phys} +{size:#x} is already registered"
+                )
             }
             NoP2pMem { bdf } => write!(f, "{bdf} has no p2pmem"),
             OutOfMemory { bdf, size } => write!(f, "{bdf}: no {size:#x} bytes of p2pmem free"),
@@ -218,7 +230,11 @@ impl P2pMemRegistry {
             return Err(P2pMemError::NotMemoryBar { bdf, bar });
         }
         let len = b.size;
-        let size = if size == 0 { len.saturating_sub(offset) } else { size };
+        let size = if size == 0 {
+            len.saturating_sub(offset)
+        } else {
+            size
+        };
         if offset >= len || size > len - offset {
             return Err(P2pMemError::OutOfBar {
                 bdf,
@@ -258,9 +274,17 @@ impl P2pMemRegistry {
     }
 
     /// `pci_p2pmem_publish(dev, publish)`.
-    pub fn publish(&mut self, topo: &Topology, id: DeviceId, publish: bool) -> Result<(), P2pMemError> {
+    pub fn publish(
+        &mut self,
+        topo: &Topology,
+        id: DeviceId,
+        publish: bool,
+    ) -> Result<(), P2pMemError> {
         let bdf = Self::bdf(topo, id)?;
-        let mem = self.by_dev.get_mut(&id).ok_or(P2pMemError::NoP2pMem { bdf })?;
+        let mem = self
+            .by_dev
+            .get_mut(&id)
+            .ok_or(P2pMemError::NoP2pMem { bdf })?;
         mem.published = publish;
         Ok(())
     }
@@ -286,12 +310,20 @@ impl P2pMemRegistry {
     }
 
     /// `pci_alloc_p2pmem`: first fit, page granular.
-    pub fn alloc(&mut self, topo: &Topology, id: DeviceId, size: u64) -> Result<P2pAlloc, P2pMemError> {
+    pub fn alloc(
+        &mut self,
+        topo: &Topology,
+        id: DeviceId,
+        size: u64,
+    ) -> Result<P2pAlloc, P2pMemError> {
         let bdf = Self::bdf(topo, id)?;
         if size == 0 {
             return Err(P2pMemError::ZeroSize { bdf });
         }
-        let mem = self.by_dev.get_mut(&id).ok_or(P2pMemError::NoP2pMem { bdf })?;
+        let mem = self
+            .by_dev
+            .get_mut(&id)
+            .ok_or(P2pMemError::NoP2pMem { bdf })?;
         let need = pages(size) as usize;
         for r in &mut mem.resources {
             if (r.free_pages as usize) < need {
@@ -337,7 +369,9 @@ impl P2pMemRegistry {
         if a.size == 0 || !span.iter().all(|u| *u) {
             return Err(bad);
         }
-        r.used[first..first + need].iter_mut().for_each(|u| *u = false);
+        r.used[first..first + need]
+            .iter_mut()
+            .for_each(|u| *u = false);
         r.free_pages += need as u64;
         Ok(())
     }

@@ -117,7 +117,10 @@ mod tests {
     fn bits_and_names() {
         assert_eq!(Acs::SV.bits(), 1);
         assert_eq!(Acs::DT.bits(), 0x40);
-        assert_eq!(Acs::parse_names("sv|RR, cr").unwrap(), Acs::SV | Acs::RR | Acs::CR);
+        assert_eq!(
+            Acs::parse_names("sv|RR, cr").unwrap(),
+            Acs::SV | Acs::RR | Acs::CR
+        );
         assert_eq!(Acs::parse_names("XX"), Err("XX"));
         assert_eq!((Acs::RR | Acs::UF).to_string(), "RR|UF");
     }

@@ -60,7 +60,11 @@ pub struct AcsParamError {
 
 impl fmt::Display for AcsParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bad ACS parameter entry {:?}: {}", self.entry, self.reason)
+        write!(
+            f,
+            "bad ACS parameter entry {:?}: {}",
+            self.entry, self.reason
+        )
     }
 }
 
@@ -94,7 +98,12 @@ pub fn parse_dev_spec(s: &str) -> Result<DevSpec, AcsParamError> {
                 }
                 (v, d)
             }
-            _ => return Err(perr(s, "expected pci:<vendor>:<device>[:<subvendor>:<subdevice>]")),
+            _ => {
+                return Err(perr(
+                    s,
+                    "expected pci:<vendor>:<device>[:<subvendor>:<subdevice>]",
+                ))
+            }
         };
         return Ok(DevSpec::Id {
             vendor: hex16(v, s)?,
@@ -103,7 +112,9 @@ pub fn parse_dev_spec(s: &str) -> Result<DevSpec, AcsParamError> {
     }
     let mut it = s.split('/');
     let first = it.next().unwrap_or("");
-    let start: Bdf = first.parse().map_err(|_| perr(s, "expected [domain:]bus:dev.fn"))?;
+    let start: Bdf = first
+        .parse()
+        .map_err(|_| perr(s, "expected [domain:]bus:dev.fn"))?;
     let mut steps = Vec::new();
     for step in it {
         let b: Bdf = alloc::format!("00:{step}")
@@ -202,14 +213,16 @@ fn apply(
 ) -> Result<(), TopologyError> {
     let ids = resolve(topo, spec);
     if ids.is_empty() {
-        out.warnings.push(alloc::format!("{spec:?} matches no device"));
+        out.warnings
+            .push(alloc::format!("{spec:?} matches no device"));
     }
     for id in ids {
         let Some(d) = topo.device(id) else { continue };
         let bdf = d.bdf;
         let Some(acs) = d.acs else {
-            out.warnings
-                .push(alloc::format!("{bdf}: no ACS capability, parameter ignored"));
+            out.warnings.push(alloc::format!(
+                "{bdf}: no ACS capability, parameter ignored"
+            ));
             continue;
         };
         let on = flags & mask;

@@ -111,7 +111,8 @@ impl IommuGroups {
     /// Computes the groups of `topo`.
     pub fn compute(topo: &Topology) -> Self {
         let ids: Vec<DeviceId> = topo.devices().map(|(id, _)| id).collect();
-        let slot: BTreeMap<DeviceId, usize> = ids.iter().enumerate().map(|(i, &d)| (d, i)).collect();
+        let slot: BTreeMap<DeviceId, usize> =
+            ids.iter().enumerate().map(|(i, &d)| (d, i)).collect();
         let mut parent: Vec<usize> = (0..ids.len()).collect();
         let union = |parent: &mut Vec<usize>, a: DeviceId, b: DeviceId| {
             if let (Some(&x), Some(&y)) = (slot.get(&a), slot.get(&b)) {
@@ -128,7 +129,10 @@ impl IommuGroups {
             let Some(rd) = topo.device(rep) else { continue };
             if rd.multifunction && !acs_isolated(topo, rep) {
                 let siblings: Vec<DeviceId> = match rd.parent {
-                    Some(p) => topo.device(p).map(|pd| pd.children.clone()).unwrap_or_default(),
+                    Some(p) => topo
+                        .device(p)
+                        .map(|pd| pd.children.clone())
+                        .unwrap_or_default(),
                     None => topo.root_devices(rd.host_bridge).map(|(i, _)| i).collect(),
                 };
                 for s in siblings {

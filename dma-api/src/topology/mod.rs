@@ -130,7 +130,10 @@ impl Topology {
                 for r in &rest {
                     if let Some(p) = r.parent {
                         if !all.contains_key(&p) {
-                            return Err(TopologyError::DanglingParent { bdf: r.bdf, parent: p });
+                            return Err(TopologyError::DanglingParent {
+                                bdf: r.bdf,
+                                parent: p,
+                            });
                         }
                     }
                 }
@@ -259,9 +262,14 @@ impl Topology {
             .devices
             .get_mut(id.index())
             .and_then(|d| d.as_mut())
-            .ok_or(TopologyError::UnknownDevice { bdf: Bdf::default() })?;
+            .ok_or(TopologyError::UnknownDevice {
+                bdf: Bdf::default(),
+            })?;
         let bdf = d.bdf;
-        let acs = d.acs.as_mut().ok_or(TopologyError::NoAcsCapability { bdf })?;
+        let acs = d
+            .acs
+            .as_mut()
+            .ok_or(TopologyError::NoAcsCapability { bdf })?;
         let old = acs.ctrl;
         acs.ctrl = ctrl;
         self.generation += 1;
@@ -295,7 +303,10 @@ impl Topology {
                     });
                 }
                 if p.domain() != r.bdf.domain() {
-                    return Err(TopologyError::DomainMismatch { bdf: r.bdf, parent: p });
+                    return Err(TopologyError::DomainMismatch {
+                        bdf: r.bdf,
+                        parent: p,
+                    });
                 }
                 (Some(pid), pd.host_bridge)
             }
@@ -337,9 +348,8 @@ impl Topology {
         self.by_bdf.insert(r.bdf, id);
         if let Some(pid) = parent {
             let pos = self.device(pid).map_or(0, |pd| {
-                pd.children.partition_point(|c| {
-                    self.device(*c).is_some_and(|cd| cd.bdf < r.bdf)
-                })
+                pd.children
+                    .partition_point(|c| self.device(*c).is_some_and(|cd| cd.bdf < r.bdf))
             });
             if let Some(Some(pd)) = self.devices.get_mut(pid.index()) {
                 pd.children.insert(pos, id);
@@ -352,9 +362,9 @@ impl Topology {
     /// Hot-removes `id` and everything below it; bumps the generation.
     /// Returns the removed ids (the subtree, `id` first).
     pub fn hot_remove(&mut self, id: DeviceId) -> Result<Vec<DeviceId>, TopologyError> {
-        let d = self
-            .device(id)
-            .ok_or(TopologyError::UnknownDevice { bdf: Bdf::default() })?;
+        let d = self.device(id).ok_or(TopologyError::UnknownDevice {
+            bdf: Bdf::default(),
+        })?;
         let parent = d.parent;
         let mut removed = Vec::new();
         let mut stack = alloc::vec![id];
@@ -409,7 +419,10 @@ impl Topology {
             }
             let min = if b.is_mem() { 16 } else { 4 };
             if b.size < min {
-                return Err(bad(b.index, "size below the PCI minimum (16 bytes mem, 4 I/O)"));
+                return Err(bad(
+                    b.index,
+                    "size below the PCI minimum (16 bytes mem, 4 I/O)",
+                ));
             }
             if !b.is_mem() && b.size > 256 {
                 return Err(bad(b.index, "I/O BARs are at most 256 bytes"));
@@ -504,7 +517,9 @@ impl Topology {
     /// present bridges, no loops, children lists match parents.
     pub fn check_invariants(&self) -> Result<(), TopologyError> {
         for (&bdf, &id) in &self.by_bdf {
-            let d = self.device(id).ok_or(TopologyError::UnknownDevice { bdf })?;
+            let d = self
+                .device(id)
+                .ok_or(TopologyError::UnknownDevice { bdf })?;
             if d.bdf != bdf {
                 return Err(TopologyError::UnknownDevice { bdf });
             }
