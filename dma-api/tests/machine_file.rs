@@ -240,3 +240,54 @@ fn arm64_offsets_and_aliases() {
         g.group_of(m.topology.lookup(bdf("0001:02:01.0")).unwrap())
     );
 }
+
+#[test]
+fn machine_hot_plug_keeps_memory_map_in_sync() {
+    use dma_api::topology::{Bar, BarSpace, DeviceRecord, PortType};
+    let mut m = Machine::reference().unwrap();
+    let g0 = m.topology.generation();
+    let nvme0 = m.topology.lookup(bdf("03:00.0")).unwrap();
+    let dsp0 = m.topology.lookup(bdf("02:00.0")).unwrap();
+    let gone = m.hot_remove(dsp0).unwrap();
+    assert_eq!(gone, vec![dsp0, nvme0]);
+    assert!(m.topology.generation() > g0);
+    assert!(m.memmap.kind_of(PhysAddr::new(0x40_0000_0000)).is_none());
+    assert!(m.p2pmem.stats(nvme0).is_none());
+    m.check_invariants().unwrap();
+    // Re-add the port and a drive whose BAR reuses the freed range.
+    let mut port = DeviceRecord::new(
+        bdf("02:00.0"),
+        PortType::SwitchDownstream,
+        Some(bdf("01:00.0")),
+    );
+    port.vendor = 0x10b5;
+    m.hot_add(port).unwrap();
+    let mut d = DeviceRecord::new(bdf("03:00.0"), PortType::Endpoint, Some(bdf("02:00.0")));
+    d.bars.push(Bar {
+        index: 0,
+        addr: PhysAddr::new(0x40_0000_0000),
+        size: 1 << 20,
+        space: BarSpace::Mem,
+        is_64: true,
+        prefetchable: false,
+    });
+    let id = m.hot_add(d.clone()).unwrap();
+    assert_eq!(
+        m.memmap.kind_of(PhysAddr::new(0x40_0000_0000)).unwrap().1,
+        SegKind::PeerBar(id.provider_id())
+    );
+    m.check_invariants().unwrap();
+    // A BAR on top of RAM is refused; the machine is unchanged.
+    let mut e = DeviceRecord::new(bdf("04:00.1"), PortType::Endpoint, Some(bdf("02:01.0")));
+    e.bars.push(Bar {
+        addr: PhysAddr::new(0x10_0000),
+        ..d.bars[0]
+    });
+    let mut m2 = m.clone();
+    // The host bridge window check fires first for a BAR outside the windows.
+    assert!(m2
+        .hot_add(e)
+        .unwrap_err()
+        .contains("outside every MMIO window"));
+    m2.check_invariants().unwrap();
+}

@@ -11,9 +11,9 @@ mod load;
 
 pub use arch::ArchName;
 
-use crate::memmap::MemoryMap;
+use crate::memmap::{MemRange, MemoryMap, RangeKind};
 use crate::p2p::P2pMemRegistry;
-use crate::topology::{IommuGroups, Topology};
+use crate::topology::{DeviceId, DeviceRecord, IommuGroups, Topology};
 use core::fmt;
 use std::path::Path;
 
@@ -91,6 +91,48 @@ impl Machine {
     /// The embedded reference server.
     pub fn reference() -> Result<Self, MachineError> {
         Self::from_toml_str(REFERENCE_NAME, REFERENCE_TOML)
+    }
+
+    /// Hot-adds a function: topology, then its memory BARs into the memory
+    /// map (rolled back if one overlaps). Bumps the topology generation.
+    pub fn hot_add(&mut self, record: DeviceRecord) -> Result<DeviceId, String> {
+        let id = self.topology.hot_add(record).map_err(|e| e.to_string())?;
+        let bars: Vec<_> = self
+            .topology
+            .device(id)
+            .map(|d| d.bars.iter().filter(|b| b.is_mem()).copied().collect())
+            .unwrap_or_default();
+        for b in bars {
+            let r = MemRange {
+                start: b.addr,
+                size: b.size,
+                kind: RangeKind::Bar {
+                    provider: id.provider_id(),
+                    bar: b.index,
+                },
+            };
+            if let Err(e) = self.memmap.insert(r) {
+                self.hot_remove(id)?;
+                return Err(e.to_string());
+            }
+        }
+        Ok(id)
+    }
+
+    /// Hot-removes a function and everything below it from the topology,
+    /// the memory map and the p2pmem registry. Bumps the generation.
+    pub fn hot_remove(&mut self, id: DeviceId) -> Result<Vec<DeviceId>, String> {
+        let gone = self.topology.hot_remove(id).map_err(|e| e.to_string())?;
+        for g in &gone {
+            let p = g.provider_id();
+            self.memmap.remove_where(|k| match k {
+                RangeKind::Ram => false,
+                RangeKind::Bar { provider, .. } => *provider == p,
+                RangeKind::StolenRam { owner } | RangeKind::DevicePrivate { owner } => *owner == p,
+            });
+            self.p2pmem.remove_device(*g);
+        }
+        Ok(gone)
     }
 
     /// IOMMU groups of the current topology.
