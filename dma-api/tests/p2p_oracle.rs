@@ -402,14 +402,49 @@ fn cache_invalidated_by_acs_change_and_hotplug() {
 }
 
 #[test]
-fn config_acs_refuses_bits_outside_capability() {
+fn config_acs_semantics() {
     let mut t = switch_topo(INTEL, SKX, SKX);
-    let e = apply_config_acs(&mut t, "1000000@02:00.0").unwrap_err();
-    assert!(e.to_string().contains("DT"), "{e}");
-    // Path form: 00:01.0/0.0/1.0 is the second DSP.
+    // DT is not implemented by the DSP: left off, with a warning.
+    let a = apply_config_acs(&mut t, "1xx01xx@02:00.0").unwrap();
+    let dsp0 = t.device(id(&t, "02:00.0")).unwrap().acs.unwrap();
+    assert_eq!(dsp0.ctrl, Acs::SV | Acs::UF | Acs::RR);
+    assert!(a.warnings.iter().any(|w| w.contains("DT")), "{a:?}");
+    // Path form: 00:01.0/0.0/1.0 is the second DSP (no redirect bits on, so
+    // unchanged); pci:1234:0001 matches every function here: the root ports
+    // lose RR|CR, endpoints without ACS are warned about.
     let a = apply_disable_acs_redir(&mut t, "00:01.0/0.0/1.0;pci:1234:0001").unwrap();
-    assert_eq!(a.changed[0].0, b("02:01.0"));
-    assert!(!a.warnings.is_empty()); // endpoints without ACS are warned about
+    let changed: Vec<Bdf> = a.changed.iter().map(|c| c.0).collect();
+    assert_eq!(
+        changed,
+        vec![b("00:01.0"), b("00:02.0"), b("02:00.0"), b("80:01.0")]
+    );
+    assert!(
+        a.warnings.iter().any(|w| w.contains("03:00.0: no ACS")),
+        "{a:?}"
+    );
+    // First matching entry wins per device: RR on from the first, the
+    // second (RR off) is ignored for 02:01.0.
+    let g = t.generation();
+    let a = apply_config_acs(&mut t, "xxxx1xx@02:01.0,xxxx0xx@pci:0:0").unwrap();
+    let dsp1 = t.device(id(&t, "02:01.0")).unwrap().acs.unwrap();
+    assert!(dsp1.ctrl.contains(Acs::RR));
+    // pci:0:0 matched everything else: RR cleared on 02:00.0 and the RPs.
+    assert!(!t
+        .device(id(&t, "02:00.0"))
+        .unwrap()
+        .acs
+        .unwrap()
+        .ctrl
+        .contains(Acs::RR));
+    assert!(!t
+        .device(id(&t, "00:01.0"))
+        .unwrap()
+        .acs
+        .unwrap()
+        .ctrl
+        .contains(Acs::RR));
+    assert_eq!(t.generation(), g + a.changed.len() as u64);
+    assert!(a.changed.len() >= 4, "{a:?}");
 }
 
 fn group_of(g: &IommuGroups, t: &Topology, s: &str) -> usize {

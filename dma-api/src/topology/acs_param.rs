@@ -8,13 +8,26 @@
 //! `pci:<vendor>:<device>[:<subvendor>:<subdevice>]` (hex; subsystem IDs are
 //! not modelled and must be absent or `0`). Entries are separated by `;`.
 //!
+//! `pci:<vendor>:<device>` treats `0` as a wildcard (`config_acs=10x@pci:0:0`
+//! matches every device). Entries are separated by `;` or `,`; for each
+//! device only the *first* matching entry applies (`__pci_config_acs` stops
+//! at the first match).
+//!
 //! `config_acs` flags: up to 7 characters of `0`/`1`/`x`, rightmost = bit 0
-//! (SV), then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it.
+//! (SV), then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it:
+//! `ctrl = (ctrl & !mask) | (flags & mask)`. The kernel does not check the
+//! capability; bits the port does not implement are hardwired to 0, so we
+//! drop them and report a warning.
+//!
+//! Difference: Linux applies these once at enumeration, on top of the
+//! firmware's control value (`fw_ctrl`); we apply them to the current
+//! control value at any time, and each change bumps the topology generation.
 
 use super::acs::Acs;
 use super::device::DeviceId;
 use super::{Topology, TopologyError};
 use crate::bdf::Bdf;
+use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -127,7 +140,7 @@ pub fn parse_dev_spec(s: &str) -> Result<DevSpec, AcsParamError> {
 
 /// Parses a `disable_acs_redir=` value: specifiers separated by `;`.
 pub fn parse_disable_acs_redir(s: &str) -> Result<Vec<DevSpec>, AcsParamError> {
-    s.split(';')
+    s.split([';', ','])
         .filter(|e| !e.trim().is_empty())
         .map(parse_dev_spec)
         .collect()
@@ -136,7 +149,7 @@ pub fn parse_disable_acs_redir(s: &str) -> Result<Vec<DevSpec>, AcsParamError> {
 /// Parses a `config_acs=` value: `<flags>@<dev>` entries separated by `;`.
 pub fn parse_config_acs(s: &str) -> Result<Vec<AcsSetting>, AcsParamError> {
     let mut out = Vec::new();
-    for entry in s.split(';').filter(|e| !e.trim().is_empty()) {
+    for entry in s.split([';', ',']).filter(|e| !e.trim().is_empty()) {
         let (flags_s, dev) = entry
             .split_once('@')
             .ok_or(perr(entry, "expected <flags>@<device>"))?;
@@ -170,7 +183,9 @@ pub fn resolve(topo: &Topology, spec: &DevSpec) -> Vec<DeviceId> {
     match spec {
         DevSpec::Id { vendor, device } => topo
             .devices()
-            .filter(|(_, d)| d.vendor == *vendor && d.device == *device)
+            .filter(|(_, d)| {
+                (*vendor == 0 || d.vendor == *vendor) && (*device == 0 || d.device == *device)
+            })
             .map(|(id, _)| id)
             .collect(),
         DevSpec::Path { start, steps } => {
@@ -204,60 +219,68 @@ pub struct AcsApplied {
     pub warnings: Vec<String>,
 }
 
-fn apply(
+/// Applies `(spec, mask, flags)` entries; per device the first matching
+/// entry wins.
+fn apply_entries(
     topo: &mut Topology,
-    spec: &DevSpec,
-    mask: Acs,
-    flags: Acs,
-    out: &mut AcsApplied,
-) -> Result<(), TopologyError> {
-    let ids = resolve(topo, spec);
-    if ids.is_empty() {
-        out.warnings
-            .push(alloc::format!("{spec:?} matches no device"));
-    }
-    for id in ids {
-        let Some(d) = topo.device(id) else { continue };
-        let bdf = d.bdf;
-        let Some(acs) = d.acs else {
-            out.warnings.push(alloc::format!(
-                "{bdf}: no ACS capability, parameter ignored"
-            ));
-            continue;
-        };
-        let on = flags & mask;
-        if !acs.cap.contains(on) {
-            return Err(TopologyError::AcsNotCapable {
-                bdf,
-                bits: on - acs.cap,
-            });
+    entries: &[(DevSpec, Acs, Acs)],
+) -> Result<AcsApplied, TopologyError> {
+    let mut out = AcsApplied::default();
+    let mut done: BTreeSet<DeviceId> = BTreeSet::new();
+    for (spec, mask, flags) in entries {
+        let ids = resolve(topo, spec);
+        if ids.is_empty() {
+            out.warnings
+                .push(alloc::format!("{spec:?} matches no device"));
         }
-        let new = (acs.ctrl - mask) | on;
-        let old = topo.set_acs_ctrl(id, new)?;
-        out.changed.push((bdf, old, new));
+        for id in ids {
+            if !done.insert(id) {
+                continue;
+            }
+            let Some(d) = topo.device(id) else { continue };
+            let bdf = d.bdf;
+            let Some(acs) = d.acs else {
+                out.warnings.push(alloc::format!(
+                    "{bdf}: no ACS capability, parameter ignored"
+                ));
+                continue;
+            };
+            let mut new = (acs.ctrl - *mask) | (*flags & *mask);
+            let absent = new - acs.cap;
+            if !absent.is_empty() {
+                out.warnings.push(alloc::format!(
+                    "{bdf}: ACS {absent} not implemented by the port, left off"
+                ));
+                new &= acs.cap;
+            }
+            if new != acs.ctrl {
+                let old = topo.set_acs_ctrl(id, new)?;
+                out.changed.push((bdf, old, new));
+            }
+        }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Applies `pci=disable_acs_redir=`: clears RR, CR and EC on every listed
 /// device. Bumps the topology generation per device changed.
 pub fn apply_disable_acs_redir(topo: &mut Topology, value: &str) -> Result<AcsApplied, ApplyError> {
-    let specs = parse_disable_acs_redir(value).map_err(ApplyError::Param)?;
-    let mut out = AcsApplied::default();
-    for s in &specs {
-        apply(topo, s, Acs::REDIRECT, Acs::empty(), &mut out).map_err(ApplyError::Topology)?;
-    }
-    Ok(out)
+    let entries: Vec<(DevSpec, Acs, Acs)> = parse_disable_acs_redir(value)
+        .map_err(ApplyError::Param)?
+        .into_iter()
+        .map(|s| (s, Acs::REDIRECT, Acs::empty()))
+        .collect();
+    apply_entries(topo, &entries).map_err(ApplyError::Topology)
 }
 
 /// Applies `pci=config_acs=`.
 pub fn apply_config_acs(topo: &mut Topology, value: &str) -> Result<AcsApplied, ApplyError> {
-    let settings = parse_config_acs(value).map_err(ApplyError::Param)?;
-    let mut out = AcsApplied::default();
-    for s in &settings {
-        apply(topo, &s.spec, s.mask, s.flags, &mut out).map_err(ApplyError::Topology)?;
-    }
-    Ok(out)
+    let entries: Vec<(DevSpec, Acs, Acs)> = parse_config_acs(value)
+        .map_err(ApplyError::Param)?
+        .into_iter()
+        .map(|s| (s.spec, s.mask, s.flags))
+        .collect();
+    apply_entries(topo, &entries).map_err(ApplyError::Topology)
 }
 
 /// Failure applying an ACS parameter.

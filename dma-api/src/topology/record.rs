@@ -207,13 +207,6 @@ pub enum TopologyError {
         /// The function.
         bdf: Bdf,
     },
-    /// ACS bits forced on that the capability does not have.
-    AcsNotCapable {
-        /// The function.
-        bdf: Bdf,
-        /// The bits asked for but absent from the capability.
-        bits: super::acs::Acs,
-    },
     /// More devices than the arena can index.
     TooManyDevices,
 }
@@ -264,9 +257,6 @@ impl fmt::Display for TopologyError {
             ),
             UnknownDevice { bdf } => write!(f, "no device {bdf}"),
             NoAcsCapability { bdf } => write!(f, "device {bdf} has no ACS capability"),
-            AcsNotCapable { bdf, bits } => {
-                write!(f, "device {bdf} cannot enable ACS {bits}: not in its capability")
-            }
             TooManyDevices => f.write_str("too many devices"),
         }
     }
