@@ -2,18 +2,31 @@
 
 use super::{Failure, MachineArgs};
 use dma_api::machine::Machine;
+use dma_api::topology::acs_param::{apply_config_acs, apply_disable_acs_redir};
 use dma_api::topology::DeviceId;
 use dma_api::Bdf;
 
-/// The machine named by `--machine` / `--sysfs`, else the embedded reference.
+/// The machine named by `--machine` / `--sysfs`, else the embedded
+/// reference; then the ACS parameters, in kernel order (disable_acs_redir,
+/// then config_acs).
 pub(crate) fn machine(src: &MachineArgs) -> Result<Machine, Failure> {
-    if let Some(dir) = &src.sysfs {
-        return from_sysfs(dir);
+    let mut m = if let Some(dir) = &src.sysfs {
+        from_sysfs(dir)?
+    } else {
+        match &src.machine {
+            Some(p) => Machine::from_path(p).map_err(|e| Failure::bad_input(e.to_string()))?,
+            None => Machine::reference().map_err(|e| Failure::bad_input(e.to_string()))?,
+        }
+    };
+    if let Some(v) = &src.disable_acs_redir {
+        apply_disable_acs_redir(&mut m.topology, v)
+            .map_err(|e| Failure::bad_input(format!("--disable-acs-redir: {e}")))?;
     }
-    match &src.machine {
-        Some(p) => Machine::from_path(p).map_err(|e| Failure::bad_input(e.to_string())),
-        None => Machine::reference().map_err(|e| Failure::bad_input(e.to_string())),
+    if let Some(v) = &src.config_acs {
+        apply_config_acs(&mut m.topology, v)
+            .map_err(|e| Failure::bad_input(format!("--config-acs: {e}")))?;
     }
+    Ok(m)
 }
 
 /// `--sysfs DIR`: to be wired to dma_api's sysfs scanner, which produces

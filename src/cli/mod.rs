@@ -42,6 +42,13 @@ pub struct MachineArgs {
     /// Read the machine from a sysfs tree (`/sys` or a copy of it).
     #[arg(long, value_name = "DIR", conflicts_with = "machine")]
     pub sysfs: Option<PathBuf>,
+    /// Apply `pci=disable_acs_redir=` to the machine first (devices
+    /// separated by `;`).
+    #[arg(long, value_name = "DEVICES")]
+    pub disable_acs_redir: Option<String>,
+    /// Apply `pci=config_acs=` to the machine first (`<flags>@<device>;...`).
+    #[arg(long, value_name = "FLAGS@DEVICES")]
+    pub config_acs: Option<String>,
 }
 
 /// Which P2P access to judge.

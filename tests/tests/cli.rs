@@ -172,3 +172,39 @@ fn topo_dot_highlights_routes() {
     assert_eq!(code, 0);
     assert!(out.contains("\\-00:08.0 1002:164e apu-gfx"));
 }
+
+#[test]
+fn acs_parameters_change_verdicts_and_groups() {
+    // Default: gpu0's downstream port redirects, so nvme0 -> gpu0 goes
+    // through the (write-only) host bridge.
+    let (code, _, _) = run(&["p2p", "nvme0", "gpu0", "--access", "read"]);
+    assert_eq!(code, 1);
+    let (code, out, _) = run(&[
+        "p2p",
+        "nvme0",
+        "gpu0",
+        "--access",
+        "read",
+        "--disable-acs-redir",
+        "0000:02:03.0",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("bus_addr distance 4 read yes write yes"),
+        "{out}"
+    );
+    // Turning redirect on at nvme1's port reroutes nvme0 -> nvme1 upstream.
+    let v = json(&["report", "--json", "--config-acs", "xxx11xx@02:01.0"]);
+    let e = v["p2p"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["provider"] == "0000:03:00.0" && e["client"] == "0000:04:00.0")
+        .unwrap()
+        .clone();
+    assert_eq!(e["map_type"], "thru_host_bridge");
+    assert_eq!(v["machine"]["generation"], 1);
+    let (code, _, err) = run(&["report", "--config-acs", "12@02:01.0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--config-acs"), "{err}");
+}
