@@ -1,15 +1,8 @@
 //! The `unidma` binary.
 
-use clap::Parser;
-
 fn main() {
-    let cli = unidma::cli::Cli::parse();
     let mut out = std::io::stdout().lock();
-    match unidma::cli::run(cli, &mut out) {
-        Ok(code) => std::process::exit(code),
-        Err(e) => {
-            eprintln!("unidma: {e}");
-            std::process::exit(1);
-        }
-    }
+    let mut err = std::io::stderr().lock();
+    let code = unidma::cli::run_args(std::env::args_os(), &mut out, &mut err);
+    std::process::exit(code);
 }

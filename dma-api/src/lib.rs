@@ -14,10 +14,15 @@ pub mod attrs;
 pub mod bdf;
 pub mod direction;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod machine;
 pub mod mask;
+pub mod memmap;
+pub mod p2p;
 pub mod pci;
 #[cfg(feature = "std")]
 pub mod sysfs;
+pub mod topology;
 pub mod types;
 pub mod window;
 

@@ -1,0 +1,239 @@
+//! The serde shape of a machine file (see docs/machine-format.md).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// An integer written as a TOML integer or a string (`"0x1_0000_0000"`,
+/// `"16GiB"`, `"4K"`), for values above `i64::MAX` or readability.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(untagged)]
+pub enum Num {
+    /// A TOML integer.
+    Int(i64),
+    /// A string form.
+    Str(String),
+}
+
+impl Num {
+    /// The value, or why it is not a valid unsigned number.
+    pub fn value(&self) -> Result<u64, String> {
+        match self {
+            Num::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative")),
+            Num::Str(s) => parse_num(s),
+        }
+    }
+}
+
+fn parse_num(s: &str) -> Result<u64, String> {
+    let t: String = s.trim().chars().filter(|c| *c != '_').collect();
+    let (digits, mult) = [
+        ("KiB", 1u64 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("TiB", 1 << 40),
+        ("K", 1 << 10),
+        ("M", 1 << 20),
+        ("G", 1 << 30),
+        ("T", 1 << 40),
+    ]
+    .iter()
+    .find_map(|(suf, m)| t.strip_suffix(suf).map(|d| (d.to_string(), *m)))
+    .unwrap_or((t.clone(), 1));
+    let v = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        u64::from_str_radix(h, 16)
+    } else {
+        digits.parse::<u64>()
+    }
+    .map_err(|_| format!("{s:?} is not a number (decimal, 0x hex, optional K/M/G/T[iB] suffix)"))?;
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} does not fit in 64 bits"))
+}
+
+/// The whole file.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MachineFile {
+    /// `[machine]`.
+    pub machine: MachineSection,
+    /// `[[ram]]`.
+    #[serde(default)]
+    pub ram: Vec<Spanned<RangeToml>>,
+    /// `[[host_bridge]]`.
+    #[serde(default)]
+    pub host_bridge: Vec<Spanned<HostBridgeToml>>,
+    /// `[[device]]`.
+    #[serde(default)]
+    pub device: Vec<Spanned<DeviceToml>>,
+}
+
+/// `[machine]`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSection {
+    /// Label.
+    pub name: String,
+    /// Architecture name.
+    pub arch: Spanned<String>,
+    /// `intel`, `amd` or `other`.
+    #[serde(default)]
+    pub cpu_vendor: Option<Spanned<String>>,
+    /// x86 family number.
+    #[serde(default)]
+    pub cpu_family: Option<Spanned<Num>>,
+}
+
+/// A `{start, size}` range.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RangeToml {
+    /// First byte.
+    pub start: Spanned<Num>,
+    /// Size.
+    pub size: Spanned<Num>,
+}
+
+/// A translation window.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WindowToml {
+    /// CPU start.
+    pub cpu: Spanned<Num>,
+    /// Bus start (default: same as `cpu`).
+    #[serde(default)]
+    pub bus: Option<Spanned<Num>>,
+    /// Size.
+    pub size: Spanned<Num>,
+}
+
+/// `[[host_bridge]]`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct HostBridgeToml {
+    /// Label.
+    pub name: String,
+    /// PCI domain.
+    #[serde(default)]
+    pub domain: Option<Spanned<Num>>,
+    /// Root bus.
+    #[serde(default)]
+    pub bus: Option<Spanned<Num>>,
+    /// Allow-list identity vendor.
+    #[serde(default)]
+    pub vendor: Option<Spanned<Num>>,
+    /// Allow-list identity device.
+    #[serde(default)]
+    pub device: Option<Spanned<Num>>,
+    /// IOMMU present.
+    #[serde(default = "yes")]
+    pub iommu: bool,
+    /// Forwards P2P reads.
+    #[serde(default = "yes")]
+    pub p2p_read: bool,
+    /// Forwards P2P writes.
+    #[serde(default = "yes")]
+    pub p2p_write: bool,
+    /// MMIO windows.
+    #[serde(default)]
+    pub mmio: Vec<Spanned<WindowToml>>,
+    /// DMA ranges (default: identity over everything).
+    #[serde(default)]
+    pub dma_ranges: Option<Vec<Spanned<WindowToml>>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One BAR.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct BarToml {
+    /// Index 0..=5.
+    pub index: Spanned<Num>,
+    /// CPU physical address.
+    pub addr: Spanned<Num>,
+    /// Size.
+    pub size: Spanned<Num>,
+    /// 64-bit.
+    #[serde(default)]
+    pub mem64: bool,
+    /// Prefetchable.
+    #[serde(default)]
+    pub prefetchable: bool,
+    /// I/O space instead of memory.
+    #[serde(default)]
+    pub io: bool,
+}
+
+/// A p2pmem registration.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct P2pMemToml {
+    /// BAR index.
+    pub bar: Spanned<Num>,
+    /// Offset into the BAR.
+    #[serde(default)]
+    pub offset: Option<Spanned<Num>>,
+    /// Size (0 or absent: rest of the BAR).
+    #[serde(default)]
+    pub size: Option<Spanned<Num>>,
+    /// Published for other drivers.
+    #[serde(default)]
+    pub publish: bool,
+}
+
+/// `[[device]]`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceToml {
+    /// Address.
+    pub bdf: Spanned<String>,
+    /// Label.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Port type name.
+    pub kind: Spanned<String>,
+    /// Vendor ID.
+    pub vendor: Spanned<Num>,
+    /// Device ID.
+    pub device: Spanned<Num>,
+    /// Class code.
+    #[serde(default)]
+    pub class: Option<Spanned<Num>>,
+    /// Upstream bridge.
+    #[serde(default)]
+    pub parent: Option<Spanned<String>>,
+    /// ACS capability bits.
+    #[serde(default)]
+    pub acs_cap: Option<Spanned<String>>,
+    /// ACS control bits.
+    #[serde(default)]
+    pub acs_ctrl: Option<Spanned<String>>,
+    /// Multi-function.
+    #[serde(default)]
+    pub multifunction: bool,
+    /// DMA mask width.
+    #[serde(default)]
+    pub dma_mask: Option<Spanned<Num>>,
+    /// Coherent DMA.
+    #[serde(default = "yes")]
+    pub coherent: bool,
+    /// Untrusted.
+    #[serde(default)]
+    pub untrusted: bool,
+    /// BARs.
+    #[serde(default)]
+    pub bars: Vec<Spanned<BarToml>>,
+    /// p2pmem registrations.
+    #[serde(default)]
+    pub p2pmem: Vec<Spanned<P2pMemToml>>,
+    /// Stolen-RAM carve-out owned by this device.
+    #[serde(default)]
+    pub stolen_ram: Option<Spanned<RangeToml>>,
+    /// Device-private memory owned by this device.
+    #[serde(default)]
+    pub device_private: Option<Spanned<RangeToml>>,
+}

@@ -1,0 +1,114 @@
+//! The P2P oracle: can `client` DMA to `provider`'s BAR, and how?
+//!
+//! Linux-exact core (drivers/pci/p2pdma.c `calc_map_type_and_dist`,
+//! `pci_p2pdma_distance_many`, `host_bridge_whitelist`,
+//! `cpu_supports_p2pdma`), plus our extensions: per-access verdicts
+//! (host bridges may forward P2P writes but not reads), a reason chain for
+//! every verdict, and a route cache keyed by the topology generation.
+
+pub mod allowlist;
+pub mod cache;
+pub mod oracle;
+pub mod provider;
+pub mod reason;
+
+pub use cache::RouteCache;
+pub use oracle::{calc_map_type_and_dist, distance_many, DistanceError};
+pub use provider::{P2pAlloc, P2pMemError, P2pMemRegistry, P2pMemStats};
+pub use reason::{Access, Reason};
+
+use crate::bdf::Bdf;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// drivers/pci/p2pdma.c `enum pci_p2pdma_map_type` (the values a query can
+/// return; `UNKNOWN` and `NONE` are not verdicts).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MapType {
+    /// Through a switch: program the bus address, no IOMMU mapping.
+    BusAddr,
+    /// Through an allowed host bridge: map normally, as MMIO.
+    ThruHostBridge,
+    /// Not reachable: fall back to system memory.
+    NotSupported,
+}
+
+impl MapType {
+    /// Stable name for text and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MapType::BusAddr => "bus_addr",
+            MapType::ThruHostBridge => "thru_host_bridge",
+            MapType::NotSupported => "not_supported",
+        }
+    }
+}
+
+impl fmt::Display for MapType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The cacheable part of a route: map type, distance and per-access verdicts.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Verdict {
+    /// Linux's map type.
+    pub map_type: MapType,
+    /// Linux's distance (hops through the nearest common upstream bridge, or
+    /// the two chain lengths when there is none).
+    pub distance: u32,
+    /// The client may read the provider's memory P2P.
+    pub read: bool,
+    /// The client may write the provider's memory P2P.
+    pub write: bool,
+}
+
+impl Verdict {
+    /// True if `access` is allowed.
+    #[inline]
+    pub const fn allows(&self, access: Access) -> bool {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+        }
+    }
+
+    /// True if a mapping in `dir` is allowed: `ToDevice` needs client reads,
+    /// `FromDevice` client writes, `Bidirectional` both.
+    #[inline]
+    pub const fn for_direction(&self, dir: Direction) -> bool {
+        (!dir.device_reads() || self.read) && (!dir.device_writes() || self.write)
+    }
+}
+
+/// A full verdict with its explanation.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Route {
+    /// Provider (owner of the memory).
+    pub provider: Bdf,
+    /// Client (the DMA master).
+    pub client: Bdf,
+    /// Map type, distance and access verdicts.
+    pub verdict: Verdict,
+    /// Why, outermost first.
+    pub reasons: Vec<Reason>,
+}
+
+impl Route {
+    /// The `Fallback` error for a refused `dir`, or `Ok` if allowed.
+    pub fn check(&self, dir: Direction) -> Result<Verdict, DmaError> {
+        if self.verdict.for_direction(dir) {
+            Ok(self.verdict)
+        } else {
+            Err(DmaError::P2pUnreachable {
+                provider: self.provider,
+                client: self.client,
+                reasons: self.reasons.iter().map(|r| r.to_string()).collect(),
+            })
+        }
+    }
+}

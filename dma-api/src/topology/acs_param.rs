@@ -1,0 +1,352 @@
+//! The ACS kernel parameters, parsed and applied like drivers/pci/pci.c
+//! (`pci=disable_acs_redir=`, `pci=config_acs=`; syntax per
+//! Documentation/admin-guide/kernel-parameters.txt).
+//!
+//! Device specifiers (drivers/pci/pci.c `pci_dev_str_match`):
+//! `[<domain>:]<bus>:<dev>.<fn>[/<dev>.<fn>...]` (a path: each `/dev.fn` is a
+//! function on the secondary bus of the previous one) or
+//! `pci:<vendor>:<device>[:<subvendor>:<subdevice>]` (hex; subsystem IDs are
+//! not modelled and must be absent or `0`). Entries are separated by `;`.
+//!
+//! `pci:<vendor>:<device>` treats `0` as a wildcard (`config_acs=10x@pci:0:0`
+//! matches every device). Entries are separated by `;` or `,`; for each
+//! device only the *first* matching entry applies (`__pci_config_acs` stops
+//! at the first match).
+//!
+//! `config_acs` flags: up to 7 characters of `0`/`1`/`x`, rightmost = bit 0
+//! (SV), then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it:
+//! `ctrl = (ctrl & !mask) | (flags & mask)`. The kernel does not check the
+//! capability; bits the port does not implement are hardwired to 0, so we
+//! drop them and report a warning.
+//!
+//! Difference: Linux applies these once at enumeration, on top of the
+//! firmware's control value (`fw_ctrl`); we apply them to the current
+//! control value at any time, and each change bumps the topology generation.
+
+use super::acs::Acs;
+use super::device::DeviceId;
+use super::{Topology, TopologyError};
+use crate::bdf::Bdf;
+use alloc::collections::BTreeSet;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// One device specifier.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum DevSpec {
+    /// A BDF, then `(dev, fn)` steps down secondary buses.
+    Path {
+        /// The first function.
+        start: Bdf,
+        /// Further `dev.fn` steps.
+        steps: Vec<(u8, u8)>,
+    },
+    /// Every function with this vendor/device ID.
+    Id {
+        /// Vendor ID.
+        vendor: u16,
+        /// Device ID.
+        device: u16,
+    },
+}
+
+/// One `config_acs` entry: force `flags` under `mask`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AcsSetting {
+    /// Which devices.
+    pub spec: DevSpec,
+    /// Bits to change.
+    pub mask: Acs,
+    /// New values of the changed bits.
+    pub flags: Acs,
+}
+
+/// A malformed parameter; names the offending text.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AcsParamError {
+    /// The offending entry.
+    pub entry: String,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for AcsParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bad ACS parameter entry {:?}: {}",
+            self.entry, self.reason
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for AcsParamError {}
+
+fn perr(entry: &str, reason: &'static str) -> AcsParamError {
+    AcsParamError {
+        entry: entry.to_string(),
+        reason,
+    }
+}
+
+fn hex16(s: &str, entry: &str) -> Result<u16, AcsParamError> {
+    if s.is_empty() || s.len() > 4 {
+        return Err(perr(entry, "IDs are 1..4 hex digits"));
+    }
+    u16::from_str_radix(s, 16).map_err(|_| perr(entry, "IDs are hex"))
+}
+
+/// Parses one device specifier.
+pub fn parse_dev_spec(s: &str) -> Result<DevSpec, AcsParamError> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix("pci:") {
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (v, d) = match parts.as_slice() {
+            [v, d] => (v, d),
+            [v, d, sv, sd] => {
+                if hex16(sv, s)? != 0 || hex16(sd, s)? != 0 {
+                    return Err(perr(s, "subsystem IDs are not modelled"));
+                }
+                (v, d)
+            }
+            _ => {
+                return Err(perr(
+                    s,
+                    "expected pci:<vendor>:<device>[:<subvendor>:<subdevice>]",
+                ))
+            }
+        };
+        return Ok(DevSpec::Id {
+            vendor: hex16(v, s)?,
+            device: hex16(d, s)?,
+        });
+    }
+    let mut it = s.split('/');
+    let first = it.next().unwrap_or("");
+    let start: Bdf = first
+        .parse()
+        .map_err(|_| perr(s, "expected [domain:]bus:dev.fn"))?;
+    let mut steps = Vec::new();
+    for step in it {
+        let b: Bdf = alloc::format!("00:{step}")
+            .parse()
+            .map_err(|_| perr(s, "path steps are dev.fn"))?;
+        steps.push((b.dev(), b.func()));
+    }
+    Ok(DevSpec::Path { start, steps })
+}
+
+/// Parses a `disable_acs_redir=` value: specifiers separated by `;`.
+pub fn parse_disable_acs_redir(s: &str) -> Result<Vec<DevSpec>, AcsParamError> {
+    s.split([';', ','])
+        .filter(|e| !e.trim().is_empty())
+        .map(parse_dev_spec)
+        .collect()
+}
+
+/// Parses a `config_acs=` value: `<flags>@<dev>` entries separated by `;`.
+pub fn parse_config_acs(s: &str) -> Result<Vec<AcsSetting>, AcsParamError> {
+    let mut out = Vec::new();
+    for entry in s.split([';', ',']).filter(|e| !e.trim().is_empty()) {
+        let (flags_s, dev) = entry
+            .split_once('@')
+            .ok_or(perr(entry, "expected <flags>@<device>"))?;
+        let flags_s = flags_s.trim();
+        if flags_s.is_empty() || flags_s.len() > 7 {
+            return Err(perr(entry, "flags are 1..7 characters of 0, 1, x"));
+        }
+        let (mut mask, mut flags) = (0u16, 0u16);
+        for (bit, c) in flags_s.bytes().rev().enumerate() {
+            match c {
+                b'0' => mask |= 1 << bit,
+                b'1' => {
+                    mask |= 1 << bit;
+                    flags |= 1 << bit;
+                }
+                b'x' | b'X' => {}
+                _ => return Err(perr(entry, "flags are 1..7 characters of 0, 1, x")),
+            }
+        }
+        out.push(AcsSetting {
+            spec: parse_dev_spec(dev)?,
+            mask: Acs::from_bits_truncate(mask),
+            flags: Acs::from_bits_truncate(flags),
+        });
+    }
+    Ok(out)
+}
+
+/// The devices a specifier names in `topo` (possibly none).
+pub fn resolve(topo: &Topology, spec: &DevSpec) -> Vec<DeviceId> {
+    match spec {
+        DevSpec::Id { vendor, device } => topo
+            .devices()
+            .filter(|(_, d)| {
+                (*vendor == 0 || d.vendor == *vendor) && (*device == 0 || d.device == *device)
+            })
+            .map(|(id, _)| id)
+            .collect(),
+        DevSpec::Path { start, steps } => {
+            let Some(mut cur) = topo.lookup(*start) else {
+                return Vec::new();
+            };
+            for &(dev, func) in steps {
+                let next = topo.device(cur).and_then(|d| {
+                    d.children.iter().copied().find(|c| {
+                        topo.device(*c)
+                            .is_some_and(|cd| cd.bdf.dev() == dev && cd.bdf.func() == func)
+                    })
+                });
+                match next {
+                    Some(n) => cur = n,
+                    None => return Vec::new(),
+                }
+            }
+            alloc::vec![cur]
+        }
+    }
+}
+
+/// What applying a parameter did.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AcsApplied {
+    /// (device, old control, new control) for every device changed.
+    pub changed: Vec<(Bdf, Acs, Acs)>,
+    /// Specifiers that matched nothing, or devices without an ACS
+    /// capability (Linux warns and continues).
+    pub warnings: Vec<String>,
+}
+
+/// Applies `(spec, mask, flags)` entries; per device the first matching
+/// entry wins.
+fn apply_entries(
+    topo: &mut Topology,
+    entries: &[(DevSpec, Acs, Acs)],
+) -> Result<AcsApplied, TopologyError> {
+    let mut out = AcsApplied::default();
+    let mut done: BTreeSet<DeviceId> = BTreeSet::new();
+    for (spec, mask, flags) in entries {
+        let ids = resolve(topo, spec);
+        if ids.is_empty() {
+            out.warnings
+                .push(alloc::format!("{spec:?} matches no device"));
+        }
+        for id in ids {
+            if !done.insert(id) {
+                continue;
+            }
+            let Some(d) = topo.device(id) else { continue };
+            let bdf = d.bdf;
+            let Some(acs) = d.acs else {
+                out.warnings.push(alloc::format!(
+                    "{bdf}: no ACS capability, parameter ignored"
+                ));
+                continue;
+            };
+            let mut new = (acs.ctrl - *mask) | (*flags & *mask);
+            let absent = new - acs.cap;
+            if !absent.is_empty() {
+                out.warnings.push(alloc::format!(
+                    "{bdf}: ACS {absent} not implemented by the port, left off"
+                ));
+                new &= acs.cap;
+            }
+            if new != acs.ctrl {
+                let old = topo.set_acs_ctrl(id, new)?;
+                out.changed.push((bdf, old, new));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Applies `pci=disable_acs_redir=`: clears RR, CR and EC on every listed
+/// device. Bumps the topology generation per device changed.
+pub fn apply_disable_acs_redir(topo: &mut Topology, value: &str) -> Result<AcsApplied, ApplyError> {
+    let entries: Vec<(DevSpec, Acs, Acs)> = parse_disable_acs_redir(value)
+        .map_err(ApplyError::Param)?
+        .into_iter()
+        .map(|s| (s, Acs::REDIRECT, Acs::empty()))
+        .collect();
+    apply_entries(topo, &entries).map_err(ApplyError::Topology)
+}
+
+/// Applies `pci=config_acs=`.
+pub fn apply_config_acs(topo: &mut Topology, value: &str) -> Result<AcsApplied, ApplyError> {
+    let entries: Vec<(DevSpec, Acs, Acs)> = parse_config_acs(value)
+        .map_err(ApplyError::Param)?
+        .into_iter()
+        .map(|s| (s.spec, s.mask, s.flags))
+        .collect();
+    apply_entries(topo, &entries).map_err(ApplyError::Topology)
+}
+
+/// Failure applying an ACS parameter.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ApplyError {
+    /// The text did not parse.
+    Param(AcsParamError),
+    /// A device refused the setting.
+    Topology(TopologyError),
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Param(e) => e.fmt(f),
+            ApplyError::Topology(e) => e.fmt(f),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ApplyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_acs_example_from_kernel_log() {
+        let v = parse_config_acs("1111011@0020:02:00.0;101xxxx@0039:00:00.0").unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].mask.bits(), 0x7f);
+        assert_eq!(v[0].flags.bits(), 0x7b);
+        assert_eq!(v[1].mask.bits(), 0x70);
+        assert_eq!(v[1].flags.bits(), 0x50);
+        assert_eq!(
+            v[1].spec,
+            DevSpec::Path {
+                start: "0039:00:00.0".parse().unwrap(),
+                steps: Vec::new()
+            }
+        );
+        assert!(parse_config_acs("11111111@00:01.0").is_err());
+        assert!(parse_config_acs("1121@00:01.0").is_err());
+        assert!(parse_config_acs("111").is_err());
+    }
+
+    #[test]
+    fn dev_specs() {
+        assert_eq!(
+            parse_dev_spec("pci:10b5:8747").unwrap(),
+            DevSpec::Id {
+                vendor: 0x10b5,
+                device: 0x8747
+            }
+        );
+        assert_eq!(
+            parse_dev_spec("00:1c.0/0.0/3.0").unwrap(),
+            DevSpec::Path {
+                start: "0000:00:1c.0".parse().unwrap(),
+                steps: alloc::vec![(0, 0), (3, 0)]
+            }
+        );
+        assert!(parse_dev_spec("pci:zz:1").is_err());
+        assert!(parse_dev_spec("00:1c").is_err());
+        let l = parse_disable_acs_redir("0000:01:00.0;0000:02:01.0").unwrap();
+        assert_eq!(l.len(), 2);
+    }
+}

@@ -1,0 +1,185 @@
+//! The `unidma` command line.
+//!
+//! Exit codes: 0 success; 1 a `p2p` verdict that refuses the asked access
+//! (or an output error); 2 bad input (unparsable arguments, a bad machine
+//! file, an unknown device), with the message on stderr.
+
+mod check;
+mod load;
+mod p2p;
+mod render;
+mod report;
+mod topo;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Command-line arguments of `unidma`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "unidma",
+    version,
+    about = "Unified DMA mapping layer: reports, P2P verdicts, mappings"
+)]
+pub struct Cli {
+    /// Print JSON instead of text (every command).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the machine comes from (commands that describe a machine).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MachineArgs {
+    /// A machine file (TOML, docs/machine-format.md); default: the embedded
+    /// reference server.
+    #[arg(long, value_name = "FILE")]
+    pub machine: Option<PathBuf>,
+    /// Read the machine from a sysfs tree (`/sys` or a copy of it).
+    #[arg(long, value_name = "DIR", conflicts_with = "machine")]
+    pub sysfs: Option<PathBuf>,
+    /// Apply `pci=disable_acs_redir=` to the machine first (devices
+    /// separated by `;`).
+    #[arg(long, value_name = "DEVICES")]
+    pub disable_acs_redir: Option<String>,
+    /// Apply `pci=config_acs=` to the machine first (`<flags>@<device>;...`).
+    #[arg(long, value_name = "FLAGS@DEVICES")]
+    pub config_acs: Option<String>,
+}
+
+/// Which P2P access to judge.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AccessArg {
+    /// The client reads the provider's memory.
+    Read,
+    /// The client writes the provider's memory.
+    Write,
+    /// Both.
+    #[default]
+    Rw,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The main job: PCI tree, IOMMU groups, p2pmem providers and the P2P
+    /// matrix of the machine.
+    Report {
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
+    /// One P2P verdict (provider → clients) with its reason chain.
+    P2p {
+        /// Provider: BDF or device name.
+        provider: String,
+        /// Clients: BDFs or device names.
+        #[arg(required = true)]
+        clients: Vec<String>,
+        /// Access to judge.
+        #[arg(long, value_enum, default_value_t = AccessArg::Rw)]
+        access: AccessArg,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
+    /// Validate a machine file.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// The topology as a tree, or Graphviz with P2P routes highlighted.
+    Topo {
+        /// Emit Graphviz `dot`.
+        #[arg(long)]
+        dot: bool,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
+}
+
+/// A failed command: exit code and message for stderr.
+pub(crate) struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub(crate) fn bad_input(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self {
+            code: 1,
+            message: format!("output error: {e}"),
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the exit code. Output goes to `out`,
+/// diagnostics to `err`.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let json = cli.json;
+    let r = match cli.command {
+        Command::Report { src } => load::machine(&src).and_then(|m| report::run(&m, json, out)),
+        Command::P2p {
+            provider,
+            clients,
+            access,
+            src,
+        } => load::machine(&src).and_then(|m| p2p::run(&m, &provider, &clients, access, json, out)),
+        Command::Check { file } => check::run(&file, json, out),
+        Command::Topo { dot, src } => {
+            load::machine(&src).and_then(|m| topo::run(&m, dot, json, out))
+        }
+    };
+    match r {
+        Ok(code) => code,
+        Err(f) => {
+            let _ = writeln!(err, "unidma: {}", f.message);
+            f.code
+        }
+    }
+}
+
+/// Parses `args` (including the program name) and runs; usage errors exit 2,
+/// `--help`/`--version` print to `out` and exit 0.
+pub fn run_args<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli, out, err),
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            match e.kind() {
+                K::DisplayHelp
+                | K::DisplayVersion
+                | K::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = write!(out, "{}", e.render());
+                    if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                        2
+                    } else {
+                        0
+                    }
+                }
+                _ => {
+                    let _ = write!(err, "{}", e.render());
+                    2
+                }
+            }
+        }
+    }
+}

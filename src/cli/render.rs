@@ -1,0 +1,199 @@
+//! Shared rendering: the tree, JSON shapes of devices and routes, and which
+//! pairs the P2P matrix covers.
+
+use dma_api::machine::Machine;
+use dma_api::memmap::RangeKind;
+use dma_api::p2p::{calc_map_type_and_dist, Route};
+use dma_api::topology::{Device, DeviceId, Topology};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+
+pub(crate) fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+/// Human size: 64M, 16K, 64G.
+pub(crate) fn size(v: u64) -> String {
+    for (s, u) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+        if v >= 1 << u && v % (1 << u) == 0 {
+            return format!("{}{s}", v >> u);
+        }
+    }
+    format!("{v}")
+}
+
+fn dev_line(d: &Device) -> String {
+    let mut s = format!(
+        "{:02x}:{:02x}.{:x} {:04x}:{:04x}",
+        d.bdf.bus(),
+        d.bdf.dev(),
+        d.bdf.func(),
+        d.vendor,
+        d.device
+    );
+    if let Some(n) = &d.name {
+        let _ = write!(s, " {n}");
+    }
+    let _ = write!(s, " [{}, class {:06x}]", d.port, d.class);
+    if let Some(a) = d.acs {
+        let _ = write!(s, " ACS cap {} ctrl {}", a.cap, a.ctrl);
+    }
+    for b in &d.bars {
+        let _ = write!(
+            s,
+            " BAR{}={}+{}{}",
+            b.index,
+            hex(b.addr.raw()),
+            size(b.size),
+            if b.prefetchable { "(pf)" } else { "" }
+        );
+    }
+    s
+}
+
+fn tree_rec(t: &Topology, id: DeviceId, prefix: &str, last: bool, out: &mut String) {
+    let Some(d) = t.device(id) else { return };
+    let _ = writeln!(
+        out,
+        "{prefix}{}{}",
+        if last { "\\-" } else { "+-" },
+        dev_line(d)
+    );
+    let child_prefix = format!("{prefix}{}", if last { "  " } else { "| " });
+    let n = d.children.len();
+    for (i, c) in d.children.iter().enumerate() {
+        tree_rec(t, *c, &child_prefix, i + 1 == n, out);
+    }
+}
+
+/// `lspci -tv`-like tree: one block per host bridge.
+pub(crate) fn tree(m: &Machine) -> String {
+    let t = &m.topology;
+    let mut out = String::new();
+    for (hb, h) in t.host_bridge_ids() {
+        let ident = t
+            .host_bridge_ident(hb)
+            .map_or("unidentified".to_string(), |(v, d)| {
+                format!("{v:04x}:{d:04x}")
+            });
+        let _ = writeln!(
+            out,
+            "-[{:04x}:{:02x}]- {} ({ident}) iommu={} p2p read={} write={}",
+            h.domain,
+            h.root_bus,
+            h.name,
+            if h.iommu { "on" } else { "off" },
+            if h.p2p_read { "yes" } else { "no" },
+            if h.p2p_write { "yes" } else { "no" },
+        );
+        let roots: Vec<DeviceId> = t.root_devices(hb).map(|(id, _)| id).collect();
+        let n = roots.len();
+        for (j, r) in roots.into_iter().enumerate() {
+            tree_rec(t, r, " ", j + 1 == n, &mut out);
+        }
+    }
+    out
+}
+
+pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
+    let parent = d
+        .parent
+        .and_then(|p| t.device(p))
+        .map(|p| p.bdf.to_string());
+    let hb = t.host_bridge(d.host_bridge).map(|h| h.name.clone());
+    json!({
+        "bdf": d.bdf.to_string(),
+        "name": d.name,
+        "vendor": format!("{:04x}", d.vendor),
+        "device": format!("{:04x}", d.device),
+        "class": format!("{:06x}", d.class),
+        "kind": d.port.name(),
+        "parent": parent,
+        "host_bridge": hb,
+        "multifunction": d.multifunction,
+        "dma_mask_bits": d.dma_mask.bits(),
+        "coherent": d.coherent,
+        "untrusted": d.untrusted,
+        "acs": d.acs.map(|a| json!({"cap": a.cap.to_string(), "ctrl": a.ctrl.to_string()})),
+        "bars": d.bars.iter().map(|b| json!({
+            "index": b.index,
+            "start": hex(b.addr.raw()),
+            "size": b.size,
+            "mem64": b.is_64,
+            "prefetchable": b.prefetchable,
+            "io": !b.is_mem(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn route_json(r: &Route) -> Value {
+    json!({
+        "provider": r.provider.to_string(),
+        "client": r.client.to_string(),
+        "map_type": r.verdict.map_type.name(),
+        "distance": r.verdict.distance,
+        "read": r.verdict.read,
+        "write": r.verdict.write,
+        "reason": r.reasons.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>) {
+    let owner = |p: dma_api::types::ProviderId| {
+        m.topology
+            .device(DeviceId::from_provider(p))
+            .map(|d| d.bdf.to_string())
+    };
+    match k {
+        RangeKind::Ram => ("ram".into(), None),
+        RangeKind::Bar { provider, bar } => (format!("bar{bar}"), owner(*provider)),
+        RangeKind::StolenRam { owner: o } => ("stolen_ram".into(), owner(*o)),
+        RangeKind::DevicePrivate { owner: o } => ("device_private".into(), owner(*o)),
+    }
+}
+
+/// Providers of the matrix: devices with p2pmem or a prefetchable memory BAR.
+pub(crate) fn matrix_providers(m: &Machine) -> Vec<DeviceId> {
+    let with_mem: Vec<DeviceId> = m.p2pmem.providers().collect();
+    m.topology
+        .devices()
+        .filter(|(id, d)| {
+            with_mem.contains(id) || d.bars.iter().any(|b| b.is_mem() && b.prefetchable)
+        })
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Clients of the matrix: every function that is not a bridge (ports and
+/// class 06xxxx host bridges excluded).
+pub(crate) fn matrix_clients(m: &Machine) -> Vec<DeviceId> {
+    m.topology
+        .devices()
+        .filter(|(_, d)| !d.port.is_bridge() && d.class >> 16 != 0x06)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Every ordered (provider, client) pair, provider != client.
+pub(crate) fn matrix(m: &Machine) -> Vec<Route> {
+    let clients = matrix_clients(m);
+    let mut out = Vec::new();
+    for p in matrix_providers(m) {
+        for &c in &clients {
+            if c != p {
+                if let Ok(r) = calc_map_type_and_dist(&m.topology, p, c) {
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn yn(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}

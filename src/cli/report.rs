@@ -1,0 +1,170 @@
+//! `unidma report`: the machine, its IOMMU groups, p2pmem providers and
+//! the P2P matrix.
+
+use super::render::{self, hex, size, yn};
+use super::Failure;
+use dma_api::machine::Machine;
+use dma_api::topology::CpuVendor;
+use serde_json::{json, Value};
+use std::io::Write;
+
+fn vendor_name(v: CpuVendor) -> &'static str {
+    match v {
+        CpuVendor::Intel => "intel",
+        CpuVendor::Amd => "amd",
+        CpuVendor::Other => "other",
+    }
+}
+
+/// The whole report as JSON (fields documented in README.md).
+pub(crate) fn report_json(m: &Machine) -> Value {
+    let t = &m.topology;
+    let cpu = t.cpu();
+    let groups = m.iommu_groups();
+    json!({
+        "machine": {
+            "name": m.name,
+            "source": m.source,
+            "arch": m.arch.name(),
+            "cpu": {"vendor": vendor_name(cpu.vendor), "family": cpu.family},
+            "generation": t.generation(),
+        },
+        "host_bridges": t.host_bridge_ids().map(|(id, h)| json!({
+            "name": h.name,
+            "domain": format!("{:04x}", h.domain),
+            "bus": format!("{:02x}", h.root_bus),
+            "ident": t.host_bridge_ident(id).map(|(v, d)| format!("{v:04x}:{d:04x}")),
+            "iommu": h.iommu,
+            "p2p_read": h.p2p_read,
+            "p2p_write": h.p2p_write,
+            "mmio": h.mmio.windows().iter().map(|w| json!({
+                "cpu": hex(w.cpu_start.raw()), "bus": hex(w.bus_start.raw()), "size": w.size
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "devices": t.devices().map(|(_, d)| render::device_json(t, d)).collect::<Vec<_>>(),
+        "memory_map": m.memmap.ranges().iter().map(|r| {
+            let (kind, owner) = render::range_kind(m, &r.kind);
+            json!({"start": hex(r.start.raw()), "size": r.size, "kind": kind, "owner": owner})
+        }).collect::<Vec<_>>(),
+        "groups": groups.groups().iter().map(|g| g.iter()
+            .filter_map(|id| t.device(*id).map(|d| d.bdf.to_string()))
+            .collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "p2pmem": m.p2pmem.providers().filter_map(|id| {
+            let d = t.device(id)?;
+            let s = m.p2pmem.stats(id)?;
+            Some(json!({
+                "bdf": d.bdf.to_string(),
+                "name": d.name,
+                "size": s.size,
+                "available": s.available,
+                "published": s.published,
+                "ranges": m.p2pmem.resources(id).iter().map(|r| json!({
+                    "bar": r.bar, "start": hex(r.phys.raw()), "bus": hex(r.bus.raw()), "size": r.size
+                })).collect::<Vec<_>>(),
+            }))
+        }).collect::<Vec<_>>(),
+        "p2p": render::matrix(m).iter().map(render::route_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The report as text.
+pub(crate) fn report_text(m: &Machine) -> String {
+    use std::fmt::Write as _;
+    let t = &m.topology;
+    let cpu = t.cpu();
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "machine {} ({}, cpu {} family {:#x}) from {}",
+        m.name,
+        m.arch,
+        vendor_name(cpu.vendor),
+        cpu.family,
+        m.source
+    );
+    let _ = writeln!(o, "\nPCI tree:");
+    o.push_str(&render::tree(m));
+    let _ = writeln!(o, "\nMemory map:");
+    for r in m.memmap.ranges() {
+        let (kind, owner) = render::range_kind(m, &r.kind);
+        let _ = writeln!(
+            o,
+            "  {:>#18x} +{:<6} {}{}",
+            r.start.raw(),
+            size(r.size),
+            kind,
+            owner.map(|b| format!(" of {b}")).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(o, "\nIOMMU groups:");
+    for (i, g) in m.iommu_groups().groups().iter().enumerate() {
+        let names: Vec<String> = g
+            .iter()
+            .filter_map(|id| t.device(*id).map(|d| d.label()))
+            .collect();
+        let _ = writeln!(o, "  group {i}: {}", names.join(", "));
+    }
+    let _ = writeln!(o, "\np2pmem providers:");
+    let mut any = false;
+    for id in m.p2pmem.providers() {
+        let (Some(d), Some(s)) = (t.device(id), m.p2pmem.stats(id)) else {
+            continue;
+        };
+        any = true;
+        let _ = writeln!(
+            o,
+            "  {}: size {} available {} published {}",
+            d.label(),
+            size(s.size),
+            size(s.available),
+            yn(s.published)
+        );
+        for r in m.p2pmem.resources(id) {
+            let _ = writeln!(
+                o,
+                "    BAR{} cpu {} bus {} +{}",
+                r.bar,
+                hex(r.phys.raw()),
+                hex(r.bus.raw()),
+                size(r.size)
+            );
+        }
+    }
+    if !any {
+        let _ = writeln!(o, "  (none)");
+    }
+    let _ = writeln!(o, "\nP2P matrix (provider -> client):");
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} reason",
+        "provider", "client", "map_type", "dist", "read", "write"
+    );
+    for r in render::matrix(m) {
+        let reason = r.reasons.last().map(|x| x.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {}",
+            r.provider.to_string(),
+            r.client.to_string(),
+            r.verdict.map_type.name(),
+            r.verdict.distance,
+            yn(r.verdict.read),
+            yn(r.verdict.write),
+            reason
+        );
+    }
+    o
+}
+
+pub(crate) fn run(m: &Machine, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report_json(m)).unwrap_or_default()
+        )?;
+    } else {
+        write!(out, "{}", report_text(m))?;
+    }
+    Ok(0)
+}

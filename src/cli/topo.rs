@@ -1,0 +1,106 @@
+//! `unidma topo [--dot]`: the tree, or Graphviz with P2P routes highlighted
+//! (green: bus-address route through a switch; orange dashed: through the
+//! host bridge, labelled with the allowed accesses; unsupported pairs are
+//! not drawn).
+
+use super::render::{self, device_json};
+use super::Failure;
+use dma_api::machine::Machine;
+use dma_api::p2p::MapType;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::io::Write;
+
+fn node(b: dma_api::Bdf) -> String {
+    format!("\"{b}\"")
+}
+
+pub(crate) fn dot(m: &Machine) -> String {
+    let t = &m.topology;
+    let mut o = String::new();
+    let _ = writeln!(o, "digraph \"{}\" {{", m.name.replace('"', "'"));
+    let _ = writeln!(o, "  rankdir=TB; node [shape=box, fontname=\"monospace\"];");
+    for (hb, h) in t.host_bridge_ids() {
+        let _ = writeln!(
+            o,
+            "  \"hb{}\" [label=\"{}\\nhost bridge\", shape=house];",
+            hb.index(),
+            h.name.replace('"', "'")
+        );
+    }
+    let providers: Vec<_> = m.p2pmem.providers().collect();
+    for (id, d) in t.devices() {
+        let style = if providers.contains(&id) {
+            ", style=bold, color=blue"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "  {} [label=\"{}\\n{}\\n{}\"{style}];",
+            node(d.bdf),
+            d.bdf,
+            d.name.as_deref().unwrap_or("").replace('"', "'"),
+            d.port
+        );
+        match d.parent.and_then(|p| t.device(p)) {
+            Some(p) => {
+                let _ = writeln!(o, "  {} -> {};", node(p.bdf), node(d.bdf));
+            }
+            None => {
+                let _ = writeln!(o, "  \"hb{}\" -> {};", d.host_bridge.index(), node(d.bdf));
+            }
+        }
+    }
+    for r in render::matrix(m) {
+        let (color, style) = match r.verdict.map_type {
+            MapType::BusAddr => ("green", "solid"),
+            MapType::ThruHostBridge => ("orange", "dashed"),
+            MapType::NotSupported => continue,
+        };
+        let acc = match (r.verdict.read, r.verdict.write) {
+            (true, true) => "rw",
+            (true, false) => "r",
+            (false, true) => "w",
+            (false, false) => "-",
+        };
+        let _ = writeln!(
+            o,
+            "  {} -> {} [color={color}, style={style}, constraint=false, label=\"p2p {} d={}\"];",
+            node(r.provider),
+            node(r.client),
+            acc,
+            r.verdict.distance
+        );
+    }
+    o.push_str("}\n");
+    o
+}
+
+pub(crate) fn run(
+    m: &Machine,
+    as_dot: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Failure> {
+    if as_dot {
+        if json {
+            writeln!(out, "{}", json!({ "dot": dot(m) }))?;
+        } else {
+            write!(out, "{}", dot(m))?;
+        }
+    } else if json {
+        let t = &m.topology;
+        let v = json!({
+            "devices": t.devices().map(|(_, d)| device_json(t, d)).collect::<Vec<_>>(),
+        });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+    } else {
+        write!(out, "{}", render::tree(m))?;
+    }
+    Ok(0)
+}
