@@ -17,6 +17,8 @@ pub mod error;
 #[cfg(feature = "std")]
 pub mod machine;
 pub mod mask;
+#[cfg(feature = "std")]
+pub mod mem;
 pub mod memmap;
 pub mod p2p;
 pub mod pci;

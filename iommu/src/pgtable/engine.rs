@@ -11,7 +11,7 @@ use crate::walker::HwRegs;
 
 /// Simulated RAM shared between the table writer, the hardware walker and
 /// (later) the fabric.
-pub type SharedMem = Arc<RwLock<PhysMem>>;
+pub use crate::mem::SharedMem;
 
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
 /// range whose translations were removed and the table pages detached from
