@@ -1,0 +1,342 @@
+//! Building a table from pages, possibly over several calls.
+//!
+//! [`SgAppendTable::append_pages`] is Linux `sg_alloc_append_table_from_pages`
+//! (`lib/scatterlist.c`) and [`SgTable::from_pages`] is
+//! `sg_alloc_table_from_pages_segment` (one append with `left_pages = 0`).
+//! Same rules: `max_segment` rounded down to a page; mergeable neighbours
+//! squashed into one entry of at most `max_segment` bytes; a continuing append
+//! first grows the previous last entry; chunks reserved through `get_next_sg`
+//! so entry and allocation counts are the kernel's.
+//!
+//! Deliberate differences (all on input Linux mishandles): `size` decides how
+//! many pages are used (Linux wraps `size` and emits bytes past it when given
+//! surplus pages); a continuation grows the last entry by at most the bytes
+//! `size` still has (Linux always adds whole pages); a continuation needs the
+//! last entry to end on a page boundary; `size == 0` and appending after the
+//! table was ended are typed errors (Linux emits an empty entry, resp.
+//! dereferences NULL).
+
+use crate::addr::{Pfn, PAGE_SHIFT, PAGE_SIZE};
+use crate::error::SgError;
+use crate::kind::SegKind;
+use crate::pages::{PageSource, PagesWithKind};
+use crate::table::{SgTable, SG_MAX_SINGLE_ALLOC};
+use alloc::vec::Vec;
+
+/// Largest entry length a page-granular builder emits: `u32::MAX` rounded down
+/// to a page (Linux's `max_segment` is an `unsigned int`).
+pub const MAX_SEGMENT_LIMIT: u64 = (u32::MAX as u64) & !(PAGE_SIZE - 1);
+
+/// Largest valid page frame number (its page ends at the top of the 64-bit space).
+const MAX_PFN: u64 = u64::MAX >> PAGE_SHIFT;
+
+/// Linux step 1: round `max_segment` down to a page, refuse less than a page,
+/// and clamp to what a 32-bit length can hold.
+pub(crate) fn effective_max_segment(max_segment: u64) -> Result<u64, SgError> {
+    let ms = max_segment & !(PAGE_SIZE - 1);
+    if ms < PAGE_SIZE {
+        return Err(SgError::MaxSegmentTooSmall { max_segment });
+    }
+    Ok(ms.min(MAX_SEGMENT_LIMIT))
+}
+
+/// A table under construction (Linux `struct sg_append_table`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SgAppendTable {
+    sgt: SgTable,
+    /// Slot of the last populated entry (Linux `prv`).
+    prv: Option<usize>,
+    /// A call with `left_pages == 0` marked END: no room was reserved.
+    ended: bool,
+    /// Scratch for run starts, kept to avoid reallocating per call.
+    runs: Vec<usize>,
+}
+
+impl SgAppendTable {
+    /// An empty append table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of entries (Linux `sgt.nents`; equals `orig_nents`).
+    #[inline]
+    pub fn nents(&self) -> usize {
+        self.sgt.nents()
+    }
+
+    /// Number of CPU entries (Linux `sgt.orig_nents`).
+    #[inline]
+    pub fn orig_nents(&self) -> usize {
+        self.sgt.orig_nents()
+    }
+
+    /// Allocated entries without chain links (Linux `total_nents`).
+    #[inline]
+    pub fn total_nents(&self) -> usize {
+        self.sgt.alloc_nents()
+    }
+
+    /// The table so far (END is not yet marked if the last call left pages).
+    #[inline]
+    pub fn table(&self) -> &SgTable {
+        &self.sgt
+    }
+
+    /// Finishes: marks END on the last entry and returns the table.
+    pub fn into_table(mut self) -> SgTable {
+        if let Some(e) = self.prv.and_then(|p| self.sgt.slots.get_mut(p)) {
+            e.mark_end();
+        }
+        self.sgt
+    }
+
+    /// Linux `sg_alloc_append_table_from_pages` for RAM pages: appends the
+    /// bytes `[offset, offset + size)` of `pfns` (offset inside the first page,
+    /// and must be 0 when continuing). `left_pages` is how many pages later
+    /// calls will add (room is reserved for them; END is marked only when 0).
+    /// On error nothing changes.
+    pub fn append_pages(
+        &mut self,
+        pfns: &[Pfn],
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+        left_pages: usize,
+    ) -> Result<(), SgError> {
+        self.append_from(pfns, offset, size, max_segment, left_pages)
+    }
+
+    /// [`append_pages`](Self::append_pages) with a kind per page.
+    pub fn append_pages_kinds(
+        &mut self,
+        pages: &[(Pfn, SegKind)],
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+        left_pages: usize,
+    ) -> Result<(), SgError> {
+        self.append_from(pages, offset, size, max_segment, left_pages)
+    }
+
+    /// [`append_pages`](Self::append_pages) over any [`PageSource`].
+    pub fn append_from<P: PageSource + ?Sized>(
+        &mut self,
+        pages: &P,
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+        left_pages: usize,
+    ) -> Result<(), SgError> {
+        let ms = effective_max_segment(max_segment)?;
+        if self.prv.is_some() && offset != 0 {
+            return Err(SgError::AppendWithOffset { offset });
+        }
+        let n = pages.page_count();
+        if n == 0 {
+            return Err(SgError::ZeroPages);
+        }
+        if offset >= PAGE_SIZE {
+            return Err(SgError::OffsetNotInPage { offset });
+        }
+        if size == 0 {
+            return Err(SgError::ZeroLength);
+        }
+        let needed = offset
+            .checked_add(size)
+            .ok_or(SgError::SizeOverflow { offset, size })?;
+        let covered = (n as u64).saturating_mul(PAGE_SIZE);
+        if needed > covered {
+            return Err(SgError::SizeExceedsPages { needed, covered });
+        }
+        // Pages that hold bytes of [offset, offset + size): surplus pages are
+        // ignored (Linux would emit entries past `size`).
+        let used = needed.div_ceil(PAGE_SIZE) as usize;
+
+        // Continuation (Linux: next_pfn rule), computed before any mutation.
+        let mut absorbed = 0usize;
+        let mut prv_len = 0u64;
+        let prv_entry = self.prv.and_then(|p| self.sgt.slots.get(p)).copied();
+        if let Some(e) = prv_entry {
+            prv_len = u64::from(e.len());
+            let end = e.phys().raw().checked_add(prv_len);
+            if let Some(end) = end.filter(|end| end % PAGE_SIZE == 0) {
+                if pages.pfn(0).raw() == end >> PAGE_SHIFT && pages.kind(0) == e.kind() {
+                    while absorbed < used
+                        && (absorbed == 0 || pages.mergeable(absorbed))
+                        && prv_len + PAGE_SIZE <= ms
+                    {
+                        prv_len += PAGE_SIZE.min(size - absorbed as u64 * PAGE_SIZE);
+                        absorbed += 1;
+                    }
+                    if absorbed > 0 {
+                        let last = pages.pfn(absorbed - 1).raw();
+                        if last > MAX_PFN {
+                            return Err(SgError::PfnOverflow { pfn: last });
+                        }
+                    }
+                }
+            }
+        }
+
+        // Runs of mergeable pages, then chunks of at most `ms` bytes each.
+        let mut runs = core::mem::take(&mut self.runs);
+        runs.clear();
+        pages.run_starts(absorbed, used, &mut runs);
+        let res = self.check_runs(pages, &runs, used, ms);
+        let chunks = match res {
+            Ok(c) => c,
+            Err(e) => {
+                self.runs = runs;
+                return Err(e);
+            }
+        };
+        if chunks > 0 && self.ended {
+            self.runs = runs;
+            return Err(SgError::AppendAfterEnd {
+                nents: self.sgt.nents,
+            });
+        }
+
+        // Mutation starts here; nothing below can fail.
+        if let (Some(p), true) = (self.prv, absorbed > 0) {
+            if let Some(e) = self.sgt.slots.get_mut(p) {
+                // prv_len <= ms <= MAX_SEGMENT_LIMIT fits in u32.
+                e.set_len(prv_len as u32);
+            }
+        }
+        if chunks > 0 {
+            self.fill(pages, &runs, used, ms, offset, size, absorbed, chunks, left_pages);
+        }
+        self.runs = runs;
+        if left_pages == 0 {
+            if let Some(e) = self.prv.and_then(|p| self.sgt.slots.get_mut(p)) {
+                e.mark_end();
+            }
+            self.ended = true;
+        }
+        Ok(())
+    }
+
+    /// Validates frame numbers (first and last page of each run bound the
+    /// run) and counts the entries the runs need.
+    fn check_runs<P: PageSource + ?Sized>(
+        &self,
+        pages: &P,
+        runs: &[usize],
+        used: usize,
+        ms: u64,
+    ) -> Result<usize, SgError> {
+        let pages_per_seg = (ms / PAGE_SIZE) as usize;
+        let mut chunks = 0usize;
+        for (k, &start) in runs.iter().enumerate() {
+            let end = runs.get(k + 1).copied().unwrap_or(used);
+            for i in [start, end - 1] {
+                let pfn = pages.pfn(i).raw();
+                if pfn > MAX_PFN {
+                    return Err(SgError::PfnOverflow { pfn });
+                }
+            }
+            chunks += (end - start).div_ceil(pages_per_seg);
+        }
+        Ok(chunks)
+    }
+
+    /// Emits the entries (Linux's filling loop with `get_next_sg`).
+    #[allow(clippy::too_many_arguments)]
+    fn fill<P: PageSource + ?Sized>(
+        &mut self,
+        pages: &P,
+        runs: &[usize],
+        used: usize,
+        ms: u64,
+        offset: u64,
+        size: u64,
+        absorbed: usize,
+        chunks: usize,
+        left_pages: usize,
+    ) {
+        let pages_per_seg = (ms / PAGE_SIZE) as usize;
+        let sgt = &mut self.sgt;
+        sgt.slots.reserve(
+            chunks + chunks / (SG_MAX_SINGLE_ALLOC - 1) + 2 + left_pages.min(SG_MAX_SINGLE_ALLOC),
+        );
+        let mut cur = self.prv;
+        let mut left = size - (absorbed as u64 * PAGE_SIZE).min(size);
+        let mut off = offset;
+        let mut i = 0usize;
+        for (k, &start) in runs.iter().enumerate() {
+            let end = runs.get(k + 1).copied().unwrap_or(used);
+            let base = pages.pfn(start).raw() << PAGE_SHIFT;
+            let kind = pages.kind(start);
+            let mut p = start;
+            while p < end {
+                let np = pages_per_seg.min(end - p);
+                let needed = (chunks - i).saturating_add(left_pages);
+                let slot = sgt.next_slot(cur, needed);
+                let chunk_bytes = np as u64 * PAGE_SIZE - off;
+                let len = left.min(chunk_bytes);
+                let phys = base + ((p - start) as u64) * PAGE_SIZE + off;
+                if let Some(s) = sgt.slots.get_mut(slot) {
+                    // len <= ms <= MAX_SEGMENT_LIMIT fits in u32.
+                    s.set_cpu(phys, len as u32, kind);
+                }
+                left -= len;
+                off = 0;
+                p += np;
+                i += 1;
+                cur = Some(slot);
+            }
+        }
+        sgt.nents += chunks;
+        sgt.orig_nents = sgt.nents;
+        self.prv = cur;
+    }
+}
+
+impl SgTable {
+    /// Linux `sg_alloc_table_from_pages_segment` for RAM pages: one entry per
+    /// run of consecutive frame numbers, at most `max_segment` (rounded down to
+    /// a page) bytes each, covering `[offset, offset + size)` of the pages.
+    pub fn from_pages(
+        pfns: &[Pfn],
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+    ) -> Result<SgTable, SgError> {
+        Self::from_page_source(pfns, offset, size, max_segment)
+    }
+
+    /// [`from_pages`](Self::from_pages) with a kind per page: pages merge only
+    /// when consecutive **and** of equal kind (same provider).
+    pub fn from_pages_kinds(
+        pages: &[(Pfn, SegKind)],
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+    ) -> Result<SgTable, SgError> {
+        Self::from_page_source(pages, offset, size, max_segment)
+    }
+
+    /// [`from_pages`](Self::from_pages) with a closure classifying each page.
+    pub fn from_pages_with<F: Fn(Pfn) -> SegKind>(
+        pfns: &[Pfn],
+        kind_of: F,
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+    ) -> Result<SgTable, SgError> {
+        Self::from_page_source(&PagesWithKind::new(pfns, kind_of), offset, size, max_segment)
+    }
+
+    /// [`from_pages`](Self::from_pages) over any [`PageSource`].
+    pub fn from_page_source<P: PageSource + ?Sized>(
+        pages: &P,
+        offset: u64,
+        size: u64,
+        max_segment: u64,
+    ) -> Result<SgTable, SgError> {
+        let mut a = SgAppendTable::new();
+        a.append_from(pages, offset, size, max_segment, 0)?;
+        Ok(a.into_table())
+    }
+}
