@@ -41,7 +41,7 @@ pub(crate) fn effective_max_segment(max_segment: u64) -> Result<u64, SgError> {
 }
 
 /// A table under construction (Linux `struct sg_append_table`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct SgAppendTable {
     sgt: SgTable,
     /// Slot of the last populated entry (Linux `prv`).
@@ -51,6 +51,15 @@ pub struct SgAppendTable {
     /// Scratch for run starts, kept to avoid reallocating per call.
     runs: Vec<usize>,
 }
+
+impl PartialEq for SgAppendTable {
+    fn eq(&self, other: &Self) -> bool {
+        // The scratch buffer is not part of the value.
+        self.sgt == other.sgt && self.prv == other.prv && self.ended == other.ended
+    }
+}
+
+impl Eq for SgAppendTable {}
 
 impl SgAppendTable {
     /// An empty append table.

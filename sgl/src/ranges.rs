@@ -57,7 +57,8 @@ impl SgTable {
                     // take <= ms <= MAX_SEGMENT_LIMIT fits in u32.
                     s.set_cpu(pos, take as u32, kind);
                 }
-                pos += take;
+                // Wraps only after the last byte of the address space.
+                pos = pos.wrapping_add(take);
                 left -= take;
                 room = ms;
             }
