@@ -19,7 +19,7 @@
 use crate::addr::{Pfn, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::SgError;
 use crate::kind::SegKind;
-use crate::pages::{PageSource, PagesWithKind};
+use crate::pages::{PageSource, PagesWithKind, MAX_PFN};
 use crate::table::{SgTable, SG_MAX_SINGLE_ALLOC};
 use alloc::vec::Vec;
 
@@ -27,8 +27,6 @@ use alloc::vec::Vec;
 /// to a page (Linux's `max_segment` is an `unsigned int`).
 pub const MAX_SEGMENT_LIMIT: u64 = (u32::MAX as u64) & !(PAGE_SIZE - 1);
 
-/// Largest valid page frame number (its page ends at the top of the 64-bit space).
-const MAX_PFN: u64 = u64::MAX >> PAGE_SHIFT;
 
 /// Linux step 1: round `max_segment` down to a page, refuse less than a page,
 /// and clamp to what a 32-bit length can hold.
@@ -49,7 +47,7 @@ pub struct SgAppendTable {
     /// A call with `left_pages == 0` marked END: no room was reserved.
     ended: bool,
     /// Scratch for run starts, kept to avoid reallocating per call.
-    runs: Vec<usize>,
+    runs: Vec<(usize, Pfn)>,
 }
 
 impl PartialEq for SgAppendTable {
@@ -191,8 +189,7 @@ impl SgAppendTable {
         let mut runs = core::mem::take(&mut self.runs);
         runs.clear();
         pages.run_starts(absorbed, used, &mut runs);
-        let res = self.check_runs(pages, &runs, used, ms);
-        let chunks = match res {
+        let chunks = match count_chunks(&runs, used, ms) {
             Ok(c) => c,
             Err(e) => {
                 self.runs = runs;
@@ -226,36 +223,12 @@ impl SgAppendTable {
         Ok(())
     }
 
-    /// Validates frame numbers (first and last page of each run bound the
-    /// run) and counts the entries the runs need.
-    fn check_runs<P: PageSource + ?Sized>(
-        &self,
-        pages: &P,
-        runs: &[usize],
-        used: usize,
-        ms: u64,
-    ) -> Result<usize, SgError> {
-        let pages_per_seg = (ms / PAGE_SIZE) as usize;
-        let mut chunks = 0usize;
-        for (k, &start) in runs.iter().enumerate() {
-            let end = runs.get(k + 1).copied().unwrap_or(used);
-            for i in [start, end - 1] {
-                let pfn = pages.pfn(i).raw();
-                if pfn > MAX_PFN {
-                    return Err(SgError::PfnOverflow { pfn });
-                }
-            }
-            chunks += (end - start).div_ceil(pages_per_seg);
-        }
-        Ok(chunks)
-    }
-
     /// Emits the entries (Linux's filling loop with `get_next_sg`).
     #[allow(clippy::too_many_arguments)]
     fn fill<P: PageSource + ?Sized>(
         &mut self,
         pages: &P,
-        runs: &[usize],
+        runs: &[(usize, Pfn)],
         used: usize,
         ms: u64,
         offset: u64,
@@ -273,9 +246,9 @@ impl SgAppendTable {
         let mut left = size - (absorbed as u64 * PAGE_SIZE).min(size);
         let mut off = offset;
         let mut i = 0usize;
-        for (k, &start) in runs.iter().enumerate() {
-            let end = runs.get(k + 1).copied().unwrap_or(used);
-            let base = pages.pfn(start).raw() << PAGE_SHIFT;
+        for (k, &(start, pfn)) in runs.iter().enumerate() {
+            let end = runs.get(k + 1).map_or(used, |r| r.0);
+            let base = pfn.raw() << PAGE_SHIFT;
             let kind = pages.kind(start);
             let mut p = start;
             while p < end {
@@ -300,6 +273,27 @@ impl SgAppendTable {
         sgt.orig_nents = sgt.nents;
         self.prv = cur;
     }
+}
+
+/// Entries the runs need: each run of `len` pages is cut into
+/// `ceil(len / (ms / PAGE_SIZE))` chunks (Linux's `seg_len >= max_segment`
+/// rule). Also validates frame numbers: a run of consecutive pages is valid
+/// when its last page, `start + len - 1`, is at most [`MAX_PFN`].
+fn count_chunks(runs: &[(usize, Pfn)], used: usize, ms: u64) -> Result<usize, SgError> {
+    let pages_per_seg = (ms / PAGE_SIZE) as usize;
+    let mut chunks = 0usize;
+    for (k, &(start, pfn)) in runs.iter().enumerate() {
+        let end = runs.get(k + 1).map_or(used, |r| r.0);
+        let len = end.saturating_sub(start);
+        let last_ok = MAX_PFN.saturating_sub(len.saturating_sub(1) as u64);
+        if pfn.raw() > last_ok {
+            // The first invalid page: the start itself, or MAX_PFN + 1.
+            let bad = if pfn.raw() > MAX_PFN { pfn.raw() } else { MAX_PFN + 1 };
+            return Err(SgError::PfnOverflow { pfn: bad });
+        }
+        chunks += len.div_ceil(pages_per_seg);
+    }
+    Ok(chunks)
 }
 
 impl SgTable {

@@ -8,7 +8,7 @@
 //! and same provider: Linux's same-pgmap rule, so P2P pages never merge with
 //! RAM or with another provider's pages).
 
-use crate::addr::Pfn;
+use crate::addr::{Pfn, PAGE_SHIFT};
 use crate::kind::SegKind;
 use alloc::vec::Vec;
 
@@ -29,20 +29,26 @@ pub trait PageSource {
             && self.kind(i) == self.kind(i - 1)
     }
 
-    /// Pushes the index of every page in `from..to` that starts a maximal
-    /// mergeable run (always `from` itself, when the range is not empty).
-    fn run_starts(&self, from: usize, to: usize, out: &mut Vec<usize>) {
+    /// Pushes `(index, frame number)` of every page in `from..to` that starts
+    /// a maximal mergeable run (always `from` itself, when the range is not
+    /// empty). An override must report exactly the pages where
+    /// [`mergeable`](Self::mergeable) is false: the builder derives every
+    /// other page's address from its run's start.
+    fn run_starts(&self, from: usize, to: usize, out: &mut Vec<(usize, Pfn)>) {
         if from >= to {
             return;
         }
-        out.push(from);
+        out.push((from, self.pfn(from)));
         for i in from + 1..to {
             if !self.mergeable(i) {
-                out.push(i);
+                out.push((i, self.pfn(i)));
             }
         }
     }
 }
+
+/// Largest valid page frame number (its page ends at the top of the 64-bit space).
+pub(crate) const MAX_PFN: u64 = u64::MAX >> PAGE_SHIFT;
 
 /// Plain RAM pages: every page is [`SegKind::Ram`].
 impl PageSource for [Pfn] {
@@ -64,17 +70,16 @@ impl PageSource for [Pfn] {
     /// vectorise) say which 8-pair groups hold a run boundary; only those
     /// groups are looked at pair by pair. Runs average tens of pages, so most
     /// groups are clean and the scan costs about one vector pass.
-    fn run_starts(&self, from: usize, to: usize, out: &mut Vec<usize>) {
+    fn run_starts(&self, from: usize, to: usize, out: &mut Vec<(usize, Pfn)>) {
         let Some(pages) = self.get(from..to) else {
             return;
         };
-        if pages.is_empty() {
-            return;
-        }
-        out.push(from);
-        let (Some(a), Some(b)) = (pages.get(..pages.len() - 1), pages.get(1..)) else {
+        let (Some(&first), Some(a), Some(b)) =
+            (pages.first(), pages.get(..pages.len().saturating_sub(1)), pages.get(1..))
+        else {
             return;
         };
+        out.push((from, first));
         const GROUP: usize = 8;
         const BLOCK: usize = 64;
         let mut ca = a.chunks_exact(BLOCK);
@@ -101,7 +106,8 @@ impl PageSource for [Pfn] {
                     m |= u32::from(y[i].raw() != x[i].raw().wrapping_add(1)) << k;
                 }
                 while m != 0 {
-                    out.push(base + j * GROUP + m.trailing_zeros() as usize);
+                    let i = j * GROUP + m.trailing_zeros() as usize % GROUP;
+                    out.push((base + i, y[i]));
                     m &= m - 1;
                 }
             }
@@ -109,7 +115,7 @@ impl PageSource for [Pfn] {
         }
         for (k, (p, q)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
             if q.raw() != p.raw().wrapping_add(1) {
-                out.push(base + k);
+                out.push((base + k, *q));
             }
         }
     }
@@ -185,12 +191,13 @@ mod tests {
         raw.push(0);
         let pfns = pf(&raw);
         let kinds: Vec<(Pfn, SegKind)> = pfns.iter().map(|&p| (p, SegKind::Ram)).collect();
-        for (from, to) in [(0, pfns.len()), (3, 150), (64, 65), (5, 5), (0, 2)] {
+        for (from, to) in [(0, pfns.len() - 2), (3, 150), (64, 65), (5, 5), (0, 2), (0, 1)] {
             let mut fast = vec![];
             let mut slow = vec![];
             pfns[..].run_starts(from, to, &mut fast);
             kinds[..].run_starts(from, to, &mut slow);
             assert_eq!(fast, slow, "range {from}..{to}");
         }
+
     }
 }
