@@ -291,7 +291,11 @@ fn count_chunks(runs: &[(usize, Pfn)], used: usize, ms: u64) -> Result<usize, Sg
             let bad = if pfn.raw() > MAX_PFN { pfn.raw() } else { MAX_PFN + 1 };
             return Err(SgError::PfnOverflow { pfn: bad });
         }
-        chunks += len.div_ceil(pages_per_seg);
+        chunks += match len {
+            0 => 0,
+            l if l <= pages_per_seg => 1,
+            l => l.div_ceil(pages_per_seg),
+        };
     }
     Ok(chunks)
 }
