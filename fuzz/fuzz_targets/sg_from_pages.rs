@@ -68,7 +68,10 @@ fn check(t: &SgTable, pages: &[(Pfn, SegKind)], offset: u64, size: u64, max_segm
     assert_eq!(t.iter().count(), t.orig_nents());
     let limit = (max_segment & !(PAGE_SIZE - 1)).min(scatterlist::MAX_SEGMENT_LIMIT);
     for e in t.iter() {
-        assert!(e.len() > 0 && u64::from(e.len()) <= limit, "{e:?} limit {limit:#x}");
+        assert!(
+            e.len() > 0 && u64::from(e.len()) <= limit,
+            "{e:?} limit {limit:#x}"
+        );
         assert!(!e.is_chain());
     }
     let got = coalesce(t.iter().map(|e| (e.phys().raw(), u64::from(e.len()))));
@@ -107,7 +110,9 @@ fuzz_target!(|data: &[u8]| {
         // Every entry has one kind, that of each page it covers.
         for e in t.iter() {
             let first = e.phys().raw() / PAGE_SIZE;
-            assert!(pages.iter().any(|&(p, k)| p.raw() == first && k == e.kind()));
+            assert!(pages
+                .iter()
+                .any(|&(p, k)| p.raw() == first && k == e.kind()));
         }
     }
 
@@ -118,9 +123,12 @@ fuzz_target!(|data: &[u8]| {
         if size > first {
             let mut a = SgAppendTable::new();
             let before = a.clone();
-            match a.append_pages_kinds(&pages[..cut], offset, first, max_segment, pages.len() - cut) {
+            match a.append_pages_kinds(&pages[..cut], offset, first, max_segment, pages.len() - cut)
+            {
                 Ok(()) => {
-                    if a.append_pages_kinds(&pages[cut..], 0, size - first, max_segment, 0).is_ok() {
+                    if a.append_pages_kinds(&pages[cut..], 0, size - first, max_segment, 0)
+                        .is_ok()
+                    {
                         let t = a.into_table();
                         check(&t, &pages, offset, size, max_segment);
                     }

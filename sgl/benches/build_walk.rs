@@ -3,6 +3,8 @@
 //! Target: build + walk within 2x of the copy. Besides criterion's report, a
 //! best-of-N summary prints ns/page for each and the ratio.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn.
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -63,7 +65,9 @@ fn bench(c: &mut Criterion) {
             black_box(&dst);
         })
     });
-    g.bench_function("build_and_walk", |b| b.iter(|| black_box(build_walk(black_box(&src)))));
+    g.bench_function("build_and_walk", |b| {
+        b.iter(|| black_box(build_walk(black_box(&src))))
+    });
     g.finish();
 
     // Summary: best of 30 rounds each.
@@ -75,7 +79,12 @@ fn bench(c: &mut Criterion) {
         },
         30,
     );
-    let build = best_ns_per_page(|| drop(black_box(build_walk(black_box(&src)))), 30);
+    let build = best_ns_per_page(
+        || {
+            black_box(build_walk(black_box(&src)));
+        },
+        30,
+    );
     let mut runs = Vec::with_capacity(PAGES / 16);
     let scan = best_ns_per_page(
         || {
@@ -85,8 +94,14 @@ fn bench(c: &mut Criterion) {
         },
         30,
     );
-    let table = SgTable::from_pages(&src, 0, src.len() as u64 * PAGE_SIZE, u64::MAX).unwrap_or_default();
-    let walk = best_ns_per_page(|| drop(black_box(black_box(&table).total_len())), 30);
+    let table =
+        SgTable::from_pages(&src, 0, src.len() as u64 * PAGE_SIZE, u64::MAX).unwrap_or_default();
+    let walk = best_ns_per_page(
+        || {
+            black_box(black_box(&table).total_len());
+        },
+        30,
+    );
     println!(
         "\nsgl build+walk summary: {PAGES} pages -> {entries} entries\n  \
          copy (Vec clone)       {clone:.3} ns/page\n  \

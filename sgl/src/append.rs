@@ -27,7 +27,6 @@ use alloc::vec::Vec;
 /// to a page (Linux's `max_segment` is an `unsigned int`).
 pub const MAX_SEGMENT_LIMIT: u64 = (u32::MAX as u64) & !(PAGE_SIZE - 1);
 
-
 /// Linux step 1: round `max_segment` down to a page, refuse less than a page,
 /// and clamp to what a 32-bit length can hold.
 pub(crate) fn effective_max_segment(max_segment: u64) -> Result<u64, SgError> {
@@ -211,7 +210,9 @@ impl SgAppendTable {
             }
         }
         if chunks > 0 {
-            self.fill(pages, &runs, used, ms, offset, size, absorbed, chunks, left_pages);
+            self.fill(
+                pages, &runs, used, ms, offset, size, absorbed, chunks, left_pages,
+            );
         }
         self.runs = runs;
         if left_pages == 0 {
@@ -288,7 +289,11 @@ fn count_chunks(runs: &[(usize, Pfn)], used: usize, ms: u64) -> Result<usize, Sg
         let last_ok = MAX_PFN.saturating_sub(len.saturating_sub(1) as u64);
         if pfn.raw() > last_ok {
             // The first invalid page: the start itself, or MAX_PFN + 1.
-            let bad = if pfn.raw() > MAX_PFN { pfn.raw() } else { MAX_PFN + 1 };
+            let bad = if pfn.raw() > MAX_PFN {
+                pfn.raw()
+            } else {
+                MAX_PFN + 1
+            };
             return Err(SgError::PfnOverflow { pfn: bad });
         }
         chunks += match len {
@@ -332,7 +337,12 @@ impl SgTable {
         size: u64,
         max_segment: u64,
     ) -> Result<SgTable, SgError> {
-        Self::from_page_source(&PagesWithKind::new(pfns, kind_of), offset, size, max_segment)
+        Self::from_page_source(
+            &PagesWithKind::new(pfns, kind_of),
+            offset,
+            size,
+            max_segment,
+        )
     }
 
     /// [`from_pages`](Self::from_pages) over any [`PageSource`].

@@ -347,13 +347,20 @@ mod tests {
                 len: 2
             })
         );
-        e.set_dma(DmaAddr::new(0x5000), 0x100, DmaFlags::BUS_ADDRESS | DmaFlags::MMIO)
-            .unwrap();
+        e.set_dma(
+            DmaAddr::new(0x5000),
+            0x100,
+            DmaFlags::BUS_ADDRESS | DmaFlags::MMIO,
+        )
+        .unwrap();
         assert_eq!(e.dma_address(), DmaAddr::new(0x5000));
         assert_eq!(e.dma_len(), 0x100);
         assert!(e.dma_flags().contains(DmaFlags::BUS_ADDRESS));
         assert!(!e.dma_flags().contains(DmaFlags::SWIOTLB));
-        assert_eq!(alloc::format!("{:?}", e.dma_flags()), "DmaFlags(BUS_ADDRESS | MMIO)");
+        assert_eq!(
+            alloc::format!("{:?}", e.dma_flags()),
+            "DmaFlags(BUS_ADDRESS | MMIO)"
+        );
         e.clear_dma();
         assert_eq!((e.dma_address().raw(), e.dma_len()), (0, 0));
         assert!(e.dma_flags().is_empty());

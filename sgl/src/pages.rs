@@ -74,9 +74,11 @@ impl PageSource for [Pfn] {
         let Some(pages) = self.get(from..to) else {
             return;
         };
-        let (Some(&first), Some(a), Some(b)) =
-            (pages.first(), pages.get(..pages.len().saturating_sub(1)), pages.get(1..))
-        else {
+        let (Some(&first), Some(a), Some(b)) = (
+            pages.first(),
+            pages.get(..pages.len().saturating_sub(1)),
+            pages.get(1..),
+        ) else {
             return;
         };
         out.push((from, first));
@@ -86,7 +88,8 @@ impl PageSource for [Pfn] {
         let mut cb = b.chunks_exact(BLOCK);
         let mut base = from + 1;
         for (x, y) in (&mut ca).zip(&mut cb) {
-            let (Ok(x), Ok(y)) = (<&[Pfn; BLOCK]>::try_from(x), <&[Pfn; BLOCK]>::try_from(y)) else {
+            let (Ok(x), Ok(y)) = (<&[Pfn; BLOCK]>::try_from(x), <&[Pfn; BLOCK]>::try_from(y))
+            else {
                 continue;
             };
             let mut dirty = 0u64;
@@ -191,13 +194,19 @@ mod tests {
         raw.push(0);
         let pfns = pf(&raw);
         let kinds: Vec<(Pfn, SegKind)> = pfns.iter().map(|&p| (p, SegKind::Ram)).collect();
-        for (from, to) in [(0, pfns.len() - 2), (3, 150), (64, 65), (5, 5), (0, 2), (0, 1)] {
+        for (from, to) in [
+            (0, pfns.len() - 2),
+            (3, 150),
+            (64, 65),
+            (5, 5),
+            (0, 2),
+            (0, 1),
+        ] {
             let mut fast = vec![];
             let mut slow = vec![];
             pfns[..].run_starts(from, to, &mut fast);
             kinds[..].run_starts(from, to, &mut slow);
             assert_eq!(fast, slow, "range {from}..{to}");
         }
-
     }
 }

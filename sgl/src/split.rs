@@ -95,7 +95,13 @@ impl SgTable {
             return Err(SgError::ZeroLength);
         }
         let cpu = if self.orig_nents > 0 || !self.dma_mapped {
-            Some(cut(self.iter(), skip, sizes, |e| e.len(), |e| e.phys().raw())?)
+            Some(cut(
+                self.iter(),
+                skip,
+                sizes,
+                |e| e.len(),
+                |e| e.phys().raw(),
+            )?)
         } else {
             None
         };

@@ -41,7 +41,8 @@ fn kernel_chunks(pages: &[(Pfn, SegKind)], max_seg: u64) -> usize {
     let mut seg_len = 0;
     for i in 1..pages.len() {
         seg_len += P;
-        let mergeable = pages[i].0.raw() == pages[i - 1].0.raw() + 1 && pages[i].1 == pages[i - 1].1;
+        let mergeable =
+            pages[i].0.raw() == pages[i - 1].0.raw() + 1 && pages[i].1 == pages[i - 1].1;
         if seg_len >= max_seg || !mergeable {
             chunks += 1;
             seg_len = 0;
@@ -83,7 +84,7 @@ proptest! {
         let got = coalesce(t.iter().map(|e| (e.phys().raw(), u64::from(e.len()))));
         prop_assert_eq!(got, expected(&pfns, offset, size));
         prop_assert_eq!(t.total_len(), size);
-        prop_assert!(t.iter().all(|e| u64::from(e.len()) <= max_pages * P && e.len() > 0));
+        prop_assert!(t.iter().all(|e| u64::from(e.len()) <= max_pages * P && !e.is_empty()));
         prop_assert_eq!(t.alloc_nents(), t.orig_nents());
         prop_assert_eq!(t.nents(), t.orig_nents());
         // Entry count equals Linux's on the pages actually used.

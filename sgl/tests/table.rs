@@ -77,8 +77,12 @@ fn chunk_layout_matches_sg_alloc_table() {
 fn dma_view_follows_nents_across_chunks() {
     let mut t = sparse(300);
     for (i, e) in t.iter_mut().enumerate() {
-        e.set_dma(DmaAddr::new(0x1_0000_0000 + i as u64 * P), P, DmaFlags::EMPTY)
-            .unwrap();
+        e.set_dma(
+            DmaAddr::new(0x1_0000_0000 + i as u64 * P),
+            P,
+            DmaFlags::EMPTY,
+        )
+        .unwrap();
     }
     t.set_nents(260).unwrap();
     assert!(t.is_dma_mapped());
@@ -106,7 +110,9 @@ fn dma_view_follows_nents_across_chunks() {
     t.clear_dma();
     assert_eq!(t.nents(), 300);
     assert!(!t.is_dma_mapped());
-    assert!(t.iter().all(|e| e.dma_len() == 0 && e.dma_flags().is_empty()));
+    assert!(t
+        .iter()
+        .all(|e| e.dma_len() == 0 && e.dma_flags().is_empty()));
 }
 
 #[test]
@@ -174,7 +180,10 @@ fn offsets_and_partial_last_page() {
     let t = SgTable::from_pages(&pages, 0, n * P, u64::MAX).unwrap();
     assert_eq!(
         cpu(&t),
-        vec![(0, (MAX - (P - 1)) as u32), ((1 << 20) * P - P, 4 * P as u32)]
+        vec![
+            (0, (MAX - (P - 1)) as u32),
+            ((1 << 20) * P - P, 4 * P as u32)
+        ]
     );
     assert_eq!(t.total_len(), n * P);
 }
@@ -263,10 +272,7 @@ fn append_reservations_match_get_next_sg() {
         .map(|i| 2 * i * P)
         .chain((0..100).map(|i| (1000 + 2 * i) * P))
         .collect();
-    assert_eq!(
-        t.iter().map(|e| e.phys().raw()).collect::<Vec<_>>(),
-        want
-    );
+    assert_eq!(t.iter().map(|e| e.phys().raw()).collect::<Vec<_>>(), want);
 }
 
 #[test]
@@ -301,7 +307,10 @@ fn sg_nents_for_len_counts() {
 #[test]
 fn split_cpu_and_dma() {
     let mut t = SgTable::from_ranges(
-        &[(PhysAddr::new(0x1000), 0x3000), (PhysAddr::new(0x10000), 0x1000)],
+        &[
+            (PhysAddr::new(0x1000), 0x3000),
+            (PhysAddr::new(0x10000), 0x1000),
+        ],
         SegKind::Ram,
         MAX,
     )
@@ -343,7 +352,10 @@ fn split_cpu_and_dma() {
 #[test]
 fn split_dma_only() {
     let t = SgTable::dma_only(
-        &[(DmaAddr::new(0x8000), 0x2000), (DmaAddr::new(0x2_0000), 0x1000)],
+        &[
+            (DmaAddr::new(0x8000), 0x2000),
+            (DmaAddr::new(0x2_0000), 0x1000),
+        ],
         DmaFlags::BUS_ADDRESS,
     )
     .unwrap();
@@ -392,8 +404,7 @@ fn dma_only_tables() {
 fn chain_tables() {
     for (na, nb) in [(200u64, 100u64), (128, 5), (127, 1), (1, 300), (254, 254)] {
         let a = sparse(na);
-        let b = SgTable::from_pages(&pf((0..nb).map(|i| 10_000 + 2 * i)), 0, nb * P, MAX)
-            .unwrap();
+        let b = SgTable::from_pages(&pf((0..nb).map(|i| 10_000 + 2 * i)), 0, nb * P, MAX).unwrap();
         let want: Vec<(u64, u32)> = cpu(&a).into_iter().chain(cpu(&b)).collect();
         let c = a.chain(b).unwrap();
         assert_eq!(cpu(&c), want, "{na}+{nb}");
@@ -405,7 +416,11 @@ fn chain_tables() {
         assert_eq!(c.iter().filter(|e| e.is_end()).count(), 1);
     }
     // Chained result can be chained again and appended tables too.
-    let c = sparse(3).chain(sparse(2)).unwrap().chain(sparse(1)).unwrap();
+    let c = sparse(3)
+        .chain(sparse(2))
+        .unwrap()
+        .chain(sparse(1))
+        .unwrap();
     assert_eq!(c.orig_nents(), 6);
     let mut m = sparse(2);
     m.set_nents(2).unwrap();
@@ -439,26 +454,25 @@ fn from_ranges_merges_and_splits_like_pages() {
         .iter()
         .all(|e| e.kind() == SegKind::PeerBar(ProviderId::new(4))));
     let p = SgTable::from_pages(&pf([1, 2, 3, 4]), 0x100, 0x3f00, 2 * P).unwrap();
-    let r = SgTable::from_ranges(&[(PhysAddr::new(0x1100), 0x3f00)], SegKind::Ram, 2 * P)
-        .unwrap();
+    let r = SgTable::from_ranges(&[(PhysAddr::new(0x1100), 0x3f00)], SegKind::Ram, 2 * P).unwrap();
     assert_eq!(p, r);
     // A 16 GiB range splits at the u32 limit.
-    let r = SgTable::from_ranges(&[(PhysAddr::new(0), 1 << 34)], SegKind::Ram, u64::MAX)
-        .unwrap();
+    let r = SgTable::from_ranges(&[(PhysAddr::new(0), 1 << 34)], SegKind::Ram, u64::MAX).unwrap();
     assert_eq!(r.total_len(), 1 << 34);
     assert!(r.iter().all(|e| u64::from(e.len()) <= MAX));
     // The top byte of the address space is representable.
-    let r = SgTable::from_ranges(&[(PhysAddr::new(u64::MAX - 0xfff), 0x1000)], SegKind::Ram, P)
-        .unwrap();
+    let r = SgTable::from_ranges(
+        &[(PhysAddr::new(u64::MAX - 0xfff), 0x1000)],
+        SegKind::Ram,
+        P,
+    )
+    .unwrap();
     assert_eq!(cpu(&r), vec![(u64::MAX - 0xfff, 0x1000)]);
 }
 
 #[test]
 fn every_error_names_its_values() {
-    assert_eq!(
-        SgTable::from_pages(&[], 0, P, MAX),
-        Err(SgError::ZeroPages)
-    );
+    assert_eq!(SgTable::from_pages(&[], 0, P, MAX), Err(SgError::ZeroPages));
     assert_eq!(
         SgTable::from_pages(&pf([0]), 0, 0, MAX),
         Err(SgError::ZeroLength)
