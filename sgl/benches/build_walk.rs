@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
     let scan = best_ns_per_page(
         || {
             runs.clear();
-            black_box(&src[..]).run_starts(0, PAGES, &mut runs);
+            black_box(&src[..]).run_starts(0, PAGES, |i, p| runs.push((i, p)));
             black_box(&runs);
         },
         30,

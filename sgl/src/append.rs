@@ -17,6 +17,7 @@
 //! dereferences NULL).
 
 use crate::addr::{Pfn, PAGE_SHIFT, PAGE_SIZE};
+use crate::entry::SgEntry;
 use crate::error::SgError;
 use crate::kind::SegKind;
 use crate::pages::{PageSource, PagesWithKind, MAX_PFN};
@@ -158,6 +159,15 @@ impl SgAppendTable {
         // ignored (Linux would emit entries past `size`).
         let used = needed.div_ceil(PAGE_SIZE) as usize;
 
+        if self.prv.is_none() && left_pages == 0 && self.sgt.slots.is_empty() {
+            // One-shot build (sg_alloc_table_from_pages_segment): stream the
+            // entries while scanning. A fresh table is simply dropped on error.
+            self.sgt = build_fresh(pages, used, ms, offset, size)?;
+            self.prv = self.sgt.slots.len().checked_sub(1);
+            self.ended = true;
+            return Ok(());
+        }
+
         // Continuation (Linux: next_pfn rule), computed before any mutation.
         let mut absorbed = 0usize;
         let mut prv_len = 0u64;
@@ -187,7 +197,7 @@ impl SgAppendTable {
         // Runs of mergeable pages, then chunks of at most `ms` bytes each.
         let mut runs = core::mem::take(&mut self.runs);
         runs.clear();
-        pages.run_starts(absorbed, used, &mut runs);
+        pages.run_starts(absorbed, used, |i, p| runs.push((i, p)));
         let chunks = match count_chunks(&runs, used, ms) {
             Ok(c) => c,
             Err(e) => {
@@ -276,6 +286,115 @@ impl SgAppendTable {
     }
 }
 
+/// Streams entries into a fresh table in the layout `get_next_sg` gives a
+/// one-shot build (`left_pages == 0`): chunks of 127 entries plus a chain link
+/// while more than one entry follows, the final chunk holding the rest (up to
+/// 128). Without knowing the entry count in advance, a full chunk's last slot
+/// is filled provisionally and turned into the link (its entry moving to the
+/// next chunk) only if another entry arrives.
+struct FreshWriter {
+    slots: Vec<SgEntry>,
+    in_chunk: usize,
+    chunk_start: usize,
+    pages_per_seg: usize,
+    off: u64,
+    left: u64,
+    entries: usize,
+    err: Option<SgError>,
+}
+
+impl FreshWriter {
+    #[inline]
+    fn push(&mut self, phys: u64, len: u32, kind: SegKind) {
+        if self.in_chunk == SG_MAX_SINGLE_ALLOC {
+            let link = self.slots.len() - 1;
+            if let Some(last) = self.slots.get_mut(link) {
+                let moved = core::mem::replace(last, SgEntry::CHAIN);
+                self.chunk_start = self.slots.len();
+                self.slots.push(moved);
+                self.in_chunk = 1;
+            }
+        }
+        let mut e = SgEntry::EMPTY;
+        e.set_cpu(phys, len, kind);
+        self.slots.push(e);
+        self.in_chunk += 1;
+        self.entries += 1;
+    }
+
+    /// Emits the entries of the run `start..end` whose first page is `pfn`.
+    #[inline]
+    fn run(&mut self, start: usize, end: usize, pfn: Pfn, kind: SegKind) {
+        if self.err.is_some() {
+            return;
+        }
+        let len = end.saturating_sub(start);
+        let last_ok = MAX_PFN.saturating_sub(len.saturating_sub(1) as u64);
+        if pfn.raw() > last_ok {
+            let bad = if pfn.raw() > MAX_PFN { pfn.raw() } else { MAX_PFN + 1 };
+            self.err = Some(SgError::PfnOverflow { pfn: bad });
+            return;
+        }
+        let mut phys = pfn.raw() << PAGE_SHIFT;
+        let mut p = start;
+        while p < end {
+            let np = self.pages_per_seg.min(end - p);
+            let bytes = np as u64 * PAGE_SIZE;
+            let len = self.left.min(bytes - self.off);
+            // len <= ms <= MAX_SEGMENT_LIMIT fits in u32.
+            self.push(phys + self.off, len as u32, kind);
+            self.left -= len;
+            self.off = 0;
+            phys = phys.wrapping_add(bytes);
+            p += np;
+        }
+    }
+}
+
+/// One-shot build of the pages `0..used` (already validated except frame numbers).
+fn build_fresh<P: PageSource + ?Sized>(
+    pages: &P,
+    used: usize,
+    ms: u64,
+    offset: u64,
+    size: u64,
+) -> Result<SgTable, SgError> {
+    let mut w = FreshWriter {
+        slots: Vec::with_capacity(used.min(64 + used / 16)),
+        in_chunk: 0,
+        chunk_start: 0,
+        pages_per_seg: (ms / PAGE_SIZE) as usize,
+        off: offset,
+        left: size,
+        entries: 0,
+        err: None,
+    };
+    let mut prev: Option<(usize, Pfn)> = None;
+    pages.run_starts(0, used, |i, pfn| {
+        if let Some((s, p)) = prev {
+            w.run(s, i, p, pages.kind(s));
+        }
+        prev = Some((i, pfn));
+    });
+    if let Some((s, p)) = prev {
+        w.run(s, used, p, pages.kind(s));
+    }
+    if let Some(e) = w.err {
+        return Err(e);
+    }
+    if let Some(last) = w.slots.last_mut() {
+        last.mark_end();
+    }
+    Ok(SgTable {
+        slots: w.slots,
+        last_chunk_start: w.chunk_start,
+        nents: w.entries,
+        orig_nents: w.entries,
+        alloc_nents: w.entries,
+        dma_mapped: false,
+    })
+}
+
 /// Entries the runs need: each run of `len` pages is cut into
 /// `ceil(len / (ms / PAGE_SIZE))` chunks (Linux's `seg_len >= max_segment`
 /// rule). Also validates frame numbers: a run of consecutive pages is valid
@@ -355,5 +474,35 @@ impl SgTable {
         let mut a = SgAppendTable::new();
         a.append_from(pages, offset, size, max_segment, 0)?;
         Ok(a.into_table())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// The streaming one-shot layout equals the `get_next_sg` emulation.
+    #[test]
+    fn fresh_layout_matches_get_next_sg() {
+        for n in 1..700u64 {
+            let pfns: Vec<Pfn> = (0..n).map(|i| Pfn::new(3 * i)).collect();
+            let t = SgTable::from_pages(&pfns, 0, n * PAGE_SIZE, u64::MAX).unwrap();
+            let reference = SgTable::with_layout(n as usize);
+            let links = |t: &SgTable| -> Vec<usize> {
+                t.slots().iter().enumerate().filter(|s| s.1.is_chain()).map(|s| s.0).collect()
+            };
+            assert_eq!(links(&t), links(&reference), "n = {n}");
+            assert_eq!(t.slot_count(), reference.slot_count());
+            assert_eq!(t.alloc_nents(), reference.alloc_nents());
+            assert_eq!(t.last_chunk_start, reference.last_chunk_start);
+            // Same layout through the reserving path (left_pages > 0, then finish).
+            let mut a = SgAppendTable::new();
+            a.append_pages(&pfns, 0, n * PAGE_SIZE, u64::MAX, 1).unwrap();
+            let r = a.into_table();
+            let want: Vec<_> = t.iter().map(|e| (e.phys(), e.len())).collect();
+            let got: Vec<_> = r.iter().map(|e| (e.phys(), e.len())).collect();
+            assert_eq!(got, want);
+        }
     }
 }

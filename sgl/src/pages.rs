@@ -10,7 +10,6 @@
 
 use crate::addr::{Pfn, PAGE_SHIFT};
 use crate::kind::SegKind;
-use alloc::vec::Vec;
 
 /// An indexed list of pages with their kinds.
 pub trait PageSource {
@@ -29,19 +28,19 @@ pub trait PageSource {
             && self.kind(i) == self.kind(i - 1)
     }
 
-    /// Pushes `(index, frame number)` of every page in `from..to` that starts
+    /// Calls `sink(index, frame number)` for every page in `from..to` that starts
     /// a maximal mergeable run (always `from` itself, when the range is not
     /// empty). An override must report exactly the pages where
     /// [`mergeable`](Self::mergeable) is false: the builder derives every
     /// other page's address from its run's start.
-    fn run_starts(&self, from: usize, to: usize, out: &mut Vec<(usize, Pfn)>) {
+    fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, mut sink: F) {
         if from >= to {
             return;
         }
-        out.push((from, self.pfn(from)));
+        sink(from, self.pfn(from));
         for i in from + 1..to {
             if !self.mergeable(i) {
-                out.push((i, self.pfn(i)));
+                sink(i, self.pfn(i));
             }
         }
     }
@@ -70,7 +69,7 @@ impl PageSource for [Pfn] {
     /// vectorise) say which 8-pair groups hold a run boundary; only those
     /// groups are looked at pair by pair. Runs average tens of pages, so most
     /// groups are clean and the scan costs about one vector pass.
-    fn run_starts(&self, from: usize, to: usize, out: &mut Vec<(usize, Pfn)>) {
+    fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, mut sink: F) {
         let Some(pages) = self.get(from..to) else {
             return;
         };
@@ -81,7 +80,7 @@ impl PageSource for [Pfn] {
         ) else {
             return;
         };
-        out.push((from, first));
+        sink(from, first);
         const GROUP: usize = 8;
         const BLOCK: usize = 64;
         let mut ca = a.chunks_exact(BLOCK);
@@ -110,7 +109,7 @@ impl PageSource for [Pfn] {
                 }
                 while m != 0 {
                     let i = j * GROUP + m.trailing_zeros() as usize % GROUP;
-                    out.push((base + i, y[i]));
+                    sink(base + i, y[i]);
                     m &= m - 1;
                 }
             }
@@ -118,7 +117,7 @@ impl PageSource for [Pfn] {
         }
         for (k, (p, q)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
             if q.raw() != p.raw().wrapping_add(1) {
-                out.push((base + k, *q));
+                sink(base + k, *q);
             }
         }
     }
@@ -173,6 +172,7 @@ impl<F: Fn(Pfn) -> SegKind> PageSource for PagesWithKind<'_, F> {
 mod tests {
     use super::*;
     use alloc::vec;
+    use alloc::vec::Vec;
 
     fn pf(v: &[u64]) -> Vec<Pfn> {
         v.iter().map(|&p| Pfn::new(p)).collect()
@@ -204,8 +204,8 @@ mod tests {
         ] {
             let mut fast = vec![];
             let mut slow = vec![];
-            pfns[..].run_starts(from, to, &mut fast);
-            kinds[..].run_starts(from, to, &mut slow);
+            pfns[..].run_starts(from, to, |i, p| fast.push((i, p)));
+            kinds[..].run_starts(from, to, |i, p| slow.push((i, p)));
             assert_eq!(fast, slow, "range {from}..{to}");
         }
     }
