@@ -331,7 +331,11 @@ impl FreshWriter {
         let len = end.saturating_sub(start);
         let last_ok = MAX_PFN.saturating_sub(len.saturating_sub(1) as u64);
         if pfn.raw() > last_ok {
-            let bad = if pfn.raw() > MAX_PFN { pfn.raw() } else { MAX_PFN + 1 };
+            let bad = if pfn.raw() > MAX_PFN {
+                pfn.raw()
+            } else {
+                MAX_PFN + 1
+            };
             self.err = Some(SgError::PfnOverflow { pfn: bad });
             return;
         }
@@ -490,7 +494,12 @@ mod tests {
             let t = SgTable::from_pages(&pfns, 0, n * PAGE_SIZE, u64::MAX).unwrap();
             let reference = SgTable::with_layout(n as usize);
             let links = |t: &SgTable| -> Vec<usize> {
-                t.slots().iter().enumerate().filter(|s| s.1.is_chain()).map(|s| s.0).collect()
+                t.slots()
+                    .iter()
+                    .enumerate()
+                    .filter(|s| s.1.is_chain())
+                    .map(|s| s.0)
+                    .collect()
             };
             assert_eq!(links(&t), links(&reference), "n = {n}");
             assert_eq!(t.slot_count(), reference.slot_count());
@@ -498,7 +507,8 @@ mod tests {
             assert_eq!(t.last_chunk_start, reference.last_chunk_start);
             // Same layout through the reserving path (left_pages > 0, then finish).
             let mut a = SgAppendTable::new();
-            a.append_pages(&pfns, 0, n * PAGE_SIZE, u64::MAX, 1).unwrap();
+            a.append_pages(&pfns, 0, n * PAGE_SIZE, u64::MAX, 1)
+                .unwrap();
             let r = a.into_table();
             let want: Vec<_> = t.iter().map(|e| (e.phys(), e.len())).collect();
             let got: Vec<_> = r.iter().map(|e| (e.phys(), e.len())).collect();

@@ -180,11 +180,17 @@ mod tests {
 
     #[test]
     fn fast_scan_matches_generic_scan() {
-        // 200 pages crossing several 64-page blocks, with breaks at block edges.
+        // 1000 pages crossing many 64-page blocks, with breaks at block and
+        // group edges and runs of every length from 1 to 40.
         let mut raw = vec![];
         let mut p = 10u64;
-        for i in 0..200u64 {
-            if i % 63 == 0 || i == 64 || i == 65 || i == 199 {
+        let mut next_break = 1u64;
+        for i in 0..1000u64 {
+            if i == next_break {
+                next_break += 1 + (i * 7) % 40;
+                p += 3;
+            }
+            if i % 63 == 0 || i == 64 || i == 65 || i == 199 || i % 8 == 0 && i % 24 == 0 {
                 p += 5;
             }
             raw.push(p);
