@@ -28,6 +28,35 @@
 //!
 //! Bad input is a typed [`SgError`] naming the offending values; nothing in
 //! this crate panics on caller input, and lengths are never truncated.
+//!
+//! # Example
+//!
+//! ```
+//! use scatterlist::{DmaAddr, DmaFlags, Pfn, ProviderId, SegKind, SgTable, PAGE_SIZE};
+//!
+//! // Pages 10, 11 are RAM; 12, 13 are a peer device's BAR: two entries,
+//! // because pages of different kinds never merge.
+//! let bar = SegKind::PeerBar(ProviderId::new(1));
+//! let pages = [
+//!     (Pfn::new(10), SegKind::Ram),
+//!     (Pfn::new(11), SegKind::Ram),
+//!     (Pfn::new(12), bar),
+//!     (Pfn::new(13), bar),
+//! ];
+//! let mut t = SgTable::from_pages_kinds(&pages, 0x100, 3 * PAGE_SIZE, u64::MAX)?;
+//! assert_eq!(t.orig_nents(), 2);
+//! let first = t.iter().next().unwrap();
+//! assert_eq!((first.phys().raw(), first.len()), (10 * PAGE_SIZE + 0x100, 0x1f00));
+//!
+//! // A mapper fills the DMA side and records how many DMA segments it made.
+//! for (i, e) in t.iter_mut().enumerate() {
+//!     let flags = if e.kind().is_mmio() { DmaFlags::BUS_ADDRESS } else { DmaFlags::EMPTY };
+//!     e.set_dma(DmaAddr::new(0x8000_0000 + i as u64 * 0x10_0000), u64::from(e.len()), flags)?;
+//! }
+//! t.set_nents(2)?;
+//! assert_eq!(t.total_dma_len(), 3 * PAGE_SIZE);
+//! # Ok::<(), scatterlist::SgError>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
