@@ -263,9 +263,16 @@ impl SgEntry {
         self.link & LINK_END != 0
     }
 
-    /// Sets the DMA side (used by mapping backends). Refuses a length above
-    /// `u32::MAX` and a range that wraps the DMA address space.
-    pub fn set_dma(&mut self, addr: DmaAddr, len: u64, flags: DmaFlags) -> Result<(), SgError> {
+    /// Sets the DMA side (used by mapping backends). `len` may be a `u32`
+    /// (e.g. [`len()`](Self::len)), a `u64`, a `usize` or a literal; a length above `u32::MAX` and a
+    /// range that wraps the DMA address space are refused, never truncated.
+    pub fn set_dma(
+        &mut self,
+        addr: DmaAddr,
+        len: impl DmaLen,
+        flags: DmaFlags,
+    ) -> Result<(), SgError> {
+        let len = len.dma_len()?;
         let len32 = u32::try_from(len).map_err(|_| SgError::LengthTooLarge { len })?;
         if len != 0 && addr.last_of(len).is_none() {
             return Err(SgError::DmaOverflow { start: addr, len });
@@ -284,6 +291,40 @@ impl SgEntry {
     #[inline]
     pub fn clear_dma(&mut self) {
         self.set_dma_raw(0, 0, 0);
+    }
+}
+
+/// A length argument for [`SgEntry::set_dma`]: `u32`, `u64`, `usize`, or an
+/// integer literal (`i32`, refused when negative). Lets mappers pass an entry's
+/// `u32` length or a computed `u64` without casts that could truncate.
+pub trait DmaLen {
+    /// The length in bytes, or an error naming a negative value.
+    fn dma_len(self) -> Result<u64, SgError>;
+}
+
+impl DmaLen for u32 {
+    fn dma_len(self) -> Result<u64, SgError> {
+        Ok(u64::from(self))
+    }
+}
+
+impl DmaLen for u64 {
+    fn dma_len(self) -> Result<u64, SgError> {
+        Ok(self)
+    }
+}
+
+impl DmaLen for usize {
+    fn dma_len(self) -> Result<u64, SgError> {
+        u64::try_from(self).map_err(|_| SgError::LengthTooLarge { len: u64::MAX })
+    }
+}
+
+impl DmaLen for i32 {
+    fn dma_len(self) -> Result<u64, SgError> {
+        u64::try_from(self).map_err(|_| SgError::NegativeLength {
+            len: i64::from(self),
+        })
     }
 }
 
@@ -337,15 +378,19 @@ mod tests {
     fn set_dma_checks_len_and_wrap() {
         let mut e = SgEntry::EMPTY;
         assert_eq!(
-            e.set_dma(DmaAddr::new(0), 1 << 32, DmaFlags::EMPTY),
+            e.set_dma(DmaAddr::new(0), 1u64 << 32, DmaFlags::EMPTY),
             Err(SgError::LengthTooLarge { len: 1 << 32 })
         );
         assert_eq!(
-            e.set_dma(DmaAddr::new(u64::MAX), 2, DmaFlags::EMPTY),
+            e.set_dma(DmaAddr::new(u64::MAX), 2u32, DmaFlags::EMPTY),
             Err(SgError::DmaOverflow {
                 start: DmaAddr::new(u64::MAX),
                 len: 2
             })
+        );
+        assert_eq!(
+            e.set_dma(DmaAddr::new(0), -1, DmaFlags::EMPTY),
+            Err(SgError::NegativeLength { len: -1 })
         );
         e.set_dma(
             DmaAddr::new(0x5000),

@@ -57,6 +57,11 @@ pub enum SgError {
         /// Bytes the table holds.
         available: u64,
     },
+    /// A negative length was given.
+    NegativeLength {
+        /// The length asked for.
+        len: i64,
+    },
     /// A DMA range wraps past the top of the DMA address space.
     DmaOverflow {
         /// Start of the range.
@@ -130,6 +135,7 @@ impl fmt::Display for SgError {
                 f,
                 "asked for {wanted:#x} bytes but the table holds {available:#x}"
             ),
+            SgError::NegativeLength { len } => write!(f, "negative length {len}"),
             SgError::DmaOverflow { start, len } => {
                 write!(f, "DMA range {start} + {len:#x} wraps the address space")
             }

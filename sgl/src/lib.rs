@@ -76,9 +76,10 @@ pub mod table;
 
 pub use addr::{BusAddr, DmaAddr, Iova, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use append::{SgAppendTable, MAX_SEGMENT_LIMIT};
-pub use entry::{DmaFlags, SgEntry};
+pub use entry::{DmaFlags, DmaLen, SgEntry};
 pub use error::SgError;
 pub use iter::{CpuIter, CpuIterMut, DmaIter, DmaIterMut};
 pub use kind::{ProviderId, SegKind};
 pub use pages::{PageSource, PagesWithKind};
+pub use split::sg_split;
 pub use table::{SgTable, SG_MAX_SINGLE_ALLOC};

@@ -141,3 +141,8 @@ impl SgTable {
         Ok(out)
     }
 }
+
+/// Linux `sg_split` as a free function: [`SgTable::split`].
+pub fn sg_split(table: &SgTable, skip: u64, sizes: &[u64]) -> Result<Vec<SgTable>, SgError> {
+    table.split(skip, sizes)
+}
