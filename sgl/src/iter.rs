@@ -43,12 +43,14 @@ macro_rules! view_iter {
                 None
             }
 
+            /// Exact: tables always hold at least `count` data slots.
             #[inline]
             fn size_hint(&self) -> (usize, Option<usize>) {
-                (0, Some(self.left))
+                (self.left, Some(self.left))
             }
         }
 
+        impl ExactSizeIterator for $name<'_> {}
         impl FusedIterator for $name<'_> {}
     };
 }

@@ -67,6 +67,8 @@ fn chunk_layout_matches_sg_alloc_table() {
         // Every entry exactly once, in order, links never yielded.
         let want: Vec<(u64, u32)> = (0..n).map(|i| (2 * i * P, P as u32)).collect();
         assert_eq!(cpu(&t), want, "n = {n}");
+        assert_eq!(t.iter().len(), n as usize);
+        assert_eq!(t.dma_iter().len(), n as usize);
         assert!(t.iter().all(|e| !e.is_chain()));
         assert_eq!(t.iter().filter(|e| e.is_end()).count(), 1);
         assert!(t.last().unwrap().is_end());
@@ -316,6 +318,7 @@ fn split_cpu_and_dma() {
     )
     .unwrap();
     let parts = t.split(0x800, &[0x1000, 0x2000]).unwrap();
+    assert_eq!(parts, scatterlist::sg_split(&t, 0x800, &[0x1000, 0x2000]).unwrap());
     assert_eq!(cpu(&parts[0]), vec![(0x1800, 0x1000)]);
     assert_eq!(cpu(&parts[1]), vec![(0x2800, 0x1800), (0x10000, 0x800)]);
     assert_eq!(parts[1].nents(), 2);
