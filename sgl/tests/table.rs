@@ -318,7 +318,10 @@ fn split_cpu_and_dma() {
     )
     .unwrap();
     let parts = t.split(0x800, &[0x1000, 0x2000]).unwrap();
-    assert_eq!(parts, scatterlist::sg_split(&t, 0x800, &[0x1000, 0x2000]).unwrap());
+    assert_eq!(
+        parts,
+        scatterlist::sg_split(&t, 0x800, &[0x1000, 0x2000]).unwrap()
+    );
     assert_eq!(cpu(&parts[0]), vec![(0x1800, 0x1000)]);
     assert_eq!(cpu(&parts[1]), vec![(0x2800, 0x1800), (0x10000, 0x800)]);
     assert_eq!(parts[1].nents(), 2);
