@@ -1,7 +1,7 @@
 //! Scatterlist errors. Every one is a caller bug (Linux `-EINVAL`): the DMA
 //! layer classifies them as `Invalid`. Each variant names the offending values.
 
-use crate::addr::PhysAddr;
+use crate::addr::{DmaAddr, PhysAddr};
 use core::fmt;
 
 /// Why a scatterlist operation refused its input.
@@ -57,6 +57,49 @@ pub enum SgError {
         /// Bytes the table holds.
         available: u64,
     },
+    /// A negative length was given.
+    NegativeLength {
+        /// The length asked for.
+        len: i64,
+    },
+    /// A DMA range wraps past the top of the DMA address space.
+    DmaOverflow {
+        /// Start of the range.
+        start: DmaAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// `offset + size` does not fit in 64 bits.
+    SizeOverflow {
+        /// The offset the caller passed.
+        offset: u64,
+        /// The size the caller passed.
+        size: u64,
+    },
+    /// No ranges or segments were given.
+    NoRanges,
+    /// No split sizes were given to `sg_split`.
+    NoSplits,
+    /// An append needs new entries but the previous append ended the table
+    /// (`left_pages == 0`) and reserved no room. Linux dereferences NULL here.
+    AppendAfterEnd {
+        /// Entries the table already holds.
+        nents: usize,
+    },
+    /// A mapped-entry count is larger than the table can hold.
+    NentsOutOfRange {
+        /// The count the caller passed.
+        nents: usize,
+        /// The largest count allowed.
+        max: usize,
+    },
+    /// Chaining refused: a DMA-mapped table's DMA view cannot be concatenated.
+    ChainMapped {
+        /// The mapped table's DMA entry count.
+        nents: usize,
+        /// Its CPU entry count.
+        orig_nents: usize,
+    },
 }
 
 impl fmt::Display for SgError {
@@ -91,6 +134,26 @@ impl fmt::Display for SgError {
             SgError::TooShort { wanted, available } => write!(
                 f,
                 "asked for {wanted:#x} bytes but the table holds {available:#x}"
+            ),
+            SgError::NegativeLength { len } => write!(f, "negative length {len}"),
+            SgError::DmaOverflow { start, len } => {
+                write!(f, "DMA range {start} + {len:#x} wraps the address space")
+            }
+            SgError::SizeOverflow { offset, size } => {
+                write!(f, "offset {offset:#x} + size {size:#x} overflows 64 bits")
+            }
+            SgError::NoRanges => f.write_str("no ranges given"),
+            SgError::NoSplits => f.write_str("no split sizes given"),
+            SgError::AppendAfterEnd { nents } => write!(
+                f,
+                "append after the table was ended ({nents} entries, left_pages was 0)"
+            ),
+            SgError::NentsOutOfRange { nents, max } => {
+                write!(f, "nents {nents} exceeds the table's {max} entries")
+            }
+            SgError::ChainMapped { nents, orig_nents } => write!(
+                f,
+                "cannot chain a DMA-mapped table (nents {nents}, orig_nents {orig_nents})"
             ),
         }
     }
