@@ -22,6 +22,7 @@ pub mod mem;
 pub mod memmap;
 pub mod p2p;
 pub mod pci;
+pub mod port;
 #[cfg(feature = "std")]
 pub mod sysfs;
 pub mod topology;

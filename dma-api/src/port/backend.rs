@@ -1,0 +1,179 @@
+//! The mapping backend port.
+//!
+//! The dispatcher (per device) decides *what* each segment is and *which way*
+//! it travels — RAM, peer MMIO through the host bridge, or peer MMIO by bus
+//! address through a switch — after asking the P2P oracle, the provider's
+//! policy and the arch. A backend only executes that decision: translate or
+//! allocate IOVA, write page tables, bounce, do cache maintenance. This is the
+//! split Linux has between `pci_p2pdma_state()` and `dma_map_ops`, made explicit
+//! (kernel/dma/mapping.c, kernel/dma/direct.c, drivers/iommu/dma-iommu.c).
+
+use crate::attrs::DmaAttrs;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr};
+use scatterlist::SgTable;
+
+/// How one range reaches memory; decided before a backend sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SegTarget {
+    /// System RAM, including stolen RAM its owner redirected to the RAM it is:
+    /// translate (dma-ranges or IOMMU), bounce when the mask or the platform
+    /// demands it, cache maintenance for non-coherent devices.
+    Ram,
+    /// Peer MMIO reached through the root complex
+    /// (`PCI_P2PDMA_MAP_THRU_HOST_BRIDGE`): mapped like `DMA_ATTR_MMIO` — IOMMU
+    /// `MMIO` protection, no cache maintenance, never bounced.
+    PeerHostBridge,
+    /// Peer MMIO reached through a switch (`PCI_P2PDMA_MAP_BUS_ADDR`): the DMA
+    /// address *is* this bus address. Backends must not map, sync or unmap it;
+    /// in a table the segment carries `DmaFlags::BUS_ADDRESS`.
+    PeerBus(BusAddr),
+}
+
+impl SegTarget {
+    /// True for both peer targets (never cache-maintained, never bounced).
+    pub const fn is_mmio(self) -> bool {
+        !matches!(self, SegTarget::Ram)
+    }
+}
+
+/// One range to map: the *effective* physical range (after any redirect),
+/// its direction, attributes and target.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct MapRequest {
+    /// Physical start of the range actually mapped.
+    pub phys: PhysAddr,
+    /// Length in bytes (> 0).
+    pub len: u64,
+    /// Direction of the transfer.
+    pub dir: Direction,
+    /// Linux `DMA_ATTR_*` bits.
+    pub attrs: DmaAttrs,
+    /// How the range is reached.
+    pub target: SegTarget,
+}
+
+/// The dispatcher's decision for one CPU entry of a table, in CPU order
+/// (`plan[i]` belongs to the `i`-th entry of `SgTable::iter()`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct SegPlan {
+    /// Effective physical start (differs from the entry's when redirected).
+    pub phys: PhysAddr,
+    /// How it is reached.
+    pub target: SegTarget,
+}
+
+/// Opaque state of a two-step IOVA mapping (Linux `struct dma_iova_state`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct IovaState {
+    /// Base of the IOVA allocation.
+    pub base: Iova,
+    /// Bytes reserved.
+    pub size: u64,
+    /// Offset of the first byte inside its granule (only the first link may
+    /// be unaligned).
+    pub first_offset: u64,
+}
+
+/// The two-step IOVA API (Linux ≥ 6.14 `dma_iova_try_alloc` / `link` / `sync` /
+/// `unlink` / `destroy`, drivers/iommu/dma-iommu.c). Only IOMMU backends have
+/// it; [`DmaBackend::iova_ops`] returns `None` otherwise, which is the explicit
+/// form of Linux's "try_alloc returned false".
+pub trait IovaOps: Send + Sync {
+    /// Reserves IOVA space for `size` bytes whose first byte is at `phys`'s
+    /// in-granule offset.
+    fn try_alloc(&self, phys: PhysAddr, size: u64) -> Result<IovaState, DmaError>;
+    /// Maps `[phys, phys + size)` at `offset` inside the reservation.
+    fn link(
+        &self,
+        state: &IovaState,
+        phys: PhysAddr,
+        offset: u64,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError>;
+    /// Makes links in `[offset, offset + size)` visible to the device (one
+    /// IOTLB sync per batch).
+    fn sync(&self, state: &IovaState, offset: u64, size: u64) -> Result<(), DmaError>;
+    /// Unmaps `[offset, offset + size)`.
+    fn unlink(
+        &self,
+        state: &IovaState,
+        offset: u64,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError>;
+    /// Unlinks the first `mapped_len` bytes and frees the reservation.
+    fn destroy(
+        &self,
+        state: IovaState,
+        mapped_len: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError>;
+}
+
+/// A mapping backend. Implementations: the direct (arch) backend with its
+/// bounce buffer, the IOMMU backend, and decorators (dma-debug, tracing, fault
+/// injection) that wrap any backend.
+pub trait DmaBackend: Send + Sync {
+    /// Short name for reports (`direct`, `iommu`, `debug(iommu)`, ...).
+    fn name(&self) -> &str;
+
+    /// Maps one range (Linux `dma_map_phys`). For [`SegTarget::PeerBus`] the
+    /// answer is the bus address and nothing is mapped.
+    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError>;
+
+    /// Undoes [`DmaBackend::map`]; `req` is the request that produced `dma`.
+    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError>;
+
+    /// Maps a table (Linux `dma_map_sgtable`): writes the DMA side of the
+    /// entries and `set_nents`; returns the number of DMA segments.
+    /// `plan.len()` equals `table.orig_nents()`. `PeerBus` segments get their
+    /// bus address, `DmaFlags::BUS_ADDRESS` and **their own** length.
+    fn map_sg(
+        &self,
+        table: &mut SgTable,
+        plan: &[SegPlan],
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<usize, DmaError>;
+
+    /// Undoes [`DmaBackend::map_sg`] (skipping `BUS_ADDRESS` segments) and
+    /// clears the DMA side.
+    fn unmap_sg(
+        &self,
+        table: &mut SgTable,
+        plan: &[SegPlan],
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError>;
+
+    /// Hands `[dma, dma + len)` (a sub-range of a mapping is allowed) back to
+    /// the CPU: invalidate caches / copy out of the bounce buffer.
+    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError>;
+
+    /// Hands `[dma, dma + len)` to the device: clean caches / copy into the
+    /// bounce buffer.
+    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError>;
+
+    /// Linux `dma_need_sync`: whether syncs on this address do anything.
+    fn need_sync(&self, dma: DmaAddr) -> bool;
+
+    /// Linux `dma_max_mapping_size`.
+    fn max_mapping_size(&self) -> u64;
+
+    /// Linux `dma_opt_mapping_size`.
+    fn opt_mapping_size(&self) -> u64;
+
+    /// Linux `dma_get_merge_boundary` (0: cannot merge).
+    fn merge_boundary(&self) -> u64;
+
+    /// The two-step IOVA API, if this backend has an IOMMU behind it.
+    fn iova_ops(&self) -> Option<&dyn IovaOps> {
+        None
+    }
+}

@@ -1,0 +1,18 @@
+//! The ports of the mapping path: traits that backends and drivers implement.
+//!
+//! * [`DmaBackend`] — what the dispatcher hands a segment to once the route is
+//!   decided (direct/arch, IOMMU, and decorators such as dma-debug).
+//! * [`ProviderPolicy`] — the exporting driver's say over peer access to its
+//!   memory (allow, refuse, redirect).
+//! * [`RootComplexIommu`] — how the fabric asks the IOMMU to translate a
+//!   device's request at the root complex.
+//!
+//! The arch port ([`crate::arch_port::ArchDma`]) sits beside these.
+
+pub mod backend;
+pub mod iommu;
+pub mod policy;
+
+pub use backend::{DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
+pub use iommu::{RcFault, RcFaultReason, RootComplexIommu};
+pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};
