@@ -14,7 +14,7 @@
 
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
-use crate::types::{BusAddr, PhysAddr};
+use crate::types::{BusAddr, Iova, PhysAddr};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -96,12 +96,46 @@ pub enum DmaError {
         /// Its address.
         bdf: Bdf,
     },
+    /// An IOVA granule that is not a power of two of at least 4 KiB
+    /// (drivers/iommu/iova.c `init_iova_domain` BUG()s instead).
+    InvalidIovaGranule {
+        /// The granule given, in bytes.
+        granule: u64,
+    },
+    /// An IOVA allocation of zero pages, or of more pages than the space has.
+    IovaBadSize {
+        /// Pages asked for.
+        pages: u64,
+        /// The most pages the IOVA space can hold.
+        max_pages: u64,
+    },
+    /// An IOVA range whose first address is above its last.
+    IovaBadRange {
+        /// First address given.
+        first: Iova,
+        /// Last address given.
+        last: Iova,
+    },
+    /// A free of an IOVA that no allocated range contains (never allocated,
+    /// already freed, or reserved).
+    IovaNotAllocated {
+        /// The IOVA given.
+        iova: Iova,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
     OutOfMemory {
         /// Bytes asked for.
         bytes: u64,
+    },
+    /// No free IOVA range of `pages` granules (suitably aligned) lies below
+    /// `limit` (drivers/iommu/iova.c `alloc_iova` returning NULL).
+    IovaExhausted {
+        /// Granules asked for.
+        pages: u64,
+        /// The highest IOVA the range could have ended at.
+        limit: Iova,
     },
 
     // ---- Fallback ----
@@ -146,8 +180,12 @@ impl DmaError {
             | PhysOverflow { .. }
             | NotTranslatable { .. }
             | BusNotTranslatable { .. }
-            | UnknownDevice { .. } => ErrorKind::Invalid,
-            OutOfMemory { .. } => ErrorKind::NoResources,
+            | UnknownDevice { .. }
+            | InvalidIovaGranule { .. }
+            | IovaBadSize { .. }
+            | IovaBadRange { .. }
+            | IovaNotAllocated { .. } => ErrorKind::Invalid,
+            OutOfMemory { .. } | IovaExhausted { .. } => ErrorKind::NoResources,
             MaskUnreachable { .. } | MmioNotBounceable { .. } | P2pUnreachable { .. } => {
                 ErrorKind::Fallback
             }
@@ -197,7 +235,23 @@ impl fmt::Display for DmaError {
                 "bus range {bus} + {len:#x} is outside every translation window"
             ),
             UnknownDevice { bdf } => write!(f, "no device {bdf} in this machine"),
+            InvalidIovaGranule { granule } => write!(
+                f,
+                "IOVA granule {granule:#x} is not a power of two of at least 4 KiB"
+            ),
+            IovaBadSize { pages, max_pages } => write!(
+                f,
+                "IOVA size of {pages} granules is not in 1..={max_pages}"
+            ),
+            IovaBadRange { first, last } => {
+                write!(f, "IOVA range {first}..={last} has its first above its last")
+            }
+            IovaNotAllocated { iova } => write!(f, "no allocated IOVA range contains {iova}"),
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
+            IovaExhausted { pages, limit } => write!(
+                f,
+                "no free IOVA range of {pages} granules at or below {limit}"
+            ),
             MaskUnreachable { bus, len, mask } => write!(
                 f,
                 "bus range {bus} + {len:#x} is beyond the device's {mask} DMA mask"
