@@ -8,7 +8,7 @@
 //! repeated failing requests below 4 GiB fail fast until something below 4 GiB
 //! is freed. The search structure differs (see [`super::tree`]).
 
-use super::range::{order_base_2, IovaRange};
+use super::range::{limit_pfn, order_base_2, IovaRange};
 use super::tree::FreeTree;
 use super::alloc;
 use alloc::collections::BTreeMap;
@@ -116,7 +116,9 @@ impl IovaDomain {
                 max_pages: self.max_pfn,
             });
         }
-        let limit_pfn = limit.raw() >> self.shift;
+        let Some(limit_pfn) = limit_pfn(limit, self.shift) else {
+            return Err(DmaError::IovaExhausted { pages, limit });
+        };
         // Exclusive end of the search, as the kernel's `limit_pfn + 1`.
         let limit_end = limit_pfn + 1;
         if limit_end <= self.dma_32bit_pfn && pages >= self.max32_alloc_size {
@@ -169,12 +171,42 @@ impl IovaDomain {
     pub fn free(&mut self, iova: Iova) -> Result<IovaRange, DmaError> {
         let range = self.find(iova).ok_or(DmaError::IovaNotAllocated { iova })?;
         self.allocated.remove(&range.pfn_lo());
-        self.free.release(range.pfn_lo(), range.pfn_hi());
+        self.release_unreserved(range.pfn_lo(), range.pfn_hi());
         // `__cached_rbnode_delete_update`: space below 4 GiB came back.
         if range.pfn_lo() < self.dma_32bit_pfn {
             self.max32_alloc_size = self.dma_32bit_pfn;
         }
         Ok(range)
+    }
+
+    /// Returns `[lo, hi]` to the free space except the parts a later
+    /// reservation covered.
+    fn release_unreserved(&mut self, lo: u64, hi: u64) {
+        let mut cursor = lo;
+        // Reservations overlapping [lo, hi], in address order.
+        let first = self
+            .reserved
+            .range(..=lo)
+            .next_back()
+            .map_or(lo, |(&l, _)| l);
+        let overlapping: Vec<(u64, u64)> = self
+            .reserved
+            .range(first..=hi)
+            .map(|(&l, &h)| (l, h))
+            .filter(|&(_, h)| h >= lo)
+            .collect();
+        for (l, h) in overlapping {
+            if l > cursor {
+                self.free.release(cursor, l - 1);
+            }
+            cursor = match h.checked_add(1) {
+                Some(c) => c,
+                None => return,
+            };
+        }
+        if cursor <= hi {
+            self.free.release(cursor, hi);
+        }
     }
 
     /// Frees by first frame number; used by the magazine cache.

@@ -64,6 +64,20 @@ impl IovaRange {
     }
 }
 
+/// The last granule frame that lies wholly at or below the inclusive byte
+/// limit `limit`, or `None` if not even frame 0 does.
+///
+/// Linux uses `limit >> shift`, which for a limit that does not end a
+/// granule lets the last range end past the limit; DMA masks always end a
+/// granule, so the two agree for them.
+#[inline]
+pub(crate) const fn limit_pfn(limit: Iova, shift: u32) -> Option<u64> {
+    match limit.raw().checked_add(1) {
+        None => Some(u64::MAX >> shift),
+        Some(end) => (end >> shift).checked_sub(1),
+    }
+}
+
 /// `fls_long(n - 1)`: the order of `roundup_pow_of_two(n)` (0 for n <= 1).
 /// This is both the kernel's size-alignment shift and `order_base_2(n)`.
 #[inline]

@@ -25,7 +25,7 @@ use super::alloc::vec::Vec;
 use super::domain::IovaDomain;
 use super::lock::Lock;
 use super::magazine::{Magazine, IOVA_MAG_SIZE};
-use super::range::{order_base_2, IovaRange};
+use super::range::{limit_pfn, order_base_2, IovaRange};
 use core::sync::atomic::{AtomicU64, Ordering};
 use dma_api::{DmaError, Iova};
 
@@ -161,7 +161,9 @@ impl CachedIovaDomain {
         } else {
             pages
         };
-        if let Some(pfn) = self.rcache_get(cpu, pages, limit.raw() >> self.shift) {
+        if let Some(pfn) =
+            limit_pfn(limit, self.shift).and_then(|l| self.rcache_get(cpu, pages, l))
+        {
             return Ok(IovaRange::from_pfn(pfn, pages, self.shift));
         }
         let mut flush = flush_rcache;
