@@ -239,12 +239,14 @@ impl fmt::Display for DmaError {
                 f,
                 "IOVA granule {granule:#x} is not a power of two of at least 4 KiB"
             ),
-            IovaBadSize { pages, max_pages } => write!(
-                f,
-                "IOVA size of {pages} granules is not in 1..={max_pages}"
-            ),
+            IovaBadSize { pages, max_pages } => {
+                write!(f, "IOVA size of {pages} granules is not in 1..={max_pages}")
+            }
             IovaBadRange { first, last } => {
-                write!(f, "IOVA range {first}..={last} has its first above its last")
+                write!(
+                    f,
+                    "IOVA range {first}..={last} has its first above its last"
+                )
             }
             IovaNotAllocated { iova } => write!(f, "no allocated IOVA range contains {iova}"),
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),

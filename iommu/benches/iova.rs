@@ -16,6 +16,7 @@
 //!
 //! Ours: `tree` is [`IovaDomain`] (augmented treap, no cache), `fast` is
 //! [`CachedIovaDomain`] (magazines in front).
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dma_api::Iova;
@@ -77,10 +78,7 @@ struct RangeAlloc(range_alloc::RangeAllocator<u64>);
 impl PageAlloc for RangeAlloc {
     type H = (u64, u64);
     fn alloc(&mut self, pages: u64) -> (u64, u64) {
-        let r = self
-            .0
-            .allocate_range_aligned(pages, pages)
-            .expect("space");
+        let r = self.0.allocate_range_aligned(pages, pages).expect("space");
         (r.start, r.end)
     }
     fn free(&mut self, h: (u64, u64)) {
@@ -315,10 +313,5 @@ fn two_threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    #![allow(missing_docs)]
-    name = benches;
-    config = Criterion::default();
-    targets = churn_1page, churn_mixed, fast_path, two_threads
-}
+criterion_group!(benches, churn_1page, churn_mixed, fast_path, two_threads);
 criterion_main!(benches);

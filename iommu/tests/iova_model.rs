@@ -100,10 +100,21 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { pages: u64, limit: u8, aligned: bool },
-    Free { pick: usize },
-    FreeUnknown { pfn: u64 },
-    Reserve { lo: u64, len: u64 },
+    Alloc {
+        pages: u64,
+        limit: u8,
+        aligned: bool,
+    },
+    Free {
+        pick: usize,
+    },
+    FreeUnknown {
+        pfn: u64,
+    },
+    Reserve {
+        lo: u64,
+        len: u64,
+    },
 }
 
 fn limit_of(sel: u8) -> Iova {
@@ -132,12 +143,17 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     // Make the 32-bit space small so that the memo is exercised: everything
     // from frame 5000 to 4 GiB is reserved in both.
     let top32 = (1u64 << (32 - SHIFT)) - 1;
-    d.reserve(Iova::new(5000 << SHIFT), Iova::new(0xffff_ffff)).unwrap();
+    d.reserve(Iova::new(5000 << SHIFT), Iova::new(0xffff_ffff))
+        .unwrap();
     m.reserve(5000, top32);
     let mut live: Vec<u64> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         match *op {
-            Op::Alloc { pages, limit, aligned } => {
+            Op::Alloc {
+                pages,
+                limit,
+                aligned,
+            } => {
                 let lim = limit_of(limit);
                 let got = d.alloc(pages, lim, aligned);
                 let want = m.alloc(pages, ((lim.raw() + 1) >> SHIFT) - 1, aligned);
@@ -175,7 +191,9 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                 match m.free(pfn) {
                     None => prop_assert_eq!(
                         got,
-                        Err(DmaError::IovaNotAllocated { iova: Iova::new(pfn << SHIFT) })
+                        Err(DmaError::IovaNotAllocated {
+                            iova: Iova::new(pfn << SHIFT)
+                        })
                     ),
                     Some((lo, hi)) => {
                         let r = got.unwrap();
@@ -225,11 +243,27 @@ fn fragmented_space_with_padding_gaps() {
     // A deterministic long sequence that leaves alignment padding everywhere.
     let ops: Vec<Op> = (0..3000u64)
         .map(|i| match i % 7 {
-            0 | 3 => Op::Alloc { pages: 1 + i % 5, limit: (i % 3) as u8, aligned: true },
-            1 | 4 => Op::Alloc { pages: 1 + i % 3, limit: 2, aligned: i % 2 == 0 },
-            2 => Op::Free { pick: (i * 7919) as usize },
-            5 => Op::Free { pick: (i * 104729) as usize },
-            _ => Op::Alloc { pages: 8, limit: 4, aligned: true },
+            0 | 3 => Op::Alloc {
+                pages: 1 + i % 5,
+                limit: (i % 3) as u8,
+                aligned: true,
+            },
+            1 | 4 => Op::Alloc {
+                pages: 1 + i % 3,
+                limit: 2,
+                aligned: i % 2 == 0,
+            },
+            2 => Op::Free {
+                pick: (i * 7919) as usize,
+            },
+            5 => Op::Free {
+                pick: (i * 104729) as usize,
+            },
+            _ => Op::Alloc {
+                pages: 8,
+                limit: 4,
+                aligned: true,
+            },
         })
         .collect();
     run(1, &ops).unwrap();

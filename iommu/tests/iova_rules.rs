@@ -47,7 +47,7 @@ fn size_aligned_to_next_power_of_two_and_padding_is_reused() {
     assert_eq!((r.pfn_lo(), r.pages()), (60, 3));
     let r = d.alloc(5, lim, true).unwrap();
     assert_eq!(r.pfn_lo(), 48); // 8-aligned, [48, 52], padding [53, 59] left free
-    // The highest fit for one page is now in the padding above: 59.
+                                // The highest fit for one page is now in the padding above: 59.
     assert_eq!(d.alloc(1, lim, true).unwrap().pfn_lo(), 59);
     assert_eq!(d.alloc(4, lim, true).unwrap().pfn_lo(), 44);
     // Unaligned request takes the padding [53, 58] from the top.
@@ -60,11 +60,16 @@ fn iova_zero_is_never_returned() {
     let mut d = dom();
     assert_eq!(d.start(), Iova::new(G));
     let lim = pages_limit(4);
-    let got: Vec<u64> = (0..3).map(|_| d.alloc(1, lim, false).unwrap().pfn_lo()).collect();
+    let got: Vec<u64> = (0..3)
+        .map(|_| d.alloc(1, lim, false).unwrap().pfn_lo())
+        .collect();
     assert_eq!(got, [3, 2, 1]);
     assert_eq!(
         d.alloc(1, lim, false),
-        Err(DmaError::IovaExhausted { pages: 1, limit: lim })
+        Err(DmaError::IovaExhausted {
+            pages: 1,
+            limit: lim
+        })
     );
     // A base inside the space moves the start up.
     let mut d = IovaDomain::new(G, Iova::new(0x10_0000)).unwrap();
@@ -90,12 +95,15 @@ fn reserved_ranges_are_never_given() {
     // A reserved range cannot be freed.
     assert_eq!(
         d.free(X86_MSI_WINDOW_FIRST),
-        Err(DmaError::IovaNotAllocated { iova: X86_MSI_WINDOW_FIRST })
+        Err(DmaError::IovaNotAllocated {
+            iova: X86_MSI_WINDOW_FIRST
+        })
     );
     // A reservation over an allocation keeps the allocation, and freeing it
     // does not release the reserved part.
     let a = d.alloc(4, pages_limit(100), false).unwrap();
-    d.reserve(a.start(), Iova::new(a.start().raw() + G - 1)).unwrap();
+    d.reserve(a.start(), Iova::new(a.start().raw() + G - 1))
+        .unwrap();
     assert_eq!(d.find(a.start()), Some(a));
     d.free(a.start()).unwrap();
     assert!(!d.is_free(a.start()));
@@ -103,7 +111,10 @@ fn reserved_ranges_are_never_given() {
     d.check_invariants().unwrap();
     assert_eq!(
         d.reserve(Iova::new(2 * G), Iova::new(G)),
-        Err(DmaError::IovaBadRange { first: Iova::new(2 * G), last: Iova::new(G) })
+        Err(DmaError::IovaBadRange {
+            first: Iova::new(2 * G),
+            last: Iova::new(G)
+        })
     );
 }
 
@@ -193,11 +204,19 @@ fn bad_input_gets_typed_errors() {
     assert_eq!(d16.granule_shift(), 14);
     let mut d = dom();
     let e = d.alloc(0, Iova::MAX, false).unwrap_err();
-    assert_eq!(e, DmaError::IovaBadSize { pages: 0, max_pages: u64::MAX >> 12 });
+    assert_eq!(
+        e,
+        DmaError::IovaBadSize {
+            pages: 0,
+            max_pages: u64::MAX >> 12
+        }
+    );
     assert_eq!(e.kind(), ErrorKind::Invalid);
     assert_eq!(
         d.free(Iova::new(0x5000)),
-        Err(DmaError::IovaNotAllocated { iova: Iova::new(0x5000) })
+        Err(DmaError::IovaNotAllocated {
+            iova: Iova::new(0x5000)
+        })
     );
     let e = d.alloc(1, Iova::new(0x7ff), false).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoResources);
@@ -263,7 +282,9 @@ fn rcache_hit_returns_most_recently_freed_of_that_class() {
     let other = c.alloc_fast_on(1, 2, lim, true).unwrap();
     assert_ne!(other, a);
     // A cached range above a lower limit is skipped for one below it.
-    let low = c.alloc_fast_on(0, 2, Iova::new(a.start().raw() - 1), true).unwrap();
+    let low = c
+        .alloc_fast_on(0, 2, Iova::new(a.start().raw() - 1), true)
+        .unwrap();
     assert!(low.last() < a.start());
     let s = c.stats();
     assert_eq!(s.cached, 1);
@@ -274,7 +295,9 @@ fn rcache_hit_returns_most_recently_freed_of_that_class() {
 fn flush_and_retry_finds_space_held_only_in_caches() {
     let c = cached(2);
     let lim = pages_limit(9); // frames 1..=8 usable
-    let all: Vec<_> = (0..8).map(|_| c.alloc_fast_on(0, 1, lim, true).unwrap()).collect();
+    let all: Vec<_> = (0..8)
+        .map(|_| c.alloc_fast_on(0, 1, lim, true).unwrap())
+        .collect();
     // CPU 1 frees everything into its own magazine.
     for r in all {
         c.free_fast_on(1, r).unwrap();
@@ -282,7 +305,13 @@ fn flush_and_retry_finds_space_held_only_in_caches() {
     assert_eq!(c.stats().cached, 8);
     // CPU 0 has nothing cached and the tree is full.
     let e = c.alloc_fast_on(0, 1, lim, false).unwrap_err();
-    assert_eq!(e, DmaError::IovaExhausted { pages: 1, limit: lim });
+    assert_eq!(
+        e,
+        DmaError::IovaExhausted {
+            pages: 1,
+            limit: lim
+        }
+    );
     // With flush_rcache the caches go back to the tree and the retry succeeds.
     let r = c.alloc_fast_on(0, 1, lim, true).unwrap();
     assert_eq!(r.pfn_lo(), 8);
@@ -296,7 +325,9 @@ fn depot_takes_full_magazines_and_is_bounded_and_trimmed() {
     let c = CachedIovaDomain::with_depot_limit(d, 1, 2);
     let lim = Iova::new(0xffff_ffff);
     let n = IOVA_MAG_SIZE * 5;
-    let all: Vec<_> = (0..n).map(|_| c.alloc_fast_on(0, 1, lim, true).unwrap()).collect();
+    let all: Vec<_> = (0..n)
+        .map(|_| c.alloc_fast_on(0, 1, lim, true).unwrap())
+        .collect();
     for r in &all {
         c.free_fast_on(0, *r).unwrap();
     }
@@ -304,10 +335,7 @@ fn depot_takes_full_magazines_and_is_bounded_and_trimmed() {
     // magazine overflowed back to the tree.
     assert_eq!(c.depot_sizes()[0], 2);
     assert_eq!(c.stats().cached as usize, 4 * IOVA_MAG_SIZE);
-    assert_eq!(
-        c.with_domain(|d| d.allocated_count()),
-        4 * IOVA_MAG_SIZE
-    );
+    assert_eq!(c.with_domain(|d| d.allocated_count()), 4 * IOVA_MAG_SIZE);
     // Trimming keeps at most one magazine per CPU in the depot.
     assert_eq!(c.trim_depots(), 1);
     assert_eq!(c.trim_depots(), 0);
@@ -359,7 +387,10 @@ fn pci_devices_try_32_bit_first_and_fall_back_stickily() {
     assert!(e.start() > IOVA_32BIT_LIMIT);
     // A fresh PCI device still goes below 4 GiB first.
     let pci2 = DeviceIovaPolicy::new(true, false);
-    assert_eq!(pci2.alloc_on(&c, 0, 4, lim64).unwrap().start(), Iova::new(0xffff_c000));
+    assert_eq!(
+        pci2.alloc_on(&c, 0, 4, lim64).unwrap().start(),
+        Iova::new(0xffff_c000)
+    );
     // Non-PCI devices and forcedac never try 32-bit first.
     let platform = DeviceIovaPolicy::new(false, false);
     assert!(!platform.pci_32bit_workaround());

@@ -2,13 +2,18 @@
 //! IOVA is ever live twice at the same time. Bounded iterations.
 
 use dma_api::Iova;
-use dma_iommu::iova::{CachedIovaDomain, IovaDomain, IovaRange};
+#[cfg(feature = "std")]
+use dma_iommu::iova::CachedIovaDomain;
+use dma_iommu::iova::{IovaDomain, IovaRange};
 use std::collections::BTreeMap;
+#[cfg(feature = "std")]
 use std::sync::{Arc, Mutex};
 
 /// Live ranges: first frame -> last frame.
+#[cfg(feature = "std")]
 type Ledger = Mutex<BTreeMap<u64, u64>>;
 
+#[cfg(feature = "std")]
 fn claim(ledger: &Ledger, r: &IovaRange) {
     let mut l = ledger.lock().unwrap();
     if let Some((&lo, &hi)) = l.range(..=r.pfn_hi()).next_back() {
@@ -20,10 +25,12 @@ fn claim(ledger: &Ledger, r: &IovaRange) {
     l.insert(r.pfn_lo(), r.pfn_hi());
 }
 
+#[cfg(feature = "std")]
 fn release(ledger: &Ledger, r: &IovaRange) {
     assert_eq!(ledger.lock().unwrap().remove(&r.pfn_lo()), Some(r.pfn_hi()));
 }
 
+#[cfg(feature = "std")] // alloc_fast / free_fast pick the thread's slot
 #[test]
 fn two_threads_never_share_an_iova() {
     let d = IovaDomain::new(4096, Iova::ZERO).unwrap();
@@ -105,7 +112,11 @@ fn random_alloc_free_keeps_invariants() {
         rng ^= rng << 17;
         rng
     };
-    let limits = [Iova::new(0xfeef_ffff), Iova::new(0xffff_ffff), Iova::new(0xfef0_7fff)];
+    let limits = [
+        Iova::new(0xfeef_ffff),
+        Iova::new(0xffff_ffff),
+        Iova::new(0xfef0_7fff),
+    ];
     let mut live: BTreeMap<u64, IovaRange> = BTreeMap::new();
     for step in 0..20_000 {
         if live.len() < 500 && next() % 3 != 0 {
@@ -126,7 +137,10 @@ fn random_alloc_free_keeps_invariants() {
                 assert!(prev.pfn_hi() < r.pfn_lo(), "{r:?} overlaps {prev:?}");
             }
             live.insert(r.pfn_lo(), r);
-        } else if let Some(&k) = live.keys().nth((next() % live.len().max(1) as u64) as usize) {
+        } else if let Some(&k) = live
+            .keys()
+            .nth((next() % live.len().max(1) as u64) as usize)
+        {
             let r = live.remove(&k).unwrap();
             assert_eq!(d.free(r.start()), Ok(r));
         }

@@ -8,9 +8,9 @@
 //! repeated failing requests below 4 GiB fail fast until something below 4 GiB
 //! is freed. The search structure differs (see [`super::tree`]).
 
+use super::alloc;
 use super::range::{limit_pfn, order_base_2, IovaRange};
 use super::tree::FreeTree;
-use super::alloc;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -124,11 +124,7 @@ impl IovaDomain {
         if limit_end <= self.dma_32bit_pfn && pages >= self.max32_alloc_size {
             return Err(DmaError::IovaExhausted { pages, limit });
         }
-        let order = if size_aligned {
-            order_base_2(pages)
-        } else {
-            0
-        };
+        let order = if size_aligned { order_base_2(pages) } else { 0 };
         match self.free.alloc(pages, order, limit_pfn) {
             Some(pfn) => {
                 self.allocated.insert(pfn, pfn + pages - 1);
@@ -296,10 +292,17 @@ impl IovaDomain {
                 .iter()
                 .find(|&&(a, b, kind)| kind == "free" && a <= h && l <= b)
             {
-                return Err(format!("reserved {l:#x}..={h:#x} overlaps free {fl:#x}..={fh:#x}"));
+                return Err(format!(
+                    "reserved {l:#x}..={h:#x} overlaps free {fl:#x}..={fh:#x}"
+                ));
             }
         }
-        if self.free.extents().first().is_some_and(|&(l, _)| l < self.start_pfn) {
+        if self
+            .free
+            .extents()
+            .first()
+            .is_some_and(|&(l, _)| l < self.start_pfn)
+        {
             return Err("free space below start_pfn".into());
         }
         Ok(())

@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(m.pop(u64::MAX), Some(60));
         assert_eq!(m.pop(30), Some(20)); // 50 is above the limit
         assert_eq!(m.pop(5), None);
-        assert_eq!(m.drain().collect::<super::super::alloc::vec::Vec<_>>(), [10, 50]);
+        assert_eq!(
+            m.drain().collect::<super::super::alloc::vec::Vec<_>>(),
+            [10, 50]
+        );
         assert!(m.is_empty());
         for p in 0..IOVA_MAG_SIZE as u64 {
             assert!(m.push(p));

@@ -8,8 +8,8 @@
 //! flushing the rcache on failure. `iommu.forcedac=1` starts with the flag
 //! cleared; non-PCI devices never have it.
 
-use super::rcache::CachedIovaDomain;
 use super::range::IovaRange;
+use super::rcache::CachedIovaDomain;
 use core::sync::atomic::{AtomicBool, Ordering};
 use dma_api::{DmaError, ErrorKind, Iova};
 

@@ -78,6 +78,9 @@ pub struct CachedIovaDomain {
     domain: Lock<IovaDomain>,
     shift: u32,
     slots: Box<[Slot]>,
+    // Boxed on purpose: a magazine (1 KiB) moves between a CPU's `loaded`
+    // slot and the depot by pointer, never by copy.
+    #[allow(clippy::vec_box)]
     depots: [Lock<Vec<Box<Magazine>>>; IOVA_RANGE_CACHE_MAX_SIZE],
     max_depot: usize,
     flush_errors: AtomicU64,
@@ -161,8 +164,7 @@ impl CachedIovaDomain {
         } else {
             pages
         };
-        if let Some(pfn) =
-            limit_pfn(limit, self.shift).and_then(|l| self.rcache_get(cpu, pages, l))
+        if let Some(pfn) = limit_pfn(limit, self.shift).and_then(|l| self.rcache_get(cpu, pages, l))
         {
             return Ok(IovaRange::from_pfn(pfn, pages, self.shift));
         }
@@ -246,9 +248,7 @@ impl CachedIovaDomain {
 
     fn rcache_insert(&self, cpu: usize, pfn: u64, pages: u64) -> bool {
         let class = order_base_2(pages) as usize;
-        if class >= IOVA_RANGE_CACHE_MAX_SIZE
-            || !pages.is_power_of_two()
-            || pfn & (pages - 1) != 0
+        if class >= IOVA_RANGE_CACHE_MAX_SIZE || !pages.is_power_of_two() || pfn & (pages - 1) != 0
         {
             return false;
         }

@@ -7,8 +7,8 @@
 //! IOMMU) and every gap between the bridge's `dma-ranges` (addresses the
 //! bridge does not forward upstream).
 
-use super::domain::IovaDomain;
 use super::alloc::vec::Vec;
+use super::domain::IovaDomain;
 use dma_api::{DmaError, Iova, WindowMap};
 
 /// First address of the x86 interrupt (MSI) window, `0xfee00000`.
@@ -55,7 +55,10 @@ impl IovaDomain {
                     self.reserve(Iova::new(s), Iova::new(end))?;
                 }
             }
-            start = w.bus_start.last_of(w.size).and_then(|l| l.raw().checked_add(1));
+            start = w
+                .bus_start
+                .last_of(w.size)
+                .and_then(|l| l.raw().checked_add(1));
         }
         if let (Some(s), false) = (start, windows.is_empty()) {
             if u64::MAX > s {
