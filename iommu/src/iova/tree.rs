@@ -126,9 +126,10 @@ impl FreeTree {
         &self.nodes[idx as usize]
     }
 
-    /// Recomputes `agg` of `idx` from its extent and its children.
+    /// Recomputes `agg` of `idx` from its extent and its children; returns
+    /// whether it changed (if not, no ancestor's aggregate changes either).
     #[inline]
-    fn pull(&mut self, idx: u32) {
+    fn pull(&mut self, idx: u32) -> bool {
         let (lo, hi, l, r) = {
             let n = self.n(idx);
             (n.lo, n.hi, n.left, n.right)
@@ -149,7 +150,10 @@ impl FreeTree {
                 agg[k] = agg[k].max(ra[k]);
             }
         }
-        self.nodes[idx as usize].agg = agg;
+        let node = &mut self.nodes[idx as usize];
+        let changed = node.agg != agg;
+        node.agg = agg;
+        changed
     }
 
     /// Highest `2^order`-aligned start `p` with `[p, p + size - 1]` free and
@@ -324,20 +328,26 @@ impl FreeTree {
             }
             idx = if lo < n.lo { n.left } else { n.right };
         }
+        // The changed extent is the last node on the path; stop at the first
+        // node whose aggregate did not move: nothing above it can move either.
         for &i in path.iter().rev() {
-            self.pull(i);
+            if !self.pull(i) {
+                break;
+            }
         }
         self.path = path;
     }
 
     fn insert(&mut self, lo: u64, hi: u64) {
         let new = self.new_node(lo, hi);
-        self.root = self.insert_at(self.root, new);
+        self.root = self.insert_at(self.root, new).0;
     }
 
-    fn insert_at(&mut self, idx: u32, new: u32) -> u32 {
+    /// Inserts `new` below `idx`; returns the subtree's root and whether its
+    /// aggregate changed.
+    fn insert_at(&mut self, idx: u32, new: u32) -> (u32, bool) {
         if idx == NIL {
-            return new;
+            return (new, true);
         }
         if self.n(new).prio > self.n(idx).prio {
             let (l, r) = self.split(idx, self.n(new).lo);
@@ -345,17 +355,31 @@ impl FreeTree {
             nn.left = l;
             nn.right = r;
             self.pull(new);
-            return new;
+            return (new, true);
         }
-        if self.n(new).lo < self.n(idx).lo {
-            let l = self.insert_at(self.n(idx).left, new);
+        let changed = if self.n(new).lo < self.n(idx).lo {
+            let (l, ch) = self.insert_at(self.n(idx).left, new);
             self.nodes[idx as usize].left = l;
+            ch
         } else {
-            let r = self.insert_at(self.n(idx).right, new);
+            let (r, ch) = self.insert_at(self.n(idx).right, new);
             self.nodes[idx as usize].right = r;
+            ch
+        };
+        // Adding an extent can only raise maxima: merge instead of recompute.
+        if !changed {
+            return (idx, false);
         }
-        self.pull(idx);
-        idx
+        let na = self.n(new).agg;
+        let node = &mut self.nodes[idx as usize];
+        let mut moved = false;
+        for k in 0..EXACT_ORDERS {
+            if na[k] > node.agg[k] {
+                node.agg[k] = na[k];
+                moved = true;
+            }
+        }
+        (idx, moved)
     }
 
     /// Splits the subtree into extents with `lo < key` and `lo >= key`.
@@ -397,12 +421,14 @@ impl FreeTree {
     }
 
     fn delete(&mut self, lo: u64) {
-        self.root = self.delete_at(self.root, lo);
+        self.root = self.delete_at(self.root, lo).0;
     }
 
-    fn delete_at(&mut self, idx: u32, lo: u64) -> u32 {
+    /// Deletes the extent starting at `lo` below `idx`; returns the subtree's
+    /// root and whether its aggregate changed.
+    fn delete_at(&mut self, idx: u32, lo: u64) -> (u32, bool) {
         if idx == NIL {
-            return NIL;
+            return (NIL, false);
         }
         let (nlo, l, r) = {
             let n = self.n(idx);
@@ -410,17 +436,18 @@ impl FreeTree {
         };
         if lo == nlo {
             self.release_node(idx);
-            return self.merge(l, r);
+            return (self.merge(l, r), true);
         }
-        if lo < nlo {
-            let nl = self.delete_at(l, lo);
+        let changed = if lo < nlo {
+            let (nl, ch) = self.delete_at(l, lo);
             self.nodes[idx as usize].left = nl;
+            ch
         } else {
-            let nr = self.delete_at(r, lo);
+            let (nr, ch) = self.delete_at(r, lo);
             self.nodes[idx as usize].right = nr;
-        }
-        self.pull(idx);
-        idx
+            ch
+        };
+        (idx, changed && self.pull(idx))
     }
 
     /// The free extents in address order.
