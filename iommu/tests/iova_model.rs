@@ -230,7 +230,11 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        // PROPTEST_CASES overrides, for long runs.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn matches_kernel_top_down_walk(start_pfn in 0u64..4, ops in prop::collection::vec(op(), 1..250)) {
