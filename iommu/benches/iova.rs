@@ -6,6 +6,8 @@
 //! favour).
 //!
 //! All allocators work in 4 KiB page units. Workloads:
+//! * `fill_1page`: fill N one-page ranges from empty, and free every other
+//!   one then allocate them again (time per whole fill / refill);
 //! * `churn_1page/<live>`: prefill `live` one-page ranges, then each iteration
 //!   frees a pseudo-random live range and allocates one page (a map/unmap pair);
 //! * `churn_mixed/<live>`: same with sizes from {1,2,4,8,16,32} pages, aligned
@@ -163,6 +165,62 @@ fn churn<A: PageAlloc>(
     });
 }
 
+/// §6 (a) and (b): fill `n` one-page ranges into an empty allocator, and
+/// free every other one then allocate them again (fragmented refill).
+/// Reported time is per whole fill / refill; divide by n (or n/2).
+fn fill_and_refill<A: PageAlloc>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    n: usize,
+    make: impl Fn() -> A,
+) {
+    g.bench_function(BenchmarkId::new(format!("fill/{name}"), n), |b| {
+        b.iter_batched(
+            &make,
+            |mut a| {
+                for _ in 0..n {
+                    black_box(a.alloc(1));
+                }
+                a
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.bench_function(BenchmarkId::new(format!("refill_holes/{name}"), n), |b| {
+        b.iter_batched(
+            || {
+                let mut a = make();
+                let hs: Vec<A::H> = (0..n).map(|_| a.alloc(1)).collect();
+                for h in hs.iter().step_by(2) {
+                    a.free(*h);
+                }
+                (a, hs)
+            },
+            |(mut a, hs)| {
+                for _ in (0..n).step_by(2) {
+                    black_box(a.alloc(1));
+                }
+                (a, hs)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+}
+
+fn fill(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fill_1page");
+    g.sample_size(10);
+    for n in [1_000usize, 10_000, 64_000] {
+        fill_and_refill(&mut g, "ours_tree", n, ours_tree);
+        fill_and_refill(&mut g, "offset-allocator", n, || oa(n));
+        fill_and_refill(&mut g, "range-alloc", n, ra);
+        if n <= 10_000 {
+            fill_and_refill(&mut g, "vm-allocator", n, vm);
+        }
+    }
+    g.finish();
+}
+
 fn churn_1page(c: &mut Criterion) {
     let mut g = c.benchmark_group("churn_1page");
     g.sample_size(10);
@@ -315,5 +373,12 @@ fn two_threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, churn_1page, churn_mixed, fast_path, two_threads);
+criterion_group!(
+    benches,
+    fill,
+    churn_1page,
+    churn_mixed,
+    fast_path,
+    two_threads
+);
 criterion_main!(benches);

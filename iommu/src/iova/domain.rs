@@ -165,8 +165,16 @@ impl IovaDomain {
     /// inside the range identifies it) and returns it. Reserved ranges cannot
     /// be freed.
     pub fn free(&mut self, iova: Iova) -> Result<IovaRange, DmaError> {
-        let range = self.find(iova).ok_or(DmaError::IovaNotAllocated { iova })?;
-        self.allocated.remove(&range.pfn_lo());
+        let pfn = iova.raw() >> self.shift;
+        // Common case first: `iova` is the range's start (one tree walk).
+        let range = match self.allocated.remove(&pfn) {
+            Some(hi) => IovaRange::from_pfn(pfn, hi - pfn + 1, self.shift),
+            None => {
+                let r = self.find(iova).ok_or(DmaError::IovaNotAllocated { iova })?;
+                self.allocated.remove(&r.pfn_lo());
+                r
+            }
+        };
         self.release_unreserved(range.pfn_lo(), range.pfn_hi());
         // `__cached_rbnode_delete_update`: space below 4 GiB came back.
         if range.pfn_lo() < self.dma_32bit_pfn {

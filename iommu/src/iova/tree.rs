@@ -373,9 +373,9 @@ impl FreeTree {
         let na = self.n(new).agg;
         let node = &mut self.nodes[idx as usize];
         let mut moved = false;
-        for k in 0..EXACT_ORDERS {
-            if na[k] > node.agg[k] {
-                node.agg[k] = na[k];
+        for (a, &n) in node.agg.iter_mut().zip(na.iter()) {
+            if n > *a {
+                *a = n;
                 moved = true;
             }
         }
