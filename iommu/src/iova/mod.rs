@@ -14,8 +14,11 @@
 //!
 //! The difference that matters: Linux finds a gap by walking its rbtree of
 //! allocations from a cached node, O(n) when fragmented. Here the free space
-//! is an augmented treap ([`tree`](self) module docs) that finds the highest
-//! suitably aligned fit below the limit in O(log n). Linux's cached-node hint
+//! is a treap of free extents in which every node also stores, per alignment
+//! order `k < 8`, the largest `2^k`-aligned size that fits anywhere in its
+//! subtree; a right-first descent that skips subtrees too small finds the
+//! highest suitably aligned fit below the limit in O(log n) (details in
+//! `iova/tree.rs`). Linux's cached-node hint
 //! can skip gaps above the hint (alignment padding), so Linux sometimes picks
 //! a lower address than the highest fit; this allocator always picks the
 //! highest fit, which is what the kernel's top-down rule intends.
