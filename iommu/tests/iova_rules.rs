@@ -412,3 +412,20 @@ fn types_are_send_and_sync() {
     check::<DeviceIovaPolicy>();
     check::<IovaDomain>();
 }
+
+#[test]
+fn flush_cpu_returns_only_that_cpus_cache() {
+    let c = cached(2);
+    let lim = Iova::new(0xffff_ffff);
+    let a = c.alloc_fast_on(0, 1, lim, true).unwrap();
+    let b = c.alloc_fast_on(1, 8, lim, true).unwrap();
+    c.free_fast_on(0, a).unwrap();
+    c.free_fast_on(1, b).unwrap();
+    assert_eq!(c.stats().cached, 2);
+    c.flush_cpu(0);
+    assert_eq!(c.stats().cached, 1);
+    assert_eq!(c.with_domain(|d| d.find(a.start())), None);
+    assert_eq!(c.with_domain(|d| d.find(b.start())), Some(b));
+    // CPU 1 still gets its cached range back.
+    assert_eq!(c.alloc_fast_on(1, 8, lim, true).unwrap(), b);
+}
