@@ -127,12 +127,46 @@ pub enum DmaError {
         /// Its length.
         len: u64,
     },
+    /// An IOVA granule that is not a power of two of at least 4 KiB
+    /// (drivers/iommu/iova.c `init_iova_domain` BUG()s instead).
+    InvalidIovaGranule {
+        /// The granule given, in bytes.
+        granule: u64,
+    },
+    /// An IOVA allocation of zero pages, or of more pages than the space has.
+    IovaBadSize {
+        /// Pages asked for.
+        pages: u64,
+        /// The most pages the IOVA space can hold.
+        max_pages: u64,
+    },
+    /// An IOVA range whose first address is above its last.
+    IovaBadRange {
+        /// First address given.
+        first: Iova,
+        /// Last address given.
+        last: Iova,
+    },
+    /// A free of an IOVA that no allocated range contains (never allocated,
+    /// already freed, or reserved).
+    IovaNotAllocated {
+        /// The IOVA given.
+        iova: Iova,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
     OutOfMemory {
         /// Bytes asked for.
         bytes: u64,
+    },
+    /// No free IOVA range of `pages` granules (suitably aligned) lies below
+    /// `limit` (drivers/iommu/iova.c `alloc_iova` returning NULL).
+    IovaExhausted {
+        /// Granules asked for.
+        pages: u64,
+        /// The highest IOVA the range could have ended at.
+        limit: Iova,
     },
 
     // ---- Fallback ----
@@ -188,8 +222,12 @@ impl DmaError {
             | NotCacheMaintainable { .. }
             | ArchLowering { .. }
             | IovaInUse { .. }
-            | IovaRangeInvalid { .. } => ErrorKind::Invalid,
-            OutOfMemory { .. } => ErrorKind::NoResources,
+            | IovaRangeInvalid { .. }
+            | InvalidIovaGranule { .. }
+            | IovaBadSize { .. }
+            | IovaBadRange { .. }
+            | IovaNotAllocated { .. } => ErrorKind::Invalid,
+            OutOfMemory { .. } | IovaExhausted { .. } => ErrorKind::NoResources,
             MaskUnreachable { .. }
             | MmioNotBounceable { .. }
             | P2pUnreachable { .. }
@@ -254,7 +292,25 @@ impl fmt::Display for DmaError {
                     "IOVA range {iova}+{len:#x} cannot be mapped by the IOMMU page table"
                 )
             }
+            InvalidIovaGranule { granule } => write!(
+                f,
+                "IOVA granule {granule:#x} is not a power of two of at least 4 KiB"
+            ),
+            IovaBadSize { pages, max_pages } => {
+                write!(f, "IOVA size of {pages} granules is not in 1..={max_pages}")
+            }
+            IovaBadRange { first, last } => {
+                write!(
+                    f,
+                    "IOVA range {first}..={last} has its first above its last"
+                )
+            }
+            IovaNotAllocated { iova } => write!(f, "no allocated IOVA range contains {iova}"),
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
+            IovaExhausted { pages, limit } => write!(
+                f,
+                "no free IOVA range of {pages} granules at or below {limit}"
+            ),
             MaskUnreachable { bus, len, mask } => write!(
                 f,
                 "bus range {bus} + {len:#x} is beyond the device's {mask} DMA mask"

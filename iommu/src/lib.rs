@@ -18,3 +18,7 @@ pub use pgtable::{
 };
 pub use scatterlist::{Iova, PhysAddr};
 pub use walker::{Access, Fault, HwRegs};
+
+pub mod iova;
+
+pub use iova::{CachedIovaDomain, DeviceIovaPolicy, IovaDomain, IovaRange};
