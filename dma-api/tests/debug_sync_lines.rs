@@ -33,8 +33,16 @@ fn sync_of_memory_not_mapped() {
     assert_eq!(
         d.reports(),
         vec![
-            DebugReport::SyncNotMapped { op: SyncOp::ForCpu, dma: at(0x4000), len: 64 },
-            DebugReport::SyncNotMapped { op: SyncOp::ForDevice, dma: at(0x4000), len: 64 },
+            DebugReport::SyncNotMapped {
+                op: SyncOp::ForCpu,
+                dma: at(0x4000),
+                len: 64
+            },
+            DebugReport::SyncNotMapped {
+                op: SyncOp::ForDevice,
+                dma: at(0x4000),
+                len: 64
+            },
         ]
     );
 }
@@ -63,7 +71,11 @@ fn sub_range_syncs_are_fine_overruns_are_not() {
     let _ = d.sync_for_cpu(at(0x5000), 1, FROM);
     assert_eq!(
         d.reports(),
-        vec![DebugReport::SyncNotMapped { op: SyncOp::ForCpu, dma: at(0x5000), len: 1 }]
+        vec![DebugReport::SyncNotMapped {
+            op: SyncOp::ForCpu,
+            dma: at(0x5000),
+            len: 1
+        }]
     );
 }
 
@@ -90,16 +102,34 @@ fn sync_direction_rules_match_linux() {
     assert_eq!(
         d.take_reports(),
         vec![
-            DebugReport::SyncDirectionMismatch { op: SyncOp::ForCpu, mapping: to, mapped: TO, synced: FROM },
-            DebugReport::SyncReadOnlyForCpu { mapping: to, mapped: TO, synced: FROM },
+            DebugReport::SyncDirectionMismatch {
+                op: SyncOp::ForCpu,
+                mapping: to,
+                mapped: TO,
+                synced: FROM
+            },
+            DebugReport::SyncReadOnlyForCpu {
+                mapping: to,
+                mapped: TO,
+                synced: FROM
+            },
         ]
     );
     d.sync_for_device(from, 64, TO).unwrap();
     assert_eq!(
         d.take_reports(),
         vec![
-            DebugReport::SyncDirectionMismatch { op: SyncOp::ForDevice, mapping: from, mapped: FROM, synced: TO },
-            DebugReport::SyncWriteOnlyForDevice { mapping: from, mapped: FROM, synced: TO },
+            DebugReport::SyncDirectionMismatch {
+                op: SyncOp::ForDevice,
+                mapping: from,
+                mapped: FROM,
+                synced: TO
+            },
+            DebugReport::SyncWriteOnlyForDevice {
+                mapping: from,
+                mapped: FROM,
+                synced: TO
+            },
         ]
     );
     // A mismatch that is neither: sync_for_cpu of FROM_DEVICE memory with
@@ -107,7 +137,12 @@ fn sync_direction_rules_match_linux() {
     d.sync_for_cpu(from, 64, TO).unwrap();
     assert_eq!(
         d.take_reports(),
-        vec![DebugReport::SyncDirectionMismatch { op: SyncOp::ForCpu, mapping: from, mapped: FROM, synced: TO }]
+        vec![DebugReport::SyncDirectionMismatch {
+            op: SyncOp::ForCpu,
+            mapping: from,
+            mapped: FROM,
+            synced: TO
+        }]
     );
 }
 
@@ -118,7 +153,8 @@ fn sync_inside_a_large_mapping_among_many() {
     let small: Vec<DmaAddr> = (0..50)
         .map(|i| d.map(&ram(0x1000_0000 + i * 0x1000, 64, FROM)).unwrap())
         .collect();
-    d.sync_for_cpu(big.checked_add(0xf_0000).unwrap(), 0x1000, FROM).unwrap();
+    d.sync_for_cpu(big.checked_add(0xf_0000).unwrap(), 0x1000, FROM)
+        .unwrap();
     d.sync_for_cpu(small[49], 64, FROM).unwrap();
     assert_eq!(d.reports(), vec![]);
 }
@@ -207,8 +243,13 @@ fn ignore_cachelines_needs_both_sides_skip_cpu_sync_excuses_the_new_one() {
     let d = dbg();
     d.map(&with_attrs(ram(0x1000, 32, FROM), clean)).unwrap();
     d.map(&with_attrs(ram(0x1020, 32, FROM), clean)).unwrap();
-    d.map(&with_attrs(ram(0x1010, 8, FROM), DmaAttrs::REQUIRE_COHERENT)).unwrap();
-    d.map(&with_attrs(ram(0x1030, 8, FROM), DmaAttrs::SKIP_CPU_SYNC)).unwrap();
+    d.map(&with_attrs(
+        ram(0x1010, 8, FROM),
+        DmaAttrs::REQUIRE_COHERENT,
+    ))
+    .unwrap();
+    d.map(&with_attrs(ram(0x1030, 8, FROM), DmaAttrs::SKIP_CPU_SYNC))
+        .unwrap();
     assert_eq!(d.reports(), vec![]);
 
     let d = dbg();
@@ -228,7 +269,10 @@ fn ignore_cachelines_needs_both_sides_skip_cpu_sync_excuses_the_new_one() {
 
 #[test]
 fn line_size_is_configurable() {
-    let cfg = DebugConfig { cacheline_shift: 7, ..DebugConfig::default() };
+    let cfg = DebugConfig {
+        cacheline_shift: 7,
+        ..DebugConfig::default()
+    };
     let d = DmaDebug::with_config(Arena::direct(), cfg);
     let a = d.map(&ram(0x1000, 64, FROM)).unwrap();
     let b = d.map(&ram(0x1040, 64, FROM)).unwrap();
@@ -255,7 +299,11 @@ fn mmio_is_never_cache_tracked() {
         target: SegTarget::PeerHostBridge,
     };
     d.map(&bar).unwrap();
-    d.map(&MapRequest { phys: PhysAddr::new(0xf000_0020), ..bar }).unwrap();
+    d.map(&MapRequest {
+        phys: PhysAddr::new(0xf000_0020),
+        ..bar
+    })
+    .unwrap();
     assert_eq!(d.reports(), vec![]);
 }
 

@@ -23,12 +23,16 @@ fn dbg() -> DmaDebug<Arena> {
 
 #[test]
 fn correct_usage_gives_no_reports_and_no_leaks() {
-    let cfg = DebugConfig { panic_on_report: true, ..DebugConfig::default() };
+    let cfg = DebugConfig {
+        panic_on_report: true,
+        ..DebugConfig::default()
+    };
     let d = DmaDebug::with_config(Arena::iommu(), cfg);
     let r1 = ram(0x10_0000, 4096, FROM);
     let a = d.map(&r1).unwrap();
     d.sync_for_cpu(a, 4096, FROM).unwrap();
-    d.sync_for_device(a.checked_add(512).unwrap(), 100, FROM).unwrap();
+    d.sync_for_device(a.checked_add(512).unwrap(), 100, FROM)
+        .unwrap();
     let r2 = ram(0x10_0000, 4096, TO); // same memory, device only reads
     let b = d.map(&r2).unwrap();
     let (mut t, plan) = table(&[(0x20_0000, 4096), (0x30_0000, 8192)]);
@@ -36,7 +40,8 @@ fn correct_usage_gives_no_reports_and_no_leaks() {
     assert_eq!(n, 1);
     assert_eq!(d.active_count(), 3);
     let seg = t.dma_iter().next().unwrap().dma_address();
-    d.sync_for_cpu(seg.checked_add(4096).unwrap(), 8192, BIDI).unwrap();
+    d.sync_for_cpu(seg.checked_add(4096).unwrap(), 8192, BIDI)
+        .unwrap();
     d.unmap_sg(&mut t, &plan, BIDI, DmaAttrs::empty()).unwrap();
     d.unmap(b, &r2).unwrap();
     d.unmap(a, &r1).unwrap();
@@ -53,10 +58,17 @@ fn unmap_of_memory_never_mapped() {
     let r = ram(0x5000, 256, BIDI);
     let dma = DmaAddr::new(OFFSET + 0x5000);
     // The real backend refuses too; dma-debug forwards and reports.
-    assert!(matches!(d.unmap(dma, &r), Err(DmaError::IovaRangeInvalid { .. })));
+    assert!(matches!(
+        d.unmap(dma, &r),
+        Err(DmaError::IovaRangeInvalid { .. })
+    ));
     assert_eq!(
         d.reports(),
-        vec![DebugReport::UnmapNotMapped { kind: MapKind::Single, dma, len: 256 }]
+        vec![DebugReport::UnmapNotMapped {
+            kind: MapKind::Single,
+            dma,
+            len: 256
+        }]
     );
 }
 
@@ -91,7 +103,10 @@ fn double_unmap_is_told_apart_from_unknown() {
 
 #[test]
 fn freed_history_zero_reports_double_unmap_as_unknown() {
-    let cfg = DebugConfig { freed_history: 0, ..DebugConfig::default() };
+    let cfg = DebugConfig {
+        freed_history: 0,
+        ..DebugConfig::default()
+    };
     let d = DmaDebug::with_config(Arena::direct(), cfg);
     let r = ram(0x7000, 64, FROM);
     let dma = d.map(&r).unwrap();
@@ -99,7 +114,11 @@ fn freed_history_zero_reports_double_unmap_as_unknown() {
     let _ = d.unmap(dma, &r);
     assert_eq!(
         d.reports(),
-        vec![DebugReport::UnmapNotMapped { kind: MapKind::Single, dma, len: 64 }]
+        vec![DebugReport::UnmapNotMapped {
+            kind: MapKind::Single,
+            dma,
+            len: 64
+        }]
     );
 }
 
@@ -109,7 +128,9 @@ fn unmap_of_the_error_value() {
     let _ = d.unmap(DMA_MAPPING_ERROR, &ram(0, 64, TO));
     assert_eq!(
         d.reports(),
-        vec![DebugReport::UnmapInvalidAddress { kind: MapKind::Single }]
+        vec![DebugReport::UnmapInvalidAddress {
+            kind: MapKind::Single
+        }]
     );
 }
 
@@ -121,7 +142,11 @@ fn unmap_with_other_size() {
     let _ = d.unmap(dma, &MapRequest { len: 2048, ..r });
     assert_eq!(
         d.reports(),
-        vec![DebugReport::UnmapSizeMismatch { dma, mapped_len: 4096, unmap_len: 2048 }]
+        vec![DebugReport::UnmapSizeMismatch {
+            dma,
+            mapped_len: 4096,
+            unmap_len: 2048
+        }]
     );
     // The entry is gone after the checked unmap, like in Linux.
     assert_eq!(d.active_count(), 0);
@@ -135,7 +160,11 @@ fn unmap_with_other_direction() {
     d.unmap(dma, &MapRequest { dir: FROM, ..r }).unwrap();
     assert_eq!(
         d.reports(),
-        vec![DebugReport::UnmapDirectionMismatch { dma, mapped: TO, unmapped: FROM }]
+        vec![DebugReport::UnmapDirectionMismatch {
+            dma,
+            mapped: TO,
+            unmapped: FROM
+        }]
     );
 }
 
@@ -150,7 +179,14 @@ fn unmap_of_mmio_as_ram() {
         target: SegTarget::PeerHostBridge,
     };
     let dma = d.map(&bar).unwrap();
-    d.unmap(dma, &MapRequest { target: SegTarget::Ram, ..bar }).unwrap();
+    d.unmap(
+        dma,
+        &MapRequest {
+            target: SegTarget::Ram,
+            ..bar
+        },
+    )
+    .unwrap();
     assert_eq!(
         d.reports(),
         vec![DebugReport::UnmapTargetMismatch {
@@ -166,7 +202,13 @@ fn unmap_with_other_phys() {
     let d = DmaDebug::new(Arena::iommu());
     let r = ram(0x4000, 512, FROM);
     let dma = d.map(&r).unwrap();
-    let _ = d.unmap(dma, &MapRequest { phys: PhysAddr::new(0x8000), ..r });
+    let _ = d.unmap(
+        dma,
+        &MapRequest {
+            phys: PhysAddr::new(0x8000),
+            ..r
+        },
+    );
     assert_eq!(
         d.reports(),
         vec![DebugReport::UnmapPhysMismatch {
@@ -196,7 +238,8 @@ fn sg_segment_unmapped_as_single_and_single_as_sg() {
     let r = ram(0x40_0000, 4096, TO);
     let dma = d.map(&r).unwrap();
     let mut dma_only = SgTable::dma_only(&[(dma, 4096)], DmaFlags::EMPTY).unwrap();
-    d.unmap_sg(&mut dma_only, &[], TO, DmaAttrs::empty()).unwrap();
+    d.unmap_sg(&mut dma_only, &[], TO, DmaAttrs::empty())
+        .unwrap();
     assert_eq!(
         d.take_reports(),
         vec![DebugReport::UnmapKindMismatch {
@@ -216,7 +259,11 @@ fn map_error_check_is_required_on_raw_addresses() {
     d.unmap(dma, &r).unwrap();
     assert_eq!(
         d.take_reports(),
-        vec![DebugReport::MapErrorNotChecked { dma, len: 128, kind: MapKind::Single }]
+        vec![DebugReport::MapErrorNotChecked {
+            dma,
+            len: 128,
+            kind: MapKind::Single
+        }]
     );
 
     let dma = d.map_raw(&r);
@@ -237,7 +284,10 @@ fn map_error_check_is_required_on_raw_addresses() {
 fn error_check_through_a_type_erased_stack() {
     // The raw layer above only holds `Arc<dyn DmaBackend>`: it reports the
     // check through `note_mapping_error_check`.
-    let cfg = DebugConfig { require_error_check: true, ..DebugConfig::default() };
+    let cfg = DebugConfig {
+        require_error_check: true,
+        ..DebugConfig::default()
+    };
     let d = Arc::new(DmaDebug::with_config(Arena::direct(), cfg));
     let dynb: Arc<dyn DmaBackend> = d.clone();
     let r = ram(0x6000, 128, FROM);
@@ -249,7 +299,11 @@ fn error_check_through_a_type_erased_stack() {
     dynb.unmap(unchecked, &r2).unwrap();
     assert_eq!(
         d.reports(),
-        vec![DebugReport::MapErrorNotChecked { dma: unchecked, len: 64, kind: MapKind::Single }]
+        vec![DebugReport::MapErrorNotChecked {
+            dma: unchecked,
+            len: 64,
+            kind: MapKind::Single
+        }]
     );
 }
 
@@ -258,13 +312,32 @@ fn several_violations_in_one_unmap_in_linux_order() {
     let d = dbg();
     let r = ram(0x4000, 4096, TO);
     let dma = d.map_raw(&r);
-    let _ = d.unmap(dma, &MapRequest { len: 100, dir: BIDI, ..r });
+    let _ = d.unmap(
+        dma,
+        &MapRequest {
+            len: 100,
+            dir: BIDI,
+            ..r
+        },
+    );
     assert_eq!(
         d.reports(),
         vec![
-            DebugReport::UnmapSizeMismatch { dma, mapped_len: 4096, unmap_len: 100 },
-            DebugReport::UnmapDirectionMismatch { dma, mapped: TO, unmapped: BIDI },
-            DebugReport::MapErrorNotChecked { dma, len: 100, kind: MapKind::Single },
+            DebugReport::UnmapSizeMismatch {
+                dma,
+                mapped_len: 4096,
+                unmap_len: 100
+            },
+            DebugReport::UnmapDirectionMismatch {
+                dma,
+                mapped: TO,
+                unmapped: BIDI
+            },
+            DebugReport::MapErrorNotChecked {
+                dma,
+                len: 100,
+                kind: MapKind::Single
+            },
         ]
     );
 }
@@ -305,9 +378,27 @@ fn leaks_at_detach_list_every_active_mapping() {
     let s1 = DmaAddr::new(OFFSET + 0x30_0000);
 
     let expect = vec![
-        DebugReport::Leak { kind: MapKind::Single, dma: a, len: 4096, dir: FROM, target: Some(SegTarget::Ram) },
-        DebugReport::Leak { kind: MapKind::Sg, dma: s0, len: 4096, dir: BIDI, target: None },
-        DebugReport::Leak { kind: MapKind::Sg, dma: s1, len: 4096, dir: BIDI, target: None },
+        DebugReport::Leak {
+            kind: MapKind::Single,
+            dma: a,
+            len: 4096,
+            dir: FROM,
+            target: Some(SegTarget::Ram),
+        },
+        DebugReport::Leak {
+            kind: MapKind::Sg,
+            dma: s0,
+            len: 4096,
+            dir: BIDI,
+            target: None,
+        },
+        DebugReport::Leak {
+            kind: MapKind::Sg,
+            dma: s1,
+            len: 4096,
+            dir: BIDI,
+            target: None,
+        },
         DebugReport::Leak {
             kind: MapKind::Single,
             dma: b,
@@ -339,13 +430,21 @@ fn leaks_at_detach_list_every_active_mapping() {
         }
     );
     let text = sorted[0].to_string();
-    assert!(text.contains("pending DMA allocations while released from device"), "{text}");
+    assert!(
+        text.contains("pending DMA allocations while released from device"),
+        "{text}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "DMA-API: debug(arena): device driver tries to free DMA memory it has not allocated")]
+#[should_panic(
+    expected = "DMA-API: debug(arena): device driver tries to free DMA memory it has not allocated"
+)]
 fn panic_mode_panics_on_the_first_report() {
-    let cfg = DebugConfig { panic_on_report: true, ..DebugConfig::default() };
+    let cfg = DebugConfig {
+        panic_on_report: true,
+        ..DebugConfig::default()
+    };
     let d = DmaDebug::with_config(Arena::direct(), cfg);
     let _ = d.unmap(DmaAddr::new(0x1234), &ram(0x1234, 1, TO));
 }

@@ -97,7 +97,12 @@ impl<B: DmaBackend> DmaDebug<B> {
         cfg.cacheline_shift = cfg.cacheline_shift.min(63);
         let name = format!("debug({})", inner.name());
         let state = State::new(cfg.cacheline_shift, cfg.freed_history);
-        Self { inner, name, cfg, state: Mutex::new(state) }
+        Self {
+            inner,
+            name,
+            cfg,
+            state: Mutex::new(state),
+        }
     }
 
     /// The wrapped backend.
@@ -203,7 +208,7 @@ impl<B: DmaBackend> DmaDebug<B> {
             let id = st.next_id();
             let mut lines = Vec::new();
             if !req.target.is_mmio() {
-                lines.extend(st.add_lines(id, 0, req.phys, req.len, dma, req.dir, req.attrs));
+                lines.extend(st.add_lines((id, 0), req.phys, req.len, dma, req.dir, req.attrs));
             }
             st.add(Entry {
                 kind: MapKind::Single,
@@ -219,7 +224,14 @@ impl<B: DmaBackend> DmaDebug<B> {
         });
     }
 
-    fn record_sg(&self, table: &SgTable, plan: &[SegPlan], n: usize, dir: Direction, attrs: DmaAttrs) {
+    fn record_sg(
+        &self,
+        table: &SgTable,
+        plan: &[SegPlan],
+        n: usize,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) {
         let info = Arc::new(SgInfo {
             orig_nents: table.orig_nents(),
             mapped_nents: n,
@@ -236,7 +248,14 @@ impl<B: DmaBackend> DmaDebug<B> {
                 }
                 let idx = u32::try_from(i).unwrap_or(u32::MAX);
                 let dma = first_dma.unwrap_or(DMA_MAPPING_ERROR);
-                lines.extend(st.add_lines(head, idx, p.phys, u64::from(cpu.len()), dma, dir, attrs));
+                lines.extend(st.add_lines(
+                    (head, idx),
+                    p.phys,
+                    u64::from(cpu.len()),
+                    dma,
+                    dir,
+                    attrs,
+                ));
             }
             for (i, seg) in table.dma_iter().take(n).enumerate() {
                 st.add(Entry {
@@ -248,7 +267,11 @@ impl<B: DmaBackend> DmaDebug<B> {
                     phys: None,
                     sg: Some(Arc::clone(&info)),
                     err: ErrCheck::NotApplicable,
-                    lines: if i == 0 { std::mem::take(&mut lines) } else { Vec::new() },
+                    lines: if i == 0 {
+                        std::mem::take(&mut lines)
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
         });

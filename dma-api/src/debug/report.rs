@@ -240,44 +240,77 @@ impl fmt::Display for DebugReport {
         use DebugReport::*;
         match self {
             UnmapInvalidAddress { kind } => {
-                write!(f, "device driver tries to free an invalid DMA memory address ({kind})")
+                write!(
+                    f,
+                    "device driver tries to free an invalid DMA memory address ({kind})"
+                )
             }
             UnmapNotMapped { kind, dma, len } => write!(
                 f,
                 "device driver tries to free DMA memory it has not allocated \
                  [device address={dma:?}] [size={len} bytes] [{kind}]"
             ),
-            DoubleUnmap { kind, dma, len, mapped_kind, mapped_len } => write!(
+            DoubleUnmap {
+                kind,
+                dma,
+                len,
+                mapped_kind,
+                mapped_len,
+            } => write!(
                 f,
                 "device driver frees DMA memory twice [device address={dma:?}] \
                  [size={len} bytes] [{kind}] [was mapped as {mapped_kind}, {mapped_len} bytes]"
             ),
-            UnmapSizeMismatch { dma, mapped_len, unmap_len } => write!(
+            UnmapSizeMismatch {
+                dma,
+                mapped_len,
+                unmap_len,
+            } => write!(
                 f,
                 "device driver frees DMA memory with different size [device address={dma:?}] \
                  [map size={mapped_len} bytes] [unmap size={unmap_len} bytes]"
             ),
-            UnmapKindMismatch { dma, mapped, unmapped } => write!(
+            UnmapKindMismatch {
+                dma,
+                mapped,
+                unmapped,
+            } => write!(
                 f,
                 "device driver frees DMA memory with wrong function [device address={dma:?}] \
                  [mapped as {mapped}] [unmapped as {unmapped}]"
             ),
-            UnmapTargetMismatch { dma, mapped, unmapped } => write!(
+            UnmapTargetMismatch {
+                dma,
+                mapped,
+                unmapped,
+            } => write!(
                 f,
                 "device driver frees DMA memory with different target [device address={dma:?}] \
                  [mapped as {mapped:?}] [unmapped as {unmapped:?}]"
             ),
-            UnmapPhysMismatch { dma, mapped, unmapped } => write!(
+            UnmapPhysMismatch {
+                dma,
+                mapped,
+                unmapped,
+            } => write!(
                 f,
                 "device driver frees DMA memory with different CPU address \
                  [device address={dma:?}] [map phys={mapped:?}] [unmap phys={unmapped:?}]"
             ),
-            UnmapNentsMismatch { dma, mapped_nents, unmap_nents } => write!(
+            UnmapNentsMismatch {
+                dma,
+                mapped_nents,
+                unmap_nents,
+            } => write!(
                 f,
                 "device driver frees DMA sg list with different entry count \
                  [device address={dma:?}] [map count={mapped_nents}] [unmap count={unmap_nents}]"
             ),
-            UnmapDirectionMismatch { dma, mapped, unmapped } => write!(
+            UnmapDirectionMismatch {
+                dma,
+                mapped,
+                unmapped,
+            } => write!(
                 f,
                 "device driver frees DMA memory with different direction \
                  [device address={dma:?}] [mapped with {mapped}] [unmapped with {unmapped}]"
@@ -292,33 +325,64 @@ impl fmt::Display for DebugReport {
                 "device driver tries to sync DMA memory it has not allocated ({op}) \
                  [device address={dma:?}] [size={len} bytes]"
             ),
-            SyncOutsideRange { op, mapping, mapped_len, dma, len } => write!(
+            SyncOutsideRange {
+                op,
+                mapping,
+                mapped_len,
+                dma,
+                len,
+            } => write!(
                 f,
                 "device driver syncs DMA memory outside allocated range ({op}) \
                  [device address={mapping:?}] [allocation size={mapped_len} bytes] \
                  [sync address={dma:?}] [sync size={len} bytes]"
             ),
-            SyncDirectionMismatch { op, mapping, mapped, synced } => write!(
+            SyncDirectionMismatch {
+                op,
+                mapping,
+                mapped,
+                synced,
+            } => write!(
                 f,
                 "device driver syncs DMA memory with different direction ({op}) \
                  [device address={mapping:?}] [mapped with {mapped}] [synced with {synced}]"
             ),
-            SyncReadOnlyForCpu { mapping, mapped, synced } => write!(
+            SyncReadOnlyForCpu {
+                mapping,
+                mapped,
+                synced,
+            } => write!(
                 f,
                 "device driver syncs device read-only DMA memory for cpu \
                  [device address={mapping:?}] [mapped with {mapped}] [synced with {synced}]"
             ),
-            SyncWriteOnlyForDevice { mapping, mapped, synced } => write!(
+            SyncWriteOnlyForDevice {
+                mapping,
+                mapped,
+                synced,
+            } => write!(
                 f,
                 "device driver syncs device write-only DMA memory to device \
                  [device address={mapping:?}] [mapped with {mapped}] [synced with {synced}]"
             ),
-            CachelineOverlap { line, dma, dir, other, other_dir } => write!(
+            CachelineOverlap {
+                line,
+                dma,
+                dir,
+                other,
+                other_dir,
+            } => write!(
                 f,
                 "overlapping mappings aren't supported: cache line {line:?} shared by \
                  {dma:?} ({dir}) and active {other:?} ({other_dir})"
             ),
-            Leak { kind, dma, len, dir, target } => write!(
+            Leak {
+                kind,
+                dma,
+                len,
+                dir,
+                target,
+            } => write!(
                 f,
                 "device driver has pending DMA allocations while released from device \
                  [device address={dma:?}] [size={len} bytes] [mapped with {dir}] \

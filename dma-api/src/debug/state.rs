@@ -119,8 +119,7 @@ impl State {
     /// mappings are not tracked: the device never writes them.
     pub fn add_lines(
         &mut self,
-        owner: u64,
-        idx: u32,
+        (owner, idx): (u64, u32),
         phys: PhysAddr,
         len: u64,
         dma: DmaAddr,
@@ -131,8 +130,8 @@ impl State {
             return None;
         }
         let (first, last) = self.lines.lines_of(phys, len)?;
-        let clean = attrs
-            .intersects(DmaAttrs::DEBUGGING_IGNORE_CACHELINES | DmaAttrs::REQUIRE_COHERENT);
+        let clean =
+            attrs.intersects(DmaAttrs::DEBUGGING_IGNORE_CACHELINES | DmaAttrs::REQUIRE_COHERENT);
         if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
             if let Some((line, other)) = self.lines.find_overlap(first, last, clean) {
                 self.reports.push(DebugReport::CachelineOverlap {
@@ -145,7 +144,15 @@ impl State {
             }
         }
         let key = (first, owner, idx);
-        self.lines.insert(key, LineRec { last, dma, dir, clean });
+        self.lines.insert(
+            key,
+            LineRec {
+                last,
+                dma,
+                dir,
+                clean,
+            },
+        );
         Some(key)
     }
 
@@ -199,7 +206,11 @@ impl State {
                     mapped_len: f.len,
                 }
             } else {
-                DebugReport::UnmapNotMapped { kind: r.kind, dma: r.dma, len: r.len }
+                DebugReport::UnmapNotMapped {
+                    kind: r.kind,
+                    dma: r.dma,
+                    len: r.len,
+                }
             };
             self.reports.push(rep);
             return;
@@ -288,7 +299,13 @@ impl State {
                 }
             }
             self.freed_order.push_back(dma.raw());
-            self.freed.insert(dma.raw(), Freed { kind: e.kind, len: e.len });
+            self.freed.insert(
+                dma.raw(),
+                Freed {
+                    kind: e.kind,
+                    len: e.len,
+                },
+            );
         }
         Some(e)
     }
@@ -321,7 +338,8 @@ impl State {
     pub fn check_sync(&mut self, op: SyncOp, dma: DmaAddr, len: u64, dir: Direction) {
         let (mapping, mapped) = match self.find_containing(dma, len) {
             None => {
-                self.reports.push(DebugReport::SyncNotMapped { op, dma, len });
+                self.reports
+                    .push(DebugReport::SyncNotMapped { op, dma, len });
                 return;
             }
             Some((e, whole)) => {

@@ -103,7 +103,10 @@ impl core::fmt::Debug for Trigger {
             Trigger::EveryNth(n) => write!(f, "EveryNth({n})"),
             Trigger::FirstN(n) => write!(f, "FirstN({n})"),
             Trigger::Probability { per_million, seed } => {
-                write!(f, "Probability {{ per_million: {per_million}, seed: {seed} }}")
+                write!(
+                    f,
+                    "Probability {{ per_million: {per_million}, seed: {seed} }}"
+                )
             }
             Trigger::Predicate(_) => f.write_str("Predicate(..)"),
         }
@@ -181,7 +184,14 @@ impl<B: DmaBackend> FaultInject<B> {
             return Ok(());
         }
         let nth = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        let call = FaultCall { op, nth, phys, dma, len, dir };
+        let call = FaultCall {
+            op,
+            nth,
+            phys,
+            dma,
+            len,
+            dir,
+        };
         let fire = match &self.trigger {
             Trigger::Never => false,
             Trigger::EveryNth(n) => *n != 0 && nth % n == 0,

@@ -245,7 +245,12 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
             Ok(_) => Ok(TraceOk::Segments(segments(table))),
             Err(e) => Err(e.clone()),
         };
-        let op = TraceOp::MapSg { orig_nents, plan: plan.to_vec(), dir, attrs };
+        let op = TraceOp::MapSg {
+            orig_nents,
+            plan: plan.to_vec(),
+            dir,
+            attrs,
+        };
         self.emit(op, res);
         r
     }
@@ -259,7 +264,12 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
     ) -> Result<(), DmaError> {
         let segs = segments(table);
         let r = self.inner.unmap_sg(table, plan, dir, attrs);
-        let op = TraceOp::UnmapSg { segments: segs, plan: plan.to_vec(), dir, attrs };
+        let op = TraceOp::UnmapSg {
+            segments: segs,
+            plan: plan.to_vec(),
+            dir,
+            attrs,
+        };
         self.emit(op, done(&r));
         r
     }

@@ -69,11 +69,19 @@ impl Arena {
         }
     }
     fn add_live(&self, dma: DmaAddr, len: u64) {
-        self.live.lock().unwrap().entry(dma.raw()).or_default().push(len);
+        self.live
+            .lock()
+            .unwrap()
+            .entry(dma.raw())
+            .or_default()
+            .push(len);
     }
     fn remove_live(&self, dma: DmaAddr, len: u64) -> Result<(), DmaError> {
         let mut live = self.live.lock().unwrap();
-        let unknown = DmaError::IovaRangeInvalid { iova: dma.as_iova(), len };
+        let unknown = DmaError::IovaRangeInvalid {
+            iova: dma.as_iova(),
+            len,
+        };
         let v = live.get_mut(&dma.raw()).ok_or(unknown.clone())?;
         let i = v.iter().position(|&l| l == len).ok_or(unknown)?;
         v.remove(i);
@@ -91,7 +99,10 @@ impl Arena {
         if ok {
             Ok(())
         } else {
-            Err(DmaError::IovaRangeInvalid { iova: Iova::new(dma.raw()), len })
+            Err(DmaError::IovaRangeInvalid {
+                iova: Iova::new(dma.raw()),
+                len,
+            })
         }
     }
 }
@@ -223,7 +234,10 @@ pub fn table(ranges: &[(u64, u64)]) -> (SgTable, Vec<SegPlan>) {
     let t = SgTable::from_ranges(&r, SegKind::Ram, 1 << 20).unwrap();
     let plan = t
         .iter()
-        .map(|e| SegPlan { phys: e.phys(), target: SegTarget::Ram })
+        .map(|e| SegPlan {
+            phys: e.phys(),
+            target: SegTarget::Ram,
+        })
         .collect();
     (t, plan)
 }
