@@ -12,6 +12,8 @@ extern crate alloc;
 pub mod arch_port;
 pub mod attrs;
 pub mod bdf;
+#[cfg(feature = "std")]
+pub mod debug;
 pub mod direction;
 pub mod error;
 #[cfg(feature = "std")]
@@ -20,6 +22,8 @@ pub mod mask;
 #[cfg(feature = "std")]
 pub mod mem;
 pub mod memmap;
+#[cfg(feature = "std")]
+pub mod middleware;
 pub mod p2p;
 pub mod pci;
 pub mod port;

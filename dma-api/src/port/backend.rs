@@ -176,4 +176,12 @@ pub trait DmaBackend: Send + Sync {
     fn iova_ops(&self) -> Option<&dyn IovaOps> {
         None
     }
+
+    /// The raw (C-style) layer tells the stack that the driver checked `dma`
+    /// with `dma_mapping_error` (Linux `debug_dma_mapping_error`,
+    /// kernel/dma/debug.c). Only dma-debug records it; decorators forward it;
+    /// every other backend ignores it.
+    fn note_mapping_error_check(&self, dma: DmaAddr) {
+        let _ = dma;
+    }
 }

@@ -1,0 +1,398 @@
+//! The bookkeeping behind [`super::DmaDebug`]: active entries by DMA address,
+//! a bounded history of freed ones (to tell a double unmap from a wild one),
+//! the cache-line intervals, and the report list.
+//!
+//! The checks follow kernel/dma/debug.c: `check_unmap` (exact address,
+//! best fit among entries sharing it), `check_sync` (the mapping holding the
+//! range), `debug_dma_mapping_error` (first unchecked exact match).
+
+use super::cachelines::{LineKey, LineRec, LineTracker};
+use super::report::{DebugReport, ErrCheck, MapKind, SyncOp};
+use crate::attrs::DmaAttrs;
+use crate::direction::Direction;
+use crate::port::backend::{SegPlan, SegTarget};
+use crate::types::{DmaAddr, PhysAddr};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::vec::Vec;
+
+/// Sg bookkeeping shared by every segment of one mapped table.
+#[derive(Debug)]
+pub(crate) struct SgInfo {
+    /// CPU entries at map time (Linux `sg_call_ents`).
+    pub orig_nents: usize,
+    /// DMA segments the map produced (Linux `sg_mapped_ents`).
+    pub mapped_nents: usize,
+    /// The dispatcher's plan at map time.
+    pub plan: Arc<[SegPlan]>,
+}
+
+/// One active mapping (one DMA segment for a table).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub kind: MapKind,
+    pub dma: DmaAddr,
+    pub len: u64,
+    pub dir: Direction,
+    /// Single mappings only.
+    pub target: Option<SegTarget>,
+    /// Single mappings only.
+    pub phys: Option<PhysAddr>,
+    pub sg: Option<Arc<SgInfo>>,
+    pub err: ErrCheck,
+    /// Cache-line intervals this entry owns.
+    pub lines: Vec<LineKey>,
+}
+
+/// What a reference (unmap) call says about the mapping it undoes.
+pub(crate) struct UnmapRef {
+    pub kind: MapKind,
+    pub dma: DmaAddr,
+    pub len: u64,
+    pub dir: Direction,
+    pub target: Option<SegTarget>,
+    pub phys: Option<PhysAddr>,
+    /// CPU entries of the table given to unmap_sg.
+    pub nents: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Freed {
+    kind: MapKind,
+    len: u64,
+}
+
+/// All state, behind one mutex in `DmaDebug`.
+#[derive(Debug)]
+pub(crate) struct State {
+    active: BTreeMap<u64, Vec<Entry>>,
+    count: usize,
+    max_len: u64,
+    freed: HashMap<u64, Freed>,
+    freed_order: VecDeque<u64>,
+    freed_cap: usize,
+    pub lines: LineTracker,
+    pub reports: Vec<DebugReport>,
+    next_id: u64,
+}
+
+impl State {
+    pub fn new(line_shift: u32, freed_cap: usize) -> Self {
+        Self {
+            active: BTreeMap::new(),
+            count: 0,
+            max_len: 0,
+            freed: HashMap::new(),
+            freed_order: VecDeque::new(),
+            freed_cap,
+            lines: LineTracker::new(line_shift),
+            reports: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.count
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.active.values().flatten()
+    }
+
+    /// Adds an entry (Linux `add_dma_entry`).
+    pub fn add(&mut self, e: Entry) {
+        self.freed.remove(&e.dma.raw());
+        self.max_len = self.max_len.max(e.len);
+        self.count += 1;
+        self.active.entry(e.dma.raw()).or_default().push(e);
+    }
+
+    /// Registers cache lines of `[phys, phys + len)` for entry `owner`, and
+    /// reports an overlap with another device-writable mapping unless excused
+    /// (Linux: `SKIP_CPU_SYNC` on the new mapping, or both mappings carry
+    /// `DEBUGGING_IGNORE_CACHELINES`/`REQUIRE_COHERENT`). `TO_DEVICE`
+    /// mappings are not tracked: the device never writes them.
+    pub fn add_lines(
+        &mut self,
+        (owner, idx): (u64, u32),
+        phys: PhysAddr,
+        len: u64,
+        dma: DmaAddr,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<LineKey> {
+        if dir == Direction::ToDevice {
+            return None;
+        }
+        let (first, last) = self.lines.lines_of(phys, len)?;
+        let clean =
+            attrs.intersects(DmaAttrs::DEBUGGING_IGNORE_CACHELINES | DmaAttrs::REQUIRE_COHERENT);
+        if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
+            if let Some((line, other)) = self.lines.find_overlap(first, last, clean) {
+                self.reports.push(DebugReport::CachelineOverlap {
+                    line: self.lines.line_addr(line),
+                    dma,
+                    dir,
+                    other: other.dma,
+                    other_dir: other.dir,
+                });
+            }
+        }
+        let key = (first, owner, idx);
+        self.lines.insert(
+            key,
+            LineRec {
+                last,
+                dma,
+                dir,
+                clean,
+            },
+        );
+        Some(key)
+    }
+
+    fn score(e: &Entry, r: &UnmapRef) -> u32 {
+        u32::from(e.len == r.len)
+            + u32::from(e.kind == r.kind)
+            + u32::from(e.dir == r.dir)
+            + u32::from(r.nents.is_none() || e.sg.as_ref().map(|s| s.orig_nents) == r.nents)
+    }
+
+    /// Linux `bucket_find_exact`: among entries at exactly `r.dma`, the
+    /// perfect fit, else the best fit if it is the only candidate.
+    fn find_exact(&self, r: &UnmapRef) -> Option<usize> {
+        let v = self.active.get(&r.dma.raw())?;
+        if let Some(i) = v.iter().position(|e| Self::score(e, r) == 4) {
+            return Some(i);
+        }
+        if v.len() == 1 {
+            Some(0)
+        } else {
+            None
+        }
+    }
+
+    /// `mapped_nents` of the table segment an unmap_sg starts at (Linux
+    /// `get_nr_mapped_entries`).
+    pub fn mapped_nents(&self, r: &UnmapRef) -> Option<usize> {
+        let i = self.find_exact(r)?;
+        let e = self.active.get(&r.dma.raw())?.get(i)?;
+        e.sg.as_ref().map(|s| s.mapped_nents)
+    }
+
+    /// The table bookkeeping of the segment an unmap_sg starts at.
+    pub fn sg_info(&self, r: &UnmapRef) -> Option<Arc<SgInfo>> {
+        let i = self.find_exact(r)?;
+        self.active.get(&r.dma.raw())?.get(i)?.sg.clone()
+    }
+
+    /// Linux `check_unmap`, plus the target/phys checks and the double-unmap
+    /// history. Removes the entry when found.
+    pub fn check_unmap(&mut self, r: &UnmapRef, invalid: DmaAddr) {
+        let Some(i) = self.find_exact(r) else {
+            let rep = if r.dma == invalid {
+                DebugReport::UnmapInvalidAddress { kind: r.kind }
+            } else if let Some(f) = self.freed.get(&r.dma.raw()) {
+                DebugReport::DoubleUnmap {
+                    kind: r.kind,
+                    dma: r.dma,
+                    len: r.len,
+                    mapped_kind: f.kind,
+                    mapped_len: f.len,
+                }
+            } else {
+                DebugReport::UnmapNotMapped {
+                    kind: r.kind,
+                    dma: r.dma,
+                    len: r.len,
+                }
+            };
+            self.reports.push(rep);
+            return;
+        };
+        let Some(e) = self.take(r.dma, i) else { return };
+        let dma = r.dma;
+        if r.len != e.len {
+            self.reports.push(DebugReport::UnmapSizeMismatch {
+                dma,
+                mapped_len: e.len,
+                unmap_len: r.len,
+            });
+        }
+        if r.kind != e.kind {
+            self.reports.push(DebugReport::UnmapKindMismatch {
+                dma,
+                mapped: e.kind,
+                unmapped: r.kind,
+            });
+        } else {
+            if let (Some(m), Some(u)) = (e.target, r.target) {
+                if m != u {
+                    self.reports.push(DebugReport::UnmapTargetMismatch {
+                        dma,
+                        mapped: m,
+                        unmapped: u,
+                    });
+                }
+            }
+            if let (Some(m), Some(u)) = (e.phys, r.phys) {
+                if m != u {
+                    self.reports.push(DebugReport::UnmapPhysMismatch {
+                        dma,
+                        mapped: m,
+                        unmapped: u,
+                    });
+                }
+            }
+        }
+        if let (Some(n), MapKind::Sg, Some(sg)) = (r.nents, r.kind, e.sg.as_ref()) {
+            if n != 0 && n != sg.orig_nents {
+                self.reports.push(DebugReport::UnmapNentsMismatch {
+                    dma,
+                    mapped_nents: sg.orig_nents,
+                    unmap_nents: n,
+                });
+            }
+        }
+        if r.dir != e.dir {
+            self.reports.push(DebugReport::UnmapDirectionMismatch {
+                dma,
+                mapped: e.dir,
+                unmapped: r.dir,
+            });
+        }
+        if e.err == ErrCheck::NotChecked {
+            self.reports.push(DebugReport::MapErrorNotChecked {
+                dma,
+                len: r.len,
+                kind: e.kind,
+            });
+        }
+    }
+
+    /// Removes entry `i` at `dma`, its cache lines, and remembers it as freed.
+    fn take(&mut self, dma: DmaAddr, i: usize) -> Option<Entry> {
+        let v = self.active.get_mut(&dma.raw())?;
+        if i >= v.len() {
+            return None;
+        }
+        let e = v.remove(i);
+        if v.is_empty() {
+            self.active.remove(&dma.raw());
+        }
+        self.count -= 1;
+        if self.count == 0 {
+            self.max_len = 0;
+        }
+        for k in &e.lines {
+            self.lines.remove(k);
+        }
+        if self.freed_cap > 0 {
+            if self.freed_order.len() >= self.freed_cap {
+                if let Some(old) = self.freed_order.pop_front() {
+                    self.freed.remove(&old);
+                }
+            }
+            self.freed_order.push_back(dma.raw());
+            self.freed.insert(
+                dma.raw(),
+                Freed {
+                    kind: e.kind,
+                    len: e.len,
+                },
+            );
+        }
+        Some(e)
+    }
+
+    /// The mapping holding `[dma, dma + len)`, or failing that the one
+    /// holding `dma` (returned with `false`).
+    fn find_containing(&self, dma: DmaAddr, len: u64) -> Option<(&Entry, bool)> {
+        let start = dma.raw();
+        let end = start.checked_add(len);
+        let lo = start.saturating_sub(self.max_len);
+        let mut partial = None;
+        for (_, v) in self.active.range(lo..=start).rev() {
+            for e in v {
+                let e_end = e.dma.raw().saturating_add(e.len);
+                if start >= e_end {
+                    continue;
+                }
+                if matches!(end, Some(x) if x <= e_end) {
+                    return Some((e, true));
+                }
+                if partial.is_none() {
+                    partial = Some(e);
+                }
+            }
+        }
+        partial.map(|e| (e, false))
+    }
+
+    /// Linux `check_sync`.
+    pub fn check_sync(&mut self, op: SyncOp, dma: DmaAddr, len: u64, dir: Direction) {
+        let (mapping, mapped) = match self.find_containing(dma, len) {
+            None => {
+                self.reports
+                    .push(DebugReport::SyncNotMapped { op, dma, len });
+                return;
+            }
+            Some((e, whole)) => {
+                let found = (e.dma, e.dir);
+                if !whole {
+                    self.reports.push(DebugReport::SyncOutsideRange {
+                        op,
+                        mapping: e.dma,
+                        mapped_len: e.len,
+                        dma,
+                        len,
+                    });
+                }
+                found
+            }
+        };
+        if mapped == Direction::Bidirectional {
+            return;
+        }
+        if dir != mapped {
+            self.reports.push(DebugReport::SyncDirectionMismatch {
+                op,
+                mapping,
+                mapped,
+                synced: dir,
+            });
+        }
+        match op {
+            SyncOp::ForCpu if mapped != Direction::FromDevice && dir != Direction::ToDevice => {
+                self.reports.push(DebugReport::SyncReadOnlyForCpu {
+                    mapping,
+                    mapped,
+                    synced: dir,
+                });
+            }
+            SyncOp::ForDevice if mapped != Direction::ToDevice && dir != Direction::FromDevice => {
+                self.reports.push(DebugReport::SyncWriteOnlyForDevice {
+                    mapping,
+                    mapped,
+                    synced: dir,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Linux `debug_dma_mapping_error`: marks the first unchecked mapping at
+    /// exactly `dma` as checked.
+    pub fn mark_checked(&mut self, dma: DmaAddr) {
+        if let Some(v) = self.active.get_mut(&dma.raw()) {
+            if let Some(e) = v.iter_mut().find(|e| e.err == ErrCheck::NotChecked) {
+                e.err = ErrCheck::Checked;
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `DmaBackend` for pointers to backends (`&T`, `Box<T>`, `Arc<T>`, `T` may be
+//! `dyn DmaBackend`), so decorators stack over a shared or type-erased backend
+//! (`DmaDebug<Arc<dyn DmaBackend>>`). Every method forwards, defaults included.
+
+use crate::attrs::DmaAttrs;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::types::DmaAddr;
+use scatterlist::SgTable;
+use std::boxed::Box;
+use std::sync::Arc;
+
+macro_rules! forward_backend {
+    ($($ptr:ty),*) => {$(
+        impl<T: DmaBackend + ?Sized> DmaBackend for $ptr {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+                (**self).map(req)
+            }
+            fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
+                (**self).unmap(dma, req)
+            }
+            fn map_sg(
+                &self,
+                table: &mut SgTable,
+                plan: &[SegPlan],
+                dir: Direction,
+                attrs: DmaAttrs,
+            ) -> Result<usize, DmaError> {
+                (**self).map_sg(table, plan, dir, attrs)
+            }
+            fn unmap_sg(
+                &self,
+                table: &mut SgTable,
+                plan: &[SegPlan],
+                dir: Direction,
+                attrs: DmaAttrs,
+            ) -> Result<(), DmaError> {
+                (**self).unmap_sg(table, plan, dir, attrs)
+            }
+            fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+                (**self).sync_for_cpu(dma, len, dir)
+            }
+            fn sync_for_device(
+                &self,
+                dma: DmaAddr,
+                len: u64,
+                dir: Direction,
+            ) -> Result<(), DmaError> {
+                (**self).sync_for_device(dma, len, dir)
+            }
+            fn need_sync(&self, dma: DmaAddr) -> bool {
+                (**self).need_sync(dma)
+            }
+            fn max_mapping_size(&self) -> u64 {
+                (**self).max_mapping_size()
+            }
+            fn opt_mapping_size(&self) -> u64 {
+                (**self).opt_mapping_size()
+            }
+            fn merge_boundary(&self) -> u64 {
+                (**self).merge_boundary()
+            }
+            fn iova_ops(&self) -> Option<&dyn IovaOps> {
+                (**self).iova_ops()
+            }
+            fn note_mapping_error_check(&self, dma: DmaAddr) {
+                (**self).note_mapping_error_check(dma)
+            }
+        }
+    )*};
+}
+
+forward_backend!(&T, Box<T>, Arc<T>);

@@ -1,0 +1,159 @@
+//! dma-debug: scatter-gather tables (`debug_dma_map_sg` / `debug_dma_unmap_sg`).
+
+mod common;
+
+use common::{table, Arena, IOVA_BASE};
+use dma_api::debug::{DebugReport, DmaDebug, MapKind};
+use dma_api::port::{DmaBackend, SegPlan, SegTarget};
+use dma_api::{BusAddr, Direction, DmaAddr, DmaAttrs};
+use scatterlist::DmaFlags;
+
+const FROM: Direction = Direction::FromDevice;
+const TO: Direction = Direction::ToDevice;
+
+fn none() -> DmaAttrs {
+    DmaAttrs::empty()
+}
+
+#[test]
+fn merged_table_with_a_bus_segment_maps_and_unmaps_cleanly() {
+    let d = DmaDebug::new(Arena::iommu());
+    let (mut t, mut plan) = table(&[
+        (0x1_0000, 4096),
+        (0x3_0000, 4096),
+        (0x5_0000, 4096),
+        (0x7_0000, 4096),
+    ]);
+    plan[2].target = SegTarget::PeerBus(BusAddr::new(0xe000_0000));
+    let n = d.map_sg(&mut t, &plan, TO, none()).unwrap();
+    // [RAM RAM] [BUS] [RAM]
+    assert_eq!(n, 3);
+    let segs: Vec<(DmaAddr, u32, DmaFlags)> = t
+        .dma_iter()
+        .map(|s| (s.dma_address(), s.dma_len(), s.dma_flags()))
+        .collect();
+    assert_eq!(segs[0], (DmaAddr::new(IOVA_BASE), 8192, DmaFlags::EMPTY));
+    assert_eq!(
+        segs[1],
+        (DmaAddr::new(0xe000_0000), 4096, DmaFlags::BUS_ADDRESS)
+    );
+    assert_eq!(d.active_count(), 3);
+    d.sync_for_device(segs[0].0.checked_add(4096).unwrap(), 4096, TO)
+        .unwrap();
+    d.unmap_sg(&mut t, &plan, TO, none()).unwrap();
+    assert_eq!(d.reports(), vec![]);
+    assert_eq!(d.active_count(), 0);
+    assert_eq!(d.inner().live_count(), 0);
+}
+
+#[test]
+fn unmap_with_another_entry_count() {
+    let d = DmaDebug::new(Arena::direct());
+    let (mut t, plan) = table(&[(0x1_0000, 4096), (0x3_0000, 4096), (0x5_0000, 4096)]);
+    d.map_sg(&mut t, &plan, FROM, none()).unwrap();
+    let segs: Vec<(DmaAddr, u32)> = t
+        .dma_iter()
+        .map(|s| (s.dma_address(), s.dma_len()))
+        .collect();
+    // The driver hands back a table of two entries over the first two
+    // segments.
+    let (mut t2, plan2) = table(&[(0x1_0000, 4096), (0x3_0000, 4096)]);
+    for (s, &(dma, len)) in t2.dma_iter_mut().zip(segs.iter()) {
+        s.set_dma(dma, len, DmaFlags::EMPTY).unwrap();
+    }
+    t2.set_nents(2).unwrap();
+    d.unmap_sg(&mut t2, &plan2, FROM, none()).unwrap();
+    assert_eq!(
+        d.take_reports(),
+        vec![
+            DebugReport::UnmapNentsMismatch {
+                dma: segs[0].0,
+                mapped_nents: 3,
+                unmap_nents: 2
+            },
+            DebugReport::UnmapNentsMismatch {
+                dma: segs[1].0,
+                mapped_nents: 3,
+                unmap_nents: 2
+            },
+        ]
+    );
+    // The third segment is still active: a leak at detach.
+    assert_eq!(
+        d.detach(),
+        vec![DebugReport::Leak {
+            kind: MapKind::Sg,
+            dma: segs[2].0,
+            len: 4096,
+            dir: FROM,
+            target: None
+        }]
+    );
+}
+
+#[test]
+fn unmap_with_another_plan() {
+    let d = DmaDebug::new(Arena::direct());
+    let (mut t, plan) = table(&[(0x1_0000, 4096), (0x3_0000, 4096)]);
+    d.map_sg(&mut t, &plan, FROM, none()).unwrap();
+    let first = t.dma_iter().next().unwrap().dma_address();
+    let mut lie = plan.clone();
+    lie[1] = SegPlan {
+        phys: lie[1].phys,
+        target: SegTarget::PeerHostBridge,
+    };
+    d.unmap_sg(&mut t, &lie, FROM, none()).unwrap();
+    assert_eq!(
+        d.reports(),
+        vec![DebugReport::UnmapTargetMismatch {
+            dma: first,
+            mapped: SegTarget::Ram,
+            unmapped: SegTarget::PeerHostBridge,
+        }]
+    );
+}
+
+#[test]
+fn unmap_with_another_direction_reports_each_segment() {
+    let d = DmaDebug::new(Arena::direct());
+    let (mut t, plan) = table(&[(0x1_0000, 4096), (0x3_0000, 4096)]);
+    d.map_sg(&mut t, &plan, FROM, none()).unwrap();
+    let segs: Vec<DmaAddr> = t.dma_iter().map(|s| s.dma_address()).collect();
+    d.unmap_sg(&mut t, &plan, TO, none()).unwrap();
+    assert_eq!(
+        d.reports(),
+        vec![
+            DebugReport::UnmapDirectionMismatch {
+                dma: segs[0],
+                mapped: FROM,
+                unmapped: TO
+            },
+            DebugReport::UnmapDirectionMismatch {
+                dma: segs[1],
+                mapped: FROM,
+                unmapped: TO
+            },
+        ]
+    );
+}
+
+#[test]
+fn table_unmapped_twice() {
+    let d = DmaDebug::new(Arena::iommu());
+    let (mut t, plan) = table(&[(0x1_0000, 4096)]);
+    d.map_sg(&mut t, &plan, FROM, none()).unwrap();
+    let copy = t.clone();
+    d.unmap_sg(&mut t, &plan, FROM, none()).unwrap();
+    let mut again = copy;
+    assert!(d.unmap_sg(&mut again, &plan, FROM, none()).is_err());
+    assert_eq!(
+        d.reports(),
+        vec![DebugReport::DoubleUnmap {
+            kind: MapKind::Sg,
+            dma: DmaAddr::new(IOVA_BASE),
+            len: 4096,
+            mapped_kind: MapKind::Sg,
+            mapped_len: 4096,
+        }]
+    );
+}
