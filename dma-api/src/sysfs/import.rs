@@ -836,3 +836,533 @@ pub fn import(scan: &SysfsScan, opts: &ImportOptions) -> SysfsImport {
         warnings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pci::{AcsBits, AcsRegs};
+    use crate::sysfs::RawBar;
+    use crate::types::PhysAddr;
+
+    fn b(s: &str) -> Bdf {
+        s.parse().unwrap()
+    }
+
+    fn raw(bdf: &str, parent: Option<&str>, pcie: Option<PcieType>) -> RawPciDevice {
+        let bdf = b(bdf);
+        RawPciDevice {
+            bdf,
+            parent: parent.map(b),
+            // The root bus of the chain (bus 0 for children, in these tests).
+            host_bridge: Some(PathHostBridge {
+                domain: bdf.domain(),
+                bus: if parent.is_none() { bdf.bus() } else { 0 },
+            }),
+            sysfs_path: PathBuf::from(format!("/sys/devices/x/{bdf}")),
+            vendor: 0x1234,
+            device: 0x5678,
+            class: 0x020000,
+            revision: None,
+            header_type: Some(if pcie.is_some_and(|t| pcie_port(t).is_bridge()) {
+                HeaderType::Bridge
+            } else {
+                HeaderType::Normal
+            }),
+            multifunction: Some(false),
+            bridge_buses: None,
+            pcie_type: pcie,
+            acs: None,
+            config_len: 4096,
+            bars: Vec::new(),
+            numa_node: None,
+            iommu_group: None,
+            driver: None,
+            dma_mask_bits: Some(64),
+        }
+    }
+
+    fn mem(index: usize, start: u64, size: u64, is_64: bool) -> RawBar {
+        RawBar {
+            index,
+            start: PhysAddr::new(start),
+            size,
+            is_mem: true,
+            is_io: false,
+            is_64,
+            prefetch: false,
+        }
+    }
+
+    fn opts() -> ImportOptions {
+        ImportOptions {
+            name: "t".into(),
+            source: "test".into(),
+            arch: ArchName::Arm64,
+            cpu: CpuInfo::default(),
+            default_coherent: false,
+        }
+    }
+
+    fn scan(devices: Vec<RawPciDevice>) -> SysfsScan {
+        SysfsScan {
+            devices,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn problems(imp: &SysfsImport) -> Vec<(Option<Bdf>, ImportProblem)> {
+        imp.warnings
+            .iter()
+            .map(|w| (w.bdf, w.what.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn ports_acs_mask_and_coherency() {
+        let mut rp = raw("0000:00:01.0", None, Some(PcieType::RootPort));
+        rp.acs = Some(AcsRegs {
+            offset: 0x100,
+            cap: AcsBits::SV | AcsBits::RR | AcsBits::CR | AcsBits::UF,
+            ctrl: AcsBits::RR,
+            egress_vector_bits: 0,
+            cap_raw: 0x1d,
+            ctrl_raw: 0x4,
+        });
+        let usp = raw(
+            "0000:01:00.0",
+            Some("0000:00:01.0"),
+            Some(PcieType::UpstreamPort),
+        );
+        let dsp = raw(
+            "0000:02:00.0",
+            Some("0000:01:00.0"),
+            Some(PcieType::DownstreamPort),
+        );
+        let bridge = raw(
+            "0000:03:00.0",
+            Some("0000:02:00.0"),
+            Some(PcieType::PcieToPciBridge),
+        );
+        let mut conv = raw("0000:04:01.0", Some("0000:03:00.0"), None);
+        conv.dma_mask_bits = None;
+        let mut conv_bridge = raw("0000:04:02.0", Some("0000:03:00.0"), None);
+        conv_bridge.header_type = Some(HeaderType::Bridge);
+        conv_bridge.dma_mask_bits = Some(0);
+        let mut rciep = raw("0000:00:02.0", None, Some(PcieType::RcEventCollector));
+        rciep.multifunction = Some(true);
+        rciep.dma_mask_bits = Some(99);
+        let imp = import(
+            &scan(vec![rp, usp, dsp, bridge, conv, conv_bridge, rciep]),
+            &opts(),
+        );
+        let t = &imp.machine.topology;
+        let port = |s| t.device(t.lookup(b(s)).unwrap()).unwrap();
+        assert_eq!(port("0000:00:01.0").port, PortType::RootPort);
+        assert_eq!(
+            port("0000:00:01.0").acs,
+            Some(AcsCap {
+                cap: Acs::SV | Acs::RR | Acs::CR | Acs::UF,
+                ctrl: Acs::RR
+            })
+        );
+        assert_eq!(port("0000:01:00.0").port, PortType::SwitchUpstream);
+        assert_eq!(port("0000:02:00.0").port, PortType::SwitchDownstream);
+        assert_eq!(port("0000:03:00.0").port, PortType::PcieToPciBridge);
+        assert_eq!(port("0000:04:01.0").port, PortType::PciDevice);
+        assert_eq!(port("0000:04:01.0").dma_mask, DmaMask::BITS_32);
+        assert_eq!(port("0000:04:02.0").port, PortType::PciBridge);
+        assert_eq!(port("0000:04:02.0").dma_mask, DmaMask::BITS_32);
+        let rc = port("0000:00:02.0");
+        assert_eq!((rc.port, rc.multifunction), (PortType::RcEndpoint, true));
+        assert_eq!(rc.dma_mask, DmaMask::BITS_32);
+        assert_eq!(port("0000:02:00.0").dma_mask, DmaMask::BITS_64);
+        assert!(t.devices().all(|(_, d)| !d.coherent));
+        assert_eq!(
+            problems(&imp),
+            [(
+                Some(b("0000:00:02.0")),
+                ImportProblem::BadDmaMask { bits: 99 }
+            )]
+        );
+        assert_eq!(imp.machine.arch, ArchName::Arm64);
+        assert_eq!(t.generation(), 0);
+        imp.machine.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn truncated_config_guesses_by_position() {
+        let mut devs = vec![
+            raw("0000:00:01.0", None, None),
+            raw("0000:01:00.0", Some("0000:00:01.0"), None),
+            raw("0000:02:00.0", Some("0000:01:00.0"), None),
+            raw("0000:03:00.0", Some("0000:02:00.0"), None),
+            raw("0000:00:02.0", None, None),
+        ];
+        for d in devs.iter_mut().take(3) {
+            d.header_type = Some(HeaderType::Bridge);
+        }
+        // Header unreadable too: the class code says "endpoint".
+        devs[3].header_type = None;
+        for d in &mut devs {
+            d.config_len = 64;
+        }
+        let imp = import(&scan(devs), &opts());
+        let got: Vec<(Bdf, PortType)> = imp
+            .machine
+            .topology
+            .devices()
+            .map(|(_, d)| (d.bdf, d.port))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (b("0000:00:01.0"), PortType::RootPort),
+                (b("0000:00:02.0"), PortType::RcEndpoint),
+                (b("0000:01:00.0"), PortType::SwitchUpstream),
+                (b("0000:02:00.0"), PortType::SwitchDownstream),
+                (b("0000:03:00.0"), PortType::Endpoint),
+            ]
+        );
+        assert_eq!(imp.warnings.len(), 5);
+        assert!(imp.warnings.iter().all(|w| matches!(
+            w.what,
+            ImportProblem::PortTypeGuessed { config_len: 64, .. }
+        )));
+    }
+
+    #[test]
+    fn inconsistencies_drop_the_offender_and_its_subtree() {
+        let rp = raw("0000:00:01.0", None, Some(PcieType::RootPort));
+        let mut ep = raw(
+            "0000:01:00.0",
+            Some("0000:00:01.0"),
+            Some(PcieType::Endpoint),
+        );
+        ep.bars = vec![mem(0, 0x1_0000_0000, 0x10_0000, true)];
+        let mut dup = raw(
+            "0000:01:00.0",
+            Some("0000:00:01.0"),
+            Some(PcieType::Endpoint),
+        );
+        dup.vendor = 0xdead;
+        // Below an endpoint: not a bridge.
+        let under_ep = raw(
+            "0000:02:00.0",
+            Some("0000:01:00.0"),
+            Some(PcieType::Endpoint),
+        );
+        // A loop: 05 -> 06 -> 05, and 07 below the loop.
+        let c1 = raw(
+            "0000:05:00.0",
+            Some("0000:06:00.0"),
+            Some(PcieType::RootPort),
+        );
+        let c2 = raw(
+            "0000:06:00.0",
+            Some("0000:05:00.0"),
+            Some(PcieType::RootPort),
+        );
+        let c3 = raw(
+            "0000:07:00.0",
+            Some("0000:05:00.0"),
+            Some(PcieType::Endpoint),
+        );
+        // A switch whose BAR overlaps the endpoint's: it and its child go.
+        let mut sw = raw("0000:40:00.0", None, Some(PcieType::RootPort));
+        sw.bars = vec![mem(0, 0x1_0008_0000, 0x1000, true)];
+        let below = raw(
+            "0000:41:00.0",
+            Some("0000:40:00.0"),
+            Some(PcieType::Endpoint),
+        );
+        // Other domain parent.
+        let cross = raw(
+            "0001:02:00.0",
+            Some("0000:00:01.0"),
+            Some(PcieType::Endpoint),
+        );
+        let imp = import(
+            &scan(vec![rp, ep, dup, under_ep, c1, c2, c3, sw, below, cross]),
+            &opts(),
+        );
+        let t = &imp.machine.topology;
+        let kept: Vec<String> = t.devices().map(|(_, d)| d.bdf.to_string()).collect();
+        assert_eq!(kept, ["0000:00:01.0", "0000:01:00.0"]);
+        assert_eq!(
+            t.device(t.lookup(b("0000:01:00.0")).unwrap())
+                .unwrap()
+                .vendor,
+            0x1234
+        );
+        let p = problems(&imp);
+        let want = [
+            (b("0000:01:00.0"), ImportProblem::DuplicateBdf),
+            (b("0000:05:00.0"), ImportProblem::ParentCycle),
+            (b("0000:06:00.0"), ImportProblem::ParentCycle),
+            (b("0000:07:00.0"), ImportProblem::ParentCycle),
+            (
+                b("0000:02:00.0"),
+                ImportProblem::Rejected(TopologyError::ParentNotBridge {
+                    bdf: b("0000:02:00.0"),
+                    parent: b("0000:01:00.0"),
+                    port: PortType::Endpoint,
+                }),
+            ),
+            (
+                b("0001:02:00.0"),
+                ImportProblem::Rejected(TopologyError::DomainMismatch {
+                    bdf: b("0001:02:00.0"),
+                    parent: b("0000:00:01.0"),
+                }),
+            ),
+            (
+                b("0000:40:00.0"),
+                ImportProblem::BarOverlap {
+                    index: 0,
+                    other: b("0000:01:00.0"),
+                    other_index: 0,
+                },
+            ),
+            (
+                b("0000:41:00.0"),
+                ImportProblem::ParentDropped {
+                    parent: b("0000:40:00.0"),
+                },
+            ),
+        ];
+        for (bdf, what) in want {
+            assert!(p.contains(&(Some(bdf), what.clone())), "{what:?} in {p:?}");
+        }
+        assert_eq!(p.len(), 8, "{p:?}");
+        imp.machine.check_invariants().unwrap();
+        assert_eq!(imp.machine.memmap.ranges().len(), 1);
+    }
+
+    #[test]
+    fn bad_bars_are_left_out_alone() {
+        let mut ep = raw("0000:00:03.0", None, Some(PcieType::RcIntegratedEndpoint));
+        ep.bars = vec![
+            mem(0, 0x1_0000_0000, 0x3000, true),    // not a power of two
+            mem(2, 0x1_0000_1000, 0x2000, true),    // misaligned
+            mem(3, 0x1_0000_0000, 0x1000, false),   // 32-bit above 4 GiB
+            mem(4, 0xfe00_0000, 0x1000, false),     // fine
+            mem(5, 0xfe00_0000, 0x8, false),        // too small
+            mem(6, 0xfe10_0000, 0x1000, false),     // ROM slot: ignored
+            mem(13, 0xfe20_0000, 0x10_0000, false), // window slot: ignored
+        ];
+        let imp = import(&scan(vec![ep]), &opts());
+        let t = &imp.machine.topology;
+        let d = t.device(t.lookup(b("0000:00:03.0")).unwrap()).unwrap();
+        let idx: Vec<u8> = d.bars.iter().map(|b| b.index).collect();
+        assert_eq!(idx, [4]);
+        let dropped: Vec<u8> = imp
+            .warnings
+            .iter()
+            .filter_map(|w| match &w.what {
+                ImportProblem::BarDropped { index, .. } => Some(*index),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dropped, [0, 2, 3, 5]);
+        // The host bridge's identity window covers the kept BAR exactly.
+        let hb = &t.host_bridges()[0];
+        assert_eq!(hb.name, "pci0000:00");
+        assert_eq!(
+            hb.mmio.windows(),
+            [AddrWindow::identity(PhysAddr::new(0xfe00_0000), 0x1000)]
+        );
+    }
+
+    #[test]
+    fn windows_follow_address_runs_per_bridge() {
+        let mut a = raw("0000:00:01.0", None, Some(PcieType::RcIntegratedEndpoint));
+        a.bars = vec![
+            mem(0, 0x1000_0000, 0x1000, false),
+            mem(2, 0x3000_0000, 0x1000, false),
+        ];
+        let mut c = raw("0000:80:01.0", None, Some(PcieType::RcIntegratedEndpoint));
+        c.bars = vec![mem(0, 0x2000_0000, 0x10_0000, false)];
+        c.iommu_group = Some(3);
+        let imp = import(&scan(vec![a, c]), &opts());
+        let hbs = imp.machine.topology.host_bridges();
+        assert_eq!(hbs.len(), 2);
+        assert_eq!(
+            hbs[0].mmio.windows(),
+            [
+                AddrWindow::identity(PhysAddr::new(0x1000_0000), 0x1000),
+                AddrWindow::identity(PhysAddr::new(0x3000_0000), 0x1000)
+            ]
+        );
+        assert_eq!(
+            hbs[1].mmio.windows(),
+            [AddrWindow::identity(PhysAddr::new(0x2000_0000), 0x10_0000)]
+        );
+        assert_eq!((hbs[0].iommu, hbs[1].iommu), (false, true));
+        assert!(imp.warnings.is_empty(), "{:?}", imp.warnings);
+
+        // A path naming another root bus than the address: the address wins.
+        let mut m = raw("0000:81:00.0", None, Some(PcieType::RcIntegratedEndpoint));
+        m.host_bridge = Some(PathHostBridge {
+            domain: 0,
+            bus: 0x80,
+        });
+        let imp = import(&scan(vec![m]), &opts());
+        assert_eq!(imp.machine.topology.host_bridges()[0].name, "pci0000:81");
+        assert_eq!(
+            problems(&imp),
+            [(
+                Some(b("0000:81:00.0")),
+                ImportProblem::HostBridgeMismatch {
+                    path: "pci0000:80".into(),
+                    used: "pci0000:81".into()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn orphans_get_a_root_bus_and_labels_are_unique() {
+        let mut a = raw(
+            "0000:03:00.0",
+            Some("0000:00:1c.0"),
+            Some(PcieType::Endpoint),
+        );
+        a.driver = Some("nvme".into());
+        let mut c = raw(
+            "0000:04:00.0",
+            Some("0000:00:1d.0"),
+            Some(PcieType::Endpoint),
+        );
+        c.driver = Some("nvme".into());
+        let mut d = raw("0000:00:1f.0", None, Some(PcieType::RcIntegratedEndpoint));
+        d.driver = Some("lpc_ich".into());
+        let imp = import(&scan(vec![a, c, d]), &opts());
+        let t = &imp.machine.topology;
+        let names: Vec<(String, Option<String>, String)> = t
+            .devices()
+            .map(|(_, d)| {
+                let hb = t.host_bridge(d.host_bridge).unwrap().name.clone();
+                (d.bdf.to_string(), d.name.clone(), hb)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "0000:00:1f.0".into(),
+                    Some("lpc_ich".into()),
+                    "pci0000:00".into()
+                ),
+                (
+                    "0000:03:00.0".into(),
+                    Some("nvme-0".into()),
+                    "pci0000:03".into()
+                ),
+                (
+                    "0000:04:00.0".into(),
+                    Some("nvme-1".into()),
+                    "pci0000:04".into()
+                ),
+            ]
+        );
+        let p = problems(&imp);
+        assert!(p.contains(&(
+            Some(b("0000:03:00.0")),
+            ImportProblem::Orphan {
+                parent: b("0000:00:1c.0")
+            }
+        )));
+        assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn empty_scan_is_an_empty_machine() {
+        let imp = import(&scan(Vec::new()), &opts());
+        assert!(imp.machine.topology.is_empty());
+        assert!(imp.machine.memmap.ranges().is_empty());
+        assert!(imp.warnings.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::sysfs::RawBar;
+    use crate::types::PhysAddr;
+    use proptest::prelude::*;
+
+    fn bdf_of(i: u8) -> Bdf {
+        Bdf::new(u32::from(i >> 6), i & 7, (i >> 3) & 7, 0).unwrap_or_default()
+    }
+
+    prop_compose! {
+        fn arb_dev()(
+            me in any::<u8>(),
+            parent in proptest::option::of(any::<u8>()),
+            ty in proptest::option::of(0u8..11),
+            hdr in 0u8..4,
+            cfg in prop_oneof![Just(64usize), Just(256), Just(4096)],
+            bars in proptest::collection::vec(
+                (0usize..8, 0u64..64, 0u32..34, any::<bool>(), any::<bool>()), 0..4),
+            mask in proptest::option::of(0u32..70),
+            group in proptest::option::of(0u32..4),
+        ) -> RawPciDevice {
+            let bdf = bdf_of(me);
+            RawPciDevice {
+                bdf,
+                parent: parent.map(bdf_of),
+                host_bridge: Some(PathHostBridge { domain: bdf.domain(), bus: 0 }),
+                sysfs_path: PathBuf::new(),
+                vendor: 1,
+                device: 2,
+                class: 0x060400,
+                revision: None,
+                header_type: HeaderType::from_raw(hdr),
+                multifunction: Some(hdr & 1 == 1),
+                bridge_buses: None,
+                pcie_type: ty.and_then(PcieType::from_raw),
+                acs: None,
+                config_len: cfg,
+                bars: bars.into_iter().map(|(index, start, shift, is_64, prefetch)| RawBar {
+                    index,
+                    start: PhysAddr::new(start << 12),
+                    size: 1u64 << shift,
+                    is_mem: true,
+                    is_io: false,
+                    is_64,
+                    prefetch,
+                }).collect(),
+                numa_node: None,
+                iommu_group: group,
+                driver: None,
+                dma_mask_bits: mask,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_scan_imports_to_a_valid_machine(devs in proptest::collection::vec(arb_dev(), 0..24)) {
+            let opts = ImportOptions {
+                name: "p".into(),
+                source: "p".into(),
+                arch: ArchName::X86_64,
+                cpu: CpuInfo::default(),
+                default_coherent: true,
+            };
+            let n = devs.len();
+            let input: BTreeSet<Bdf> = devs.iter().map(|d| d.bdf).collect();
+            let imp = import(&SysfsScan { devices: devs, warnings: Vec::new() }, &opts);
+            prop_assert!(imp.machine.check_invariants().is_ok());
+            prop_assert!(imp.machine.topology.len() <= n);
+            // Every function is either in the machine or named by a warning.
+            let named: BTreeSet<Bdf> = imp.warnings.iter().filter_map(|w| w.bdf).collect();
+            for b in input {
+                prop_assert!(
+                    imp.machine.topology.lookup(b).is_some() || named.contains(&b),
+                    "{} vanished silently", b
+                );
+            }
+        }
+    }
+}
