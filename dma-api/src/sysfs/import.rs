@@ -444,6 +444,14 @@ pub fn to_records(scan: &SysfsScan, default_coherent: bool) -> ImportedRecords {
                     continue;
                 }
                 let Some(pc) = cands.get(&p) else {
+                    // Parents come first (depth order); a parent that is
+                    // neither kept nor dropped cannot occur, but if it did
+                    // the child would still be named.
+                    warn(
+                        &mut warnings,
+                        raw,
+                        ImportProblem::ParentDropped { parent: p },
+                    );
                     dropped.insert(bdf);
                     continue;
                 };
