@@ -1,5 +1,6 @@
 //! `unidma report` on the embedded default machine, end to end (parse the
-//! TOML, build the topology, groups, matrix, render), text and JSON.
+//! TOML, build the topology, groups, matrix, render), text and JSON; and
+//! `report --sysfs /sys` on this machine when it has PCI.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -29,6 +30,35 @@ fn bench(c: &mut Criterion) {
     c.bench_function("machine/parse_reference", |b| {
         b.iter(|| dma_api::machine::Machine::reference().unwrap())
     });
+    if std::path::Path::new("/sys/bus/pci/devices").is_dir() {
+        // `unidma report --sysfs /sys`: read every function, import, render.
+        c.bench_function("cli/report_sysfs_live_text", |b| {
+            b.iter(|| {
+                let (mut out, mut err) = (Vec::with_capacity(16 << 10), Vec::new());
+                assert_eq!(
+                    unidma::cli::run_args(
+                        ["unidma", "report", "--sysfs", "/sys"],
+                        &mut out,
+                        &mut err
+                    ),
+                    0
+                );
+                out
+            })
+        });
+        // The import alone, from a scan read once.
+        let scan = dma_api::sysfs::read_tree(std::path::Path::new("/sys"));
+        let opts = dma_api::sysfs::import::ImportOptions {
+            name: "bench".into(),
+            source: "/sys".into(),
+            arch: dma_api::machine::ArchName::X86_64,
+            cpu: Default::default(),
+            default_coherent: true,
+        };
+        c.bench_function("machine/import_sysfs_live", |b| {
+            b.iter(|| dma_api::sysfs::import::import(&scan, &opts))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

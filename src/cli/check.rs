@@ -19,6 +19,9 @@ pub(crate) fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, F
         }
     };
     m.check_invariants().map_err(Failure::bad_input)?;
+    // The arch must have a backend (the machine file's list and the arch
+    // crate's are checked equal by arch/tests/names.rs).
+    super::arch::backend(&m)?;
     let groups = m.iommu_groups().groups().len();
     let providers = m.p2pmem.providers().count();
     if json {

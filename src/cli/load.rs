@@ -6,18 +6,43 @@ use dma_api::topology::acs_param::{apply_config_acs, apply_disable_acs_redir};
 use dma_api::topology::DeviceId;
 use dma_api::Bdf;
 
+/// One warning of a sysfs scan or import: where, and what.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Note {
+    /// The file or directory at fault.
+    pub path: String,
+    /// What was wrong.
+    pub what: String,
+}
+
+/// A machine with what loading it had to say.
+pub(crate) struct Loaded {
+    /// The machine.
+    pub machine: Machine,
+    /// Scan and import warnings (sysfs only).
+    pub warnings: Vec<Note>,
+    /// What the source cannot tell and was assumed (sysfs only).
+    pub notes: Vec<String>,
+}
+
 /// The machine named by `--machine` / `--sysfs`, else the embedded
 /// reference; then the ACS parameters, in kernel order (disable_acs_redir,
 /// then config_acs).
-pub(crate) fn machine(src: &MachineArgs) -> Result<Machine, Failure> {
-    let mut m = if let Some(dir) = &src.sysfs {
-        from_sysfs(dir)?
+pub(crate) fn machine(src: &MachineArgs) -> Result<Loaded, Failure> {
+    let mut loaded = if let Some(dir) = &src.sysfs {
+        super::sysfs::machine(dir)?
     } else {
-        match &src.machine {
+        let m = match &src.machine {
             Some(p) => Machine::from_path(p).map_err(|e| Failure::bad_input(e.to_string()))?,
             None => Machine::reference().map_err(|e| Failure::bad_input(e.to_string()))?,
+        };
+        Loaded {
+            machine: m,
+            warnings: Vec::new(),
+            notes: Vec::new(),
         }
     };
+    let m = &mut loaded.machine;
     if let Some(v) = &src.disable_acs_redir {
         apply_disable_acs_redir(&mut m.topology, v)
             .map_err(|e| Failure::bad_input(format!("--disable-acs-redir: {e}")))?;
@@ -26,16 +51,7 @@ pub(crate) fn machine(src: &MachineArgs) -> Result<Machine, Failure> {
         apply_config_acs(&mut m.topology, v)
             .map_err(|e| Failure::bad_input(format!("--config-acs: {e}")))?;
     }
-    Ok(m)
-}
-
-/// `--sysfs DIR`: to be wired to dma_api's sysfs scanner, which produces
-/// `DeviceRecord`s for `Topology::build` (see NOTES-machine.md).
-fn from_sysfs(dir: &std::path::Path) -> Result<Machine, Failure> {
-    Err(Failure::bad_input(format!(
-        "--sysfs {}: reading a machine from sysfs is not wired in yet",
-        dir.display()
-    )))
+    Ok(loaded)
 }
 
 /// A device by BDF (`0000:03:00.0`, `03:00.0`) or by name (`nvme0`).

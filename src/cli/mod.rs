@@ -4,11 +4,13 @@
 //! (or an output error); 2 bad input (unparsable arguments, a bad machine
 //! file, an unknown device), with the message on stderr.
 
+mod arch;
 mod check;
 mod load;
 mod p2p;
 mod render;
 mod report;
+mod sysfs;
 mod topo;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -132,17 +134,21 @@ impl From<std::io::Error> for Failure {
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let json = cli.json;
     let r = match cli.command {
-        Command::Report { src } => load::machine(&src).and_then(|m| report::run(&m, json, out)),
+        Command::Report { src } => load::machine(&src).and_then(|l| report::run(&l, json, out)),
         Command::P2p {
             provider,
             clients,
             access,
             src,
-        } => load::machine(&src).and_then(|m| p2p::run(&m, &provider, &clients, access, json, out)),
+        } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            p2p::run(&l.machine, &provider, &clients, access, json, out)
+        }),
         Command::Check { file } => check::run(&file, json, out),
-        Command::Topo { dot, src } => {
-            load::machine(&src).and_then(|m| topo::run(&m, dot, json, out))
-        }
+        Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            topo::run(&l.machine, dot, json, out)
+        }),
     };
     match r {
         Ok(code) => code,
@@ -150,6 +156,17 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             let _ = writeln!(err, "unidma: {}", f.message);
             f.code
         }
+    }
+}
+
+/// Commands other than `report` only count the sysfs warnings (on stderr).
+fn mention_warnings(l: &load::Loaded, err: &mut dyn Write) {
+    if !l.warnings.is_empty() {
+        let _ = writeln!(
+            err,
+            "unidma: {} warning(s) reading the machine; `unidma report` lists them",
+            l.warnings.len()
+        );
     }
 }
 

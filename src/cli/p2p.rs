@@ -1,4 +1,6 @@
 //! `unidma p2p PROVIDER CLIENT...`: one verdict with its reason chain.
+//! The access is allowed only if the oracle allows it and the machine's
+//! arch does not veto the route.
 
 use super::render::{route_json, yn};
 use super::{load, AccessArg, Failure};
@@ -30,9 +32,15 @@ pub(crate) fn run(
         .map(|&c| calc_map_type_and_dist(&m.topology, p, c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::bad_input(e.to_string()))?;
-    let allowed = routes
+    let arch = super::arch::backend(m)?;
+    let vetoes: Vec<Option<String>> = routes
         .iter()
-        .all(|r| want.iter().all(|a| r.verdict.allows(*a)));
+        .map(|r| super::arch::veto(arch, m, r))
+        .collect();
+    let allowed = vetoes.iter().all(Option::is_none)
+        && routes
+            .iter()
+            .all(|r| want.iter().all(|a| r.verdict.allows(*a)));
     let total = distance_many(&m.topology, p, &cs).ok();
     let access_name = match access {
         AccessArg::Read => "read",
@@ -44,7 +52,9 @@ pub(crate) fn run(
             "access": access_name,
             "allowed": allowed,
             "distance": total,
-            "routes": routes.iter().map(route_json).collect::<Vec<_>>(),
+            "routes": routes.iter().zip(&vetoes)
+                .map(|(r, v)| route_json(r, v.as_deref()))
+                .collect::<Vec<_>>(),
         });
         writeln!(
             out,
@@ -52,7 +62,7 @@ pub(crate) fn run(
             serde_json::to_string_pretty(&v).unwrap_or_default()
         )?;
     } else {
-        for r in &routes {
+        for (r, veto) in routes.iter().zip(&vetoes) {
             writeln!(
                 out,
                 "{} -> {}: {} distance {} read {} write {}",
@@ -65,6 +75,9 @@ pub(crate) fn run(
             )?;
             for reason in &r.reasons {
                 writeln!(out, "  - {reason}")?;
+            }
+            if let Some(v) = veto {
+                writeln!(out, "  - {v}")?;
             }
         }
         match total {

@@ -1,6 +1,7 @@
 //! Shared rendering: the tree, JSON shapes of devices and routes, and which
 //! pairs the P2P matrix covers.
 
+use dma_api::arch_port::ArchDma;
 use dma_api::machine::Machine;
 use dma_api::memmap::RangeKind;
 use dma_api::p2p::{calc_map_type_and_dist, Route};
@@ -126,7 +127,9 @@ pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
     })
 }
 
-pub(crate) fn route_json(r: &Route) -> Value {
+/// One route as JSON; `veto` is the arch's refusal, if any
+/// (`arch_allows` false, `arch_veto` the reason).
+pub(crate) fn route_json(r: &Route, veto: Option<&str>) -> Value {
     json!({
         "provider": r.provider.to_string(),
         "client": r.client.to_string(),
@@ -135,6 +138,8 @@ pub(crate) fn route_json(r: &Route) -> Value {
         "read": r.verdict.read,
         "write": r.verdict.write,
         "reason": r.reasons.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+        "arch_allows": veto.is_none(),
+        "arch_veto": veto,
     })
 }
 
@@ -174,15 +179,17 @@ pub(crate) fn matrix_clients(m: &Machine) -> Vec<DeviceId> {
         .collect()
 }
 
-/// Every ordered (provider, client) pair, provider != client.
-pub(crate) fn matrix(m: &Machine) -> Vec<Route> {
+/// Every ordered (provider, client) pair, provider != client, with the
+/// arch's veto (see [`super::arch::veto`]).
+pub(crate) fn matrix(m: &Machine, a: &dyn ArchDma) -> Vec<(Route, Option<String>)> {
     let clients = matrix_clients(m);
     let mut out = Vec::new();
     for p in matrix_providers(m) {
         for &c in &clients {
             if c != p {
                 if let Ok(r) = calc_map_type_and_dist(&m.topology, p, c) {
-                    out.push(r);
+                    let v = super::arch::veto(a, m, &r);
+                    out.push((r, v));
                 }
             }
         }

@@ -1,9 +1,10 @@
 //! `unidma report`: the machine, its IOMMU groups, p2pmem providers and
 //! the P2P matrix.
 
+use super::load::Loaded;
 use super::render::{self, hex, size, yn};
 use super::Failure;
-use dma_api::machine::Machine;
+use dma_api::arch_port::ArchDma;
 use dma_api::topology::CpuVendor;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -17,7 +18,8 @@ fn vendor_name(v: CpuVendor) -> &'static str {
 }
 
 /// The whole report as JSON (fields documented in README.md).
-pub(crate) fn report_json(m: &Machine) -> Value {
+pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
+    let m = &l.machine;
     let t = &m.topology;
     let cpu = t.cpu();
     let groups = m.iommu_groups();
@@ -29,6 +31,7 @@ pub(crate) fn report_json(m: &Machine) -> Value {
             "cpu": {"vendor": vendor_name(cpu.vendor), "family": cpu.family},
             "generation": t.generation(),
         },
+        "arch": super::arch::arch_json(a),
         "host_bridges": t.host_bridge_ids().map(|(id, h)| json!({
             "name": h.name,
             "domain": format!("{:04x}", h.domain),
@@ -63,13 +66,40 @@ pub(crate) fn report_json(m: &Machine) -> Value {
                 })).collect::<Vec<_>>(),
             }))
         }).collect::<Vec<_>>(),
-        "p2p": render::matrix(m).iter().map(render::route_json).collect::<Vec<_>>(),
+        "p2p": render::matrix(m, a).iter()
+            .map(|(r, v)| render::route_json(r, v.as_deref()))
+            .collect::<Vec<_>>(),
+        "notes": l.notes,
+        "warnings": l.warnings.iter()
+            .map(|w| json!({"path": w.path, "what": w.what}))
+            .collect::<Vec<_>>(),
     })
 }
 
-/// The report as text.
-pub(crate) fn report_text(m: &Machine) -> String {
+fn arch_text(o: &mut String, a: &dyn ArchDma) {
     use std::fmt::Write as _;
+    let info = a.info();
+    let (p2p, why) = super::arch::support(a);
+    let _ = writeln!(o, "\nArch {}:", a.name());
+    let _ = writeln!(
+        o,
+        "  cache line {} bytes, default coherent {}, always coherent {}, memory-encryption bit {}",
+        a.cache_line_size(),
+        yn(info.default_coherent),
+        yn(info.always_coherent),
+        info.mem_encrypt_bit
+            .map_or("none".to_string(), |b| b.to_string())
+    );
+    let _ = match why {
+        Some(w) => writeln!(o, "  P2P: {p2p} ({w})"),
+        None => writeln!(o, "  P2P: {p2p}"),
+    };
+}
+
+/// The report as text.
+pub(crate) fn report_text(l: &Loaded, a: &dyn ArchDma) -> String {
+    use std::fmt::Write as _;
+    let m = &l.machine;
     let t = &m.topology;
     let cpu = t.cpu();
     let mut o = String::new();
@@ -82,9 +112,13 @@ pub(crate) fn report_text(m: &Machine) -> String {
         cpu.family,
         m.source
     );
+    arch_text(&mut o, a);
     let _ = writeln!(o, "\nPCI tree:");
     o.push_str(&render::tree(m));
     let _ = writeln!(o, "\nMemory map:");
+    if m.memmap.ram_bytes() == 0 {
+        let _ = writeln!(o, "  (no RAM ranges)");
+    }
     for r in m.memmap.ranges() {
         let (kind, owner) = render::range_kind(m, &r.kind);
         let _ = writeln!(
@@ -136,35 +170,53 @@ pub(crate) fn report_text(m: &Machine) -> String {
     let _ = writeln!(o, "\nP2P matrix (provider -> client):");
     let _ = writeln!(
         o,
-        "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} reason",
-        "provider", "client", "map_type", "dist", "read", "write"
+        "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} reason",
+        "provider", "client", "map_type", "dist", "read", "write", "arch"
     );
-    for r in render::matrix(m) {
-        let reason = r.reasons.last().map(|x| x.to_string()).unwrap_or_default();
+    for (r, veto) in render::matrix(m, a) {
+        let arch_ok = veto.is_none();
+        let reason = match veto {
+            Some(v) => v,
+            None => r.reasons.last().map(|x| x.to_string()).unwrap_or_default(),
+        };
         let _ = writeln!(
             o,
-            "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {}",
+            "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} {}",
             r.provider.to_string(),
             r.client.to_string(),
             r.verdict.map_type.name(),
             r.verdict.distance,
             yn(r.verdict.read),
             yn(r.verdict.write),
+            yn(arch_ok),
             reason
         );
+    }
+    if !l.notes.is_empty() {
+        let _ = writeln!(o, "\nNotes:");
+        for n in &l.notes {
+            let _ = writeln!(o, "  {n}");
+        }
+    }
+    if !l.warnings.is_empty() {
+        let _ = writeln!(o, "\nWarnings ({}):", l.warnings.len());
+        for w in &l.warnings {
+            let _ = writeln!(o, "  {}: {}", w.path, w.what);
+        }
     }
     o
 }
 
-pub(crate) fn run(m: &Machine, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+pub(crate) fn run(l: &Loaded, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+    let a = super::arch::backend(&l.machine)?;
     if json {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&report_json(m)).unwrap_or_default()
+            serde_json::to_string_pretty(&report_json(l, a)).unwrap_or_default()
         )?;
     } else {
-        write!(out, "{}", report_text(m))?;
+        write!(out, "{}", report_text(l, a))?;
     }
     Ok(0)
 }

@@ -1,10 +1,11 @@
 //! `unidma topo [--dot]`: the tree, or Graphviz with P2P routes highlighted
 //! (green: bus-address route through a switch; orange dashed: through the
-//! host bridge, labelled with the allowed accesses; unsupported pairs are
-//! not drawn).
+//! host bridge, labelled with the allowed accesses; unsupported pairs and
+//! pairs the arch vetoes are not drawn).
 
 use super::render::{self, device_json};
 use super::Failure;
+use dma_api::arch_port::ArchDma;
 use dma_api::machine::Machine;
 use dma_api::p2p::MapType;
 use serde_json::json;
@@ -15,7 +16,7 @@ fn node(b: dma_api::Bdf) -> String {
     format!("\"{b}\"")
 }
 
-pub(crate) fn dot(m: &Machine) -> String {
+pub(crate) fn dot(m: &Machine, a: &dyn ArchDma) -> String {
     let t = &m.topology;
     let mut o = String::new();
     let _ = writeln!(o, "digraph \"{}\" {{", m.name.replace('"', "'"));
@@ -52,7 +53,10 @@ pub(crate) fn dot(m: &Machine) -> String {
             }
         }
     }
-    for r in render::matrix(m) {
+    for (r, veto) in render::matrix(m, a) {
+        if veto.is_some() {
+            continue; // the arch cannot carry it: not a route
+        }
         let (color, style) = match r.verdict.map_type {
             MapType::BusAddr => ("green", "solid"),
             MapType::ThruHostBridge => ("orange", "dashed"),
@@ -84,10 +88,11 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
     if as_dot {
+        let a = super::arch::backend(m)?;
         if json {
-            writeln!(out, "{}", json!({ "dot": dot(m) }))?;
+            writeln!(out, "{}", json!({ "dot": dot(m, a) }))?;
         } else {
-            write!(out, "{}", dot(m))?;
+            write!(out, "{}", dot(m, a))?;
         }
     } else if json {
         let t = &m.topology;

@@ -106,7 +106,7 @@ fn bad_input_exits_2_with_message() {
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = run(&["frobnicate"]);
     assert_eq!(code, 2);
-    let (code, _, err) = run(&["report", "--sysfs", "/sys"]);
+    let (code, _, err) = run(&["report", "--sysfs", "/nonexistent/sys"]);
     assert_eq!(code, 2);
     assert!(err.contains("sysfs"), "{err}");
 }

@@ -11,6 +11,7 @@
 
 pub mod attr;
 pub mod device;
+pub mod import;
 pub mod path;
 pub mod record;
 pub mod resource;

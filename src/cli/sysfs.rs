@@ -1,0 +1,113 @@
+//! `--sysfs DIR`: a machine read from a sysfs tree (`/sys` or a copy).
+//!
+//! The scan (`dma_api::sysfs::read_tree`) and the import
+//! (`dma_api::sysfs::import`) never fail; their warnings travel with the
+//! machine to the report. What only the root crate knows is supplied here:
+//! the arch (the host's), its default coherency (from the arch backend,
+//! picked by name) and, for the live `/sys`, the CPU vendor and family from
+//! `/proc/cpuinfo` (the AMD Zen rule of the P2P oracle). A copy of sysfs
+//! carries no CPU identity, so it is imported as vendor `other`.
+
+use super::load::{Loaded, Note};
+use super::Failure;
+use dma_api::machine::ArchName;
+use dma_api::sysfs::import::{host_arch, import, ImportOptions};
+use dma_api::sysfs::read_tree;
+use dma_api::topology::{CpuInfo, CpuVendor};
+use std::path::Path;
+
+/// What is said about every sysfs machine, in the report's `notes`.
+pub(crate) const RAM_NOTE: &str =
+    "sysfs does not describe system RAM: the memory map holds the memory BARs only";
+/// Second note: windows are assumed.
+pub(crate) const WINDOW_NOTE: &str = "host-bridge MMIO windows are identity windows over the BARs below each bridge (sysfs shows CPU addresses only); p2pmem providers are not imported";
+
+/// CPU identity from `/proc/cpuinfo` (x86 `vendor_id` and `cpu family`).
+fn cpu_from_proc(arch: ArchName) -> CpuInfo {
+    let x86 = arch == ArchName::X86_64;
+    let mut cpu = CpuInfo {
+        vendor: CpuVendor::Other,
+        family: 0,
+        x86,
+    };
+    let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return cpu;
+    };
+    for line in text.lines().take(64) {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        match (k.trim(), v.trim()) {
+            ("vendor_id", "AuthenticAMD") => cpu.vendor = CpuVendor::Amd,
+            ("vendor_id", "GenuineIntel") => cpu.vendor = CpuVendor::Intel,
+            ("cpu family", f) => cpu.family = f.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    cpu
+}
+
+pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::bad_input(format!(
+            "--sysfs {}: not a directory",
+            dir.display()
+        )));
+    }
+    let (arch, arch_note) = match host_arch() {
+        Some(a) => (a, None),
+        None => (
+            ArchName::X86_64,
+            Some(format!(
+                "host arch {} has no backend; x86_64 assumed",
+                std::env::consts::ARCH
+            )),
+        ),
+    };
+    let backend = dma_arch::by_name(arch.name()).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let live = std::fs::canonicalize(dir).is_ok_and(|p| p == Path::new("/sys"));
+    let cpu = if live {
+        cpu_from_proc(arch)
+    } else {
+        CpuInfo {
+            vendor: CpuVendor::Other,
+            family: 0,
+            x86: arch == ArchName::X86_64,
+        }
+    };
+    let scan = read_tree(dir);
+    let opts = ImportOptions {
+        name: if live {
+            "sysfs-live".into()
+        } else {
+            "sysfs".into()
+        },
+        source: dir.display().to_string(),
+        arch,
+        cpu,
+        default_coherent: backend.info().default_coherent,
+    };
+    let imp = import(&scan, &opts);
+    let mut warnings: Vec<Note> = scan
+        .warnings
+        .iter()
+        .map(|w| Note {
+            path: w.path.display().to_string(),
+            what: w.what.to_string(),
+        })
+        .collect();
+    warnings.extend(imp.warnings.iter().map(|w| Note {
+        path: w.path.display().to_string(),
+        what: match w.bdf {
+            Some(b) => format!("{b}: {}", w.what),
+            None => w.what.to_string(),
+        },
+    }));
+    let mut notes = vec![RAM_NOTE.to_string(), WINDOW_NOTE.to_string()];
+    notes.extend(arch_note);
+    Ok(Loaded {
+        machine: imp.machine,
+        warnings,
+        notes,
+    })
+}
