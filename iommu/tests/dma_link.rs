@@ -4,7 +4,7 @@
 mod dma_common;
 
 use dma_api::port::{DmaBackend, IovaOps, RcFaultReason};
-use dma_api::{DmaAddr, DmaAttrs, DmaError, Direction, ErrorKind, PhysAddr};
+use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, ErrorKind, PhysAddr};
 use dma_common::*;
 use dma_iommu::{DomainType, Iova};
 
@@ -84,7 +84,15 @@ fn link_sync_translate_unlink_destroy() {
     assert!(r.translate(DmaAddr::new(dma0), false).is_err());
     assert!(r.translate(DmaAddr::new(dma0 + 0x1f00), false).is_err());
     assert_eq!(r.released(), vec![(st.base, 0x4000)]);
-    assert_eq!(r.iommu.lock().unwrap().page_table(r.d).unwrap().leaf_count(), 0);
+    assert_eq!(
+        r.iommu
+            .lock()
+            .unwrap()
+            .page_table(r.d)
+            .unwrap()
+            .leaf_count(),
+        0
+    );
 }
 
 #[test]
@@ -138,7 +146,14 @@ fn link_errors_per_linux() {
     let ops = u.dev.iova_ops().unwrap();
     let st = ops.try_alloc(PhysAddr::new(0x2_0000_0000), 0x2000).unwrap();
     let e = ops
-        .link(&st, PhysAddr::new(0x2_0000_0000), 0, 0x800, BI, DmaAttrs::MMIO)
+        .link(
+            &st,
+            PhysAddr::new(0x2_0000_0000),
+            0,
+            0x800,
+            BI,
+            DmaAttrs::MMIO,
+        )
         .unwrap_err();
     assert_eq!(
         e,
