@@ -159,6 +159,25 @@ impl SgLayout {
         runs
     }
 
+    /// The mapped IOVA spans `(iova, len)` for an allocation at `base`:
+    /// pieces contiguous in IOVA merge whatever their physical addresses, so
+    /// a table without padding unmaps in one walk.
+    pub fn iova_spans(&self, base: Iova) -> Vec<(Iova, u64)> {
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        for p in &self.pieces {
+            if let SgPiece::Iova { at, map_len, .. } = *p {
+                match spans.last_mut() {
+                    Some((a, l)) if *a + *l == at => *l += map_len,
+                    _ => spans.push((at, map_len)),
+                }
+            }
+        }
+        spans
+            .into_iter()
+            .map(|(at, l)| (Iova::new(base.raw() + at), l))
+            .collect()
+    }
+
     /// The DMA view (`__finalise_sg`) for an allocation at `base`:
     /// `(address, length, flags)` per DMA segment.
     pub fn finalise(
@@ -322,12 +341,7 @@ impl IommuDmaBackend {
         }
         if let Err(err) = res.and_then(|()| table.set_nents(n)) {
             if layout.iova_len != 0 {
-                let mapped: Vec<(Iova, u64)> = layout
-                    .runs()
-                    .iter()
-                    .map(|&(at, _, len, _)| (Iova::new(base.raw() + at), len))
-                    .collect();
-                self.undo_sg(base, layout.iova_len, &mapped);
+                self.undo_sg(base, layout.iova_len, &layout.iova_spans(base));
             }
             table.clear_dma();
             return Err(err.into());
@@ -377,13 +391,13 @@ impl IommuDmaBackend {
                     self.record_sync(PhysAddr::new(phys.raw() + off), len, dir, true, mmio, attrs);
                 }
             }
-            let pieces: Vec<(Iova, u64)> = layout
-                .runs()
-                .iter()
-                .map(|&(at, _, len, _)| (Iova::new(base.raw() + at), len))
-                .collect();
             let token = io
-                .unmap_pieces(self.dom.id(), base, layout.iova_len, &pieces)
+                .unmap_pieces(
+                    self.dom.id(),
+                    base,
+                    layout.iova_len,
+                    &layout.iova_spans(base),
+                )
                 .map_err(super::dom_err)?;
             self.complete(&mut io, token)?;
         }
