@@ -389,3 +389,25 @@ fn devices_share_one_domain() {
     .unwrap_err();
     assert!(matches!(e, DmaError::IommuDomain { .. }));
 }
+
+#[test]
+fn pci_devices_get_32bit_iova_first_others_top_down() {
+    let pci = rig(DomainType::Dma, vtd(), |_| {});
+    let a = pci
+        .dev
+        .map(&ram(0x1_0000_0000, 0x1000, Direction::ToDevice))
+        .unwrap();
+    assert!(a.raw() < 1 << 32);
+    assert!(pci.dev.iova_policy().pci_32bit_workaround());
+    let plat = rig(DomainType::Dma, vtd(), |d| d.is_pci = false);
+    let b = plat
+        .dev
+        .map(&ram(0x1_0000_0000, 0x1000, Direction::ToDevice))
+        .unwrap();
+    // Top-down from the 48-bit aperture end.
+    assert_eq!(b.raw(), (1 << 48) - 0x1000);
+    assert_eq!(
+        plat.translate(b, false).unwrap(),
+        Some(PhysAddr::new(0x1_0000_0000))
+    );
+}
