@@ -5,6 +5,10 @@
 //! `iommu_dma_opt_mapping_size`, `iommu_dma_max_mapping_size`,
 //! `iommu_dma_get_merge_boundary`.
 
+// `DmaError` has drop glue (some variants own a `String`): an eagerly built
+// error is dropped on the success path, which showed up in profiles.
+#![allow(clippy::unnecessary_lazy_evaluations)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -260,6 +264,12 @@ impl IommuDmaBackend {
         self.counters.iotlb_syncs.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether maps with `attrs` need cache maintenance at all.
+    #[inline]
+    pub(crate) fn syncs(&self, attrs: DmaAttrs) -> bool {
+        !self.dev.coherent && !attrs.contains(DmaAttrs::SKIP_CPU_SYNC)
+    }
+
     /// Records cache maintenance for a non-coherent device (skipped for
     /// coherent devices, MMIO and `SKIP_CPU_SYNC`).
     pub(crate) fn record_sync(
@@ -301,7 +311,7 @@ impl IommuDmaBackend {
         let end = dma
             .raw()
             .checked_add(len)
-            .ok_or(DmaError::IovaRangeInvalid {
+            .ok_or_else(|| DmaError::IovaRangeInvalid {
                 iova: dma.as_iova(),
                 len,
             })?;
@@ -317,7 +327,7 @@ impl IommuDmaBackend {
             let iova = Iova::new(pos);
             let phys = pt
                 .iova_to_phys(iova)
-                .ok_or(DmaError::IovaNotAllocated { iova })?;
+                .ok_or_else(|| DmaError::IovaNotAllocated { iova })?;
             let mmio = matches!(
                 pt.leaf_entry(iova),
                 Some((_, _, Pte::Leaf { prot, .. })) if prot.contains(Prot::MMIO)
@@ -368,7 +378,7 @@ impl DmaBackend for IommuDmaBackend {
         let off = req.phys.raw() & (g - 1);
         let size = self
             .iova_align(req.len + off)
-            .ok_or(DmaError::PhysOverflow {
+            .ok_or_else(|| DmaError::PhysOverflow {
                 phys: req.phys,
                 len: req.len,
             })?;
@@ -407,7 +417,7 @@ impl DmaBackend for IommuDmaBackend {
         let base = Iova::new(dma.raw() - off);
         let size = self
             .iova_align(req.len + off)
-            .ok_or(DmaError::IovaRangeInvalid {
+            .ok_or_else(|| DmaError::IovaRangeInvalid {
                 iova: base,
                 len: req.len,
             })?;
@@ -415,7 +425,7 @@ impl DmaBackend for IommuDmaBackend {
         let phys = io
             .page_table(self.dom.id())
             .and_then(|pt| pt.iova_to_phys(dma.as_iova()))
-            .ok_or(DmaError::IovaNotAllocated { iova: base })?;
+            .ok_or_else(|| DmaError::IovaNotAllocated { iova: base })?;
         self.record_sync(phys, req.len, req.dir, true, mmio, req.attrs);
         let token = io.unmap(self.dom.id(), base, size).map_err(dom_err)?;
         let unmapped = token.unmapped();

@@ -19,6 +19,10 @@
 //! per entry and RAM/MMIO entries are not concatenated (the DMA segment
 //! carries `DmaFlags::MMIO`); a bus-address entry gets its own `dma_len`.
 
+// `DmaError` has drop glue (some variants own a `String`): an eagerly built
+// error is dropped on the success path, which showed up in profiles.
+#![allow(clippy::unnecessary_lazy_evaluations)]
+
 use dma_api::port::{SegPlan, SegTarget};
 use dma_api::{BusAddr, Direction, DmaAddr, DmaAttrs, DmaError, Iova, PhysAddr};
 use scatterlist::{DmaFlags, SgError, SgTable};
@@ -109,13 +113,13 @@ impl SgLayout {
             let map_len = (off + len)
                 .checked_add(gm)
                 .map(|v| v & !gm)
-                .ok_or(DmaError::PhysOverflow { phys: p.phys, len })?;
+                .ok_or_else(|| DmaError::PhysOverflow { phys: p.phys, len })?;
             // Distance from the running length to the next boundary.
             let pad = seg_mask.wrapping_sub(iova_len).wrapping_add(1) & seg_mask;
             if pad != 0 && pad < map_len - 1 {
                 iova_len = iova_len
                     .checked_add(pad)
-                    .ok_or(DmaError::PhysOverflow { phys: p.phys, len })?;
+                    .ok_or_else(|| DmaError::PhysOverflow { phys: p.phys, len })?;
             }
             pieces.push(SgPiece::Iova {
                 phys: PhysAddr::new(p.phys.raw() - off),
@@ -127,7 +131,7 @@ impl SgLayout {
             });
             iova_len = iova_len
                 .checked_add(map_len)
-                .ok_or(DmaError::PhysOverflow { phys: p.phys, len })?;
+                .ok_or_else(|| DmaError::PhysOverflow { phys: p.phys, len })?;
         }
         Ok(Self { pieces, iova_len })
     }
@@ -272,19 +276,21 @@ impl IommuDmaBackend {
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
         let layout = self.layout(table, plan, attrs)?;
-        for p in &layout.pieces {
-            if let SgPiece::Iova {
-                phys,
-                off,
-                len,
-                mmio,
-                ..
-            } = *p
-            {
-                self.check_reach(PhysAddr::new(phys.raw() + off), len, mmio, attrs)?;
+        if !self.dev.trusted || attrs.contains(DmaAttrs::REQUIRE_COHERENT) {
+            for p in &layout.pieces {
+                if let SgPiece::Iova {
+                    phys,
+                    off,
+                    len,
+                    mmio,
+                    ..
+                } = *p
+                {
+                    self.check_reach(PhysAddr::new(phys.raw() + off), len, mmio, attrs)?;
+                }
             }
         }
-        for p in &layout.pieces {
+        for p in layout.pieces.iter().filter(|_| self.syncs(attrs)) {
             if let SgPiece::Iova {
                 phys,
                 off,
@@ -379,7 +385,7 @@ impl IommuDmaBackend {
             if !ok {
                 return Err(DmaError::IovaNotAllocated { iova: base });
             }
-            for p in &layout.pieces {
+            for p in layout.pieces.iter().filter(|_| self.syncs(attrs)) {
                 if let SgPiece::Iova {
                     phys,
                     off,
