@@ -4,6 +4,9 @@
 //! host-bridge peer memory (mapped MMIO). Entries are 4 KiB and physically
 //! discontiguous, so each needs its own page-table map call.
 //!
+//! `baseline/pt_only` is the page-table work alone (256 `Iommu::map` calls,
+//! one unmap, one strict flush) for the overhead of the DMA layer on top.
+//!
 //! Criterion reports throughput in entries; ns per segment = 1e9 / thrpt.
 //! The printed summary line gives ns per segment directly.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
@@ -96,6 +99,38 @@ fn bench(c: &mut Criterion) {
                 bch.iter(|| round_trip(&b, &mut t, &plan))
             });
         }
+    }
+    // Baseline: the page-table work alone (256 maps at consecutive IOVAs,
+    // one unmap of the span, strict flush), no IOVA allocation or sg logic.
+    {
+        let mem = Arc::new(RwLock::new(PhysMem::new()));
+        let mut io = Iommu::with_mem(mem, SimClock::new());
+        let d = io
+            .alloc_domain(
+                DomainType::Dma,
+                AnyFormat::VtdSs(VtdSs::new(4).expect("vtd")),
+            )
+            .expect("domain");
+        let rw = dma_iommu::Prot::READ | dma_iommu::Prot::WRITE | dma_iommu::Prot::CACHE;
+        let base = 0x8000_0000u64;
+        g.bench_function(BenchmarkId::new("baseline", "pt_only"), |bch| {
+            bch.iter(|| {
+                for i in 0..NSEG {
+                    io.map(
+                        d,
+                        dma_iommu::Iova::new(base + i * 0x1000),
+                        PhysAddr::new(0x1_0000_0000 + i * 0x2000),
+                        0x1000,
+                        rw,
+                    )
+                    .expect("map");
+                }
+                let t = io
+                    .unmap(d, dma_iommu::Iova::new(base), NSEG * 0x1000)
+                    .expect("unmap");
+                io.flush(t).expect("flush");
+            })
+        });
     }
     g.finish();
 }
