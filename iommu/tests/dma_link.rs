@@ -168,3 +168,32 @@ fn link_errors_per_linux() {
         Err(DmaError::ZeroLength { .. })
     ));
 }
+
+#[test]
+fn hostile_states_and_lengths_are_errors_not_panics() {
+    let r = rig(DomainType::Dma, vtd(), |_| {});
+    let ops = r.dev.iova_ops().unwrap();
+    let st = dma_api::port::IovaState {
+        base: Iova::new(u64::MAX & !0xfff),
+        size: u64::MAX & !0xfff,
+        first_offset: 0,
+    };
+    let e = ops
+        .link(&st, PhysAddr::new(0x1000), 0x2000, 0x1000, BI, NONE)
+        .unwrap_err();
+    assert!(matches!(e, DmaError::IovaLinkOutOfRange { .. }), "{e}");
+    assert!(ops.sync(&st, u64::MAX - 1, 0x10).is_err());
+    assert!(ops
+        .unlink(&st, u64::MAX - 0x1000, 0x2000, BI, NONE)
+        .is_err());
+    assert!(ops.destroy(st, u64::MAX, BI, NONE).is_err());
+    // Unmap with an absurd length.
+    let req = dma_api::port::MapRequest {
+        phys: PhysAddr::new(0x1_0000_0000),
+        len: u64::MAX,
+        dir: BI,
+        attrs: NONE,
+        target: dma_api::port::SegTarget::Ram,
+    };
+    assert!(r.dev.unmap(DmaAddr::new(0x1234), &req).is_err());
+}

@@ -423,3 +423,29 @@ proptest! {
         prop_assert_eq!(r.iommu.lock().unwrap().page_table(r.d).unwrap().leaf_count(), 0);
     }
 }
+
+#[test]
+fn entries_larger_than_max_seg_size_stay_whole_and_never_merge() {
+    let r = rig(DomainType::Dma, vtd(), |d| d.max_seg_size = 0x1000);
+    let segs = [
+        ram(0x1_0000_0000, 0x3000),
+        ram(0x1_0010_0000, 0x1000),
+        ram(0x1_0020_0000, 0x1000),
+    ];
+    let (mut t, plan) = table(&segs);
+    let n = r
+        .dev
+        .map_sg(&mut t, &plan, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    let got = dma_segs(&t);
+    let base = got[0].0;
+    assert_eq!(n, 3);
+    assert_eq!(
+        got,
+        vec![
+            (base, 0x3000, DmaFlags::EMPTY),
+            (base + 0x3000, 0x1000, DmaFlags::EMPTY),
+            (base + 0x4000, 0x1000, DmaFlags::EMPTY),
+        ]
+    );
+}

@@ -415,8 +415,9 @@ impl DmaBackend for IommuDmaBackend {
         let g = self.granule();
         let off = dma.raw() & (g - 1);
         let base = Iova::new(dma.raw() - off);
-        let size = self
-            .iova_align(req.len + off)
+        let size = off
+            .checked_add(req.len)
+            .and_then(|t| self.iova_align(t))
             .ok_or_else(|| DmaError::IovaRangeInvalid {
                 iova: base,
                 len: req.len,

@@ -48,8 +48,11 @@ impl IommuDmaBackend {
         if size == 0 || end > state.size || state.base.raw() & (g - 1) != 0 {
             return Err(bad);
         }
-        let start = state.base.raw() + (first & !(g - 1));
-        Ok((start, state.base.raw() + end))
+        let start = state.base.raw().checked_add(first & !(g - 1));
+        match (start, state.base.raw().checked_add(end)) {
+            (Some(s), Some(e)) => Ok((s, e)),
+            _ => Err(bad),
+        }
     }
 }
 
@@ -133,7 +136,13 @@ impl IovaOps for IommuDmaBackend {
         let (start, end) = self.link_span(state, offset, size)?;
         let mut io = lock(self.dom.iommu());
         if let Some(phys) = io.page_table(self.dom.id()).and_then(|pt| {
-            pt.iova_to_phys(Iova::new(state.base.raw() + state.first_offset + offset))
+            pt.iova_to_phys(Iova::new(
+                state
+                    .base
+                    .raw()
+                    .wrapping_add(state.first_offset)
+                    .wrapping_add(offset),
+            ))
         }) {
             self.record_sync(phys, size, dir, true, attrs.contains(DmaAttrs::MMIO), attrs);
         }
@@ -162,10 +171,9 @@ impl IovaOps for IommuDmaBackend {
         };
         let mut io = lock(self.dom.iommu());
         if mapped_len != 0 {
-            if let Some(phys) = io
-                .page_table(self.dom.id())
-                .and_then(|pt| pt.iova_to_phys(Iova::new(state.base.raw() + state.first_offset)))
-            {
+            if let Some(phys) = io.page_table(self.dom.id()).and_then(|pt| {
+                pt.iova_to_phys(Iova::new(state.base.raw().wrapping_add(state.first_offset)))
+            }) {
                 self.record_sync(
                     phys,
                     mapped_len,

@@ -214,7 +214,7 @@ impl SgLayout {
                         && off == 0
                         && start == next
                         && start & seg_mask != 0
-                        && max_len - cur_len >= len
+                        && cur_len.checked_add(len).is_some_and(|t| t <= max_len)
                         && mmio == cur_mmio;
                     match out.last_mut() {
                         Some(last) if concat => {
