@@ -174,8 +174,8 @@ fn hostile_states_and_lengths_are_errors_not_panics() {
     let r = rig(DomainType::Dma, vtd(), |_| {});
     let ops = r.dev.iova_ops().unwrap();
     let st = dma_api::port::IovaState {
-        base: Iova::new(u64::MAX & !0xfff),
-        size: u64::MAX & !0xfff,
+        base: Iova::new(!0xfffu64),
+        size: !0xfffu64,
         first_offset: 0,
     };
     let e = ops
