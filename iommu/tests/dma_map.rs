@@ -411,3 +411,23 @@ fn pci_devices_get_32bit_iova_first_others_top_down() {
         Some(PhysAddr::new(0x1_0000_0000))
     );
 }
+
+#[test]
+fn iova_never_lands_in_a_host_bridge_window() {
+    use dma_api::{AddrWindow, WindowMap};
+    let r = rig(DomainType::Dma, vtd(), |_| {});
+    // The bridge forwards 0xc0000000..=0xffffffff to peer BARs.
+    let win = WindowMap::new([AddrWindow::identity(
+        PhysAddr::new(0xc000_0000),
+        0x4000_0000,
+    )])
+    .unwrap();
+    r.dom
+        .reserve_pci_windows(&win, &WindowMap::empty(), true)
+        .unwrap();
+    let req = ram(0x1_0000_0000, 0x10000, Direction::ToDevice);
+    for _ in 0..64 {
+        let dma = r.dev.map(&req).unwrap();
+        assert!(dma.raw() + 0x10000 <= 0xc000_0000, "{dma}");
+    }
+}

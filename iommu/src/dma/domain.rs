@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dma_api::{DmaError, Iova};
+use dma_api::{DmaError, Iova, WindowMap};
 
 use super::dom_err;
 use crate::domain::{DomainId, DomainType, Iommu, IovaSource};
@@ -134,6 +134,27 @@ impl DmaDomain {
     /// The last IOVA the domain's table can translate.
     pub fn aperture_end(&self) -> Iova {
         self.aperture_end
+    }
+
+    /// `iova_reserve_iommu_regions` for a PCI device: reserves the host
+    /// bridge's MMIO windows (bus side) so no IOVA can be claimed by a peer
+    /// BAR on the way up, every gap between its inbound `dma-ranges` (an
+    /// empty map reserves nothing), and, with `x86_msi`, the interrupt window
+    /// `0xfee00000..=0xfeefffff`. Call before the first mapping.
+    pub fn reserve_pci_windows(
+        &self,
+        bridge_windows: &WindowMap,
+        dma_ranges: &WindowMap,
+        x86_msi: bool,
+    ) -> Result<(), DmaError> {
+        self.iovad.with_domain(|d| {
+            d.reserve_bus_windows(bridge_windows)?;
+            d.reserve_dma_ranges_gaps(dma_ranges)?;
+            if x86_msi {
+                d.reserve_x86_msi_window()?;
+            }
+            Ok(())
+        })
     }
 
     /// Whether unmaps complete lazily (domain type `DmaFq`).
