@@ -153,6 +153,33 @@ pub enum DmaError {
         /// The IOVA given.
         iova: Iova,
     },
+    /// A two-step IOVA link other than the first whose physical start is not
+    /// granule aligned (Linux `dma_iova_link` `-EIO`: only the first link may
+    /// start inside a granule).
+    IovaLinkUnaligned {
+        /// Physical start of the link.
+        phys: PhysAddr,
+        /// Its offset inside the reservation.
+        offset: u64,
+        /// The IOVA granule.
+        granule: u64,
+    },
+    /// A two-step IOVA link, sync or unlink outside its reservation.
+    IovaLinkOutOfRange {
+        /// Offset inside the reservation.
+        offset: u64,
+        /// Length asked for.
+        size: u64,
+        /// Bytes the reservation holds.
+        reserved: u64,
+    },
+    /// An IOMMU domain the DMA layer cannot use (unknown, or not translating).
+    IommuDomain {
+        /// The domain number.
+        domain: u32,
+        /// Why.
+        reason: String,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
@@ -182,6 +209,14 @@ pub enum DmaError {
     /// MMIO / peer memory that would have to be bounced, which is impossible.
     MmioNotBounceable {
         /// The MMIO range start.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// `DMA_ATTR_REQUIRE_COHERENT` on a path that would need bouncing or
+    /// cache maintenance (Linux `-EOPNOTSUPP` / `-EPERM` from `dma_iova_link`).
+    CoherenceRequired {
+        /// Range start.
         phys: PhysAddr,
         /// Its length.
         len: u64,
@@ -226,10 +261,14 @@ impl DmaError {
             | InvalidIovaGranule { .. }
             | IovaBadSize { .. }
             | IovaBadRange { .. }
-            | IovaNotAllocated { .. } => ErrorKind::Invalid,
+            | IovaNotAllocated { .. }
+            | IovaLinkUnaligned { .. }
+            | IovaLinkOutOfRange { .. }
+            | IommuDomain { .. } => ErrorKind::Invalid,
             OutOfMemory { .. } | IovaExhausted { .. } => ErrorKind::NoResources,
             MaskUnreachable { .. }
             | MmioNotBounceable { .. }
+            | CoherenceRequired { .. }
             | P2pUnreachable { .. }
             | ArchNoP2p { .. } => ErrorKind::Fallback,
         }
@@ -306,6 +345,25 @@ impl fmt::Display for DmaError {
                 )
             }
             IovaNotAllocated { iova } => write!(f, "no allocated IOVA range contains {iova}"),
+            IovaLinkUnaligned {
+                phys,
+                offset,
+                granule,
+            } => write!(
+                f,
+                "IOVA link of {phys} at offset {offset:#x} is not aligned to the {granule:#x} granule (only the first link may be)"
+            ),
+            IovaLinkOutOfRange {
+                offset,
+                size,
+                reserved,
+            } => write!(
+                f,
+                "IOVA range at offset {offset:#x} + {size:#x} exceeds the {reserved:#x}-byte reservation"
+            ),
+            IommuDomain { domain, reason } => {
+                write!(f, "IOMMU domain {domain} cannot be used for DMA: {reason}")
+            }
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
             IovaExhausted { pages, limit } => write!(
                 f,
@@ -318,6 +376,10 @@ impl fmt::Display for DmaError {
             MmioNotBounceable { phys, len } => write!(
                 f,
                 "MMIO range {phys} + {len:#x} would need bouncing, which MMIO cannot be"
+            ),
+            CoherenceRequired { phys, len } => write!(
+                f,
+                "range {phys} + {len:#x} requires coherent DMA but would need bouncing or cache maintenance"
             ),
             P2pUnreachable {
                 provider,

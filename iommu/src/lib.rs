@@ -3,9 +3,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dma;
 pub mod domain;
 pub mod mem;
 pub mod pgtable;
+pub mod rc;
 pub mod walker;
 
 pub use domain::{
@@ -22,3 +24,6 @@ pub use walker::{Access, Fault, HwRegs};
 pub mod iova;
 
 pub use iova::{CachedIovaDomain, DeviceIovaPolicy, IovaDomain, IovaRange};
+
+pub use dma::{DmaDomain, IommuDevice, IommuDmaBackend, SharedIommu};
+pub use rc::RcIommu;

@@ -166,6 +166,7 @@ pub struct FlushToken {
     size: u64,
     unmapped: u64,
     gather: Gather,
+    keep_iova: bool,
 }
 
 impl FlushToken {
@@ -383,6 +384,11 @@ impl Iommu {
         Ok(())
     }
 
+    /// The domain `group` is attached to, if any.
+    pub fn group_domain(&self, group: GroupId) -> Option<DomainId> {
+        self.groups.get(&group).and_then(|g| g.domain)
+    }
+
     /// Detaches `group` (its DMA then faults with `NoDomain`).
     pub fn detach_group(&mut self, group: GroupId) {
         self.groups.remove(&group);
@@ -428,7 +434,59 @@ impl Iommu {
             size,
             unmapped,
             gather,
+            keep_iova: false,
         })
+    }
+
+    /// Like [`unmap`](Self::unmap) for an IOVA allocation `[iova, iova + size)`
+    /// whose mapped parts are `pieces` (holes, e.g. segment-boundary padding,
+    /// stay unmapped): one token for the whole allocation, so it is released
+    /// once, after one invalidation covering every piece.
+    pub fn unmap_pieces(
+        &mut self,
+        d: DomainId,
+        iova: Iova,
+        size: u64,
+        pieces: &[(Iova, u64)],
+    ) -> Result<FlushToken, DomainError> {
+        let pt = self.pt_mut(d)?;
+        let mut unmapped = 0;
+        let mut gather = Gather::default();
+        let granule = pt.pgsize_bitmap() & pt.pgsize_bitmap().wrapping_neg();
+        for &(at, len) in pieces {
+            // The engine stops at the first hole: step over holes a granule
+            // at a time (pieces from the DMA layer have none).
+            let (mut pos, end) = (at.raw(), at.raw().saturating_add(len));
+            while pos < end {
+                let (n, g) = pt.unmap(Iova::new(pos), end - pos);
+                unmapped += n;
+                gather.merge(g);
+                pos = pos.saturating_add(if n == 0 { granule } else { n });
+            }
+        }
+        Ok(FlushToken {
+            domain: d,
+            iova,
+            size,
+            unmapped,
+            gather,
+            keep_iova: false,
+        })
+    }
+
+    /// Unmaps `[iova, iova + size)` for a caller that keeps the IOVA (the
+    /// two-step API's `dma_iova_unlink`): the token's flush invalidates and
+    /// frees table pages but does not release the IOVA, and
+    /// [`queue`](Self::queue) flushes it at once.
+    pub fn unmap_keep_iova(
+        &mut self,
+        d: DomainId,
+        iova: Iova,
+        size: u64,
+    ) -> Result<FlushToken, DomainError> {
+        let mut t = self.unmap_pieces(d, iova, size, &[(iova, size)])?;
+        t.keep_iova = true;
+        Ok(t)
     }
 
     /// Strict completion: invalidate the token's IOTLB range, wait for it,
@@ -440,6 +498,7 @@ impl Iommu {
             iova,
             size,
             gather,
+            keep_iova,
             ..
         } = token;
         self.iotlb
@@ -448,6 +507,12 @@ impl Iommu {
             // Table pages were detached: walk caches must go too.
             let upto = self.iotlb.current_seq();
             self.iotlb.invalidate_domain_upto(domain, upto);
+        }
+        if keep_iova {
+            if let Some(pt) = self.dom(domain)?.pt.as_mut() {
+                pt.release(gather);
+            }
+            return Ok(());
         }
         self.release(domain, iova, size, gather)
     }
@@ -476,7 +541,7 @@ impl Iommu {
     /// A strict domain flushes immediately.
     pub fn queue(&mut self, token: FlushToken, cpu: usize) -> Result<QueueOutcome, DomainError> {
         let d = token.domain;
-        if self.dom(d)?.ty != DomainType::DmaFq {
+        if self.dom(d)?.ty != DomainType::DmaFq || token.keep_iova {
             self.flush(token)?;
             return Ok(QueueOutcome::FlushedNow);
         }
