@@ -14,7 +14,7 @@
 
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
-use crate::types::{BusAddr, Iova, PhysAddr, SegKind};
+use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr, SegKind};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -128,11 +128,60 @@ pub enum DmaError {
         len: u64,
     },
 
+    /// A single mapping longer than the backend's `max_mapping_size` (e.g.
+    /// more than `IO_TLB_SEGSIZE` bounce slots); retrying cannot help.
+    MappingTooLarge {
+        /// Bytes asked for.
+        len: u64,
+        /// The largest mapping possible.
+        max: u64,
+    },
+    /// An unmap or sync of a DMA range that is not (wholly) inside a live
+    /// mapping (Linux WARNs and clips or ignores).
+    NotMapped {
+        /// Start of the range given.
+        dma: DmaAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A table's mapping plan does not have one entry per CPU entry.
+    PlanMismatch {
+        /// Plan entries given.
+        plan: usize,
+        /// `orig_nents` of the table.
+        nents: usize,
+    },
+    /// A physical range the memory map does not classify as one kind
+    /// (outside every range, or spanning two).
+    UnknownMemory {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A provider policy redirected to a range that is not system RAM.
+    BadRedirect {
+        /// The provider whose policy answered.
+        provider: Bdf,
+        /// Where it redirected to.
+        to: PhysAddr,
+        /// The length.
+        len: u64,
+    },
+
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
     OutOfMemory {
         /// Bytes asked for.
         bytes: u64,
+    },
+    /// The bounce-buffer pool has no run of free slots for this mapping
+    /// (kernel/dma/swiotlb.c "swiotlb buffer is full").
+    SwiotlbFull {
+        /// Bytes asked for.
+        len: u64,
+        /// Contiguous 2 KiB slots needed.
+        slots: u64,
     },
 
     // ---- Fallback ----
@@ -169,6 +218,33 @@ pub enum DmaError {
         /// Why (e.g. zPCI has no peer routing between functions).
         why: &'static str,
     },
+    /// The memory's owner refused this mapping (its `ProviderPolicy`).
+    ProviderRefused {
+        /// The owner of the memory.
+        provider: Bdf,
+        /// The device that asked.
+        client: Bdf,
+        /// The owner's reason.
+        reason: String,
+    },
+    /// HMM device-private memory: no device (not even its owner) can DMA to
+    /// it by address; migrate it to system RAM first (mm/hmm.c).
+    DevicePrivate {
+        /// The owner of the memory.
+        owner: Bdf,
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// `DMA_ATTR_REQUIRE_COHERENT` on a mapping that would need bouncing or
+    /// cache maintenance.
+    RequireCoherent {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
 }
 
 impl DmaError {
@@ -188,12 +264,20 @@ impl DmaError {
             | NotCacheMaintainable { .. }
             | ArchLowering { .. }
             | IovaInUse { .. }
-            | IovaRangeInvalid { .. } => ErrorKind::Invalid,
-            OutOfMemory { .. } => ErrorKind::NoResources,
+            | IovaRangeInvalid { .. }
+            | MappingTooLarge { .. }
+            | NotMapped { .. }
+            | PlanMismatch { .. }
+            | UnknownMemory { .. }
+            | BadRedirect { .. } => ErrorKind::Invalid,
+            OutOfMemory { .. } | SwiotlbFull { .. } => ErrorKind::NoResources,
             MaskUnreachable { .. }
             | MmioNotBounceable { .. }
             | P2pUnreachable { .. }
-            | ArchNoP2p { .. } => ErrorKind::Fallback,
+            | ArchNoP2p { .. }
+            | ProviderRefused { .. }
+            | DevicePrivate { .. }
+            | RequireCoherent { .. } => ErrorKind::Fallback,
         }
     }
 
@@ -254,7 +338,30 @@ impl fmt::Display for DmaError {
                     "IOVA range {iova}+{len:#x} cannot be mapped by the IOMMU page table"
                 )
             }
+            MappingTooLarge { len, max } => write!(
+                f,
+                "mapping of {len:#x} bytes exceeds the maximum mapping size {max:#x}"
+            ),
+            NotMapped { dma, len } => {
+                write!(f, "DMA range {dma} + {len:#x} is not inside a live mapping")
+            }
+            PlanMismatch { plan, nents } => write!(
+                f,
+                "mapping plan has {plan} entries but the table has {nents} CPU entries"
+            ),
+            UnknownMemory { phys, len } => write!(
+                f,
+                "physical range {phys} + {len:#x} is not one kind of memory in the memory map"
+            ),
+            BadRedirect { provider, to, len } => write!(
+                f,
+                "policy of {provider} redirected to {to} + {len:#x}, which is not system RAM"
+            ),
             OutOfMemory { bytes } => write!(f, "out of memory allocating {bytes:#x} bytes"),
+            SwiotlbFull { len, slots } => write!(
+                f,
+                "swiotlb buffer is full: no {slots} contiguous free slots for {len:#x} bytes"
+            ),
             MaskUnreachable { bus, len, mask } => write!(
                 f,
                 "bus range {bus} + {len:#x} is beyond the device's {mask} DMA mask"
@@ -280,6 +387,22 @@ impl fmt::Display for DmaError {
             ArchNoP2p { arch, why } => {
                 write!(f, "peer-to-peer DMA is not possible on {arch}: {why}")
             }
+            ProviderRefused {
+                provider,
+                client,
+                reason,
+            } => write!(
+                f,
+                "{provider} refused mapping of its memory by {client}: {reason}"
+            ),
+            DevicePrivate { owner, phys, len } => write!(
+                f,
+                "range {phys} + {len:#x} is device-private memory of {owner}: migrate it to RAM first"
+            ),
+            RequireCoherent { phys, len } => write!(
+                f,
+                "range {phys} + {len:#x} cannot be mapped coherently (DMA_ATTR_REQUIRE_COHERENT)"
+            ),
         }
     }
 }

@@ -25,6 +25,8 @@ pub mod pci;
 pub mod port;
 #[cfg(feature = "std")]
 pub mod sysfs;
+#[cfg(feature = "std")]
+pub mod swiotlb;
 pub mod topology;
 pub mod types;
 pub mod window;
