@@ -12,6 +12,8 @@ extern crate alloc;
 pub mod arch_port;
 pub mod attrs;
 pub mod bdf;
+#[cfg(feature = "std")]
+pub mod direct;
 pub mod direction;
 pub mod error;
 #[cfg(feature = "std")]
