@@ -144,6 +144,12 @@ pub enum DmaError {
         /// Its length.
         len: u64,
     },
+    /// A table that is already DMA-mapped was mapped again (Linux: "a list
+    /// cannot be mapped twice").
+    AlreadyMapped {
+        /// Its CPU entries.
+        orig_nents: usize,
+    },
     /// A table's mapping plan does not have one entry per CPU entry.
     PlanMismatch {
         /// Plan entries given.
@@ -268,6 +274,7 @@ impl DmaError {
             | MappingTooLarge { .. }
             | NotMapped { .. }
             | PlanMismatch { .. }
+            | AlreadyMapped { .. }
             | UnknownMemory { .. }
             | BadRedirect { .. } => ErrorKind::Invalid,
             OutOfMemory { .. } | SwiotlbFull { .. } => ErrorKind::NoResources,
@@ -345,6 +352,10 @@ impl fmt::Display for DmaError {
             NotMapped { dma, len } => {
                 write!(f, "DMA range {dma} + {len:#x} is not inside a live mapping")
             }
+            AlreadyMapped { orig_nents } => write!(
+                f,
+                "table of {orig_nents} entries is already DMA-mapped; unmap it first"
+            ),
             PlanMismatch { plan, nents } => write!(
                 f,
                 "mapping plan has {plan} entries but the table has {nents} CPU entries"

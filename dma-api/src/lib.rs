@@ -13,6 +13,8 @@ pub mod arch_port;
 pub mod attrs;
 pub mod bdf;
 #[cfg(feature = "std")]
+pub mod device;
+#[cfg(feature = "std")]
 pub mod direct;
 pub mod direction;
 pub mod error;
