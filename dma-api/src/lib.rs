@@ -19,6 +19,8 @@ pub mod direct;
 pub mod direction;
 pub mod error;
 #[cfg(feature = "std")]
+pub mod fallback;
+#[cfg(feature = "std")]
 pub mod machine;
 pub mod mask;
 #[cfg(feature = "std")]
