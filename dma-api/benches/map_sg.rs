@@ -21,7 +21,7 @@ use dma_api::direct::DirectConfig;
 use dma_api::machine::Machine;
 use dma_api::mem::{PhysMem, SharedMem};
 use dma_api::port::{DmaBackend, SegPlan, SegTarget};
-use dma_api::{ArchDma, Bdf, DmaAttrs, DmaError, Direction, PhysAddr, SegKind};
+use dma_api::{ArchDma, Bdf, Direction, DmaAttrs, DmaError, PhysAddr, SegKind};
 use scatterlist::{Pfn, SgTable, PAGE_SIZE};
 use std::sync::{Arc, RwLock};
 
@@ -72,9 +72,13 @@ fn table(peer: Option<SegKind>) -> SgTable {
 fn bench(c: &mut Criterion) {
     let m = Machine::reference().unwrap();
     let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
-    let ctx = DmaContext::from_machine(&m, &ARCH, mem, (PhysAddr::new(0x1000_0000), 0x10_0000)).unwrap();
+    let ctx =
+        DmaContext::from_machine(&m, &ARCH, mem, (PhysAddr::new(0x1000_0000), 0x10_0000)).unwrap();
     let bdf: Bdf = "03:00.0".parse().unwrap();
-    let backend = Arc::new(ctx.direct_backend(bdf, None, DirectConfig::default()).unwrap());
+    let backend = Arc::new(
+        ctx.direct_backend(bdf, None, DirectConfig::default())
+            .unwrap(),
+    );
     let dyn_backend: Arc<dyn DmaBackend> = backend.clone();
     let dev = DmaDevice::new(ctx.clone(), bdf, dyn_backend).unwrap();
     let rdma = SegKind::PeerBar(ctx.provider_of("05:00.0".parse().unwrap()).unwrap());
@@ -128,7 +132,10 @@ fn bench(c: &mut Criterion) {
                         a += PAGE_SIZE;
                     }
                     let k = kind.flatten().unwrap();
-                    plan.push(dev.plan_segment(e.phys(), u64::from(e.len()), k, dir).unwrap());
+                    plan.push(
+                        dev.plan_segment(e.phys(), u64::from(e.len()), k, dir)
+                            .unwrap(),
+                    );
                 }
             }
             let n = backend.map_sg(&mut half, &plan, dir, attrs).unwrap();

@@ -30,9 +30,9 @@ pub mod p2p;
 pub mod pci;
 pub mod port;
 #[cfg(feature = "std")]
-pub mod sysfs;
-#[cfg(feature = "std")]
 pub mod swiotlb;
+#[cfg(feature = "std")]
+pub mod sysfs;
 pub mod topology;
 pub mod types;
 pub mod window;

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use dma_api::arch_port::{SyncOp, SyncPoint};
 use dma_api::direct::DirectConfig;
-use dma_api::{DmaAttrs, DmaError, Direction, ErrorKind, PhysAddr};
+use dma_api::{Direction, DmaAttrs, DmaError, ErrorKind, PhysAddr};
 
 const DMA_RANGES: (&str, &str) = (
     "p2p_write = true\n",
@@ -18,7 +18,12 @@ fn ram_goes_through_dma_ranges_offset() {
     let s = setup(&machine(&[DMA_RANGES]), &COHERENT);
     let (d, b) = s.direct("03:00.0", None, DirectConfig::default());
     let dma = d
-        .map_phys(PhysAddr::new(0x1_2345_6000), 0x3000, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x1_2345_6000),
+            0x3000,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     assert_eq!(dma.raw(), 0x100_0000_0000 + 0x1_2345_6000);
     assert!(!d.need_sync(dma), "coherent, not bounced");
@@ -52,7 +57,12 @@ fn small_mask_bounces_byte_exact_per_direction_keeping_alignment() {
     // unmap copies everything back.
     s.write(orig, &data);
     let dma = d
-        .map_phys(PhysAddr::new(orig), 5000, Direction::Bidirectional, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(orig),
+            5000,
+            Direction::Bidirectional,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     let tlb = dma.raw();
     assert!((SWIOTLB_BASE..SWIOTLB_BASE + SWIOTLB_SIZE).contains(&tlb));
@@ -60,8 +70,12 @@ fn small_mask_bounces_byte_exact_per_direction_keeping_alignment() {
     assert_eq!(s.read(tlb, 5000), data);
     assert!(d.need_sync(dma));
     s.write(tlb + 100, &[0xaa; 50]);
-    d.sync_single_for_cpu(dma_api::DmaAddr::new(tlb + 110), 20, Direction::Bidirectional)
-        .unwrap();
+    d.sync_single_for_cpu(
+        dma_api::DmaAddr::new(tlb + 110),
+        20,
+        Direction::Bidirectional,
+    )
+    .unwrap();
     let got = s.read(orig + 100, 50);
     assert_eq!(&got[..10], &data[100..110]);
     assert_eq!(&got[10..30], &[0xaa; 20]);
@@ -73,7 +87,12 @@ fn small_mask_bounces_byte_exact_per_direction_keeping_alignment() {
     // ToDevice: what the "device" scribbles in the bounce buffer never comes back.
     s.write(orig, &data);
     let dma = d
-        .map_phys(PhysAddr::new(orig), 5000, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(orig),
+            5000,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     s.write(dma.raw(), &[0x55; 64]);
     d.unmap_phys(dma, 5000, Direction::ToDevice, DmaAttrs::empty())
@@ -82,14 +101,24 @@ fn small_mask_bounces_byte_exact_per_direction_keeping_alignment() {
 
     // FromDevice: unmap copies back; SKIP_CPU_SYNC does not.
     let dma = d
-        .map_phys(PhysAddr::new(orig), 5000, Direction::FromDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(orig),
+            5000,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     s.write(dma.raw(), &[0x77; 5000]);
     d.unmap_phys(dma, 5000, Direction::FromDevice, DmaAttrs::empty())
         .unwrap();
     assert_eq!(s.read(orig, 5000), vec![0x77; 5000]);
     let dma = d
-        .map_phys(PhysAddr::new(orig), 5000, Direction::FromDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(orig),
+            5000,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     s.write(dma.raw(), &[0x11; 5000]);
     d.unmap_phys(dma, 5000, Direction::FromDevice, DmaAttrs::SKIP_CPU_SYNC)
@@ -100,7 +129,12 @@ fn small_mask_bounces_byte_exact_per_direction_keeping_alignment() {
     assert_eq!(s.pool.live_mappings(), 0);
     // Too big for 128 slots: a typed, permanent error.
     let e = d
-        .map_phys(PhysAddr::new(orig), 256 * 1024, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(orig),
+            256 * 1024,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
 }
@@ -114,13 +148,23 @@ fn forced_bounce_bounces_ram_refuses_host_bridge_mmio_keeps_bus_routes() {
     };
     let (d, _b) = s.direct("03:00.0", None, cfg);
     let dma = d
-        .map_phys(PhysAddr::new(0x2000_0000), 0x800, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x2000_0000),
+            0x800,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     assert!((SWIOTLB_BASE..SWIOTLB_BASE + SWIOTLB_SIZE).contains(&dma.raw()));
     assert_eq!(d.max_mapping_size(), 256 * 1024);
     // gpu0's BAR is reached through the host bridge: MMIO cannot be bounced.
     let e = d
-        .map_phys(PhysAddr::new(0x50_0000_0000), 0x1000, Direction::FromDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x50_0000_0000),
+            0x1000,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap_err();
     assert_eq!(
         e,
@@ -132,7 +176,12 @@ fn forced_bounce_bounces_ram_refuses_host_bridge_mmio_keeps_bus_routes() {
     assert_eq!(e.kind(), ErrorKind::Fallback);
     // rdma0's BAR is behind the same switch: a bus address, no bounce needed.
     let bus = d
-        .map_phys(PhysAddr::new(0x40_0400_0000), 0x1000, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x40_0400_0000),
+            0x1000,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     assert_eq!(bus.raw(), 0x40_0400_0000);
 }
@@ -144,10 +193,16 @@ fn non_coherent_device_gets_cache_programs_per_linux_direct_rules() {
     let (d, b) = s.direct("03:00.0", None, DirectConfig::default());
     assert!(!b.is_coherent());
     let dma = d
-        .map_phys(PhysAddr::new(0x2000_0010), 0x100, Direction::FromDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x2000_0010),
+            0x100,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     assert!(d.need_sync(dma));
-    d.sync_single_for_cpu(dma, 0x40, Direction::FromDevice).unwrap();
+    d.sync_single_for_cpu(dma, 0x40, Direction::FromDevice)
+        .unwrap();
     d.unmap_phys(dma, 0x100, Direction::FromDevice, DmaAttrs::empty())
         .unwrap();
     let log = b.cache_log();
@@ -157,7 +212,10 @@ fn non_coherent_device_gets_cache_programs_per_linux_direct_rules() {
     // 0x2000_0010 + 0x100 touches 5 lines.
     assert_eq!(map.program.ops().len(), 5);
     let unmap = &log.recent[2];
-    assert_eq!((unmap.point, unmap.op), (SyncPoint::ForCpu, SyncOp::Invalidate));
+    assert_eq!(
+        (unmap.point, unmap.op),
+        (SyncPoint::ForCpu, SyncOp::Invalidate)
+    );
     let ops = unmap.program.ops();
     // Partial first/last lines are cleaned+invalidated, the rest invalidated.
     assert_eq!(ops[0].op, SyncOp::CleanInvalidate);
@@ -166,21 +224,37 @@ fn non_coherent_device_gets_cache_programs_per_linux_direct_rules() {
     assert!(b.lower_recorded().unwrap() > 0);
     // SKIP_CPU_SYNC and peer memory: no maintenance.
     let dma = d
-        .map_phys(PhysAddr::new(0x2000_0000), 0x100, Direction::ToDevice, DmaAttrs::SKIP_CPU_SYNC)
+        .map_phys(
+            PhysAddr::new(0x2000_0000),
+            0x100,
+            Direction::ToDevice,
+            DmaAttrs::SKIP_CPU_SYNC,
+        )
         .unwrap();
     d.unmap_phys(dma, 0x100, Direction::ToDevice, DmaAttrs::SKIP_CPU_SYNC)
         .unwrap();
     let peer = d
-        .map_phys(PhysAddr::new(0x40_0400_0000), 0x100, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x40_0400_0000),
+            0x100,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     assert!(!d.need_sync(peer));
-    d.sync_single_for_device(peer, 0x100, Direction::ToDevice).unwrap();
+    d.sync_single_for_device(peer, 0x100, Direction::ToDevice)
+        .unwrap();
     d.unmap_phys(peer, 0x100, Direction::ToDevice, DmaAttrs::empty())
         .unwrap();
     assert_eq!(b.cache_log().recent.len(), 3);
     // REQUIRE_COHERENT on a non-coherent device is a fallback.
     let e = d
-        .map_phys(PhysAddr::new(0x2000_0000), 0x100, Direction::ToDevice, DmaAttrs::REQUIRE_COHERENT)
+        .map_phys(
+            PhysAddr::new(0x2000_0000),
+            0x100,
+            Direction::ToDevice,
+            DmaAttrs::REQUIRE_COHERENT,
+        )
         .unwrap_err();
     assert!(matches!(e, DmaError::RequireCoherent { .. }));
 }
@@ -199,7 +273,12 @@ fn coherent_allocations_come_from_the_pool_and_are_freed() {
     assert_eq!(s.ctx.ram_in_use(), 0);
     // A range the memory map does not know is refused by name.
     let e = d
-        .map_phys(PhysAddr::new(0xf000_0000_0000), 0x10, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0xf000_0000_0000),
+            0x10,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap_err();
     assert_eq!(
         e,

@@ -6,7 +6,7 @@ use common::*;
 use dma_api::device::{CpuBuffer, FromDevice, MappedSgTable, ToDevice};
 use dma_api::direct::DirectConfig;
 use dma_api::fallback::{map_or_fallback, SharedMemPeer};
-use dma_api::{DmaAttrs, DmaError, Direction, PhysAddr, SegKind};
+use dma_api::{Direction, DmaAttrs, DmaError, PhysAddr, SegKind};
 use scatterlist::SgTable;
 use std::sync::Arc;
 
@@ -48,8 +48,12 @@ fn mapping_phases_sync_and_unmap_on_drop() {
 fn mapped_table_exposes_dma_side_and_unmaps_on_drop() {
     let s = setup(&machine(&[]), &COHERENT);
     let (d, _b) = s.direct("03:00.0", Some(32), DirectConfig::default());
-    let t = SgTable::from_ranges(&[(PhysAddr::new(0x3_0000_0000), 0x3000)], SegKind::Ram, 0x1000)
-        .unwrap();
+    let t = SgTable::from_ranges(
+        &[(PhysAddr::new(0x3_0000_0000), 0x3000)],
+        SegKind::Ram,
+        0x1000,
+    )
+    .unwrap();
     let m = MappedSgTable::<ToDevice>::map(&d, t, DmaAttrs::empty()).unwrap();
     assert_eq!(m.nents(), 3);
     assert!(m
@@ -60,8 +64,12 @@ fn mapped_table_exposes_dma_side_and_unmaps_on_drop() {
     drop(m);
     assert_eq!(s.pool.live_mappings(), 0);
     assert_eq!(d.live_tables(), 0);
-    let t = SgTable::from_ranges(&[(PhysAddr::new(0x2000_0000), 0x1000)], SegKind::Ram, 0x1000)
-        .unwrap();
+    let t = SgTable::from_ranges(
+        &[(PhysAddr::new(0x2000_0000), 0x1000)],
+        SegKind::Ram,
+        0x1000,
+    )
+    .unwrap();
     let m = MappedSgTable::<FromDevice>::map(&d, t, DmaAttrs::empty()).unwrap();
     let t = m.unmap().unwrap();
     assert!(!t.is_dma_mapped());
@@ -76,8 +84,15 @@ fn map_or_fallback_stages_unreachable_peer_memory_through_ram_and_says_why() {
     s.write(gpu_bar, &pattern);
     let peer = Arc::new(SharedMemPeer(s.mem.clone()));
     // nvme0 reading gpu0's BAR: the root complex does not forward P2P reads.
-    let f = map_or_fallback(&d, PhysAddr::new(gpu_bar), 4096, Direction::ToDevice, DmaAttrs::empty(), peer.clone())
-        .unwrap();
+    let f = map_or_fallback(
+        &d,
+        PhysAddr::new(gpu_bar),
+        4096,
+        Direction::ToDevice,
+        DmaAttrs::empty(),
+        peer.clone(),
+    )
+    .unwrap();
     let why = f.fell_back().expect("fell back");
     assert!(matches!(why, DmaError::P2pUnreachable { .. }));
     assert!(why.to_string().contains("reads"));
@@ -90,8 +105,15 @@ fn map_or_fallback_stages_unreachable_peer_memory_through_ram_and_says_why() {
     assert_eq!(d.live_singles(), 0);
 
     // Writing is possible directly: no fallback.
-    let f = map_or_fallback(&d, PhysAddr::new(gpu_bar), 4096, Direction::FromDevice, DmaAttrs::empty(), peer.clone())
-        .unwrap();
+    let f = map_or_fallback(
+        &d,
+        PhysAddr::new(gpu_bar),
+        4096,
+        Direction::FromDevice,
+        DmaAttrs::empty(),
+        peer.clone(),
+    )
+    .unwrap();
     assert!(f.fell_back().is_none());
     f.complete().unwrap();
 
@@ -100,20 +122,44 @@ fn map_or_fallback_stages_unreachable_peer_memory_through_ram_and_says_why() {
     let gpu = s.ctx.provider_of(bdf("06:00.0")).unwrap();
     struct No;
     impl dma_api::port::ProviderPolicy for No {
-        fn decide(&self, _: dma_api::Bdf, _: PhysAddr, _: u64, _: SegKind, _: Direction) -> dma_api::port::PolicyDecision {
+        fn decide(
+            &self,
+            _: dma_api::Bdf,
+            _: PhysAddr,
+            _: u64,
+            _: SegKind,
+            _: Direction,
+        ) -> dma_api::port::PolicyDecision {
             dma_api::port::PolicyDecision::Refuse("busy".into())
         }
     }
     s.ctx.set_policy(gpu, Arc::new(No));
-    let f = map_or_fallback(&d, PhysAddr::new(gpu_bar), 4096, Direction::FromDevice, DmaAttrs::empty(), peer.clone())
-        .unwrap();
-    assert!(matches!(f.fell_back(), Some(DmaError::ProviderRefused { .. })));
+    let f = map_or_fallback(
+        &d,
+        PhysAddr::new(gpu_bar),
+        4096,
+        Direction::FromDevice,
+        DmaAttrs::empty(),
+        peer.clone(),
+    )
+    .unwrap();
+    assert!(matches!(
+        f.fell_back(),
+        Some(DmaError::ProviderRefused { .. })
+    ));
     s.write(f.dma_addr().raw(), &[0xee; 4096]);
     f.complete().unwrap();
     assert_eq!(s.read(gpu_bar, 4096), vec![0xee; 4096]);
 
     // Non-fallback errors pass through untouched.
-    let e = map_or_fallback(&d, PhysAddr::new(0xf000_0000_0000), 16, Direction::ToDevice, DmaAttrs::empty(), peer)
-        .unwrap_err();
+    let e = map_or_fallback(
+        &d,
+        PhysAddr::new(0xf000_0000_0000),
+        16,
+        Direction::ToDevice,
+        DmaAttrs::empty(),
+        peer,
+    )
+    .unwrap_err();
     assert!(matches!(e, DmaError::UnknownMemory { .. }));
 }

@@ -8,17 +8,26 @@ use dma_api::direct::{DirectBackend, DirectConfig};
 use dma_api::machine::{Machine, REFERENCE_TOML};
 use dma_api::mem::{PhysMem, SharedMem};
 use dma_api::swiotlb::Swiotlb;
-use dma_api::{Bdf, DmaAttrs, DmaError, Direction, ErrorKind, PhysAddr};
+use dma_api::{Bdf, Direction, DmaAttrs, DmaError, ErrorKind, PhysAddr};
 use std::sync::{Arc, RwLock};
 
 fn device(arch: &str, toml: &str, at: &str) -> (Arc<DmaDevice>, Arc<DirectBackend>) {
     let m = Machine::from_toml_str("t", toml).unwrap();
     let arch = dma_arch::by_name(arch).unwrap();
     let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
-    let ctx = DmaContext::from_machine(&m, arch, mem.clone(), (PhysAddr::new(0x1000_0000), 0x100_0000)).unwrap();
+    let ctx = DmaContext::from_machine(
+        &m,
+        arch,
+        mem.clone(),
+        (PhysAddr::new(0x1000_0000), 0x100_0000),
+    )
+    .unwrap();
     let pool = Arc::new(Swiotlb::new(mem, PhysAddr::new(0x800_0000), 0x40_0000).unwrap());
     let bdf: Bdf = at.parse().unwrap();
-    let b = Arc::new(ctx.direct_backend(bdf, Some(pool), DirectConfig::default()).unwrap());
+    let b = Arc::new(
+        ctx.direct_backend(bdf, Some(pool), DirectConfig::default())
+            .unwrap(),
+    );
     let d = Arc::new(DmaDevice::new(ctx, bdf, b.clone()).unwrap());
     (d, b)
 }
@@ -27,10 +36,19 @@ fn device(arch: &str, toml: &str, at: &str) -> (Arc<DmaDevice>, Arc<DirectBacken
 fn arm64_non_coherent_programs_lower_to_real_code() {
     let toml = REFERENCE_TOML
         .replacen("arch = \"x86_64\"", "arch = \"arm64\"", 1)
-        .replacen("name = \"nvme0\"\n", "name = \"nvme0\"\ncoherent = false\n", 1);
+        .replacen(
+            "name = \"nvme0\"\n",
+            "name = \"nvme0\"\ncoherent = false\n",
+            1,
+        );
     let (d, b) = device("arm64", &toml, "03:00.0");
     let dma = d
-        .map_phys(PhysAddr::new(0x2000_0020), 0x200, Direction::Bidirectional, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x2000_0020),
+            0x200,
+            Direction::Bidirectional,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     d.unmap_phys(dma, 0x200, Direction::Bidirectional, DmaAttrs::empty())
         .unwrap();
@@ -48,12 +66,25 @@ fn s390x_vetoes_peer_memory_and_maps_ram() {
     let toml = REFERENCE_TOML.replacen("arch = \"x86_64\"", "arch = \"s390x\"", 1);
     let (d, _b) = device("s390x", &toml, "03:00.0");
     let e = d
-        .map_phys(PhysAddr::new(0x40_0400_0000), 0x1000, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x40_0400_0000),
+            0x1000,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap_err();
-    assert!(matches!(e, DmaError::ArchNoP2p { arch: "s390x", .. }), "{e}");
+    assert!(
+        matches!(e, DmaError::ArchNoP2p { arch: "s390x", .. }),
+        "{e}"
+    );
     assert_eq!(e.kind(), ErrorKind::Fallback);
     assert!(d
-        .map_phys(PhysAddr::new(0x2000_0000), 0x1000, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x2000_0000),
+            0x1000,
+            Direction::ToDevice,
+            DmaAttrs::empty()
+        )
         .is_ok());
 }
 
@@ -61,12 +92,20 @@ fn s390x_vetoes_peer_memory_and_maps_ram() {
 fn x86_64_reference_machine_routes() {
     let (d, _b) = device("x86_64", REFERENCE_TOML, "03:00.0");
     let bus = d
-        .map_phys(PhysAddr::new(0x40_0400_0000), 0x1000, Direction::ToDevice, DmaAttrs::empty())
+        .map_phys(
+            PhysAddr::new(0x40_0400_0000),
+            0x1000,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+        )
         .unwrap();
     assert_eq!(bus.raw(), 0x40_0400_0000);
     let tr = d.explain_map(PhysAddr::new(0x50_0000_0000), 0x1000, Direction::ToDevice);
     let e = tr.error.clone().unwrap();
     assert!(matches!(e, DmaError::P2pUnreachable { .. }));
     let text = tr.to_string();
-    assert!(text.contains("ACS redirect") && text.contains("reads"), "{text}");
+    assert!(
+        text.contains("ACS redirect") && text.contains("reads"),
+        "{text}"
+    );
 }

@@ -73,7 +73,13 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub(crate) fn new(client: Bdf, phys: PhysAddr, len: u64, dir: Direction, kind: SegKind) -> Self {
+    pub(crate) fn new(
+        client: Bdf,
+        phys: PhysAddr,
+        len: u64,
+        dir: Direction,
+        kind: SegKind,
+    ) -> Self {
         Self {
             client,
             phys,

@@ -105,7 +105,10 @@ pub(crate) fn plan_segment(
     env.ensure_topo();
     let owner_id = DeviceId::from_provider(owner);
     let owner_bdf = {
-        let topo = env.topo.as_deref().ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
+        let topo = env
+            .topo
+            .as_deref()
+            .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
         topo.device(owner_id)
             .map(|d| d.bdf)
             .ok_or(DmaError::UnknownDevice {
@@ -160,15 +163,18 @@ pub(crate) fn plan_segment(
     }
     // Peer BAR: the oracle, per direction.
     let ctx = env.ctx;
-    let topo = env.topo.as_deref().ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
+    let topo = env
+        .topo
+        .as_deref()
+        .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
     let cache = env.cache.get_or_insert_with(|| lock(&ctx.route_cache));
     let verdict = cache
         .verdict(topo, owner_id, client)
         .map_err(|e| topo_err(e, client_bdf))?;
     let refused = verdict.map_type == MapType::NotSupported || !verdict.for_direction(dir);
     if refused || trace.is_some() {
-        let route = calc_map_type_and_dist(topo, owner_id, client)
-            .map_err(|e| topo_err(e, client_bdf))?;
+        let route =
+            calc_map_type_and_dist(topo, owner_id, client).map_err(|e| topo_err(e, client_bdf))?;
         if let Some(t) = trace.as_deref_mut() {
             t.route = Some(RouteStep {
                 provider: route.provider,
@@ -200,7 +206,7 @@ pub(crate) fn plan_segment(
     };
     let same_hb = pdev.host_bridge == cdev.host_bridge;
     let arch_res = ctx.arch.check_p2p(peer_route, same_hb);
-    if let Some(t) = trace.as_deref_mut() {
+    if let Some(t) = trace {
         t.arch = Some(match &arch_res {
             Err(DmaError::ArchNoP2p { arch, why }) => ArchStep::Vetoed { arch, why },
             _ => ArchStep::Allowed {

@@ -324,7 +324,9 @@ impl DmaDevice {
     /// `dma_sync_sgtable_for_cpu`: every DMA segment that is not peer memory.
     pub fn sync_sgtable_for_cpu(&self, table: &SgTable, dir: Direction) -> Result<(), DmaError> {
         for e in table.dma_iter() {
-            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) || e.dma_flags().contains(DmaFlags::MMIO) {
+            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS)
+                || e.dma_flags().contains(DmaFlags::MMIO)
+            {
                 continue;
             }
             self.backend
@@ -334,13 +336,11 @@ impl DmaDevice {
     }
 
     /// `dma_sync_sgtable_for_device`.
-    pub fn sync_sgtable_for_device(
-        &self,
-        table: &SgTable,
-        dir: Direction,
-    ) -> Result<(), DmaError> {
+    pub fn sync_sgtable_for_device(&self, table: &SgTable, dir: Direction) -> Result<(), DmaError> {
         for e in table.dma_iter() {
-            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) || e.dma_flags().contains(DmaFlags::MMIO) {
+            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS)
+                || e.dma_flags().contains(DmaFlags::MMIO)
+            {
                 continue;
             }
             self.backend
@@ -440,7 +440,16 @@ impl DmaDevice {
         let mut d = Decision::new(self.bdf, phys, len, dir, kind);
         let plan = {
             let mut env = Env::new(&self.ctx);
-            plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, Some(&mut d))
+            plan_segment(
+                &mut env,
+                self.id,
+                self.bdf,
+                phys,
+                len,
+                kind,
+                dir,
+                Some(&mut d),
+            )
         };
         let plan = match plan {
             Ok(p) => p,

@@ -121,7 +121,8 @@ struct Live {
 impl Live {
     fn unmap(&mut self) -> Result<(), DmaError> {
         self.armed = false;
-        self.dev.unmap_phys(self.dma, self.buf.len, self.dir, self.attrs)
+        self.dev
+            .unmap_phys(self.dma, self.buf.len, self.dir, self.attrs)
     }
 }
 

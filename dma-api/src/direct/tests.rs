@@ -52,7 +52,10 @@ fn setup(mask: u32, coherent: bool, cfg: DirectConfig) -> (SharedMem, DirectBack
         size: 0x1000_0000,
     }])
     .unwrap();
-    (mem.clone(), DirectBackend::new(&ARCH, dev, mmio, Some(pool), cfg))
+    (
+        mem.clone(),
+        DirectBackend::new(&ARCH, dev, mmio, Some(pool), cfg),
+    )
 }
 
 fn req(phys: u64, len: u64, dir: Direction, target: SegTarget) -> MapRequest {
@@ -109,7 +112,10 @@ fn mask_too_small_bounces_and_copies_back() {
         .unwrap();
     b.unmap(dma, &r).unwrap();
     let mut back = [0u8; 64];
-    mem.read().unwrap().read(PhysAddr::new(orig), &mut back).unwrap();
+    mem.read()
+        .unwrap()
+        .read(PhysAddr::new(orig), &mut back)
+        .unwrap();
     assert_eq!(back, [4u8; 64]);
     assert_eq!(b.stats().bounced, 1);
     assert_eq!(b.swiotlb().unwrap().live_mappings(), 0);
@@ -128,7 +134,12 @@ fn forced_bounce_refuses_mmio_and_bounces_ram() {
         .unwrap();
     assert_eq!(dma.raw(), 0x8000_0000 + POOL);
     let e = b
-        .map(&req(0xc000_1000, 0x10, Direction::ToDevice, SegTarget::PeerHostBridge))
+        .map(&req(
+            0xc000_1000,
+            0x10,
+            Direction::ToDevice,
+            SegTarget::PeerHostBridge,
+        ))
         .unwrap_err();
     assert_eq!(
         e,
@@ -143,17 +154,22 @@ fn forced_bounce_refuses_mmio_and_bounces_ram() {
 fn mmio_uses_host_bridge_windows_and_bus_entries_keep_their_length() {
     let (_m, b) = setup(64, false, DirectConfig::default());
     let dma = b
-        .map(&req(0xc000_1000, 0x10, Direction::ToDevice, SegTarget::PeerHostBridge))
+        .map(&req(
+            0xc000_1000,
+            0x10,
+            Direction::ToDevice,
+            SegTarget::PeerHostBridge,
+        ))
         .unwrap();
     assert_eq!(dma.raw(), 0x4000_1000);
-    assert_eq!(b.cache_log().recent.len(), 0, "MMIO is never cache-maintained");
+    assert_eq!(
+        b.cache_log().recent.len(),
+        0,
+        "MMIO is never cache-maintained"
+    );
     let peer = SegKind::PeerBar(ProviderId::new(3));
-    let mut t = SgTable::from_ranges(
-        &[(PhysAddr::new(0x1000), 0x3000)],
-        SegKind::Ram,
-        0x1000,
-    )
-    .unwrap();
+    let mut t =
+        SgTable::from_ranges(&[(PhysAddr::new(0x1000), 0x3000)], SegKind::Ram, 0x1000).unwrap();
     let t2 = SgTable::from_ranges(&[(PhysAddr::new(0xc000_0000), 0x1800)], peer, 0x1000).unwrap();
     t = t.chain(t2).unwrap();
     let mut plan: Vec<SegPlan> = t

@@ -38,7 +38,11 @@ fn map_copies_every_direction_and_keeps_the_alignment_bits() {
     let orig = 0x5_1234u64;
     let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
     fill(&mem, orig, &data);
-    for dir in [Direction::ToDevice, Direction::FromDevice, Direction::Bidirectional] {
+    for dir in [
+        Direction::ToDevice,
+        Direction::FromDevice,
+        Direction::Bidirectional,
+    ] {
         let tlb = s
             .map(PhysAddr::new(orig), 3000, dir, DmaAttrs::empty(), 0xfff)
             .unwrap();
@@ -58,7 +62,13 @@ fn syncs_and_unmap_copy_by_direction_with_sub_ranges() {
     let orig = 0x8_0000u64;
     fill(&mem, orig, &[1u8; 8192]);
     let tlb = s
-        .map(PhysAddr::new(orig), 8192, Direction::FromDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(orig),
+            8192,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap();
     // The "device" writes 16 bytes in the middle of the bounce buffer.
     fill(&mem, tlb.raw() + 3000, &[9u8; 16]);
@@ -86,7 +96,13 @@ fn to_device_sync_for_device_recopies_and_unmap_does_not_copy_back() {
     let (mem, s) = pool(8);
     fill(&mem, 0x3000, &[5u8; 100]);
     let tlb = s
-        .map(PhysAddr::new(0x3000), 100, Direction::ToDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(0x3000),
+            100,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap();
     fill(&mem, 0x3000, &[6u8; 100]);
     s.sync_for_device(tlb, 100, Direction::ToDevice).unwrap();
@@ -102,10 +118,22 @@ fn to_device_sync_for_device_recopies_and_unmap_does_not_copy_back() {
 fn full_pool_and_oversized_and_outside_are_typed() {
     let (_mem, s) = pool(4);
     let a = s
-        .map(PhysAddr::new(0x1000), 3 * IO_TLB_SIZE, Direction::ToDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(0x1000),
+            3 * IO_TLB_SIZE,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap();
     let e = s
-        .map(PhysAddr::new(0x9000), 2 * IO_TLB_SIZE, Direction::ToDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(0x9000),
+            2 * IO_TLB_SIZE,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap_err();
     assert_eq!(
         e,
@@ -116,7 +144,13 @@ fn full_pool_and_oversized_and_outside_are_typed() {
     );
     assert_eq!(e.kind(), ErrorKind::NoResources);
     let big = s
-        .map(PhysAddr::new(0), 256 * 1024 + 1, Direction::ToDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(0),
+            256 * 1024 + 1,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap_err();
     assert_eq!(big.kind(), ErrorKind::Invalid);
     // A sync past the end of the mapping is refused, not clipped.
@@ -142,11 +176,23 @@ fn a_mapping_never_crosses_a_segment() {
     // Take 100 slots, then ask for 100 more: they cannot start at slot 100
     // (would cross slot 128), so they start at 128.
     let a = s
-        .map(PhysAddr::new(0x100_0000), 100 * IO_TLB_SIZE, Direction::ToDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(0x100_0000),
+            100 * IO_TLB_SIZE,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap();
     assert_eq!(a.raw(), POOL);
     let b = s
-        .map(PhysAddr::new(0x200_0000), 100 * IO_TLB_SIZE, Direction::ToDevice, DmaAttrs::empty(), 0)
+        .map(
+            PhysAddr::new(0x200_0000),
+            100 * IO_TLB_SIZE,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
         .unwrap();
     assert_eq!(b.raw(), POOL + 128 * IO_TLB_SIZE);
     assert_eq!(s.used_slots(), 200);

@@ -86,15 +86,26 @@ pub struct Setup {
 
 pub fn setup(m: &Machine, arch: &'static dyn ArchDma) -> Setup {
     let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
-    let ctx = DmaContext::from_machine(m, arch, mem.clone(), (PhysAddr::new(RAM_POOL.0), RAM_POOL.1))
-        .unwrap();
-    let pool = Arc::new(Swiotlb::new(mem.clone(), PhysAddr::new(SWIOTLB_BASE), SWIOTLB_SIZE).unwrap());
+    let ctx = DmaContext::from_machine(
+        m,
+        arch,
+        mem.clone(),
+        (PhysAddr::new(RAM_POOL.0), RAM_POOL.1),
+    )
+    .unwrap();
+    let pool =
+        Arc::new(Swiotlb::new(mem.clone(), PhysAddr::new(SWIOTLB_BASE), SWIOTLB_SIZE).unwrap());
     Setup { ctx, mem, pool }
 }
 
 impl Setup {
     /// A direct-mapped device; `mask` overrides the machine's mask.
-    pub fn direct(&self, at: &str, mask: Option<u32>, cfg: DirectConfig) -> (Arc<DmaDevice>, Arc<DirectBackend>) {
+    pub fn direct(
+        &self,
+        at: &str,
+        mask: Option<u32>,
+        cfg: DirectConfig,
+    ) -> (Arc<DmaDevice>, Arc<DirectBackend>) {
         let (mut dev, mmio) = self.ctx.arch_device(bdf(at)).unwrap();
         if let Some(bits) = mask {
             dev.mask = DmaMask::new(bits).unwrap();
@@ -111,12 +122,20 @@ impl Setup {
     }
 
     pub fn write(&self, at: u64, data: &[u8]) {
-        self.mem.write().unwrap().write(PhysAddr::new(at), data).unwrap();
+        self.mem
+            .write()
+            .unwrap()
+            .write(PhysAddr::new(at), data)
+            .unwrap();
     }
 
     pub fn read(&self, at: u64, n: usize) -> Vec<u8> {
         let mut b = vec![0; n];
-        self.mem.read().unwrap().read(PhysAddr::new(at), &mut b).unwrap();
+        self.mem
+            .read()
+            .unwrap()
+            .read(PhysAddr::new(at), &mut b)
+            .unwrap();
         b
     }
 }
