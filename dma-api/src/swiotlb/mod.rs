@@ -3,7 +3,7 @@
 //! Semantics of kernel/dma/swiotlb.c (`swiotlb_tbl_map_single`,
 //! `swiotlb_bounce`, `swiotlb_tbl_unmap_single`, `swiotlb_sync_single_for_*`,
 //! `swiotlb_area_find_slots`, `swiotlb_max_mapping_size`), over simulated RAM
-//! ([`SharedMem`]) so every copy moves real bytes:
+//! ([`SharedMem`](crate::mem::SharedMem)) so every copy moves real bytes:
 //!
 //! * the pool is cut into 2 KiB slots ([`IO_TLB_SIZE`], `IO_TLB_SHIFT` 11); one
 //!   mapping takes contiguous slots inside one [`IO_TLB_SEGSIZE`] (128-slot)
@@ -19,7 +19,7 @@
 //!   `FromDevice`/`Bidirectional` (unmap not with `SKIP_CPU_SYNC`).
 //!
 //! Deliberate difference: a sync or unmap that is not wholly inside a live
-//! mapping is a typed [`DmaError::NotMapped`] (Linux WARNs, then clips or
+//! mapping is a typed [`DmaError::NotMapped`](crate::DmaError::NotMapped) (Linux WARNs, then clips or
 //! ignores it). Sub-range syncs are resolved through the mapping's head slot,
 //! so any sub-range copies the right bytes.
 
