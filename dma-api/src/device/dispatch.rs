@@ -40,6 +40,47 @@ pub(crate) struct Env<'a> {
     memmap: Option<RwLockReadGuard<'a, MemoryMap>>,
     cache: Option<MutexGuard<'a, RouteCache>>,
     policies: Option<RwLockReadGuard<'a, HashMap<ProviderId, Arc<dyn ProviderPolicy>>>>,
+    /// The last peer provider decided in this environment: consecutive
+    /// segments of one provider skip the oracle, arch and BAR lookups (the
+    /// locks held make the memo exact). The policy is still asked per
+    /// segment.
+    memo: Option<PeerMemo>,
+}
+
+struct PeerMemo {
+    provider: ProviderId,
+    dir: Direction,
+    owner_bdf: Bdf,
+    policy: Option<Arc<dyn ProviderPolicy>>,
+    route: MemoRoute,
+}
+
+enum MemoRoute {
+    HostBridge,
+    Bus {
+        bar_start: PhysAddr,
+        bar_size: u64,
+        bus_base: BusAddr,
+    },
+}
+
+impl PeerMemo {
+    /// The target for `[phys, phys + len)` if the memo covers it.
+    fn target(&self, phys: PhysAddr, len: u64) -> Option<SegTarget> {
+        match self.route {
+            MemoRoute::HostBridge => Some(SegTarget::PeerHostBridge),
+            MemoRoute::Bus {
+                bar_start,
+                bar_size,
+                bus_base,
+            } => {
+                let off = phys.offset_from(bar_start)?;
+                (off < bar_size && len <= bar_size - off)
+                    .then(|| bus_base.checked_add(off).map(SegTarget::PeerBus))
+                    .flatten()
+            }
+        }
+    }
 }
 
 impl<'a> Env<'a> {
@@ -50,6 +91,7 @@ impl<'a> Env<'a> {
             memmap: None,
             cache: None,
             policies: None,
+            memo: None,
         }
     }
 
@@ -102,6 +144,27 @@ pub(crate) fn plan_segment(
         }
         SegKind::PeerBar(p) | SegKind::StolenRam(p) | SegKind::DevicePrivate(p) => p,
     };
+    if trace.is_none() && matches!(kind, SegKind::PeerBar(_)) {
+        let hit = env
+            .memo
+            .as_ref()
+            .filter(|m| m.provider == owner && m.dir == dir)
+            .and_then(|m| {
+                m.target(phys, len)
+                    .map(|t| (t, m.owner_bdf, m.policy.clone()))
+            });
+        if let Some((target, owner_bdf, policy)) = hit {
+            return match policy.map(|p| p.decide(client_bdf, phys, len, kind, dir)) {
+                Some(PolicyDecision::Refuse(reason)) => Err(DmaError::ProviderRefused {
+                    provider: owner_bdf,
+                    client: client_bdf,
+                    reason,
+                }),
+                Some(PolicyDecision::Redirect(to)) => redirect_to_ram(env, owner_bdf, to, len),
+                Some(PolicyDecision::Allow) | None => Ok(SegPlan { phys, target }),
+            };
+        }
+    }
     env.ensure_topo();
     let owner_id = DeviceId::from_provider(owner);
     let owner_bdf = {
@@ -115,25 +178,13 @@ pub(crate) fn plan_segment(
                 bdf: Bdf::default(),
             })?
     };
-    let decision = env
-        .policy(owner)
+    let policy = env.policy(owner);
+    let decision = policy
+        .as_ref()
         .map(|p| p.decide(client_bdf, phys, len, kind, dir));
     if let Some(t) = trace.as_deref_mut() {
         t.policy = decision.clone();
     }
-    let ram_at = |env: &mut Env<'_>, to: PhysAddr| -> Result<SegPlan, DmaError> {
-        match env.memmap().kind_of_range(to, len) {
-            Some((_, SegKind::Ram)) => Ok(SegPlan {
-                phys: to,
-                target: SegTarget::Ram,
-            }),
-            _ => Err(DmaError::BadRedirect {
-                provider: owner_bdf,
-                to,
-                len,
-            }),
-        }
-    };
     match decision {
         Some(PolicyDecision::Refuse(reason)) => {
             return Err(DmaError::ProviderRefused {
@@ -142,7 +193,7 @@ pub(crate) fn plan_segment(
                 reason,
             })
         }
-        Some(PolicyDecision::Redirect(to)) => return ram_at(env, to),
+        Some(PolicyDecision::Redirect(to)) => return redirect_to_ram(env, owner_bdf, to, len),
         Some(PolicyDecision::Allow) | None => {}
     }
     match kind {
@@ -215,8 +266,8 @@ pub(crate) fn plan_segment(
         });
     }
     arch_res?;
-    let target = match peer_route {
-        PeerRoute::HostBridge => SegTarget::PeerHostBridge,
+    let (target, route) = match peer_route {
+        PeerRoute::HostBridge => (SegTarget::PeerHostBridge, MemoRoute::HostBridge),
         PeerRoute::BusAddr => {
             let unknown = DmaError::UnknownMemory { phys, len };
             let (bar_owner, idx) = topo.bar_at(phys).ok_or(unknown.clone())?;
@@ -230,8 +281,37 @@ pub(crate) fn plan_segment(
             }
             let base = topo.bar_bus_addr(owner_id, idx)?;
             let bus = base.checked_add(off).ok_or(unknown)?;
-            SegTarget::PeerBus(BusAddr::new(bus.raw()))
+            (
+                SegTarget::PeerBus(bus),
+                MemoRoute::Bus {
+                    bar_start: bar.addr,
+                    bar_size: bar.size,
+                    bus_base: base,
+                },
+            )
         }
     };
+    env.memo = Some(PeerMemo {
+        provider: owner,
+        dir,
+        owner_bdf,
+        policy,
+        route,
+    });
     Ok(SegPlan { phys, target })
+}
+
+fn redirect_to_ram(
+    env: &mut Env<'_>,
+    provider: Bdf,
+    to: PhysAddr,
+    len: u64,
+) -> Result<SegPlan, DmaError> {
+    match env.memmap().kind_of_range(to, len) {
+        Some((_, SegKind::Ram)) => Ok(SegPlan {
+            phys: to,
+            target: SegTarget::Ram,
+        }),
+        _ => Err(DmaError::BadRedirect { provider, to, len }),
+    }
 }
