@@ -10,7 +10,10 @@
 //!   consulted for every 4 KiB page of every segment before deciding.
 //!   Target: flag design ≥ 3× faster.
 //!
-//! Each iteration maps and unmaps.
+//! Each iteration maps and unmaps. Because the bench machine is shared and
+//! noisy, the bench first prints an *interleaved* comparison of each pair
+//! (alternating blocks of 64 iterations, best block per side), which is what
+//! the targets are checked against; the criterion numbers follow.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -24,6 +27,7 @@ use dma_api::port::{DmaBackend, SegPlan, SegTarget};
 use dma_api::{ArchDma, Bdf, Direction, DmaAttrs, DmaError, PhysAddr, SegKind};
 use scatterlist::{Pfn, SgTable, PAGE_SIZE};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 static INFO: ArchInfo = ArchInfo {
     name: "bench-x86",
@@ -69,6 +73,25 @@ fn table(peer: Option<SegKind>) -> SgTable {
     t
 }
 
+/// Best time per iteration of `a` and `b`, measured in alternating blocks.
+fn interleaved(mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
+    const BLOCK: u32 = 64;
+    let (mut best_a, mut best_b) = (Duration::MAX, Duration::MAX);
+    for _ in 0..300 {
+        let t = Instant::now();
+        for _ in 0..BLOCK {
+            a();
+        }
+        best_a = best_a.min(t.elapsed() / BLOCK);
+        let t = Instant::now();
+        for _ in 0..BLOCK {
+            b();
+        }
+        best_b = best_b.min(t.elapsed() / BLOCK);
+    }
+    (best_a, best_b)
+}
+
 fn bench(c: &mut Criterion) {
     let m = Machine::reference().unwrap();
     let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
@@ -85,7 +108,6 @@ fn bench(c: &mut Criterion) {
     let dir = Direction::ToDevice;
     let attrs = DmaAttrs::empty();
 
-    let mut g = c.benchmark_group("map_sg_256");
     let mut ram = table(None);
     let ram_plan: Vec<SegPlan> = ram
         .iter()
@@ -94,6 +116,66 @@ fn bench(c: &mut Criterion) {
             target: SegTarget::Ram,
         })
         .collect();
+    let mut half = table(Some(rdma));
+    let per_page = |half: &mut SgTable| {
+        // The pgmap way: every page of every segment is looked up.
+        let mut plan = Vec::with_capacity(half.orig_nents());
+        {
+            let map = ctx.memmap.read().unwrap();
+            for e in half.iter() {
+                let mut kind = None;
+                let mut a = e.phys().raw();
+                let end = e.phys().raw() + u64::from(e.len());
+                while a < end {
+                    let k = map.kind_of(PhysAddr::new(a)).map(|(_, k)| k);
+                    kind = Some(k);
+                    a += PAGE_SIZE;
+                }
+                let k = kind.flatten().unwrap();
+                plan.push(
+                    dev.plan_segment(e.phys(), u64::from(e.len()), k, dir)
+                        .unwrap(),
+                );
+            }
+        }
+        let n = backend.map_sg(half, &plan, dir, attrs).unwrap();
+        backend.unmap_sg(half, &plan, dir, attrs).unwrap();
+        n
+    };
+    {
+        let mut t1 = ram.clone();
+        let mut t2 = ram.clone();
+        let (base, with) = interleaved(
+            || {
+                backend.map_sg(&mut t1, &ram_plan, dir, attrs).unwrap();
+                backend.unmap_sg(&mut t1, &ram_plan, dir, attrs).unwrap();
+            },
+            || {
+                dev.map_sgtable(&mut t2, dir, attrs).unwrap();
+                dev.unmap_sgtable(&mut t2, dir, attrs).unwrap();
+            },
+        );
+        eprintln!(
+            "interleaved ram: backend_only {base:?}, device {with:?}: kind decision overhead {:+.1} % (target <= 5 %)",
+            (with.as_secs_f64() / base.as_secs_f64() - 1.0) * 100.0
+        );
+        let mut h1 = half.clone();
+        let mut h2 = half.clone();
+        let (flag, page) = interleaved(
+            || {
+                dev.map_sgtable(&mut h1, dir, attrs).unwrap();
+                dev.unmap_sgtable(&mut h1, dir, attrs).unwrap();
+            },
+            || {
+                per_page(&mut h2);
+            },
+        );
+        eprintln!(
+            "interleaved half_peer: device {flag:?}, per_page_lookup {page:?}: flag design {:.2}x faster (target >= 3x)",
+            page.as_secs_f64() / flag.as_secs_f64()
+        );
+    }
+    let mut g = c.benchmark_group("map_sg_256");
     g.bench_function("ram/backend_only", |b| {
         b.iter(|| {
             let n = backend.map_sg(&mut ram, &ram_plan, dir, attrs).unwrap();
@@ -108,7 +190,6 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         })
     });
-    let mut half = table(Some(rdma));
     g.bench_function("half_peer/device", |b| {
         b.iter(|| {
             let n = dev.map_sgtable(&mut half, dir, attrs).unwrap();
@@ -117,31 +198,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("half_peer/per_page_lookup", |b| {
-        b.iter(|| {
-            // The pgmap way: every page of every segment is looked up.
-            let mut plan = Vec::with_capacity(half.orig_nents());
-            {
-                let map = ctx.memmap.read().unwrap();
-                for e in half.iter() {
-                    let mut kind = None;
-                    let mut a = e.phys().raw();
-                    let end = e.phys().raw() + u64::from(e.len());
-                    while a < end {
-                        let k = map.kind_of(PhysAddr::new(a)).map(|(_, k)| k);
-                        kind = Some(k);
-                        a += PAGE_SIZE;
-                    }
-                    let k = kind.flatten().unwrap();
-                    plan.push(
-                        dev.plan_segment(e.phys(), u64::from(e.len()), k, dir)
-                            .unwrap(),
-                    );
-                }
-            }
-            let n = backend.map_sg(&mut half, &plan, dir, attrs).unwrap();
-            backend.unmap_sg(&mut half, &plan, dir, attrs).unwrap();
-            black_box(n)
-        })
+        b.iter(|| black_box(per_page(&mut half)))
     });
     g.finish();
 }

@@ -20,11 +20,13 @@ use crate::attrs::DmaAttrs;
 use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
+use crate::mem::PfnHasher;
 use crate::port::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
 use crate::topology::DeviceId;
 use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
 use scatterlist::{DmaFlags, SgTable};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +35,32 @@ struct Single {
 }
 
 type TableKey = (u64, u64, usize);
+
+std::thread_local! {
+    /// Plan vectors of unmapped tables, reused by the next map on this
+    /// thread (saves an allocation per table map).
+    static SPARE_PLANS: core::cell::RefCell<Vec<Vec<SegPlan>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_spare(cap: usize) -> Vec<SegPlan> {
+    let mut v = SPARE_PLANS
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_default();
+    v.clear();
+    v.reserve(cap);
+    v
+}
+
+fn give_spare(v: Vec<SegPlan>) {
+    SPARE_PLANS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 4 {
+            s.push(v);
+        }
+    });
+}
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<PfnHasher>>;
 
 /// One device's DMA mapping interface (Linux: the `struct device *` every
 /// `dma_*` call takes), over a shared [`DmaContext`] and the device's backend.
@@ -44,8 +72,8 @@ pub struct DmaDevice {
     bdf: Bdf,
     backend: Arc<dyn DmaBackend>,
     singles: Mutex<BTreeMap<u64, Vec<Single>>>,
-    tables: Mutex<HashMap<TableKey, Vec<Vec<SegPlan>>>>,
-    coherent: Mutex<HashMap<u64, (PhysAddr, u64)>>,
+    tables: Mutex<FastMap<TableKey, Vec<Vec<SegPlan>>>>,
+    coherent: Mutex<FastMap<u64, (PhysAddr, u64)>>,
 }
 
 impl core::fmt::Debug for DmaDevice {
@@ -78,8 +106,8 @@ impl DmaDevice {
             bdf,
             backend,
             singles: Mutex::new(BTreeMap::new()),
-            tables: Mutex::new(HashMap::new()),
-            coherent: Mutex::new(HashMap::new()),
+            tables: Mutex::new(FastMap::default()),
+            coherent: Mutex::new(FastMap::default()),
         })
     }
 
@@ -262,8 +290,18 @@ impl DmaDevice {
                 orig_nents: table.orig_nents(),
             });
         }
-        let plan = self.plan_table(table, dir)?;
-        let n = self.backend.map_sg(table, &plan, dir, attrs)?;
+        let mut plan = take_spare(table.orig_nents());
+        if let Err(e) = self.plan_into(table, dir, &mut plan) {
+            give_spare(plan);
+            return Err(e);
+        }
+        let n = match self.backend.map_sg(table, &plan, dir, attrs) {
+            Ok(n) => n,
+            Err(e) => {
+                give_spare(plan);
+                return Err(e);
+            }
+        };
         lock(&self.tables)
             .entry(Self::table_key(table))
             .or_default()
@@ -274,16 +312,34 @@ impl DmaDevice {
     /// The plan for every CPU entry of `table`.
     pub fn plan_table(&self, table: &SgTable, dir: Direction) -> Result<Vec<SegPlan>, DmaError> {
         let mut plan = Vec::with_capacity(table.orig_nents());
+        self.plan_into(table, dir, &mut plan)?;
+        Ok(plan)
+    }
+
+    fn plan_into(
+        &self,
+        table: &SgTable,
+        dir: Direction,
+        plan: &mut Vec<SegPlan>,
+    ) -> Result<(), DmaError> {
+        // One pass writes every entry as RAM (the common case, no branches
+        // that allocate); segments of other kinds are then decided in place.
+        let mut all_ram = true;
+        plan.extend(table.iter().map(|e| {
+            all_ram &= e.kind() == scatterlist::SegKind::Ram;
+            SegPlan {
+                phys: e.phys(),
+                target: SegTarget::Ram,
+            }
+        }));
+        if all_ram {
+            return Ok(());
+        }
         let mut env = Env::new(&self.ctx);
-        for e in table.iter() {
+        for (p, e) in plan.iter_mut().zip(table.iter()) {
             let kind = e.kind();
-            if kind == scatterlist::SegKind::Ram {
-                plan.push(SegPlan {
-                    phys: e.phys(),
-                    target: SegTarget::Ram,
-                });
-            } else {
-                plan.push(plan_segment(
+            if kind != scatterlist::SegKind::Ram {
+                *p = plan_segment(
                     &mut env,
                     self.id,
                     self.bdf,
@@ -292,10 +348,10 @@ impl DmaDevice {
                     kind,
                     dir,
                     None,
-                )?);
+                )?;
             }
         }
-        Ok(plan)
+        Ok(())
     }
 
     /// `dma_unmap_sgtable` of a table [`DmaDevice::map_sgtable`] mapped.
@@ -308,7 +364,7 @@ impl DmaDevice {
         let key = Self::table_key(table);
         let plan = {
             let mut t = lock(&self.tables);
-            let v = t.get_mut(&key).ok_or(DmaError::NotMapped {
+            let v = t.get_mut(&key).ok_or_else(|| DmaError::NotMapped {
                 dma: DmaAddr::new(key.0),
                 len: table.total_dma_len(),
             })?;
@@ -318,7 +374,9 @@ impl DmaDevice {
             }
             p
         };
-        self.backend.unmap_sg(table, &plan, dir, attrs)
+        let r = self.backend.unmap_sg(table, &plan, dir, attrs);
+        give_spare(plan);
+        r
     }
 
     /// `dma_sync_sgtable_for_cpu`: every DMA segment that is not peer memory.
