@@ -288,3 +288,38 @@ fn coherent_allocations_come_from_the_pool_and_are_freed() {
         }
     );
 }
+
+#[test]
+fn one_buffer_mapped_twice_through_identical_tables_unmaps_twice() {
+    let s = setup(&machine(&[]), &COHERENT);
+    let (d, b) = s.direct("03:00.0", None, DirectConfig::default());
+    let t = scatterlist::SgTable::from_ranges(
+        &[(PhysAddr::new(0x2000_0000), 0x2000)],
+        dma_api::SegKind::Ram,
+        0x1000,
+    )
+    .unwrap();
+    let (mut a, mut c) = (t.clone(), t);
+    d.map_sgtable(&mut a, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    d.map_sgtable(&mut c, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    assert_eq!(d.live_tables(), 2);
+    d.unmap_sgtable(&mut a, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    d.unmap_sgtable(&mut c, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    assert_eq!(d.live_tables(), 0);
+    assert_eq!(b.stats().unmaps, 4);
+    // A third unmap finds nothing: typed error, not a panic.
+    let mut again = a.clone();
+    d.map_sgtable(&mut again, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    d.unmap_sgtable(&mut again, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    again.set_nents(again.orig_nents()).unwrap();
+    assert!(matches!(
+        d.unmap_sgtable(&mut again, Direction::ToDevice, DmaAttrs::empty()),
+        Err(DmaError::NotMapped { .. })
+    ));
+}

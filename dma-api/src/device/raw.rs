@@ -36,6 +36,37 @@ struct Single {
 
 type TableKey = (u64, u64, usize);
 
+/// Plans of live tables: one per key in `live` (no inner allocation), the
+/// rare second and later mappings under an identical key in `dup`.
+#[derive(Default)]
+struct TablePlans {
+    live: FastMap<TableKey, Vec<SegPlan>>,
+    dup: FastMap<TableKey, Vec<Vec<SegPlan>>>,
+}
+
+impl TablePlans {
+    fn insert(&mut self, key: TableKey, plan: Vec<SegPlan>) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.live.entry(key) {
+            v.insert(plan);
+        } else {
+            self.dup.entry(key).or_default().push(plan);
+        }
+    }
+
+    fn remove(&mut self, key: &TableKey) -> Option<Vec<SegPlan>> {
+        if let Some(v) = self.dup.get_mut(key) {
+            let p = v.pop();
+            if v.is_empty() {
+                self.dup.remove(key);
+            }
+            if p.is_some() {
+                return p;
+            }
+        }
+        self.live.remove(key)
+    }
+}
+
 std::thread_local! {
     /// Plan vectors of unmapped tables, reused by the next map on this
     /// thread (saves an allocation per table map).
@@ -72,7 +103,7 @@ pub struct DmaDevice {
     bdf: Bdf,
     backend: Arc<dyn DmaBackend>,
     singles: Mutex<BTreeMap<u64, Vec<Single>>>,
-    tables: Mutex<FastMap<TableKey, Vec<Vec<SegPlan>>>>,
+    tables: Mutex<TablePlans>,
     coherent: Mutex<FastMap<u64, (PhysAddr, u64)>>,
 }
 
@@ -106,7 +137,7 @@ impl DmaDevice {
             bdf,
             backend,
             singles: Mutex::new(BTreeMap::new()),
-            tables: Mutex::new(FastMap::default()),
+            tables: Mutex::new(TablePlans::default()),
             coherent: Mutex::new(FastMap::default()),
         })
     }
@@ -133,7 +164,8 @@ impl DmaDevice {
 
     /// Live table mappings.
     pub fn live_tables(&self) -> usize {
-        lock(&self.tables).values().map(Vec::len).sum()
+        let t = lock(&self.tables);
+        t.live.len() + t.dup.values().map(Vec::len).sum::<usize>()
     }
 
     fn kind_of(&self, phys: PhysAddr, len: u64) -> Result<scatterlist::SegKind, DmaError> {
@@ -302,10 +334,7 @@ impl DmaDevice {
                 return Err(e);
             }
         };
-        lock(&self.tables)
-            .entry(Self::table_key(table))
-            .or_default()
-            .push(plan);
+        lock(&self.tables).insert(Self::table_key(table), plan);
         Ok(n)
     }
 
@@ -363,16 +392,11 @@ impl DmaDevice {
     ) -> Result<(), DmaError> {
         let key = Self::table_key(table);
         let plan = {
-            let mut t = lock(&self.tables);
-            let v = t.get_mut(&key).ok_or_else(|| DmaError::NotMapped {
+            let p = lock(&self.tables).remove(&key);
+            p.ok_or_else(|| DmaError::NotMapped {
                 dma: DmaAddr::new(key.0),
                 len: table.total_dma_len(),
-            })?;
-            let p = v.pop().unwrap_or_default();
-            if v.is_empty() {
-                t.remove(&key);
-            }
-            p
+            })?
         };
         let r = self.backend.unmap_sg(table, &plan, dir, attrs);
         give_spare(plan);
