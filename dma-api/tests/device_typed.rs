@@ -163,3 +163,38 @@ fn map_or_fallback_stages_unreachable_peer_memory_through_ram_and_says_why() {
     .unwrap_err();
     assert!(matches!(e, DmaError::UnknownMemory { .. }));
 }
+
+#[test]
+fn one_device_is_shared_by_threads() {
+    let s = setup(&machine(&[]), &COHERENT);
+    let (d, b) = s.direct("03:00.0", Some(32), DirectConfig::default());
+    let rdma = s.ctx.provider_of(bdf("05:00.0")).unwrap();
+    std::thread::scope(|sc| {
+        for t in 0..4u64 {
+            let d = d.clone();
+            sc.spawn(move || {
+                for i in 0..50u64 {
+                    let orig = 0x1_0000_0000 + (t * 50 + i) * 0x1000;
+                    let m = CpuBuffer::new(PhysAddr::new(orig), 0x800)
+                        .unwrap()
+                        .map::<ToDevice>(&d, DmaAttrs::empty())
+                        .unwrap();
+                    let peer = SgTable::from_ranges(
+                        &[(PhysAddr::new(0x40_0400_0000 + t * 0x10_0000), 0x2000)],
+                        SegKind::PeerBar(rdma),
+                        0x1000,
+                    )
+                    .unwrap();
+                    let mt = MappedSgTable::<FromDevice>::map(&d, peer, DmaAttrs::empty()).unwrap();
+                    assert_eq!(mt.nents(), 2);
+                    drop(mt);
+                    drop(m);
+                }
+            });
+        }
+    });
+    assert_eq!((d.live_singles(), d.live_tables()), (0, 0));
+    assert_eq!(s.pool.live_mappings(), 0);
+    assert_eq!(b.stats().bounced, 200);
+    assert_eq!(b.stats().bus, 400);
+}

@@ -198,3 +198,72 @@ fn a_mapping_never_crosses_a_segment() {
     assert_eq!(s.used_slots(), 200);
     assert_eq!(s.stats().hiwater_slots, 200);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Map { orig: u64, len: u64, mask_sel: u8 },
+        Unmap(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..0x10_0000, 1u64..20_000, 0u8..3).prop_map(|(o, l, m)| Op::Map {
+                orig: 0x4000_0000 + o,
+                len: l,
+                mask_sel: m
+            }),
+            (0usize..16).prop_map(Op::Unmap),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Live mappings never overlap, keep their alignment bits, hold the
+        /// original bytes, never cross a segment, and the slot count adds up.
+        #[test]
+        fn random_map_unmap_keeps_invariants(ops in proptest::collection::vec(op(), 1..40)) {
+            let (mem, s) = pool(256);
+            let mut live: Vec<(PhysAddr, u64, u64)> = Vec::new();
+            for o in ops {
+                match o {
+                    Op::Map { orig, len, mask_sel } => {
+                        let mask = [0u64, 0x7ff, 0xfff][mask_sel as usize];
+                        let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ orig) as u8).collect();
+                        fill(&mem, orig, &data);
+                        match s.map(PhysAddr::new(orig), len, Direction::ToDevice, DmaAttrs::empty(), mask) {
+                            Ok(tlb) => {
+                                prop_assert_eq!(tlb.raw() & mask, orig & mask);
+                                prop_assert_eq!(read(&mem, tlb.raw(), len as usize), data);
+                                let first = (tlb.raw() - POOL) / IO_TLB_SIZE;
+                                let last = (tlb.raw() + len - 1 - POOL) / IO_TLB_SIZE;
+                                prop_assert_eq!(first / IO_TLB_SEGSIZE, last / IO_TLB_SEGSIZE);
+                                for &(t, l, _) in &live {
+                                    prop_assert!(tlb.raw() + len <= t.raw() || t.raw() + l <= tlb.raw());
+                                }
+                                live.push((tlb, len, orig));
+                            }
+                            Err(e) => prop_assert!(
+                                matches!(e, DmaError::SwiotlbFull { .. } | DmaError::MappingTooLarge { .. }),
+                                "{}", e
+                            ),
+                        }
+                    }
+                    Op::Unmap(i) if !live.is_empty() => {
+                        let (tlb, len, _) = live.remove(i % live.len());
+                        s.unmap(tlb, len, Direction::ToDevice, DmaAttrs::empty()).unwrap();
+                    }
+                    Op::Unmap(_) => {}
+                }
+                prop_assert_eq!(s.live_mappings(), live.len());
+            }
+            for (tlb, len, _) in live {
+                s.unmap(tlb, len, Direction::ToDevice, DmaAttrs::empty()).unwrap();
+            }
+            prop_assert_eq!(s.used_slots(), 0);
+        }
+    }
+}
