@@ -232,7 +232,7 @@ mod prop {
                 match o {
                     Op::Map { orig, len, mask_sel } => {
                         let mask = [0u64, 0x7ff, 0xfff][mask_sel as usize];
-                        let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ orig) as u8).collect();
+                        let data: Vec<u8> = (0..len).map(|i| (i ^ orig) as u8).collect();
                         fill(&mem, orig, &data);
                         match s.map(PhysAddr::new(orig), len, Direction::ToDevice, DmaAttrs::empty(), mask) {
                             Ok(tlb) => {
