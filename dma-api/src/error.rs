@@ -14,7 +14,7 @@
 
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
-use crate::types::{BusAddr, Iova, PhysAddr, SegKind};
+use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr, SegKind};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -181,6 +181,53 @@ pub enum DmaError {
         reason: String,
     },
 
+    /// A single mapping longer than the backend's `max_mapping_size` (e.g.
+    /// more than `IO_TLB_SEGSIZE` bounce slots); retrying cannot help.
+    MappingTooLarge {
+        /// Bytes asked for.
+        len: u64,
+        /// The largest mapping possible.
+        max: u64,
+    },
+    /// An unmap or sync of a DMA range that is not (wholly) inside a live
+    /// mapping (Linux WARNs and clips or ignores).
+    NotMapped {
+        /// Start of the range given.
+        dma: DmaAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A table that is already DMA-mapped was mapped again (Linux: "a list
+    /// cannot be mapped twice").
+    AlreadyMapped {
+        /// Its CPU entries.
+        orig_nents: usize,
+    },
+    /// A table's mapping plan does not have one entry per CPU entry.
+    PlanMismatch {
+        /// Plan entries given.
+        plan: usize,
+        /// `orig_nents` of the table.
+        nents: usize,
+    },
+    /// A physical range the memory map does not classify as one kind
+    /// (outside every range, or spanning two).
+    UnknownMemory {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A provider policy redirected to a range that is not system RAM.
+    BadRedirect {
+        /// The provider whose policy answered.
+        provider: Bdf,
+        /// Where it redirected to.
+        to: PhysAddr,
+        /// The length.
+        len: u64,
+    },
+
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
     OutOfMemory {
@@ -194,6 +241,14 @@ pub enum DmaError {
         pages: u64,
         /// The highest IOVA the range could have ended at.
         limit: Iova,
+    },
+    /// The bounce-buffer pool has no run of free slots for this mapping
+    /// (kernel/dma/swiotlb.c "swiotlb buffer is full").
+    SwiotlbFull {
+        /// Bytes asked for.
+        len: u64,
+        /// Contiguous 2 KiB slots needed.
+        slots: u64,
     },
 
     // ---- Fallback ----
@@ -238,6 +293,33 @@ pub enum DmaError {
         /// Why (e.g. zPCI has no peer routing between functions).
         why: &'static str,
     },
+    /// The memory's owner refused this mapping (its `ProviderPolicy`).
+    ProviderRefused {
+        /// The owner of the memory.
+        provider: Bdf,
+        /// The device that asked.
+        client: Bdf,
+        /// The owner's reason.
+        reason: String,
+    },
+    /// HMM device-private memory: no device (not even its owner) can DMA to
+    /// it by address; migrate it to system RAM first (mm/hmm.c).
+    DevicePrivate {
+        /// The owner of the memory.
+        owner: Bdf,
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// `DMA_ATTR_REQUIRE_COHERENT` on a mapping that would need bouncing or
+    /// cache maintenance.
+    RequireCoherent {
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
 }
 
 impl DmaError {
@@ -264,13 +346,24 @@ impl DmaError {
             | IovaNotAllocated { .. }
             | IovaLinkUnaligned { .. }
             | IovaLinkOutOfRange { .. }
-            | IommuDomain { .. } => ErrorKind::Invalid,
-            OutOfMemory { .. } | IovaExhausted { .. } => ErrorKind::NoResources,
+            | IommuDomain { .. }
+            | MappingTooLarge { .. }
+            | NotMapped { .. }
+            | PlanMismatch { .. }
+            | AlreadyMapped { .. }
+            | UnknownMemory { .. }
+            | BadRedirect { .. } => ErrorKind::Invalid,
+            OutOfMemory { .. } | IovaExhausted { .. } | SwiotlbFull { .. } => {
+                ErrorKind::NoResources
+            }
             MaskUnreachable { .. }
             | MmioNotBounceable { .. }
             | CoherenceRequired { .. }
             | P2pUnreachable { .. }
-            | ArchNoP2p { .. } => ErrorKind::Fallback,
+            | ArchNoP2p { .. }
+            | ProviderRefused { .. }
+            | DevicePrivate { .. }
+            | RequireCoherent { .. } => ErrorKind::Fallback,
         }
     }
 
@@ -369,6 +462,33 @@ impl fmt::Display for DmaError {
                 f,
                 "no free IOVA range of {pages} granules at or below {limit}"
             ),
+            MappingTooLarge { len, max } => write!(
+                f,
+                "mapping of {len:#x} bytes exceeds the maximum mapping size {max:#x}"
+            ),
+            NotMapped { dma, len } => {
+                write!(f, "DMA range {dma} + {len:#x} is not inside a live mapping")
+            }
+            AlreadyMapped { orig_nents } => write!(
+                f,
+                "table of {orig_nents} entries is already DMA-mapped; unmap it first"
+            ),
+            PlanMismatch { plan, nents } => write!(
+                f,
+                "mapping plan has {plan} entries but the table has {nents} CPU entries"
+            ),
+            UnknownMemory { phys, len } => write!(
+                f,
+                "physical range {phys} + {len:#x} is not one kind of memory in the memory map"
+            ),
+            BadRedirect { provider, to, len } => write!(
+                f,
+                "policy of {provider} redirected to {to} + {len:#x}, which is not system RAM"
+            ),
+            SwiotlbFull { len, slots } => write!(
+                f,
+                "swiotlb buffer is full: no {slots} contiguous free slots for {len:#x} bytes"
+            ),
             MaskUnreachable { bus, len, mask } => write!(
                 f,
                 "bus range {bus} + {len:#x} is beyond the device's {mask} DMA mask"
@@ -398,6 +518,22 @@ impl fmt::Display for DmaError {
             ArchNoP2p { arch, why } => {
                 write!(f, "peer-to-peer DMA is not possible on {arch}: {why}")
             }
+            ProviderRefused {
+                provider,
+                client,
+                reason,
+            } => write!(
+                f,
+                "{provider} refused mapping of its memory by {client}: {reason}"
+            ),
+            DevicePrivate { owner, phys, len } => write!(
+                f,
+                "range {phys} + {len:#x} is device-private memory of {owner}: migrate it to RAM first"
+            ),
+            RequireCoherent { phys, len } => write!(
+                f,
+                "range {phys} + {len:#x} cannot be mapped coherently (DMA_ATTR_REQUIRE_COHERENT)"
+            ),
         }
     }
 }

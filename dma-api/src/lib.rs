@@ -14,8 +14,14 @@ pub mod attrs;
 pub mod bdf;
 #[cfg(feature = "std")]
 pub mod debug;
+#[cfg(feature = "std")]
+pub mod device;
+#[cfg(feature = "std")]
+pub mod direct;
 pub mod direction;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod fallback;
 #[cfg(feature = "std")]
 pub mod machine;
 pub mod mask;
@@ -27,6 +33,8 @@ pub mod middleware;
 pub mod p2p;
 pub mod pci;
 pub mod port;
+#[cfg(feature = "std")]
+pub mod swiotlb;
 #[cfg(feature = "std")]
 pub mod sysfs;
 pub mod topology;

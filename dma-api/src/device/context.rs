@@ -1,0 +1,185 @@
+//! The machine-wide state every [`DmaDevice`](super::DmaDevice) shares.
+
+use super::alloc::RamAllocator;
+use crate::arch_port::{ArchDevice, ArchDma};
+use crate::bdf::Bdf;
+use crate::direct::{DirectBackend, DirectConfig};
+use crate::error::DmaError;
+use crate::machine::Machine;
+use crate::mem::SharedMem;
+use crate::memmap::MemoryMap;
+use crate::p2p::RouteCache;
+use crate::port::ProviderPolicy;
+use crate::swiotlb::Swiotlb;
+use crate::topology::Topology;
+use crate::types::{PhysAddr, ProviderId, SegKind};
+use crate::window::WindowMap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+/// Shared machine context: topology, memory map, the P2P route cache,
+/// provider policies, the arch backend, simulated RAM and a RAM allocator
+/// (for coherent allocations and fallback bounce buffers).
+///
+/// Lock order (never taken the other way round): `topology` → `memmap` →
+/// `route_cache` → `policies`. Provider policies are called with the
+/// topology read lock held, so a policy must not write the topology.
+pub struct DmaContext {
+    /// The PCI topology (hot-plug and ACS changes take the write lock and bump
+    /// its generation, which invalidates `route_cache`).
+    pub topology: Arc<RwLock<Topology>>,
+    /// What every physical range is.
+    pub memmap: Arc<RwLock<MemoryMap>>,
+    /// P2P verdicts keyed by topology generation.
+    pub route_cache: Mutex<RouteCache>,
+    /// Provider policies by the provider's id; providers without one get
+    /// [`AllowAll`](crate::port::AllowAll).
+    pub policies: RwLock<HashMap<ProviderId, Arc<dyn ProviderPolicy>>>,
+    /// The CPU architecture.
+    pub arch: &'static dyn ArchDma,
+    /// Simulated physical memory.
+    pub mem: SharedMem,
+    ram: Mutex<RamAllocator>,
+}
+
+impl core::fmt::Debug for DmaContext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DmaContext")
+            .field("arch", &self.arch.name())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl DmaContext {
+    /// A context over `topology` and `memmap`. `ram_pool` is the RAM range the
+    /// context allocates coherent buffers and fallback bounce buffers from;
+    /// it must be system RAM in `memmap` (else [`DmaError::UnknownMemory`])
+    /// and, like Linux's `ZONE_DMA32`, reachable by every device that uses
+    /// [`DmaDevice::alloc_coherent`](super::DmaDevice::alloc_coherent).
+    pub fn new(
+        topology: Topology,
+        memmap: MemoryMap,
+        arch: &'static dyn ArchDma,
+        mem: SharedMem,
+        ram_pool: (PhysAddr, u64),
+    ) -> Result<Arc<Self>, DmaError> {
+        let (start, len) = ram_pool;
+        if !matches!(memmap.kind_of_range(start, len), Some((_, SegKind::Ram))) {
+            return Err(DmaError::UnknownMemory { phys: start, len });
+        }
+        Ok(Arc::new(Self {
+            topology: Arc::new(RwLock::new(topology)),
+            memmap: Arc::new(RwLock::new(memmap)),
+            route_cache: Mutex::new(RouteCache::new()),
+            policies: RwLock::new(HashMap::new()),
+            arch,
+            mem,
+            ram: Mutex::new(RamAllocator::new(start, len)?),
+        }))
+    }
+
+    /// A context from a validated machine (topology and memory map cloned).
+    pub fn from_machine(
+        machine: &Machine,
+        arch: &'static dyn ArchDma,
+        mem: SharedMem,
+        ram_pool: (PhysAddr, u64),
+    ) -> Result<Arc<Self>, DmaError> {
+        Self::new(
+            machine.topology.clone(),
+            machine.memmap.clone(),
+            arch,
+            mem,
+            ram_pool,
+        )
+    }
+
+    /// Registers (or replaces) the policy of `provider`.
+    pub fn set_policy(&self, provider: ProviderId, policy: Arc<dyn ProviderPolicy>) {
+        self.policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(provider, policy);
+    }
+
+    /// The policy of `provider`, if one is registered.
+    pub fn policy(&self, provider: ProviderId) -> Option<Arc<dyn ProviderPolicy>> {
+        read(&self.policies).get(&provider).cloned()
+    }
+
+    /// The provider id of the device at `bdf`.
+    pub fn provider_of(&self, bdf: Bdf) -> Result<ProviderId, DmaError> {
+        read(&self.topology)
+            .lookup(bdf)
+            .map(|id| id.provider_id())
+            .ok_or(DmaError::UnknownDevice { bdf })
+    }
+
+    /// Allocates `size` bytes (rounded up to pages) of zeroed RAM from the
+    /// context's pool.
+    pub fn alloc_ram(&self, size: u64) -> Result<PhysAddr, DmaError> {
+        let phys = lock(&self.ram).alloc(size)?;
+        let n = usize::try_from(size).map_err(|_| DmaError::OutOfMemory { bytes: size })?;
+        let zero = vec![0u8; n];
+        self.mem
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(phys, &zero)
+            .map_err(|_| DmaError::PhysOverflow { phys, len: size })?;
+        Ok(phys)
+    }
+
+    /// Returns an allocation of [`DmaContext::alloc_ram`].
+    pub fn free_ram(&self, phys: PhysAddr) -> Result<(), DmaError> {
+        lock(&self.ram).free(phys)
+    }
+
+    /// Bytes currently allocated from the pool.
+    pub fn ram_in_use(&self) -> u64 {
+        lock(&self.ram).in_use()
+    }
+
+    /// What the arch needs to know about the device at `bdf` (its mask,
+    /// coherency, its host bridge's dma-ranges) and its host bridge's MMIO
+    /// windows.
+    pub fn arch_device(&self, bdf: Bdf) -> Result<(ArchDevice, WindowMap), DmaError> {
+        let topo = read(&self.topology);
+        let id = topo.lookup(bdf).ok_or(DmaError::UnknownDevice { bdf })?;
+        let d = topo.device(id).ok_or(DmaError::UnknownDevice { bdf })?;
+        let hb = topo
+            .host_bridge(d.host_bridge)
+            .ok_or(DmaError::UnknownDevice { bdf })?;
+        Ok((
+            ArchDevice::new(hb.dma_ranges.clone(), d.coherent, d.dma_mask),
+            hb.mmio.clone(),
+        ))
+    }
+
+    /// A direct backend for the device at `bdf` (its RAM end for
+    /// `dma_addressing_limited` taken from the memory map).
+    pub fn direct_backend(
+        &self,
+        bdf: Bdf,
+        swiotlb: Option<Arc<Swiotlb>>,
+        mut cfg: DirectConfig,
+    ) -> Result<DirectBackend, DmaError> {
+        let (dev, mmio) = self.arch_device(bdf)?;
+        if cfg.ram_last.is_none() {
+            cfg.ram_last = read(&self.memmap)
+                .ranges()
+                .iter()
+                .filter(|r| r.kind == crate::memmap::RangeKind::Ram)
+                .filter_map(|r| r.last())
+                .max();
+        }
+        Ok(DirectBackend::new(self.arch, dev, mmio, swiotlb, cfg))
+    }
+}

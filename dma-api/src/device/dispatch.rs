@@ -1,0 +1,317 @@
+//! Per-segment dispatch by kind (ARCHITECTURE §4): one decision per segment,
+//! from the kind recorded in the segment — no per-page lookups.
+//!
+//! * `Ram` → [`SegTarget::Ram`], no lock taken.
+//! * `PeerBar(p)` → the provider's policy first (refuse → typed fallback,
+//!   redirect → RAM at the redirected address), then the P2P oracle through
+//!   the route cache with the direction's access (`ToDevice`: the client
+//!   reads, `FromDevice`: it writes, `Bidirectional`: both), then the arch's
+//!   veto; bus route → [`SegTarget::PeerBus`] with the BAR's bus address +
+//!   offset, host-bridge route → [`SegTarget::PeerHostBridge`].
+//! * `StolenRam(owner)` → RAM: at the owner's redirect, or in place when the
+//!   owner allows (the carve-out *is* RAM); never MMIO.
+//! * `DevicePrivate(owner)` → only an owner redirect (it migrated the data to
+//!   RAM) makes it mappable; otherwise [`DmaError::DevicePrivate`], a
+//!   `Fallback`: migrate to system RAM first (mm/hmm.c semantics).
+//!
+//! Linux equivalent: `pci_p2pdma_state()` per sg entry in
+//! kernel/dma/direct.c `dma_direct_map_sg` / drivers/iommu/dma-iommu.c, with
+//! the map type from drivers/pci/p2pdma.c `__pci_p2pdma_update_state`.
+
+use super::context::{lock, read, DmaContext};
+use super::decision::{ArchStep, Decision, RouteStep};
+use crate::arch_port::PeerRoute;
+use crate::bdf::Bdf;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use crate::memmap::MemoryMap;
+use crate::p2p::{calc_map_type_and_dist, MapType, RouteCache};
+use crate::port::{PolicyDecision, ProviderPolicy, SegPlan, SegTarget};
+use crate::topology::{DeviceId, Topology, TopologyError};
+use crate::types::{BusAddr, PhysAddr, ProviderId, SegKind};
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard, RwLockReadGuard};
+
+/// Locks taken lazily, once per table, the first time a non-RAM segment
+/// needs them (RAM-only tables take none).
+pub(crate) struct Env<'a> {
+    ctx: &'a DmaContext,
+    topo: Option<RwLockReadGuard<'a, Topology>>,
+    memmap: Option<RwLockReadGuard<'a, MemoryMap>>,
+    cache: Option<MutexGuard<'a, RouteCache>>,
+    policies: Option<RwLockReadGuard<'a, HashMap<ProviderId, Arc<dyn ProviderPolicy>>>>,
+    /// The last peer provider decided in this environment: consecutive
+    /// segments of one provider skip the oracle, arch and BAR lookups (the
+    /// locks held make the memo exact). The policy is still asked per
+    /// segment.
+    memo: Option<PeerMemo>,
+}
+
+struct PeerMemo {
+    provider: ProviderId,
+    dir: Direction,
+    owner_bdf: Bdf,
+    policy: Option<Arc<dyn ProviderPolicy>>,
+    route: MemoRoute,
+}
+
+enum MemoRoute {
+    HostBridge,
+    Bus {
+        bar_start: PhysAddr,
+        bar_size: u64,
+        bus_base: BusAddr,
+    },
+}
+
+impl PeerMemo {
+    /// The target for `[phys, phys + len)` if the memo covers it.
+    fn target(&self, phys: PhysAddr, len: u64) -> Option<SegTarget> {
+        match self.route {
+            MemoRoute::HostBridge => Some(SegTarget::PeerHostBridge),
+            MemoRoute::Bus {
+                bar_start,
+                bar_size,
+                bus_base,
+            } => {
+                let off = phys.offset_from(bar_start)?;
+                (off < bar_size && len <= bar_size - off)
+                    .then(|| bus_base.checked_add(off).map(SegTarget::PeerBus))
+                    .flatten()
+            }
+        }
+    }
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(ctx: &'a DmaContext) -> Self {
+        Self {
+            ctx,
+            topo: None,
+            memmap: None,
+            cache: None,
+            policies: None,
+            memo: None,
+        }
+    }
+
+    pub(crate) fn memmap(&mut self) -> &MemoryMap {
+        let ctx = self.ctx;
+        self.memmap.get_or_insert_with(|| read(&ctx.memmap))
+    }
+
+    fn ensure_topo(&mut self) {
+        if self.topo.is_none() {
+            self.topo = Some(read(&self.ctx.topology));
+        }
+    }
+
+    fn policy(&mut self, p: ProviderId) -> Option<Arc<dyn ProviderPolicy>> {
+        let ctx = self.ctx;
+        self.policies
+            .get_or_insert_with(|| read(&ctx.policies))
+            .get(&p)
+            .cloned()
+    }
+}
+
+fn topo_err(e: TopologyError, bdf: Bdf) -> DmaError {
+    match e {
+        TopologyError::UnknownDevice { bdf } => DmaError::UnknownDevice { bdf },
+        _ => DmaError::UnknownDevice { bdf },
+    }
+}
+
+/// Decides one segment for `client`. `trace` is filled when given (the
+/// explain path); the fast path passes `None` and allocates nothing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan_segment(
+    env: &mut Env<'_>,
+    client: DeviceId,
+    client_bdf: Bdf,
+    phys: PhysAddr,
+    len: u64,
+    kind: SegKind,
+    dir: Direction,
+    mut trace: Option<&mut Decision>,
+) -> Result<SegPlan, DmaError> {
+    let owner = match kind {
+        SegKind::Ram => {
+            return Ok(SegPlan {
+                phys,
+                target: SegTarget::Ram,
+            })
+        }
+        SegKind::PeerBar(p) | SegKind::StolenRam(p) | SegKind::DevicePrivate(p) => p,
+    };
+    if trace.is_none() && matches!(kind, SegKind::PeerBar(_)) {
+        let hit = env
+            .memo
+            .as_ref()
+            .filter(|m| m.provider == owner && m.dir == dir)
+            .and_then(|m| {
+                m.target(phys, len)
+                    .map(|t| (t, m.owner_bdf, m.policy.clone()))
+            });
+        if let Some((target, owner_bdf, policy)) = hit {
+            return match policy.map(|p| p.decide(client_bdf, phys, len, kind, dir)) {
+                Some(PolicyDecision::Refuse(reason)) => Err(DmaError::ProviderRefused {
+                    provider: owner_bdf,
+                    client: client_bdf,
+                    reason,
+                }),
+                Some(PolicyDecision::Redirect(to)) => redirect_to_ram(env, owner_bdf, to, len),
+                Some(PolicyDecision::Allow) | None => Ok(SegPlan { phys, target }),
+            };
+        }
+    }
+    env.ensure_topo();
+    let owner_id = DeviceId::from_provider(owner);
+    let owner_bdf = {
+        let topo = env
+            .topo
+            .as_deref()
+            .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
+        topo.device(owner_id)
+            .map(|d| d.bdf)
+            .ok_or(DmaError::UnknownDevice {
+                bdf: Bdf::default(),
+            })?
+    };
+    let policy = env.policy(owner);
+    let decision = policy
+        .as_ref()
+        .map(|p| p.decide(client_bdf, phys, len, kind, dir));
+    if let Some(t) = trace.as_deref_mut() {
+        t.policy = decision.clone();
+    }
+    match decision {
+        Some(PolicyDecision::Refuse(reason)) => {
+            return Err(DmaError::ProviderRefused {
+                provider: owner_bdf,
+                client: client_bdf,
+                reason,
+            })
+        }
+        Some(PolicyDecision::Redirect(to)) => return redirect_to_ram(env, owner_bdf, to, len),
+        Some(PolicyDecision::Allow) | None => {}
+    }
+    match kind {
+        SegKind::StolenRam(_) => {
+            return Ok(SegPlan {
+                phys,
+                target: SegTarget::Ram,
+            })
+        }
+        SegKind::DevicePrivate(_) => {
+            return Err(DmaError::DevicePrivate {
+                owner: owner_bdf,
+                phys,
+                len,
+            })
+        }
+        _ => {}
+    }
+    // Peer BAR: the oracle, per direction.
+    let ctx = env.ctx;
+    let topo = env
+        .topo
+        .as_deref()
+        .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
+    let cache = env.cache.get_or_insert_with(|| lock(&ctx.route_cache));
+    let verdict = cache
+        .verdict(topo, owner_id, client)
+        .map_err(|e| topo_err(e, client_bdf))?;
+    let refused = verdict.map_type == MapType::NotSupported || !verdict.for_direction(dir);
+    if refused || trace.is_some() {
+        let route =
+            calc_map_type_and_dist(topo, owner_id, client).map_err(|e| topo_err(e, client_bdf))?;
+        if let Some(t) = trace.as_deref_mut() {
+            t.route = Some(RouteStep {
+                provider: route.provider,
+                map_type: route.verdict.map_type,
+                distance: route.verdict.distance,
+                read: route.verdict.read,
+                write: route.verdict.write,
+                reasons: route.reasons.iter().map(|r| r.to_string()).collect(),
+            });
+        }
+        if refused {
+            route.check(dir)?;
+            // The cache and a fresh computation disagree only if the topology
+            // changed under us, which the read lock excludes.
+            return Err(DmaError::P2pUnreachable {
+                provider: route.provider,
+                client: route.client,
+                reasons: route.reasons.iter().map(|r| r.to_string()).collect(),
+            });
+        }
+    }
+    let (pdev, cdev) = match (topo.device(owner_id), topo.device(client)) {
+        (Some(p), Some(c)) => (p, c),
+        _ => return Err(DmaError::UnknownDevice { bdf: client_bdf }),
+    };
+    let peer_route = match verdict.map_type {
+        MapType::BusAddr => PeerRoute::BusAddr,
+        _ => PeerRoute::HostBridge,
+    };
+    let same_hb = pdev.host_bridge == cdev.host_bridge;
+    let arch_res = ctx.arch.check_p2p(peer_route, same_hb);
+    if let Some(t) = trace {
+        t.arch = Some(match &arch_res {
+            Err(DmaError::ArchNoP2p { arch, why }) => ArchStep::Vetoed { arch, why },
+            _ => ArchStep::Allowed {
+                arch: ctx.arch.name(),
+            },
+        });
+    }
+    arch_res?;
+    let (target, route) = match peer_route {
+        PeerRoute::HostBridge => (SegTarget::PeerHostBridge, MemoRoute::HostBridge),
+        PeerRoute::BusAddr => {
+            let unknown = DmaError::UnknownMemory { phys, len };
+            let (bar_owner, idx) = topo.bar_at(phys).ok_or(unknown.clone())?;
+            let bar = pdev.bar(idx).ok_or(unknown.clone())?;
+            if bar_owner != owner_id {
+                return Err(unknown);
+            }
+            let off = phys.offset_from(bar.addr).ok_or(unknown.clone())?;
+            if len > bar.size.saturating_sub(off) {
+                return Err(unknown);
+            }
+            let base = topo.bar_bus_addr(owner_id, idx)?;
+            let bus = base.checked_add(off).ok_or(unknown)?;
+            (
+                SegTarget::PeerBus(bus),
+                MemoRoute::Bus {
+                    bar_start: bar.addr,
+                    bar_size: bar.size,
+                    bus_base: base,
+                },
+            )
+        }
+    };
+    env.memo = Some(PeerMemo {
+        provider: owner,
+        dir,
+        owner_bdf,
+        policy,
+        route,
+    });
+    Ok(SegPlan { phys, target })
+}
+
+fn redirect_to_ram(
+    env: &mut Env<'_>,
+    provider: Bdf,
+    to: PhysAddr,
+    len: u64,
+) -> Result<SegPlan, DmaError> {
+    match env.memmap().kind_of_range(to, len) {
+        Some((_, SegKind::Ram)) => Ok(SegPlan {
+            phys: to,
+            target: SegTarget::Ram,
+        }),
+        _ => Err(DmaError::BadRedirect { provider, to, len }),
+    }
+}

@@ -1,0 +1,26 @@
+//! The per-device DMA interface: dispatcher, raw (C-style) layer and typed
+//! layer.
+//!
+//! A [`DmaDevice`] is built from a shared [`DmaContext`] (topology, memory
+//! map, P2P route cache, provider policies, arch, simulated RAM), the
+//! device's address and its [`DmaBackend`](crate::port::DmaBackend). Every
+//! range or table entry is classified by its kind once and dispatched
+//! (RAM / peer BAR / stolen RAM / device-private, see [`dispatch`]); the
+//! backend then maps. [`DmaDevice::explain_map`] returns the [`Decision`]
+//! trace `unidma map` prints.
+
+mod alloc;
+mod context;
+mod decision;
+pub mod dispatch;
+mod raw;
+mod typed;
+
+pub use alloc::RamAllocator;
+pub use context::DmaContext;
+pub use decision::{ArchStep, Decision, RouteStep};
+pub use raw::DmaDevice;
+pub use typed::{
+    Bidirectional, CpuBuffer, CpuView, DeviceMapping, DirMarker, FromDevice, MappedSgTable,
+    ToDevice,
+};

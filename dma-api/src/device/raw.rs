@@ -1,0 +1,557 @@
+//! The raw (C-style) layer: what drivers ported from Linux call and what
+//! dma-debug watches. Semantics of kernel/dma/mapping.c (`dma_map_phys`,
+//! `dma_unmap_phys`, `dma_map_sgtable`, `dma_unmap_sgtable`,
+//! `dma_sync_single_for_*`, `dma_sync_sgtable_for_*`, `dma_alloc_coherent`,
+//! `dma_need_sync`, `dma_max_mapping_size`, `dma_opt_mapping_size`,
+//! `dma_get_merge_boundary`), plus the P2P classification Linux leaves to
+//! every caller (`pci_p2pdma_state`), done here per segment.
+//!
+//! The plan of each live mapping (effective address after redirect, target)
+//! is *kept*, not recomputed at unmap: a policy or the topology may change
+//! between map and unmap, and unmap must undo exactly what was done.
+//! Single mappings are keyed by DMA address; tables by (first DMA address,
+//! first CPU address, `orig_nents`), with a stack per key for the rare case
+//! of one buffer mapped twice through identical tables.
+
+use super::context::{lock, read, DmaContext};
+use super::decision::Decision;
+use super::dispatch::{plan_segment, Env};
+use crate::attrs::DmaAttrs;
+use crate::bdf::Bdf;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use crate::mem::PfnHasher;
+use crate::port::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use crate::topology::DeviceId;
+use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
+use scatterlist::{DmaFlags, SgTable};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug)]
+struct Single {
+    req: MapRequest,
+}
+
+type TableKey = (u64, u64, usize);
+
+/// Plans of live tables: one per key in `live` (no inner allocation), the
+/// rare second and later mappings under an identical key in `dup`.
+#[derive(Default)]
+struct TablePlans {
+    live: FastMap<TableKey, Vec<SegPlan>>,
+    dup: FastMap<TableKey, Vec<Vec<SegPlan>>>,
+}
+
+impl TablePlans {
+    fn insert(&mut self, key: TableKey, plan: Vec<SegPlan>) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.live.entry(key) {
+            v.insert(plan);
+        } else {
+            self.dup.entry(key).or_default().push(plan);
+        }
+    }
+
+    fn remove(&mut self, key: &TableKey) -> Option<Vec<SegPlan>> {
+        if let Some(v) = self.dup.get_mut(key) {
+            let p = v.pop();
+            if v.is_empty() {
+                self.dup.remove(key);
+            }
+            if p.is_some() {
+                return p;
+            }
+        }
+        self.live.remove(key)
+    }
+}
+
+std::thread_local! {
+    /// Plan vectors of unmapped tables, reused by the next map on this
+    /// thread (saves an allocation per table map).
+    static SPARE_PLANS: core::cell::RefCell<Vec<Vec<SegPlan>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_spare(cap: usize) -> Vec<SegPlan> {
+    let mut v = SPARE_PLANS
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_default();
+    v.clear();
+    v.reserve(cap);
+    v
+}
+
+fn give_spare(v: Vec<SegPlan>) {
+    SPARE_PLANS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 4 {
+            s.push(v);
+        }
+    });
+}
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<PfnHasher>>;
+
+/// One device's DMA mapping interface (Linux: the `struct device *` every
+/// `dma_*` call takes), over a shared [`DmaContext`] and the device's backend.
+///
+/// `Send + Sync`: every mutable piece is behind a lock.
+pub struct DmaDevice {
+    ctx: Arc<DmaContext>,
+    id: DeviceId,
+    bdf: Bdf,
+    backend: Arc<dyn DmaBackend>,
+    singles: Mutex<BTreeMap<u64, Vec<Single>>>,
+    tables: Mutex<TablePlans>,
+    coherent: Mutex<FastMap<u64, (PhysAddr, u64)>>,
+}
+
+impl core::fmt::Debug for DmaDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DmaDevice")
+            .field("bdf", &self.bdf)
+            .field("backend", &self.backend.name())
+            .finish()
+    }
+}
+
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<DmaDevice>();
+};
+
+impl DmaDevice {
+    /// The device at `bdf` of `ctx`, mapping through `backend`.
+    pub fn new(
+        ctx: Arc<DmaContext>,
+        bdf: Bdf,
+        backend: Arc<dyn DmaBackend>,
+    ) -> Result<Self, DmaError> {
+        let id = read(&ctx.topology)
+            .lookup(bdf)
+            .ok_or(DmaError::UnknownDevice { bdf })?;
+        Ok(Self {
+            ctx,
+            id,
+            bdf,
+            backend,
+            singles: Mutex::new(BTreeMap::new()),
+            tables: Mutex::new(TablePlans::default()),
+            coherent: Mutex::new(FastMap::default()),
+        })
+    }
+
+    /// The device's address.
+    pub fn bdf(&self) -> Bdf {
+        self.bdf
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Arc<DmaContext> {
+        &self.ctx
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn DmaBackend> {
+        &self.backend
+    }
+
+    /// Live single mappings (`map_phys` without `unmap_phys`).
+    pub fn live_singles(&self) -> usize {
+        lock(&self.singles).values().map(Vec::len).sum()
+    }
+
+    /// Live table mappings.
+    pub fn live_tables(&self) -> usize {
+        let t = lock(&self.tables);
+        t.live.len() + t.dup.values().map(Vec::len).sum::<usize>()
+    }
+
+    fn kind_of(&self, phys: PhysAddr, len: u64) -> Result<scatterlist::SegKind, DmaError> {
+        read(&self.ctx.memmap)
+            .kind_of_range(phys, len)
+            .map(|(_, k)| k)
+            .ok_or(DmaError::UnknownMemory { phys, len })
+    }
+
+    /// The plan for one range of known kind (the dispatcher's decision,
+    /// exposed for benches and tools).
+    pub fn plan_segment(
+        &self,
+        phys: PhysAddr,
+        len: u64,
+        kind: scatterlist::SegKind,
+        dir: Direction,
+    ) -> Result<SegPlan, DmaError> {
+        let mut env = Env::new(&self.ctx);
+        plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
+    }
+
+    fn request(plan: SegPlan, len: u64, dir: Direction, attrs: DmaAttrs) -> MapRequest {
+        // Peer memory through the host bridge is MMIO: say so to the backend
+        // like Linux callers pass DMA_ATTR_MMIO for THRU_HOST_BRIDGE.
+        let attrs = if plan.target == SegTarget::PeerHostBridge {
+            attrs | DmaAttrs::MMIO
+        } else {
+            attrs
+        };
+        MapRequest {
+            phys: plan.phys,
+            len,
+            dir,
+            attrs,
+            target: plan.target,
+        }
+    }
+
+    /// `dma_map_phys` with the P2P classification built in: the memory map
+    /// says what `[phys, phys + len)` is, the dispatcher decides, the backend
+    /// maps.
+    pub fn map_phys(
+        &self,
+        phys: PhysAddr,
+        len: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<DmaAddr, DmaError> {
+        if len == 0 {
+            return Err(DmaError::ZeroLength { phys });
+        }
+        let kind = self.kind_of(phys, len)?;
+        let plan = self.plan_segment(phys, len, kind, dir)?;
+        let req = Self::request(plan, len, dir, attrs);
+        let dma = self.backend.map(&req)?;
+        lock(&self.singles)
+            .entry(dma.raw())
+            .or_default()
+            .push(Single { req });
+        Ok(dma)
+    }
+
+    /// `dma_unmap_phys`: `dma` and `len` must be those of a live
+    /// [`DmaDevice::map_phys`] ([`DmaError::NotMapped`] otherwise). The
+    /// caller's `dir` and `attrs` are passed on (dma-debug compares them).
+    pub fn unmap_phys(
+        &self,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        let single = {
+            let mut s = lock(&self.singles);
+            let v = s
+                .get_mut(&dma.raw())
+                .ok_or(DmaError::NotMapped { dma, len })?;
+            let i = v
+                .iter()
+                .rposition(|m| m.req.len == len)
+                .ok_or(DmaError::NotMapped { dma, len })?;
+            let m = v.remove(i);
+            if v.is_empty() {
+                s.remove(&dma.raw());
+            }
+            m
+        };
+        let req = MapRequest {
+            dir,
+            attrs: attrs | (single.req.attrs & DmaAttrs::MMIO),
+            ..single.req
+        };
+        self.backend.unmap(dma, &req)
+    }
+
+    /// The single mapping holding `[dma, dma + len)`, if any.
+    fn single_at(&self, dma: DmaAddr, len: u64) -> Option<MapRequest> {
+        let s = lock(&self.singles);
+        let (start, v) = s.range(..=dma.raw()).next_back()?;
+        let off = dma.raw() - start;
+        v.iter()
+            .find(|m| off < m.req.len && len <= m.req.len - off)
+            .map(|m| m.req)
+    }
+
+    /// `dma_sync_single_for_cpu`; sub-ranges allowed. Peer mappings never get
+    /// CPU cache maintenance (nothing happens).
+    pub fn sync_single_for_cpu(
+        &self,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        match self.single_at(dma, len) {
+            Some(r) if r.target.is_mmio() => Ok(()),
+            _ => self.backend.sync_for_cpu(dma, len, dir),
+        }
+    }
+
+    /// `dma_sync_single_for_device`; sub-ranges allowed.
+    pub fn sync_single_for_device(
+        &self,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        match self.single_at(dma, len) {
+            Some(r) if r.target.is_mmio() => Ok(()),
+            _ => self.backend.sync_for_device(dma, len, dir),
+        }
+    }
+
+    fn table_key(table: &SgTable) -> TableKey {
+        let first = table.iter().next();
+        (
+            first.map_or(0, |e| e.dma_address().raw()),
+            first.map_or(0, |e| e.phys().raw()),
+            table.orig_nents(),
+        )
+    }
+
+    /// `dma_map_sgtable`: one decision per CPU entry from the kind it
+    /// carries, then the backend. Returns the number of DMA segments (also
+    /// stored as the table's `nents`).
+    pub fn map_sgtable(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<usize, DmaError> {
+        if table.is_dma_mapped() {
+            return Err(DmaError::AlreadyMapped {
+                orig_nents: table.orig_nents(),
+            });
+        }
+        let mut plan = take_spare(table.orig_nents());
+        if let Err(e) = self.plan_into(table, dir, &mut plan) {
+            give_spare(plan);
+            return Err(e);
+        }
+        let n = match self.backend.map_sg(table, &plan, dir, attrs) {
+            Ok(n) => n,
+            Err(e) => {
+                give_spare(plan);
+                return Err(e);
+            }
+        };
+        lock(&self.tables).insert(Self::table_key(table), plan);
+        Ok(n)
+    }
+
+    /// The plan for every CPU entry of `table`.
+    pub fn plan_table(&self, table: &SgTable, dir: Direction) -> Result<Vec<SegPlan>, DmaError> {
+        let mut plan = Vec::with_capacity(table.orig_nents());
+        self.plan_into(table, dir, &mut plan)?;
+        Ok(plan)
+    }
+
+    fn plan_into(
+        &self,
+        table: &SgTable,
+        dir: Direction,
+        plan: &mut Vec<SegPlan>,
+    ) -> Result<(), DmaError> {
+        // One pass writes every entry as RAM (the common case, no branches
+        // that allocate); segments of other kinds are then decided in place.
+        let mut all_ram = true;
+        plan.extend(table.iter().map(|e| {
+            all_ram &= e.kind() == scatterlist::SegKind::Ram;
+            SegPlan {
+                phys: e.phys(),
+                target: SegTarget::Ram,
+            }
+        }));
+        if all_ram {
+            return Ok(());
+        }
+        let mut env = Env::new(&self.ctx);
+        for (p, e) in plan.iter_mut().zip(table.iter()) {
+            let kind = e.kind();
+            if kind != scatterlist::SegKind::Ram {
+                *p = plan_segment(
+                    &mut env,
+                    self.id,
+                    self.bdf,
+                    e.phys(),
+                    u64::from(e.len()),
+                    kind,
+                    dir,
+                    None,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `dma_unmap_sgtable` of a table [`DmaDevice::map_sgtable`] mapped.
+    pub fn unmap_sgtable(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        let key = Self::table_key(table);
+        let plan = {
+            let p = lock(&self.tables).remove(&key);
+            p.ok_or_else(|| DmaError::NotMapped {
+                dma: DmaAddr::new(key.0),
+                len: table.total_dma_len(),
+            })?
+        };
+        let r = self.backend.unmap_sg(table, &plan, dir, attrs);
+        give_spare(plan);
+        r
+    }
+
+    /// `dma_sync_sgtable_for_cpu`: every DMA segment that is not peer memory.
+    pub fn sync_sgtable_for_cpu(&self, table: &SgTable, dir: Direction) -> Result<(), DmaError> {
+        for e in table.dma_iter() {
+            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS)
+                || e.dma_flags().contains(DmaFlags::MMIO)
+            {
+                continue;
+            }
+            self.backend
+                .sync_for_cpu(e.dma_address(), u64::from(e.dma_len()), dir)?;
+        }
+        Ok(())
+    }
+
+    /// `dma_sync_sgtable_for_device`.
+    pub fn sync_sgtable_for_device(&self, table: &SgTable, dir: Direction) -> Result<(), DmaError> {
+        for e in table.dma_iter() {
+            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS)
+                || e.dma_flags().contains(DmaFlags::MMIO)
+            {
+                continue;
+            }
+            self.backend
+                .sync_for_device(e.dma_address(), u64::from(e.dma_len()), dir)?;
+        }
+        Ok(())
+    }
+
+    /// `dma_alloc_coherent`: zeroed RAM (page-rounded) from the context's
+    /// pool, mapped bidirectionally without CPU syncs. Returns the CPU and
+    /// DMA addresses.
+    pub fn alloc_coherent(&self, size: u64) -> Result<(PhysAddr, DmaAddr), DmaError> {
+        let size = size
+            .checked_add(PAGE_SIZE - 1)
+            .map(|s| s & !(PAGE_SIZE - 1))
+            .ok_or(DmaError::OutOfMemory { bytes: size })?;
+        let phys = self.ctx.alloc_ram(size)?;
+        let req = MapRequest {
+            phys,
+            len: size,
+            dir: Direction::Bidirectional,
+            attrs: DmaAttrs::SKIP_CPU_SYNC,
+            target: SegTarget::Ram,
+        };
+        match self.backend.map(&req) {
+            Ok(dma) => {
+                lock(&self.coherent).insert(dma.raw(), (phys, size));
+                Ok((phys, dma))
+            }
+            Err(e) => {
+                let _ = self.ctx.free_ram(phys);
+                Err(e)
+            }
+        }
+    }
+
+    /// `dma_free_coherent` of an [`DmaDevice::alloc_coherent`] allocation.
+    pub fn free_coherent(&self, phys: PhysAddr, dma: DmaAddr) -> Result<(), DmaError> {
+        let (p, size) = *lock(&self.coherent)
+            .get(&dma.raw())
+            .filter(|(p, _)| *p == phys)
+            .ok_or(DmaError::NotMapped { dma, len: 0 })?;
+        lock(&self.coherent).remove(&dma.raw());
+        let req = MapRequest {
+            phys: p,
+            len: size,
+            dir: Direction::Bidirectional,
+            attrs: DmaAttrs::SKIP_CPU_SYNC,
+            target: SegTarget::Ram,
+        };
+        self.backend.unmap(dma, &req)?;
+        self.ctx.free_ram(p)
+    }
+
+    /// `dma_need_sync`: false for peer mappings, else the backend's answer.
+    pub fn need_sync(&self, dma: DmaAddr) -> bool {
+        match self.single_at(dma, 1) {
+            Some(r) if r.target.is_mmio() => false,
+            _ => self.backend.need_sync(dma),
+        }
+    }
+
+    /// `dma_max_mapping_size`.
+    pub fn max_mapping_size(&self) -> u64 {
+        self.backend.max_mapping_size()
+    }
+
+    /// `dma_opt_mapping_size`.
+    pub fn opt_mapping_size(&self) -> u64 {
+        self.backend.opt_mapping_size()
+    }
+
+    /// `dma_get_merge_boundary`.
+    pub fn merge_boundary(&self) -> u64 {
+        self.backend.merge_boundary()
+    }
+
+    /// The two-step IOVA API, if the backend has an IOMMU.
+    pub fn iova_ops(&self) -> Option<&dyn IovaOps> {
+        self.backend.iova_ops()
+    }
+
+    /// Explains what [`DmaDevice::map_phys`] would do for this range: every
+    /// dispatcher step, then the backend's DMA address — the range is really
+    /// mapped and immediately unmapped with `SKIP_CPU_SYNC` (no copies back,
+    /// no state left behind). Never fails: errors land in
+    /// [`Decision::error`].
+    pub fn explain_map(&self, phys: PhysAddr, len: u64, dir: Direction) -> Decision {
+        let kind = match self.kind_of(phys, len) {
+            Ok(k) => k,
+            Err(e) => {
+                let mut d = Decision::new(self.bdf, phys, len, dir, scatterlist::SegKind::Ram);
+                d.error = Some(e);
+                return d;
+            }
+        };
+        let mut d = Decision::new(self.bdf, phys, len, dir, kind);
+        let plan = {
+            let mut env = Env::new(&self.ctx);
+            plan_segment(
+                &mut env,
+                self.id,
+                self.bdf,
+                phys,
+                len,
+                kind,
+                dir,
+                Some(&mut d),
+            )
+        };
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                d.error = Some(e);
+                return d;
+            }
+        };
+        d.target = Some((plan.phys, plan.target));
+        d.backend = self.backend.name().to_string();
+        let req = Self::request(plan, len, dir, DmaAttrs::SKIP_CPU_SYNC);
+        match self.backend.map(&req) {
+            Ok(dma) => {
+                d.dma = Some(dma);
+                if let Err(e) = self.backend.unmap(dma, &req) {
+                    d.error = Some(e);
+                }
+            }
+            Err(e) => d.error = Some(e),
+        }
+        d
+    }
+}

@@ -1,0 +1,338 @@
+//! The typed layer: buffer ownership phases as types (Rust-for-Linux style,
+//! rust/kernel/dma.rs), so "CPU touches a device-owned buffer", "unmap
+//! forgotten" and "sync in the wrong direction" do not compile or cannot
+//! happen.
+//!
+//! ```text
+//! CpuBuffer --map::<D>()--> DeviceMapping<D> --sync_for_cpu()--> CpuView<D>
+//!     ^                        |      ^                              |
+//!     +------- unmap() --------+      +------ sync_for_device() -----+
+//! ```
+//! Dropping a [`DeviceMapping`] or a [`CpuView`] unmaps; dropping a
+//! [`MappedSgTable`] unmaps the table.
+
+use super::raw::DmaDevice;
+use crate::attrs::DmaAttrs;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use crate::types::{DmaAddr, PhysAddr};
+use core::marker::PhantomData;
+use scatterlist::{DmaIter, SgTable};
+use std::sync::Arc;
+
+/// A direction as a type.
+pub trait DirMarker: Send + Sync + 'static {
+    /// The direction.
+    const DIR: Direction;
+}
+
+/// `DMA_TO_DEVICE` as a type.
+#[derive(Debug)]
+pub enum ToDevice {}
+/// `DMA_FROM_DEVICE` as a type.
+#[derive(Debug)]
+pub enum FromDevice {}
+/// `DMA_BIDIRECTIONAL` as a type.
+#[derive(Debug)]
+pub enum Bidirectional {}
+
+impl DirMarker for ToDevice {
+    const DIR: Direction = Direction::ToDevice;
+}
+impl DirMarker for FromDevice {
+    const DIR: Direction = Direction::FromDevice;
+}
+impl DirMarker for Bidirectional {
+    const DIR: Direction = Direction::Bidirectional;
+}
+
+/// A CPU-owned physical range.
+///
+/// # Invariants
+/// `len > 0` and `[phys, phys + len)` does not wrap.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CpuBuffer {
+    phys: PhysAddr,
+    len: u64,
+}
+
+impl CpuBuffer {
+    /// A buffer over `[phys, phys + len)`; zero or wrapping lengths are refused.
+    pub fn new(phys: PhysAddr, len: u64) -> Result<Self, DmaError> {
+        if len == 0 {
+            return Err(DmaError::ZeroLength { phys });
+        }
+        if phys.last_of(len).is_none() {
+            return Err(DmaError::PhysOverflow { phys, len });
+        }
+        Ok(Self { phys, len })
+    }
+
+    /// Start.
+    pub fn phys(&self) -> PhysAddr {
+        self.phys
+    }
+
+    /// Length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Never true (the invariant), kept for API symmetry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Hands the buffer to `dev` in direction `D`. On error the buffer comes
+    /// back with it.
+    pub fn map<D: DirMarker>(
+        self,
+        dev: &Arc<DmaDevice>,
+        attrs: DmaAttrs,
+    ) -> Result<DeviceMapping<D>, (Self, DmaError)> {
+        match dev.map_phys(self.phys, self.len, D::DIR, attrs) {
+            Ok(dma) => Ok(DeviceMapping {
+                inner: Live {
+                    dev: dev.clone(),
+                    buf: self,
+                    dma,
+                    attrs,
+                    dir: D::DIR,
+                    armed: true,
+                },
+                _dir: PhantomData,
+            }),
+            Err(e) => Err((self, e)),
+        }
+    }
+}
+
+/// A live mapping; unmaps on drop while armed.
+#[derive(Debug)]
+struct Live {
+    dev: Arc<DmaDevice>,
+    buf: CpuBuffer,
+    dma: DmaAddr,
+    attrs: DmaAttrs,
+    dir: Direction,
+    armed: bool,
+}
+
+impl Live {
+    fn unmap(&mut self) -> Result<(), DmaError> {
+        self.armed = false;
+        self.dev
+            .unmap_phys(self.dma, self.buf.len, self.dir, self.attrs)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.unmap();
+        }
+    }
+}
+
+/// A device-owned mapping in direction `D`: the CPU must not touch the
+/// buffer; the device uses [`DeviceMapping::dma_addr`].
+///
+/// # Invariants
+/// The range is mapped for `D` on the device until this value (or the
+/// [`CpuView`] it becomes) is dropped or unmapped.
+#[derive(Debug)]
+pub struct DeviceMapping<D: DirMarker> {
+    inner: Live,
+    _dir: PhantomData<D>,
+}
+
+impl<D: DirMarker> DeviceMapping<D> {
+    /// The address to program into the device.
+    pub fn dma_addr(&self) -> DmaAddr {
+        self.inner.dma
+    }
+
+    /// Mapped length.
+    pub fn len(&self) -> u64 {
+        self.inner.buf.len
+    }
+
+    /// Never true.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The CPU range behind the mapping.
+    pub fn buffer(&self) -> CpuBuffer {
+        self.inner.buf
+    }
+
+    /// Hands the buffer back to the CPU (`dma_sync_single_for_cpu`); the
+    /// mapping stays. On error the device keeps it.
+    pub fn sync_for_cpu(self) -> Result<CpuView<D>, (Self, DmaError)> {
+        let r = self
+            .inner
+            .dev
+            .sync_single_for_cpu(self.inner.dma, self.inner.buf.len, D::DIR);
+        match r {
+            Ok(()) => {
+                let DeviceMapping { inner, .. } = self;
+                Ok(CpuView {
+                    inner,
+                    _dir: PhantomData,
+                })
+            }
+            Err(e) => Err((self, e)),
+        }
+    }
+
+    /// Unmaps (`dma_unmap_phys`, with the CPU sync) and returns the buffer.
+    pub fn unmap(mut self) -> Result<CpuBuffer, DmaError> {
+        self.inner.unmap().map(|()| self.inner.buf)
+    }
+}
+
+/// The CPU's view of a still-mapped buffer after `sync_for_cpu`: it may read
+/// and write the bytes, then give it back with
+/// [`CpuView::sync_for_device`].
+#[derive(Debug)]
+pub struct CpuView<D: DirMarker> {
+    inner: Live,
+    _dir: PhantomData<D>,
+}
+
+impl<D: DirMarker> CpuView<D> {
+    /// Reads `buf.len()` bytes at `offset` of the buffer.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), DmaError> {
+        let phys = self.at(offset, buf.len() as u64)?;
+        self.inner
+            .dev
+            .context()
+            .mem
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .read(phys, buf)
+            .map_err(|_| DmaError::PhysOverflow {
+                phys,
+                len: buf.len() as u64,
+            })
+    }
+
+    /// Writes `data` at `offset` of the buffer.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), DmaError> {
+        let phys = self.at(offset, data.len() as u64)?;
+        self.inner
+            .dev
+            .context()
+            .mem
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(phys, data)
+            .map_err(|_| DmaError::PhysOverflow {
+                phys,
+                len: data.len() as u64,
+            })
+    }
+
+    fn at(&self, offset: u64, len: u64) -> Result<PhysAddr, DmaError> {
+        let b = self.inner.buf;
+        if offset > b.len || len > b.len - offset {
+            return Err(DmaError::NotMapped {
+                dma: DmaAddr::new(self.inner.dma.raw().saturating_add(offset)),
+                len,
+            });
+        }
+        Ok(PhysAddr::new(b.phys.raw() + offset))
+    }
+
+    /// Hands the buffer back to the device (`dma_sync_single_for_device`).
+    pub fn sync_for_device(self) -> Result<DeviceMapping<D>, (Self, DmaError)> {
+        let r = self
+            .inner
+            .dev
+            .sync_single_for_device(self.inner.dma, self.inner.buf.len, D::DIR);
+        match r {
+            Ok(()) => {
+                let CpuView { inner, .. } = self;
+                Ok(DeviceMapping {
+                    inner,
+                    _dir: PhantomData,
+                })
+            }
+            Err(e) => Err((self, e)),
+        }
+    }
+
+    /// Unmaps and returns the buffer.
+    pub fn unmap(mut self) -> Result<CpuBuffer, DmaError> {
+        self.inner.unmap().map(|()| self.inner.buf)
+    }
+}
+
+/// A DMA-mapped table: only the DMA side is exposed; dropping it unmaps.
+///
+/// # Invariants
+/// `table` is mapped on `dev` in `D` until drop or [`MappedSgTable::unmap`].
+#[derive(Debug)]
+pub struct MappedSgTable<D: DirMarker> {
+    dev: Arc<DmaDevice>,
+    table: SgTable,
+    attrs: DmaAttrs,
+    armed: bool,
+    _dir: PhantomData<D>,
+}
+
+impl<D: DirMarker> MappedSgTable<D> {
+    /// Maps `table` on `dev`; on error the table comes back unmapped.
+    pub fn map(
+        dev: &Arc<DmaDevice>,
+        mut table: SgTable,
+        attrs: DmaAttrs,
+    ) -> Result<Self, (SgTable, DmaError)> {
+        match dev.map_sgtable(&mut table, D::DIR, attrs) {
+            Ok(_) => Ok(Self {
+                dev: dev.clone(),
+                table,
+                attrs,
+                armed: true,
+                _dir: PhantomData,
+            }),
+            Err(e) => Err((table, e)),
+        }
+    }
+
+    /// DMA segments.
+    pub fn nents(&self) -> usize {
+        self.table.nents()
+    }
+
+    /// The DMA segments (address, length, flags).
+    pub fn dma_iter(&self) -> DmaIter<'_> {
+        self.table.dma_iter()
+    }
+
+    /// `dma_sync_sgtable_for_cpu`.
+    pub fn sync_for_cpu(&self) -> Result<(), DmaError> {
+        self.dev.sync_sgtable_for_cpu(&self.table, D::DIR)
+    }
+
+    /// `dma_sync_sgtable_for_device`.
+    pub fn sync_for_device(&self) -> Result<(), DmaError> {
+        self.dev.sync_sgtable_for_device(&self.table, D::DIR)
+    }
+
+    /// Unmaps and returns the (CPU-side) table.
+    pub fn unmap(mut self) -> Result<SgTable, DmaError> {
+        self.armed = false;
+        let r = self.dev.unmap_sgtable(&mut self.table, D::DIR, self.attrs);
+        r.map(|()| core::mem::take(&mut self.table))
+    }
+}
+
+impl<D: DirMarker> Drop for MappedSgTable<D> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.dev.unmap_sgtable(&mut self.table, D::DIR, self.attrs);
+        }
+    }
+}

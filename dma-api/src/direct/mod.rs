@@ -1,0 +1,484 @@
+//! The direct (no IOMMU) mapping backend: kernel/dma/direct.c and
+//! kernel/dma/direct.h (`dma_direct_map_phys`, `dma_direct_unmap_phys`,
+//! `dma_direct_map_sg`, `dma_direct_sync_single_for_*`,
+//! `dma_direct_need_sync`, `dma_direct_max_mapping_size`).
+//!
+//! Per [`SegTarget`]:
+//! * `Ram` — `phys_to_dma` through the device's dma-ranges (+ encryption
+//!   bit) via [`ArchDma::ram_to_bus`]; if the result is out of the mask or
+//!   outside every dma-range, or forced bouncing is on (confidential guest,
+//!   `swiotlb=force`), bounce through [`Swiotlb`] (its DMA address is
+//!   `phys_to_dma_unencrypted`). Non-coherent devices get the arch's cache
+//!   program: map = for-device, unmap = for-CPU, neither with
+//!   `SKIP_CPU_SYNC`; on a bounced mapping the maintenance covers the bounce
+//!   buffer, like Linux.
+//! * `PeerHostBridge` — MMIO: never bounced ([`DmaError::MmioNotBounceable`]
+//!   under forced bouncing or when the mask cannot reach it), no cache
+//!   maintenance. The DMA address is the BAR's *bus* address through the
+//!   host bridge's MMIO windows ([`ArchDma::bar_to_bus`]). Linux
+//!   (`DMA_ATTR_MMIO` in `dma_direct_map_phys`) uses the raw CPU physical
+//!   address with no offset, which equals the bus address only where the
+//!   windows are identity (x86). We translate where a window covers the BAR
+//!   and fall back to the raw physical address (Linux) where none does
+//!   (a BAR below another host bridge).
+//! * `PeerBus(bus)` — the bus address itself, nothing mapped or unmapped.
+//!   Unlike Linux we check it against the mask (`MaskUnreachable`, a
+//!   fallback), since a device cannot emit an address above its mask.
+//!
+//! Scatterlists: every entry separately, DMA length = the entry's own
+//! length, `nents = orig_nents` (direct never merges); on error everything
+//! mapped so far is unmapped with `SKIP_CPU_SYNC`.
+
+mod cache_log;
+
+pub use cache_log::{CacheLog, CacheRecord, CACHE_LOG_KEEP};
+
+use crate::arch_port::{ArchDevice, ArchDma, SyncPoint};
+use crate::attrs::DmaAttrs;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use crate::port::{DmaBackend, MapRequest, SegPlan, SegTarget};
+use crate::swiotlb::Swiotlb;
+use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
+use crate::window::WindowMap;
+use scatterlist::{DmaFlags, SgTable};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Options of one device's direct backend.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct DirectConfig {
+    /// `is_swiotlb_force_bounce`: every RAM mapping is bounced (confidential
+    /// computing guests, `swiotlb=force`, restricted pools).
+    pub force_bounce: bool,
+    /// `dma_get_min_align_mask(dev)` (e.g. NVMe: 4 KiB − 1).
+    pub min_align_mask: u64,
+    /// The last byte of system RAM (`dma_direct_get_required_mask`), for
+    /// `dma_addressing_limited` in [`DmaBackend::max_mapping_size`]; `None`
+    /// means "unknown: assume limited unless the mask is 64-bit".
+    pub ram_last: Option<PhysAddr>,
+}
+
+/// Counters of the direct backend.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct DirectStats {
+    /// RAM mappings translated directly.
+    pub direct: u64,
+    /// RAM mappings bounced through swiotlb.
+    pub bounced: u64,
+    /// Peer mappings through the host bridge.
+    pub host_bridge: u64,
+    /// Peer bus-address segments.
+    pub bus: u64,
+    /// Unmaps that did work (RAM).
+    pub unmaps: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    direct: AtomicU64,
+    bounced: AtomicU64,
+    host_bridge: AtomicU64,
+    bus: AtomicU64,
+    unmaps: AtomicU64,
+}
+
+/// The direct backend for one device.
+pub struct DirectBackend {
+    arch: &'static dyn ArchDma,
+    dev: ArchDevice,
+    host_bridge_mmio: WindowMap,
+    swiotlb: Option<Arc<Swiotlb>>,
+    cfg: DirectConfig,
+    coherent: bool,
+    log: Mutex<CacheLog>,
+    counters: Counters,
+    name: String,
+}
+
+impl core::fmt::Debug for DirectBackend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectBackend")
+            .field("arch", &self.arch.name())
+            .field("dev", &self.dev)
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+impl DirectBackend {
+    /// A backend for the device described by `dev` on `arch`, with its host
+    /// bridge's MMIO windows and an optional bounce pool.
+    pub fn new(
+        arch: &'static dyn ArchDma,
+        dev: ArchDevice,
+        host_bridge_mmio: WindowMap,
+        swiotlb: Option<Arc<Swiotlb>>,
+        cfg: DirectConfig,
+    ) -> Self {
+        let coherent = arch.coherent(&dev);
+        Self {
+            name: format!("direct({})", arch.name()),
+            arch,
+            dev,
+            host_bridge_mmio,
+            swiotlb,
+            cfg,
+            coherent,
+            log: Mutex::new(CacheLog::default()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The device description.
+    pub fn device(&self) -> &ArchDevice {
+        &self.dev
+    }
+
+    /// The bounce pool, if any.
+    pub fn swiotlb(&self) -> Option<&Arc<Swiotlb>> {
+        self.swiotlb.as_ref()
+    }
+
+    /// `dev_is_dma_coherent`.
+    pub fn is_coherent(&self) -> bool {
+        self.coherent
+    }
+
+    /// A copy of the cache-maintenance log.
+    pub fn cache_log(&self) -> CacheLog {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Lowers every recorded program with the arch; returns the total code
+    /// bytes, or the first lowering error.
+    pub fn lower_recorded(&self) -> Result<usize, DmaError> {
+        let log = self.cache_log();
+        let mut total = 0;
+        for r in &log.recent {
+            total += self.arch.lower(&r.program)?.len();
+        }
+        Ok(total)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DirectStats {
+        let c = &self.counters;
+        DirectStats {
+            direct: c.direct.load(Ordering::Relaxed),
+            bounced: c.bounced.load(Ordering::Relaxed),
+            host_bridge: c.host_bridge.load(Ordering::Relaxed),
+            bus: c.bus.load(Ordering::Relaxed),
+            unmaps: c.unmaps.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `arch_sync_dma_for_{device,cpu}` for a non-coherent device: build,
+    /// (in debug builds) lower, and record the program.
+    fn cache_sync(
+        &self,
+        point: SyncPoint,
+        phys: PhysAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        if self.coherent {
+            return Ok(());
+        }
+        let Some(op) = self.arch.sync_op(point, dir) else {
+            return Ok(());
+        };
+        let program = self.arch.cache_program(phys, len, SegKind::Ram, op)?;
+        if program.is_empty() {
+            return Ok(());
+        }
+        #[cfg(debug_assertions)]
+        self.arch.lower(&program)?;
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(CacheRecord {
+                point,
+                op,
+                phys,
+                len,
+                program,
+            });
+        Ok(())
+    }
+
+    fn check_len(phys: PhysAddr, len: u64) -> Result<(), DmaError> {
+        if len == 0 {
+            return Err(DmaError::ZeroLength { phys });
+        }
+        if phys.last_of(len).is_none() {
+            return Err(DmaError::PhysOverflow { phys, len });
+        }
+        Ok(())
+    }
+
+    fn map_ram(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        let (phys, len, dir, attrs) = (req.phys, req.len, req.dir, req.attrs);
+        let require_coherent = attrs.contains(DmaAttrs::REQUIRE_COHERENT);
+        if require_coherent && !self.coherent {
+            return Err(DmaError::RequireCoherent { phys, len });
+        }
+        let bounce_reason = if self.cfg.force_bounce {
+            None
+        } else {
+            match self.arch.ram_to_bus(&self.dev, phys, len, attrs) {
+                Ok(bus) => {
+                    if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
+                        self.cache_sync(SyncPoint::ForDevice, phys, len, dir)?;
+                    }
+                    self.counters.direct.fetch_add(1, Ordering::Relaxed);
+                    return Ok(DmaAddr::from_bus(bus));
+                }
+                Err(e @ (DmaError::MaskUnreachable { .. } | DmaError::NotTranslatable { .. })) => {
+                    Some(e)
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // swiotlb_map.
+        let Some(pool) = self.swiotlb.as_ref() else {
+            return Err(bounce_reason.unwrap_or(DmaError::SwiotlbFull { len, slots: 0 }));
+        };
+        if require_coherent {
+            return Err(DmaError::RequireCoherent { phys, len });
+        }
+        let tlb = pool.map(phys, len, dir, attrs, self.cfg.min_align_mask)?;
+        let bus = match self
+            .arch
+            .ram_to_bus(&self.dev, tlb, len, attrs | DmaAttrs::CC_SHARED)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = pool.unmap(tlb, len, dir, DmaAttrs::SKIP_CPU_SYNC);
+                return Err(e);
+            }
+        };
+        if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
+            if let Err(e) = self.cache_sync(SyncPoint::ForDevice, tlb, len, dir) {
+                let _ = pool.unmap(tlb, len, dir, DmaAttrs::SKIP_CPU_SYNC);
+                return Err(e);
+            }
+        }
+        self.counters.bounced.fetch_add(1, Ordering::Relaxed);
+        Ok(DmaAddr::from_bus(bus))
+    }
+
+    fn map_host_bridge(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        let (phys, len) = (req.phys, req.len);
+        if self.cfg.force_bounce {
+            return Err(DmaError::MmioNotBounceable { phys, len });
+        }
+        let bus = match self.arch.bar_to_bus(&self.host_bridge_mmio, phys, len) {
+            Ok(b) => b,
+            Err(DmaError::NotTranslatable { .. }) => BusAddr::new(phys.raw()),
+            Err(e) => return Err(e),
+        };
+        if self.dev.check_reach(bus, len).is_err() {
+            return Err(DmaError::MmioNotBounceable { phys, len });
+        }
+        self.counters.host_bridge.fetch_add(1, Ordering::Relaxed);
+        Ok(DmaAddr::from_bus(bus))
+    }
+
+    /// The CPU physical address behind a RAM DMA address (`dma_to_phys`).
+    fn ram_phys(&self, dma: DmaAddr, len: u64) -> Result<PhysAddr, DmaError> {
+        self.arch
+            .bus_to_ram(&self.dev, dma.as_bus(), len)
+            .map_err(|_| DmaError::NotMapped { dma, len })
+    }
+
+    fn pool_of(&self, phys: PhysAddr) -> Option<&Arc<Swiotlb>> {
+        self.swiotlb.as_ref().filter(|p| p.contains(phys))
+    }
+}
+
+impl DmaBackend for DirectBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        Self::check_len(req.phys, req.len)?;
+        match req.target {
+            SegTarget::Ram => self.map_ram(req),
+            SegTarget::PeerHostBridge => self.map_host_bridge(req),
+            SegTarget::PeerBus(bus) => {
+                self.dev.check_reach(bus, req.len)?;
+                self.counters.bus.fetch_add(1, Ordering::Relaxed);
+                Ok(DmaAddr::from_bus(bus))
+            }
+        }
+    }
+
+    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
+        if req.target != SegTarget::Ram {
+            // MMIO and bus addresses: nothing was mapped (Linux: MMIO unmap is
+            // a no-op, BUS_ADDR is never unmapped).
+            return Ok(());
+        }
+        let len = req.len;
+        let phys = self.ram_phys(dma, len)?;
+        if !req.attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
+            self.sync_for_cpu(dma, len, req.dir)?;
+        }
+        if let Some(pool) = self.pool_of(phys) {
+            pool.unmap(phys, len, req.dir, DmaAttrs::SKIP_CPU_SYNC)
+                .map_err(|_| DmaError::NotMapped { dma, len })?;
+        }
+        self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn map_sg(
+        &self,
+        table: &mut SgTable,
+        plan: &[SegPlan],
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<usize, DmaError> {
+        let nents = table.orig_nents();
+        if plan.len() != nents {
+            return Err(DmaError::PlanMismatch {
+                plan: plan.len(),
+                nents,
+            });
+        }
+        let mut failed = None;
+        let mut done = 0usize;
+        for (e, p) in table.iter_mut().zip(plan) {
+            let len = u64::from(e.len());
+            let req = MapRequest {
+                phys: p.phys,
+                len,
+                dir,
+                attrs,
+                target: p.target,
+            };
+            let res = self.map(&req).and_then(|dma| {
+                let flags = match p.target {
+                    SegTarget::Ram => DmaFlags::EMPTY,
+                    SegTarget::PeerHostBridge => DmaFlags::MMIO,
+                    SegTarget::PeerBus(_) => DmaFlags::BUS_ADDRESS,
+                };
+                e.set_dma(dma, len, flags).map_err(DmaError::from)
+            });
+            if let Err(err) = res {
+                failed = Some(err);
+                break;
+            }
+            done += 1;
+        }
+        if let Some(err) = failed {
+            // Undo the first `done` entries without CPU syncs.
+            for (e, p) in table.iter().zip(plan).take(done) {
+                let req = MapRequest {
+                    phys: p.phys,
+                    len: u64::from(e.len()),
+                    dir,
+                    attrs: attrs | DmaAttrs::SKIP_CPU_SYNC,
+                    target: p.target,
+                };
+                let _ = self.unmap(e.dma_address(), &req);
+            }
+            table.clear_dma();
+            return Err(err);
+        }
+        table.set_nents(nents)?;
+        Ok(nents)
+    }
+
+    fn unmap_sg(
+        &self,
+        table: &mut SgTable,
+        plan: &[SegPlan],
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        let nents = table.orig_nents();
+        if plan.len() != nents {
+            return Err(DmaError::PlanMismatch {
+                plan: plan.len(),
+                nents,
+            });
+        }
+        let mut first_err = None;
+        for (e, p) in table.iter().zip(plan) {
+            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) {
+                continue;
+            }
+            let req = MapRequest {
+                phys: p.phys,
+                len: u64::from(e.dma_len()),
+                dir,
+                attrs,
+                target: p.target,
+            };
+            if let Err(err) = self.unmap(e.dma_address(), &req) {
+                first_err.get_or_insert(err);
+            }
+        }
+        table.clear_dma();
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+        let phys = self.ram_phys(dma, len)?;
+        self.cache_sync(SyncPoint::ForCpu, phys, len, dir)?;
+        if let Some(pool) = self.pool_of(phys) {
+            pool.sync_for_cpu(phys, len, dir)
+                .map_err(|_| DmaError::NotMapped { dma, len })?;
+        }
+        Ok(())
+    }
+
+    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+        let phys = self.ram_phys(dma, len)?;
+        if let Some(pool) = self.pool_of(phys) {
+            pool.sync_for_device(phys, len, dir)
+                .map_err(|_| DmaError::NotMapped { dma, len })?;
+        }
+        self.cache_sync(SyncPoint::ForDevice, phys, len, dir)
+    }
+
+    fn need_sync(&self, dma: DmaAddr) -> bool {
+        !self.coherent
+            || self
+                .ram_phys(dma, 1)
+                .is_ok_and(|p| self.pool_of(p).is_some())
+    }
+
+    fn max_mapping_size(&self) -> u64 {
+        let Some(pool) = self.swiotlb.as_ref() else {
+            return u64::MAX;
+        };
+        let limited = match self.cfg.ram_last {
+            Some(last) => match self.dev.dma_ranges.phys_to_bus(last, 1) {
+                Ok(bus) => !self.dev.mask.covers(bus, 1),
+                Err(_) => true,
+            },
+            None => self.dev.mask.bits() < 64,
+        };
+        if limited || self.cfg.force_bounce {
+            pool.max_mapping_size(self.cfg.min_align_mask)
+        } else {
+            u64::MAX
+        }
+    }
+
+    fn opt_mapping_size(&self) -> u64 {
+        // dma_opt_mapping_size: min(dma_max_mapping_size, ops hint = none).
+        self.max_mapping_size()
+    }
+
+    fn merge_boundary(&self) -> u64 {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests;
