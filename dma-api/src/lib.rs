@@ -15,6 +15,8 @@ pub mod bdf;
 pub mod direction;
 pub mod error;
 #[cfg(feature = "std")]
+pub mod fabric;
+#[cfg(feature = "std")]
 pub mod machine;
 pub mod mask;
 #[cfg(feature = "std")]
