@@ -51,7 +51,10 @@ impl RootComplexIommu for FakeIommu {
         len: u64,
         write: bool,
     ) -> Result<Option<PhysAddr>, RcFault> {
-        self.calls.lock().unwrap().push((requester, addr, len, write));
+        self.calls
+            .lock()
+            .unwrap()
+            .push((requester, addr, len, write));
         if self.passthrough.contains(&requester) {
             return Ok(None);
         }
@@ -97,7 +100,8 @@ fn iova_pages_scatter_to_their_physical_pages() {
         assert_eq!(got, data[k * 4096..(k + 1) * 4096], "page {k}");
     }
     let mut back = vec![0u8; data.len()];
-    f.dma_read(nvme1, DmaAddr::new(0x10_0000), &mut back).unwrap();
+    f.dma_read(nvme1, DmaAddr::new(0x10_0000), &mut back)
+        .unwrap();
     assert_eq!(back, data);
     // One translate per TLP: 48 writes of 256 B, 24 reads of 512 B, each
     // within one page.
@@ -110,10 +114,15 @@ fn iova_pages_scatter_to_their_physical_pages() {
     }
     assert_eq!(f.ram_bytes(), 2 * data.len() as u64);
 
-    let hb = f.topology().read().unwrap().host_bridge_ids().next().unwrap().0;
-    let hops = f
-        .route_of(nvme1, DmaAddr::new(0x10_1008), true)
-        .unwrap();
+    let hb = f
+        .topology()
+        .read()
+        .unwrap()
+        .host_bridge_ids()
+        .next()
+        .unwrap()
+        .0;
+    let hops = f.route_of(nvme1, DmaAddr::new(0x10_1008), true).unwrap();
     assert!(hops.contains(&Hop::Translate {
         at: hb,
         by: Translation::Iommu,
@@ -128,7 +137,8 @@ fn not_present_and_permission_faults_are_recorded_with_requester_and_address() {
     let mut m = FakeIommu::default();
     m.map(nvme1, 0x20_0000, 0x3000_0000, true, false); // read-only
     let (f, _) = fabric(m);
-    f.cpu_write(PhysAddr::new(0x3000_0000), &[0x5a; 16]).unwrap();
+    f.cpu_write(PhysAddr::new(0x3000_0000), &[0x5a; 16])
+        .unwrap();
 
     // Not mapped.
     let e = f
@@ -179,7 +189,9 @@ fn not_present_and_permission_faults_are_recorded_with_requester_and_address() {
     let log = f.faults();
     assert_eq!(log.len(), 3);
     assert_eq!(
-        log.iter().map(|x| (x.requester, x.addr, x.write)).collect::<Vec<_>>(),
+        log.iter()
+            .map(|x| (x.requester, x.addr, x.write))
+            .collect::<Vec<_>>(),
         vec![
             (nvme1, DmaAddr::new(0x40_5000), true),
             (nvme1, DmaAddr::new(0x20_0004), true),
@@ -197,7 +209,8 @@ fn iova_mapped_to_a_peer_bar_goes_through_the_host_bridge() {
     let mut m = FakeIommu::default();
     m.map(gpu, 0x8000_0000, 0x40_0000_0000, true, true);
     let (f, _) = fabric(m);
-    f.dma_write(gpu, DmaAddr::new(0x8000_0010), &[3; 32]).unwrap();
+    f.dma_write(gpu, DmaAddr::new(0x8000_0010), &[3; 32])
+        .unwrap();
     let mut bar = [0u8; 32];
     f.cpu_read(PhysAddr::new(0x40_0000_0010), &mut bar).unwrap();
     assert_eq!(bar, [3; 32]);
@@ -247,7 +260,8 @@ fn passthrough_requesters_use_bus_addresses() {
     let mut m = FakeIommu::default();
     m.passthrough.insert(nvme2);
     let (f, _) = fabric(m);
-    f.dma_write(nvme2, DmaAddr::new(0x1234_5000), &[8; 8]).unwrap();
+    f.dma_write(nvme2, DmaAddr::new(0x1234_5000), &[8; 8])
+        .unwrap();
     let mut r = [0u8; 8];
     f.cpu_read(PhysAddr::new(0x1234_5000), &mut r).unwrap();
     assert_eq!(r, [8; 8]);

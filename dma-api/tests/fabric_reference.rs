@@ -34,7 +34,13 @@ fn hb0(f: &Fabric) -> Node {
 }
 
 fn hb_id(f: &Fabric) -> HostBridgeId {
-    f.topology().read().unwrap().host_bridge_ids().next().unwrap().0
+    f.topology()
+        .read()
+        .unwrap()
+        .host_bridge_ids()
+        .next()
+        .unwrap()
+        .0
 }
 
 fn set_acs(f: &Fabric, bdf: &str, ctrl: Acs) {
@@ -120,7 +126,10 @@ fn route_to_ram_is_printable_hop_by_hop() {
     assert_eq!(hops, want, "{}", dma_api::fabric::format_route(&hops));
     let text = dma_api::fabric::format_route(&hops);
     assert!(text.starts_with("0000:07:00.0 -> 0000:00:02.0\n"), "{text}");
-    assert!(text.contains("dma-ranges at hb#0: 0x2000 -> phys 0x2000"), "{text}");
+    assert!(
+        text.contains("dma-ranges at hb#0: 0x2000 -> phys 0x2000"),
+        "{text}"
+    );
     // route_of moves and counts nothing.
     assert_eq!(f.counters().tlps, 0);
     assert!(f.links().is_empty());
@@ -133,7 +142,8 @@ fn p2p_across_the_switch_keeps_bytes_off_the_root_complex_and_ram() {
     let addr = DmaAddr::new(NVME0_BAR2 + 0xf80);
     f.dma_write(b("04:00.0"), addr, &data).unwrap();
     let mut bar = vec![0u8; data.len()];
-    f.cpu_read(PhysAddr::new(NVME0_BAR2 + 0xf80), &mut bar).unwrap();
+    f.cpu_read(PhysAddr::new(NVME0_BAR2 + 0xf80), &mut bar)
+        .unwrap();
     assert_eq!(bar, data);
     let n = data.len() as u64;
     assert_eq!(f.root_complex_bytes(), 0);
@@ -195,9 +205,7 @@ fn acs_redirect_sends_p2p_through_the_host_bridge_which_forwards_writes_only() {
         port: b("02:03.0"),
         bits: Acs::RR
     }));
-    assert!(hops.contains(&Hop::UpstreamForward {
-        port: b("00:01.0")
-    }));
+    assert!(hops.contains(&Hop::UpstreamForward { port: b("00:01.0") }));
     assert!(hops.iter().any(|h| matches!(
         h,
         Hop::Translate {
@@ -294,9 +302,7 @@ fn redirected_tlp_needs_upstream_forwarding_on_the_root_port() {
         .unwrap_err();
     assert_eq!(
         e.reason,
-        FaultReason::LoopbackRefused {
-            port: b("00:01.0")
-        }
+        FaultReason::LoopbackRefused { port: b("00:01.0") }
     );
     // Traffic not looping back is unaffected (RAM).
     f.dma_write(b("06:00.0"), DmaAddr::new(0x3000), &[5; 8])

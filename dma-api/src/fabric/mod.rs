@@ -222,10 +222,16 @@ impl Fabric {
     /// A device writes `data` at `addr` (posted writes). Stops at the first
     /// faulting TLP (earlier TLPs have landed), records and returns it.
     pub fn dma_write(&self, requester: Bdf, addr: DmaAddr, data: &[u8]) -> Result<(), FabricFault> {
-        self.transfer(requester, addr, data.len() as u64, true, |target, off, n| {
-            let src = data.get(off..off + n).unwrap_or(&[]);
-            self.store(target, src)
-        })
+        self.transfer(
+            requester,
+            addr,
+            data.len() as u64,
+            true,
+            |target, off, n| {
+                let src = data.get(off..off + n).unwrap_or(&[]);
+                self.store(target, src)
+            },
+        )
     }
 
     /// A device reads `buf.len()` bytes at `addr` (read requests and their

@@ -387,14 +387,16 @@ impl RouteCtx<'_> {
 
         // 3. What the physical address is.
         if let Some((tid, bar)) = bar_holding(topo, phys, len)? {
-            let td = topo.device(tid).ok_or(FaultReason::NoMemory { phys, len })?;
+            let td = topo
+                .device(tid)
+                .ok_or(FaultReason::NoMemory { phys, len })?;
             let hb_t = td.host_bridge;
             let access = if write { Access::Write } else { Access::Read };
             let mut reasons: Vec<Reason> = Vec::new();
             let v = host_bridge_verdict(topo, hb_t, hb_r, &mut reasons);
             if !v.allows(access) {
-                let host_bridge = refusing_bridge(&reasons, access)
-                    .unwrap_or_else(|| hb.name.clone());
+                let host_bridge =
+                    refusing_bridge(&reasons, access).unwrap_or_else(|| hb.name.clone());
                 return Err(FaultReason::HostBridgeP2pRefused {
                     provider: td.bdf,
                     host_bridge,
@@ -408,7 +410,11 @@ impl RouteCtx<'_> {
             }
             let tchain = chain(topo, tid);
             let troot = tchain.last().copied().unwrap_or(tid);
-            hops.push(link(dev_node(topo, troot), Node::HostBridge(hb_t), Dir::Down));
+            hops.push(link(
+                dev_node(topo, troot),
+                Node::HostBridge(hb_t),
+                Dir::Down,
+            ));
             descend(topo, &tchain, tchain.len() - 1, &mut hops);
             let target = Target::Bar {
                 device: td.bdf,
