@@ -482,3 +482,63 @@ fn cpu_access_errors_are_typed() {
         })
     );
 }
+
+#[test]
+fn completion_redirect_sends_read_data_through_the_root_complex() {
+    // gpu0's port 02:03.0 has RR|CR. nvme1's writes to gpu0's BAR3 go
+    // straight across (RR acts on requests entering 02:03.0 from below).
+    const GPU_BAR3: u64 = 0x40_0600_0000;
+    let f = fabric();
+    f.dma_write(b("04:00.0"), DmaAddr::new(GPU_BAR3), &[1; 128])
+        .unwrap();
+    assert_eq!(f.root_complex_bytes(), 0);
+    // Its read completions would come back across 02:03.0: CR redirects
+    // them to the root complex, which does not forward P2P reads here.
+    let e = f
+        .dma_read(b("04:00.0"), DmaAddr::new(GPU_BAR3), &mut [0u8; 128])
+        .unwrap_err();
+    assert!(matches!(
+        e.reason,
+        FaultReason::HostBridgeP2pRefused {
+            access: Access::Read,
+            ..
+        }
+    ));
+
+    // A root complex that forwards reads: the data takes the long way.
+    let toml = REFERENCE_TOML.replace("p2p_read = false", "p2p_read = true");
+    let f = Fabric::from_machine(&Machine::from_toml_str("reads", &toml).unwrap());
+    f.cpu_write(PhysAddr::new(GPU_BAR3), &[0x77; 128]).unwrap();
+    f.reset_counters();
+    let mut got = [0u8; 128];
+    f.dma_read(b("04:00.0"), DmaAddr::new(GPU_BAR3), &mut got)
+        .unwrap();
+    assert_eq!(got, [0x77; 128]);
+    let h = hb0(&f);
+    let expect = [
+        (d("06:00.0"), d("02:03.0"), 128, 0),
+        (d("02:03.0"), d("01:00.0"), 128, 0),
+        (d("01:00.0"), d("00:01.0"), 128, 128),
+        (d("00:01.0"), h, 128, 128),
+        (d("02:01.0"), d("01:00.0"), 0, 128),
+        (d("04:00.0"), d("02:01.0"), 0, 128),
+    ];
+    for (lo, up, u, dn) in expect {
+        let lb = f.link_bytes(lo, up);
+        assert_eq!((lb.up, lb.down), (u, dn), "{lo} <-> {up}");
+    }
+    assert_eq!(f.links().len(), expect.len());
+    assert_eq!(f.root_complex_bytes(), 256);
+    assert_eq!(f.ram_bytes(), 0);
+    let hops = f
+        .route_of(b("04:00.0"), DmaAddr::new(GPU_BAR3), false)
+        .unwrap();
+    let text = dma_api::fabric::format_route(&hops);
+    assert!(text.contains("read completion returns:"), "{text}");
+    assert!(text.contains("ACS CR on 0000:02:03.0"), "{text}");
+    // Writes are unaffected by CR.
+    f.reset_counters();
+    f.dma_write(b("04:00.0"), DmaAddr::new(GPU_BAR3), &[1; 128])
+        .unwrap();
+    assert_eq!(f.root_complex_bytes(), 0);
+}

@@ -173,6 +173,10 @@ pub enum Hop {
     },
     /// The bytes are written to / read from here.
     Deliver(Target),
+    /// The hops after this mark are the path a read's completion (its data)
+    /// takes back to the requester, in their real direction; without the
+    /// mark, completions retrace the request path.
+    Completion,
 }
 
 impl fmt::Display for Hop {
@@ -197,6 +201,7 @@ impl fmt::Display for Hop {
                 write!(f, "{by} at hb#{}: {from} -> phys {to}", at.index())
             }
             Hop::Deliver(t) => write!(f, "deliver to {t}"),
+            Hop::Completion => f.write_str("read completion returns:"),
         }
     }
 }

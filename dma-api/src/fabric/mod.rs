@@ -179,8 +179,9 @@ impl Fabric {
     }
 
     /// The route a one-byte request from `requester` to `addr` would take
-    /// now. Consults the IOMMU but moves no bytes, counts nothing and logs
-    /// no fault.
+    /// now; for a read whose completion is redirected, followed by
+    /// [`Hop::Completion`] and the completion's hops. Consults the IOMMU but
+    /// moves no bytes, counts nothing and logs no fault.
     pub fn route_of(
         &self,
         requester: Bdf,
@@ -215,7 +216,11 @@ impl Fabric {
             iommu: self.iommu.as_deref(),
         };
         ctx.route(requester, addr, len, write)
-            .map(|r| r.hops)
+            .map(|r| {
+                let mut hops = r.hops;
+                hops.extend(r.completion.unwrap_or_default());
+                hops
+            })
             .map_err(fault)
     }
 
@@ -295,7 +300,11 @@ impl Fabric {
                 Ok(r)
             });
             match result {
-                Ok(r) => self.count(&r.hops, n, write),
+                Ok(r) => match &r.completion {
+                    // The completion's hops are already in data direction.
+                    Some(c) => self.count(c, n, true, write),
+                    None => self.count(&r.hops, n, write, write),
+                },
                 Err(reason) => {
                     return Err(self.record(FabricFault {
                         requester,
@@ -342,11 +351,13 @@ impl Fabric {
         r.map_err(|_| FaultReason::NoMemory { phys, len })
     }
 
-    fn count(&self, hops: &[Hop], n: u64, write: bool) {
+    /// Counts `n` payload bytes on every link of `hops` (reversed unless
+    /// `forward`) and in the totals of a write or read.
+    fn count(&self, hops: &[Hop], n: u64, forward: bool, write: bool) {
         let mut st = lock(&self.state);
         for h in hops {
             if let Hop::Link { link, dir } = h {
-                let d = if write { *dir } else { dir.reverse() };
+                let d = if forward { *dir } else { dir.reverse() };
                 let e = st.links.entry(*link).or_default();
                 match d {
                     Dir::Up => e.up = e.up.saturating_add(n),

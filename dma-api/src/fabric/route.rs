@@ -29,8 +29,11 @@
 //!    (the memory controller), device-private memory (fault) or nothing
 //!    (fault).
 //!
-//! Completions (read data) follow the request path in reverse: ACS
-//! Completion Redirect is not modelled (see NOTES-fabric.md).
+//! Completions (read data) follow the request path in reverse, except
+//! where ACS P2P Completion Redirect (CR) on the completer's switch
+//! downstream port sends a completion that would cross the switch up to the
+//! root complex and back down (UF checked on the way up; the host bridge
+//! must forward peer-to-peer reads).
 
 use super::fault::FaultReason;
 use super::hop::{Dir, Hop, LinkId, Node, Target, Translation};
@@ -46,6 +49,10 @@ use crate::types::{BusAddr, DmaAddr, PhysAddr};
 pub(crate) struct Routed {
     pub hops: Vec<Hop>,
     pub target: Target,
+    /// For a read whose completion does not simply retrace the request
+    /// (ACS Completion Redirect): the links the data takes, in order and
+    /// in its real direction.
+    pub completion: Option<Vec<Hop>>,
 }
 
 /// Everything the router reads.
@@ -172,6 +179,29 @@ fn forwards_upstream(topo: &Topology, id: DeviceId) -> bool {
     }
 }
 
+/// A redirected TLP climbs `chain[from..]` to the root bus: every root or
+/// downstream port it passes holds the target below, so each must forward
+/// upstream (UF).
+fn ascend_redirected(
+    topo: &Topology,
+    chain: &[DeviceId],
+    from: usize,
+    hops: &mut Vec<Hop>,
+) -> Result<(), FaultReason> {
+    for w in chain.get(from..).unwrap_or(&[]).windows(2) {
+        let [a, b] = w else { continue };
+        hops.push(link(dev_node(topo, *a), dev_node(topo, *b), Dir::Up));
+        let bd = topo.device(*b).ok_or(FaultReason::UnknownRequester)?;
+        if downstream_facing(bd.port) {
+            if !forwards_upstream(topo, *b) {
+                return Err(FaultReason::LoopbackRefused { port: bd.bdf });
+            }
+            hops.push(Hop::UpstreamForward { port: bd.bdf });
+        }
+    }
+    Ok(())
+}
+
 const fn downstream_facing(p: PortType) -> bool {
     matches!(p, PortType::RootPort | PortType::SwitchDownstream)
 }
@@ -207,7 +237,11 @@ impl RouteCtx<'_> {
                     to: requester,
                 });
                 hops.push(Hop::Deliver(target));
-                return Ok(Routed { hops, target });
+                return Ok(Routed {
+                    hops,
+                    target,
+                    completion: None,
+                });
             }
             let tchain = chain(topo, tid);
             // Nearest common node: index in each chain.
@@ -216,22 +250,11 @@ impl RouteCtx<'_> {
                 .enumerate()
                 .find_map(|(i, a)| tchain.iter().position(|b| b == a).map(|j| (i, j)));
             if let Some((i, j)) = common {
-                if let Some(done) = self.below(&rchain, &tchain, i, j, target, &mut hops)? {
+                if let Some(done) = self.below(&rchain, &tchain, i, j, target, write, &mut hops)? {
                     return Ok(done);
                 }
                 // Redirected at rchain[i]: climb on with UF checks.
-                let top = rchain.len() - 1;
-                for k in i..top {
-                    let (a, b) = (rchain[k], rchain[k + 1]);
-                    hops.push(link(dev_node(topo, a), dev_node(topo, b), Dir::Up));
-                    let bd = topo.device(b).ok_or(FaultReason::UnknownRequester)?;
-                    if downstream_facing(bd.port) {
-                        if !forwards_upstream(topo, b) {
-                            return Err(FaultReason::LoopbackRefused { port: bd.bdf });
-                        }
-                        hops.push(Hop::UpstreamForward { port: bd.bdf });
-                    }
-                }
+                ascend_redirected(topo, &rchain, i, &mut hops)?;
                 return self.at_root_complex(requester, rid, &rchain, addr, len, write, hops);
             }
         }
@@ -251,12 +274,17 @@ impl RouteCtx<'_> {
         i: usize,
         j: usize,
         target: Target,
+        write: bool,
         hops: &mut Vec<Hop>,
     ) -> Result<Option<Routed>, FaultReason> {
         let topo = self.topo;
         let finish = |mut hops: Vec<Hop>| {
             hops.push(Hop::Deliver(target));
-            Some(Routed { hops, target })
+            Some(Routed {
+                hops,
+                target,
+                completion: None,
+            })
         };
         if j == 0 {
             // The target is an ancestor of the requester (a port's own BAR):
@@ -326,9 +354,75 @@ impl RouteCtx<'_> {
                 hops.push(link(dev_node(topo, x), dev_node(topo, c), Dir::Up));
                 hops.push(link(dev_node(topo, y), dev_node(topo, c), Dir::Down));
                 descend(topo, tchain, j - 1, hops);
-                Ok(finish(std::mem::take(hops)))
+                let completion = if write {
+                    None
+                } else {
+                    self.redirected_completion(rchain, tchain, i, j, target)?
+                };
+                Ok(finish(std::mem::take(hops)).map(|r| Routed { completion, ..r }))
             }
         }
+    }
+
+    /// ACS P2P Completion Redirect on the completer's downstream port
+    /// `tchain[j - 1]`: the read completion goes up to the root complex and
+    /// back down to the requester instead of across the switch. The host
+    /// bridge forwards it only if it forwards peer-to-peer reads.
+    fn redirected_completion(
+        &self,
+        rchain: &[DeviceId],
+        tchain: &[DeviceId],
+        i: usize,
+        j: usize,
+        target: Target,
+    ) -> Result<Option<Vec<Hop>>, FaultReason> {
+        let topo = self.topo;
+        let (Some(&y), Some(&c)) = (tchain.get(j.wrapping_sub(1)), tchain.get(j)) else {
+            return Ok(None);
+        };
+        let yd = topo.device(y).ok_or(FaultReason::UnknownRequester)?;
+        let cr = yd.acs.is_some_and(|a| a.ctrl.contains(Acs::CR));
+        if !cr {
+            return Ok(None);
+        }
+        let mut comp = vec![Hop::Completion];
+        climb(topo, tchain, 0, j - 1, &mut comp);
+        comp.push(Hop::AcsRedirect {
+            port: yd.bdf,
+            bits: Acs::CR,
+        });
+        comp.push(link(dev_node(topo, y), dev_node(topo, c), Dir::Up));
+        ascend_redirected(topo, rchain, i, &mut comp)?;
+        let root = rchain
+            .last()
+            .copied()
+            .ok_or(FaultReason::UnknownRequester)?;
+        let hb = topo
+            .device(root)
+            .ok_or(FaultReason::UnknownRequester)?
+            .host_bridge;
+        comp.push(link(dev_node(topo, root), Node::HostBridge(hb), Dir::Up));
+        let mut reasons = Vec::new();
+        if !host_bridge_verdict(topo, hb, hb, &mut reasons).read {
+            let provider = match target {
+                Target::Bar { device, .. } => device,
+                Target::Ram { .. } => Bdf::default(),
+            };
+            let host_bridge = refusing_bridge(&reasons, Access::Read).unwrap_or_else(|| {
+                topo.host_bridge(hb)
+                    .map(|h| h.name.clone())
+                    .unwrap_or_default()
+            });
+            return Err(FaultReason::HostBridgeP2pRefused {
+                provider,
+                host_bridge,
+                access: Access::Read,
+                reasons,
+            });
+        }
+        comp.push(link(dev_node(topo, root), Node::HostBridge(hb), Dir::Down));
+        descend(topo, rchain, rchain.len() - 1, &mut comp);
+        Ok(Some(comp))
     }
 
     /// The TLP has reached the requester's host bridge.
@@ -422,7 +516,11 @@ impl RouteCtx<'_> {
                 phys,
             };
             hops.push(Hop::Deliver(target));
-            return Ok(Routed { hops, target });
+            return Ok(Routed {
+                hops,
+                target,
+                completion: None,
+            });
         }
         match self.memmap.kind_of_range(phys, len).map(|(r, _)| r.kind) {
             Some(RangeKind::Ram) | Some(RangeKind::StolenRam { .. }) => {
@@ -430,7 +528,11 @@ impl RouteCtx<'_> {
                 hops.push(link(Node::RootComplex, Node::Ram, Dir::Up));
                 let target = Target::Ram { phys };
                 hops.push(Hop::Deliver(target));
-                Ok(Routed { hops, target })
+                Ok(Routed {
+                    hops,
+                    target,
+                    completion: None,
+                })
             }
             Some(RangeKind::DevicePrivate { owner }) => {
                 Err(FaultReason::DevicePrivate { phys, owner })
