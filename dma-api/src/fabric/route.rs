@@ -267,6 +267,7 @@ impl RouteCtx<'_> {
     /// Returns the finished route, or `None` when the request was
     /// redirected upstream (the caller climbs on from `rchain[i]`, with the
     /// hops up to it already pushed).
+    #[allow(clippy::too_many_arguments)]
     fn below(
         &self,
         rchain: &[DeviceId],
