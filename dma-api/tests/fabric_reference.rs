@@ -542,3 +542,35 @@ fn completion_redirect_sends_read_data_through_the_root_complex() {
         .unwrap();
     assert_eq!(f.root_complex_bytes(), 0);
 }
+
+#[test]
+fn fabric_is_shareable_and_route_of_len_checks_tlp_bounds() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Fabric>();
+    let f = fabric();
+    let e = f
+        .route_of_len(b("04:00.0"), DmaAddr::new(0x1f00), 0x200, true)
+        .unwrap_err();
+    assert_eq!(e.reason, FaultReason::BadTlpLength { len: 0x200 });
+    assert!(f
+        .route_of_len(b("04:00.0"), DmaAddr::new(0x1f00), 0x100, true)
+        .is_ok());
+    assert_eq!(
+        e.to_string(),
+        "0000:04:00.0 DMA write at 0x1f00: a TLP of 0x200 bytes is empty or crosses a 4 KiB boundary"
+    );
+    // Concurrent requesters: both transfers land.
+    let f = std::sync::Arc::new(f);
+    let hs: Vec<_> = [("04:00.0", 0x100_0000u64), ("07:00.0", 0x200_0000)]
+        .into_iter()
+        .map(|(dev, a)| {
+            let f = f.clone();
+            std::thread::spawn(move || f.dma_write(b(dev), DmaAddr::new(a), &[0xee; 8192]))
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap().unwrap();
+    }
+    assert_eq!(f.ram_bytes(), 2 * 8192);
+    assert_eq!(f.counters().tlps, 2 * 32);
+}

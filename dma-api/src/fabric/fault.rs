@@ -23,6 +23,12 @@ pub enum FaultReason {
         /// Length of the whole transfer.
         len: u64,
     },
+    /// `route_of_len` was asked about a TLP of zero bytes or one crossing a
+    /// 4 KiB boundary (PCIe requests never do).
+    BadTlpLength {
+        /// The length asked for.
+        len: u64,
+    },
     /// The IOMMU at the root complex refused the request.
     IommuFault(RcFault),
     /// The root complex has no window for the (untranslated) bus address:
@@ -93,6 +99,12 @@ impl fmt::Display for FaultReason {
             FaultReason::UnknownRequester => f.write_str("requester not in the topology"),
             FaultReason::AddressOverflow { len } => {
                 write!(f, "transfer of {len:#x} bytes wraps the address space")
+            }
+            FaultReason::BadTlpLength { len } => {
+                write!(
+                    f,
+                    "a TLP of {len:#x} bytes is empty or crosses a 4 KiB boundary"
+                )
             }
             FaultReason::IommuFault(e) => write!(f, "{e}"),
             FaultReason::Unroutable { bus, host_bridge } => write!(

@@ -207,7 +207,7 @@ impl Fabric {
             reason,
         };
         if len == 0 || len > PAGE_SIZE - addr.page_offset() {
-            return Err(fault(FaultReason::AddressOverflow { len }));
+            return Err(fault(FaultReason::BadTlpLength { len }));
         }
         let topo = self.topo();
         let ctx = RouteCtx {
