@@ -3,7 +3,7 @@
 //! A device's DMA is split into TLPs (never crossing a 4 KiB boundary, at
 //! most Max_Payload_Size bytes for writes and Max_Read_Request_Size for
 //! reads, PCIe r6.0 §2.2.2 / §7.5.3.4) and each TLP is routed like PCIe
-//! routes it (see [`route`](self::route) for the rules): across a switch
+//! routes it (the rules are in `fabric/route.rs`): across a switch
 //! when no ACS redirect stops it, up to the root complex otherwise, through
 //! the IOMMU or the host bridge's windows, then into RAM or a peer BAR if the
 //! host bridge forwards that access. Bytes really move: RAM is the machine's
