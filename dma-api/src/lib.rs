@@ -21,6 +21,8 @@ pub mod direct;
 pub mod direction;
 pub mod error;
 #[cfg(feature = "std")]
+pub mod fabric;
+#[cfg(feature = "std")]
 pub mod fallback;
 #[cfg(feature = "std")]
 pub mod machine;

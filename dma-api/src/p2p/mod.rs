@@ -13,7 +13,9 @@ pub mod provider;
 pub mod reason;
 
 pub use cache::RouteCache;
-pub use oracle::{calc_map_type_and_dist, distance_many, DistanceError};
+pub use oracle::{
+    calc_map_type_and_dist, distance_many, host_bridge_verdict, DistanceError, HostBridgeVerdict,
+};
 pub use provider::{P2pAlloc, P2pMemError, P2pMemRegistry, P2pMemStats};
 pub use reason::{Access, Reason};
 

@@ -64,6 +64,92 @@ fn host_bridge_allowed(
     }
 }
 
+/// What the host bridge(s) say about a peer-to-peer transfer that goes
+/// through the root complex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct HostBridgeVerdict {
+    /// Step 4 of `calc_map_type_and_dist`: AMD family >= 0x17 or allow-listed.
+    pub supported: bool,
+    /// Reads are forwarded (false when not supported).
+    pub read: bool,
+    /// Writes are forwarded (false when not supported).
+    pub write: bool,
+}
+
+impl HostBridgeVerdict {
+    /// True if `access` is forwarded.
+    pub const fn allows(&self, access: Access) -> bool {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+        }
+    }
+}
+
+/// The host-bridge part of drivers/pci/p2pdma.c `calc_map_type_and_dist`
+/// (step 4: `cpu_supports_p2pdma() || host_bridge_whitelist()`), plus our
+/// per-access extension (each involved host bridge must forward the access,
+/// `p2p_read` / `p2p_write`). `hp` is the provider's host bridge, `hc` the
+/// client's. Used by the oracle and by the fabric when a TLP really reaches
+/// the root complex.
+pub fn host_bridge_verdict(
+    topo: &Topology,
+    hp: HostBridgeId,
+    hc: HostBridgeId,
+    reasons: &mut Vec<Reason>,
+) -> HostBridgeVerdict {
+    if hp != hc {
+        let name = |h| {
+            topo.host_bridge(h)
+                .map(|x| x.name.clone())
+                .unwrap_or_default()
+        };
+        reasons.push(Reason::DifferentHostBridges {
+            provider: name(hp),
+            client: name(hc),
+        });
+    }
+    let cpu = topo.cpu();
+    let supported = if cpu.supports_p2pdma() {
+        reasons.push(Reason::AmdZen { family: cpu.family });
+        true
+    } else {
+        host_bridge_allowed(topo, hp, hc, reasons)
+    };
+    if !supported {
+        return HostBridgeVerdict {
+            supported,
+            read: false,
+            write: false,
+        };
+    }
+    let (mut read, mut write) = (true, true);
+    let hbs: &[HostBridgeId] = if hp == hc { &[hp] } else { &[hp, hc] };
+    for &h in hbs {
+        if let Some(hb) = topo.host_bridge(h) {
+            if !hb.p2p_read {
+                read = false;
+                reasons.push(Reason::AccessNotForwarded {
+                    bridge: hb.name.clone(),
+                    access: Access::Read,
+                });
+            }
+            if !hb.p2p_write {
+                write = false;
+                reasons.push(Reason::AccessNotForwarded {
+                    bridge: hb.name.clone(),
+                    access: Access::Write,
+                });
+            }
+        }
+    }
+    HostBridgeVerdict {
+        supported,
+        read,
+        write,
+    }
+}
+
 /// drivers/pci/p2pdma.c `calc_map_type_and_dist(provider, client)`, with
 /// reasons and per-access verdicts.
 ///
@@ -151,50 +237,14 @@ pub fn calc_map_type_and_dist(
         }
     }
     let (hp, hc) = (pd.host_bridge, cd.host_bridge);
+    let (mut read, mut write) = (true, true);
     if needs_host_bridge {
-        if hp != hc {
-            let name = |h| {
-                topo.host_bridge(h)
-                    .map(|x| x.name.clone())
-                    .unwrap_or_default()
-            };
-            reasons.push(Reason::DifferentHostBridges {
-                provider: name(hp),
-                client: name(hc),
-            });
-        }
-        let cpu = topo.cpu();
-        if cpu.supports_p2pdma() {
-            reasons.push(Reason::AmdZen { family: cpu.family });
-        } else if !host_bridge_allowed(topo, hp, hc, &mut reasons) {
+        let hv = host_bridge_verdict(topo, hp, hc, &mut reasons);
+        if !hv.supported {
             map_type = MapType::NotSupported;
         }
-    }
-    let (mut read, mut write) = match map_type {
-        MapType::BusAddr => (true, true),
-        MapType::NotSupported => (false, false),
-        MapType::ThruHostBridge => (true, true),
-    };
-    if map_type == MapType::ThruHostBridge {
-        let hbs: &[HostBridgeId] = if hp == hc { &[hp] } else { &[hp, hc] };
-        for &h in hbs {
-            if let Some(hb) = topo.host_bridge(h) {
-                if !hb.p2p_read {
-                    read = false;
-                    reasons.push(Reason::AccessNotForwarded {
-                        bridge: hb.name.clone(),
-                        access: Access::Read,
-                    });
-                }
-                if !hb.p2p_write {
-                    write = false;
-                    reasons.push(Reason::AccessNotForwarded {
-                        bridge: hb.name.clone(),
-                        access: Access::Write,
-                    });
-                }
-            }
-        }
+        read = hv.read;
+        write = hv.write;
     }
     Ok(Route {
         provider: pd.bdf,
