@@ -13,14 +13,17 @@
 
 mod error;
 mod layout;
+mod peer;
 mod registry;
 
 pub use error::AssemblyError;
 pub use layout::{LayoutSizes, RamLayout};
+pub use peer::FabricPeer;
 pub use registry::{BackendEnv, BackendSpec, Concrete, DomainNeed, Registry};
 
 use dma_api::debug::DmaDebug;
 use dma_api::device::{DmaContext, DmaDevice};
+use dma_api::fabric::Fabric;
 use dma_api::machine::{ArchName, Machine};
 use dma_api::mem::{PhysMem, SharedMem};
 use dma_api::port::DmaBackend;
@@ -175,6 +178,9 @@ pub struct Assembly {
     pub swiotlb: Arc<Swiotlb>,
     /// The IOMMU, unless `--iommu off` or no host bridge has one.
     pub iommu: Option<IommuParts>,
+    /// The PCIe fabric over the same topology (shared with the context, so
+    /// ACS changes act on both), memory map, RAM and IOMMU.
+    pub fabric: Arc<Fabric>,
     /// The options used.
     pub options: AssemblyOptions,
     endpoints: BTreeMap<Bdf, Endpoint>,
@@ -435,7 +441,12 @@ impl Assembly {
                 },
             );
         }
+        let mut fabric = Fabric::new(ctx.topology.clone(), machine.memmap.clone(), mem.clone());
+        if let Some(io) = &iommu {
+            fabric = fabric.with_iommu(io.rc.clone());
+        }
         Ok(Self {
+            fabric: Arc::new(fabric),
             machine,
             mem,
             layout,
@@ -472,6 +483,12 @@ impl Assembly {
     /// The DMA device at `bdf`.
     pub fn device(&self, bdf: Bdf) -> Option<&Arc<DmaDevice>> {
         self.endpoints.get(&bdf).map(|e| &e.device)
+    }
+
+    /// [`PeerMemory`](dma_api::fallback::PeerMemory) over the fabric, for
+    /// `map_or_fallback`.
+    pub fn peer_memory(&self) -> Arc<FabricPeer> {
+        Arc::new(FabricPeer(self.fabric.clone()))
     }
 
     /// Advances the IOMMU's clock by `d` and runs the expired flush-queue

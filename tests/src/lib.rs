@@ -1,4 +1,86 @@
 //! End-to-end tests live in `tests/tests/`; this library holds their shared
-//! helpers.
+//! helpers: assembling the reference machine (or a textual variant of it),
+//! byte patterns, and device/CPU accesses through the fabric.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+use dma_api::fabric::FabricFault;
+use dma_api::machine::{Machine, REFERENCE_TOML};
+use dma_api::{Bdf, DmaAddr, PhysAddr};
+use unidma::assembly::{Assembly, AssemblyOptions, IommuMode};
+
+/// A BDF from its lspci spelling; panics on a typo in the test itself.
+pub fn bdf(s: &str) -> Bdf {
+    s.parse().unwrap_or_else(|e| panic!("bad BDF {s:?} in test: {e}"))
+}
+
+/// The reference server assembled with `opts`.
+pub fn reference(opts: AssemblyOptions) -> Assembly {
+    variant(|t| t.to_string(), opts)
+}
+
+/// The reference server with an IOMMU mode.
+pub fn reference_with(mode: IommuMode) -> Assembly {
+    reference(AssemblyOptions {
+        iommu: mode,
+        ..AssemblyOptions::default()
+    })
+}
+
+/// The reference server's TOML edited by `edit`, assembled with `opts`.
+pub fn variant(edit: impl FnOnce(&str) -> String, opts: AssemblyOptions) -> Assembly {
+    let text = edit(REFERENCE_TOML);
+    let m = Machine::from_toml_str("variant.toml", &text)
+        .unwrap_or_else(|e| panic!("variant does not parse: {e}"));
+    Assembly::build(m, opts).unwrap_or_else(|e| panic!("assembly failed: {e}"))
+}
+
+/// Replaces exactly one occurrence of `from` (panics if absent, so a stale
+/// edit cannot silently test the unedited machine).
+pub fn edit_once(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "edit target {from:?} not in the TOML");
+    text.replacen(from, to, 1)
+}
+
+/// A recognisable byte pattern.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8))
+        .collect()
+}
+
+/// The device at `who` writes `data` at `dma` through the fabric.
+pub fn dev_write(a: &Assembly, who: Bdf, dma: DmaAddr, data: &[u8]) -> Result<(), FabricFault> {
+    a.fabric.dma_write(who, dma, data)
+}
+
+/// The device at `who` reads `len` bytes at `dma` through the fabric.
+pub fn dev_read(a: &Assembly, who: Bdf, dma: DmaAddr, len: usize) -> Result<Vec<u8>, FabricFault> {
+    let mut b = vec![0u8; len];
+    a.fabric.dma_read(who, dma, &mut b)?;
+    Ok(b)
+}
+
+/// The CPU reads `len` bytes at `phys` (RAM or BAR backing).
+pub fn cpu_read(a: &Assembly, phys: PhysAddr, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    a.fabric
+        .cpu_read(phys, &mut b)
+        .unwrap_or_else(|e| panic!("cpu read at {phys}: {e}"));
+    b
+}
+
+/// The CPU writes `data` at `phys` (RAM or BAR backing).
+pub fn cpu_write(a: &Assembly, phys: PhysAddr, data: &[u8]) {
+    a.fabric
+        .cpu_write(phys, data)
+        .unwrap_or_else(|e| panic!("cpu write at {phys}: {e}"));
+}
+
+/// A scratch RAM buffer of the assembly (`n`-th 1 MiB slot of the layout's
+/// free region).
+pub fn scratch(a: &Assembly, n: u64) -> PhysAddr {
+    let (start, size) = a.layout.scratch;
+    assert!((n + 1) << 20 <= size, "scratch slot {n} out of range");
+    PhysAddr::new(start.raw() + (n << 20))
+}
