@@ -7,6 +7,7 @@
 mod arch;
 mod check;
 mod load;
+mod map;
 mod p2p;
 mod render;
 mod report;
@@ -65,6 +66,50 @@ pub enum AccessArg {
     Rw,
 }
 
+/// `--iommu`: how devices behind an IOMMU are mapped.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IommuArg {
+    /// No IOMMU: direct mapping, no translation at the root complex.
+    Off,
+    /// Translating domains, strict invalidation.
+    #[default]
+    Strict,
+    /// Translating domains, flush-queue invalidation.
+    Lazy,
+}
+
+impl IommuArg {
+    /// The assembly mode.
+    pub fn mode(self) -> crate::assembly::IommuMode {
+        match self {
+            Self::Off => crate::assembly::IommuMode::Off,
+            Self::Strict => crate::assembly::IommuMode::Strict,
+            Self::Lazy => crate::assembly::IommuMode::Lazy,
+        }
+    }
+}
+
+/// `--dir` of `unidma map`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirArg {
+    /// `DMA_TO_DEVICE`: the device reads.
+    ToDevice,
+    /// `DMA_FROM_DEVICE`: the device writes.
+    FromDevice,
+    /// `DMA_BIDIRECTIONAL`.
+    Bidirectional,
+}
+
+impl From<DirArg> for dma_api::Direction {
+    fn from(d: DirArg) -> Self {
+        match d {
+            DirArg::ToDevice => Self::ToDevice,
+            DirArg::FromDevice => Self::FromDevice,
+            DirArg::Bidirectional => Self::Bidirectional,
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -93,6 +138,31 @@ pub enum Command {
     Check {
         /// The file.
         file: PathBuf,
+    },
+    /// Assemble the machine and explain one mapping of `[phys, phys + len)`
+    /// for a device: kind, policy, P2P verdict, arch or IOMMU step, DMA
+    /// address.
+    Map {
+        /// The mapping device: BDF or name.
+        device: String,
+        /// CPU physical start (`0x…`, decimal, `K`/`M`/`G` suffixes).
+        #[arg(long, value_parser = map::parse_u64)]
+        phys: u64,
+        /// Length in bytes.
+        #[arg(long, value_parser = map::parse_u64)]
+        len: u64,
+        /// DMA direction.
+        #[arg(long, value_enum)]
+        dir: DirArg,
+        /// IOMMU mode for devices behind an IOMMU host bridge.
+        #[arg(long, value_enum, default_value_t = IommuArg::Strict)]
+        iommu: IommuArg,
+        /// `swiotlb=force`: direct mappings of RAM bounce.
+        #[arg(long)]
+        force_bounce: bool,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
     },
     /// The topology as a tree, or Graphviz with P2P routes highlighted.
     Topo {
@@ -143,6 +213,28 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
             p2p::run(&l.machine, &provider, &clients, access, json, out)
+        }),
+        Command::Map {
+            device,
+            phys,
+            len,
+            dir,
+            iommu,
+            force_bounce,
+            src,
+        } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            map::run(
+                l.machine,
+                &device,
+                phys,
+                len,
+                dir.into(),
+                iommu,
+                force_bounce,
+                json,
+                out,
+            )
         }),
         Command::Check { file } => check::run(&file, json, out),
         Command::Topo { dot, src } => load::machine(&src).and_then(|l| {

@@ -1,0 +1,231 @@
+//! `unidma map DEVICE --phys ADDR --len N --dir DIR`: assemble the machine
+//! and explain one `dma_map_phys` step by step (segment kind, provider
+//! policy, P2P oracle verdict with reasons, arch step, backend, DMA
+//! address) with [`DmaDevice::explain_map`](dma_api::device::DmaDevice::explain_map).
+//! The range is mapped and unmapped again; nothing stays mapped.
+//!
+//! Exit codes: 0 mapped; 1 the mapping failed (a `Fallback`-kind refusal
+//! prints the typed error and the reason chain; resource shortages too);
+//! 2 bad input (unknown device, bad number, memory the machine does not
+//! have, zero length).
+
+use super::{Failure, IommuArg};
+use crate::assembly::{Assembly, AssemblyOptions};
+use dma_api::device::{ArchStep, Decision};
+use dma_api::machine::Machine;
+use dma_api::port::{PolicyDecision, SegTarget};
+use dma_api::topology::DeviceId;
+use dma_api::{Direction, DmaError, ErrorKind, PhysAddr, SegKind};
+use serde_json::{json, Value};
+use std::io::Write;
+
+/// Parses `0x…` hex, `0b…`, `0o…` or decimal, with an optional `K`/`M`/`G`
+/// (binary) suffix; no overflow.
+pub(crate) fn parse_u64(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let (num, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        _ => (t.as_str(), 0),
+    };
+    let v = if let Some(h) = num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16)
+    } else if let Some(b) = num.strip_prefix("0b") {
+        u64::from_str_radix(b, 2)
+    } else if let Some(o) = num.strip_prefix("0o") {
+        u64::from_str_radix(o, 8)
+    } else {
+        num.parse::<u64>()
+    }
+    .map_err(|e| format!("bad number {s:?}: {e}"))?;
+    v.checked_mul(1u64 << shift)
+        .filter(|x| shift == 0 || x >> shift == v)
+        .ok_or_else(|| format!("number {s:?} does not fit in 64 bits"))
+}
+
+fn kind_name(k: ErrorKind) -> &'static str {
+    match k {
+        ErrorKind::Invalid => "invalid",
+        ErrorKind::NoResources => "no_resources",
+        ErrorKind::Fallback => "fallback",
+    }
+}
+
+fn owner(m: &Machine, k: SegKind) -> Option<String> {
+    match k {
+        SegKind::Ram => None,
+        SegKind::PeerBar(p) | SegKind::StolenRam(p) | SegKind::DevicePrivate(p) => m
+            .topology
+            .device(DeviceId::from_provider(p))
+            .map(|d| d.bdf.to_string()),
+    }
+}
+
+fn kind_json(m: &Machine, k: SegKind) -> Value {
+    let ty = match k {
+        SegKind::Ram => "ram",
+        SegKind::PeerBar(_) => "peer_bar",
+        SegKind::StolenRam(_) => "stolen_ram",
+        SegKind::DevicePrivate(_) => "device_private",
+    };
+    json!({ "type": ty, "owner": owner(m, k) })
+}
+
+/// The JSON form of a decision (documented in the README).
+pub fn decision_json(m: &Machine, d: &Decision, iommu: &str) -> Value {
+    let policy = d.policy.as_ref().map(|p| match p {
+        PolicyDecision::Allow => json!({ "decision": "allow" }),
+        PolicyDecision::Refuse(r) => json!({ "decision": "refuse", "reason": r }),
+        PolicyDecision::Redirect(to) => json!({ "decision": "redirect", "to": to.to_string() }),
+    });
+    let route = d.route.as_ref().map(|r| {
+        json!({
+            "provider": r.provider.to_string(),
+            "map_type": r.map_type.to_string(),
+            "distance": r.distance,
+            "read": r.read,
+            "write": r.write,
+            "reasons": r.reasons,
+        })
+    });
+    let arch = d.arch.as_ref().map(|a| match a {
+        ArchStep::Allowed { arch } => json!({ "arch": arch, "allowed": true, "why": null }),
+        ArchStep::Vetoed { arch, why } => json!({ "arch": arch, "allowed": false, "why": why }),
+    });
+    let target = d.target.as_ref().map(|(phys, t)| {
+        let (ty, bus) = match t {
+            SegTarget::Ram => ("ram", None),
+            SegTarget::PeerHostBridge => ("peer_host_bridge", None),
+            SegTarget::PeerBus(b) => ("peer_bus", Some(b.to_string())),
+        };
+        json!({ "type": ty, "phys": phys.to_string(), "bus": bus })
+    });
+    let error = d.error.as_ref().map(|e| {
+        json!({ "kind": kind_name(e.kind()), "message": e.to_string() })
+    });
+    json!({
+        "device": d.client.to_string(),
+        "iommu": iommu,
+        "phys": d.phys.to_string(),
+        "len": d.len,
+        "dir": d.dir.to_string(),
+        "kind": kind_json(m, d.kind),
+        "policy": policy,
+        "route": route,
+        "arch": arch,
+        "target": target,
+        "backend": if d.backend.is_empty() { Value::Null } else { json!(d.backend) },
+        "dma": d.dma.map(|x| x.to_string()),
+        "mapped": d.error.is_none() && d.dma.is_some(),
+        "error": error,
+    })
+}
+
+fn is_bad_input(e: &DmaError) -> bool {
+    matches!(
+        e,
+        DmaError::UnknownMemory { .. }
+            | DmaError::ZeroLength { .. }
+            | DmaError::PhysOverflow { .. }
+            | DmaError::UnknownDevice { .. }
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    machine: Machine,
+    device: &str,
+    phys: u64,
+    len: u64,
+    dir: Direction,
+    iommu: IommuArg,
+    force_bounce: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Failure> {
+    let mode = iommu.mode();
+    let opts = AssemblyOptions {
+        iommu: mode,
+        force_bounce,
+        ..AssemblyOptions::default()
+    };
+    let name = machine.name.clone();
+    let asm = Assembly::build(machine, opts)
+        .map_err(|e| Failure::bad_input(format!("cannot assemble machine {name}: {e}")))?;
+    let ep = asm.find(device).ok_or_else(|| {
+        Failure::bad_input(format!(
+            "no endpoint {device:?} in machine {name} (bridges do not map DMA)"
+        ))
+    })?;
+    if len == 0 {
+        return Err(Failure::bad_input("--len must be at least 1"));
+    }
+    let phys = PhysAddr::new(phys);
+    if phys.last_of(len).is_none() {
+        return Err(Failure::bad_input(format!(
+            "{phys} + {len:#x} wraps past the top of the address space"
+        )));
+    }
+    let d = ep.device.explain_map(phys, len, dir);
+    if let Some(e) = &d.error {
+        if is_bad_input(e) {
+            return Err(Failure::bad_input(format!("{}: {e}", ep.bdf)));
+        }
+    }
+    let iommu_name = match mode {
+        crate::assembly::IommuMode::Off => "off",
+        crate::assembly::IommuMode::Strict => "strict",
+        crate::assembly::IommuMode::Lazy => "lazy",
+    };
+    let domain = asm
+        .iommu
+        .as_ref()
+        .and_then(|io| io.domains.get(&ep.group))
+        .map(|g| (ep.group.0, g.id.0, format!("{:?}", g.ty)));
+    let step = match (&d.target, &domain) {
+        (Some((_, SegTarget::PeerBus(_))), _) => "bus address: the IOMMU is not used".to_string(),
+        (Some(_), Some((g, id, ty))) if ty != "Identity" => {
+            format!("IOMMU domain {id} ({ty}) of group {g} translates")
+        }
+        (Some(_), _) => "no translation (direct)".to_string(),
+        (None, _) => "not reached".to_string(),
+    };
+    if json {
+        let mut v = decision_json(&asm.machine, &d, iommu_name);
+        v["iommu_step"] = json!(step);
+        v["iommu_domain"] = match &domain {
+            Some((g, id, ty)) => json!({ "group": g, "domain": id, "type": ty }),
+            None => Value::Null,
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+    } else {
+        writeln!(out, "{d}")?;
+        writeln!(out, "  iommu:   {iommu_name} (backend {}): {step}", ep.backend_name)?;
+        if let Some(e) = &d.error {
+            writeln!(out, "  error kind: {}", kind_name(e.kind()))?;
+        }
+    }
+    Ok(if d.error.is_none() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_u64;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u64("0x1000"), Ok(0x1000));
+        assert_eq!(parse_u64("4K"), Ok(4096));
+        assert_eq!(parse_u64("0x40_0000_0000"), Ok(0x40_0000_0000));
+        assert_eq!(parse_u64("2M"), Ok(2 << 20));
+        assert!(parse_u64("0xzz").is_err());
+        assert!(parse_u64("").is_err());
+        assert!(parse_u64("17179869184G").is_err());
+        assert!(parse_u64("0x1_0000_0000_0000_0000").is_err());
+    }
+}
