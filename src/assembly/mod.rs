@@ -239,11 +239,10 @@ impl Assembly {
 
     /// Builds `machine`.
     pub fn build(machine: Machine, options: AssemblyOptions) -> Result<Self, AssemblyError> {
-        let arch = dma_arch::by_name(machine.arch.name()).map_err(|_| {
-            AssemblyError::UnknownArch {
+        let arch =
+            dma_arch::by_name(machine.arch.name()).map_err(|_| AssemblyError::UnknownArch {
                 name: machine.arch.name().to_string(),
-            }
-        })?;
+            })?;
         let layout = RamLayout::carve(&machine.memmap, options.sizes)?;
         let mem: SharedMem = Arc::new(RwLock::new(PhysMem::with_pool(
             layout.page_tables.0,
@@ -285,13 +284,15 @@ impl Assembly {
                     "direct".to_string()
                 }
             });
-            let spec = *options.registry.get(&backend).ok_or_else(|| {
-                AssemblyError::UnknownBackend {
-                    bdf: d.bdf,
-                    name: backend.clone(),
-                    known: options.registry.names(),
-                }
-            })?;
+            let spec =
+                *options
+                    .registry
+                    .get(&backend)
+                    .ok_or_else(|| AssemblyError::UnknownBackend {
+                        bdf: d.bdf,
+                        name: backend.clone(),
+                        known: options.registry.names(),
+                    })?;
             if spec.need != DomainNeed::Passthrough && !translated {
                 return Err(AssemblyError::NoIommu {
                     bdf: d.bdf,

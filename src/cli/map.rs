@@ -101,9 +101,10 @@ pub fn decision_json(m: &Machine, d: &Decision, iommu: &str) -> Value {
         };
         json!({ "type": ty, "phys": phys.to_string(), "bus": bus })
     });
-    let error = d.error.as_ref().map(|e| {
-        json!({ "kind": kind_name(e.kind()), "message": e.to_string() })
-    });
+    let error = d
+        .error
+        .as_ref()
+        .map(|e| json!({ "kind": kind_name(e.kind()), "message": e.to_string() }));
     json!({
         "device": d.client.to_string(),
         "iommu": iommu,
@@ -205,7 +206,11 @@ pub(crate) fn run(
         )?;
     } else {
         writeln!(out, "{d}")?;
-        writeln!(out, "  iommu:   {iommu_name} (backend {}): {step}", ep.backend_name)?;
+        writeln!(
+            out,
+            "  iommu:   {iommu_name} (backend {}): {step}",
+            ep.backend_name
+        )?;
         if let Some(e) = &d.error {
             writeln!(out, "  error kind: {}", kind_name(e.kind()))?;
         }

@@ -11,7 +11,8 @@ use unidma::assembly::{Assembly, AssemblyOptions, IommuMode};
 
 /// A BDF from its lspci spelling; panics on a typo in the test itself.
 pub fn bdf(s: &str) -> Bdf {
-    s.parse().unwrap_or_else(|e| panic!("bad BDF {s:?} in test: {e}"))
+    s.parse()
+        .unwrap_or_else(|e| panic!("bad BDF {s:?} in test: {e}"))
 }
 
 /// The reference server assembled with `opts`.

@@ -25,7 +25,15 @@ fn json(args: &[&str]) -> (i32, Value) {
 
 #[test]
 fn ram_through_strict_iommu_gets_an_iova() {
-    let (code, v) = json(&["nvme0", "--phys", "0x1000_0000", "--len", "0x1000", "--dir", "to-device"]);
+    let (code, v) = json(&[
+        "nvme0",
+        "--phys",
+        "0x1000_0000",
+        "--len",
+        "0x1000",
+        "--dir",
+        "to-device",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(v["kind"]["type"], "ram");
     assert_eq!(v["target"]["type"], "ram");
@@ -41,7 +49,15 @@ fn ram_through_strict_iommu_gets_an_iova() {
 #[test]
 fn iommu_off_maps_ram_one_to_one() {
     let (code, v) = json(&[
-        "03:00.0", "--phys", "0x1000_0000", "--len", "4K", "--dir", "bidirectional", "--iommu", "off",
+        "03:00.0",
+        "--phys",
+        "0x1000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "bidirectional",
+        "--iommu",
+        "off",
     ]);
     assert_eq!(code, 0);
     assert_eq!(v["dma"], "0x10000000");
@@ -52,18 +68,37 @@ fn iommu_off_maps_ram_one_to_one() {
 #[test]
 fn force_bounce_goes_through_swiotlb() {
     let (code, v) = json(&[
-        "nvme0", "--phys", "0x1000_0000", "--len", "4K", "--dir", "to-device", "--iommu", "off",
+        "nvme0",
+        "--phys",
+        "0x1000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "to-device",
+        "--iommu",
+        "off",
         "--force-bounce",
     ]);
     assert_eq!(code, 0);
     let dma = u64::from_str_radix(v["dma"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-    assert_ne!(dma, 0x1000_0000, "a forced bounce must not map the original");
+    assert_ne!(
+        dma, 0x1000_0000,
+        "a forced bounce must not map the original"
+    );
     assert!(dma < 1 << 31, "swiotlb lives in low RAM: {dma:#x}");
 }
 
 #[test]
 fn switch_peer_is_a_bus_address_and_skips_the_iommu() {
-    let (code, out, _) = run(&["nvme0", "--phys", "0x40_0400_0000", "--len", "4K", "--dir", "from-device"]);
+    let (code, out, _) = run(&[
+        "nvme0",
+        "--phys",
+        "0x40_0400_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "from-device",
+    ]);
     assert_eq!(code, 0);
     for needle in [
         "kind:    peer-bar",
@@ -76,7 +111,15 @@ fn switch_peer_is_a_bus_address_and_skips_the_iommu() {
     ] {
         assert!(out.contains(needle), "{needle:?} missing from\n{out}");
     }
-    let (_, v) = json(&["nvme0", "--phys", "0x40_0400_0000", "--len", "4K", "--dir", "from-device"]);
+    let (_, v) = json(&[
+        "nvme0",
+        "--phys",
+        "0x40_0400_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "from-device",
+    ]);
     assert_eq!(v["route"]["map_type"], "bus_addr");
     assert_eq!(v["route"]["provider"], "0000:05:00.0");
     assert_eq!(v["target"]["type"], "peer_bus");
@@ -87,13 +130,35 @@ fn switch_peer_is_a_bus_address_and_skips_the_iommu() {
 #[test]
 fn fallback_refusal_prints_the_typed_error_and_reasons_and_exits_1() {
     // gpu0 is behind ACS redirect; this root complex does not forward reads.
-    let (code, out, _) = run(&["nvme0", "--phys", "0x50_0000_0000", "--len", "4K", "--dir", "to-device"]);
+    let (code, out, _) = run(&[
+        "nvme0",
+        "--phys",
+        "0x50_0000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "to-device",
+    ]);
     assert_eq!(code, 1);
-    assert!(out.contains("[fallback] P2P from 0000:03:00.0 to memory of 0000:06:00.0"), "{out}");
-    assert!(out.contains("ACS redirect (RR|CR) set on 0000:02:03.0"), "{out}");
+    assert!(
+        out.contains("[fallback] P2P from 0000:03:00.0 to memory of 0000:06:00.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ACS redirect (RR|CR) set on 0000:02:03.0"),
+        "{out}"
+    );
     assert!(out.contains("does not forward peer-to-peer reads"), "{out}");
     assert!(out.contains("error kind: fallback"), "{out}");
-    let (code, v) = json(&["nvme0", "--phys", "0x50_0000_0000", "--len", "4K", "--dir", "to-device"]);
+    let (code, v) = json(&[
+        "nvme0",
+        "--phys",
+        "0x50_0000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "to-device",
+    ]);
     assert_eq!(code, 1);
     assert_eq!(v["error"]["kind"], "fallback");
     assert_eq!(v["mapped"], false);
@@ -101,7 +166,15 @@ fn fallback_refusal_prints_the_typed_error_and_reasons_and_exits_1() {
     assert_eq!(v["route"]["read"], false);
     assert_eq!(v["route"]["map_type"], "thru_host_bridge");
     // Writes are forwarded: the same range maps through the host bridge.
-    let (code, v) = json(&["nvme0", "--phys", "0x50_0000_0000", "--len", "4K", "--dir", "from-device"]);
+    let (code, v) = json(&[
+        "nvme0",
+        "--phys",
+        "0x50_0000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "from-device",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(v["target"]["type"], "peer_host_bridge");
 }
@@ -110,7 +183,10 @@ fn fallback_refusal_prints_the_typed_error_and_reasons_and_exits_1() {
 fn s390x_arch_veto_is_a_fallback() {
     let (code, v) = json(&[
         "--machine",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines/s390x-zpci.toml"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/machines/s390x-zpci.toml"
+        ),
         "0000:00:00.0",
         "--phys",
         "0x1000",
@@ -126,7 +202,10 @@ fn s390x_arch_veto_is_a_fallback() {
     // oracle's reasons (the arch would veto it anyway).
     let (code, v) = json(&[
         "--machine",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines/s390x-zpci.toml"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/machines/s390x-zpci.toml"
+        ),
         "roce0",
         "--phys",
         "0x8000_0000_0400_0000",
@@ -139,12 +218,26 @@ fn s390x_arch_veto_is_a_fallback() {
     assert_eq!(v["error"]["kind"], "fallback");
     assert_eq!(v["kind"]["type"], "peer_bar");
     assert_eq!(v["route"]["map_type"], "not_supported");
-    assert!(v["route"]["reasons"][1].as_str().unwrap().contains("different host bridges"), "{v}");
+    assert!(
+        v["route"]["reasons"][1]
+            .as_str()
+            .unwrap()
+            .contains("different host bridges"),
+        "{v}"
+    );
 }
 
 #[test]
 fn stolen_ram_is_mapped_as_ram() {
-    let (code, v) = json(&["apu-gfx", "--phys", "0x8000_1000", "--len", "4K", "--dir", "bidirectional"]);
+    let (code, v) = json(&[
+        "apu-gfx",
+        "--phys",
+        "0x8000_1000",
+        "--len",
+        "4K",
+        "--dir",
+        "bidirectional",
+    ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["kind"]["type"], "stolen_ram");
     assert_eq!(v["kind"]["owner"], "0000:00:08.0");
@@ -154,14 +247,82 @@ fn stolen_ram_is_mapped_as_ram() {
 #[test]
 fn bad_input_exits_2_with_a_message() {
     for (args, needle) in [
-        (vec!["09:00.0", "--phys", "0", "--len", "1", "--dir", "to-device"], "no endpoint \"09:00.0\""),
-        (vec!["02:00.0", "--phys", "0", "--len", "1", "--dir", "to-device"], "bridges do not map DMA"),
-        (vec!["nvme0", "--phys", "0xzz", "--len", "1", "--dir", "to-device"], "bad number \"0xzz\""),
-        (vec!["nvme0", "--phys", "0x1000", "--len", "0", "--dir", "to-device"], "--len must be at least 1"),
-        (vec!["nvme0", "--phys", "0x90000000000", "--len", "1", "--dir", "to-device"], "not one kind of memory"),
-        (vec!["nvme0", "--phys", "0xffffffffffffffff", "--len", "2", "--dir", "to-device"], "wraps"),
-        (vec!["nvme0", "--phys", "0x1000", "--len", "1", "--dir", "sideways"], "invalid value 'sideways'"),
-        (vec!["nvme0", "--phys", "0x1000", "--len", "1", "--dir", "to-device", "--iommu", "maybe"], "invalid value 'maybe'"),
+        (
+            vec!["09:00.0", "--phys", "0", "--len", "1", "--dir", "to-device"],
+            "no endpoint \"09:00.0\"",
+        ),
+        (
+            vec!["02:00.0", "--phys", "0", "--len", "1", "--dir", "to-device"],
+            "bridges do not map DMA",
+        ),
+        (
+            vec![
+                "nvme0",
+                "--phys",
+                "0xzz",
+                "--len",
+                "1",
+                "--dir",
+                "to-device",
+            ],
+            "bad number \"0xzz\"",
+        ),
+        (
+            vec![
+                "nvme0",
+                "--phys",
+                "0x1000",
+                "--len",
+                "0",
+                "--dir",
+                "to-device",
+            ],
+            "--len must be at least 1",
+        ),
+        (
+            vec![
+                "nvme0",
+                "--phys",
+                "0x90000000000",
+                "--len",
+                "1",
+                "--dir",
+                "to-device",
+            ],
+            "not one kind of memory",
+        ),
+        (
+            vec![
+                "nvme0",
+                "--phys",
+                "0xffffffffffffffff",
+                "--len",
+                "2",
+                "--dir",
+                "to-device",
+            ],
+            "wraps",
+        ),
+        (
+            vec![
+                "nvme0", "--phys", "0x1000", "--len", "1", "--dir", "sideways",
+            ],
+            "invalid value 'sideways'",
+        ),
+        (
+            vec![
+                "nvme0",
+                "--phys",
+                "0x1000",
+                "--len",
+                "1",
+                "--dir",
+                "to-device",
+                "--iommu",
+                "maybe",
+            ],
+            "invalid value 'maybe'",
+        ),
     ] {
         let (code, out, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {out} {err}");

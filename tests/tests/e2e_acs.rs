@@ -70,7 +70,10 @@ fn check_all_pairs(a: &Assembly) -> (usize, usize) {
                         assert_eq!(dma.raw(), b.raw(), "{label}");
                         let hops = a.fabric.route_of(client.bdf, dma, true).unwrap();
                         assert!(
-                            !hops.iter().any(|h| matches!(h, Hop::AcsRedirect { .. } | Hop::Translate { .. })),
+                            !hops.iter().any(|h| matches!(
+                                h,
+                                Hop::AcsRedirect { .. } | Hop::Translate { .. }
+                            )),
                             "{label}: {hops:?}"
                         );
                         a.fabric.reset_counters();
@@ -122,7 +125,10 @@ fn bus_addresses_only_on_paths_without_redirect_reference_acs() {
 fn bus_addresses_only_on_paths_without_redirect_all_ports_redirect() {
     let a = variant(all_switch_ports_redirect, AssemblyOptions::default());
     let (bus, _) = check_all_pairs(&a);
-    assert_eq!(bus, 0, "every switch port redirects: no bus address anywhere");
+    assert_eq!(
+        bus, 0,
+        "every switch port redirects: no bus address anywhere"
+    );
 }
 
 #[test]
@@ -149,7 +155,10 @@ fn acs_change_at_run_time_reaches_dispatcher_and_fabric() {
         t.set_acs_ctrl(dp3, Acs::SV | Acs::UF).unwrap();
     }
     let after = nvme0.explain_map(gpu, 0x1000, Direction::FromDevice);
-    assert_eq!(after.target.unwrap().1, SegTarget::PeerBus(BusAddr::new(gpu.raw())));
+    assert_eq!(
+        after.target.unwrap().1,
+        SegTarget::PeerBus(BusAddr::new(gpu.raw()))
+    );
     let dma = nvme0
         .map_phys(gpu, 0x1000, Direction::FromDevice, DmaAttrs::empty())
         .unwrap();
@@ -192,7 +201,8 @@ fn forced(mode: IommuMode) -> (Assembly, dma_api::DmaAddr, MapRequest) {
     let hops = a.fabric.route_of(bdf("03:00.0"), dma, true);
     match &hops {
         Ok(h) => assert!(
-            h.iter().any(|x| matches!(x, Hop::AcsRedirect { port, .. } if *port == bdf("02:00.0"))),
+            h.iter()
+                .any(|x| matches!(x, Hop::AcsRedirect { port, .. } if *port == bdf("02:00.0"))),
             "{h:?}"
         ),
         Err(f) => assert!(matches!(f.reason, FaultReason::IommuFault(_)), "{f}"),
@@ -211,7 +221,11 @@ fn forced_bus_address_on_a_redirected_path_faults_at_the_iommu() {
     assert_eq!(f.requester, bdf("03:00.0"));
     assert_eq!(f.addr, dma);
     assert!(a.fabric.faults().contains(&f));
-    assert_ne!(cpu_read(&a, req.phys, 0x1000), data, "nothing reached the peer");
+    assert_ne!(
+        cpu_read(&a, req.phys, 0x1000),
+        data,
+        "nothing reached the peer"
+    );
     a.device(bdf("03:00.0"))
         .unwrap()
         .backend()
@@ -230,5 +244,8 @@ fn forced_bus_address_without_iommu_misroutes_through_the_root_complex() {
     assert_eq!(cpu_read(&a, req.phys, 0x1000), data);
     // And a read on it faults: this root complex does not forward reads.
     let f = dev_read(&a, bdf("03:00.0"), dma, 64).unwrap_err();
-    assert!(matches!(f.reason, FaultReason::HostBridgeP2pRefused { .. }), "{f}");
+    assert!(
+        matches!(f.reason, FaultReason::HostBridgeP2pRefused { .. }),
+        "{f}"
+    );
 }

@@ -9,9 +9,15 @@ use unidma_tests::{bdf, reference, reference_with};
 #[test]
 fn reference_default_is_strict_iommu_everywhere() {
     let a = reference_with(IommuMode::Strict);
-    let io = a.iommu.as_ref().expect("reference host bridge has an IOMMU");
+    let io = a
+        .iommu
+        .as_ref()
+        .expect("reference host bridge has an IOMMU");
     // Layout: everything below 4 GiB, inside the 0..2 GiB RAM range.
-    assert_eq!(a.layout.page_tables.0.raw() + a.layout.page_tables.1, 0x8000_0000);
+    assert_eq!(
+        a.layout.page_tables.0.raw() + a.layout.page_tables.1,
+        0x8000_0000
+    );
     assert!(a.swiotlb.start().raw() + a.swiotlb.size() <= a.layout.page_tables.0.raw());
     for e in a.endpoints() {
         assert_eq!(e.backend_name, "iommu", "{}", e.bdf);
@@ -51,13 +57,19 @@ fn per_device_backend_by_name_and_errors() {
     let a = reference(o);
     let e = a.endpoint(bdf("07:00.0")).unwrap();
     assert_eq!(e.backend_name, "direct");
-    assert_eq!(a.iommu.as_ref().unwrap().domains[&e.group].ty, DomainType::Identity);
+    assert_eq!(
+        a.iommu.as_ref().unwrap().domains[&e.group].ty,
+        DomainType::Identity
+    );
 
     let m = dma_api::machine::Machine::reference().unwrap();
     let mut o = AssemblyOptions::default();
     o.backends.insert(bdf("07:00.0"), "nope".into());
     let err = Assembly::build(m.clone(), o).unwrap_err();
-    assert!(matches!(&err, AssemblyError::UnknownBackend { name, .. } if name == "nope"), "{err}");
+    assert!(
+        matches!(&err, AssemblyError::UnknownBackend { name, .. } if name == "nope"),
+        "{err}"
+    );
 
     let mut o = AssemblyOptions::default();
     o.backends.insert(bdf("06:00.0"), "iommu".into());
@@ -87,13 +99,19 @@ fn debug_option_wraps_every_backend() {
     });
     for e in a.endpoints() {
         assert!(e.debug.is_some());
-        assert!(e.device.backend().name().starts_with("debug("), "{}", e.device.backend().name());
+        assert!(
+            e.device.backend().name().starts_with("debug("),
+            "{}",
+            e.device.backend().name()
+        );
     }
 }
 
 #[test]
 fn every_example_machine_assembles() {
-    for f in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines")).unwrap() {
+    for f in
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines")).unwrap()
+    {
         let p = f.unwrap().path();
         let m = dma_api::machine::Machine::from_path(&p).unwrap();
         for mode in [IommuMode::Off, IommuMode::Strict, IommuMode::Lazy] {

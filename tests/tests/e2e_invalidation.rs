@@ -87,7 +87,13 @@ fn lazy_unmap_keeps_the_stale_translation_until_the_flush_queue_timeout() {
 #[test]
 fn untrusted_device_is_strict_even_in_lazy_mode() {
     let a = variant(
-        |t| edit_once(t, "name = \"nvme2\"\n", "name = \"nvme2\"\nuntrusted = true\n"),
+        |t| {
+            edit_once(
+                t,
+                "name = \"nvme2\"\n",
+                "name = \"nvme2\"\nuntrusted = true\n",
+            )
+        },
         AssemblyOptions {
             iommu: IommuMode::Lazy,
             ..AssemblyOptions::default()

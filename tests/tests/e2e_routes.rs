@@ -26,7 +26,12 @@ fn bus_address_through_the_switch_keeps_bytes_off_the_root_complex() {
         let at = PhysAddr::new(RDMA0_BAR + 0x2340);
         let data = pattern(0x3000, 7);
         let dma = d
-            .map_phys(at, data.len() as u64, Direction::FromDevice, DmaAttrs::empty())
+            .map_phys(
+                at,
+                data.len() as u64,
+                Direction::FromDevice,
+                DmaAttrs::empty(),
+            )
             .unwrap();
         // BUS_ADDRESS: identity bus windows on x86, the IOMMU untouched.
         assert_eq!(dma.raw(), at.raw(), "{mode:?}");
@@ -39,8 +44,13 @@ fn bus_address_through_the_switch_keeps_bytes_off_the_root_complex() {
         let back = dev_read(&a, bdf(NVME0), dma, data.len()).unwrap();
         assert_eq!(back, data);
         assert_eq!(a.fabric.root_complex_bytes(), 0);
-        d.unmap_phys(dma, data.len() as u64, Direction::FromDevice, DmaAttrs::empty())
-            .unwrap();
+        d.unmap_phys(
+            dma,
+            data.len() as u64,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+        )
+        .unwrap();
     }
 }
 
@@ -75,7 +85,10 @@ fn host_bridge_route_without_iommu_uses_the_bus_address() {
     let at = PhysAddr::new(GPU0_BAR1 + 0x4000);
     let data = pattern(0x1800, 3);
     let tr = d.explain_map(at, 0x1800, Direction::FromDevice);
-    assert_eq!(tr.route.as_ref().unwrap().map_type, dma_api::p2p::MapType::ThruHostBridge);
+    assert_eq!(
+        tr.route.as_ref().unwrap().map_type,
+        dma_api::p2p::MapType::ThruHostBridge
+    );
     let dma = d
         .map_phys(at, 0x1800, Direction::FromDevice, DmaAttrs::empty())
         .unwrap();
@@ -107,7 +120,14 @@ struct ApuEvicted {
 }
 
 impl ProviderPolicy for ApuEvicted {
-    fn decide(&self, _: Bdf, phys: PhysAddr, _: u64, kind: SegKind, _: Direction) -> PolicyDecision {
+    fn decide(
+        &self,
+        _: Bdf,
+        phys: PhysAddr,
+        _: u64,
+        kind: SegKind,
+        _: Direction,
+    ) -> PolicyDecision {
         let base = match kind {
             SegKind::PeerBar(_) => self.bar,
             _ => self.stolen,
@@ -132,7 +152,11 @@ fn stolen_ram_is_ram_in_place_and_follows_the_owner_redirect() {
             .unwrap();
         dev_write(&a, bdf(NVME0), dma, &data).unwrap();
         assert_eq!(cpu_read(&a, stolen, 0x1000), data, "{mode:?}");
-        assert_eq!(a.fabric.ram_bytes(), 0x1000, "{mode:?}: through the memory controller");
+        assert_eq!(
+            a.fabric.ram_bytes(),
+            0x1000,
+            "{mode:?}: through the memory controller"
+        );
         d.unmap_phys(dma, 0x1000, Direction::FromDevice, DmaAttrs::empty())
             .unwrap();
         // The APU reads what the peer wrote, through its own mapping.
@@ -158,10 +182,17 @@ fn stolen_ram_is_ram_in_place_and_follows_the_owner_redirect() {
             }),
         );
         a.fabric.reset_counters();
-        for (src, off) in [(PhysAddr::new(0xc200_1000), 0x1000u64), (PhysAddr::new(0x8000_2000), 0x2000)] {
+        for (src, off) in [
+            (PhysAddr::new(0xc200_1000), 0x1000u64),
+            (PhysAddr::new(0x8000_2000), 0x2000),
+        ] {
             let tr = d.explain_map(src, 0x1000, Direction::FromDevice);
             let want = PhysAddr::new(to.raw() + off);
-            assert_eq!(tr.policy, Some(PolicyDecision::Redirect(want)), "{mode:?} {src}");
+            assert_eq!(
+                tr.policy,
+                Some(PolicyDecision::Redirect(want)),
+                "{mode:?} {src}"
+            );
             let dma = d
                 .map_phys(src, 0x1000, Direction::FromDevice, DmaAttrs::empty())
                 .unwrap();
@@ -172,7 +203,10 @@ fn stolen_ram_is_ram_in_place_and_follows_the_owner_redirect() {
                 .unwrap();
         }
         assert_eq!(a.fabric.ram_bytes(), 0x2000, "{mode:?}");
-        assert_ne!(cpu_read(&a, PhysAddr::new(0xc200_1000), 0x1000), pattern(0x1000, 0x10));
+        assert_ne!(
+            cpu_read(&a, PhysAddr::new(0xc200_1000), 0x1000),
+            pattern(0x1000, 0x10)
+        );
     }
 }
 
@@ -197,7 +231,8 @@ fn small_mask_bounces_through_swiotlb_and_sync_shows_the_bytes() {
     dev_write(&a, bdf(NVME1), dma, &data).unwrap();
     // Not visible before the sync...
     assert_ne!(cpu_read(&a, buf, data.len()), data);
-    d.sync_single_for_cpu(dma, len, Direction::FromDevice).unwrap();
+    d.sync_single_for_cpu(dma, len, Direction::FromDevice)
+        .unwrap();
     // ...exactly visible after it.
     assert_eq!(cpu_read(&a, buf, data.len()), data);
     d.unmap_phys(dma, len, Direction::FromDevice, DmaAttrs::empty())
@@ -237,9 +272,16 @@ fn unreachable_peer_falls_back_through_ram() {
     .unwrap();
     let why = m.fell_back().expect("must fall back");
     assert!(matches!(why, DmaError::P2pUnreachable { .. }), "{why}");
-    assert!(why.to_string().contains("does not forward peer-to-peer reads"), "{why}");
+    assert!(
+        why.to_string()
+            .contains("does not forward peer-to-peer reads"),
+        "{why}"
+    );
     a.fabric.reset_counters();
-    assert_eq!(dev_read(&a, bdf(NVME0), m.dma_addr(), 0x1000).unwrap(), data);
+    assert_eq!(
+        dev_read(&a, bdf(NVME0), m.dma_addr(), 0x1000).unwrap(),
+        data
+    );
     // The bytes came from RAM, not across the root complex from the BAR.
     assert_eq!(a.fabric.ram_bytes(), 0x1000);
     let buf = m.bounce_buffer().unwrap();
@@ -258,7 +300,10 @@ fn s390x_refuses_p2p_then_fallback_moves_the_bytes_through_ram() {
     let e = d
         .map_phys(at, 0x1000, Direction::FromDevice, DmaAttrs::empty())
         .unwrap_err();
-    assert!(matches!(e, DmaError::ArchNoP2p { arch: "s390x", .. }), "{e}");
+    assert!(
+        matches!(e, DmaError::ArchNoP2p { arch: "s390x", .. }),
+        "{e}"
+    );
     assert_eq!(e.kind(), ErrorKind::Fallback);
     let m = map_or_fallback(
         &d,
@@ -273,7 +318,15 @@ fn s390x_refuses_p2p_then_fallback_moves_the_bytes_through_ram() {
     let data = pattern(0x1000, 0x77);
     dev_write(&a, bdf(NVME0), m.dma_addr(), &data).unwrap();
     assert_eq!(a.fabric.ram_bytes(), 0x1000, "the device wrote RAM");
-    assert_ne!(cpu_read(&a, at, 0x1000), data, "not in the BAR before complete()");
+    assert_ne!(
+        cpu_read(&a, at, 0x1000),
+        data,
+        "not in the BAR before complete()"
+    );
     m.complete().unwrap();
-    assert_eq!(cpu_read(&a, at, 0x1000), data, "copied back to the peer BAR");
+    assert_eq!(
+        cpu_read(&a, at, 0x1000),
+        data,
+        "copied back to the peer BAR"
+    );
 }

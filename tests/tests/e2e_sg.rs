@@ -57,7 +57,10 @@ fn mixed_table_keeps_each_bus_segment_length_and_lands_byte_exact() {
                 let hit: Vec<_> = dma.iter().filter(|s| s.0 == phys).collect();
                 assert_eq!(hit.len(), 1, "{mode:?} {phys:#x}: {dma:x?}");
                 assert_eq!(hit[0].1, len, "{mode:?} {phys:#x}");
-                assert!(hit[0].2.contains(DmaFlags::BUS_ADDRESS), "{mode:?} {phys:#x}");
+                assert!(
+                    hit[0].2.contains(DmaFlags::BUS_ADDRESS),
+                    "{mode:?} {phys:#x}"
+                );
             }
         }
         // The DMA side covers exactly the CPU bytes, in order.
