@@ -1,29 +1,46 @@
 //! IOMMU backends: the IOVA allocator, the radix page-table engine and its
 //! formats, an independent hardware walker, domains and IOTLB invalidation.
+//!
+//! The IOVA allocator (`iova`) is `no_std + alloc`: build with
+//! `default-features = false` to use it in a kernel. The page-table engine,
+//! walker, domains and DMA backend live on simulated RAM and need `std`.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "std")]
 pub mod dma;
+#[cfg(feature = "std")]
 pub mod domain;
+#[cfg(feature = "std")]
 pub mod mem;
+#[cfg(feature = "std")]
 pub mod pgtable;
+#[cfg(feature = "std")]
 pub mod rc;
+#[cfg(feature = "std")]
 pub mod walker;
 
+#[cfg(feature = "std")]
 pub use domain::{
     DomainError, DomainId, DomainType, FlushToken, FqMode, GroupId, Iommu, IommuFault, IovaSource,
     QueueOutcome, SimClock, SimInstant,
 };
+#[cfg(feature = "std")]
 pub use mem::{MemError, PhysMem};
+#[cfg(feature = "std")]
 pub use pgtable::{
     AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs,
 };
 pub use scatterlist::{Iova, PhysAddr};
+#[cfg(feature = "std")]
 pub use walker::{Access, Fault, HwRegs};
 
 pub mod iova;
 
 pub use iova::{CachedIovaDomain, DeviceIovaPolicy, IovaDomain, IovaRange};
 
+#[cfg(feature = "std")]
 pub use dma::{DmaDomain, IommuDevice, IommuDmaBackend, SharedIommu};
+#[cfg(feature = "std")]
 pub use rc::RcIommu;
