@@ -47,7 +47,11 @@ fn bench(c: &mut Criterion) {
         )
         .unwrap();
         let d = a.device("04:00.0".parse().unwrap()).unwrap().clone();
-        let tag = if mode == IommuMode::Strict { "strict" } else { "lazy" };
+        let tag = if mode == IommuMode::Strict {
+            "strict"
+        } else {
+            "lazy"
+        };
         let cases: [(&str, Option<(&str, u64)>); 3] = [
             ("ram", None),
             ("half_peer_bus", Some(("05:00.0", 0x40_0400_0000))),
