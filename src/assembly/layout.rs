@@ -86,3 +86,56 @@ impl RamLayout {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dma_api::memmap::MemRange;
+
+    fn map(ranges: &[(u64, u64)]) -> MemoryMap {
+        let mut m = MemoryMap::default();
+        for &(start, size) in ranges {
+            m.insert(MemRange {
+                start: PhysAddr::new(start),
+                size,
+                kind: RangeKind::Ram,
+            })
+            .unwrap();
+        }
+        m
+    }
+
+    #[test]
+    fn carves_from_the_top_of_the_largest_low_range() {
+        // 512 MiB low, 3 GiB straddling 4 GiB (clipped to the 1 GiB below
+        // it, which wins).
+        let m = map(&[(0, 512 << 20), (3 << 30, 3 << 30)]);
+        let l = RamLayout::carve(&m, LayoutSizes::default()).unwrap();
+        assert_eq!(
+            l.page_tables,
+            (PhysAddr::new((4 << 30) - (128 << 20)), 128 << 20)
+        );
+        assert_eq!(l.swiotlb.0.raw() + l.swiotlb.1, l.page_tables.0.raw());
+        assert_eq!(l.coherent.0.raw() + l.coherent.1, l.swiotlb.0.raw());
+        assert_eq!(l.scratch.0, PhysAddr::new((3 << 30) + (2 << 20)));
+        assert_eq!(l.scratch.0.raw() + l.scratch.1, l.coherent.0.raw());
+    }
+
+    #[test]
+    fn too_little_low_ram_is_a_typed_error() {
+        let m = map(&[(0, 64 << 20), (1 << 32, 1 << 34)]);
+        let e = RamLayout::carve(&m, LayoutSizes::default()).unwrap_err();
+        assert_eq!(
+            e,
+            AssemblyError::NoLowRam {
+                needed: 256 << 20,
+                largest: 64 << 20
+            }
+        );
+        let none = map(&[(1 << 32, 1 << 34)]);
+        assert!(matches!(
+            RamLayout::carve(&none, LayoutSizes::default()),
+            Err(AssemblyError::NoLowRam { largest: 0, .. })
+        ));
+    }
+}
