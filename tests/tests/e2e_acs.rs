@@ -8,7 +8,8 @@
 use dma_api::fabric::{FaultReason, Hop};
 use dma_api::port::{MapRequest, SegTarget};
 use dma_api::topology::{Acs, DeviceId, Topology};
-use dma_api::{BusAddr, Direction, DmaAttrs, PhysAddr};
+use dma_api::{BusAddr, Direction, DmaAttrs, PhysAddr, SegKind};
+use scatterlist::{DmaFlags, SgTable};
 use unidma::assembly::{Assembly, AssemblyOptions, IommuMode};
 use unidma_tests::*;
 
@@ -58,6 +59,31 @@ fn check_all_pairs(a: &Assembly) -> (usize, usize) {
                 let tr = client.device.explain_map(at, 0x1000, Direction::FromDevice);
                 let redirect = path_has_redirect(&topo, cid, pid);
                 let label = format!("{} -> {} BAR{}", client.bdf, pd.bdf, bar.index);
+                // The mapped table: its one DMA segment is BUS_ADDRESS only on
+                // a path without redirect.
+                let kind = SegKind::PeerBar(pid.provider_id());
+                let mut t = SgTable::from_ranges(&[(at, 0x1000)], kind, 1 << 31).unwrap();
+                // Writes are forwarded by this root complex: every pair maps.
+                client
+                    .device
+                    .map_sgtable(&mut t, Direction::FromDevice, DmaAttrs::empty())
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                {
+                    let flags: Vec<DmaFlags> = t.dma_iter().map(|e| e.dma_flags()).collect();
+                    let is_bus = flags.iter().any(|f| f.contains(DmaFlags::BUS_ADDRESS));
+                    if redirect {
+                        assert!(!is_bus, "{label}: BUS_ADDRESS segment on a redirected path");
+                    }
+                    assert_eq!(
+                        is_bus,
+                        matches!(tr.target, Some((_, SegTarget::PeerBus(_)))),
+                        "{label}"
+                    );
+                    client
+                        .device
+                        .unmap_sgtable(&mut t, Direction::FromDevice, DmaAttrs::empty())
+                        .unwrap();
+                }
                 match tr.target {
                     Some((_, SegTarget::PeerBus(b))) => {
                         assert!(!redirect, "{label}: BUS_ADDRESS on a redirected path\n{tr}");
