@@ -9,18 +9,30 @@
 //! not modelled and must be absent or `0`). Entries are separated by `;`.
 //!
 //! `pci:<vendor>:<device>` treats `0` as a wildcard (`config_acs=10x@pci:0:0`
-//! matches every device). Entries are separated by `;` or `,`; for each
-//! device only the *first* matching entry applies (`__pci_config_acs` stops
-//! at the first match).
+//! matches every device). Entries are separated by `;`; after a `pci:` id a
+//! `,` also works, but a BDF path ends only at `;` (`pci_dev_str_match_path`
+//! copies up to `strchrnul(path, ';')`, so `00:01.0,...` fails to parse).
+//! For each device only the *first* matching entry applies
+//! (`__pci_config_acs` stops at the first match).
 //!
-//! `config_acs` flags: up to 7 characters of `0`/`1`/`x`, rightmost = bit 0
-//! (SV), then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it:
-//! `ctrl = (ctrl & !mask) | (flags & mask)`. The kernel does not check the
-//! capability; bits the port does not implement are hardwired to 0, so we
-//! drop them and report a warning.
+//! `config_acs` flags: characters of `0`/`1`/`x`, rightmost = bit 0 (SV),
+//! then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it. Any
+//! length parses (empty = zero mask, extra `x` are harmless) but a `0`/`1`
+//! beyond bit 6 is invalid. The kernel does not check the capability; bits
+//! the port does not implement are hardwired to 0, so we drop them and
+//! report a warning. Malformed text is rejected as a whole with a typed
+//! error (Linux applies the entries before the bad one, then stops).
 //!
-//! Difference: Linux applies these once at enumeration, on top of the
-//! firmware's control value (`fw_ctrl`); we apply them to the current
+//! Two ways to apply them:
+//! - [`apply_disable_acs_redir`] / [`apply_config_acs`]: at run time, on the
+//!   *current* control value: `ctrl = (ctrl & !mask) | (flags & mask)`;
+//! - [`apply_at_enumeration`]: Linux-exact `pci_enable_acs`, treating the
+//!   current value as the firmware value: kernel defaults
+//!   (`pci_std_enable_acs`), then `disable_acs_redir`, then `config_acs`,
+//!   both computed from `fw_ctrl` (so `x` means "as firmware left it").
+//!
+//! Difference of the run-time pair: Linux applies these once at enumeration,
+//! from the firmware's control value (`fw_ctrl`); they apply to the current
 //! control value at any time, and each change bumps the topology generation.
 
 use super::acs::Acs;
