@@ -94,21 +94,21 @@ fn config_acs_accepts_x_beyond_bit6_but_rejects_0_or_1_there() {
 }
 
 #[test]
-fn bdf_path_spec_ends_only_at_semicolon() {
-    // pci_dev_str_match_path copies up to strchrnul(path, ';'): a ',' after
-    // a BDF is trailing garbage (sscanf's %c) and fails to parse.
+fn comma_ends_the_pci_option_so_entries_separate_only_at_semicolon() {
+    // pci_setup cuts `pci=` at every ',' (the rest is an "Unknown option"),
+    // and pci_dev_str_match_path reads a BDF path up to ';' only.
     assert!(parse_config_acs("xxxx1xx@02:01.0,xxxx0xx@pci:0:0").is_err());
+    assert!(parse_config_acs("xxxx1xx@pci:8086:2030,xxxx0xx@00:02.0").is_err());
     assert!(parse_disable_acs_redir("0000:01:00.0,0000:02:00.0").is_err());
-    // ';' separates path entries.
+    assert!(parse_disable_acs_redir("pci:8086:2030,00:02.0").is_err());
+    // ';' separates entries of either form.
     assert_eq!(
         parse_disable_acs_redir("0000:01:00.0;0000:02:00.0")
             .unwrap()
             .len(),
         2
     );
-    // After a `pci:` id the sscanf stops at the ids, and the loop accepts
-    // ';' or ',' as the separator.
-    let v = parse_config_acs("xxxx1xx@pci:8086:2030,xxxx0xx@00:02.0").unwrap();
+    let v = parse_config_acs("xxxx1xx@pci:8086:2030;xxxx0xx@00:02.0").unwrap();
     assert_eq!(v.len(), 2);
     assert_eq!(
         v[0].spec,
@@ -117,14 +117,10 @@ fn bdf_path_spec_ends_only_at_semicolon() {
             device: 0x2030
         }
     );
-    assert_eq!(
-        parse_disable_acs_redir("pci:8086:2030,00:02.0")
-            .unwrap()
-            .len(),
-        2
-    );
-    // A trailing separator ends the loop (`while (*p)`).
+    // A trailing ';' ends the loop (`while (*p)`); an empty entry does not
+    // parse.
     assert_eq!(parse_disable_acs_redir("00:01.0;").unwrap().len(), 1);
+    assert!(parse_disable_acs_redir("00:01.0;;00:02.0").is_err());
 }
 
 #[test]

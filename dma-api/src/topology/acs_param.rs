@@ -9,9 +9,9 @@
 //! not modelled and must be absent or `0`). Entries are separated by `;`.
 //!
 //! `pci:<vendor>:<device>` treats `0` as a wildcard (`config_acs=10x@pci:0:0`
-//! matches every device). Entries are separated by `;`; after a `pci:` id a
-//! `,` also works, but a BDF path ends only at `;` (`pci_dev_str_match_path`
-//! copies up to `strchrnul(path, ';')`, so `00:01.0,...` fails to parse).
+//! matches every device). Entries are separated by `;`. A `,` is rejected:
+//! `pci_setup` cuts `pci=` at every `,` before these parsers see it (and a
+//! BDF path reads up to `;` only, `pci_dev_str_match_path`).
 //! For each device only the *first* matching entry applies
 //! (`__pci_config_acs` stops at the first match).
 //!
@@ -150,43 +150,40 @@ pub fn parse_dev_spec(s: &str) -> Result<DevSpec, AcsParamError> {
     Ok(DevSpec::Path { start, steps })
 }
 
-/// Splits the next device specifier off `rest` the way drivers/pci/pci.c
-/// scans it: a `pci:` id ends at `;` or `,` (the `sscanf` stops after the
-/// ids, then `__pci_config_acs` accepts either separator); a BDF path ends
-/// only at `;` (`pci_dev_str_match_path` copies up to `strchrnul(path,
-/// ';')`, so a `,` after a path is trailing garbage and fails to parse).
-/// Returns the specifier text and what follows its separator.
+/// Splits the next device specifier off `rest` at `;`, returning the
+/// specifier text and what follows the separator.
+///
+/// `__pci_config_acs` would also accept `,` after a `pci:` id, but the value
+/// comes from `pci=...`, and drivers/pci/pci.c `pci_setup` cuts the `pci=`
+/// string at every `,` first, so a `,` always ends the parameter (the rest
+/// becomes an "Unknown option"). A BDF path would not stop at `,` anyway
+/// (`pci_dev_str_match_path` reads up to `;`). We reject `,` with a typed
+/// error instead of silently truncating.
 fn split_spec(rest: &str) -> (&str, &str) {
-    let end = if rest.starts_with("pci:") {
-        rest.find([';', ','])
-    } else {
-        rest.find(';')
-    };
-    match end {
+    match rest.find(';') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
     }
 }
 
-fn check_path_spec(spec: &str) -> Result<(), AcsParamError> {
-    if !spec.starts_with("pci:") && spec.contains(',') {
+fn reject_comma(s: &str) -> Result<(), AcsParamError> {
+    if s.contains(',') {
         return Err(perr(
-            spec,
-            "a device path ends only at ';' (pci_dev_str_match_path)",
+            s,
+            "',' ends the pci= option (pci_setup splits at ','); separate entries with ';'",
         ));
     }
     Ok(())
 }
 
-/// Parses a `disable_acs_redir=` value: specifiers separated by `;` (or
-/// `,` after a `pci:` id). An empty entry is an error; a trailing separator
-/// is not (`while (*p)` ends there).
+/// Parses a `disable_acs_redir=` value: specifiers separated by `;`. An
+/// empty entry is an error; a trailing `;` is not (`while (*p)` ends there).
 pub fn parse_disable_acs_redir(s: &str) -> Result<Vec<DevSpec>, AcsParamError> {
+    reject_comma(s)?;
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
         let (spec, next) = split_spec(rest);
-        check_path_spec(spec)?;
         out.push(parse_dev_spec(spec)?);
         rest = next;
     }
@@ -225,9 +222,9 @@ fn parse_flags(flags_s: &str, entry: &str) -> Result<(Acs, Acs), AcsParamError> 
     ))
 }
 
-/// Parses a `config_acs=` value: `<flags>@<dev>` entries separated by `;`
-/// (or `,` after a `pci:` id).
+/// Parses a `config_acs=` value: `<flags>@<dev>` entries separated by `;`.
 pub fn parse_config_acs(s: &str) -> Result<Vec<AcsSetting>, AcsParamError> {
+    reject_comma(s)?;
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
@@ -237,7 +234,6 @@ pub fn parse_config_acs(s: &str) -> Result<Vec<AcsSetting>, AcsParamError> {
         let (spec, next) = split_spec(dev);
         let entry = &rest[..rest.len() - next.len()];
         let (mask, flags) = parse_flags(flags_s, entry)?;
-        check_path_spec(spec)?;
         out.push(AcsSetting {
             spec: parse_dev_spec(spec)?,
             mask,
