@@ -391,6 +391,10 @@ fn first_match(
 ///    so `x` bits take the *firmware* value (dropping kernel defaults) and
 ///    an earlier `disable_acs_redir` on the same device is overridden.
 ///
+/// Use it on a topology whose control values are the *firmware* state (a
+/// hand-written machine file); a sysfs import already holds the values
+/// Linux wrote at enumeration, defaults and parameters included.
+///
 /// Per parameter the first matching entry wins. Bits the port does not
 /// implement are dropped with a warning (hardware hardwires them to 0).
 /// Device-specific quirks (`pci_dev_specific_enable_acs`,
