@@ -8,6 +8,7 @@
 
 use dma_api::p2p::allowlist::{self, P2PDMA_ALLOW_LIST};
 use dma_api::p2p::{calc_map_type_and_dist, distance_many, DistanceError, MapType, Reason};
+use dma_api::topology::acs_param::apply_disable_acs_redir;
 use dma_api::topology::{
     Acs, AcsCap, CpuInfo, CpuVendor, DeviceRecord, HostBridgeRecord, IommuGroups, PortType,
     Topology,
@@ -348,6 +349,19 @@ fn acs_redirect_reasons_name_exactly_the_kernel_acs_list() {
         acs,
         vec![b("03:00.0"), b("02:00.0"), b("01:00.0"), b("02:01.0")]
     );
+    // The kernel's one-line hint, and applying it gives a bus route.
+    let hint = r.disable_acs_redir_param().unwrap();
+    assert_eq!(hint, "0000:03:00.0;0000:02:00.0;0000:01:00.0;0000:02:01.0");
+    apply_disable_acs_redir(&mut t, &hint).unwrap();
+    assert_eq!(verdict(&t, "03:00.0", "04:00.0"), (Bus, 4));
+    // No redirect in the way, or no common upstream bridge: no hint.
+    let r = calc_map_type_and_dist(
+        &t,
+        t.lookup(b("03:00.0")).unwrap(),
+        t.lookup(b("05:00.0")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.disable_acs_redir_param(), None);
 }
 
 #[test]
