@@ -225,6 +225,28 @@ const SHAPES: &[Row] = &[
         &[],
         (Host, 3),
     ),
+    (
+        "switch port to a device below it",
+        "02:00.0",
+        "03:00.0",
+        &[],
+        (Bus, 1),
+    ),
+    (
+        "device to the switch port above it",
+        "03:00.0",
+        "01:00.0",
+        &[],
+        (Bus, 2),
+    ),
+    // A root-bus function meets itself before any upstream walk.
+    (
+        "same RC integrated endpoint",
+        "00:04.0",
+        "00:04.0",
+        &[],
+        (Bus, 0),
+    ),
     ("different root ports", "03:00.0", "05:00.0", &[], (Host, 6)),
     // No common bridge: redirects counted in the provider loop are ignored.
     (
