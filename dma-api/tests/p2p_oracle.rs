@@ -425,7 +425,7 @@ fn config_acs_semantics() {
     // First matching entry wins per device: RR on from the first, the
     // second (RR off) is ignored for 02:01.0.
     let g = t.generation();
-    let a = apply_config_acs(&mut t, "xxxx1xx@02:01.0,xxxx0xx@pci:0:0").unwrap();
+    let a = apply_config_acs(&mut t, "xxxx1xx@02:01.0;xxxx0xx@pci:0:0").unwrap();
     let dsp1 = t.device(id(&t, "02:01.0")).unwrap().acs.unwrap();
     assert!(dsp1.ctrl.contains(Acs::RR));
     // pci:0:0 matched everything else, where RR was already off.

@@ -22,7 +22,7 @@ pub use reason::{Access, Reason};
 use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -101,6 +101,24 @@ pub struct Route {
 }
 
 impl Route {
+    /// The `pci=disable_acs_redir=` value drivers/pci/p2pdma.c
+    /// `calc_map_type_and_dist` prints in its verbose warning: the
+    /// redirecting functions in the order the kernel finds them (provider
+    /// side up to and including the common upstream bridge, then the client
+    /// side below it), as `pci_name` strings joined by `;`. `None` when no
+    /// ACS redirect is in the way (the kernel prints nothing).
+    pub fn disable_acs_redir_param(&self) -> Option<String> {
+        let list: Vec<String> = self
+            .reasons
+            .iter()
+            .filter_map(|r| match r {
+                Reason::AcsRedirect { bridge, .. } => Some(bridge.to_string()),
+                _ => None,
+            })
+            .collect();
+        (!list.is_empty()).then(|| list.join(";"))
+    }
+
     /// The `Fallback` error for a refused `dir`, or `Ok` if allowed.
     pub fn check(&self, dir: Direction) -> Result<Verdict, DmaError> {
         if self.verdict.for_direction(dir) {

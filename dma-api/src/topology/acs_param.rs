@@ -9,18 +9,30 @@
 //! not modelled and must be absent or `0`). Entries are separated by `;`.
 //!
 //! `pci:<vendor>:<device>` treats `0` as a wildcard (`config_acs=10x@pci:0:0`
-//! matches every device). Entries are separated by `;` or `,`; for each
-//! device only the *first* matching entry applies (`__pci_config_acs` stops
-//! at the first match).
+//! matches every device). Entries are separated by `;`. A `,` is rejected:
+//! `pci_setup` cuts `pci=` at every `,` before these parsers see it (and a
+//! BDF path reads up to `;` only, `pci_dev_str_match_path`).
+//! For each device only the *first* matching entry applies
+//! (`__pci_config_acs` stops at the first match).
 //!
-//! `config_acs` flags: up to 7 characters of `0`/`1`/`x`, rightmost = bit 0
-//! (SV), then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it:
-//! `ctrl = (ctrl & !mask) | (flags & mask)`. The kernel does not check the
-//! capability; bits the port does not implement are hardwired to 0, so we
-//! drop them and report a warning.
+//! `config_acs` flags: characters of `0`/`1`/`x`, rightmost = bit 0 (SV),
+//! then TB RR CR UF EC DT. `0` forces a bit off, `1` on, `x` leaves it. Any
+//! length parses (empty = zero mask, extra `x` are harmless) but a `0`/`1`
+//! beyond bit 6 is invalid. The kernel does not check the capability; bits
+//! the port does not implement are hardwired to 0, so we drop them and
+//! report a warning. Malformed text is rejected as a whole with a typed
+//! error (Linux applies the entries before the bad one, then stops).
 //!
-//! Difference: Linux applies these once at enumeration, on top of the
-//! firmware's control value (`fw_ctrl`); we apply them to the current
+//! Two ways to apply them:
+//! - [`apply_disable_acs_redir`] / [`apply_config_acs`]: at run time, on the
+//!   *current* control value: `ctrl = (ctrl & !mask) | (flags & mask)`;
+//! - [`apply_at_enumeration`]: Linux-exact `pci_enable_acs`, treating the
+//!   current value as the firmware value: kernel defaults
+//!   (`pci_std_enable_acs`), then `disable_acs_redir`, then `config_acs`,
+//!   both computed from `fw_ctrl` (so `x` means "as firmware left it").
+//!
+//! Difference of the run-time pair: Linux applies these once at enumeration,
+//! from the firmware's control value (`fw_ctrl`); they apply to the current
 //! control value at any time, and each change bumps the topology generation.
 
 use super::acs::Acs;
@@ -138,42 +150,96 @@ pub fn parse_dev_spec(s: &str) -> Result<DevSpec, AcsParamError> {
     Ok(DevSpec::Path { start, steps })
 }
 
-/// Parses a `disable_acs_redir=` value: specifiers separated by `;`.
+/// Splits the next device specifier off `rest` at `;`, returning the
+/// specifier text and what follows the separator.
+///
+/// `__pci_config_acs` would also accept `,` after a `pci:` id, but the value
+/// comes from `pci=...`, and drivers/pci/pci.c `pci_setup` cuts the `pci=`
+/// string at every `,` first, so a `,` always ends the parameter (the rest
+/// becomes an "Unknown option"). A BDF path would not stop at `,` anyway
+/// (`pci_dev_str_match_path` reads up to `;`). We reject `,` with a typed
+/// error instead of silently truncating.
+fn split_spec(rest: &str) -> (&str, &str) {
+    match rest.find(';') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    }
+}
+
+fn reject_comma(s: &str) -> Result<(), AcsParamError> {
+    if s.contains(',') {
+        return Err(perr(
+            s,
+            "',' ends the pci= option (pci_setup splits at ','); separate entries with ';'",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a `disable_acs_redir=` value: specifiers separated by `;`. An
+/// empty entry is an error; a trailing `;` is not (`while (*p)` ends there).
 pub fn parse_disable_acs_redir(s: &str) -> Result<Vec<DevSpec>, AcsParamError> {
-    s.split([';', ','])
-        .filter(|e| !e.trim().is_empty())
-        .map(parse_dev_spec)
-        .collect()
+    reject_comma(s)?;
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (spec, next) = split_spec(rest);
+        out.push(parse_dev_spec(spec)?);
+        rest = next;
+    }
+    Ok(out)
+}
+
+/// Parses the flags before `@` like `__pci_config_acs`: right to left,
+/// `0` → mask bit, `1` → mask and flag bit, `x`/`X` → neither; any other
+/// character is invalid. Any length is accepted (an empty string is a zero
+/// mask); a `0`/`1` beyond bit 6 (DT) is "Invalid ACS flags specified".
+fn parse_flags(flags_s: &str, entry: &str) -> Result<(Acs, Acs), AcsParamError> {
+    let (mut mask, mut flags) = (0u32, 0u32);
+    for (bit, c) in flags_s.bytes().rev().enumerate() {
+        let set = match c {
+            b'0' => Some(false),
+            b'1' => Some(true),
+            b'x' | b'X' => None,
+            _ => return Err(perr(entry, "flags are characters of 0, 1, x")),
+        };
+        if let Some(on) = set {
+            if bit > 6 {
+                return Err(perr(
+                    entry,
+                    "a 0 or 1 beyond bit 6 (DT) is an invalid ACS flag",
+                ));
+            }
+            mask |= 1 << bit;
+            if on {
+                flags |= 1 << bit;
+            }
+        }
+    }
+    Ok((
+        Acs::from_bits_truncate(mask as u16),
+        Acs::from_bits_truncate(flags as u16),
+    ))
 }
 
 /// Parses a `config_acs=` value: `<flags>@<dev>` entries separated by `;`.
 pub fn parse_config_acs(s: &str) -> Result<Vec<AcsSetting>, AcsParamError> {
+    reject_comma(s)?;
     let mut out = Vec::new();
-    for entry in s.split([';', ',']).filter(|e| !e.trim().is_empty()) {
-        let (flags_s, dev) = entry
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (flags_s, dev) = rest
             .split_once('@')
-            .ok_or(perr(entry, "expected <flags>@<device>"))?;
-        let flags_s = flags_s.trim();
-        if flags_s.is_empty() || flags_s.len() > 7 {
-            return Err(perr(entry, "flags are 1..7 characters of 0, 1, x"));
-        }
-        let (mut mask, mut flags) = (0u16, 0u16);
-        for (bit, c) in flags_s.bytes().rev().enumerate() {
-            match c {
-                b'0' => mask |= 1 << bit,
-                b'1' => {
-                    mask |= 1 << bit;
-                    flags |= 1 << bit;
-                }
-                b'x' | b'X' => {}
-                _ => return Err(perr(entry, "flags are 1..7 characters of 0, 1, x")),
-            }
-        }
+            .ok_or(perr(rest, "expected <flags>@<device> (ACS Flags missing)"))?;
+        let (spec, next) = split_spec(dev);
+        let entry = &rest[..rest.len() - next.len()];
+        let (mask, flags) = parse_flags(flags_s, entry)?;
         out.push(AcsSetting {
-            spec: parse_dev_spec(dev)?,
-            mask: Acs::from_bits_truncate(mask),
-            flags: Acs::from_bits_truncate(flags),
+            spec: parse_dev_spec(spec)?,
+            mask,
+            flags,
         });
+        rest = next;
     }
     Ok(out)
 }
@@ -283,6 +349,126 @@ pub fn apply_config_acs(topo: &mut Topology, value: &str) -> Result<AcsApplied, 
     apply_entries(topo, &entries).map_err(ApplyError::Topology)
 }
 
+/// The inputs of drivers/pci/pci.c `pci_enable_acs` for a Linux-exact
+/// enumeration-time computation ([`apply_at_enumeration`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct AcsEnumeration<'a> {
+    /// `pci_acs_enable`: an IOMMU driver called `pci_request_acs()`, so the
+    /// kernel defaults of `pci_std_enable_acs` are applied first.
+    pub acs_enable: bool,
+    /// `pci_ats_disabled()` (`pci=noats`): Translation Blocking is enabled on
+    /// every port that implements it (otherwise only on untrusted ones).
+    pub ats_disabled: bool,
+    /// The `pci=disable_acs_redir=` value, if given.
+    pub disable_acs_redir: Option<&'a str>,
+    /// The `pci=config_acs=` value, if given.
+    pub config_acs: Option<&'a str>,
+}
+
+/// The first entry of `entries` that names `id`, like the scan in
+/// `__pci_config_acs` (which stops at the first match).
+fn first_match(
+    topo: &Topology,
+    id: DeviceId,
+    entries: &[(DevSpec, Acs, Acs)],
+) -> Option<(Acs, Acs)> {
+    entries
+        .iter()
+        .find(|(spec, _, _)| resolve(topo, spec).contains(&id))
+        .map(|(_, m, f)| (*m, *f))
+}
+
+/// drivers/pci/pci.c `pci_enable_acs` for every function with an ACS
+/// capability, treating its current control value as the firmware value
+/// (`fw_ctrl`):
+///
+/// 1. `ctrl = fw_ctrl`; with `acs_enable`, `pci_std_enable_acs` adds
+///    `cap & (SV|RR|CR|UF)`, and `cap & TB` when ATS is disabled or the
+///    device is untrusted (`external_facing` is not modelled);
+/// 2. a `disable_acs_redir` match sets `ctrl = fw_ctrl & !(RR|CR|EC)`
+///    (`__pci_config_acs` with mask RR|CR|EC and flags `~mask`);
+/// 3. a `config_acs` match sets `ctrl = (fw_ctrl & !mask) | (flags & mask)`,
+///    so `x` bits take the *firmware* value (dropping kernel defaults) and
+///    an earlier `disable_acs_redir` on the same device is overridden.
+///
+/// Use it on a topology whose control values are the *firmware* state (a
+/// hand-written machine file); a sysfs import already holds the values
+/// Linux wrote at enumeration, defaults and parameters included.
+///
+/// Per parameter the first matching entry wins. Bits the port does not
+/// implement are dropped with a warning (hardware hardwires them to 0).
+/// Device-specific quirks (`pci_dev_specific_enable_acs`,
+/// `pci_dev_specific_disable_acs_redir`) are not modelled. Bumps the
+/// generation once per device changed.
+pub fn apply_at_enumeration(
+    topo: &mut Topology,
+    e: &AcsEnumeration<'_>,
+) -> Result<AcsApplied, ApplyError> {
+    let disable: Vec<(DevSpec, Acs, Acs)> = match e.disable_acs_redir {
+        Some(v) => parse_disable_acs_redir(v)
+            .map_err(ApplyError::Param)?
+            .into_iter()
+            .map(|s| (s, Acs::REDIRECT, Acs::empty()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let config: Vec<(DevSpec, Acs, Acs)> = match e.config_acs {
+        Some(v) => parse_config_acs(v)
+            .map_err(ApplyError::Param)?
+            .into_iter()
+            .map(|s| (s.spec, s.mask, s.flags))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut out = AcsApplied::default();
+    for (spec, _, _) in disable.iter().chain(config.iter()) {
+        if resolve(topo, spec).is_empty() {
+            out.warnings
+                .push(alloc::format!("{spec:?} matches no device"));
+        }
+    }
+    let ids: Vec<DeviceId> = topo.devices().map(|(id, _)| id).collect();
+    for id in ids {
+        let Some(d) = topo.device(id) else { continue };
+        let (bdf, untrusted) = (d.bdf, d.untrusted);
+        let Some(acs) = d.acs else {
+            if first_match(topo, id, &disable).is_some() || first_match(topo, id, &config).is_some()
+            {
+                out.warnings.push(alloc::format!(
+                    "{bdf}: no ACS capability, parameter ignored"
+                ));
+            }
+            continue;
+        };
+        let fw = acs.ctrl;
+        let mut ctrl = fw;
+        if e.acs_enable {
+            ctrl |= acs.cap & Acs::REQ_ISOLATION;
+            if e.ats_disabled || untrusted {
+                ctrl |= acs.cap & Acs::TB;
+            }
+        }
+        if first_match(topo, id, &disable).is_some() {
+            ctrl = fw - Acs::REDIRECT;
+        }
+        if let Some((mask, flags)) = first_match(topo, id, &config) {
+            ctrl = (fw - mask) | (flags & mask);
+        }
+        let absent = ctrl - acs.cap;
+        if !absent.is_empty() {
+            out.warnings.push(alloc::format!(
+                "{bdf}: ACS {absent} not implemented by the port, left off"
+            ));
+            ctrl &= acs.cap;
+        }
+        if ctrl != fw {
+            let old = topo.set_acs_ctrl(id, ctrl).map_err(ApplyError::Topology)?;
+            out.changed.push((bdf, old, ctrl));
+        }
+    }
+    Ok(out)
+}
+
 /// Failure applying an ACS parameter.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum ApplyError {
@@ -324,6 +510,7 @@ mod tests {
             }
         );
         assert!(parse_config_acs("11111111@00:01.0").is_err());
+        assert!(parse_config_acs("x1111111@00:01.0").is_ok());
         assert!(parse_config_acs("1121@00:01.0").is_err());
         assert!(parse_config_acs("111").is_err());
     }
