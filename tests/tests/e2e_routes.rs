@@ -330,3 +330,92 @@ fn s390x_refuses_p2p_then_fallback_moves_the_bytes_through_ram() {
         "copied back to the peer BAR"
     );
 }
+
+/// The APU's driver: its BAR aperture is a window onto its own stolen-RAM
+/// carve-out, so peers are redirected to the RAM it really is.
+struct ApuAperture {
+    bar: u64,
+    stolen: u64,
+}
+
+impl ProviderPolicy for ApuAperture {
+    fn decide(
+        &self,
+        _: Bdf,
+        phys: PhysAddr,
+        _: u64,
+        kind: SegKind,
+        _: Direction,
+    ) -> PolicyDecision {
+        match kind {
+            SegKind::PeerBar(_) => {
+                PolicyDecision::Redirect(PhysAddr::new(self.stolen + (phys.raw() - self.bar)))
+            }
+            _ => PolicyDecision::Allow,
+        }
+    }
+}
+
+#[test]
+fn apu_bar_redirected_to_its_own_carve_out_is_coherent_ram_not_mmio() {
+    for mode in [IommuMode::Strict, IommuMode::Off] {
+        let a = reference_with(mode);
+        let apu = a.ctx.provider_of(bdf("00:08.0")).unwrap();
+        a.ctx.set_policy(
+            apu,
+            Arc::new(ApuAperture {
+                bar: 0xc200_0000,
+                stolen: 0x8000_0000,
+            }),
+        );
+        let d = a.device(bdf(NVME0)).unwrap();
+        let bar = PhysAddr::new(0xc200_4000);
+        let want = PhysAddr::new(0x8000_4000);
+        let tr = d.explain_map(bar, 0x1000, Direction::FromDevice);
+        assert!(matches!(tr.kind, SegKind::PeerBar(_)), "{mode:?}");
+        assert_eq!(tr.policy, Some(PolicyDecision::Redirect(want)), "{mode:?}");
+        assert_eq!(
+            tr.target,
+            Some((want, dma_api::port::SegTarget::Ram)),
+            "{mode:?}: mapped as RAM, not MMIO"
+        );
+        a.fabric.reset_counters();
+        let dma = d
+            .map_phys(bar, 0x1000, Direction::FromDevice, DmaAttrs::empty())
+            .unwrap();
+        let data = pattern(0x1000, 0x5a);
+        dev_write(&a, bdf(NVME0), dma, &data).unwrap();
+        assert_eq!(cpu_read(&a, want, 0x1000), data, "{mode:?}");
+        assert_eq!(a.fabric.ram_bytes(), 0x1000, "{mode:?}: memory controller");
+        d.unmap_phys(dma, 0x1000, Direction::FromDevice, DmaAttrs::empty())
+            .unwrap();
+    }
+}
+
+/// A provider may not redirect into memory that is not system RAM it owns.
+struct RedirectTo(u64);
+
+impl ProviderPolicy for RedirectTo {
+    fn decide(&self, _: Bdf, _: PhysAddr, _: u64, _: SegKind, _: Direction) -> PolicyDecision {
+        PolicyDecision::Redirect(PhysAddr::new(self.0))
+    }
+}
+
+#[test]
+fn redirect_into_mmio_is_a_typed_bad_redirect() {
+    let a = reference_with(IommuMode::Strict);
+    let rdma = a.ctx.provider_of(bdf("05:00.0")).unwrap();
+    // rdma0 redirects into gpu0's BAR: not RAM.
+    a.ctx.set_policy(rdma, Arc::new(RedirectTo(GPU0_BAR1)));
+    let d = a.device(bdf(NVME0)).unwrap();
+    let e = d
+        .map_phys(
+            PhysAddr::new(RDMA0_BAR),
+            0x1000,
+            Direction::FromDevice,
+            DmaAttrs::empty(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, DmaError::BadRedirect { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+}

@@ -160,7 +160,9 @@ pub(crate) fn plan_segment(
                     client: client_bdf,
                     reason,
                 }),
-                Some(PolicyDecision::Redirect(to)) => redirect_to_ram(env, owner_bdf, to, len),
+                Some(PolicyDecision::Redirect(to)) => {
+                    redirect_to_ram(env, owner, owner_bdf, to, len)
+                }
                 Some(PolicyDecision::Allow) | None => Ok(SegPlan { phys, target }),
             };
         }
@@ -193,7 +195,9 @@ pub(crate) fn plan_segment(
                 reason,
             })
         }
-        Some(PolicyDecision::Redirect(to)) => return redirect_to_ram(env, owner_bdf, to, len),
+        Some(PolicyDecision::Redirect(to)) => {
+            return redirect_to_ram(env, owner, owner_bdf, to, len)
+        }
         Some(PolicyDecision::Allow) | None => {}
     }
     match kind {
@@ -301,14 +305,23 @@ pub(crate) fn plan_segment(
     Ok(SegPlan { phys, target })
 }
 
+/// A redirect must land in system RAM: ordinary RAM, or the redirecting
+/// owner's own stolen-RAM carve-out (an APU pointing its "BAR" at the RAM it
+/// really is). Anything else — MMIO, another owner's carve-out,
+/// device-private memory, unknown memory — is `BadRedirect`.
 fn redirect_to_ram(
     env: &mut Env<'_>,
+    owner: ProviderId,
     provider: Bdf,
     to: PhysAddr,
     len: u64,
 ) -> Result<SegPlan, DmaError> {
     match env.memmap().kind_of_range(to, len) {
         Some((_, SegKind::Ram)) => Ok(SegPlan {
+            phys: to,
+            target: SegTarget::Ram,
+        }),
+        Some((_, SegKind::StolenRam(o))) if o == owner => Ok(SegPlan {
             phys: to,
             target: SegTarget::Ram,
         }),
