@@ -228,7 +228,7 @@ fn arm64_offsets_and_aliases() {
     let nvme0 = m.topology.lookup(bdf("0000:03:00.0")).unwrap();
     let r = &m.p2pmem.resources(nvme0)[0];
     assert_eq!(r.phys.raw(), 0x6_0400_0000);
-    assert_eq!(r.bus.raw(), 0x4400_0000);
+    assert_eq!(r.bus.raw(), 0xc400_0000);
     let g = m.iommu_groups();
     let a = g.group_of(m.topology.lookup(bdf("0001:02:00.0")).unwrap());
     assert_eq!(

@@ -44,6 +44,16 @@ pub enum AssemblyError {
         /// The other one.
         b: (Bdf, String),
     },
+    /// A host bridge that runs untranslated has a RAM bus address inside one
+    /// of its MMIO windows: DMA to that RAM would be decoded as MMIO.
+    AmbiguousBusDecode {
+        /// The host bridge.
+        host_bridge: String,
+        /// Its MMIO window.
+        mmio: dma_api::AddrWindow,
+        /// The RAM (CPU and bus view) whose bus addresses the window claims.
+        ram: dma_api::AddrWindow,
+    },
     /// No RAM range below 4 GiB is large enough for the page tables, the
     /// swiotlb pool and the coherent pool.
     NoLowRam {
@@ -81,6 +91,11 @@ impl fmt::Display for AssemblyError {
                 f,
                 "IOMMU group {group}: {} wants {:?} but {} wants {:?} (one domain per group)",
                 a.0, a.1, b.0, b.1
+            ),
+            Self::AmbiguousBusDecode { host_bridge, mmio, ram } => write!(
+                f,
+                "host bridge {host_bridge} without IOMMU translation: RAM {}+{:#x} appears on the bus at {}, inside MMIO window bus {}+{:#x}; DMA there would be decoded as MMIO",
+                ram.cpu_start, ram.size, ram.bus_start, mmio.bus_start, mmio.size
             ),
             Self::NoLowRam { needed, largest } => write!(
                 f,

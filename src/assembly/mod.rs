@@ -11,6 +11,7 @@
 //! `iommu.passthrough` (drivers/iommu/iommu.c), `iommu_dma_init_domain`
 //! (drivers/iommu/dma-iommu.c), and `dma_debug_init` when dma-debug is on.
 
+mod decode;
 mod error;
 mod layout;
 mod peer;
@@ -263,6 +264,11 @@ impl Assembly {
                 .is_some_and(|hb| hb.iommu)
         };
         let iommu_on = options.iommu != IommuMode::Off;
+        for hb in topo.host_bridges() {
+            if !(iommu_on && hb.iommu) {
+                decode::check_untranslated(hb, &machine.memmap)?;
+            }
+        }
 
         // Which backend each endpoint gets.
         for bdf in options.backends.keys() {
