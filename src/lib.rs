@@ -7,3 +7,4 @@
 
 pub mod assembly;
 pub mod cli;
+pub mod scenarios;

@@ -1,0 +1,131 @@
+//! 6. swiotlb bounce for a device with a 32-bit DMA mask
+//!    (kernel/dma/swiotlb.c, `dma_capable` in kernel/dma/direct.h): a
+//!    buffer above 4 GiB is out of the device's reach, so the mapping hands
+//!    out a bounce slot below it. The device's write lands in the slot, is
+//!    invisible at the buffer until `sync_single_for_cpu` copies it back,
+//!    then is exact.
+//!
+//! A machine without a small-mask device gets one: the first plain endpoint
+//! is re-plugged with a 32-bit mask, as its driver's
+//! `dma_set_mask(DMA_BIT_MASK(32))` would. swiotlb serves devices the IOMMU
+//! does not translate, so an IOMMU host bridge is assembled with
+//! `iommu=off` here.
+
+use super::{check, cpu_read, device, failed, mode_name, pattern, skip, Scenario, Stop, Trial};
+use crate::assembly::IommuMode;
+use dma_api::machine::Machine;
+use dma_api::memmap::RangeKind;
+use dma_api::topology::DeviceRecord;
+use dma_api::{Bdf, Direction, DmaAttrs, DmaMask, PhysAddr};
+
+pub(super) const SCENARIO: Scenario = Scenario {
+    name: "swiotlb-bounce",
+    description: "a 32-bit-mask device writes a buffer above 4 GiB: bounced via swiotlb, visible after sync_for_cpu",
+    run,
+};
+
+const LEN: u64 = 0x1f00;
+const FOUR_GIB: u64 = 1 << 32;
+
+/// The machine with a device whose mask is 32 bits or less: an existing one,
+/// or the first plain endpoint re-plugged with a 32-bit mask.
+fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop> {
+    let topo = &m.topology;
+    let endpoints = || topo.devices().filter(|(_, d)| !d.port.is_bridge());
+    if let Some((_, d)) = endpoints().find(|(_, d)| d.dma_mask.bits() <= 32) {
+        return Ok((m.clone(), d.bdf, None));
+    }
+    let owns_memory = |id: dma_api::topology::DeviceId| {
+        m.p2pmem.stats(id).is_some()
+            || m.memmap.ranges().iter().any(|r| match r.kind {
+                RangeKind::StolenRam { owner } | RangeKind::DevicePrivate { owner } => {
+                    owner == id.provider_id()
+                }
+                _ => false,
+            })
+    };
+    let (id, d) = endpoints()
+        .find(|(id, d)| d.children.is_empty() && !d.multifunction && !owns_memory(*id))
+        .ok_or_else(|| skip("no endpoint to give a 32-bit mask"))?;
+    let rec = DeviceRecord {
+        bdf: d.bdf,
+        name: d.name.clone(),
+        vendor: d.vendor,
+        device: d.device,
+        class: d.class,
+        port: d.port,
+        parent: d.parent.and_then(|p| topo.device(p)).map(|p| p.bdf),
+        bars: d.bars.clone(),
+        dma_mask: DmaMask::BITS_32,
+        coherent: d.coherent,
+        untrusted: d.untrusted,
+        multifunction: d.multifunction,
+        acs: d.acs,
+    };
+    let mut edited = m.clone();
+    edited.hot_remove(id).map_err(failed("re-plug (remove)"))?;
+    edited.hot_add(rec).map_err(failed("re-plug (add)"))?;
+    let what = format!("{} re-plugged with a 32-bit DMA mask", d.label());
+    Ok((edited, d.bdf, Some(what)))
+}
+
+/// A buffer in RAM above 4 GiB, deliberately not page aligned.
+fn high_buffer(m: &Machine) -> Option<PhysAddr> {
+    m.memmap
+        .ranges()
+        .iter()
+        .filter(|r| r.kind == RangeKind::Ram)
+        .find_map(|r| {
+            let start = r.start.raw().max(FOUR_GIB) + 0x80;
+            let end = r.start.raw().checked_add(r.size)?;
+            (start.checked_add(LEN)? <= end).then(|| PhysAddr::new(start))
+        })
+}
+
+fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
+    let buf = high_buffer(t.machine()).ok_or_else(|| skip("no RAM above 4 GiB"))?;
+    let (m, bdf, edited) = small_mask_device(t.machine())?;
+    if let Some(e) = edited {
+        t.note(e);
+    }
+    let behind_iommu = m
+        .topology
+        .lookup(bdf)
+        .and_then(|id| m.topology.device(id))
+        .and_then(|d| m.topology.host_bridge(d.host_bridge))
+        .is_some_and(|hb| hb.iommu);
+    let mode = if behind_iommu { IommuMode::Off } else { t.mode() };
+    t.note(format!("assembled with iommu={}", mode_name(mode)));
+    let a = t.assemble_machine(m, mode)?;
+    let dev = device(&a, bdf)?;
+    let dir = Direction::FromDevice;
+    let dma = dev
+        .map_phys(buf, LEN, dir, DmaAttrs::empty())
+        .map_err(failed("map_phys"))?;
+    t.note(format!("buffer at {buf}, device address {dma}"));
+    check(a.swiotlb.live_mappings() == 1, || {
+        format!("{dma} is not a swiotlb slot: nothing bounced")
+    })?;
+    check(dma.raw().saturating_add(LEN - 1) < FOUR_GIB, || {
+        format!("bounce slot {dma} is above the 32-bit mask")
+    })?;
+    t.record_route(&a, bdf, dma, true);
+    let data = pattern(LEN, 0x66);
+    a.fabric
+        .dma_write(bdf, dma, &data)
+        .map_err(failed("device write"))?;
+    check(cpu_read(&a, buf, LEN)? != data, || {
+        "visible at the buffer before sync_for_cpu: it did not bounce".into()
+    })?;
+    dev.sync_single_for_cpu(dma, LEN, dir)
+        .map_err(failed("sync_single_for_cpu"))?;
+    check(cpu_read(&a, buf, LEN)? == data, || {
+        "not at the buffer after sync_for_cpu".into()
+    })?;
+    dev.unmap_phys(dma, LEN, dir, DmaAttrs::empty())
+        .map_err(failed("unmap_phys"))?;
+    check(a.swiotlb.live_mappings() == 0, || "bounce slot not released".into())?;
+    Ok(format!(
+        "{LEN} bytes bounced through swiotlb below 4 GiB; exact at {buf} after sync_for_cpu"
+    ))
+}

@@ -1,0 +1,296 @@
+//! Scenarios: the design promise made visible.
+//!
+//! Every mapping decision is checked end to end by moving real bytes on the
+//! assembled machine's [`Fabric`](dma_api::fabric::Fabric): a scenario maps
+//! through a [`DmaDevice`](dma_api::device::DmaDevice), lets the device use
+//! the address on the wire, then reads back where the mapping promised the
+//! bytes would land. The result carries the fabric's own numbers (payload
+//! bytes, bytes across the root complex, bytes to RAM, faults and the hop
+//! list), so "P2P kept N bytes off the root complex and RAM" is a measured
+//! number, not a claim.
+//!
+//! Each scenario builds a fresh [`Assembly`] (so the counters and the fault
+//! log are its own), picks its devices by role on whatever machine it is
+//! given, and is skipped with "not applicable: …" when the machine has no
+//! such devices. One file per scenario; this file holds the runner and the
+//! few helpers they share.
+
+mod bounce;
+mod fallback;
+mod host_bridge_p2p;
+mod lazy_unmap;
+mod pick;
+mod refused_read;
+mod stolen_ram;
+mod strict_unmap;
+mod switch_p2p;
+
+use crate::assembly::{Assembly, AssemblyError, AssemblyOptions, IommuMode};
+use dma_api::device::DmaDevice;
+use dma_api::fabric::{format_route, Hop};
+use dma_api::machine::Machine;
+use dma_api::{Bdf, DmaAddr, PhysAddr};
+use serde::Serialize;
+use std::fmt::Display;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// How a scenario ended.
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every check held.
+    Pass,
+    /// A check failed; `reason` says which.
+    Fail,
+    /// The machine lacks what the scenario needs; `reason` says what.
+    Skip,
+}
+
+impl Status {
+    /// `pass`, `fail` or `skip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+/// One scenario's record (also its JSON shape).
+#[derive(Serialize, Clone, Debug)]
+pub struct ScenarioResult {
+    /// Short name (`switch-p2p`, …).
+    pub name: &'static str,
+    /// One line: what it shows.
+    pub description: &'static str,
+    /// Pass, fail or skip.
+    pub status: Status,
+    /// The outcome in one sentence (the measured claim, what failed, or why
+    /// it does not apply).
+    pub reason: String,
+    /// Payload bytes devices moved on the fabric (delivered writes + reads).
+    pub bytes: u64,
+    /// Payload bytes across the root complex's PCIe boundary (every
+    /// root-port ↔ host-bridge link, both directions).
+    pub root_complex_bytes: u64,
+    /// Payload bytes through the memory controller (RAM link).
+    pub ram_bytes: u64,
+    /// Every fault the fabric recorded, expected ones included.
+    pub faults: Vec<String>,
+    /// The hop list of the scenario's key transfer, one hop per entry.
+    pub route: Vec<String>,
+    /// What was picked, mapped and checked, step by step.
+    pub details: Vec<String>,
+}
+
+/// A scenario: a name, a one-line description and its steps.
+#[derive(Clone, Copy)]
+pub struct Scenario {
+    /// Short name.
+    pub name: &'static str,
+    /// One line.
+    pub description: &'static str,
+    run: fn(&mut Trial<'_>) -> Result<String, Stop>,
+}
+
+impl core::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scenario").field("name", &self.name).finish()
+    }
+}
+
+/// Every scenario, in the order they run.
+pub const SCENARIOS: &[Scenario] = &[
+    switch_p2p::SCENARIO,
+    host_bridge_p2p::SCENARIO,
+    refused_read::SCENARIO,
+    fallback::SCENARIO,
+    stolen_ram::SCENARIO,
+    bounce::SCENARIO,
+    strict_unmap::SCENARIO,
+    lazy_unmap::SCENARIO,
+];
+
+/// Runs every scenario on `machine` with `mode` as the default IOMMU mode
+/// (the swiotlb and unmap scenarios pick their own). Fails only if the
+/// machine cannot be assembled in `mode` at all.
+pub fn run(machine: &Machine, mode: IommuMode) -> Result<Vec<ScenarioResult>, AssemblyError> {
+    Assembly::build(machine.clone(), options(mode))?;
+    Ok(SCENARIOS.iter().map(|s| run_one(s, machine, mode)).collect())
+}
+
+/// Runs one scenario.
+pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResult {
+    let mut t = Trial {
+        machine,
+        mode,
+        assembly: None,
+        route: Vec::new(),
+        details: Vec::new(),
+    };
+    let (status, reason) = match (s.run)(&mut t) {
+        Ok(r) => (Status::Pass, r),
+        Err(Stop::Skip(r)) => (Status::Skip, format!("not applicable: {r}")),
+        Err(Stop::Fail(r)) => (Status::Fail, r),
+    };
+    let (mut bytes, mut rc, mut ram, mut faults) = (0, 0, 0, Vec::new());
+    if let Some(a) = &t.assembly {
+        let c = a.fabric.counters();
+        bytes = c.bytes_written.saturating_add(c.bytes_read);
+        rc = a.fabric.root_complex_bytes();
+        ram = a.fabric.ram_bytes();
+        faults = a.fabric.faults().iter().map(|f| f.to_string()).collect();
+    }
+    ScenarioResult {
+        name: s.name,
+        description: s.description,
+        status,
+        reason,
+        bytes,
+        root_complex_bytes: rc,
+        ram_bytes: ram,
+        faults,
+        route: format_route(&t.route).lines().map(str::to_string).collect(),
+        details: t.details,
+    }
+}
+
+fn options(mode: IommuMode) -> AssemblyOptions {
+    AssemblyOptions {
+        iommu: mode,
+        ..AssemblyOptions::default()
+    }
+}
+
+/// Why a scenario stopped early.
+pub(crate) enum Stop {
+    /// The machine lacks what it needs.
+    Skip(String),
+    /// A check failed.
+    Fail(String),
+}
+
+/// `Stop::Skip` with a message.
+pub(crate) fn skip(why: impl Into<String>) -> Stop {
+    Stop::Skip(why.into())
+}
+
+/// Maps an error of step `what` to a failure naming both.
+pub(crate) fn failed<E: Display>(what: &'static str) -> impl FnOnce(E) -> Stop {
+    move |e| Stop::Fail(format!("{what}: {e}"))
+}
+
+/// Fails with `why()` unless `ok`.
+pub(crate) fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), Stop> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Stop::Fail(why()))
+    }
+}
+
+/// A scenario in progress: the machine, the assembly whose fabric the
+/// result reports, and what was noted on the way.
+pub(crate) struct Trial<'m> {
+    machine: &'m Machine,
+    mode: IommuMode,
+    assembly: Option<Rc<Assembly>>,
+    route: Vec<Hop>,
+    details: Vec<String>,
+}
+
+impl Trial<'_> {
+    /// The IOMMU mode asked for on the command line.
+    pub(crate) fn mode(&self) -> IommuMode {
+        self.mode
+    }
+
+    /// The machine.
+    pub(crate) fn machine(&self) -> &Machine {
+        self.machine
+    }
+
+    /// Assembles the machine in `mode`; this assembly's fabric is the one
+    /// reported. A machine that cannot be assembled so is not applicable.
+    pub(crate) fn assemble(&mut self, mode: IommuMode) -> Result<Rc<Assembly>, Stop> {
+        self.assemble_machine(self.machine.clone(), mode)
+    }
+
+    /// [`assemble`](Self::assemble) for an edited copy of the machine.
+    pub(crate) fn assemble_machine(
+        &mut self,
+        m: Machine,
+        mode: IommuMode,
+    ) -> Result<Rc<Assembly>, Stop> {
+        let a = Assembly::build(m, options(mode))
+            .map_err(|e| skip(format!("cannot assemble with iommu={}: {e}", mode_name(mode))))?;
+        let a = Rc::new(a);
+        self.assembly = Some(a.clone());
+        Ok(a)
+    }
+
+    /// Adds a detail line.
+    pub(crate) fn note(&mut self, line: impl Into<String>) {
+        self.details.push(line.into());
+    }
+
+    /// Records the route a request of `who` at `dma` takes now.
+    pub(crate) fn record_route(&mut self, a: &Assembly, who: Bdf, dma: DmaAddr, write: bool) {
+        match a.fabric.route_of(who, dma, write) {
+            Ok(h) => self.route = h,
+            Err(f) => self.note(format!("no route: {f}")),
+        }
+    }
+}
+
+/// `off`, `strict` or `lazy`.
+pub(crate) fn mode_name(m: IommuMode) -> &'static str {
+    match m {
+        IommuMode::Off => "off",
+        IommuMode::Strict => "strict",
+        IommuMode::Lazy => "lazy",
+    }
+}
+
+/// The DMA device at `bdf`.
+pub(crate) fn device(a: &Assembly, bdf: Bdf) -> Result<Arc<DmaDevice>, Stop> {
+    a.device(bdf)
+        .cloned()
+        .ok_or_else(|| Stop::Fail(format!("no DMA device for {bdf}")))
+}
+
+/// A recognisable byte pattern (never all zero).
+pub(crate) fn pattern(len: u64, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8)) | 1)
+        .collect()
+}
+
+/// The CPU's view of `[at, at + len)`.
+pub(crate) fn cpu_read(a: &Assembly, at: PhysAddr, len: u64) -> Result<Vec<u8>, Stop> {
+    let mut b = vec![0u8; len as usize];
+    a.fabric.cpu_read(at, &mut b).map_err(failed("CPU read"))?;
+    Ok(b)
+}
+
+/// The device `who` writes a pattern at `dma`; the CPU must then see it at
+/// `at`. Returns the pattern.
+pub(crate) fn write_lands(
+    a: &Assembly,
+    who: Bdf,
+    dma: DmaAddr,
+    at: PhysAddr,
+    len: u64,
+    seed: u8,
+) -> Result<Vec<u8>, Stop> {
+    let data = pattern(len, seed);
+    a.fabric
+        .dma_write(who, dma, &data)
+        .map_err(failed("device write"))?;
+    check(cpu_read(a, at, len)? == data, || {
+        format!("{who} wrote {len:#x} bytes at {dma}, but they are not at phys {at}")
+    })?;
+    Ok(data)
+}
