@@ -1,7 +1,7 @@
 //! The `unidma` command line.
 //!
-//! Exit codes: 0 success; 1 a `p2p` verdict that refuses the asked access
-//! (or an output error); 2 bad input (unparsable arguments, a bad machine
+//! Exit codes: 0 success; 1 a `p2p` verdict that refuses the asked access,
+//! a failed scenario (or an output error); 2 bad input (unparsable arguments, a bad machine
 //! file, an unknown device), with the message on stderr.
 
 mod arch;
@@ -11,6 +11,7 @@ mod map;
 mod p2p;
 mod render;
 mod report;
+mod scenarios;
 mod sysfs;
 mod topo;
 
@@ -164,6 +165,16 @@ pub enum Command {
         #[command(flatten)]
         src: MachineArgs,
     },
+    /// Run the end-to-end scenarios: map, move real bytes on the fabric,
+    /// verify, and report bytes, root-complex and RAM bytes, faults, routes.
+    Scenarios {
+        /// Default IOMMU mode (the swiotlb and unmap scenarios pick theirs).
+        #[arg(long, value_enum, default_value_t = IommuArg::Strict)]
+        iommu: IommuArg,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
     /// The topology as a tree, or Graphviz with P2P routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
@@ -237,6 +248,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             )
         }),
         Command::Check { file } => check::run(&file, json, out),
+        Command::Scenarios { iommu, src } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            scenarios::run(&l.machine, iommu, json, out)
+        }),
         Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
             topo::run(&l.machine, dot, json, out)

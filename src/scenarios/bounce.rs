@@ -1,6 +1,6 @@
 //! 6. swiotlb bounce for a device with a 32-bit DMA mask
 //!    (kernel/dma/swiotlb.c, `dma_capable` in kernel/dma/direct.h): a
-//!    buffer above 4 GiB is out of the device's reach, so the mapping hands
+//!    buffer at the top of RAM is out of the device's reach, so the mapping hands
 //!    out a bounce slot below it. The device's write lands in the slot, is
 //!    invisible at the buffer until `sync_single_for_cpu` copies it back,
 //!    then is exact.
@@ -20,7 +20,7 @@ use dma_api::{Bdf, Direction, DmaAttrs, DmaMask, PhysAddr};
 
 pub(super) const SCENARIO: Scenario = Scenario {
     name: "swiotlb-bounce",
-    description: "a 32-bit-mask device writes a buffer above 4 GiB: bounced via swiotlb, visible after sync_for_cpu",
+    description: "a 32-bit-mask device writes a buffer beyond its reach: bounced via swiotlb, visible after sync_for_cpu",
     run,
 };
 
@@ -31,7 +31,7 @@ const FOUR_GIB: u64 = 1 << 32;
 /// or the first plain endpoint re-plugged with a 32-bit mask.
 fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop> {
     let topo = &m.topology;
-    let endpoints = || topo.devices().filter(|(_, d)| !d.port.is_bridge());
+    let endpoints = || topo.devices().filter(|(_, d)| super::is_master(d));
     if let Some((_, d)) = endpoints().find(|(_, d)| d.dma_mask.bits() <= 32) {
         return Ok((m.clone(), d.bdf, None));
     }
@@ -69,21 +69,23 @@ fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop
     Ok((edited, d.bdf, Some(what)))
 }
 
-/// A buffer in RAM above 4 GiB, deliberately not page aligned.
+/// A buffer at the top of the highest RAM range (beyond a 32-bit mask on
+/// any machine with more than 4 GiB behind its dma-ranges), deliberately
+/// not page aligned.
 fn high_buffer(m: &Machine) -> Option<PhysAddr> {
-    m.memmap
+    let r = m
+        .memmap
         .ranges()
         .iter()
         .filter(|r| r.kind == RangeKind::Ram)
-        .find_map(|r| {
-            let start = r.start.raw().max(FOUR_GIB) + 0x80;
-            let end = r.start.raw().checked_add(r.size)?;
-            (start.checked_add(LEN)? <= end).then(|| PhysAddr::new(start))
-        })
+        .max_by_key(|r| r.start)?;
+    let end = r.start.raw().checked_add(r.size)?;
+    let at = (end.checked_sub(LEN + 0x1000)? & !0xfff) + 0x80;
+    (at >= FOUR_GIB && at >= r.start.raw()).then(|| PhysAddr::new(at))
 }
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
-    let buf = high_buffer(t.machine()).ok_or_else(|| skip("no RAM above 4 GiB"))?;
+    let buf = high_buffer(t.machine()).ok_or_else(|| skip("no RAM above 4 GiB: every buffer is within a 32-bit mask"))?;
     let (m, bdf, edited) = small_mask_device(t.machine())?;
     if let Some(e) = edited {
         t.note(e);

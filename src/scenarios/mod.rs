@@ -25,7 +25,7 @@ mod stolen_ram;
 mod strict_unmap;
 mod switch_p2p;
 
-use crate::assembly::{Assembly, AssemblyError, AssemblyOptions, IommuMode};
+use crate::assembly::{Assembly, AssemblyError, AssemblyOptions, Endpoint, IommuMode};
 use dma_api::device::DmaDevice;
 use dma_api::fabric::{format_route, Hop};
 use dma_api::machine::Machine;
@@ -252,6 +252,25 @@ pub(crate) fn mode_name(m: IommuMode) -> &'static str {
         IommuMode::Strict => "strict",
         IommuMode::Lazy => "lazy",
     }
+}
+
+/// PCI class code base of bridges (host, PCI-PCI, …): never a DMA master.
+const CLASS_BRIDGE: u32 = 0x06;
+
+/// The endpoints that act as DMA masters, in BDF order: every endpoint
+/// except bridge-class functions (the host bridge's own function).
+pub(crate) fn masters(a: &Assembly) -> impl Iterator<Item = &Endpoint> + '_ {
+    let topo = &a.machine.topology;
+    a.endpoints().filter(move |e| {
+        topo.lookup(e.bdf)
+            .and_then(|id| topo.device(id))
+            .is_some_and(is_master)
+    })
+}
+
+/// True for a function that can be a DMA master (see [`masters`]).
+pub(crate) fn is_master(d: &dma_api::topology::Device) -> bool {
+    !d.port.is_bridge() && d.class >> 16 != CLASS_BRIDGE
 }
 
 /// The DMA device at `bdf`.

@@ -44,17 +44,26 @@ fn candidates(a: &Assembly, len: u64) -> Vec<(Bdf, PhysAddr)> {
     v
 }
 
-/// The first (client, peer memory) pair, client not a function of the
-/// provider's own device, whose `len`-byte mapping in `dir` satisfies `want`.
+/// The first (peer memory, client) pair, client a DMA master and not a
+/// function of the provider's own device, whose `len`-byte mapping in `dir` satisfies `want`.
 pub(crate) fn pair(
     a: &Assembly,
     len: u64,
     dir: Direction,
     want: impl Fn(&Decision) -> bool,
 ) -> Option<Pair> {
-    let peers = candidates(a, len);
-    for (provider, at) in peers {
-        for e in a.endpoints().filter(|e| !e.bdf.same_slot(provider)) {
+    // Clients below a port first (the pairs a switch could connect), then
+    // root-bus functions.
+    let topo = &a.machine.topology;
+    let on_root_bus = |b: Bdf| {
+        topo.lookup(b)
+            .and_then(|id| topo.device(id))
+            .is_some_and(|d| d.parent.is_none())
+    };
+    let mut clients: Vec<_> = super::masters(a).collect();
+    clients.sort_by_key(|e| on_root_bus(e.bdf));
+    for (provider, at) in candidates(a, len) {
+        for e in clients.iter().filter(|e| !e.bdf.same_slot(provider)) {
             let decision = e.device.explain_map(at, len, dir);
             if want(&decision) {
                 return Some(Pair {

@@ -3,7 +3,7 @@
 //!    so the bytes go through the memory controller, and the owner reads
 //!    what the peer wrote through its own mapping.
 
-use super::{check, device, failed, pattern, skip, write_lands, Scenario, Stop, Trial};
+use super::{check, device, masters, failed, pattern, skip, write_lands, Scenario, Stop, Trial};
 use dma_api::memmap::RangeKind;
 use dma_api::port::SegTarget;
 use dma_api::{Direction, DmaAttrs, SegKind};
@@ -35,8 +35,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         .find(|(id, _)| id.provider_id() == owner)
         .map(|(_, d)| d.bdf)
         .ok_or_else(|| Stop::Fail(format!("carve-out owner {owner} not in the topology")))?;
-    let client = a
-        .endpoints()
+    let client = masters(&a)
         .filter(|e| e.bdf != owner)
         .find(|e| {
             let d = e.device.explain_map(at, LEN, Direction::FromDevice);
@@ -49,7 +48,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     check(matches!(kind, SegKind::StolenRam(_)), || {
         format!("classified as {kind:?}, want stolen RAM")
     })?;
-    t.note(format!("{client} writes the carve-out of {owner} at {at}: kind {kind:?}, target RAM"));
+    t.note(format!(
+        "{client} writes the stolen-RAM carve-out of {owner} at {at}: mapped as RAM"
+    ));
     let dma = dev
         .map_phys(at, LEN, Direction::FromDevice, DmaAttrs::empty())
         .map_err(failed("map_phys"))?;

@@ -16,10 +16,10 @@ pub(super) const SCENARIO: Scenario = Scenario {
 
 const LEN: u64 = 0x2000;
 
-/// The first endpoint whose group has a translating domain of type `ty`.
+/// The first DMA master whose group has a translating domain of type `ty`.
 pub(super) fn translated(a: &Assembly, ty: DomainType) -> Option<(Bdf, DomainId)> {
     let io = a.iommu.as_ref()?;
-    a.endpoints().find_map(|e| {
+    super::masters(a).find_map(|e| {
         let gd = io.domains.get(&e.group)?;
         (gd.ty == ty && gd.dma.is_some()).then_some((e.bdf, gd.id))
     })
