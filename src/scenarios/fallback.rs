@@ -1,4 +1,6 @@
-//! 4. `map_or_fallback` for the refused direction: the peer bytes are
+//! 4. `map_or_fallback` for the refused direction (or, on a machine
+//!    without one, any refused peer mapping such as an arch veto): the peer
+//!    bytes are
 //!    staged into a RAM buffer, the device reads them from RAM, and the
 //!    mapping says it fell back and why (Linux has no such helper; nvmet,
 //!    amdgpu and the block layer each hand-roll one and none reports why).
@@ -6,11 +8,11 @@
 use super::refused_read::read_refused;
 use super::{check, cpu_read, device, failed, pattern, pick, skip, Scenario, Stop, Trial};
 use dma_api::fallback::map_or_fallback;
-use dma_api::{Direction, DmaAttrs};
+use dma_api::{Direction, DmaAttrs, ErrorKind};
 
 pub(super) const SCENARIO: Scenario = Scenario {
     name: "fallback",
-    description: "map_or_fallback for the refused read: the bytes move through RAM and the mapping says why it fell back",
+    description: "map_or_fallback for a refused peer read: the bytes move through RAM and the mapping says why it fell back",
     run,
 };
 
@@ -19,7 +21,14 @@ const LEN: u64 = 0x2000;
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let a = t.assemble(t.mode())?;
     let dir = Direction::ToDevice;
+    // The refused read of scenario 3 if the machine has one, else any peer
+    // mapping refused with a Fallback-kind error (an arch veto, …).
     let p = pick::pair(&a, LEN, dir, read_refused)
+        .or_else(|| {
+            pick::pair(&a, LEN, dir, |d| {
+                d.error.as_ref().is_some_and(|e| e.kind() == ErrorKind::Fallback)
+            })
+        })
         .ok_or_else(|| skip("no peer read is refused, nothing to fall back from"))?;
     let data = pattern(LEN, 0x44);
     a.fabric.cpu_write(p.at, &data).map_err(failed("CPU write to the BAR"))?;
