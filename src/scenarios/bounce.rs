@@ -85,7 +85,8 @@ fn high_buffer(m: &Machine) -> Option<PhysAddr> {
 }
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
-    let buf = high_buffer(t.machine()).ok_or_else(|| skip("no RAM above 4 GiB: every buffer is within a 32-bit mask"))?;
+    let buf = high_buffer(t.machine())
+        .ok_or_else(|| skip("no RAM above 4 GiB: every buffer is within a 32-bit mask"))?;
     let (m, bdf, edited) = small_mask_device(t.machine())?;
     if let Some(e) = edited {
         t.note(e);
@@ -96,7 +97,11 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         .and_then(|id| m.topology.device(id))
         .and_then(|d| m.topology.host_bridge(d.host_bridge))
         .is_some_and(|hb| hb.iommu);
-    let mode = if behind_iommu { IommuMode::Off } else { t.mode() };
+    let mode = if behind_iommu {
+        IommuMode::Off
+    } else {
+        t.mode()
+    };
     t.note(format!("assembled with iommu={}", mode_name(mode)));
     let a = t.assemble_machine(m, mode)?;
     let dev = device(&a, bdf)?;
@@ -126,7 +131,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     })?;
     dev.unmap_phys(dma, LEN, dir, DmaAttrs::empty())
         .map_err(failed("unmap_phys"))?;
-    check(a.swiotlb.live_mappings() == 0, || "bounce slot not released".into())?;
+    check(a.swiotlb.live_mappings() == 0, || {
+        "bounce slot not released".into()
+    })?;
     Ok(format!(
         "{LEN} bytes bounced through swiotlb below 4 GiB; exact at {buf} after sync_for_cpu"
     ))

@@ -26,13 +26,20 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let p = pick::pair(&a, LEN, dir, read_refused)
         .or_else(|| {
             pick::pair(&a, LEN, dir, |d| {
-                d.error.as_ref().is_some_and(|e| e.kind() == ErrorKind::Fallback)
+                d.error
+                    .as_ref()
+                    .is_some_and(|e| e.kind() == ErrorKind::Fallback)
             })
         })
         .ok_or_else(|| skip("no peer read is refused, nothing to fall back from"))?;
     let data = pattern(LEN, 0x44);
-    a.fabric.cpu_write(p.at, &data).map_err(failed("CPU write to the BAR"))?;
-    t.note(format!("CPU filled {LEN:#x} bytes of the BAR of {} at {}", p.provider, p.at));
+    a.fabric
+        .cpu_write(p.at, &data)
+        .map_err(failed("CPU write to the BAR"))?;
+    t.note(format!(
+        "CPU filled {LEN:#x} bytes of the BAR of {} at {}",
+        p.provider, p.at
+    ));
     let dev = device(&a, p.client)?;
     let m = map_or_fallback(&dev, p.at, LEN, dir, DmaAttrs::empty(), a.peer_memory())
         .map_err(failed("map_or_fallback"))?;
@@ -43,18 +50,25 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let buf = m.bounce_buffer();
     t.note(format!("fell back: {why}"));
     if let Some(b) = buf {
-        t.note(format!("staged in RAM at {b}, device address {}", m.dma_addr()));
+        t.note(format!(
+            "staged in RAM at {b}, device address {}",
+            m.dma_addr()
+        ));
     }
     t.record_route(&a, p.client, m.dma_addr(), false);
     let mut got = vec![0u8; LEN as usize];
     a.fabric
         .dma_read(p.client, m.dma_addr(), &mut got)
         .map_err(failed("device read"))?;
-    check(got == data, || "the device read other bytes than the BAR holds".into())?;
+    check(got == data, || {
+        "the device read other bytes than the BAR holds".into()
+    })?;
     let ram = a.fabric.ram_bytes();
     check(ram == LEN, || format!("{ram} RAM bytes, want {LEN}"))?;
     m.complete().map_err(failed("complete"))?;
-    check(a.ctx.ram_in_use() == 0, || "staging buffer not freed".into())?;
+    check(a.ctx.ram_in_use() == 0, || {
+        "staging buffer not freed".into()
+    })?;
     check(cpu_read(&a, p.at, LEN)? == data, || "BAR changed".into())?;
     Ok(format!(
         "fell back: {LEN} bytes of the peer BAR reached {} through RAM, staging buffer freed",

@@ -54,7 +54,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     write_lands(&a, p.client, dma, p.at, LEN, 0x22)?;
     let (rc, ram) = (a.fabric.root_complex_bytes(), a.fabric.ram_bytes());
     check(rc >= LEN && ram == 0, || {
-        format!("host-bridge P2P: {rc} root-complex bytes (want >= {LEN}), {ram} RAM bytes (want 0)")
+        format!(
+            "host-bridge P2P: {rc} root-complex bytes (want >= {LEN}), {ram} RAM bytes (want 0)"
+        )
     })?;
     dev.unmap_phys(dma, LEN, dir, DmaAttrs::empty())
         .map_err(failed("unmap_phys"))?;

@@ -45,7 +45,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     write_lands(&a, bdf, dma, buf, LEN, 0x01)?;
     dev.unmap_phys(dma, LEN, dir, DmaAttrs::empty())
         .map_err(failed("unmap_phys"))?;
-    t.note(format!("{bdf} unmapped IOVA {dma}; flush-queue timeout {bound:?}"));
+    t.note(format!(
+        "{bdf} unmapped IOVA {dma}; flush-queue timeout {bound:?}"
+    ));
     // Right after unmap the stale translation still works: the bytes land.
     write_lands(&a, bdf, dma, buf, LEN, 0x02)
         .map_err(|_| Stop::Fail("no stale window: the write right after unmap faulted".into()))?;
@@ -71,9 +73,10 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         format!("open until {elapsed:?}, longer than the bound {bound:?}")
     })?;
     // The last stale write landed in RAM (the hazard), nothing after it.
-    check(cpu_read(&a, buf, LEN)? == pattern(LEN, seed.wrapping_sub(1)), || {
-        "RAM does not hold the last stale write".into()
-    })?;
+    check(
+        cpu_read(&a, buf, LEN)? == pattern(LEN, seed.wrapping_sub(1)),
+        || "RAM does not hold the last stale write".into(),
+    )?;
     t.note(format!(
         "stale writes landed up to +{last_ok:?}; faulted at +{elapsed:?} (probe step {step:?})"
     ));

@@ -97,7 +97,9 @@ pub struct Scenario {
 
 impl core::fmt::Debug for Scenario {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Scenario").field("name", &self.name).finish()
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -118,7 +120,10 @@ pub const SCENARIOS: &[Scenario] = &[
 /// machine cannot be assembled in `mode` at all.
 pub fn run(machine: &Machine, mode: IommuMode) -> Result<Vec<ScenarioResult>, AssemblyError> {
     Assembly::build(machine.clone(), options(mode))?;
-    Ok(SCENARIOS.iter().map(|s| run_one(s, machine, mode)).collect())
+    Ok(SCENARIOS
+        .iter()
+        .map(|s| run_one(s, machine, mode))
+        .collect())
 }
 
 /// Runs one scenario.
@@ -224,8 +229,12 @@ impl Trial<'_> {
         m: Machine,
         mode: IommuMode,
     ) -> Result<Rc<Assembly>, Stop> {
-        let a = Assembly::build(m, options(mode))
-            .map_err(|e| skip(format!("cannot assemble with iommu={}: {e}", mode_name(mode))))?;
+        let a = Assembly::build(m, options(mode)).map_err(|e| {
+            skip(format!(
+                "cannot assemble with iommu={}: {e}",
+                mode_name(mode)
+            ))
+        })?;
         let a = Rc::new(a);
         self.assembly = Some(a.clone());
         Ok(a)

@@ -30,7 +30,13 @@ fn candidates(a: &Assembly, len: u64) -> Vec<(Bdf, PhysAddr)> {
         if !a.machine.p2pmem.stats(id).is_some_and(|s| s.published) {
             continue;
         }
-        for r in a.machine.p2pmem.resources(id).iter().filter(|r| r.size >= len) {
+        for r in a
+            .machine
+            .p2pmem
+            .resources(id)
+            .iter()
+            .filter(|r| r.size >= len)
+        {
             v.extend(bdf_of(id).map(|b| (b, r.phys)));
         }
     }

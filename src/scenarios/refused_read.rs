@@ -19,7 +19,9 @@ const LEN: u64 = 0x1000;
 
 /// A pair whose peer reads the oracle refuses but whose writes it allows.
 pub(super) fn read_refused(d: &dma_api::device::Decision) -> bool {
-    d.error.as_ref().is_some_and(|e| e.kind() == ErrorKind::Fallback)
+    d.error
+        .as_ref()
+        .is_some_and(|e| e.kind() == ErrorKind::Fallback)
         && d.route.as_ref().is_some_and(|r| !r.read && r.write)
 }
 
@@ -33,14 +35,22 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         Err(e) => e,
     };
     check(err.kind() == ErrorKind::Fallback, || {
-        format!("refused with a {:?}-kind error, want Fallback: {err}", err.kind())
+        format!(
+            "refused with a {:?}-kind error, want Fallback: {err}",
+            err.kind()
+        )
     })?;
-    t.note(format!("{} reading BAR of {} at {}: refused: {err}", p.client, p.provider, p.at));
+    t.note(format!(
+        "{} reading BAR of {} at {}: refused: {err}",
+        p.client, p.provider, p.at
+    ));
     // The device reads through the address its write mapping gave it.
     let dma = dev
         .map_phys(p.at, LEN, Direction::FromDevice, DmaAttrs::empty())
         .map_err(failed("map_phys (write direction)"))?;
-    t.note(format!("the write direction maps at {dma}; the device reads there anyway"));
+    t.note(format!(
+        "the write direction maps at {dma}; the device reads there anyway"
+    ));
     let mut buf = vec![0u8; LEN as usize];
     let fault = match a.fabric.dma_read(p.client, dma, &mut buf) {
         Ok(()) => return Err(Stop::Fail("the refused read was delivered".into())),
@@ -49,7 +59,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     check(a.fabric.faults().contains(&fault), || {
         format!("fault not in the fabric's log: {fault}")
     })?;
-    check(a.fabric.counters().bytes_read == 0, || "bytes were read".into())?;
+    check(a.fabric.counters().bytes_read == 0, || {
+        "bytes were read".into()
+    })?;
     dev.unmap_phys(dma, LEN, Direction::FromDevice, DmaAttrs::empty())
         .map_err(failed("unmap_phys"))?;
     Ok(format!(

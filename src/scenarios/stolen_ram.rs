@@ -3,7 +3,7 @@
 //!    so the bytes go through the memory controller, and the owner reads
 //!    what the peer wrote through its own mapping.
 
-use super::{check, device, masters, failed, pattern, skip, write_lands, Scenario, Stop, Trial};
+use super::{check, device, failed, masters, pattern, skip, write_lands, Scenario, Stop, Trial};
 use dma_api::memmap::RangeKind;
 use dma_api::port::SegTarget;
 use dma_api::{Direction, DmaAttrs, SegKind};

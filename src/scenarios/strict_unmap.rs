@@ -27,15 +27,17 @@ pub(super) fn translated(a: &Assembly, ty: DomainType) -> Option<(Bdf, DomainId)
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let a = t.assemble(IommuMode::Strict)?;
-    let (bdf, _) = translated(&a, DomainType::Dma)
-        .ok_or_else(|| skip("no device behind an IOMMU"))?;
+    let (bdf, _) =
+        translated(&a, DomainType::Dma).ok_or_else(|| skip("no device behind an IOMMU"))?;
     let buf = a.layout.scratch.0;
     let dev = device(&a, bdf)?;
     let dir = Direction::FromDevice;
     let dma = dev
         .map_phys(buf, LEN, dir, DmaAttrs::empty())
         .map_err(failed("map_phys"))?;
-    t.note(format!("{bdf} maps {LEN:#x} bytes of RAM at {buf} as IOVA {dma}, writes, unmaps"));
+    t.note(format!(
+        "{bdf} maps {LEN:#x} bytes of RAM at {buf} as IOVA {dma}, writes, unmaps"
+    ));
     t.record_route(&a, bdf, dma, true);
     let data = write_lands(&a, bdf, dma, buf, LEN, 0x77)?;
     dev.unmap_phys(dma, LEN, dir, DmaAttrs::empty())
@@ -47,6 +49,11 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     check(matches!(f.reason, FaultReason::IommuFault(_)), || {
         format!("faulted, but not at the IOMMU: {f}")
     })?;
-    check(cpu_read(&a, buf, LEN)? == data, || "RAM changed after unmap".into())?;
-    Ok(format!("the first access after unmap faulted at the IOMMU ({}); RAM unchanged", f.reason))
+    check(cpu_read(&a, buf, LEN)? == data, || {
+        "RAM changed after unmap".into()
+    })?;
+    Ok(format!(
+        "the first access after unmap faulted at the IOMMU ({}); RAM unchanged",
+        f.reason
+    ))
 }

@@ -22,7 +22,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let p = pick::pair(&a, LEN, dir, |d| {
         matches!(d.target, Some((_, SegTarget::PeerBus(_)))) && d.error.is_none()
     })
-    .ok_or_else(|| skip("no client reaches a peer BAR by bus address (no shared switch without ACS redirect)"))?;
+    .ok_or_else(|| {
+        skip("no client reaches a peer BAR by bus address (no shared switch without ACS redirect)")
+    })?;
     let Some((_, SegTarget::PeerBus(bus))) = p.decision.target else {
         return Err(skip("picked pair lost its bus-address target"));
     };
@@ -41,7 +43,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     write_lands(&a, p.client, dma, p.at, LEN, 0x11)?;
     let (rc, ram) = (a.fabric.root_complex_bytes(), a.fabric.ram_bytes());
     check(rc == 0 && ram == 0, || {
-        format!("bus-address P2P moved {rc} bytes across the root complex and {ram} to RAM (want 0)")
+        format!(
+            "bus-address P2P moved {rc} bytes across the root complex and {ram} to RAM (want 0)"
+        )
     })?;
     t.note("read back by the CPU at the BAR: every byte where promised");
     dev.unmap_phys(dma, LEN, dir, DmaAttrs::empty())

@@ -83,7 +83,9 @@ fn reference_text_every_scenario_passes_with_the_p2p_number() {
 fn reference_json_numbers() {
     let v = json(&[]);
     assert_eq!(
-        v.iter().map(|s| s["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        v.iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
         NAMES
     );
     for s in &v {
@@ -114,7 +116,10 @@ fn reference_json_numbers() {
     assert_eq!(num(s, "root_complex_bytes"), 0);
     assert_eq!(num(s, "ram_bytes"), 0);
     assert_eq!(s["faults"].as_array().unwrap().len(), 0);
-    assert_eq!(s["reason"], "P2P kept 12288 bytes off the root complex and RAM");
+    assert_eq!(
+        s["reason"],
+        "P2P kept 12288 bytes off the root complex and RAM"
+    );
     let route: Vec<&str> = s["route"]
         .as_array()
         .unwrap()
@@ -146,10 +151,19 @@ fn reference_json_numbers() {
     assert_eq!(num(s, "bytes"), 0);
     let faults = s["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 1, "{s}");
-    assert!(faults[0].as_str().unwrap().contains("0000:06:00.0 DMA read"));
+    assert!(faults[0]
+        .as_str()
+        .unwrap()
+        .contains("0000:06:00.0 DMA read"));
     let details = s["details"].to_string();
-    assert!(details.contains("[fallback] P2P from 0000:06:00.0"), "{details}");
-    assert!(details.contains("does not forward peer-to-peer reads"), "{details}");
+    assert!(
+        details.contains("[fallback] P2P from 0000:06:00.0"),
+        "{details}"
+    );
+    assert!(
+        details.contains("does not forward peer-to-peer reads"),
+        "{details}"
+    );
 
     // 4: the fallback moved the bytes through RAM.
     let s = by_name(&v, "fallback");
@@ -163,7 +177,9 @@ fn reference_json_numbers() {
     let s = by_name(&v, "stolen-ram");
     assert_eq!(num(s, "bytes"), 0x2000);
     assert_eq!(num(s, "ram_bytes"), 0x2000);
-    assert!(s["route"].to_string().contains("deliver to RAM at 0x80000000"));
+    assert!(s["route"]
+        .to_string()
+        .contains("deliver to RAM at 0x80000000"));
 
     // 6: the bounce: one device write into the swiotlb slot.
     let s = by_name(&v, "swiotlb-bounce");
@@ -224,7 +240,10 @@ fn no_example_machine_fails_a_scenario() {
             assert!(status == "pass" || status == "skip", "{p}: {s}");
             if status == "skip" {
                 assert!(
-                    s["reason"].as_str().unwrap().starts_with("not applicable: "),
+                    s["reason"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("not applicable: "),
                     "{p}: {s}"
                 );
                 assert_eq!(num(s, "bytes"), 0, "{p}: {s}");
