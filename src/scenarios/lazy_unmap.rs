@@ -77,8 +77,19 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         cpu_read(&a, buf, LEN)? == pattern(LEN, seed.wrapping_sub(1)),
         || "RAM does not hold the last stale write".into(),
     )?;
+    let max = io
+        .iommu
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .max_observed_window(dom);
+    check(max <= bound, || {
+        format!("the IOMMU recorded a {max:?} window, longer than the bound {bound:?}")
+    })?;
     t.note(format!(
         "stale writes landed up to +{last_ok:?}; faulted at +{elapsed:?} (probe step {step:?})"
+    ));
+    t.note(format!(
+        "the IOMMU's longest unmap-to-flush window: {max:?}"
     ));
     Ok(format!(
         "stale window measured open through +{last_ok:?}, closed by +{elapsed:?} (bound {bound:?})"

@@ -322,3 +322,60 @@ pub(crate) fn write_lands(
     })?;
     Ok(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails(t: &mut Trial<'_>) -> Result<String, Stop> {
+        let a = t.assemble(IommuMode::Strict)?;
+        let e = masters(&a).next().map(|e| e.bdf);
+        let bdf = e.ok_or_else(|| skip("no device"))?;
+        let buf = a.layout.scratch.0;
+        let dev = device(&a, bdf)?;
+        let dma = dev
+            .map_phys(
+                buf,
+                0x1000,
+                dma_api::Direction::FromDevice,
+                Default::default(),
+            )
+            .map_err(failed("map_phys"))?;
+        write_lands(&a, bdf, dma, buf, 0x1000, 1)?;
+        check(false, || "deliberate".into())?;
+        Ok("unreachable".into())
+    }
+
+    fn skips(_: &mut Trial<'_>) -> Result<String, Stop> {
+        Err(skip("nothing here"))
+    }
+
+    #[test]
+    fn a_failed_check_is_a_failure_with_the_numbers_so_far() {
+        let m = Machine::reference().unwrap();
+        let s = Scenario {
+            name: "t",
+            description: "d",
+            run: fails,
+        };
+        let r = run_one(&s, &m, IommuMode::Strict);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(r.reason, "deliberate");
+        assert_eq!(r.bytes, 0x1000);
+        assert_eq!(r.ram_bytes, 0x1000);
+        let s = Scenario {
+            name: "t",
+            description: "d",
+            run: skips,
+        };
+        let r = run_one(&s, &m, IommuMode::Strict);
+        assert_eq!(r.status, Status::Skip);
+        assert_eq!(r.reason, "not applicable: nothing here");
+        assert_eq!(r.bytes, 0);
+    }
+
+    #[test]
+    fn pattern_is_never_zero() {
+        assert!(pattern(0x3000, 0).iter().all(|b| *b != 0));
+    }
+}
