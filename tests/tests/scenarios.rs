@@ -225,6 +225,19 @@ fn reference_passes_in_every_iommu_mode() {
 }
 
 #[test]
+fn devices_are_picked_by_role_after_an_acs_change() {
+    // Without the redirect on gpu0's port, gpu0 reaches nvme0 through the
+    // switch; the host-bridge pair becomes nvme2 on the other root port.
+    let v = json(&["--disable-acs-redir", "0000:02:03.0"]);
+    for s in &v {
+        assert_eq!(s["status"], "pass", "{s}");
+    }
+    let s = by_name(&v, "host-bridge-p2p");
+    assert_eq!(s["route"][0], "0000:07:00.0 -> 0000:00:02.0", "{s}");
+    assert_eq!(num(s, "root_complex_bytes"), 2 * 0x2000);
+}
+
+#[test]
 fn no_example_machine_fails_a_scenario() {
     let mut seen = 0;
     for entry in std::fs::read_dir(EXAMPLES).unwrap() {
