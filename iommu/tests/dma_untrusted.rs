@@ -441,3 +441,93 @@ fn sg_failure_unmaps_what_was_mapped() {
         .iter()
         .all(|e| e.dma_len() == 0 && e.dma_flags().is_empty()));
 }
+
+#[test]
+fn two_step_link_bounces_the_partial_head_and_tail_granules() {
+    use dma_api::port::IovaOps;
+    let (r, dev, pool) = setup(false);
+    r.cpu_write(PhysAddr::new(PAGE + 0x2000), &[SECRET; 0x1000]);
+    let phys = BUF; // PAGE + 0x7c3
+    let size = 0x1900u64; // head 0x83d bytes, one whole page, tail 0xc3
+    let pat = pattern(size as usize, 4);
+    r.cpu_write(PhysAddr::new(phys), &pat);
+    let st = dev.try_alloc(PhysAddr::new(phys), size).unwrap();
+    dev.link(
+        &st,
+        PhysAddr::new(phys),
+        0,
+        size,
+        Direction::Bidirectional,
+        DmaAttrs::empty(),
+    )
+    .unwrap();
+    dev.sync(&st, 0, size).unwrap();
+    assert_eq!(pool.live_mappings(), 2, "head and tail bounced");
+    let dma = DmaAddr::new(st.base.raw() + st.first_offset);
+    assert_eq!(dma.raw() & 0xfff, 0x7c3);
+    // The device sees the link's bytes and zeros around them.
+    let seen = r.dev_read(DmaAddr::new(st.base.raw()), 0x3000).unwrap();
+    assert!(seen[..0x7c3].iter().all(|&b| b == 0), "head pre-padding");
+    assert_eq!(&seen[0x7c3..0x7c3 + size as usize], &pat[..]);
+    assert!(
+        seen[0x7c3 + size as usize..].iter().all(|&b| b == 0),
+        "tail post-padding"
+    );
+    // The whole middle granule is mapped in place; the ends are bounced.
+    let pa = |o: u64| {
+        r.translate(DmaAddr::new(st.base.raw() + o), false)
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(pa(0x1000), PhysAddr::new(PAGE + 0x1000));
+    assert!(pool.contains(pa(0x7c3)));
+    assert!(pool.contains(pa(0x2000)));
+    // Device writes reach the original at sync_for_cpu (both bounces and
+    // the in-place page), never the neighbours.
+    let w = pattern(size as usize, 123);
+    r.dev_write(dma, &w).unwrap();
+    dev.sync_for_cpu(dma, size, Direction::Bidirectional)
+        .unwrap();
+    assert_eq!(r.cpu_read(PhysAddr::new(phys), size as usize), w);
+    let w2 = pattern(size as usize, 7);
+    r.dev_write(dma, &w2).unwrap();
+    dev.destroy(st, size, Direction::Bidirectional, DmaAttrs::empty())
+        .unwrap();
+    assert_eq!(r.cpu_read(PhysAddr::new(phys), size as usize), w2);
+    assert_eq!(pool.live_mappings(), 0);
+    let all = r.cpu_read(PhysAddr::new(PAGE), 0x3000);
+    for (i, &b) in all.iter().enumerate() {
+        let a = PAGE + i as u64;
+        if a < phys || a >= phys + size {
+            assert_eq!(b, SECRET, "byte at {a:#x}");
+        }
+    }
+}
+
+#[test]
+fn two_step_unlink_of_a_small_link_copies_back_and_frees() {
+    use dma_api::port::IovaOps;
+    let (r, dev, pool) = setup(false);
+    let st = dev.try_alloc(PhysAddr::new(BUF), LEN).unwrap();
+    dev.link(
+        &st,
+        PhysAddr::new(BUF),
+        0,
+        LEN,
+        Direction::FromDevice,
+        DmaAttrs::empty(),
+    )
+    .unwrap();
+    assert_eq!(pool.live_mappings(), 1);
+    let dma = DmaAddr::new(st.base.raw() + st.first_offset);
+    let w = pattern(LEN as usize, 42);
+    r.dev_write(dma, &w).unwrap();
+    dev.unlink(&st, 0, LEN, Direction::FromDevice, DmaAttrs::empty())
+        .unwrap();
+    assert_eq!(r.cpu_read(PhysAddr::new(BUF), LEN as usize), w);
+    assert_eq!(pool.live_mappings(), 0);
+    assert!(r.translate(dma, true).is_err());
+    secret_intact(&r, &[(BUF, LEN)]);
+    dev.destroy(st, 0, Direction::FromDevice, DmaAttrs::empty())
+        .unwrap();
+}

@@ -151,6 +151,14 @@ impl Swiotlb {
         m.orig.checked_add(off)
     }
 
+    /// The length of the live mapping whose bounce address is exactly
+    /// `tlb`, if any (what an unmap of it must pass).
+    pub fn mapping_len(&self, tlb: PhysAddr) -> Option<u64> {
+        let st = self.lock();
+        let (m, off) = Self::find(&st, self.start, tlb, 1).ok()?;
+        (off == 0).then_some(m.len)
+    }
+
     /// `swiotlb_max_mapping_size` for a device with `min_align_mask`.
     pub fn max_mapping_size(&self, min_align_mask: u64) -> u64 {
         max_mapping_size(min_align_mask)

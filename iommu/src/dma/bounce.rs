@@ -118,8 +118,10 @@ impl IommuDmaBackend {
         }
     }
 
-    /// `iommu_dma_sync_single_for_cpu` on a bounced address: the copy out
-    /// of the bounce buffer (after the cache maintenance).
+    /// The swiotlb copies of `iommu_dma_sync_single_for_*` on `[dma, dma +
+    /// len)`: every granule-sized piece the page table sends into the pool is
+    /// copied through it (a two-step mapping may bounce only its head and
+    /// tail granules).
     pub(crate) fn sync_bounce(
         &self,
         dma: DmaAddr,
@@ -127,15 +129,183 @@ impl IommuDmaBackend {
         dir: Direction,
         for_cpu: bool,
     ) -> Result<(), DmaError> {
-        let (Some(pool), Some(tlb)) = (self.swiotlb(), self.bounce_phys(dma)) else {
+        let Some(pool) = self.swiotlb() else {
             return Ok(());
         };
-        let r = if for_cpu {
-            pool.sync_for_cpu(tlb, len, dir)
-        } else {
-            pool.sync_for_device(tlb, len, dir)
+        let pieces = self.pool_pieces(dma.raw(), len)?;
+        for (tlb, n) in pieces {
+            let r = if for_cpu {
+                pool.sync_for_cpu(tlb, n, dir)
+            } else {
+                pool.sync_for_device(tlb, n, dir)
+            };
+            r.map_err(|_| DmaError::NotMapped { dma, len })?;
+        }
+        Ok(())
+    }
+
+    /// Translates `[iova, iova + len)` granule by granule and returns the
+    /// pieces that land in the pool, as `(bounce address, length)`, one per
+    /// granule touched.
+    fn pool_pieces(&self, iova: u64, len: u64) -> Result<Vec<(PhysAddr, u64)>, DmaError> {
+        let Some(pool) = self.swiotlb() else {
+            return Ok(Vec::new());
         };
-        r.map_err(|_| DmaError::NotMapped { dma, len })
+        let end = iova
+            .checked_add(len)
+            .ok_or_else(|| DmaError::IovaRangeInvalid {
+                iova: dma_api::Iova::new(iova),
+                len,
+            })?;
+        let g = self.granule();
+        let io = lock(self.dom.iommu());
+        let Some(pt) = io.page_table(self.dom.id()) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<(PhysAddr, u64)> = Vec::new();
+        let mut pos = iova;
+        while pos < end {
+            let chunk_end = ((pos & !(g - 1)).saturating_add(g)).min(end);
+            let n = chunk_end - pos;
+            if let Some(phys) = pt.iova_to_phys(dma_api::Iova::new(pos)) {
+                // Not merged: two bounce mappings may sit back to back in
+                // the pool, and a swiotlb sync must stay inside one.
+                if pool.contains(phys) {
+                    out.push((phys, n));
+                }
+            }
+            pos = chunk_end;
+        }
+        Ok(out)
+    }
+
+    /// The bounce mappings inside `[iova, iova + len)` of a two-step
+    /// mapping, as `(bounce address, mapped length)`: what
+    /// `iommu_dma_iova_unlink_range_slow` hands back to swiotlb.
+    pub(crate) fn linked_bounces(&self, iova: u64, len: u64) -> Vec<(PhysAddr, u64)> {
+        let Some(pool) = self.swiotlb() else {
+            return Vec::new();
+        };
+        let g = self.granule();
+        let Some(end) = iova.checked_add(len) else {
+            return Vec::new();
+        };
+        let io = lock(self.dom.iommu());
+        let Some(pt) = io.page_table(self.dom.id()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut pos = iova;
+        while pos < end {
+            if let Some(phys) = pt.iova_to_phys(dma_api::Iova::new(pos)) {
+                if let Some(l) = pool.mapping_len(phys) {
+                    out.push((phys, l));
+                }
+            }
+            pos = (pos & !(g - 1)).saturating_add(g);
+        }
+        out
+    }
+
+    /// Gives the bounce mappings of an unlinked range back to swiotlb (copy
+    /// back unless `SKIP_CPU_SYNC`, free the slots); the first error wins.
+    pub(crate) fn release_linked(
+        &self,
+        bounces: &[(PhysAddr, u64)],
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        let Some(pool) = self.swiotlb() else {
+            return Ok(());
+        };
+        let mut first = Ok(());
+        for &(tlb, len) in bounces {
+            if let Err(e) = pool.unmap(tlb, len, dir, attrs) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// `iommu_dma_iova_link_swiotlb`: a two-step link of an untrusted device
+    /// that is not granule-aligned bounces its partial head granule and its
+    /// partial tail granule (`iommu_dma_iova_bounce_and_link`) and maps the
+    /// whole granules between them in place. `iova` is the IOVA of the
+    /// link's first byte. The head bounce keeps the in-granule offset (the
+    /// IOVA layout fixes it), so its pre-padding is zeroed too.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn link_bounced(
+        &self,
+        iova: u64,
+        phys: PhysAddr,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+        prot: Prot,
+    ) -> Result<(), DmaError> {
+        let Some(pool) = self.swiotlb() else {
+            return Err(DmaError::SwiotlbFull {
+                len: size,
+                slots: 0,
+            });
+        };
+        let g = self.granule();
+        let gm = g - 1;
+        let head_pad = phys.raw() & gm;
+        let end_pad = (phys.raw() + size) & gm;
+        let mut mapped = 0u64;
+        let mut iommu_done: Vec<(u64, u64)> = Vec::new();
+        let mut bounces: Vec<(PhysAddr, u64)> = Vec::new();
+        let mut step = |at: u64, len: u64, bounce: bool| -> Result<(), DmaError> {
+            let src = PhysAddr::new(phys.raw() + at);
+            let pad = src.raw() & gm;
+            let (target, map_len) = if bounce {
+                let tlb = pool.map_aligned(src, len, dir, attrs, gm, gm)?;
+                bounces.push((tlb, len));
+                pool.zero_padding(tlb, len, g)?;
+                self.record_sync(tlb, len, dir, false, false, attrs);
+                (PhysAddr::new(tlb.raw() - pad), g)
+            } else {
+                self.record_sync(src, len, dir, false, false, attrs);
+                (src, len)
+            };
+            let io_at = iova + at - pad;
+            let mut io = lock(self.dom.iommu());
+            self.pt_map(&mut io, dma_api::Iova::new(io_at), target, map_len, prot)?;
+            iommu_done.push((io_at, map_len));
+            Ok(())
+        };
+        let mut res = Ok(());
+        if head_pad != 0 {
+            let blen = size.min(g - head_pad);
+            res = step(0, blen, true);
+            mapped = blen;
+        }
+        if res.is_ok() && size > mapped {
+            let mid = size - mapped - end_pad;
+            if mid > 0 {
+                res = step(mapped, mid, false);
+                mapped += mid;
+            }
+        }
+        if res.is_ok() && size > mapped {
+            res = step(mapped, size - mapped, true);
+        }
+        if let Err(e) = res {
+            let mut io = lock(self.dom.iommu());
+            for (at, l) in iommu_done {
+                if let Ok(t) = io.unmap_keep_iova(self.dom.id(), dma_api::Iova::new(at), l) {
+                    let _ = io.flush(t);
+                }
+            }
+            drop(io);
+            let _ = self.release_linked(&bounces, dir, DmaAttrs::SKIP_CPU_SYNC);
+            return Err(e);
+        }
+        self.count_bounce();
+        Ok(())
     }
 
     /// `iommu_dma_map_sg_swiotlb`: every entry through the single path
