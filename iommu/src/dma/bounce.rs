@@ -347,7 +347,7 @@ impl IommuDmaBackend {
                     SegTarget::PeerBus(_) => DmaFlags::BUS_ADDRESS,
                 };
                 if i == 0 {
-                    flags = flags | DmaFlags::SWIOTLB;
+                    flags |= DmaFlags::SWIOTLB;
                 }
                 e.set_dma(dma, len, flags).map_err(|err| {
                     let _ = self.unmap(
