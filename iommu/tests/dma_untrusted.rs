@@ -531,3 +531,39 @@ fn two_step_unlink_of_a_small_link_copies_back_and_frees() {
     dev.destroy(st, 0, Direction::FromDevice, DmaAttrs::empty())
         .unwrap();
 }
+
+#[test]
+fn pool_aligned_map_refuses_bad_masks_and_foreign_padding() {
+    let (_r, _dev, pool) = setup(false);
+    let e = pool
+        .map_aligned(
+            PhysAddr::new(BUF),
+            LEN,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+            0x1233,
+        )
+        .unwrap_err();
+    assert_eq!(e, DmaError::InvalidMaskValue { value: 0x1233 });
+    // A plain (slot-aligned, not granule-owning) mapping cannot have its
+    // granule padding zeroed: the granule is not all its own.
+    let tlb = pool
+        .map(
+            PhysAddr::new(BUF),
+            LEN,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
+        .unwrap();
+    assert_eq!(pool.mapping_len(tlb), Some(LEN));
+    let e = pool.zero_padding(tlb, LEN, 0x1000).unwrap_err();
+    assert!(matches!(e, DmaError::NotMapped { .. }), "{e:?}");
+    // A length that is not the mapping's is refused too.
+    let e = pool.zero_padding(tlb, LEN - 1, 0x800).unwrap_err();
+    assert!(matches!(e, DmaError::NotMapped { .. }), "{e:?}");
+    pool.zero_padding(tlb, LEN, 0x800).unwrap();
+    pool.unmap(tlb, LEN, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+}

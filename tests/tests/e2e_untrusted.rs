@@ -135,3 +135,54 @@ fn a_trusted_endpoint_maps_in_place_and_can_reach_the_neighbours() {
         .unwrap();
     assert_eq!(a.swiotlb.stats().maps, 0);
 }
+
+#[test]
+fn sg_table_of_the_untrusted_endpoint_is_bounced_entry_by_entry() {
+    use dma_api::SegKind;
+    use scatterlist::{DmaFlags, SgTable};
+    let a = machine();
+    let who = bdf(UNTRUSTED);
+    let d = a.device(who).unwrap();
+    let page = scratch(&a, 2);
+    let buf = secret_page_buffer(&a, page, 3);
+    let whole = scratch(&a, 3);
+    cpu_write(&a, whole, &pattern(0x1000, 4));
+    let mut t = SgTable::new();
+    for (p, l) in [(buf, LEN), (whole, 0x1000)] {
+        let one = SgTable::from_ranges(&[(p, l)], SegKind::Ram, 1 << 31).unwrap();
+        t = t.chain(one).unwrap();
+    }
+    let n = d
+        .map_sgtable(&mut t, Direction::FromDevice, DmaAttrs::empty())
+        .unwrap();
+    assert_eq!(n, 2);
+    let segs: Vec<_> = t
+        .dma_iter()
+        .map(|e| (e.dma_address(), u64::from(e.dma_len()), e.dma_flags()))
+        .collect();
+    assert!(segs[0].2.contains(DmaFlags::SWIOTLB));
+    assert_eq!(segs[0].1, LEN);
+    assert_eq!(segs[1].1, 0x1000);
+    assert_eq!(a.swiotlb.live_mappings(), 1, "only the sub-granule entry");
+    // Scribble over the bounced granule, write the aligned page.
+    dev_write(
+        &a,
+        who,
+        DmaAddr::new(segs[0].0.raw() & !0xfff),
+        &[0xee; 0x1000],
+    )
+    .unwrap();
+    let w = pattern(LEN as usize, 55);
+    dev_write(&a, who, segs[0].0, &w).unwrap();
+    let w1 = pattern(0x1000, 66);
+    dev_write(&a, who, segs[1].0, &w1).unwrap();
+    assert_eq!(cpu_read(&a, buf, LEN as usize), pattern(LEN as usize, 3));
+    d.sync_sgtable_for_cpu(&t, Direction::FromDevice).unwrap();
+    assert_eq!(cpu_read(&a, buf, LEN as usize), w);
+    assert_eq!(cpu_read(&a, whole, 0x1000), w1);
+    neighbours_intact(&a, page, buf);
+    d.unmap_sgtable(&mut t, Direction::FromDevice, DmaAttrs::empty())
+        .unwrap();
+    assert_eq!(a.swiotlb.live_mappings(), 0);
+    neighbours_intact(&a, page, buf);
+}
