@@ -4,7 +4,7 @@
 //! | name | backend | IOMMU group domain |
 //! |---|---|---|
 //! | `direct` | [`DirectBackend`] (arch `phys_to_dma`, swiotlb when needed) | identity (passthrough) when the host bridge has an IOMMU |
-//! | `iommu` | [`IommuDmaBackend`] | `Dma` (strict invalidation) |
+//! | `iommu` | [`IommuDmaBackend`] (untrusted devices bounce through swiotlb) | `Dma` (strict invalidation) |
 //! | `iommu-lazy` | [`IommuDmaBackend`] | `DmaFq` (flush queue); untrusted groups are forced strict by the domain code |
 
 use super::error::AssemblyError;
@@ -131,10 +131,13 @@ fn build_iommu(env: &BackendEnv<'_>) -> Result<Concrete, AssemblyError> {
     dev.coherent = env.ctx.arch.coherent(&adev);
     dev.dma_mask = d.dma_mask;
     drop(topo);
-    Ok(Concrete::Iommu(Arc::new(IommuDmaBackend::new(
-        dom.clone(),
-        dev,
-    )?)))
+    let mut b = IommuDmaBackend::new(dom.clone(), dev)?;
+    // Untrusted devices bounce sub-granule RAM through the machine's pool
+    // (drivers/iommu/dma-iommu.c `dev_use_swiotlb`).
+    if !dev.trusted {
+        b = b.with_swiotlb(env.swiotlb.clone());
+    }
+    Ok(Concrete::Iommu(Arc::new(b)))
 }
 
 impl Registry {

@@ -151,6 +151,14 @@ impl Swiotlb {
         m.orig.checked_add(off)
     }
 
+    /// The length of the live mapping whose bounce address is exactly
+    /// `tlb`, if any (what an unmap of it must pass).
+    pub fn mapping_len(&self, tlb: PhysAddr) -> Option<u64> {
+        let st = self.lock();
+        let (m, off) = Self::find(&st, self.start, tlb, 1).ok()?;
+        (off == 0).then_some(m.len)
+    }
+
     /// `swiotlb_max_mapping_size` for a device with `min_align_mask`.
     pub fn max_mapping_size(&self, min_align_mask: u64) -> u64 {
         max_mapping_size(min_align_mask)
@@ -168,6 +176,130 @@ impl Swiotlb {
         _attrs: DmaAttrs,
         min_align_mask: u64,
     ) -> Result<PhysAddr, DmaError> {
+        let offset = align_offset(min_align_mask, orig.raw());
+        let alloc = len.saturating_add(offset);
+        // swiotlb_area_find_slots: page-align allocations of a page or more,
+        // keep the mask bits above the slot size.
+        let mut match_mask = min_align_mask;
+        if alloc >= PAGE_SIZE {
+            match_mask |= PAGE_SIZE - 1;
+        }
+        match_mask &= !(IO_TLB_SIZE - 1);
+        self.map_inner(orig, len, min_align_mask, offset, alloc, match_mask, 0)
+    }
+
+    /// `swiotlb_tbl_map_single(orig, len, alloc_align_mask, dir, attrs)`
+    /// with a non-zero `alloc_align_mask` (drivers/iommu/dma-iommu.c
+    /// `iommu_dma_map_swiotlb` passes the IOVA granule mask): the slots taken
+    /// cover `ALIGN(len + offset, alloc_align_mask + 1)` bytes from a head
+    /// slot aligned to `alloc_align_mask + 1`, so whole granules around the
+    /// bounce buffer belong to this mapping and no other mapping shares
+    /// them. `offset` is `orig & min_align_mask & (alloc_align_mask |
+    /// (IO_TLB_SIZE - 1))` (`swiotlb_align_offset`). `alloc_align_mask` must
+    /// be `2^n - 1`; anything else is [`DmaError::InvalidMaskValue`].
+    pub fn map_aligned(
+        &self,
+        orig: PhysAddr,
+        len: u64,
+        _dir: Direction,
+        _attrs: DmaAttrs,
+        min_align_mask: u64,
+        alloc_align_mask: u64,
+    ) -> Result<PhysAddr, DmaError> {
+        if alloc_align_mask.wrapping_add(1) & alloc_align_mask != 0 {
+            return Err(DmaError::InvalidMaskValue {
+                value: alloc_align_mask,
+            });
+        }
+        let offset = orig.raw() & min_align_mask & (alloc_align_mask | (IO_TLB_SIZE - 1));
+        let alloc = len
+            .checked_add(offset)
+            .and_then(|a| a.checked_add(alloc_align_mask))
+            .map(|a| a & !alloc_align_mask)
+            .ok_or(DmaError::PhysOverflow { phys: orig, len })?;
+        // Linux: the head slot is aligned to the allocation mask; the
+        // minimum-alignment bits it does not cover must match the original.
+        let zero_mask = alloc_align_mask & !(IO_TLB_SIZE - 1);
+        let match_mask = min_align_mask & !alloc_align_mask & !(IO_TLB_SIZE - 1);
+        self.map_inner(
+            orig,
+            len,
+            min_align_mask,
+            offset,
+            alloc,
+            match_mask,
+            zero_mask,
+        )
+    }
+
+    /// Zeroes the bytes of `[align_down(tlb, align), align_up(tlb + len,
+    /// align))` outside `[tlb, tlb + len)` — the pre- and post-padding
+    /// `iommu_dma_map_swiotlb` clears for untrusted devices, so they never see
+    /// stale pool data. The whole span must belong to the live mapping at
+    /// `tlb` (a [`Swiotlb::map_aligned`] mapping with `align - 1` as its
+    /// allocation mask); otherwise [`DmaError::NotMapped`].
+    pub fn zero_padding(&self, tlb: PhysAddr, len: u64, align: u64) -> Result<(), DmaError> {
+        let err = DmaError::NotMapped {
+            dma: DmaAddr::new(tlb.raw()),
+            len,
+        };
+        if align == 0 || align & (align - 1) != 0 {
+            return Err(DmaError::InvalidMaskValue {
+                value: align.wrapping_sub(1),
+            });
+        }
+        let (m, head) = {
+            let st = self.lock();
+            let (m, off) = Self::find(&st, self.start, tlb, len)?;
+            if off != 0 || m.len != len {
+                return Err(err);
+            }
+            // `find` succeeded, so the slot of `tlb` has an owner.
+            let idx = usize::try_from((tlb.raw() - self.start.raw()) >> IO_TLB_SHIFT)
+                .map_err(|_| err.clone())?;
+            let head = st.owner.get(idx).copied().ok_or(err.clone())?;
+            (m, head)
+        };
+        let lo = tlb.raw() & !(align - 1);
+        let end = tlb.raw().checked_add(len).ok_or(err.clone())?;
+        let hi = end
+            .checked_add(align - 1)
+            .map(|e| e & !(align - 1))
+            .ok_or(err.clone())?;
+        let head = self.start.raw() + (u64::from(head) << IO_TLB_SHIFT);
+        let slots_end = head + u64::from(m.nslots) * IO_TLB_SIZE;
+        if lo < head || hi > slots_end {
+            return Err(err);
+        }
+        let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
+        for (a, n) in [(lo, tlb.raw() - lo), (end, hi - end)] {
+            if n == 0 {
+                continue;
+            }
+            let zeros = vec![0u8; usize::try_from(n).map_err(|_| err.clone())?];
+            mem.write(PhysAddr::new(a), &zeros)
+                .map_err(|_| DmaError::PhysOverflow {
+                    phys: PhysAddr::new(a),
+                    len: n,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The common part of the maps: `alloc` bytes of slots whose head
+    /// matches `orig` under `match_mask` and is zero under `zero_mask`; the
+    /// bounce address is the head plus `offset`.
+    #[allow(clippy::too_many_arguments)]
+    fn map_inner(
+        &self,
+        orig: PhysAddr,
+        len: u64,
+        min_align_mask: u64,
+        offset: u64,
+        alloc: u64,
+        match_mask: u64,
+        zero_mask: u64,
+    ) -> Result<PhysAddr, DmaError> {
         if len == 0 {
             return Err(DmaError::ZeroLength { phys: orig });
         }
@@ -178,18 +310,15 @@ impl Swiotlb {
         if len > max {
             return Err(DmaError::MappingTooLarge { len, max });
         }
-        let offset = align_offset(min_align_mask, orig.raw());
-        let alloc = len + offset;
         let nslots = alloc.div_ceil(IO_TLB_SIZE);
-        // swiotlb_area_find_slots: page-align allocations of a page or more,
-        // keep the mask bits above the slot size.
-        let mut align_mask = min_align_mask;
-        if alloc >= PAGE_SIZE {
-            align_mask |= PAGE_SIZE - 1;
+        if nslots > IO_TLB_SEGSIZE {
+            return Err(DmaError::MappingTooLarge {
+                len,
+                max: (IO_TLB_SEGSIZE * IO_TLB_SIZE).saturating_sub(alloc - len),
+            });
         }
-        align_mask &= !(IO_TLB_SIZE - 1);
         let mut st = self.lock();
-        let Some(head) = self.find_slots(&st, orig, nslots as usize, align_mask) else {
+        let Some(head) = self.find_slots(&st, orig, nslots as usize, match_mask, zero_mask) else {
             st.stats.full += 1;
             return Err(DmaError::SwiotlbFull { len, slots: nslots });
         };
@@ -226,6 +355,7 @@ impl Swiotlb {
         orig: PhysAddr,
         nslots: usize,
         align_mask: u64,
+        zero_mask: u64,
     ) -> Option<usize> {
         if nslots == 0 || nslots as u64 > IO_TLB_SEGSIZE || nslots > self.nslabs {
             return None;
@@ -236,6 +366,9 @@ impl Swiotlb {
             let slot_addr = self.start.raw() + ((idx as u64) << IO_TLB_SHIFT);
             // Linux skips the check for orig == 0.
             if orig.raw() != 0 && slot_addr & align_mask != orig.raw() & align_mask {
+                continue;
+            }
+            if slot_addr & zero_mask != 0 {
                 continue;
             }
             if idx % seg + nslots > seg || idx + nslots > self.nslabs {

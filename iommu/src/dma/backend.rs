@@ -4,6 +4,16 @@
 //! `__iommu_dma_unmap`, `iommu_dma_sync_single_for_*`,
 //! `iommu_dma_opt_mapping_size`, `iommu_dma_max_mapping_size`,
 //! `iommu_dma_get_merge_boundary`.
+//!
+//! Bouncing (`iommu_dma_map_swiotlb`, `dev_use_swiotlb`): with a swiotlb
+//! pool attached ([`IommuDmaBackend::with_swiotlb`]), a RAM range of an
+//! untrusted device that does not start and end on an IOVA granule
+//! (`iova_offset(iovad, phys | size) != 0`) is copied into pool slots that
+//! own whole granules; the pre- and post-padding of those granules is zeroed
+//! and the granules are mapped instead of the original, so the device never
+//! sees the data sharing the original's granules. Without a pool the backend
+//! behaves like Linux with `CONFIG_SWIOTLB=n` (`dev_use_swiotlb` false): the
+//! original is mapped in whole granules.
 
 // `DmaError` has drop glue (some variants own a `String`): an eagerly built
 // error is dropped on the success path, which showed up in profiles.
@@ -13,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dma_api::port::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use dma_api::swiotlb::Swiotlb;
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, Iova, PhysAddr};
 use scatterlist::{SgTable, PAGE_SIZE};
 
@@ -65,6 +76,8 @@ pub struct IommuDmaStats {
     pub lazy_queued: u64,
     /// Two-step `sync` calls (one IOTLB sync per batch).
     pub iotlb_syncs: u64,
+    /// Single maps bounced through swiotlb (untrusted devices).
+    pub bounced: u64,
 }
 
 #[derive(Default)]
@@ -74,6 +87,7 @@ struct Counters {
     strict_flushes: AtomicU64,
     lazy_queued: AtomicU64,
     iotlb_syncs: AtomicU64,
+    bounced: AtomicU64,
 }
 
 /// The IOMMU DMA backend of one device whose group is attached to a `Dma` or
@@ -87,6 +101,7 @@ pub struct IommuDmaBackend {
     name: String,
     counters: Counters,
     sync_log: Mutex<Vec<SyncRecord>>,
+    swiotlb: Option<Arc<Swiotlb>>,
 }
 
 impl std::fmt::Debug for IommuDmaBackend {
@@ -95,6 +110,7 @@ impl std::fmt::Debug for IommuDmaBackend {
             .field("device", &self.dev)
             .field("domain", &self.dom.id())
             .field("limit", &self.limit)
+            .field("swiotlb", &self.swiotlb.as_ref().map(|p| p.start()))
             .finish()
     }
 }
@@ -126,9 +142,23 @@ impl IommuDmaBackend {
             name: "iommu".into(),
             counters: Counters::default(),
             sync_log: Mutex::new(Vec::new()),
+            swiotlb: None,
             dom,
             dev,
         })
+    }
+
+    /// Attaches the swiotlb pool this backend bounces through
+    /// (`is_swiotlb_active`). Only untrusted devices bounce; the pool must
+    /// live in the same memory the IOMMU translates into.
+    pub fn with_swiotlb(mut self, pool: Arc<Swiotlb>) -> Self {
+        self.swiotlb = Some(pool);
+        self
+    }
+
+    /// The bounce pool, if one is attached.
+    pub fn swiotlb(&self) -> Option<&Arc<Swiotlb>> {
+        self.swiotlb.as_ref()
     }
 
     /// The domain cookie.
@@ -160,6 +190,7 @@ impl IommuDmaBackend {
             strict_flushes: c.strict_flushes.load(Ordering::Relaxed),
             lazy_queued: c.lazy_queued.load(Ordering::Relaxed),
             iotlb_syncs: c.iotlb_syncs.load(Ordering::Relaxed),
+            bounced: c.bounced.load(Ordering::Relaxed),
         }
     }
 
@@ -258,6 +289,10 @@ impl IommuDmaBackend {
         };
         c.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    pub(crate) fn count_bounce(&self) {
+        self.counters.bounced.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_sync(&self) {
@@ -374,6 +409,9 @@ impl DmaBackend for IommuDmaBackend {
         };
         self.check_reach(req.phys, req.len, mmio, req.attrs)?;
         let prot = dma_info_to_prot(req.dir, self.dev.coherent, req.attrs, mmio);
+        if !mmio && self.bounces(req.phys, req.len) {
+            return self.map_bounced(req, prot);
+        }
         let g = self.granule();
         let off = req.phys.raw() & (g - 1);
         let size = self
@@ -401,8 +439,10 @@ impl DmaBackend for IommuDmaBackend {
         Ok(DmaAddr::new(range.start().raw() + off))
     }
 
-    /// `__iommu_dma_unmap`: unmap the whole granules, then strict flush or
-    /// flush queue; the IOVA is freed only after the invalidation.
+    /// `iommu_dma_unmap_phys` / `__iommu_dma_unmap`: unmap the whole
+    /// granules, then strict flush or flush queue; the IOVA is freed only
+    /// after the invalidation. A bounced mapping then goes back to swiotlb
+    /// (copy back, free the slots) — after the device lost access.
     fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
         let mmio = match req.target {
             SegTarget::PeerBus(_) => return Ok(()),
@@ -431,13 +471,19 @@ impl DmaBackend for IommuDmaBackend {
         let token = io.unmap(self.dom.id(), base, size).map_err(dom_err)?;
         let unmapped = token.unmapped();
         self.complete(&mut io, token)?;
+        drop(io);
+        let bounce = if mmio {
+            Ok(())
+        } else {
+            self.unmap_bounce(dma, phys, req)
+        };
         if unmapped != size {
             return Err(DmaError::IovaRangeInvalid {
                 iova: base,
                 len: size,
             });
         }
-        Ok(())
+        bounce
     }
 
     fn map_sg(
@@ -464,18 +510,25 @@ impl DmaBackend for IommuDmaBackend {
     /// otherwise translate (`iommu_iova_to_phys`) and invalidate. Unlike
     /// Linux, which translates only the first byte, every granule is
     /// translated (a two-step mapping need not be physically contiguous).
+    /// A bounced address then copies bounce → original
+    /// (`swiotlb_sync_single_for_cpu`).
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.sync_range(dma, len, dir, true)
+        self.sync_range(dma, len, dir, true)?;
+        self.sync_bounce(dma, len, dir, true)
     }
 
-    /// `iommu_dma_sync_single_for_device`: as [`Self::sync_for_cpu`], clean.
+    /// `iommu_dma_sync_single_for_device`: a bounced address first copies
+    /// original → bounce (`swiotlb_sync_single_for_device`); then, as
+    /// [`Self::sync_for_cpu`], clean.
     fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+        self.sync_bounce(dma, len, dir, false)?;
         self.sync_range(dma, len, dir, false)
     }
 
-    /// True for non-coherent devices (coherent ones skip syncs).
-    fn need_sync(&self, _dma: DmaAddr) -> bool {
-        !self.dev.coherent
+    /// True for non-coherent devices (coherent ones skip syncs) and for
+    /// bounced addresses (the first swiotlb use clears `dma_skip_sync`).
+    fn need_sync(&self, dma: DmaAddr) -> bool {
+        !self.dev.coherent || self.bounce_phys(dma).is_some()
     }
 
     /// `iommu_dma_max_mapping_size`: unlimited, except untrusted devices

@@ -14,13 +14,13 @@ pub const DEFAULT_MAX_SEG_SIZE: u64 = 0x1_0000;
 /// One device behind the IOMMU, as the DMA layer sees it.
 ///
 /// Untrusted devices (external-facing ports) always get strict invalidation.
-/// Linux additionally bounces their buffers that do not fill whole granules
-/// through SWIOTLB, so the device cannot reach the rest of the granule; this
-/// backend does not bounce: MMIO and `REQUIRE_COHERENT` ranges that Linux
-/// would have to bounce fail as Linux fails them, and RAM ranges are mapped
-/// in whole granules (what Linux does with `CONFIG_SWIOTLB=n`). Callers that
-/// need the bounce ask [`IommuDmaBackend::needs_bounce`](super::IommuDmaBackend::needs_bounce)
-/// and route through their bounce buffer first.
+/// Like Linux, their RAM buffers that do not fill whole granules are bounced
+/// through swiotlb when the backend has a pool
+/// ([`IommuDmaBackend::with_swiotlb`](super::IommuDmaBackend::with_swiotlb)),
+/// so the device cannot reach the rest of the granule. Without a pool RAM
+/// ranges are mapped in whole granules (Linux with `CONFIG_SWIOTLB=n`). MMIO
+/// and `REQUIRE_COHERENT` ranges that would need the bounce fail as Linux
+/// fails them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IommuDevice {
     /// The requester.

@@ -15,6 +15,11 @@
 //! * `destroy` unlinks `[0, mapped_len)` and frees the IOVA — queued in lazy
 //!   mode.
 //!
+//! Untrusted devices with a swiotlb pool bounce the partial head and tail
+//! granules of an unaligned link (`iommu_dma_iova_link_swiotlb`); unlink and
+//! destroy hand those bounces back to swiotlb after the IOTLB flush (Linux
+//! copies back before the unmap).
+//!
 //! Beyond Linux: links, syncs and unlinks outside the reservation are refused
 //! ([`DmaError::IovaLinkOutOfRange`]) instead of corrupting a neighbour.
 
@@ -105,6 +110,9 @@ impl IovaOps for IommuDmaBackend {
         let mmio = attrs.contains(DmaAttrs::MMIO);
         self.check_reach(phys, size, mmio, attrs)?;
         let prot = dma_info_to_prot(dir, self.dev.coherent, attrs, mmio);
+        if !mmio && self.bounces(phys, size) {
+            return self.link_bounced(start + (at & (g - 1)), phys, size, dir, attrs, prot);
+        }
         self.record_sync(phys, size, dir, false, mmio, attrs);
         let mut io = lock(self.dom.iommu());
         self.pt_map(
@@ -134,6 +142,12 @@ impl IovaOps for IommuDmaBackend {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let (start, end) = self.link_span(state, offset, size)?;
+        let first = state
+            .base
+            .raw()
+            .wrapping_add(state.first_offset)
+            .wrapping_add(offset);
+        let bounces = self.linked_bounces(first, size);
         let mut io = lock(self.dom.iommu());
         if let Some(phys) = io.page_table(self.dom.id()).and_then(|pt| {
             pt.iova_to_phys(Iova::new(
@@ -149,7 +163,9 @@ impl IovaOps for IommuDmaBackend {
         let token = io
             .unmap_keep_iova(self.dom.id(), Iova::new(start), end - start)
             .map_err(dom_err)?;
-        io.flush(token).map_err(dom_err)
+        io.flush(token).map_err(dom_err)?;
+        drop(io);
+        self.release_linked(&bounces, dir, attrs)
     }
 
     fn destroy(
@@ -168,6 +184,14 @@ impl IovaOps for IommuDmaBackend {
         } else {
             let (start, end) = self.link_span(&state, 0, mapped_len)?;
             vec![(Iova::new(start), end - start)]
+        };
+        let bounces = if mapped_len == 0 {
+            Vec::new()
+        } else {
+            self.linked_bounces(
+                state.base.raw().wrapping_add(state.first_offset),
+                mapped_len,
+            )
         };
         let mut io = lock(self.dom.iommu());
         if mapped_len != 0 {
@@ -191,6 +215,8 @@ impl IovaOps for IommuDmaBackend {
             // Nothing was mapped: nothing to invalidate lazily.
             return io.flush(token).map_err(dom_err);
         }
-        self.complete(&mut io, token)
+        self.complete(&mut io, token)?;
+        drop(io);
+        self.release_linked(&bounces, dir, attrs)
     }
 }

@@ -13,10 +13,11 @@
 //! Deliberate differences (RFC): bus-address segments keep their own length,
 //! host-bridge peer segments get `IOMMU_MMIO` per segment, boundary padding
 //! is left unmapped instead of mapping the memory after the previous segment,
-//! and errors are typed. Untrusted devices are strict; the sub-granule
-//! bouncing Linux adds for them is not done here (see [`IommuDevice`]).
+//! and errors are typed. Untrusted devices are strict, and with a swiotlb
+//! pool attached their sub-granule RAM ranges are bounced (`bounce`).
 
 mod backend;
+mod bounce;
 mod device;
 mod domain;
 mod link;

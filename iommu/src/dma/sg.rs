@@ -14,6 +14,9 @@
 //!    keeps the segment within `max_seg_size` is concatenated; a bus-address
 //!    entry is its own segment with its own address and length.
 //!
+//! Untrusted devices with a swiotlb pool take the entry-by-entry path of
+//! [`bounce`](super::bounce) instead (`dev_use_sg_swiotlb`).
+//!
 //! Differences: padding stays unmapped (Linux extends the previous entry's
 //! mapping over it, exposing the memory that follows); MMIO protection is
 //! per entry and RAM/MMIO entries are not concatenated (the DMA segment
@@ -275,6 +278,9 @@ impl IommuDmaBackend {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
+        if self.sg_uses_swiotlb() {
+            return self.map_sg_swiotlb(table, plan, dir, attrs);
+        }
         let layout = self.layout(table, plan, attrs)?;
         if !self.dev.trusted || attrs.contains(DmaAttrs::REQUIRE_COHERENT) {
             for p in &layout.pieces {
@@ -362,6 +368,9 @@ impl IommuDmaBackend {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
+        if super::bounce::sg_is_swiotlb(table) {
+            return self.unmap_sg_swiotlb(table, plan, dir, attrs);
+        }
         let layout = self.layout(table, plan, attrs)?;
         if layout.iova_len != 0 {
             let first = layout.pieces.iter().find_map(|p| match *p {
