@@ -37,6 +37,7 @@ use crate::arch_port::{ArchDevice, ArchDma, SyncPoint};
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
+use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
 use crate::port::{DmaBackend, MapRequest, SegPlan, SegTarget};
 use crate::swiotlb::Swiotlb;
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
@@ -341,55 +342,8 @@ impl DmaBackend for DirectBackend {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
-        let nents = table.orig_nents();
-        if plan.len() != nents {
-            return Err(DmaError::PlanMismatch {
-                plan: plan.len(),
-                nents,
-            });
-        }
-        let mut failed = None;
-        let mut done = 0usize;
-        for (e, p) in table.iter_mut().zip(plan) {
-            let len = u64::from(e.len());
-            let req = MapRequest {
-                phys: p.phys,
-                len,
-                dir,
-                attrs,
-                target: p.target,
-            };
-            let res = self.map(&req).and_then(|dma| {
-                let flags = match p.target {
-                    SegTarget::Ram => DmaFlags::EMPTY,
-                    SegTarget::PeerHostBridge => DmaFlags::MMIO,
-                    SegTarget::PeerBus(_) => DmaFlags::BUS_ADDRESS,
-                };
-                e.set_dma(dma, len, flags).map_err(DmaError::from)
-            });
-            if let Err(err) = res {
-                failed = Some(err);
-                break;
-            }
-            done += 1;
-        }
-        if let Some(err) = failed {
-            // Undo the first `done` entries without CPU syncs.
-            for (e, p) in table.iter().zip(plan).take(done) {
-                let req = MapRequest {
-                    phys: p.phys,
-                    len: u64::from(e.len()),
-                    dir,
-                    attrs: attrs | DmaAttrs::SKIP_CPU_SYNC,
-                    target: p.target,
-                };
-                let _ = self.unmap(e.dma_address(), &req);
-            }
-            table.clear_dma();
-            return Err(err);
-        }
-        table.set_nents(nents)?;
-        Ok(nents)
+        // dma-direct does not merge: one DMA segment per CPU entry.
+        map_sg_per_entry(self, table, plan, dir, attrs, DmaFlags::EMPTY)
     }
 
     fn unmap_sg(
@@ -399,31 +353,7 @@ impl DmaBackend for DirectBackend {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        let nents = table.orig_nents();
-        if plan.len() != nents {
-            return Err(DmaError::PlanMismatch {
-                plan: plan.len(),
-                nents,
-            });
-        }
-        let mut first_err = None;
-        for (e, p) in table.iter().zip(plan) {
-            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) {
-                continue;
-            }
-            let req = MapRequest {
-                phys: p.phys,
-                len: u64::from(e.dma_len()),
-                dir,
-                attrs,
-                target: p.target,
-            };
-            if let Err(err) = self.unmap(e.dma_address(), &req) {
-                first_err.get_or_insert(err);
-            }
-        }
-        table.clear_dma();
-        first_err.map_or(Ok(()), Err)
+        unmap_sg_per_entry(self, table, plan, dir, attrs)
     }
 
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {

@@ -11,8 +11,10 @@
 
 pub mod backend;
 pub mod iommu;
+pub mod per_entry;
 pub mod policy;
 
 pub use backend::{DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
 pub use iommu::{RcFault, RcFaultReason, RootComplexIommu};
+pub use per_entry::{map_sg_per_entry, unmap_sg_per_entry};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

@@ -26,7 +26,7 @@
 // error is dropped on the success path.
 #![allow(clippy::unnecessary_lazy_evaluations)]
 
-use dma_api::port::{MapRequest, SegPlan, SegTarget};
+use dma_api::port::{map_sg_per_entry, unmap_sg_per_entry, MapRequest, SegPlan};
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
 use scatterlist::{DmaFlags, SgTable};
 
@@ -320,68 +320,7 @@ impl IommuDmaBackend {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
-        use dma_api::port::DmaBackend;
-        let nents = table.orig_nents();
-        if plan.len() != nents {
-            return Err(DmaError::PlanMismatch {
-                plan: plan.len(),
-                nents,
-            });
-        }
-        let mut failed = None;
-        let mut done = 0usize;
-        for (i, (e, p)) in table.iter_mut().zip(plan).enumerate() {
-            let len = u64::from(e.len());
-            let req = MapRequest {
-                phys: p.phys,
-                len,
-                dir,
-                attrs,
-                target: p.target,
-            };
-            let res = self.map(&req).and_then(|dma| {
-                let mut flags = match p.target {
-                    SegTarget::Ram if attrs.contains(DmaAttrs::MMIO) => DmaFlags::MMIO,
-                    SegTarget::Ram => DmaFlags::EMPTY,
-                    SegTarget::PeerHostBridge => DmaFlags::MMIO,
-                    SegTarget::PeerBus(_) => DmaFlags::BUS_ADDRESS,
-                };
-                if i == 0 {
-                    flags |= DmaFlags::SWIOTLB;
-                }
-                e.set_dma(dma, len, flags).map_err(|err| {
-                    let _ = self.unmap(
-                        dma,
-                        &MapRequest {
-                            attrs: attrs | DmaAttrs::SKIP_CPU_SYNC,
-                            ..req
-                        },
-                    );
-                    DmaError::from(err)
-                })
-            });
-            if let Err(err) = res {
-                failed = Some(err);
-                break;
-            }
-            done += 1;
-        }
-        if let Some(err) = failed {
-            for (e, p) in table.iter().zip(plan).take(done) {
-                let req = MapRequest {
-                    phys: p.phys,
-                    len: u64::from(e.len()),
-                    dir,
-                    attrs: attrs | DmaAttrs::SKIP_CPU_SYNC,
-                    target: p.target,
-                };
-                let _ = self.unmap(e.dma_address(), &req);
-            }
-            table.clear_dma();
-            return Err(err);
-        }
-        table.set_nents(nents)?;
-        Ok(nents)
+        map_sg_per_entry(self, table, plan, dir, attrs, DmaFlags::SWIOTLB)
     }
 
     /// `iommu_dma_unmap_sg_swiotlb`: every entry through the single unmap
@@ -393,32 +332,7 @@ impl IommuDmaBackend {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        use dma_api::port::DmaBackend;
-        let nents = table.orig_nents();
-        if plan.len() != nents {
-            return Err(DmaError::PlanMismatch {
-                plan: plan.len(),
-                nents,
-            });
-        }
-        let mut first_err = None;
-        for (e, p) in table.iter().zip(plan) {
-            if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) {
-                continue;
-            }
-            let req = MapRequest {
-                phys: p.phys,
-                len: u64::from(e.dma_len()),
-                dir,
-                attrs,
-                target: p.target,
-            };
-            if let Err(err) = self.unmap(e.dma_address(), &req) {
-                first_err.get_or_insert(err);
-            }
-        }
-        table.clear_dma();
-        first_err.map_or(Ok(()), Err)
+        unmap_sg_per_entry(self, table, plan, dir, attrs)
     }
 }
 

@@ -1,0 +1,130 @@
+//! Mapping a table one entry at a time through a backend's single-range path.
+//!
+//! Linux does this in dma-direct (`dma_direct_map_sg`) and in dma-iommu's
+//! swiotlb path for untrusted devices (`iommu_dma_map_sg_swiotlb`): each CPU
+//! entry becomes one DMA segment with its own length, a failure undoes the
+//! entries already mapped (without CPU syncs), and unmap walks the entries
+//! again, skipping bus-address segments. Both backends share this one
+//! implementation.
+
+use super::backend::{DmaBackend, MapRequest, SegPlan, SegTarget};
+use crate::attrs::DmaAttrs;
+use crate::direction::Direction;
+use crate::error::DmaError;
+use scatterlist::{DmaFlags, SgTable};
+
+fn check_plan(table: &SgTable, plan: &[SegPlan]) -> Result<usize, DmaError> {
+    let nents = table.orig_nents();
+    if plan.len() != nents {
+        return Err(DmaError::PlanMismatch {
+            plan: plan.len(),
+            nents,
+        });
+    }
+    Ok(nents)
+}
+
+/// The DMA flags a segment of `target` carries.
+fn seg_flags(target: SegTarget, attrs: DmaAttrs) -> DmaFlags {
+    match target {
+        SegTarget::Ram if attrs.contains(DmaAttrs::MMIO) => DmaFlags::MMIO,
+        SegTarget::Ram => DmaFlags::EMPTY,
+        SegTarget::PeerHostBridge => DmaFlags::MMIO,
+        SegTarget::PeerBus(_) => DmaFlags::BUS_ADDRESS,
+    }
+}
+
+/// Maps every CPU entry of `table` with `backend.map`; `first_flags` are
+/// added to the first entry's DMA flags (e.g. `SWIOTLB`). Returns `nents`
+/// (= `orig_nents`). On failure nothing stays mapped and the DMA side is
+/// cleared.
+pub fn map_sg_per_entry<B: DmaBackend + ?Sized>(
+    backend: &B,
+    table: &mut SgTable,
+    plan: &[SegPlan],
+    dir: Direction,
+    attrs: DmaAttrs,
+    first_flags: DmaFlags,
+) -> Result<usize, DmaError> {
+    let nents = check_plan(table, plan)?;
+    let mut failed = None;
+    let mut done = 0usize;
+    for (i, (e, p)) in table.iter_mut().zip(plan).enumerate() {
+        let len = u64::from(e.len());
+        let req = MapRequest {
+            phys: p.phys,
+            len,
+            dir,
+            attrs,
+            target: p.target,
+        };
+        let res = backend.map(&req).and_then(|dma| {
+            let mut flags = seg_flags(p.target, attrs);
+            if i == 0 {
+                flags = flags.union(first_flags);
+            }
+            e.set_dma(dma, len, flags).map_err(|err| {
+                let _ = backend.unmap(
+                    dma,
+                    &MapRequest {
+                        attrs: attrs | DmaAttrs::SKIP_CPU_SYNC,
+                        ..req
+                    },
+                );
+                DmaError::from(err)
+            })
+        });
+        if let Err(err) = res {
+            failed = Some(err);
+            break;
+        }
+        done += 1;
+    }
+    if let Some(err) = failed {
+        for (e, p) in table.iter().zip(plan).take(done) {
+            let req = MapRequest {
+                phys: p.phys,
+                len: u64::from(e.len()),
+                dir,
+                attrs: attrs | DmaAttrs::SKIP_CPU_SYNC,
+                target: p.target,
+            };
+            let _ = backend.unmap(e.dma_address(), &req);
+        }
+        table.clear_dma();
+        return Err(err);
+    }
+    table.set_nents(nents)?;
+    Ok(nents)
+}
+
+/// Unmaps every entry mapped by [`map_sg_per_entry`] (bus-address segments
+/// are skipped: nothing was mapped for them) and clears the DMA side. Keeps
+/// going after an error and returns the first one.
+pub fn unmap_sg_per_entry<B: DmaBackend + ?Sized>(
+    backend: &B,
+    table: &mut SgTable,
+    plan: &[SegPlan],
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> Result<(), DmaError> {
+    check_plan(table, plan)?;
+    let mut first_err = None;
+    for (e, p) in table.iter().zip(plan) {
+        if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) {
+            continue;
+        }
+        let req = MapRequest {
+            phys: p.phys,
+            len: u64::from(e.dma_len()),
+            dir,
+            attrs,
+            target: p.target,
+        };
+        if let Err(err) = backend.unmap(e.dma_address(), &req) {
+            first_err.get_or_insert(err);
+        }
+    }
+    table.clear_dma();
+    first_err.map_or(Ok(()), Err)
+}
