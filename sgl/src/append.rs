@@ -162,7 +162,7 @@ impl SgAppendTable {
         if self.prv.is_none() && left_pages == 0 && self.sgt.slots.is_empty() {
             // One-shot build (sg_alloc_table_from_pages_segment): stream the
             // entries while scanning. A fresh table is simply dropped on error.
-            self.sgt = build_fresh(pages, used, ms, offset, size)?;
+            self.sgt = build_fresh(pages, &mut self.runs, used, ms, offset, size)?;
             self.prv = self.sgt.slots.len().checked_sub(1);
             self.ended = true;
             return Ok(());
@@ -300,7 +300,6 @@ struct FreshWriter {
     off: u64,
     left: u64,
     entries: usize,
-    err: Option<SgError>,
 }
 
 impl FreshWriter {
@@ -322,23 +321,10 @@ impl FreshWriter {
         self.entries += 1;
     }
 
-    /// Emits the entries of the run `start..end` whose first page is `pfn`.
+    /// Emits the entries of the run `start..end` whose first page is `pfn`
+    /// (frame numbers already validated by [`count_chunks`]).
     #[inline]
     fn run(&mut self, start: usize, end: usize, pfn: Pfn, kind: SegKind) {
-        if self.err.is_some() {
-            return;
-        }
-        let len = end.saturating_sub(start);
-        let last_ok = MAX_PFN.saturating_sub(len.saturating_sub(1) as u64);
-        if pfn.raw() > last_ok {
-            let bad = if pfn.raw() > MAX_PFN {
-                pfn.raw()
-            } else {
-                MAX_PFN + 1
-            };
-            self.err = Some(SgError::PfnOverflow { pfn: bad });
-            return;
-        }
         let mut phys = pfn.raw() << PAGE_SHIFT;
         let mut p = start;
         while p < end {
@@ -355,14 +341,108 @@ impl FreshWriter {
     }
 }
 
-/// One-shot build of the pages `0..used` (already validated except frame numbers).
+/// One-shot build of the pages `0..used` (already validated except frame
+/// numbers), in two passes: the run scan collects run starts into `runs`, then
+/// the entries are written. When no run is longer than `max_segment` (the
+/// usual case) each run is exactly one entry, so the entry count and the chunk
+/// layout are known before writing: entries are written in whole chunks with
+/// no per-entry bookkeeping, and the first and last entries are trimmed to
+/// `offset` and `size` afterwards (only they can be: every other entry covers
+/// whole pages). A longer run or a bad frame number falls back to
+/// [`count_chunks`] (the error) and [`build_fresh_split`].
 fn build_fresh<P: PageSource + ?Sized>(
     pages: &P,
+    runs: &mut Vec<(usize, Pfn)>,
     used: usize,
     ms: u64,
     offset: u64,
     size: u64,
 ) -> Result<SgTable, SgError> {
+    runs.clear();
+    runs.reserve(used / 16 + 1);
+    pages.run_starts(0, used, |i, p| runs.push((i, p)));
+    let (Some(&(last_start, last_pfn)), Some(starts), Some(nexts)) = (
+        runs.last(),
+        runs.get(..runs.len().saturating_sub(1)),
+        runs.get(1..),
+    ) else {
+        return Ok(SgTable::new());
+    };
+    // Assume one entry per run and check while writing (one branch-free test
+    // per entry); on a long run or a bad frame number the table is rebuilt
+    // through `count_chunks`, which names the error.
+    let entries = runs.len();
+    let pages_per_seg = (ms / PAGE_SIZE) as usize;
+    let mut bad = false;
+    // The get_next_sg layout of `entries` entries: full chunks of 127 entries
+    // plus a chain link while more than 128 entries remain, then the rest.
+    let full = entries
+        .saturating_sub(SG_MAX_SINGLE_ALLOC)
+        .div_ceil(SG_MAX_SINGLE_ALLOC - 1);
+    let mut slots = Vec::with_capacity(entries + full);
+    // Whole-page entry for the run starting at `(start, pfn)` and ending at
+    // page `end` (its length fits in a u32 unless `bad` is set).
+    let mut entry = |&(start, pfn): &(usize, Pfn), end: usize| {
+        let n = end.wrapping_sub(start);
+        let last = pfn.raw().wrapping_add(n as u64).wrapping_sub(1);
+        bad |= (n > pages_per_seg) | (pfn.raw() > MAX_PFN) | (last > MAX_PFN);
+        let mut e = SgEntry::EMPTY;
+        e.set_cpu(
+            pfn.raw() << PAGE_SHIFT,
+            (n as u64).wrapping_mul(PAGE_SIZE) as u32,
+            pages.kind(start),
+        );
+        e
+    };
+    let per_chunk = SG_MAX_SINGLE_ALLOC - 1;
+    let mut k = 0;
+    for _ in 0..full {
+        if let (Some(a), Some(b)) = (starts.get(k..k + per_chunk), nexts.get(k..k + per_chunk)) {
+            slots.extend(a.iter().zip(b).map(|(a, b)| entry(a, b.0)));
+        }
+        slots.push(SgEntry::CHAIN);
+        k += per_chunk;
+    }
+    if let (Some(a), Some(b)) = (starts.get(k..), nexts.get(k..)) {
+        slots.extend(a.iter().zip(b).map(|(a, b)| entry(a, b.0)));
+    }
+    slots.push(entry(&(last_start, last_pfn), used));
+    if bad {
+        count_chunks(runs, used, ms)?;
+        return Ok(build_fresh_split(pages, runs, used, ms, offset, size));
+    }
+    // Trim: the first entry starts `offset` into its page, the last one ends
+    // where `size` does (used * PAGE_SIZE - (offset + size) < PAGE_SIZE bytes
+    // early, and it holds at least one byte of the range).
+    if let Some(e) = slots.first_mut() {
+        e.set_cpu(e.phys().raw() + offset, e.len() - offset as u32, e.kind());
+    }
+    let excess = used as u64 * PAGE_SIZE - (offset + size);
+    if let Some(e) = slots.last_mut() {
+        e.set_len(e.len() - excess as u32);
+        e.mark_end();
+    }
+    Ok(SgTable {
+        slots,
+        last_chunk_start: full * SG_MAX_SINGLE_ALLOC,
+        nents: entries,
+        orig_nents: entries,
+        alloc_nents: entries,
+        dma_mapped: false,
+    })
+}
+
+/// [`build_fresh`] when some run is longer than `max_segment` and is cut into
+/// several entries: streamed through a [`FreshWriter`]. Frame numbers are
+/// already validated.
+fn build_fresh_split<P: PageSource + ?Sized>(
+    pages: &P,
+    runs: &[(usize, Pfn)],
+    used: usize,
+    ms: u64,
+    offset: u64,
+    size: u64,
+) -> SgTable {
     let mut w = FreshWriter {
         slots: Vec::with_capacity(used.min(64 + used / 16)),
         in_chunk: 0,
@@ -371,32 +451,22 @@ fn build_fresh<P: PageSource + ?Sized>(
         off: offset,
         left: size,
         entries: 0,
-        err: None,
     };
-    let mut prev: Option<(usize, Pfn)> = None;
-    pages.run_starts(0, used, |i, pfn| {
-        if let Some((s, p)) = prev {
-            w.run(s, i, p, pages.kind(s));
-        }
-        prev = Some((i, pfn));
-    });
-    if let Some((s, p)) = prev {
-        w.run(s, used, p, pages.kind(s));
-    }
-    if let Some(e) = w.err {
-        return Err(e);
+    for (k, &(start, pfn)) in runs.iter().enumerate() {
+        let end = runs.get(k + 1).map_or(used, |r| r.0);
+        w.run(start, end, pfn, pages.kind(start));
     }
     if let Some(last) = w.slots.last_mut() {
         last.mark_end();
     }
-    Ok(SgTable {
+    SgTable {
         slots: w.slots,
         last_chunk_start: w.chunk_start,
         nents: w.entries,
         orig_nents: w.entries,
         alloc_nents: w.entries,
         dma_mapped: false,
-    })
+    }
 }
 
 /// Entries the runs need: each run of `len` pages is cut into
