@@ -556,6 +556,91 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
+    /// Tiny deterministic generator (xorshift64*).
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The chunk-writing fast path of `build_fresh` produces exactly the table
+    /// the streaming writer does, for entry counts around every chunk edge and
+    /// any offset / size, and falls back correctly on long runs and bad pfns.
+    #[test]
+    fn fresh_fast_path_matches_streaming_writer() {
+        let mut st = 0x9e37_79b9_7f4a_7c15u64;
+        let counts = [
+            1usize, 2, 126, 127, 128, 129, 130, 254, 255, 256, 257, 381, 382, 383, 1000,
+        ];
+        for &runs_wanted in &counts {
+            for round in 0..6 {
+                let mut pfns = Vec::new();
+                let mut next = 0x1000u64;
+                for _ in 0..runs_wanted {
+                    let len = 1 + rng(&mut st) % 9;
+                    next += 2 + rng(&mut st) % 50;
+                    pfns.extend((next..next + len).map(Pfn::new));
+                    next += len;
+                }
+                let offset = if round % 2 == 0 {
+                    0
+                } else {
+                    rng(&mut st) % PAGE_SIZE
+                };
+                let covered = pfns.len() as u64 * PAGE_SIZE - offset;
+                let size = match round {
+                    0 | 1 => covered,
+                    _ => 1 + rng(&mut st) % covered,
+                };
+                let used = (offset + size).div_ceil(PAGE_SIZE) as usize;
+                for ms in [u64::MAX, 9 * PAGE_SIZE, 4 * PAGE_SIZE, PAGE_SIZE] {
+                    let mut runs = Vec::new();
+                    let fast = build_fresh(
+                        &pfns[..],
+                        &mut runs,
+                        used,
+                        effective_max_segment(ms).unwrap(),
+                        offset,
+                        size,
+                    )
+                    .unwrap();
+                    let slow = build_fresh_split(
+                        &pfns[..],
+                        &runs,
+                        used,
+                        effective_max_segment(ms).unwrap(),
+                        offset,
+                        size,
+                    );
+                    assert_eq!(fast, slow, "runs {runs_wanted} round {round} ms {ms:#x}");
+                    assert_eq!(fast.total_len(), size);
+                    assert_eq!(fast.iter().next().map(|e| e.offset()), Some(offset));
+                }
+            }
+        }
+        // A run running past the top page and a lone page above MAX_PFN name the
+        // same pfn as count_chunks.
+        for (pfns, want) in [
+            (
+                vec![Pfn::new(5), Pfn::new(MAX_PFN), Pfn::new(MAX_PFN + 1)],
+                MAX_PFN + 1,
+            ),
+            (vec![Pfn::new(MAX_PFN + 7)], MAX_PFN + 7),
+        ] {
+            let mut runs = Vec::new();
+            let r = build_fresh(
+                &pfns[..],
+                &mut runs,
+                pfns.len(),
+                PAGE_SIZE * 4,
+                0,
+                pfns.len() as u64 * PAGE_SIZE,
+            );
+            assert_eq!(r, Err(SgError::PfnOverflow { pfn: want }));
+        }
+    }
+
     /// The streaming one-shot layout equals the `get_next_sg` emulation.
     #[test]
     fn fresh_layout_matches_get_next_sg() {
