@@ -162,7 +162,7 @@ impl SgAppendTable {
         if self.prv.is_none() && left_pages == 0 && self.sgt.slots.is_empty() {
             // One-shot build (sg_alloc_table_from_pages_segment): stream the
             // entries while scanning. A fresh table is simply dropped on error.
-            self.sgt = build_fresh(pages, &mut self.runs, used, ms, offset, size)?;
+            self.sgt = build_fresh(pages, used, ms, offset, size)?;
             self.prv = self.sgt.slots.len().checked_sub(1);
             self.ended = true;
             return Ok(());
@@ -286,134 +286,115 @@ impl SgAppendTable {
     }
 }
 
-/// Streams entries into a fresh table in the layout `get_next_sg` gives a
-/// one-shot build (`left_pages == 0`): chunks of 127 entries plus a chain link
-/// while more than one entry follows, the final chunk holding the rest (up to
-/// 128). Without knowing the entry count in advance, a full chunk's last slot
-/// is filled provisionally and turned into the link (its entry moving to the
-/// next chunk) only if another entry arrives.
-struct FreshWriter {
+/// Appends entries in the layout `get_next_sg` gives a one-shot build.
+struct ChunkWriter {
     slots: Vec<SgEntry>,
+    /// Slots used in the current chunk.
     in_chunk: usize,
+    /// First slot of the current (last) chunk.
     chunk_start: usize,
-    pages_per_seg: usize,
-    off: u64,
-    left: u64,
-    entries: usize,
 }
 
-impl FreshWriter {
-    #[inline]
-    fn push(&mut self, phys: u64, len: u32, kind: SegKind) {
+impl ChunkWriter {
+    /// Appends one entry; when the current chunk is full, its last entry moves
+    /// to a new chunk and its slot becomes the chain link.
+    #[inline(always)]
+    fn push(&mut self, e: SgEntry) {
         if self.in_chunk == SG_MAX_SINGLE_ALLOC {
-            let link = self.slots.len() - 1;
-            if let Some(last) = self.slots.get_mut(link) {
+            if let Some(last) = self.slots.last_mut() {
                 let moved = core::mem::replace(last, SgEntry::CHAIN);
                 self.chunk_start = self.slots.len();
                 self.slots.push(moved);
                 self.in_chunk = 1;
             }
         }
-        let mut e = SgEntry::EMPTY;
-        e.set_cpu(phys, len, kind);
         self.slots.push(e);
         self.in_chunk += 1;
-        self.entries += 1;
     }
 
-    /// Emits the entries of the run `start..end` whose first page is `pfn`
-    /// (frame numbers already validated by [`count_chunks`]).
-    #[inline]
-    fn run(&mut self, start: usize, end: usize, pfn: Pfn, kind: SegKind) {
-        let mut phys = pfn.raw() << PAGE_SHIFT;
-        let mut p = start;
-        while p < end {
-            let np = self.pages_per_seg.min(end - p);
+    /// Appends a run of `n` pages at `phys` longer than `pages_per_seg`, cut
+    /// into pieces of `pages_per_seg` pages (kept out of the scan loop).
+    #[cold]
+    #[inline(never)]
+    fn push_split(&mut self, mut phys: u64, mut n: usize, pages_per_seg: usize, kind: SegKind) {
+        while n > 0 {
+            let np = n.min(pages_per_seg);
             let bytes = np as u64 * PAGE_SIZE;
-            let len = self.left.min(bytes - self.off);
-            // len <= ms <= MAX_SEGMENT_LIMIT fits in u32.
-            self.push(phys + self.off, len as u32, kind);
-            self.left -= len;
-            self.off = 0;
+            let mut e = SgEntry::EMPTY;
+            // bytes <= ms <= MAX_SEGMENT_LIMIT fits in a u32.
+            e.set_cpu(phys, bytes as u32, kind);
+            self.push(e);
             phys = phys.wrapping_add(bytes);
-            p += np;
+            n -= np;
         }
     }
 }
 
 /// One-shot build of the pages `0..used` (already validated except frame
-/// numbers), in two passes: the run scan collects run starts into `runs`, then
-/// the entries are written. When no run is longer than `max_segment` (the
-/// usual case) each run is exactly one entry, so the entry count and the chunk
-/// layout are known before writing: entries are written in whole chunks with
-/// no per-entry bookkeeping, and the first and last entries are trimmed to
-/// `offset` and `size` afterwards (only they can be: every other entry covers
-/// whole pages). A longer run or a bad frame number falls back to
-/// [`count_chunks`] (the error) and [`build_fresh_split`].
+/// numbers) in one pass: the run scan's sink writes each run's entries as soon
+/// as the next run starts, in the layout `get_next_sg` gives a one-shot build
+/// (`left_pages == 0`): chunks of 127 entries plus a chain link while more than
+/// one entry follows, the final chunk holding the rest (up to 128). Without the
+/// entry count in advance, a full chunk's last slot is filled provisionally and
+/// turned into the link (its entry moving to the next chunk) only if another
+/// entry arrives. Entries cover whole pages while writing; the first and last
+/// are trimmed to `offset` and `size` afterwards (only they can be partial).
+/// A bad frame number is noted with one branch-free test per run, and the
+/// error is then named by [`count_chunks`] over a second scan.
 fn build_fresh<P: PageSource + ?Sized>(
     pages: &P,
-    runs: &mut Vec<(usize, Pfn)>,
     used: usize,
     ms: u64,
     offset: u64,
     size: u64,
 ) -> Result<SgTable, SgError> {
-    runs.clear();
-    runs.reserve(used / 16 + 1);
-    pages.run_starts(0, used, |i, p| runs.push((i, p)));
-    let (Some(&(last_start, last_pfn)), Some(starts), Some(nexts)) = (
-        runs.last(),
-        runs.get(..runs.len().saturating_sub(1)),
-        runs.get(1..),
-    ) else {
-        return Ok(SgTable::new());
-    };
-    // Assume one entry per run and check while writing (one branch-free test
-    // per entry); on a long run or a bad frame number the table is rebuilt
-    // through `count_chunks`, which names the error.
-    let entries = runs.len();
     let pages_per_seg = (ms / PAGE_SIZE) as usize;
+    let mut w = ChunkWriter {
+        slots: Vec::with_capacity(used.min(64 + used / 16)),
+        in_chunk: 0,
+        chunk_start: 0,
+    };
     let mut bad = false;
-    // The get_next_sg layout of `entries` entries: full chunks of 127 entries
-    // plus a chain link while more than 128 entries remain, then the rest.
-    let full = entries
-        .saturating_sub(SG_MAX_SINGLE_ALLOC)
-        .div_ceil(SG_MAX_SINGLE_ALLOC - 1);
-    let mut slots = Vec::with_capacity(entries + full);
-    // Whole-page entry for the run starting at `(start, pfn)` and ending at
-    // page `end` (its length fits in a u32 unless `bad` is set).
-    let mut entry = |&(start, pfn): &(usize, Pfn), end: usize| {
+    // Entries of the run of pages `start..end` whose first frame is `pfn`:
+    // one, or pieces of `pages_per_seg` pages (Linux's max_segment rule).
+    let mut emit = |w: &mut ChunkWriter, (start, pfn): (usize, Pfn), end: usize| {
         let n = end.wrapping_sub(start);
         let last = pfn.raw().wrapping_add(n as u64).wrapping_sub(1);
-        bad |= (n > pages_per_seg) | (pfn.raw() > MAX_PFN) | (last > MAX_PFN);
-        let mut e = SgEntry::EMPTY;
-        e.set_cpu(
-            pfn.raw() << PAGE_SHIFT,
-            (n as u64).wrapping_mul(PAGE_SIZE) as u32,
-            pages.kind(start),
-        );
-        e
-    };
-    let per_chunk = SG_MAX_SINGLE_ALLOC - 1;
-    let mut k = 0;
-    for _ in 0..full {
-        if let (Some(a), Some(b)) = (starts.get(k..k + per_chunk), nexts.get(k..k + per_chunk)) {
-            slots.extend(a.iter().zip(b).map(|(a, b)| entry(a, b.0)));
+        bad |= (pfn.raw() > MAX_PFN) | (last > MAX_PFN);
+        let kind = pages.kind(start);
+        if n <= pages_per_seg {
+            let mut e = SgEntry::EMPTY;
+            // n pages <= ms <= MAX_SEGMENT_LIMIT bytes: fits in a u32.
+            e.set_cpu(pfn.raw() << PAGE_SHIFT, (n as u64 * PAGE_SIZE) as u32, kind);
+            w.push(e);
+        } else {
+            w.push_split(pfn.raw() << PAGE_SHIFT, n, pages_per_seg, kind);
         }
-        slots.push(SgEntry::CHAIN);
-        k += per_chunk;
-    }
-    if let (Some(a), Some(b)) = (starts.get(k..), nexts.get(k..)) {
-        slots.extend(a.iter().zip(b).map(|(a, b)| entry(a, b.0)));
-    }
-    slots.push(entry(&(last_start, last_pfn), used));
+    };
+    let mut prev = (0usize, Pfn::new(0));
+    pages.run_starts(0, used, |i, p| {
+        // The first run start is page 0; every later one ends a run.
+        if i > 0 {
+            emit(&mut w, prev, i);
+        }
+        prev = (i, p);
+    });
+    emit(&mut w, prev, used);
+    let ChunkWriter {
+        mut slots,
+        chunk_start,
+        ..
+    } = w;
     if bad {
-        count_chunks(runs, used, ms)?;
-        return Ok(build_fresh_split(pages, runs, used, ms, offset, size));
+        let mut runs = Vec::new();
+        pages.run_starts(0, used, |i, p| runs.push((i, p)));
+        count_chunks(&runs, used, ms)?;
+        // Not reached: count_chunks refuses the runs that set `bad`.
+        return Err(SgError::PfnOverflow { pfn: MAX_PFN + 1 });
     }
     // Trim: the first entry starts `offset` into its page, the last one ends
-    // where `size` does (used * PAGE_SIZE - (offset + size) < PAGE_SIZE bytes
-    // early, and it holds at least one byte of the range).
+    // where `size` does: used * PAGE_SIZE - (offset + size) < PAGE_SIZE bytes
+    // early (it holds at least one byte of the range).
     if let Some(e) = slots.first_mut() {
         e.set_cpu(e.phys().raw() + offset, e.len() - offset as u32, e.kind());
     }
@@ -422,51 +403,16 @@ fn build_fresh<P: PageSource + ?Sized>(
         e.set_len(e.len() - excess as u32);
         e.mark_end();
     }
+    // Every chunk before the last is 128 slots, one of them a link.
+    let entries = slots.len() - chunk_start / SG_MAX_SINGLE_ALLOC;
     Ok(SgTable {
         slots,
-        last_chunk_start: full * SG_MAX_SINGLE_ALLOC,
+        last_chunk_start: chunk_start,
         nents: entries,
         orig_nents: entries,
         alloc_nents: entries,
         dma_mapped: false,
     })
-}
-
-/// [`build_fresh`] when some run is longer than `max_segment` and is cut into
-/// several entries: streamed through a [`FreshWriter`]. Frame numbers are
-/// already validated.
-fn build_fresh_split<P: PageSource + ?Sized>(
-    pages: &P,
-    runs: &[(usize, Pfn)],
-    used: usize,
-    ms: u64,
-    offset: u64,
-    size: u64,
-) -> SgTable {
-    let mut w = FreshWriter {
-        slots: Vec::with_capacity(used.min(64 + used / 16)),
-        in_chunk: 0,
-        chunk_start: 0,
-        pages_per_seg: (ms / PAGE_SIZE) as usize,
-        off: offset,
-        left: size,
-        entries: 0,
-    };
-    for (k, &(start, pfn)) in runs.iter().enumerate() {
-        let end = runs.get(k + 1).map_or(used, |r| r.0);
-        w.run(start, end, pfn, pages.kind(start));
-    }
-    if let Some(last) = w.slots.last_mut() {
-        last.mark_end();
-    }
-    SgTable {
-        slots: w.slots,
-        last_chunk_start: w.chunk_start,
-        nents: w.entries,
-        orig_nents: w.entries,
-        alloc_nents: w.entries,
-        dma_mapped: false,
-    }
 }
 
 /// Entries the runs need: each run of `len` pages is cut into
@@ -564,11 +510,12 @@ mod tests {
         state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// The chunk-writing fast path of `build_fresh` produces exactly the table
-    /// the streaming writer does, for entry counts around every chunk edge and
-    /// any offset / size, and falls back correctly on long runs and bad pfns.
+    /// The one-pass builder gives the entries of the reserving append path
+    /// (`left_pages > 0`, then finished) in the `__sg_alloc_table` layout, for
+    /// entry counts around every chunk edge, any offset / size and runs longer
+    /// than `max_segment`; a bad frame number is the error `count_chunks` names.
     #[test]
-    fn fresh_fast_path_matches_streaming_writer() {
+    fn fresh_build_matches_append_path() {
         let mut st = 0x9e37_79b9_7f4a_7c15u64;
         let counts = [
             1usize, 2, 126, 127, 128, 129, 130, 254, 255, 256, 257, 381, 382, 383, 1000,
@@ -593,29 +540,37 @@ mod tests {
                     0 | 1 => covered,
                     _ => 1 + rng(&mut st) % covered,
                 };
-                let used = (offset + size).div_ceil(PAGE_SIZE) as usize;
                 for ms in [u64::MAX, 9 * PAGE_SIZE, 4 * PAGE_SIZE, PAGE_SIZE] {
-                    let mut runs = Vec::new();
-                    let fast = build_fresh(
-                        &pfns[..],
-                        &mut runs,
-                        used,
-                        effective_max_segment(ms).unwrap(),
-                        offset,
-                        size,
-                    )
-                    .unwrap();
-                    let slow = build_fresh_split(
-                        &pfns[..],
-                        &runs,
-                        used,
-                        effective_max_segment(ms).unwrap(),
-                        offset,
-                        size,
-                    );
-                    assert_eq!(fast, slow, "runs {runs_wanted} round {round} ms {ms:#x}");
-                    assert_eq!(fast.total_len(), size);
-                    assert_eq!(fast.iter().next().map(|e| e.offset()), Some(offset));
+                    let t = SgTable::from_pages(&pfns, offset, size, ms).unwrap();
+                    let mut a = SgAppendTable::new();
+                    a.append_pages(&pfns, offset, size, ms, 1).unwrap();
+                    let r = a.into_table();
+                    let cpu = |t: &SgTable| -> Vec<_> {
+                        t.iter().map(|e| (e.phys(), e.len(), e.kind())).collect()
+                    };
+                    let ctx = alloc::format!("runs {runs_wanted} round {round} ms {ms:#x}");
+                    assert_eq!(cpu(&t), cpu(&r), "{ctx}");
+                    assert_eq!(t.total_len(), size, "{ctx}");
+                    let n = t.orig_nents();
+                    let layout = SgTable::with_layout(n);
+                    let links = |t: &SgTable| -> Vec<usize> {
+                        t.slots()
+                            .iter()
+                            .enumerate()
+                            .filter(|s| s.1.is_chain())
+                            .map(|s| s.0)
+                            .collect()
+                    };
+                    assert_eq!(links(&t), links(&layout), "{ctx}");
+                    assert_eq!(t.slot_count(), layout.slot_count(), "{ctx}");
+                    assert_eq!(t.alloc_nents(), n, "{ctx}");
+                    assert_eq!(t.nents(), n, "{ctx}");
+                    assert_eq!(t.last_chunk_start, layout.last_chunk_start, "{ctx}");
+                    let ends: Vec<bool> = t.slots().iter().map(|s| s.is_end()).collect();
+                    let want_ends: Vec<bool> = (0..t.slot_count())
+                        .map(|i| i + 1 == t.slot_count())
+                        .collect();
+                    assert_eq!(ends, want_ends, "{ctx}");
                 }
             }
         }
@@ -628,15 +583,7 @@ mod tests {
             ),
             (vec![Pfn::new(MAX_PFN + 7)], MAX_PFN + 7),
         ] {
-            let mut runs = Vec::new();
-            let r = build_fresh(
-                &pfns[..],
-                &mut runs,
-                pfns.len(),
-                PAGE_SIZE * 4,
-                0,
-                pfns.len() as u64 * PAGE_SIZE,
-            );
+            let r = SgTable::from_pages(&pfns, 0, pfns.len() as u64 * PAGE_SIZE, PAGE_SIZE * 4);
             assert_eq!(r, Err(SgError::PfnOverflow { pfn: want }));
         }
     }
