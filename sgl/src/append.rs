@@ -320,10 +320,8 @@ impl ChunkWriter {
         while n > 0 {
             let np = n.min(pages_per_seg);
             let bytes = np as u64 * PAGE_SIZE;
-            let mut e = SgEntry::EMPTY;
             // bytes <= ms <= MAX_SEGMENT_LIMIT fits in a u32.
-            e.set_cpu(phys, bytes as u32, kind);
-            self.push(e);
+            self.push(SgEntry::cpu(phys, bytes as u32, kind));
             phys = phys.wrapping_add(bytes);
             n -= np;
         }
@@ -339,8 +337,8 @@ impl ChunkWriter {
 /// turned into the link (its entry moving to the next chunk) only if another
 /// entry arrives. Entries cover whole pages while writing; the first and last
 /// are trimmed to `offset` and `size` afterwards (only they can be partial).
-/// A bad frame number is noted with one branch-free test per run, and the
-/// error is then named by [`count_chunks`] over a second scan.
+/// Frame numbers are checked with one OR per run; a bad one is then named
+/// by [`count_chunks`] over a second scan.
 fn build_fresh<P: PageSource + ?Sized>(
     pages: &P,
     used: usize,
@@ -354,19 +352,24 @@ fn build_fresh<P: PageSource + ?Sized>(
         in_chunk: 0,
         chunk_start: 0,
     };
-    let mut bad = false;
+    // OR of every run's first and last frame number: all are valid iff it is
+    // at most MAX_PFN (all ones), and a run's last frame only wraps when its
+    // first is already invalid.
+    let mut frames = 0u64;
     // Entries of the run of pages `start..end` whose first frame is `pfn`:
     // one, or pieces of `pages_per_seg` pages (Linux's max_segment rule).
     let mut emit = |w: &mut ChunkWriter, (start, pfn): (usize, Pfn), end: usize| {
         let n = end.wrapping_sub(start);
         let last = pfn.raw().wrapping_add(n as u64).wrapping_sub(1);
-        bad |= (pfn.raw() > MAX_PFN) | (last > MAX_PFN);
+        frames |= pfn.raw() | last;
         let kind = pages.kind(start);
         if n <= pages_per_seg {
-            let mut e = SgEntry::EMPTY;
             // n pages <= ms <= MAX_SEGMENT_LIMIT bytes: fits in a u32.
-            e.set_cpu(pfn.raw() << PAGE_SHIFT, (n as u64 * PAGE_SIZE) as u32, kind);
-            w.push(e);
+            w.push(SgEntry::cpu(
+                pfn.raw() << PAGE_SHIFT,
+                (n as u64 * PAGE_SIZE) as u32,
+                kind,
+            ));
         } else {
             w.push_split(pfn.raw() << PAGE_SHIFT, n, pages_per_seg, kind);
         }
@@ -385,11 +388,11 @@ fn build_fresh<P: PageSource + ?Sized>(
         chunk_start,
         ..
     } = w;
-    if bad {
+    if frames > MAX_PFN {
         let mut runs = Vec::new();
         pages.run_starts(0, used, |i, p| runs.push((i, p)));
         count_chunks(&runs, used, ms)?;
-        // Not reached: count_chunks refuses the runs that set `bad`.
+        // Not reached: count_chunks refuses the same runs.
         return Err(SgError::PfnOverflow { pfn: MAX_PFN + 1 });
     }
     // Trim: the first entry starts `offset` into its page, the last one ends
