@@ -65,7 +65,9 @@ impl PageSource for [Pfn] {
     }
 
     /// Two-level scan over superblocks of up to 16 blocks of 64 neighbour
-    /// pairs (see [`scan_superblock`]); the last < 64 pairs one by one.
+    /// pairs: a branch-free vector pass marks the 16-pair groups holding a run
+    /// boundary, then only those groups are looked at pair by pair (while the
+    /// superblock is still in L1); the last < 64 pairs one by one.
     fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, mut sink: F) {
         let Some(pages) = self.get(from..to) else {
             return;
