@@ -286,76 +286,59 @@ impl SgAppendTable {
     }
 }
 
-/// Streams entries into a fresh table in the layout `get_next_sg` gives a
-/// one-shot build (`left_pages == 0`): chunks of 127 entries plus a chain link
-/// while more than one entry follows, the final chunk holding the rest (up to
-/// 128). Without knowing the entry count in advance, a full chunk's last slot
-/// is filled provisionally and turned into the link (its entry moving to the
-/// next chunk) only if another entry arrives.
-struct FreshWriter {
+/// Appends entries in the layout `get_next_sg` gives a one-shot build.
+struct ChunkWriter {
     slots: Vec<SgEntry>,
+    /// Slots used in the current chunk.
     in_chunk: usize,
+    /// First slot of the current (last) chunk.
     chunk_start: usize,
-    pages_per_seg: usize,
-    off: u64,
-    left: u64,
-    entries: usize,
-    err: Option<SgError>,
 }
 
-impl FreshWriter {
-    #[inline]
-    fn push(&mut self, phys: u64, len: u32, kind: SegKind) {
+impl ChunkWriter {
+    /// Appends one entry; when the current chunk is full, its last entry moves
+    /// to a new chunk and its slot becomes the chain link.
+    #[inline(always)]
+    fn push(&mut self, e: SgEntry) {
         if self.in_chunk == SG_MAX_SINGLE_ALLOC {
-            let link = self.slots.len() - 1;
-            if let Some(last) = self.slots.get_mut(link) {
+            if let Some(last) = self.slots.last_mut() {
                 let moved = core::mem::replace(last, SgEntry::CHAIN);
                 self.chunk_start = self.slots.len();
                 self.slots.push(moved);
                 self.in_chunk = 1;
             }
         }
-        let mut e = SgEntry::EMPTY;
-        e.set_cpu(phys, len, kind);
         self.slots.push(e);
         self.in_chunk += 1;
-        self.entries += 1;
     }
 
-    /// Emits the entries of the run `start..end` whose first page is `pfn`.
-    #[inline]
-    fn run(&mut self, start: usize, end: usize, pfn: Pfn, kind: SegKind) {
-        if self.err.is_some() {
-            return;
-        }
-        let len = end.saturating_sub(start);
-        let last_ok = MAX_PFN.saturating_sub(len.saturating_sub(1) as u64);
-        if pfn.raw() > last_ok {
-            let bad = if pfn.raw() > MAX_PFN {
-                pfn.raw()
-            } else {
-                MAX_PFN + 1
-            };
-            self.err = Some(SgError::PfnOverflow { pfn: bad });
-            return;
-        }
-        let mut phys = pfn.raw() << PAGE_SHIFT;
-        let mut p = start;
-        while p < end {
-            let np = self.pages_per_seg.min(end - p);
+    /// Appends a run of `n` pages at `phys` longer than `pages_per_seg`, cut
+    /// into pieces of `pages_per_seg` pages (kept out of the scan loop).
+    #[cold]
+    #[inline(never)]
+    fn push_split(&mut self, mut phys: u64, mut n: usize, pages_per_seg: usize, kind: SegKind) {
+        while n > 0 {
+            let np = n.min(pages_per_seg);
             let bytes = np as u64 * PAGE_SIZE;
-            let len = self.left.min(bytes - self.off);
-            // len <= ms <= MAX_SEGMENT_LIMIT fits in u32.
-            self.push(phys + self.off, len as u32, kind);
-            self.left -= len;
-            self.off = 0;
+            // bytes <= ms <= MAX_SEGMENT_LIMIT fits in a u32.
+            self.push(SgEntry::cpu(phys, bytes as u32, kind));
             phys = phys.wrapping_add(bytes);
-            p += np;
+            n -= np;
         }
     }
 }
 
-/// One-shot build of the pages `0..used` (already validated except frame numbers).
+/// One-shot build of the pages `0..used` (already validated except frame
+/// numbers) in one pass: the run scan's sink writes each run's entries as soon
+/// as the next run starts, in the layout `get_next_sg` gives a one-shot build
+/// (`left_pages == 0`): chunks of 127 entries plus a chain link while more than
+/// one entry follows, the final chunk holding the rest (up to 128). Without the
+/// entry count in advance, a full chunk's last slot is filled provisionally and
+/// turned into the link (its entry moving to the next chunk) only if another
+/// entry arrives. Entries cover whole pages while writing; the first and last
+/// are trimmed to `offset` and `size` afterwards (only they can be partial).
+/// Frame numbers are checked with one OR per run; a bad one is then named
+/// by [`count_chunks`] over a second scan.
 fn build_fresh<P: PageSource + ?Sized>(
     pages: &P,
     used: usize,
@@ -363,38 +346,74 @@ fn build_fresh<P: PageSource + ?Sized>(
     offset: u64,
     size: u64,
 ) -> Result<SgTable, SgError> {
-    let mut w = FreshWriter {
+    let pages_per_seg = (ms / PAGE_SIZE) as usize;
+    let mut w = ChunkWriter {
         slots: Vec::with_capacity(used.min(64 + used / 16)),
         in_chunk: 0,
         chunk_start: 0,
-        pages_per_seg: (ms / PAGE_SIZE) as usize,
-        off: offset,
-        left: size,
-        entries: 0,
-        err: None,
     };
-    let mut prev: Option<(usize, Pfn)> = None;
-    pages.run_starts(0, used, |i, pfn| {
-        if let Some((s, p)) = prev {
-            w.run(s, i, p, pages.kind(s));
+    // OR of every run's first and last frame number: all are valid iff it is
+    // at most MAX_PFN (all ones), and a run's last frame only wraps when its
+    // first is already invalid.
+    let mut frames = 0u64;
+    // Entries of the run of pages `start..end` whose first frame is `pfn`:
+    // one, or pieces of `pages_per_seg` pages (Linux's max_segment rule).
+    let mut emit = |w: &mut ChunkWriter, (start, pfn): (usize, Pfn), end: usize| {
+        let n = end.wrapping_sub(start);
+        let last = pfn.raw().wrapping_add(n as u64).wrapping_sub(1);
+        frames |= pfn.raw() | last;
+        let kind = pages.kind(start);
+        if n <= pages_per_seg {
+            // n pages <= ms <= MAX_SEGMENT_LIMIT bytes: fits in a u32.
+            w.push(SgEntry::cpu(
+                pfn.raw() << PAGE_SHIFT,
+                (n as u64 * PAGE_SIZE) as u32,
+                kind,
+            ));
+        } else {
+            w.push_split(pfn.raw() << PAGE_SHIFT, n, pages_per_seg, kind);
         }
-        prev = Some((i, pfn));
+    };
+    let mut prev = (0usize, Pfn::new(0));
+    pages.run_starts(0, used, |i, p| {
+        // The first run start is page 0; every later one ends a run.
+        if i > 0 {
+            emit(&mut w, prev, i);
+        }
+        prev = (i, p);
     });
-    if let Some((s, p)) = prev {
-        w.run(s, used, p, pages.kind(s));
+    emit(&mut w, prev, used);
+    let ChunkWriter {
+        mut slots,
+        chunk_start,
+        ..
+    } = w;
+    if frames > MAX_PFN {
+        let mut runs = Vec::new();
+        pages.run_starts(0, used, |i, p| runs.push((i, p)));
+        count_chunks(&runs, used, ms)?;
+        // Not reached: count_chunks refuses the same runs.
+        return Err(SgError::PfnOverflow { pfn: MAX_PFN + 1 });
     }
-    if let Some(e) = w.err {
-        return Err(e);
+    // Trim: the first entry starts `offset` into its page, the last one ends
+    // where `size` does: used * PAGE_SIZE - (offset + size) < PAGE_SIZE bytes
+    // early (it holds at least one byte of the range).
+    if let Some(e) = slots.first_mut() {
+        e.set_cpu(e.phys().raw() + offset, e.len() - offset as u32, e.kind());
     }
-    if let Some(last) = w.slots.last_mut() {
-        last.mark_end();
+    let excess = used as u64 * PAGE_SIZE - (offset + size);
+    if let Some(e) = slots.last_mut() {
+        e.set_len(e.len() - excess as u32);
+        e.mark_end();
     }
+    // Every chunk before the last is 128 slots, one of them a link.
+    let entries = slots.len() - chunk_start / SG_MAX_SINGLE_ALLOC;
     Ok(SgTable {
-        slots: w.slots,
-        last_chunk_start: w.chunk_start,
-        nents: w.entries,
-        orig_nents: w.entries,
-        alloc_nents: w.entries,
+        slots,
+        last_chunk_start: chunk_start,
+        nents: entries,
+        orig_nents: entries,
+        alloc_nents: entries,
         dma_mapped: false,
     })
 }
@@ -485,6 +504,92 @@ impl SgTable {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    /// Tiny deterministic generator (xorshift64*).
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The one-pass builder gives the entries of the reserving append path
+    /// (`left_pages > 0`, then finished) in the `__sg_alloc_table` layout, for
+    /// entry counts around every chunk edge, any offset / size and runs longer
+    /// than `max_segment`; a bad frame number is the error `count_chunks` names.
+    #[test]
+    fn fresh_build_matches_append_path() {
+        let mut st = 0x9e37_79b9_7f4a_7c15u64;
+        let counts = [
+            1usize, 2, 126, 127, 128, 129, 130, 254, 255, 256, 257, 381, 382, 383, 1000,
+        ];
+        for &runs_wanted in &counts {
+            for round in 0..6 {
+                let mut pfns = Vec::new();
+                let mut next = 0x1000u64;
+                for _ in 0..runs_wanted {
+                    let len = 1 + rng(&mut st) % 9;
+                    next += 2 + rng(&mut st) % 50;
+                    pfns.extend((next..next + len).map(Pfn::new));
+                    next += len;
+                }
+                let offset = if round % 2 == 0 {
+                    0
+                } else {
+                    rng(&mut st) % PAGE_SIZE
+                };
+                let covered = pfns.len() as u64 * PAGE_SIZE - offset;
+                let size = match round {
+                    0 | 1 => covered,
+                    _ => 1 + rng(&mut st) % covered,
+                };
+                for ms in [u64::MAX, 9 * PAGE_SIZE, 4 * PAGE_SIZE, PAGE_SIZE] {
+                    let t = SgTable::from_pages(&pfns, offset, size, ms).unwrap();
+                    let mut a = SgAppendTable::new();
+                    a.append_pages(&pfns, offset, size, ms, 1).unwrap();
+                    let r = a.into_table();
+                    let cpu = |t: &SgTable| -> Vec<_> {
+                        t.iter().map(|e| (e.phys(), e.len(), e.kind())).collect()
+                    };
+                    let ctx = alloc::format!("runs {runs_wanted} round {round} ms {ms:#x}");
+                    assert_eq!(cpu(&t), cpu(&r), "{ctx}");
+                    assert_eq!(t.total_len(), size, "{ctx}");
+                    let n = t.orig_nents();
+                    let layout = SgTable::with_layout(n);
+                    let links = |t: &SgTable| -> Vec<usize> {
+                        t.slots()
+                            .iter()
+                            .enumerate()
+                            .filter(|s| s.1.is_chain())
+                            .map(|s| s.0)
+                            .collect()
+                    };
+                    assert_eq!(links(&t), links(&layout), "{ctx}");
+                    assert_eq!(t.slot_count(), layout.slot_count(), "{ctx}");
+                    assert_eq!(t.alloc_nents(), n, "{ctx}");
+                    assert_eq!(t.nents(), n, "{ctx}");
+                    assert_eq!(t.last_chunk_start, layout.last_chunk_start, "{ctx}");
+                    let ends: Vec<bool> = t.slots().iter().map(|s| s.is_end()).collect();
+                    let want_ends: Vec<bool> = (0..t.slot_count())
+                        .map(|i| i + 1 == t.slot_count())
+                        .collect();
+                    assert_eq!(ends, want_ends, "{ctx}");
+                }
+            }
+        }
+        // A run running past the top page and a lone page above MAX_PFN name the
+        // same pfn as count_chunks.
+        for (pfns, want) in [
+            (
+                vec![Pfn::new(5), Pfn::new(MAX_PFN), Pfn::new(MAX_PFN + 1)],
+                MAX_PFN + 1,
+            ),
+            (vec![Pfn::new(MAX_PFN + 7)], MAX_PFN + 7),
+        ] {
+            let r = SgTable::from_pages(&pfns, 0, pfns.len() as u64 * PAGE_SIZE, PAGE_SIZE * 4);
+            assert_eq!(r, Err(SgError::PfnOverflow { pfn: want }));
+        }
+    }
 
     /// The streaming one-shot layout equals the `get_next_sg` emulation.
     #[test]

@@ -154,6 +154,20 @@ impl SgEntry {
         ..Self::EMPTY
     };
 
+    /// An unlinked entry with only the CPU side set, built in one go (the
+    /// builders' hot path).
+    #[inline]
+    pub(crate) const fn cpu(phys: u64, len: u32, kind: SegKind) -> Self {
+        let (kind_tag, provider) = pack_kind(kind);
+        Self {
+            phys,
+            len,
+            kind_tag,
+            provider,
+            ..Self::EMPTY
+        }
+    }
+
     /// Sets the CPU side, keeping the link bits (Linux `sg_set_page`).
     #[inline]
     pub(crate) fn set_cpu(&mut self, phys: u64, len: u32, kind: SegKind) {

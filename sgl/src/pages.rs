@@ -64,11 +64,10 @@ impl PageSource for [Pfn] {
         SegKind::Ram
     }
 
-    /// Two-level block scan. For each block of 64 neighbour pairs, eight
-    /// branch-free OR-reductions of `pfn[i] ^ (pfn[i - 1] + 1)` (which
-    /// vectorise) say which 8-pair groups hold a run boundary; only those
-    /// groups are looked at pair by pair. Runs average tens of pages, so most
-    /// groups are clean and the scan costs about one vector pass.
+    /// Two-level scan over superblocks of up to 16 blocks of 64 neighbour
+    /// pairs: a branch-free vector pass marks the 16-pair groups holding a run
+    /// boundary, then only those groups are looked at pair by pair (while the
+    /// superblock is still in L1); the last < 64 pairs one by one.
     fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, mut sink: F) {
         let Some(pages) = self.get(from..to) else {
             return;
@@ -81,45 +80,100 @@ impl PageSource for [Pfn] {
             return;
         };
         sink(from, first);
-        const GROUP: usize = 8;
-        const BLOCK: usize = 64;
-        let mut ca = a.chunks_exact(BLOCK);
-        let mut cb = b.chunks_exact(BLOCK);
         let mut base = from + 1;
-        for (x, y) in (&mut ca).zip(&mut cb) {
-            let (Ok(x), Ok(y)) = (<&[Pfn; BLOCK]>::try_from(x), <&[Pfn; BLOCK]>::try_from(y))
-            else {
-                continue;
-            };
-            let mut dirty = 0u64;
-            for j in 0..BLOCK / GROUP {
-                let mut acc = 0u64;
-                for k in 0..GROUP {
-                    acc |= y[j * GROUP + k].raw() ^ x[j * GROUP + k].raw().wrapping_add(1);
-                }
-                dirty |= u64::from(acc != 0) << j;
-            }
-            while dirty != 0 {
-                let j = dirty.trailing_zeros() as usize % (BLOCK / GROUP);
-                dirty &= dirty - 1;
-                let mut m = 0u32;
-                for k in 0..GROUP {
-                    let i = j * GROUP + k;
-                    m |= u32::from(y[i].raw() != x[i].raw().wrapping_add(1)) << k;
-                }
-                while m != 0 {
-                    let i = j * GROUP + m.trailing_zeros() as usize % GROUP;
-                    sink(base + i, y[i]);
-                    m &= m - 1;
-                }
-            }
-            base += BLOCK;
+        let mut ca = a.chunks_exact(BLOCK * SUPER);
+        let mut cb = b.chunks_exact(BLOCK * SUPER);
+        for (xs, ys) in (&mut ca).zip(&mut cb) {
+            scan_superblock(xs, ys, base, &mut sink);
+            base += BLOCK * SUPER;
         }
-        for (k, (p, q)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        // Whole blocks of the rest, then the last pairs.
+        let (xs, ys) = (ca.remainder(), cb.remainder());
+        let whole = xs.len() / BLOCK * BLOCK;
+        let (Some(xh), Some(yh), Some(xt), Some(yt)) = (
+            xs.get(..whole),
+            ys.get(..whole),
+            xs.get(whole..),
+            ys.get(whole..),
+        ) else {
+            return;
+        };
+        scan_superblock(xh, yh, base, &mut sink);
+        base += whole;
+        for (k, (p, q)) in xt.iter().zip(yt).enumerate() {
             if q.raw() != p.raw().wrapping_add(1) {
                 sink(base + k, *q);
             }
         }
+    }
+}
+
+/// Pairs per block of the fast scan.
+const BLOCK: usize = 64;
+/// Pairs per group: one dirty bit each.
+const GROUP: usize = 16;
+/// Blocks per superblock.
+const SUPER: usize = 16;
+
+/// Reports the run starts among the neighbour pairs `(xs[i], ys[i])` (page
+/// `base + i` is `ys[i]`), for whole blocks of [`BLOCK`] pairs, at most
+/// [`SUPER`] of them. First pass: for each [`GROUP`]-pair group, a branch-free
+/// OR-reduction of `pfn[i] ^ (pfn[i - 1] + 1)` in two lanes (LLVM turns it
+/// into SSE2 compares and one mask per group) says whether it holds a run
+/// boundary. Second pass, while the superblock is still in L1: only the dirty
+/// groups are looked at pair by pair. Runs average tens of pages, so most
+/// groups are clean and the scan costs about one vector pass; splitting the
+/// passes keeps the vector loop free of the extraction's registers.
+#[inline(always)]
+fn scan_superblock<F: FnMut(usize, Pfn)>(xs: &[Pfn], ys: &[Pfn], base: usize, sink: &mut F) {
+    let mut dirt = [0u8; SUPER];
+    for ((x, y), d) in xs
+        .chunks_exact(BLOCK)
+        .zip(ys.chunks_exact(BLOCK))
+        .zip(dirt.iter_mut())
+    {
+        let (Ok(x), Ok(y)) = (<&[Pfn; BLOCK]>::try_from(x), <&[Pfn; BLOCK]>::try_from(y)) else {
+            continue;
+        };
+        let mut dirty = 0u8;
+        for j in 0..BLOCK / GROUP {
+            let mut acc = [0u64; 2];
+            for k in 0..GROUP / 2 {
+                #[allow(clippy::needless_range_loop)] // this form vectorises
+                for l in 0..2 {
+                    let i = j * GROUP + k * 2 + l;
+                    acc[l] |= y[i].raw() ^ x[i].raw().wrapping_add(1);
+                }
+            }
+            dirty |= u8::from((acc[0] | acc[1]) != 0) << j;
+        }
+        *d = dirty;
+    }
+    let mut base = base;
+    for ((x, y), &d) in xs
+        .chunks_exact(BLOCK)
+        .zip(ys.chunks_exact(BLOCK))
+        .zip(dirt.iter())
+    {
+        let (Ok(x), Ok(y)) = (<&[Pfn; BLOCK]>::try_from(x), <&[Pfn; BLOCK]>::try_from(y)) else {
+            continue;
+        };
+        let mut dirty = d;
+        while dirty != 0 {
+            let j = dirty.trailing_zeros() as usize % (BLOCK / GROUP);
+            dirty &= dirty - 1;
+            let mut m = 0u32;
+            for k in 0..GROUP {
+                let i = j * GROUP + k;
+                m |= u32::from(y[i].raw() != x[i].raw().wrapping_add(1)) << k;
+            }
+            while m != 0 {
+                let i = j * GROUP + m.trailing_zeros() as usize % GROUP;
+                sink(base + i, y[i]);
+                m &= m - 1;
+            }
+        }
+        base += BLOCK;
     }
 }
 
@@ -180,21 +234,27 @@ mod tests {
 
     #[test]
     fn fast_scan_matches_generic_scan() {
-        // 1000 pages crossing many 64-page blocks, with breaks at block and
-        // group edges and runs of every length from 1 to 40.
+        // 5000 pages crossing many 64-page blocks and 1024-pair superblocks,
+        // with breaks at group, block and superblock edges and runs of every
+        // length from 1 to 40.
         let mut raw = vec![];
         let mut p = 10u64;
         let mut next_break = 1u64;
-        for i in 0..1000u64 {
+        for i in 0..5000u64 {
             if i == next_break {
                 next_break += 1 + (i * 7) % 40;
                 p += 3;
             }
-            if i % 63 == 0 || i == 64 || i == 65 || i == 199 || i % 8 == 0 && i % 24 == 0 {
+            let edge = matches!(i % 1024, 0 | 1 | 1008 | 1023);
+            if edge || i % 63 == 0 || i == 64 || i == 65 || i == 199 || i % 16 == 0 && i % 48 == 0 {
                 p += 5;
             }
             raw.push(p);
             p += 1;
+        }
+        // A clean superblock (no break in pages 2100..3200).
+        for (i, v) in raw.iter_mut().enumerate().skip(2100).take(1100) {
+            *v = 1 << 40 | i as u64;
         }
         raw.push(u64::MAX);
         raw.push(0);
@@ -202,6 +262,11 @@ mod tests {
         let kinds: Vec<(Pfn, SegKind)> = pfns.iter().map(|&p| (p, SegKind::Ram)).collect();
         for (from, to) in [
             (0, pfns.len() - 2),
+            (0, pfns.len()),
+            (1, 3000),
+            (1023, 2050),
+            (100, 1125),
+            (2000, 3300),
             (3, 150),
             (64, 65),
             (5, 5),

@@ -2,7 +2,7 @@
 //! CPU view covers exactly the requested bytes of the pages, in order.
 
 use proptest::prelude::*;
-use scatterlist::{Pfn, PhysAddr, ProviderId, SegKind, SgTable, PAGE_SIZE};
+use scatterlist::{PageSource, Pfn, PhysAddr, ProviderId, SegKind, SgTable, PAGE_SIZE};
 
 const P: u64 = PAGE_SIZE;
 
@@ -153,5 +153,42 @@ proptest! {
             }
             Err(_) => prop_assert!(skip + total > size),
         }
+    }
+
+    /// Long RAM inputs (several 1024-pair superblocks of the fast scan, runs
+    /// up to 300 pages, some touching): the one-pass build over the fast scan
+    /// equals the build over the generic scan, entry for entry and slot for
+    /// slot, and the run starts are exactly the non-mergeable pages.
+    #[test]
+    fn long_ram_fast_scan_matches_generic(
+        runs in prop::collection::vec((0u64..1 << 40, 1u64..300, any::<bool>()), 1..40),
+        offset in 0u64..P,
+        size_frac in 0.0f64..1.0,
+        max_pages in prop::sample::select(vec![1u64, 7, 64, 1 << 20]),
+    ) {
+        let mut pfns: Vec<Pfn> = vec![];
+        for &(s, l, touch) in &runs {
+            // `touch`: continue right after the previous run (merges with it).
+            let s = match (touch, pfns.last()) {
+                (true, Some(p)) => p.raw() + 1,
+                _ => s,
+            };
+            pfns.extend((s..s + l).map(Pfn::new));
+        }
+        let covered = pfns.len() as u64 * P - offset;
+        let size = 1 + ((covered - 1) as f64 * size_frac) as u64;
+        let generic: Vec<(Pfn, SegKind)> = pfns.iter().map(|&p| (p, SegKind::Ram)).collect();
+        let fast = SgTable::from_pages(&pfns, offset, size, max_pages * P).unwrap();
+        let slow = SgTable::from_pages_kinds(&generic, offset, size, max_pages * P).unwrap();
+        prop_assert_eq!(&fast, &slow);
+        prop_assert_eq!(fast.total_len(), size);
+        let used = (offset + size).div_ceil(P) as usize;
+        prop_assert_eq!(fast.orig_nents(), kernel_chunks(&generic[..used], max_pages * P));
+        let mut starts = vec![];
+        pfns[..].run_starts(0, pfns.len(), |i, _| starts.push(i));
+        let want: Vec<usize> = (0..pfns.len())
+            .filter(|&i| i == 0 || pfns[i].raw() != pfns[i - 1].raw().wrapping_add(1))
+            .collect();
+        prop_assert_eq!(starts, want);
     }
 }
