@@ -126,7 +126,10 @@ fn no_memmap_falls_back_to_iomem_only_when_given() {
     assert!(ram.is_empty() && w.is_empty(), "absent memmap is quiet");
 
     let scan = read_ram(root, Some(&iomem));
-    assert_eq!(scan.ranges, [r(0x1000, 0x9_ec00), r(0x10_0000, 0x3ff0_0000)]);
+    assert_eq!(
+        scan.ranges,
+        [r(0x1000, 0x9_ec00), r(0x10_0000, 0x3ff0_0000)]
+    );
     assert_eq!(scan.source, RamSource::ProcIomem(iomem.clone()));
     assert_eq!(scan.warnings.len(), 1);
     assert!(matches!(
