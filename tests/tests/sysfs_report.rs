@@ -427,8 +427,9 @@ fn synthetic_sysfs_ram_from_firmware_memmap() {
         "to-device",
         "--json",
     ];
-    let (code, _, _) = run(&map_args);
+    let (code, _, err) = run(&map_args);
     assert_eq!(code, 2);
+    assert!(err.contains("no RAM range below 4 GiB"), "{err}");
 
     memmap_entry(root, 0, "0x0", "0x9fbff", "System RAM");
     memmap_entry(root, 1, "0x9fc00", "0xfffff", "Reserved");
