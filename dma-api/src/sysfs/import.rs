@@ -890,6 +890,13 @@ fn add_ram(
     paths: &HashMap<Bdf, PathBuf>,
     warnings: &mut Vec<ImportWarning>,
 ) {
+    for r in ram.iter().filter(|r| !r.is_valid()) {
+        warnings.push(ImportWarning {
+            path: PathBuf::new(),
+            bdf: None,
+            what: ImportProblem::RamDropped(format!("{r} is empty or wraps")),
+        });
+    }
     for r in &super::ram::merge_ranges(ram.to_vec()) {
         let (first, last) = (r.start.raw(), r.last().raw());
         // The BARs overlapping [first, last], sorted (the map is sorted).
@@ -1458,6 +1465,21 @@ mod tests {
         let imp = import_with_ram(&scan(vec![ep]), &[rr(0x8000_1000, 0x10)], &opts());
         assert_eq!(imp.machine.memmap.ram_bytes(), 0);
         assert_eq!(imp.warnings.len(), 1);
+        // Invalid ranges (public fields) are refused by name.
+        let imp = import_with_ram(
+            &scan(Vec::new()),
+            &[rr(0x1000, 0), rr(u64::MAX, 2), rr(0x2000, 0x1000)],
+            &opts(),
+        );
+        assert_eq!(imp.machine.memmap.ram_bytes(), 0x1000);
+        let dropped: Vec<String> = imp.warnings.iter().map(|w| w.what.to_string()).collect();
+        assert_eq!(
+            dropped,
+            [
+                "RAM range left out: [0x1000 +0x0] is empty or wraps",
+                "RAM range left out: [0xffffffffffffffff +0x2] is empty or wraps"
+            ]
+        );
     }
 
     #[test]

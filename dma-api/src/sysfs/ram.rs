@@ -134,8 +134,18 @@ pub fn parse_memmap_entry(start: &str, end: &str, kind: &str) -> Result<MemmapEn
     })
 }
 
-/// Sorts ranges and merges overlapping or adjacent ones.
+impl RamRange {
+    /// True if the range is non-empty and does not wrap (every parser here
+    /// only makes valid ranges; the fields are public, so callers may not).
+    pub fn is_valid(&self) -> bool {
+        self.size > 0 && self.start.checked_add(self.size - 1).is_some()
+    }
+}
+
+/// Sorts ranges and merges overlapping or adjacent ones. Invalid ranges
+/// (empty or wrapping, see [`RamRange::is_valid`]) are left out.
 pub fn merge_ranges(mut v: Vec<RamRange>) -> Vec<RamRange> {
+    v.retain(RamRange::is_valid);
     v.sort_by_key(|r| r.start);
     let mut out: Vec<RamRange> = Vec::with_capacity(v.len());
     for r in v {
@@ -472,6 +482,11 @@ mod tests {
         ]);
         assert_eq!(got, [r(u64::MAX - 0x1fff, 0x2000)]);
         assert_eq!(merge_ranges(Vec::new()), []);
+        // Invalid ranges are left out.
+        assert_eq!(
+            merge_ranges(vec![r(0x10, 0), r(u64::MAX, 2), r(0x20, 1)]),
+            [r(0x20, 1)]
+        );
     }
 
     const IOMEM: &str = "00000000-00000fff : Reserved
