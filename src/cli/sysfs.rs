@@ -7,18 +7,43 @@
 //! picked by name) and, for the live `/sys`, the CPU vendor and family from
 //! `/proc/cpuinfo` (the AMD Zen rule of the P2P oracle). A copy of sysfs
 //! carries no CPU identity, so it is imported as vendor `other`.
+//!
+//! RAM comes from `DIR/firmware/memmap` (the firmware map); for the live
+//! `/sys` without it, from `/proc/iomem` (addresses need root). A copy of
+//! sysfs never reads this machine's `/proc`. The first note says which.
 
 use super::load::{Loaded, Note};
 use super::Failure;
 use dma_api::machine::ArchName;
-use dma_api::sysfs::import::{host_arch, import, ImportOptions};
-use dma_api::sysfs::read_tree;
+use dma_api::sysfs::import::{host_arch, import_with_ram, ImportOptions};
+use dma_api::sysfs::{read_ram, read_tree, RamScan, RamSource};
 use dma_api::topology::{CpuInfo, CpuVendor};
 use std::path::Path;
 
-/// What is said about every sysfs machine, in the report's `notes`.
-pub(crate) const RAM_NOTE: &str =
-    "sysfs does not describe system RAM: the memory map holds the memory BARs only";
+/// The first note of a sysfs machine: where its RAM ranges came from.
+pub(crate) fn ram_note(ram: &RamScan, dir: &Path, live: bool) -> String {
+    let total: u64 = ram.ranges.iter().map(|r| r.size).sum();
+    let n = ram.ranges.len();
+    match &ram.source {
+        RamSource::FirmwareMemmap(p) => format!(
+            "RAM: {n} range(s), {total:#x} bytes, from the System RAM entries of {}",
+            p.display()
+        ),
+        RamSource::ProcIomem(p) => format!(
+            "RAM: {n} range(s), {total:#x} bytes, from the top-level System RAM lines of {} ({} absent)",
+            p.display(),
+            dir.join("firmware/memmap").display()
+        ),
+        RamSource::None if live => format!(
+            "RAM: none found ({} absent or without System RAM, /proc/iomem unreadable or hidden): the memory map holds the memory BARs only",
+            dir.join("firmware/memmap").display()
+        ),
+        RamSource::None => format!(
+            "RAM: none found ({} absent or without System RAM): the memory map holds the memory BARs only",
+            dir.join("firmware/memmap").display()
+        ),
+    }
+}
 /// Second note: windows are assumed.
 pub(crate) const WINDOW_NOTE: &str = "host-bridge MMIO windows are identity windows over the BARs below each bridge (sysfs shows CPU addresses only); p2pmem providers are not imported";
 
@@ -87,7 +112,8 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
         cpu,
         default_coherent: backend.info().default_coherent,
     };
-    let imp = import(&scan, &opts);
+    let ram = read_ram(dir, live.then_some(Path::new("/proc/iomem")));
+    let imp = import_with_ram(&scan, &ram.ranges, &opts);
     let mut warnings: Vec<Note> = scan
         .warnings
         .iter()
@@ -96,6 +122,10 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
             what: w.what.to_string(),
         })
         .collect();
+    warnings.extend(ram.warnings.iter().map(|w| Note {
+        path: w.path.display().to_string(),
+        what: w.what.to_string(),
+    }));
     warnings.extend(imp.warnings.iter().map(|w| Note {
         path: w.path.display().to_string(),
         what: match w.bdf {
@@ -103,7 +133,7 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
             None => w.what.to_string(),
         },
     }));
-    let mut notes = vec![RAM_NOTE.to_string(), WINDOW_NOTE.to_string()];
+    let mut notes = vec![ram_note(&ram, dir, live), WINDOW_NOTE.to_string()];
     notes.extend(arch_note);
     Ok(Loaded {
         machine: imp.machine,

@@ -396,6 +396,121 @@ fn synthetic_sysfs_report() {
     assert!(err.contains("3 warning(s)"), "{err}");
 }
 
+/// One `firmware/memmap/N` entry as drivers/firmware/memmap.c prints it.
+fn memmap_entry(root: &Path, n: usize, start: &str, end: &str, ty: &str) {
+    let d = root.join("firmware/memmap").join(n.to_string());
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("start"), format!("{start}\n")).unwrap();
+    fs::write(d.join("end"), format!("{end}\n")).unwrap();
+    fs::write(d.join("type"), format!("{ty}\n")).unwrap();
+}
+
+#[test]
+fn synthetic_sysfs_ram_from_firmware_memmap() {
+    let tmp = TempDir::new("sysfs-memmap");
+    let root = &tmp.0;
+    build(root);
+    let dir = root.to_str().unwrap();
+
+    // Without RAM, mapping RAM on this machine is refused (and the assembly
+    // has no low RAM to carve from).
+    let map_args = [
+        "map",
+        "--sysfs",
+        dir,
+        "nvme",
+        "--phys",
+        "0x20000000",
+        "--len",
+        "0x1000",
+        "--dir",
+        "to-device",
+        "--json",
+    ];
+    let (code, _, err) = run(&map_args);
+    assert_eq!(code, 2);
+    assert!(err.contains("no RAM range below 4 GiB"), "{err}");
+
+    memmap_entry(root, 0, "0x0", "0x9fbff", "System RAM");
+    memmap_entry(root, 1, "0x9fc00", "0xfffff", "Reserved");
+    memmap_entry(root, 2, "0x100000", "0x7fffffff", "System RAM");
+    memmap_entry(root, 3, "0x80000000", "0xbfffffff", "System RAM"); // adjacent
+    memmap_entry(root, 4, "0xc0000000", "0xc00fffff", "ACPI Tables");
+    memmap_entry(root, 5, "0xzz", "0x1000", "System RAM"); // odd text
+    memmap_entry(root, 6, "0x200000000", "0x1ffffffff", "System RAM"); // end < start
+                                                                       // Overlaps the GPU's BAR0 (0x6000000000 +256M): the BAR wins.
+    memmap_entry(root, 7, "0x5ff0000000", "0x600fffffff", "System RAM");
+
+    let v = json(&["report", "--sysfs", dir, "--json"]);
+    let ram: Vec<(String, u64, Value)> = v["memory_map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ram")
+        .map(|r| {
+            (
+                r["start"].as_str().unwrap().to_string(),
+                r["size"].as_u64().unwrap(),
+                r["owner"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ram,
+        [
+            ("0x0".to_string(), 0x9_fc00, Value::Null),
+            ("0x100000".to_string(), 0xbff0_0000, Value::Null),
+            ("0x5ff0000000".to_string(), 0x1000_0000, Value::Null),
+        ]
+    );
+    // The five BARs are still there.
+    assert_eq!(v["memory_map"].as_array().unwrap().len(), 8);
+    let note = v["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("RAM: 3 range(s)") && note.contains("firmware/memmap"),
+        "{note}"
+    );
+    let warns = v["warnings"].as_array().unwrap();
+    let has = |path_end: &str, what: &str| {
+        warns.iter().any(|w| {
+            w["path"].as_str().unwrap().ends_with(path_end)
+                && w["what"].as_str().unwrap().contains(what)
+        })
+    };
+    assert!(
+        has("firmware/memmap/5", "start is not 0x-prefixed hex"),
+        "{warns:?}"
+    );
+    assert!(has("firmware/memmap/6", "end is below start"), "{warns:?}");
+    assert!(
+        has("0000:03:00.0", "overlaps BAR 0 [0x6000000000 +0x10000000]"),
+        "{warns:?}"
+    );
+    assert_eq!(warns.len(), 6, "{warns:?}");
+
+    // Text: the RAM lines, no "(no RAM ranges)".
+    let (code, out, err) = run(&["report", "--sysfs", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("(no RAM ranges)"), "{out}");
+    assert!(out.contains("0x100000 +3071M  ram"), "{out}");
+    assert!(out.contains("0x5ff0000000 +256M   ram"), "{out}");
+
+    // Mapping RAM now works for the NVMe (64-bit mask, behind the IOMMU).
+    let (code, out, err) = run(&map_args);
+    assert_eq!(code, 0, "{err}");
+    let m: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["kind"]["type"], "ram", "{m}");
+    assert_eq!(m["target"]["type"], "ram", "{m}");
+    assert_eq!(m["target"]["phys"], "0x20000000", "{m}");
+    assert_eq!(m["mapped"], true, "{m}");
+    assert_eq!(m["error"], Value::Null, "{m}");
+    // Reserved firmware memory is not RAM: still refused.
+    let mut reserved = map_args;
+    reserved[5] = "0xc0000000";
+    let (code, _, err) = run(&reserved);
+    assert_eq!(code, 2, "{err}");
+}
+
 #[test]
 fn sysfs_not_a_directory_is_bad_input() {
     let (code, out, err) = run(&["report", "--sysfs", "/nonexistent/sys"]);
@@ -423,4 +538,21 @@ fn live_sysfs_report() {
     // Every listed function is in the machine, or a warning says why not.
     assert!(devs + warns.len() >= listed, "{devs} devices of {listed}");
     assert_eq!(v["arch"]["name"], v["machine"]["arch"]);
+    // RAM from /sys/firmware/memmap when this machine has one.
+    let ram = v["memory_map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ram")
+        .count();
+    if Path::new("/sys/firmware/memmap").is_dir() {
+        assert!(ram >= 1, "no RAM range: {}", v["notes"]);
+        assert!(
+            v["notes"][0].as_str().unwrap().contains("firmware/memmap"),
+            "{}",
+            v["notes"]
+        );
+    } else {
+        println!("no /sys/firmware/memmap: {ram} RAM range(s) via /proc/iomem");
+    }
 }

@@ -40,9 +40,13 @@
 //! * **Coherency** is the arch default the caller passes
 //!   ([`ImportOptions::default_coherent`]); `untrusted` is false (sysfs has
 //!   no such attribute).
-//! * **Memory map**: the memory BARs only. sysfs does not describe system
-//!   RAM, so the map holds no RAM ranges; p2pmem providers are not imported.
+//! * **Memory map**: the memory BARs, plus the RAM ranges the caller read
+//!   (see [`super::ram`]: `firmware/memmap` or `/proc/iomem`) given to
+//!   [`import_with_ram`]; any part of a RAM range that overlaps a BAR is left
+//!   out with a warning (the BAR wins: firmware maps describe RAM, the BAR
+//!   is what the device decodes). p2pmem providers are not imported.
 
+use super::ram::RamRange;
 use super::record::{RawPciDevice, SysfsScan};
 use crate::bdf::Bdf;
 use crate::machine::{ArchName, Machine};
@@ -54,6 +58,7 @@ use crate::topology::{
     Acs, AcsCap, Bar, BarSpace, CpuInfo, DeviceRecord, HostBridgeRecord, PortType, Topology,
     TopologyError,
 };
+use crate::types::PhysAddr;
 use crate::window::{AddrWindow, WindowMap};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -135,6 +140,19 @@ pub enum ImportProblem {
     /// The host bridges' windows were refused; the topology was built
     /// without MMIO windows (BARs then translate 1:1 and are not checked).
     WindowsDropped(TopologyError),
+    /// A RAM range could not enter the memory map (the reason).
+    RamDropped(String),
+    /// Part of a RAM range overlaps a memory BAR; that part was left out.
+    RamOverlapsBar {
+        /// The RAM range as read.
+        ram: RamRange,
+        /// The BAR's index (the function is the warning's `bdf`).
+        index: u8,
+        /// The BAR's start.
+        bar_start: PhysAddr,
+        /// The BAR's size.
+        bar_size: u64,
+    },
 }
 
 impl fmt::Display for ImportProblem {
@@ -170,6 +188,16 @@ impl fmt::Display for ImportProblem {
             WindowsDropped(e) => write!(
                 f,
                 "host bridge windows refused ({e}); built without MMIO windows"
+            ),
+            RamDropped(e) => write!(f, "RAM range left out: {e}"),
+            RamOverlapsBar {
+                ram,
+                index,
+                bar_start,
+                bar_size,
+            } => write!(
+                f,
+                "RAM range {ram} overlaps BAR {index} [{bar_start} +{bar_size:#x}]; the overlap is left out of RAM"
             ),
         }
     }
@@ -210,7 +238,7 @@ pub struct ImportedRecords {
 /// A machine read from sysfs, with what the import had to say.
 #[derive(Clone, Debug)]
 pub struct SysfsImport {
-    /// The machine (no RAM ranges, no p2pmem providers).
+    /// The machine (RAM ranges only those given, no p2pmem providers).
     pub machine: Machine,
     /// Problems of the import (the scan's own warnings are not repeated).
     pub warnings: Vec<ImportWarning>,
@@ -777,9 +805,17 @@ fn admit(
 }
 
 /// Turns a scan into a [`Machine`]: topology from [`to_records`], the memory
-/// BARs as the memory map (no RAM: sysfs does not describe it), no p2pmem.
-/// Never fails; see the module docs for what is dropped or assumed.
+/// BARs as the memory map (no RAM: the PCI tree does not describe it), no
+/// p2pmem. Never fails; see the module docs for what is dropped or assumed.
 pub fn import(scan: &SysfsScan, opts: &ImportOptions) -> SysfsImport {
+    import_with_ram(scan, &[], opts)
+}
+
+/// [`import`], with `ram` (sorted or not, but not overlapping each other,
+/// as [`super::ram::merge_ranges`] gives them) added to the memory map as
+/// RAM. A part of a RAM range that overlaps a memory BAR is left out, with
+/// a [`ImportProblem::RamOverlapsBar`] warning per BAR.
+pub fn import_with_ram(scan: &SysfsScan, ram: &[RamRange], opts: &ImportOptions) -> SysfsImport {
     let rec = to_records(scan, opts.default_coherent);
     let mut warnings = rec.warnings;
     let paths: HashMap<Bdf, PathBuf> = scan
@@ -832,6 +868,7 @@ pub fn import(scan: &SysfsScan, opts: &ImportOptions) -> SysfsImport {
             }
         }
     }
+    add_ram(&mut memmap, ram, &topology, &paths, &mut warnings);
     SysfsImport {
         machine: Machine {
             name: opts.name.clone(),
@@ -842,6 +879,79 @@ pub fn import(scan: &SysfsScan, opts: &ImportOptions) -> SysfsImport {
             p2pmem: P2pMemRegistry::new(),
         },
         warnings,
+    }
+}
+
+/// Inserts each RAM range minus the BARs already in `memmap`.
+fn add_ram(
+    memmap: &mut MemoryMap,
+    ram: &[RamRange],
+    topology: &Topology,
+    paths: &HashMap<Bdf, PathBuf>,
+    warnings: &mut Vec<ImportWarning>,
+) {
+    for r in ram.iter().filter(|r| !r.is_valid()) {
+        warnings.push(ImportWarning {
+            path: PathBuf::new(),
+            bdf: None,
+            what: ImportProblem::RamDropped(format!("{r} is empty or wraps")),
+        });
+    }
+    for r in &super::ram::merge_ranges(ram.to_vec()) {
+        let (first, last) = (r.start.raw(), r.last().raw());
+        // The BARs overlapping [first, last], sorted (the map is sorted).
+        let bars: Vec<MemRange> = memmap
+            .ranges()
+            .iter()
+            .filter(|m| m.start.raw() <= last && m.last().is_some_and(|l| l.raw() >= first))
+            .copied()
+            .collect();
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        let mut cur = Some(first);
+        for b in &bars {
+            let (bs, bl) = (b.start.raw(), b.last().map_or(b.start.raw(), |l| l.raw()));
+            if let RangeKind::Bar { provider, bar } = b.kind {
+                let dev = topology
+                    .devices()
+                    .find(|(id, _)| id.provider_id() == provider)
+                    .map(|(_, d)| d.bdf);
+                warnings.push(ImportWarning {
+                    path: dev.and_then(|d| paths.get(&d).cloned()).unwrap_or_default(),
+                    bdf: dev,
+                    what: ImportProblem::RamOverlapsBar {
+                        ram: *r,
+                        index: bar,
+                        bar_start: b.start,
+                        bar_size: b.size,
+                    },
+                });
+            }
+            if let Some(c) = cur {
+                if bs > c {
+                    pieces.push((c, bs - 1));
+                }
+                cur = bl.checked_add(1).filter(|n| *n <= last);
+            }
+        }
+        if let Some(c) = cur {
+            pieces.push((c, last));
+        }
+        for (s, l) in pieces {
+            let piece = MemRange {
+                start: PhysAddr::new(s),
+                size: (l - s).saturating_add(1),
+                kind: RangeKind::Ram,
+            };
+            // Cannot fail: the piece avoids every range in the map and the
+            // RAM ranges were merged, so they do not overlap each other.
+            if let Err(e) = memmap.insert(piece) {
+                warnings.push(ImportWarning {
+                    path: PathBuf::new(),
+                    bdf: None,
+                    what: ImportProblem::RamDropped(e.to_string()),
+                });
+            }
+        }
     }
 }
 
@@ -1281,6 +1391,95 @@ mod tests {
             }
         )));
         assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn ram_ranges_skip_bars() {
+        let mut ep = raw("0000:00:03.0", None, Some(PcieType::RcIntegratedEndpoint));
+        ep.bars = vec![
+            mem(0, 0x8000_0000, 0x1000, false),
+            mem(2, 0x8000_2000, 0x2000, false),
+            mem(4, 0x1_0000_0000, 0x1000, true),
+        ];
+        let rr = |s: u64, n: u64| RamRange {
+            start: PhysAddr::new(s),
+            size: n,
+        };
+        // Unsorted, one adjacent pair (merged), one range starting on a BAR.
+        let ram = [
+            rr(0x8000_0000, 0x1_0000),
+            rr(0x10_0000, 0x1000),
+            rr(0x10_1000, 0x1000),
+            rr(0x1_0000_0000, 0x4000),
+        ];
+        let imp = import_with_ram(&scan(vec![ep]), &ram, &opts());
+        let got: Vec<(u64, u64, RangeKind)> = imp
+            .machine
+            .memmap
+            .ranges()
+            .iter()
+            .map(|r| (r.start.raw(), r.size, r.kind))
+            .collect();
+        let bar = |i| RangeKind::Bar {
+            provider: imp
+                .machine
+                .topology
+                .devices()
+                .next()
+                .unwrap()
+                .0
+                .provider_id(),
+            bar: i,
+        };
+        assert_eq!(
+            got,
+            [
+                (0x10_0000, 0x2000, RangeKind::Ram),
+                (0x8000_0000, 0x1000, bar(0)),
+                (0x8000_1000, 0x1000, RangeKind::Ram),
+                (0x8000_2000, 0x2000, bar(2)),
+                (0x8000_4000, 0xc000, RangeKind::Ram),
+                (0x1_0000_0000, 0x1000, bar(4)),
+                (0x1_0000_1000, 0x3000, RangeKind::Ram),
+            ]
+        );
+        let over: Vec<(Option<Bdf>, u8)> = imp
+            .warnings
+            .iter()
+            .filter_map(|w| match &w.what {
+                ImportProblem::RamOverlapsBar { index, .. } => Some((w.bdf, *index)),
+                _ => None,
+            })
+            .collect();
+        let me = Some(b("0000:00:03.0"));
+        assert_eq!(over, [(me, 0), (me, 2), (me, 4)]);
+        assert_eq!(imp.warnings.len(), 3, "{:?}", imp.warnings);
+        assert_eq!(
+            imp.machine.memmap.ram_bytes(),
+            0x2000 + 0x1000 + 0xc000 + 0x3000
+        );
+        imp.machine.check_invariants().unwrap();
+        // A RAM range wholly inside a BAR adds nothing.
+        let mut ep = raw("0000:00:03.0", None, Some(PcieType::RcIntegratedEndpoint));
+        ep.bars = vec![mem(0, 0x8000_0000, 0x10_0000, false)];
+        let imp = import_with_ram(&scan(vec![ep]), &[rr(0x8000_1000, 0x10)], &opts());
+        assert_eq!(imp.machine.memmap.ram_bytes(), 0);
+        assert_eq!(imp.warnings.len(), 1);
+        // Invalid ranges (public fields) are refused by name.
+        let imp = import_with_ram(
+            &scan(Vec::new()),
+            &[rr(0x1000, 0), rr(u64::MAX, 2), rr(0x2000, 0x1000)],
+            &opts(),
+        );
+        assert_eq!(imp.machine.memmap.ram_bytes(), 0x1000);
+        let dropped: Vec<String> = imp.warnings.iter().map(|w| w.what.to_string()).collect();
+        assert_eq!(
+            dropped,
+            [
+                "RAM range left out: [0x1000 +0x0] is empty or wraps",
+                "RAM range left out: [0xffffffffffffffff +0x2] is empty or wraps"
+            ]
+        );
     }
 
     #[test]

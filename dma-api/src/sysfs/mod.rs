@@ -7,17 +7,23 @@
 //! upstream bridge and host bridge from the canonical path. Nothing it meets
 //! is fatal: unreadable or odd files become [`Warning`]s naming the path and
 //! the problem, and the scan goes on. Turning records into a topology is
-//! another layer's job.
+//! another layer's job. [`ram`] reads system RAM from `firmware/memmap`
+//! (or `/proc/iomem`), which the PCI tree does not describe.
 
 pub mod attr;
 pub mod device;
 pub mod import;
 pub mod path;
+pub mod ram;
 pub mod record;
 pub mod resource;
 pub mod warning;
 
 pub use path::{parse_device_path, DevicePath};
+pub use ram::{
+    parse_iomem, parse_memmap_entry, read_firmware_memmap, read_iomem, read_ram, RamRange, RamScan,
+    RamSource,
+};
 pub use record::{RawBar, RawPciDevice, SysfsScan};
 pub use resource::{parse_resource, ResourceError, ResourceFlags, ResourceLine};
 pub use warning::{Problem, Warning};

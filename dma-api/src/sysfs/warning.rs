@@ -1,5 +1,6 @@
 //! What a scan could not read, and where.
 
+use super::ram::RamTextError;
 use super::resource::ResourceError;
 use crate::bdf::{Bdf, BdfParseError};
 use crate::pci::ConfigError;
@@ -51,6 +52,18 @@ pub enum Problem {
     /// Neither the ID files nor config space gave vendor/device/class; the
     /// function was skipped.
     NoIds,
+    /// A `firmware/memmap` entry did not parse; it was skipped.
+    Ram(RamTextError),
+    /// A `/proc/iomem` line did not parse; it was skipped.
+    RamLine {
+        /// 0-based line number.
+        line: usize,
+        /// What was wrong.
+        error: RamTextError,
+    },
+    /// `/proc/iomem` shows every address as 0 (read without
+    /// `CAP_SYS_ADMIN`); no RAM ranges were taken from it.
+    AddressesHidden,
 }
 
 impl fmt::Display for Problem {
@@ -68,6 +81,11 @@ impl fmt::Display for Problem {
             Problem::Resource(e) => write!(f, "{e}"),
             Problem::Config(e) => write!(f, "{e}"),
             Problem::NoIds => f.write_str("no vendor/device/class readable; function skipped"),
+            Problem::Ram(e) => write!(f, "memmap entry skipped: {e}"),
+            Problem::RamLine { line, error } => write!(f, "line {line} skipped: {error}"),
+            Problem::AddressesHidden => {
+                f.write_str("all addresses read as 0 (not root?): no RAM ranges taken from it")
+            }
         }
     }
 }
