@@ -503,6 +503,7 @@ impl SgTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use alloc::vec::Vec;
 
     /// Tiny deterministic generator (xorshift64*).

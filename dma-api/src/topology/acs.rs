@@ -122,7 +122,7 @@ mod tests {
             Acs::SV | Acs::RR | Acs::CR
         );
         assert_eq!(Acs::parse_names("XX"), Err("XX"));
-        assert_eq!((Acs::RR | Acs::UF).to_string(), "RR|UF");
+        assert_eq!(alloc::format!("{}", Acs::RR | Acs::UF), "RR|UF");
     }
 
     #[test]
