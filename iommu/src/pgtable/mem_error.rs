@@ -2,9 +2,9 @@
 //!
 //! With `std`, [`MemError`] is `dma_api::mem::MemError` (the simulated RAM's
 //! error, which lives in a std-only module of `dma-api`). Without `std` this
-//! mirror with the same variants takes its place, so [`PtError::Mem`]
-//! (super::PtError::Mem) and every [`FrameStore`](super::FrameStore) keep one
-//! error type in both builds.
+//! mirror with the same variants takes its place, so
+//! [`PtError::Mem`](super::PtError::Mem) and every
+//! [`FrameStore`](super::FrameStore) keep one error type in both builds.
 
 use core::fmt;
 

@@ -10,7 +10,7 @@
 //!
 //! The engine is `no_std + alloc`: it reaches memory only through
 //! [`TableMem`] / [`FrameStore`]. With `std` the default is the shared
-//! simulated RAM ([`SharedMem`]); without it, [`BTreeMem`] (or a kernel's own
+//! simulated RAM (`SharedMem`); without it, [`BTreeMem`] (or a kernel's own
 //! [`FrameStore`]) holds the tables.
 //!
 //! Levels are numbered as in generic_pt: level 0 holds the smallest (granule)

@@ -6,7 +6,7 @@
 //! `iommu_alloc_pages_node` / `iommu_free_pages` pair used by
 //! drivers/iommu/generic_pt/iommu_pt.h); a [`TableMem`] is how the table holds
 //! it. An owned store is its own handle. A shared store (the std
-//! [`SharedMem`](super::SharedMem), or `Arc<spin::Mutex<S>>` in a kernel) is
+//! `SharedMem`, or `Arc<spin::Mutex<S>>` in a kernel) is
 //! locked once per operation, not once per entry, so a map or unmap sees one
 //! consistent memory and pays one lock.
 
@@ -61,7 +61,7 @@ impl<S: FrameStore> TableMem for S {
 }
 
 /// A store shared with other users (a walker model, a second table) behind a
-/// spin lock: the `no_std` counterpart of [`SharedMem`](super::SharedMem).
+/// spin lock: the `no_std` counterpart of `SharedMem`.
 impl<S: FrameStore + ?Sized> TableMem for Arc<spin::Mutex<S>> {
     type Store = S;
 
