@@ -226,6 +226,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         self.unmap_inner(iova, size, false)
     }
 
+    #[inline]
     fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
         let core = &self.core;
         let g = core.granule();
@@ -334,6 +335,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
 
 impl<F: PtFormat> Core<F> {
     /// The chunk loop of [`PageTable::map`], rolled back on failure.
+    #[inline]
     fn map_range<S: FrameStore + ?Sized>(
         &self,
         m: &mut S,
