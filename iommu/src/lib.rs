@@ -1,12 +1,16 @@
 //! IOMMU backends: the IOVA allocator, the radix page-table engine and its
 //! formats, an independent hardware walker, domains and IOTLB invalidation.
 //!
-//! The IOVA allocator (`iova`) is `no_std + alloc`: build with
-//! `default-features = false` to use it in a kernel. The page-table engine,
-//! walker, domains and DMA backend live on simulated RAM and need `std`.
+//! The IOVA allocator (`iova`), the page-table engine (`pgtable`) and the
+//! hardware walker (`walker`) are `no_std + alloc`: build with
+//! `default-features = false` to use them in a kernel (tables then live in a
+//! [`pgtable::BTreeMem`] or the kernel's own [`pgtable::FrameStore`]). The
+//! domains and DMA backend live on simulated RAM and need `std`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+extern crate alloc;
 
 #[cfg(feature = "std")]
 pub mod dma;
@@ -14,11 +18,9 @@ pub mod dma;
 pub mod domain;
 #[cfg(feature = "std")]
 pub mod mem;
-#[cfg(feature = "std")]
 pub mod pgtable;
 #[cfg(feature = "std")]
 pub mod rc;
-#[cfg(feature = "std")]
 pub mod walker;
 
 #[cfg(feature = "std")]
@@ -28,12 +30,10 @@ pub use domain::{
 };
 #[cfg(feature = "std")]
 pub use mem::{MemError, PhysMem};
-#[cfg(feature = "std")]
 pub use pgtable::{
     AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs,
 };
 pub use scatterlist::{Iova, PhysAddr};
-#[cfg(feature = "std")]
 pub use walker::{Access, Fault, HwRegs};
 
 pub mod iova;

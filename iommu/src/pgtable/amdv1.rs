@@ -15,6 +15,9 @@
 //! [`AmdV1::natural_sizes_only`] restricts the table to 4K/2M/1G/... natural
 //! level sizes.
 
+use alloc::format;
+use alloc::string::String;
+
 use scatterlist::PhysAddr;
 
 use super::{mask, Prot, PtError, PtFormat, Pte};

@@ -19,6 +19,9 @@
 //! write-back, 0x1 = device, 0x5 = non-cacheable. Both: SH inner-shareable
 //! (3 << 8) for cacheable else outer (2 << 8); XN (bits 54:53) for NOEXEC.
 
+use alloc::format;
+use alloc::string::String;
+
 use scatterlist::PhysAddr;
 
 use super::{mask, Prot, PtError, PtFormat, Pte};

@@ -1,16 +1,22 @@
 //! The radix engine: map / unmap / iova_to_phys over any [`PtFormat`],
 //! following generic_pt (drivers/iommu/generic_pt/iommu_pt.h) semantics.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+#[cfg(feature = "std")]
+use std::sync::{Arc, RwLock};
 
 use scatterlist::{Iova, PhysAddr};
 
-use super::{best_pgsize, mask, shr, Prot, PtError, PtFormat, Pte};
+use super::{best_pgsize, mask, shr, FrameStore, Prot, PtError, PtFormat, Pte, TableMem};
+#[cfg(feature = "std")]
 use crate::mem::PhysMem;
-use crate::walker::HwRegs;
+use crate::walker::{HwRegs, WalkMem};
 
 /// Simulated RAM shared between the table writer, the hardware walker and
-/// (later) the fabric.
+/// (later) the fabric: the default memory of a [`PageTable`] with `std`.
+#[cfg(feature = "std")]
 pub use crate::mem::SharedMem;
 
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
@@ -57,15 +63,40 @@ impl Gather {
     }
 }
 
-/// A radix IO page table of format `F`, living in simulated RAM.
+/// A radix IO page table of format `F`, living in the memory `M`.
+///
+/// With `std`, `M` defaults to the shared simulated RAM ([`SharedMem`]), so
+/// `PageTable<F>` is the table the domains and the DMA backend use. Any
+/// [`TableMem`] works: an owned [`BTreeMem`](super::BTreeMem) or a kernel's
+/// own [`FrameStore`] in a `no_std` build.
+#[cfg(feature = "std")]
 #[derive(Debug)]
-pub struct PageTable<F: PtFormat> {
-    fmt: F,
-    mem: SharedMem,
-    root: PhysAddr,
-    pgsize_bitmap: u64,
+pub struct PageTable<F: PtFormat, M: TableMem = SharedMem> {
+    core: Core<F>,
+    mem: M,
     deferred: Vec<PhysAddr>,
     table_frames: usize,
+}
+
+/// A radix IO page table of format `F`, living in the memory `M` (any
+/// [`TableMem`]: an owned [`BTreeMem`](super::BTreeMem) or a kernel's own
+/// [`FrameStore`]).
+#[cfg(not(feature = "std"))]
+#[derive(Debug)]
+pub struct PageTable<F: PtFormat, M: TableMem> {
+    core: Core<F>,
+    mem: M,
+    deferred: Vec<PhysAddr>,
+    table_frames: usize,
+}
+
+/// Everything of a table except its memory: the walks borrow it while the
+/// memory is locked.
+#[derive(Debug)]
+struct Core<F: PtFormat> {
+    fmt: F,
+    root: PhysAddr,
+    pgsize_bitmap: u64,
 }
 
 #[derive(Default)]
@@ -79,32 +110,28 @@ struct UnmapAcc {
     freed: Vec<PhysAddr>,
 }
 
-fn wr(mem: &SharedMem) -> RwLockWriteGuard<'_, PhysMem> {
-    mem.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn rd(mem: &SharedMem) -> RwLockReadGuard<'_, PhysMem> {
-    mem.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
+#[cfg(feature = "std")]
 impl<F: PtFormat> PageTable<F> {
     /// An empty table in fresh simulated memory.
     pub fn new(fmt: F) -> Result<Self, PtError> {
         Self::with_mem(fmt, Arc::new(RwLock::new(PhysMem::new())))
     }
+}
 
+impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// An empty table whose frames come from `mem`.
-    pub fn with_mem(fmt: F, mem: SharedMem) -> Result<Self, PtError> {
+    pub fn with_mem(fmt: F, mut mem: M) -> Result<Self, PtError> {
         let top = fmt.top_level();
-        let root = wr(&mem).alloc_frames(fmt.table_bytes(top).next_power_of_two())?;
+        let bytes = fmt.table_bytes(top).next_power_of_two();
+        let root = mem.with_store_mut(|m| m.alloc_frames(bytes))?;
         let pgsize_bitmap = fmt.pgsize_bitmap();
         Ok(Self {
-            fmt,
+            core: Core {
+                fmt,
+                root,
+                pgsize_bitmap,
+            },
             mem,
-            root,
-            pgsize_bitmap,
             deferred: Vec::new(),
             table_frames: 1,
         })
@@ -113,46 +140,241 @@ impl<F: PtFormat> PageTable<F> {
     /// Restricts the page sizes used to `bitmap & format sizes` (like
     /// `domain->pgsize_bitmap`). At least one size must remain.
     pub fn restrict_pgsizes(&mut self, bitmap: u64) -> Result<(), PtError> {
-        let b = self.fmt.pgsize_bitmap() & bitmap;
+        let b = self.core.fmt.pgsize_bitmap() & bitmap;
         if b == 0 {
             return Err(PtError::BadConfig {
                 what: "pgsize bitmap",
                 value: bitmap,
             });
         }
-        self.pgsize_bitmap = b;
+        self.core.pgsize_bitmap = b;
         Ok(())
     }
 
     /// The format.
     pub fn format(&self) -> &F {
-        &self.fmt
+        &self.core.fmt
     }
 
     /// The page sizes in use.
     pub fn pgsize_bitmap(&self) -> u64 {
-        self.pgsize_bitmap
+        self.core.pgsize_bitmap
     }
 
     /// Physical address of the root table.
     pub fn root(&self) -> PhysAddr {
-        self.root
+        self.core.root
     }
 
     /// The memory the table lives in.
-    pub fn mem(&self) -> &SharedMem {
+    pub fn mem(&self) -> &M {
         &self.mem
     }
 
     /// Register values to program the hardware walker with.
     pub fn hw_regs(&self) -> HwRegs {
-        self.fmt.hw_regs(self.root)
+        self.core.fmt.hw_regs(self.core.root)
     }
 
     /// Table frames allocated by this table (including detached ones still
     /// waiting in a gather).
     pub fn table_frames(&self) -> usize {
         self.table_frames
+    }
+
+    /// Maps `[iova, iova + size)` to `[paddr, paddr + size)`, choosing for
+    /// each chunk the largest page size both addresses are aligned to and that
+    /// fits the rest of the range (generic_pt `pt_compute_best_pgsize`, driven
+    /// like `iommu_map`). Mapping over any existing translation fails with
+    /// [`PtError::AddressInUse`]; a failed map leaves no part of the range
+    /// mapped. Empty tables replaced by a large leaf are detached and wait for
+    /// the next flush ([`take_deferred`](Self::take_deferred)).
+    pub fn map(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), PtError> {
+        self.core.check_map(iova, paddr, size, prot)?;
+        let mut scratch = MapScratch::default();
+        let core = &self.core;
+        let res = self
+            .mem
+            .with_store_mut(|m| core.map_range(m, iova, paddr, size, prot, &mut scratch));
+        self.table_frames += scratch.new_tables;
+        self.deferred.extend(scratch.replaced);
+        res
+    }
+
+    /// Unmaps `[iova, iova + size)` and returns the bytes unmapped with the
+    /// gather that must be flushed. generic_pt semantics: a range that ends
+    /// inside a large (or contiguous) entry removes the whole entry and the
+    /// returned size includes all of it; unmapping stops at the first hole or
+    /// at a start inside a large entry (the size so far is returned); a table
+    /// entirely covered by the range is detached into the gather. Invalid or
+    /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
+    #[must_use = "the gather must be flushed before its table pages are released"]
+    pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        self.unmap_inner(iova, size, true)
+    }
+
+    /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
+    /// that check the fast path against the full walk).
+    #[doc(hidden)]
+    pub fn unmap_full_walk(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        self.unmap_inner(iova, size, false)
+    }
+
+    #[inline]
+    fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
+        let core = &self.core;
+        let g = core.granule();
+        let bad = size == 0
+            || (iova.raw() | size) & (g - 1) != 0
+            || iova
+                .raw()
+                .checked_add(size - 1)
+                .is_none_or(|l| l > mask(core.fmt.ias()));
+        if bad {
+            return (
+                0,
+                Gather {
+                    iova,
+                    len: 0,
+                    freed: Vec::new(),
+                },
+            );
+        }
+        let last = iova.raw() + (size - 1);
+        self.mem.with_store_mut(|m| {
+            if let Some(n) = fast
+                .then(|| core.unmap_one_leaf(m, iova.raw(), last))
+                .flatten()
+            {
+                return (
+                    n,
+                    Gather {
+                        iova,
+                        len: n,
+                        freed: Vec::new(),
+                    },
+                );
+            }
+            let mut acc = UnmapAcc {
+                unmapped: 0,
+                freed: Vec::new(),
+            };
+            core.unmap_walk(m, iova.raw(), last, &mut acc);
+            let len = acc
+                .unmapped
+                .max(if acc.freed.is_empty() { 0 } else { size });
+            (
+                acc.unmapped,
+                Gather {
+                    iova,
+                    len,
+                    freed: acc.freed,
+                },
+            )
+        })
+    }
+
+    /// The physical address `iova` translates to, or `None` (Linux returns 0).
+    pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
+        self.mem.with_store(|m| self.core.iova_to_phys(m, iova))
+    }
+
+    /// The decoded leaf covering `iova`: (level, raw entry, decoded entry).
+    pub fn leaf_entry(&self, iova: Iova) -> Option<(u32, u64, Pte)> {
+        self.mem.with_store(|m| self.core.leaf_entry(m, iova))
+    }
+
+    /// Number of valid leaves; a contiguous group counts once (generic_pt
+    /// kunit `count_valids`).
+    pub fn leaf_count(&self) -> usize {
+        let core = &self.core;
+        self.mem
+            .with_store(|m| core.count_level(m, core.root, core.fmt.top_level()))
+    }
+
+    /// Leaves per page size (log2 -> count).
+    pub fn leaf_sizes(&self) -> BTreeMap<u32, usize> {
+        self.mem.with_store(|m| self.core.leaf_sizes(m))
+    }
+
+    /// Takes the tables detached by `map` (replaced by large leaves) as a
+    /// gather needing a full flush before release.
+    pub fn take_deferred(&mut self) -> Option<Gather> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        Some(Gather {
+            iova: Iova::ZERO,
+            len: 0,
+            freed: core::mem::take(&mut self.deferred),
+        })
+    }
+
+    /// Releases a gather's table pages. Call only after the IOTLB (and walk
+    /// cache) invalidation covering the gather has completed.
+    pub fn release(&mut self, gather: Gather) {
+        if gather.freed.is_empty() {
+            return;
+        }
+        let released = self.mem.with_store_mut(|m| {
+            gather
+                .freed
+                .into_iter()
+                .filter(|&t| m.free_frames(t).is_ok())
+                .count()
+        });
+        self.table_frames -= released;
+    }
+}
+
+impl<F: PtFormat> Core<F> {
+    /// The chunk loop of [`PageTable::map`], rolled back on failure.
+    #[inline]
+    fn map_range<S: FrameStore + ?Sized>(
+        &self,
+        m: &mut S,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+        scratch: &mut MapScratch,
+    ) -> Result<(), PtError> {
+        let last = iova.raw() + (size - 1);
+        let mut va = iova.raw();
+        let mut oa = paddr.raw();
+        let res = loop {
+            let Some(lg2) = best_pgsize(self.pgsize_bitmap, va, last, oa) else {
+                break Err(PtError::NoPageSize {
+                    iova: Iova::new(va),
+                    paddr: PhysAddr::new(oa),
+                });
+            };
+            if let Err(e) = self.map_one(m, va, oa, lg2, prot, scratch) {
+                break Err(e);
+            }
+            let step = 1u64 << lg2;
+            if last - va < step {
+                break Ok(());
+            }
+            va += step;
+            oa += step;
+        };
+        if res.is_err() && va > iova.raw() {
+            // Roll back the chunks already mapped (iommu_map does the same).
+            let mut acc = UnmapAcc {
+                unmapped: 0,
+                freed: Vec::new(),
+            };
+            self.unmap_walk(m, iova.raw(), va - 1, &mut acc);
+            scratch.replaced.extend(acc.freed);
+        }
+        res
     }
 
     fn granule(&self) -> u64 {
@@ -173,58 +395,6 @@ impl<F: PtFormat> PageTable<F> {
             }
             l -= 1;
         }
-    }
-
-    /// Maps `[iova, iova + size)` to `[paddr, paddr + size)`, choosing for
-    /// each chunk the largest page size both addresses are aligned to and that
-    /// fits the rest of the range (generic_pt `pt_compute_best_pgsize`, driven
-    /// like `iommu_map`). Mapping over any existing translation fails with
-    /// [`PtError::AddressInUse`]; a failed map leaves no part of the range
-    /// mapped. Empty tables replaced by a large leaf are detached and wait for
-    /// the next flush ([`take_deferred`](Self::take_deferred)).
-    pub fn map(
-        &mut self,
-        iova: Iova,
-        paddr: PhysAddr,
-        size: u64,
-        prot: Prot,
-    ) -> Result<(), PtError> {
-        self.check_map(iova, paddr, size, prot)?;
-        let mut scratch = MapScratch::default();
-        let mut m = wr(&self.mem);
-        let last = iova.raw() + (size - 1);
-        let mut va = iova.raw();
-        let mut oa = paddr.raw();
-        let res = loop {
-            let Some(lg2) = best_pgsize(self.pgsize_bitmap, va, last, oa) else {
-                break Err(PtError::NoPageSize {
-                    iova: Iova::new(va),
-                    paddr: PhysAddr::new(oa),
-                });
-            };
-            if let Err(e) = self.map_one(&mut m, va, oa, lg2, prot, &mut scratch) {
-                break Err(e);
-            }
-            let step = 1u64 << lg2;
-            if last - va < step {
-                break Ok(());
-            }
-            va += step;
-            oa += step;
-        };
-        if res.is_err() && va > iova.raw() {
-            // Roll back the chunks already mapped (iommu_map does the same).
-            let mut acc = UnmapAcc {
-                unmapped: 0,
-                freed: Vec::new(),
-            };
-            self.unmap_walk(&mut m, iova.raw(), va - 1, &mut acc);
-            scratch.replaced.extend(acc.freed);
-        }
-        drop(m);
-        self.table_frames += scratch.new_tables;
-        self.deferred.extend(scratch.replaced);
-        res
     }
 
     fn check_map(&self, iova: Iova, paddr: PhysAddr, size: u64, prot: Prot) -> Result<(), PtError> {
@@ -262,9 +432,9 @@ impl<F: PtFormat> PageTable<F> {
         Ok(())
     }
 
-    fn alloc_table(
+    fn alloc_table<S: FrameStore + ?Sized>(
         &self,
-        m: &mut PhysMem,
+        m: &mut S,
         level: u32,
         s: &mut MapScratch,
     ) -> Result<PhysAddr, PtError> {
@@ -273,9 +443,9 @@ impl<F: PtFormat> PageTable<F> {
         Ok(t)
     }
 
-    fn map_one(
+    fn map_one<S: FrameStore + ?Sized>(
         &self,
-        m: &mut PhysMem,
+        m: &mut S,
         va: u64,
         oa: u64,
         lg2: u32,
@@ -339,9 +509,9 @@ impl<F: PtFormat> PageTable<F> {
     }
 
     /// Whether the subtree at `table` holds no leaf; collects its sub-tables.
-    fn collect_empty(
+    fn collect_empty<S: FrameStore + ?Sized>(
         &self,
-        m: &PhysMem,
+        m: &S,
         table: PhysAddr,
         level: u32,
         out: &mut Vec<PhysAddr>,
@@ -364,80 +534,10 @@ impl<F: PtFormat> PageTable<F> {
         true
     }
 
-    /// Unmaps `[iova, iova + size)` and returns the bytes unmapped with the
-    /// gather that must be flushed. generic_pt semantics: a range that ends
-    /// inside a large (or contiguous) entry removes the whole entry and the
-    /// returned size includes all of it; unmapping stops at the first hole or
-    /// at a start inside a large entry (the size so far is returned); a table
-    /// entirely covered by the range is detached into the gather. Invalid or
-    /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
-    #[must_use = "the gather must be flushed before its table pages are released"]
-    pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
-        self.unmap_inner(iova, size, true)
-    }
-
-    /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
-    /// that check the fast path against the full walk).
-    #[doc(hidden)]
-    pub fn unmap_full_walk(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
-        self.unmap_inner(iova, size, false)
-    }
-
-    fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
-        let g = self.granule();
-        let bad = size == 0
-            || (iova.raw() | size) & (g - 1) != 0
-            || iova
-                .raw()
-                .checked_add(size - 1)
-                .is_none_or(|l| l > mask(self.fmt.ias()));
-        if bad {
-            return (
-                0,
-                Gather {
-                    iova,
-                    len: 0,
-                    freed: Vec::new(),
-                },
-            );
-        }
-        let mut m = wr(&self.mem);
-        let last = iova.raw() + (size - 1);
-        if let Some(n) = fast
-            .then(|| self.unmap_one_leaf(&mut m, iova.raw(), last))
-            .flatten()
-        {
-            return (
-                n,
-                Gather {
-                    iova,
-                    len: n,
-                    freed: Vec::new(),
-                },
-            );
-        }
-        let mut acc = UnmapAcc {
-            unmapped: 0,
-            freed: Vec::new(),
-        };
-        self.unmap_walk(&mut m, iova.raw(), iova.raw() + (size - 1), &mut acc);
-        let len = acc
-            .unmapped
-            .max(if acc.freed.is_empty() { 0 } else { size });
-        (
-            acc.unmapped,
-            Gather {
-                iova,
-                len,
-                freed: acc.freed,
-            },
-        )
-    }
-
     /// Fast path: the range starts at a leaf and ends inside it (the common
     /// "unmap exactly what was mapped" case). Same result as the full walk:
     /// no table can be fully covered by a range inside one leaf.
-    fn unmap_one_leaf(&self, m: &mut PhysMem, va: u64, last: u64) -> Option<u64> {
+    fn unmap_one_leaf<S: FrameStore + ?Sized>(&self, m: &mut S, va: u64, last: u64) -> Option<u64> {
         let mut table = self.root;
         let mut level = self.fmt.top_level();
         loop {
@@ -465,14 +565,20 @@ impl<F: PtFormat> PageTable<F> {
         }
     }
 
-    fn unmap_walk(&self, m: &mut PhysMem, va: u64, last: u64, acc: &mut UnmapAcc) {
+    fn unmap_walk<S: FrameStore + ?Sized>(
+        &self,
+        m: &mut S,
+        va: u64,
+        last: u64,
+        acc: &mut UnmapAcc,
+    ) {
         let top = self.fmt.top_level();
         let _ = self.unmap_level(m, self.root, top, va, last, acc);
     }
 
-    fn unmap_level(
+    fn unmap_level<S: FrameStore + ?Sized>(
         &self,
-        m: &mut PhysMem,
+        m: &mut S,
         table: PhysAddr,
         level: u32,
         va: u64,
@@ -533,80 +639,18 @@ impl<F: PtFormat> PageTable<F> {
         true
     }
 
-    /// The physical address `iova` translates to, or `None` (Linux returns 0).
-    pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
-        if iova.raw() > mask(self.fmt.ias()) {
-            return None;
-        }
-        let m = rd(&self.mem);
-        let mut table = self.root;
-        let mut level = self.fmt.top_level();
-        loop {
-            match self
-                .fmt
-                .decode(level, m.read_u64(self.slot(table, level, iova.raw())))
-            {
-                Pte::Empty => return None,
-                Pte::Leaf { oa, size_lg2, .. } => {
-                    return Some(PhysAddr::new(oa.raw() | (iova.raw() & mask(size_lg2))))
-                }
-                Pte::Table(next) => {
-                    if level == 0 {
-                        return None;
-                    }
-                    table = next;
-                    level -= 1;
-                }
-            }
-        }
-    }
-
-    /// The decoded leaf covering `iova`: (level, raw entry, decoded entry).
-    pub fn leaf_entry(&self, iova: Iova) -> Option<(u32, u64, Pte)> {
-        let m = rd(&self.mem);
-        let mut table = self.root;
-        let mut level = self.fmt.top_level();
-        loop {
-            let raw = m.read_u64(self.slot(table, level, iova.raw()));
-            match self.fmt.decode(level, raw) {
-                Pte::Empty => return None,
-                p @ Pte::Leaf { .. } => return Some((level, raw, p)),
-                Pte::Table(next) if level > 0 => {
-                    table = next;
-                    level -= 1;
-                }
-                Pte::Table(_) => return None,
-            }
-        }
-    }
-
-    /// Number of valid leaves; a contiguous group counts once (generic_pt
-    /// kunit `count_valids`).
-    pub fn leaf_count(&self) -> usize {
-        let m = rd(&self.mem);
-        self.count_level(&m, self.root, self.fmt.top_level())
-    }
-
-    /// Leaves per page size (log2 -> count).
-    pub fn leaf_sizes(&self) -> std::collections::BTreeMap<u32, usize> {
-        let m = rd(&self.mem);
-        let mut out = std::collections::BTreeMap::new();
-        self.sizes_level(&m, self.root, self.fmt.top_level(), &mut out);
-        out
-    }
-
-    fn count_level(&self, m: &PhysMem, table: PhysAddr, level: u32) -> usize {
-        let mut out = std::collections::BTreeMap::new();
+    fn count_level<S: FrameStore + ?Sized>(&self, m: &S, table: PhysAddr, level: u32) -> usize {
+        let mut out = BTreeMap::new();
         self.sizes_level(m, table, level, &mut out);
         out.values().sum()
     }
 
-    fn sizes_level(
+    fn sizes_level<S: FrameStore + ?Sized>(
         &self,
-        m: &PhysMem,
+        m: &S,
         table: PhysAddr,
         level: u32,
-        out: &mut std::collections::BTreeMap<u32, usize>,
+        out: &mut BTreeMap<u32, usize>,
     ) {
         let item = self.fmt.item_lg2(level);
         let n = 1u64 << self.fmt.index_bits(level);
@@ -632,49 +676,71 @@ impl<F: PtFormat> PageTable<F> {
         }
     }
 
-    /// Takes the tables detached by `map` (replaced by large leaves) as a
-    /// gather needing a full flush before release.
-    pub fn take_deferred(&mut self) -> Option<Gather> {
-        if self.deferred.is_empty() {
+    fn iova_to_phys<S: FrameStore + ?Sized>(&self, m: &S, iova: Iova) -> Option<PhysAddr> {
+        if iova.raw() > mask(self.fmt.ias()) {
             return None;
         }
-        Some(Gather {
-            iova: Iova::ZERO,
-            len: 0,
-            freed: std::mem::take(&mut self.deferred),
-        })
-    }
-
-    /// Releases a gather's table pages. Call only after the IOTLB (and walk
-    /// cache) invalidation covering the gather has completed.
-    pub fn release(&mut self, gather: Gather) {
-        if gather.freed.is_empty() {
-            return;
-        }
-        let mut m = wr(&self.mem);
-        for t in gather.freed {
-            if m.free_frames(t).is_ok() {
-                self.table_frames -= 1;
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        loop {
+            match self
+                .fmt
+                .decode(level, m.read_u64(self.slot(table, level, iova.raw())))
+            {
+                Pte::Empty => return None,
+                Pte::Leaf { oa, size_lg2, .. } => {
+                    return Some(PhysAddr::new(oa.raw() | (iova.raw() & mask(size_lg2))))
+                }
+                Pte::Table(next) => {
+                    if level == 0 {
+                        return None;
+                    }
+                    table = next;
+                    level -= 1;
+                }
             }
         }
     }
+
+    fn leaf_entry<S: FrameStore + ?Sized>(&self, m: &S, iova: Iova) -> Option<(u32, u64, Pte)> {
+        let mut table = self.root;
+        let mut level = self.fmt.top_level();
+        loop {
+            let raw = m.read_u64(self.slot(table, level, iova.raw()));
+            match self.fmt.decode(level, raw) {
+                Pte::Empty => return None,
+                p @ Pte::Leaf { .. } => return Some((level, raw, p)),
+                Pte::Table(next) if level > 0 => {
+                    table = next;
+                    level -= 1;
+                }
+                Pte::Table(_) => return None,
+            }
+        }
+    }
+
+    fn leaf_sizes<S: FrameStore + ?Sized>(&self, m: &S) -> BTreeMap<u32, usize> {
+        let mut out = BTreeMap::new();
+        self.sizes_level(m, self.root, self.fmt.top_level(), &mut out);
+        out
+    }
 }
 
-impl<F: PtFormat> Drop for PageTable<F> {
+impl<F: PtFormat, M: TableMem> Drop for PageTable<F, M> {
     fn drop(&mut self) {
         // Free every frame still reachable, plus the deferred ones (the owner
         // of the table guarantees the hardware no longer uses it).
-        let mut all = std::mem::take(&mut self.deferred);
-        {
-            let m = rd(&self.mem);
-            let mut stack = vec![(self.root, self.fmt.top_level())];
+        let mut all = core::mem::take(&mut self.deferred);
+        let c = &self.core;
+        self.mem.with_store_mut(|m| {
+            let mut stack = vec![(c.root, c.fmt.top_level())];
             while let Some((t, level)) = stack.pop() {
                 all.push(t);
                 if level == 0 {
                     continue;
                 }
-                for i in 0..(1u64 << self.fmt.index_bits(level)) {
-                    if let Pte::Table(n) = self
+                for i in 0..(1u64 << c.fmt.index_bits(level)) {
+                    if let Pte::Table(n) = c
                         .fmt
                         .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
                     {
@@ -682,10 +748,9 @@ impl<F: PtFormat> Drop for PageTable<F> {
                     }
                 }
             }
-        }
-        let mut m = wr(&self.mem);
-        for t in all {
-            let _ = m.free_frames(t);
-        }
+            for t in all {
+                let _ = m.free_frames(t);
+            }
+        });
     }
 }

@@ -4,7 +4,7 @@ use core::fmt;
 
 use scatterlist::{Iova, PhysAddr};
 
-use crate::mem::MemError;
+use super::MemError;
 
 /// Why a page-table operation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl fmt::Display for PtError {
     }
 }
 
-impl std::error::Error for PtError {}
+impl core::error::Error for PtError {}
 
 impl From<MemError> for PtError {
     fn from(e: MemError) -> Self {

@@ -1,5 +1,7 @@
 //! The format trait: geometry and entry encoding of one hardware table layout.
 
+use alloc::string::String;
+
 use bitflags::bitflags;
 use scatterlist::PhysAddr;
 

@@ -8,21 +8,39 @@
 //! overmap, whole-entry removal on partial unmap of a large entry, and table
 //! pages released only through the IOTLB gather.
 //!
+//! The engine is `no_std + alloc`: it reaches memory only through
+//! [`TableMem`] / [`FrameStore`]. With `std` the default is the shared
+//! simulated RAM (`SharedMem`); without it, [`BTreeMem`] (or a kernel's own
+//! [`FrameStore`]) holds the tables.
+//!
 //! Levels are numbered as in generic_pt: level 0 holds the smallest (granule)
 //! pages and the top level is `levels - 1`.
 
 mod amdv1;
 mod arm_lpae;
+mod btree_mem;
 mod engine;
 mod error;
 mod format;
+#[cfg(not(feature = "std"))]
+mod mem_error;
+mod table_mem;
 mod vtdss;
 
+#[cfg(feature = "std")]
+pub use crate::mem::MemError;
+pub use crate::walker::WalkMem;
 pub use amdv1::AmdV1;
 pub use arm_lpae::{ArmLpae, ArmStage, Granule};
-pub use engine::{Gather, PageTable, SharedMem};
+pub use btree_mem::BTreeMem;
+#[cfg(feature = "std")]
+pub use engine::SharedMem;
+pub use engine::{Gather, PageTable};
 pub use error::PtError;
 pub use format::{AnyFormat, Prot, PtFormat, Pte};
+#[cfg(not(feature = "std"))]
+pub use mem_error::MemError;
+pub use table_mem::{FrameStore, TableMem};
 pub use vtdss::VtdSs;
 
 /// `2^lg2 - 1` without overflow for `lg2 >= 64`.

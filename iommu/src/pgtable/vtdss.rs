@@ -8,6 +8,9 @@
 //! and is a domain property (`PT_FEAT_VTDSS_FORCE_COHERENCE`), not a per-map
 //! prot. The output address is bits 51:12.
 
+use alloc::format;
+use alloc::string::String;
+
 use scatterlist::PhysAddr;
 
 use super::{Prot, PtError, PtFormat, Pte};

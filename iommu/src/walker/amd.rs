@@ -6,8 +6,7 @@
 
 use scatterlist::{Iova, PhysAddr};
 
-use super::{Fault, Walk};
-use crate::mem::PhysMem;
+use super::{Fault, Walk, WalkMem};
 
 const PRESENT: u64 = 1;
 const NEXT_LEVEL_SHIFT: u32 = 9;
@@ -15,7 +14,12 @@ const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 const PERM_R: u64 = 1 << 61;
 const PERM_W: u64 = 1 << 62;
 
-pub(super) fn walk(mem: &PhysMem, root: PhysAddr, mode: u32, iova: Iova) -> Result<Walk, Fault> {
+pub(super) fn walk<M: WalkMem + ?Sized>(
+    mem: &M,
+    root: PhysAddr,
+    mode: u32,
+    iova: Iova,
+) -> Result<Walk, Fault> {
     if !(1..=6).contains(&mode) {
         return Err(Fault::BadConfig {
             value: u64::from(mode),

@@ -8,8 +8,7 @@
 
 use scatterlist::{Iova, PhysAddr};
 
-use super::{Fault, Walk};
-use crate::mem::PhysMem;
+use super::{Fault, Walk, WalkMem};
 
 #[derive(Clone, Copy)]
 pub(super) struct Cfg {
@@ -21,7 +20,7 @@ pub(super) struct Cfg {
     pub sl: u32,
 }
 
-pub(super) fn walk(mem: &PhysMem, c: Cfg, iova: Iova) -> Result<Walk, Fault> {
+pub(super) fn walk<M: WalkMem + ?Sized>(mem: &M, c: Cfg, iova: Iova) -> Result<Walk, Fault> {
     let g = c.granule_shift;
     if !matches!(g, 12 | 14 | 16) || c.tsz > 48 || c.tsz < 16 || c.ps > 48 {
         return Err(Fault::BadConfig {

@@ -12,13 +12,14 @@
 
 mod amd;
 mod arm;
+mod mem;
 mod vtd;
 
 use core::fmt;
 
 use scatterlist::{Iova, PhysAddr};
 
-use crate::mem::PhysMem;
+pub use mem::WalkMem;
 
 /// Register values the hardware walker is programmed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +140,7 @@ impl fmt::Display for Fault {
     }
 }
 
-impl std::error::Error for Fault {}
+impl core::error::Error for Fault {}
 
 /// A completed walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +167,9 @@ impl Walk {
     }
 }
 
-/// Walks the tables for `iova` and reports the translation with its
+/// Walks the tables for `iova` in `mem` and reports the translation with its
 /// effective permissions (no access check).
-pub fn walk(regs: &HwRegs, mem: &PhysMem, iova: Iova) -> Result<Walk, Fault> {
+pub fn walk<M: WalkMem + ?Sized>(regs: &HwRegs, mem: &M, iova: Iova) -> Result<Walk, Fault> {
     match *regs {
         HwRegs::VtdSs { ssptptr, aw } => vtd::walk(mem, ssptptr, aw, iova),
         HwRegs::AmdV1 { pt_root, mode } => amd::walk(mem, pt_root, mode, iova),
@@ -196,9 +197,9 @@ pub fn walk(regs: &HwRegs, mem: &PhysMem, iova: Iova) -> Result<Walk, Fault> {
 
 /// Translates `iova` for `access` like the IOMMU does: walk, then check the
 /// permission of the leaf.
-pub fn translate(
+pub fn translate<M: WalkMem + ?Sized>(
     regs: &HwRegs,
-    mem: &PhysMem,
+    mem: &M,
     iova: Iova,
     access: Access,
 ) -> Result<PhysAddr, Fault> {

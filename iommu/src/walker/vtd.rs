@@ -4,15 +4,19 @@
 
 use scatterlist::{Iova, PhysAddr};
 
-use super::{Fault, Walk};
-use crate::mem::PhysMem;
+use super::{Fault, Walk, WalkMem};
 
 const BIT_R: u64 = 0x1;
 const BIT_W: u64 = 0x2;
 const BIT_PS: u64 = 0x80;
 const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 
-pub(super) fn walk(mem: &PhysMem, root: PhysAddr, aw: u32, iova: Iova) -> Result<Walk, Fault> {
+pub(super) fn walk<M: WalkMem + ?Sized>(
+    mem: &M,
+    root: PhysAddr,
+    aw: u32,
+    iova: Iova,
+) -> Result<Walk, Fault> {
     let levels = match aw {
         1 => 3u32,
         2 => 4,

@@ -1,0 +1,126 @@
+//! What the page-table engine needs from memory, so that it runs on the std
+//! simulated RAM and in a `no_std + alloc` kernel alike.
+//!
+//! Two layers: a [`FrameStore`] is the memory itself (64-bit loads and stores
+//! plus a frame allocator for table pages, like the kernel's
+//! `iommu_alloc_pages_node` / `iommu_free_pages` pair used by
+//! drivers/iommu/generic_pt/iommu_pt.h); a [`TableMem`] is how the table holds
+//! it. An owned store is its own handle. A shared store (the std
+//! `SharedMem`, or `Arc<spin::Mutex<S>>` in a kernel) is
+//! locked once per operation, not once per entry, so a map or unmap sees one
+//! consistent memory and pays one lock.
+
+use alloc::sync::Arc;
+
+use scatterlist::PhysAddr;
+
+use super::MemError;
+use crate::walker::WalkMem;
+
+/// Memory page tables can be written in: entry stores and table frames.
+pub trait FrameStore: WalkMem {
+    /// Stores the little-endian `val` at the 8-byte aligned `addr` (low three
+    /// address bits ignored).
+    fn write_u64(&mut self, addr: PhysAddr, val: u64);
+
+    /// A zeroed block of `bytes` (a power-of-two number of pages, at least
+    /// one page), naturally aligned to its size.
+    fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError>;
+
+    /// Returns a block from [`alloc_frames`](Self::alloc_frames); afterwards
+    /// it reads as zero. A block never handed out is refused with
+    /// [`MemError::NotAllocated`].
+    fn free_frames(&mut self, addr: PhysAddr) -> Result<(), MemError>;
+}
+
+/// How a [`PageTable`](super::PageTable) holds its [`FrameStore`].
+pub trait TableMem {
+    /// The memory behind the handle.
+    type Store: FrameStore + ?Sized;
+
+    /// Runs `f` with read access to the store (a read lock, if shared).
+    fn with_store<R>(&self, f: impl FnOnce(&Self::Store) -> R) -> R;
+
+    /// Runs `f` with write access to the store (a write lock, if shared).
+    fn with_store_mut<R>(&mut self, f: impl FnOnce(&mut Self::Store) -> R) -> R;
+}
+
+/// An owned store is its own handle: no lock at all.
+impl<S: FrameStore> TableMem for S {
+    type Store = S;
+
+    #[inline]
+    fn with_store<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(self)
+    }
+
+    #[inline]
+    fn with_store_mut<R>(&mut self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(self)
+    }
+}
+
+/// A store shared with other users (a walker model, a second table) behind a
+/// spin lock: the `no_std` counterpart of `SharedMem`.
+impl<S: FrameStore + ?Sized> TableMem for Arc<spin::Mutex<S>> {
+    type Store = S;
+
+    #[inline]
+    fn with_store<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(&self.lock())
+    }
+
+    #[inline]
+    fn with_store_mut<R>(&mut self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self.lock())
+    }
+}
+
+impl<S: WalkMem + ?Sized> WalkMem for spin::MutexGuard<'_, S> {
+    #[inline]
+    fn read_u64(&self, addr: PhysAddr) -> u64 {
+        (**self).read_u64(addr)
+    }
+}
+
+#[cfg(feature = "std")]
+mod std_impls {
+    use std::sync::{PoisonError, RwLock};
+
+    use scatterlist::PhysAddr;
+
+    use super::{FrameStore, MemError, TableMem};
+    use crate::mem::{PhysMem, SharedMem};
+
+    impl FrameStore for PhysMem {
+        #[inline]
+        fn write_u64(&mut self, addr: PhysAddr, val: u64) {
+            PhysMem::write_u64(self, addr, val);
+        }
+
+        fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError> {
+            PhysMem::alloc_frames(self, bytes)
+        }
+
+        fn free_frames(&mut self, addr: PhysAddr) -> Result<(), MemError> {
+            PhysMem::free_frames(self, addr)
+        }
+    }
+
+    /// The simulated RAM shared by the table writer, the walker and the
+    /// fabric. A poisoned lock is taken over: the memory holds plain bytes
+    /// and stays consistent whatever a panicking holder was doing.
+    impl TableMem for SharedMem {
+        type Store = PhysMem;
+
+        #[inline]
+        fn with_store<R>(&self, f: impl FnOnce(&PhysMem) -> R) -> R {
+            f(&RwLock::read(self).unwrap_or_else(PoisonError::into_inner))
+        }
+
+        #[inline]
+        fn with_store_mut<R>(&mut self, f: impl FnOnce(&mut PhysMem) -> R) -> R {
+            f(&mut RwLock::write(self).unwrap_or_else(PoisonError::into_inner))
+        }
+    }
+}
