@@ -29,6 +29,7 @@ pub mod machine;
 pub mod mask;
 #[cfg(feature = "std")]
 pub mod mem;
+pub mod mem_error;
 pub mod memmap;
 #[cfg(feature = "std")]
 pub mod middleware;

@@ -22,24 +22,19 @@ mod btree_mem;
 mod engine;
 mod error;
 mod format;
-#[cfg(not(feature = "std"))]
-mod mem_error;
 mod table_mem;
 mod vtdss;
 
-#[cfg(feature = "std")]
-pub use crate::mem::MemError;
 pub use crate::walker::WalkMem;
 pub use amdv1::AmdV1;
 pub use arm_lpae::{ArmLpae, ArmStage, Granule};
 pub use btree_mem::BTreeMem;
+pub use dma_api::mem_error::MemError;
 #[cfg(feature = "std")]
 pub use engine::SharedMem;
 pub use engine::{Gather, PageTable};
 pub use error::PtError;
 pub use format::{AnyFormat, Prot, PtFormat, Pte};
-#[cfg(not(feature = "std"))]
-pub use mem_error::MemError;
 pub use table_mem::{FrameStore, TableMem};
 pub use vtdss::VtdSs;
 

@@ -1,16 +1,11 @@
-//! Table-memory errors for `no_std` builds.
-//!
-//! With `std`, [`MemError`] is `dma_api::mem::MemError` (the simulated RAM's
-//! error, which lives in a std-only module of `dma-api`). Without `std` this
-//! mirror with the same variants takes its place, so
-//! [`PtError::Mem`](super::PtError::Mem) and every
-//! [`FrameStore`](super::FrameStore) keep one error type in both builds.
+//! Errors of physical-memory stores and their frame allocators: the simulated
+//! RAM ([`crate::mem::PhysMem`], std) and the `no_std` table stores of
+//! `dma-iommu`. `no_std`, so both builds share one error type.
 
+use crate::types::PhysAddr;
 use core::fmt;
 
-use scatterlist::PhysAddr;
-
-/// Errors of a table-memory store and its frame allocator.
+/// Errors of the simulated memory and its frame allocator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemError {
     /// An access `[addr, addr + len)` wraps past the end of the address space.
