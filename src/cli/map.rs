@@ -205,7 +205,17 @@ pub(crate) fn run(
             serde_json::to_string_pretty(&v).unwrap_or_default()
         )?;
     } else {
-        writeln!(out, "{d}")?;
+        // The trace prints the kind with its provider number; name the owner.
+        let text = d.to_string();
+        let text = match owner(&asm.machine, d.kind) {
+            Some(o) => text.replacen(
+                &format!("  kind:    {}\n", d.kind),
+                &format!("  kind:    {} of {o}\n", d.kind),
+                1,
+            ),
+            None => text,
+        };
+        writeln!(out, "{text}")?;
         writeln!(
             out,
             "  iommu:   {iommu_name} (backend {}): {step}",
