@@ -24,6 +24,7 @@ pub mod error;
 pub mod fabric;
 #[cfg(feature = "std")]
 pub mod fallback;
+pub mod frame_pool;
 #[cfg(feature = "std")]
 pub mod machine;
 pub mod mask;

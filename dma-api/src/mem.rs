@@ -14,6 +14,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
 
+use crate::frame_pool::FramePool;
 use scatterlist::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 
 /// Memory shared by the machine's RAM users: page-table writers, the IOMMU
@@ -52,12 +53,7 @@ pub struct PhysMem {
     pool_pages: Vec<Option<Box<[u8; PAGE_SIZE as usize]>>>,
     pool_base: u64,
     pool_end: u64,
-    bump: u64,
-    /// Free blocks by log2(pages).
-    free: Vec<Vec<u64>>,
-    /// Allocated blocks: start -> log2(pages).
-    live: HashMap<u64, u32, BuildHasherDefault<PfnHasher>>,
-    live_bytes: u64,
+    frames: FramePool,
 }
 
 impl fmt::Debug for PhysMem {
@@ -65,7 +61,7 @@ impl fmt::Debug for PhysMem {
         f.debug_struct("PhysMem")
             .field("resident_pages", &self.pages.len())
             .field("pool", &(self.pool_base..self.pool_end))
-            .field("live_frame_bytes", &self.live_bytes)
+            .field("live_frame_bytes", &self.frames.live_bytes())
             .finish()
     }
 }
@@ -96,10 +92,7 @@ impl PhysMem {
             pool_pages: Vec::new(),
             pool_base: b,
             pool_end: e,
-            bump: b,
-            free: Vec::new(),
-            live: HashMap::default(),
-            live_bytes: 0,
+            frames: FramePool::new(base, len),
         }
     }
 
@@ -225,72 +218,32 @@ impl PhysMem {
     /// Allocates a zeroed block of `bytes` (a power-of-two number of pages,
     /// at least one page), naturally aligned to its size.
     pub fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError> {
-        let bytes = bytes.max(PAGE_SIZE);
-        if !bytes.is_power_of_two() {
-            return Err(MemError::BadFrameSize { bytes });
-        }
-        let order = (bytes / PAGE_SIZE).trailing_zeros();
-        let start = match self.free.get_mut(order as usize).and_then(Vec::pop) {
-            Some(s) => s,
-            None => {
-                let s = self
-                    .bump
-                    .checked_add(bytes - 1)
-                    .map(|x| x & !(bytes - 1))
-                    .filter(|s| s.checked_add(bytes).is_some_and(|e| e <= self.pool_end))
-                    .ok_or(MemError::OutOfFrames { bytes })?;
-                // Alignment padding below `s` is returned to the page-size free list.
-                let mut pad = self.bump;
-                while pad < s {
-                    self.push_free(pad, 0);
-                    pad += PAGE_SIZE;
-                }
-                self.bump = s + bytes;
-                s
-            }
-        };
-        self.live.insert(start, order);
-        self.live_bytes += bytes;
-        Ok(PhysAddr::new(start))
-    }
-
-    fn push_free(&mut self, start: u64, order: u32) {
-        let o = order as usize;
-        if self.free.len() <= o {
-            self.free.resize_with(o + 1, Vec::new);
-        }
-        self.free[o].push(start);
+        self.frames.alloc(bytes)
     }
 
     /// Returns a block from [`alloc_frames`](Self::alloc_frames) to the pool;
     /// its contents are dropped (it reads as zero again).
     pub fn free_frames(&mut self, addr: PhysAddr) -> Result<(), MemError> {
-        let order = self
-            .live
-            .remove(&addr.raw())
-            .ok_or(MemError::NotAllocated { addr })?;
-        let pages = 1u64 << order;
+        let pages = self.frames.free(addr)?;
         for i in 0..pages {
             self.drop_page((addr.raw() >> PAGE_SHIFT) + i);
         }
-        self.live_bytes -= pages * PAGE_SIZE;
-        self.push_free(addr.raw(), order);
         Ok(())
     }
 
     /// Whether `addr` starts a live frame block.
     pub fn is_allocated(&self, addr: PhysAddr) -> bool {
-        self.live.contains_key(&addr.raw())
+        self.frames.is_allocated(addr)
     }
 
     /// Bytes currently allocated as frames (the "secondary page table" count).
     pub fn live_frame_bytes(&self) -> u64 {
-        self.live_bytes
+        self.frames.live_bytes()
     }
 
     /// Number of live frame blocks.
     pub fn live_frame_blocks(&self) -> usize {
-        self.live.len()
+        self.frames.live_blocks()
     }
 
     /// Pages that hold non-sparse data.

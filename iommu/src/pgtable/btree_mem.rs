@@ -1,10 +1,9 @@
 //! [`BTreeMem`]: a `no_std + alloc` table-memory store.
 //!
 //! Page frames live in an `alloc::collections::BTreeMap` keyed by frame
-//! number (absent frames read as zero), handed out by the same power-of-two
-//! frame allocator as the std simulated RAM (`dma_api::mem::PhysMem`): a bump
-//! pointer over a fixed pool, alignment padding returned as single pages, and
-//! LIFO free lists per order. Same policy, same addresses: a table built on
+//! number (absent frames read as zero), handed out by the same frame allocator
+//! as the std simulated RAM (`dma_api::frame_pool::FramePool`). Same policy,
+//! same addresses: a table built on
 //! either store has the same bytes at the same places, which the
 //! `pgtable_nostd_mem` test checks.
 
@@ -17,27 +16,21 @@ use scatterlist::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 
 use super::{FrameStore, MemError};
 use crate::walker::WalkMem;
+use dma_api::frame_pool::FramePool;
 
 type Page = Box<[u8; PAGE_SIZE as usize]>;
 
 /// Sparse page-frame store plus a frame allocator over `[pool_base, pool_end)`.
 pub struct BTreeMem {
     pages: BTreeMap<u64, Page>,
-    pool_end: u64,
-    bump: u64,
-    /// Free blocks by log2(pages).
-    free: Vec<Vec<u64>>,
-    /// Allocated blocks: start -> log2(pages).
-    live: BTreeMap<u64, u32>,
-    live_bytes: u64,
+    frames: FramePool,
 }
 
 impl fmt::Debug for BTreeMem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BTreeMem")
             .field("resident_pages", &self.pages.len())
-            .field("pool_end", &self.pool_end)
-            .field("live_frame_bytes", &self.live_bytes)
+            .field("live_frame_bytes", &self.frames.live_bytes())
             .finish()
     }
 }
@@ -61,46 +54,30 @@ impl BTreeMem {
     /// Empty memory whose allocator hands out frames from `[base, base + len)`
     /// (both rounded down to pages; a wrapping pool is clipped).
     pub fn with_pool(base: PhysAddr, len: u64) -> Self {
-        let b = base.raw() & !(PAGE_SIZE - 1);
-        let e = b.saturating_add(len) & !(PAGE_SIZE - 1);
         Self {
             pages: BTreeMap::new(),
-            pool_end: e,
-            bump: b,
-            free: Vec::new(),
-            live: BTreeMap::new(),
-            live_bytes: 0,
+            frames: FramePool::new(base, len),
         }
     }
 
     /// Bytes currently allocated as frames.
     pub fn live_frame_bytes(&self) -> u64 {
-        self.live_bytes
+        self.frames.live_bytes()
     }
 
     /// Number of live frame blocks.
     pub fn live_frame_blocks(&self) -> usize {
-        self.live.len()
+        self.frames.live_blocks()
     }
 
     /// Whether `addr` starts a live frame block.
     pub fn is_allocated(&self, addr: PhysAddr) -> bool {
-        self.live.contains_key(&addr.raw())
+        self.frames.is_allocated(addr)
     }
 
     /// Pages that hold non-zero-initialised data.
     pub fn resident_pages(&self) -> usize {
         self.pages.len()
-    }
-
-    fn push_free(&mut self, start: u64, order: u32) {
-        let o = order as usize;
-        if self.free.len() <= o {
-            self.free.resize_with(o + 1, Vec::new);
-        }
-        if let Some(list) = self.free.get_mut(o) {
-            list.push(start);
-        }
     }
 }
 
@@ -140,41 +117,12 @@ impl FrameStore for BTreeMem {
     }
 
     fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError> {
-        let bytes = bytes.max(PAGE_SIZE);
-        if !bytes.is_power_of_two() {
-            return Err(MemError::BadFrameSize { bytes });
-        }
-        let order = (bytes / PAGE_SIZE).trailing_zeros();
-        let start = match self.free.get_mut(order as usize).and_then(Vec::pop) {
-            Some(s) => s,
-            None => {
-                let s = self
-                    .bump
-                    .checked_add(bytes - 1)
-                    .map(|x| x & !(bytes - 1))
-                    .filter(|s| s.checked_add(bytes).is_some_and(|e| e <= self.pool_end))
-                    .ok_or(MemError::OutOfFrames { bytes })?;
-                let mut pad = self.bump;
-                while pad < s {
-                    self.push_free(pad, 0);
-                    pad += PAGE_SIZE;
-                }
-                self.bump = s + bytes;
-                s
-            }
-        };
-        self.live.insert(start, order);
-        self.live_bytes += bytes;
-        Ok(PhysAddr::new(start))
+        self.frames.alloc(bytes)
     }
 
     fn free_frames(&mut self, addr: PhysAddr) -> Result<(), MemError> {
-        let order = self
-            .live
-            .remove(&addr.raw())
-            .ok_or(MemError::NotAllocated { addr })?;
+        let pages = self.frames.free(addr)?;
         let first = addr.raw() >> PAGE_SHIFT;
-        let pages = 1u64 << order;
         let keys: Vec<u64> = self
             .pages
             .range(first..first.saturating_add(pages))
@@ -183,8 +131,6 @@ impl FrameStore for BTreeMem {
         for k in keys {
             self.pages.remove(&k);
         }
-        self.live_bytes -= pages * PAGE_SIZE;
-        self.push_free(addr.raw(), order);
         Ok(())
     }
 }
