@@ -85,3 +85,17 @@ pub fn scratch(a: &Assembly, n: u64) -> PhysAddr {
     assert!((n + 1) << 20 <= size, "scratch slot {n} out of range");
     PhysAddr::new(start.raw() + (n << 20))
 }
+
+/// Runs the `unidma` CLI in process with `args` (without the program name);
+/// returns (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut full = vec!["unidma"];
+    full.extend_from_slice(args);
+    let code = unidma::cli::run_args(full, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap_or_default(),
+        String::from_utf8(err).unwrap_or_default(),
+    )
+}

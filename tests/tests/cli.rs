@@ -4,16 +4,7 @@ use serde_json::Value;
 use std::io::Write;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut full = vec!["unidma"];
-    full.extend_from_slice(args);
-    let code = unidma::cli::run_args(full, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    unidma_tests::run_cli(args)
 }
 
 fn json(args: &[&str]) -> Value {

@@ -8,16 +8,9 @@ use serde_json::Value;
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines");
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut full = vec!["unidma", "scenarios"];
+    let mut full = vec!["scenarios"];
     full.extend_from_slice(args);
-    let code = unidma::cli::run_args(full, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    unidma_tests::run_cli(&full)
 }
 
 fn json(args: &[&str]) -> Vec<Value> {

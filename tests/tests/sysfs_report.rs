@@ -9,15 +9,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut full = vec!["unidma"];
-    full.extend_from_slice(args);
-    let code = unidma::cli::run_args(full, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    unidma_tests::run_cli(args)
 }
 
 fn json(args: &[&str]) -> Value {
