@@ -9,11 +9,11 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dma_api::machine::Machine;
 use dma_api::port::{SegPlan, SegTarget};
 use dma_api::{Direction, DmaAttrs, PhysAddr, SegKind};
+use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
+use dma_sim::machine::Machine;
 use scatterlist::SgTable;
-use unidma::assembly::{Assembly, AssemblyOptions, IommuMode};
 
 const SEGS: u64 = 256;
 

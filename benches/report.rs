@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("machine/parse_reference", |b| {
-        b.iter(|| dma_api::machine::Machine::reference().unwrap())
+        b.iter(|| dma_sim::machine::Machine::reference().unwrap())
     });
     if std::path::Path::new("/sys/bus/pci/devices").is_dir() {
         // `unidma report --sysfs /sys`: read every function, import, render.
@@ -47,16 +47,16 @@ fn bench(c: &mut Criterion) {
             })
         });
         // The import alone, from a scan read once.
-        let scan = dma_api::sysfs::read_tree(std::path::Path::new("/sys"));
-        let opts = dma_api::sysfs::import::ImportOptions {
+        let scan = dma_sim::sysfs::read_tree(std::path::Path::new("/sys"));
+        let opts = dma_sim::sysfs::import::ImportOptions {
             name: "bench".into(),
             source: "/sys".into(),
-            arch: dma_api::machine::ArchName::X86_64,
+            arch: dma_sim::machine::ArchName::X86_64,
             cpu: Default::default(),
             default_coherent: true,
         };
         c.bench_function("machine/import_sysfs_live", |b| {
-            b.iter(|| dma_api::sysfs::import::import(&scan, &opts))
+            b.iter(|| dma_sim::sysfs::import::import(&scan, &opts))
         });
     }
 }

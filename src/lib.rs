@@ -5,6 +5,5 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod assembly;
 pub mod cli;
 pub mod scenarios;

@@ -33,7 +33,7 @@ impl fmt::Display for UnknownArch {
     }
 }
 
-impl std::error::Error for UnknownArch {}
+impl core::error::Error for UnknownArch {}
 
 /// The backend called `name` (exact, case-sensitive, as in [`NAMES`]).
 pub fn by_name(name: &str) -> Result<&'static dyn ArchDma, UnknownArch> {

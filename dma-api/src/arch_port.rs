@@ -462,7 +462,7 @@ pub trait ArchDma: Send + Sync {
             }
             _ => bus,
         };
-        dev.dma_ranges.bus_to_phys(bus, len)
+        Ok(dev.dma_ranges.bus_to_phys(bus, len)?)
     }
 
     /// A BAR's CPU physical range → bus address through its host bridge's MMIO
@@ -475,7 +475,7 @@ pub trait ArchDma: Send + Sync {
         phys: PhysAddr,
         len: u64,
     ) -> Result<BusAddr, DmaError> {
-        host_bridge_windows.phys_to_bus(phys, len)
+        Ok(host_bridge_windows.phys_to_bus(phys, len)?)
     }
 
     /// The inverse of [`ArchDma::bar_to_bus`] (`pcibios_bus_to_resource`).
@@ -485,7 +485,7 @@ pub trait ArchDma: Send + Sync {
         bus: BusAddr,
         len: u64,
     ) -> Result<PhysAddr, DmaError> {
-        host_bridge_windows.bus_to_phys(bus, len)
+        Ok(host_bridge_windows.bus_to_phys(bus, len)?)
     }
 
     /// `dev_is_dma_coherent`: the device's flag, or always on arches whose DMA

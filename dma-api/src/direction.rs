@@ -1,6 +1,8 @@
 //! DMA data direction, with the Linux numeric values of
 //! `enum dma_data_direction` (include/linux/dma-direction.h).
 
+use crate::error::DmaError;
+use crate::p2p::{Route, Verdict};
 use core::fmt;
 
 /// Which way data moves between memory and the device.
@@ -31,6 +33,24 @@ impl Direction {
     #[inline]
     pub const fn device_writes(self) -> bool {
         matches!(self, Direction::Bidirectional | Direction::FromDevice)
+    }
+
+    /// True if the oracle's verdict lets a mapping in this direction go
+    /// peer to peer: `ToDevice` needs client reads, `FromDevice` client
+    /// writes, `Bidirectional` both.
+    #[inline]
+    pub const fn permitted_by(self, verdict: &Verdict) -> bool {
+        verdict.permits(self.device_reads(), self.device_writes())
+    }
+
+    /// The route's verdict if it allows a mapping in this direction, else the
+    /// `Fallback` error [`DmaError::P2pUnreachable`] with its reason chain.
+    pub fn check_route(self, route: &Route) -> Result<Verdict, DmaError> {
+        if self.permitted_by(&route.verdict) {
+            Ok(route.verdict)
+        } else {
+            Err(DmaError::p2p_unreachable(route))
+        }
     }
 
     /// The Linux value (`valid_dma_direction` accepts 0..=2).
@@ -87,6 +107,47 @@ mod tests {
         assert!(
             Direction::Bidirectional.device_reads() && Direction::Bidirectional.device_writes()
         );
+    }
+
+    /// A host bridge that forwards posted writes but not reads: only
+    /// `FromDevice` may go peer to peer; the others get the `Fallback` error
+    /// with the oracle's reason chain.
+    #[test]
+    fn route_check_follows_the_access_the_direction_needs() {
+        use crate::error::ErrorKind;
+        use crate::p2p::{Access, MapType, Reason};
+        use alloc::string::ToString;
+        use alloc::vec;
+        let route = Route {
+            provider: "01:00.0".parse().unwrap(),
+            client: "02:00.0".parse().unwrap(),
+            verdict: Verdict {
+                map_type: MapType::ThruHostBridge,
+                distance: 4,
+                read: false,
+                write: true,
+            },
+            reasons: vec![Reason::AccessNotForwarded {
+                bridge: "hb0".into(),
+                access: Access::Read,
+            }],
+        };
+        assert!(Direction::FromDevice.permitted_by(&route.verdict));
+        assert!(!Direction::ToDevice.permitted_by(&route.verdict));
+        assert!(!Direction::Bidirectional.permitted_by(&route.verdict));
+        assert_eq!(Direction::FromDevice.check_route(&route), Ok(route.verdict));
+        for d in [Direction::ToDevice, Direction::Bidirectional] {
+            let e = d.check_route(&route).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Fallback);
+            assert_eq!(
+                e,
+                DmaError::P2pUnreachable {
+                    provider: route.provider,
+                    client: route.client,
+                    reasons: vec![route.reasons[0].to_string()],
+                }
+            );
+        }
     }
 
     #[test]

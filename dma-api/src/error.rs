@@ -13,8 +13,11 @@
 //!   such as MMIO that would need bouncing).
 
 use crate::bdf::Bdf;
-use crate::mask::DmaMask;
+use crate::mask::{DmaMask, MaskError};
+use crate::p2p::Route;
+use crate::topology::BarAddrError;
 use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr, SegKind};
+use crate::window::TranslateError;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -377,6 +380,55 @@ impl DmaError {
     }
 }
 
+impl From<MaskError> for DmaError {
+    fn from(e: MaskError) -> Self {
+        match e {
+            MaskError::InvalidMask { bits } => DmaError::InvalidMask { bits },
+            MaskError::InvalidMaskValue { value } => DmaError::InvalidMaskValue { value },
+        }
+    }
+}
+
+impl From<TranslateError> for DmaError {
+    fn from(e: TranslateError) -> Self {
+        match e {
+            TranslateError::ZeroLength { phys } => DmaError::ZeroLength { phys },
+            TranslateError::PhysOverflow { phys, len } => DmaError::PhysOverflow { phys, len },
+            TranslateError::NotTranslatable { phys, len } => {
+                DmaError::NotTranslatable { phys, len }
+            }
+            TranslateError::BusNotTranslatable { bus, len } => {
+                DmaError::BusNotTranslatable { bus, len }
+            }
+        }
+    }
+}
+
+impl From<BarAddrError> for DmaError {
+    fn from(e: BarAddrError) -> Self {
+        match e {
+            BarAddrError::UnknownDevice { bdf } => DmaError::UnknownDevice { bdf },
+            BarAddrError::Translate(t) => t.into(),
+        }
+    }
+}
+
+impl DmaError {
+    /// The `Fallback` error for a route the oracle refuses: provider, client
+    /// and the reason chain, outermost first.
+    pub fn p2p_unreachable(route: &Route) -> Self {
+        DmaError::P2pUnreachable {
+            provider: route.provider,
+            client: route.client,
+            reasons: route
+                .reasons
+                .iter()
+                .map(alloc::string::ToString::to_string)
+                .collect(),
+        }
+    }
+}
+
 impl From<SgError> for DmaError {
     fn from(e: SgError) -> Self {
         DmaError::Sg(e)
@@ -538,8 +590,7 @@ impl fmt::Display for DmaError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for DmaError {}
+impl core::error::Error for DmaError {}
 
 #[cfg(test)]
 mod tests {

@@ -8,54 +8,18 @@
 //! reports why. Here the outcome carries the original error with its reason
 //! chain.
 //!
-//! The peer bytes are read and written through [`PeerMemory`], so a fabric's
-//! BAR backing can plug in. [`SharedMemPeer`] uses the simulated RAM store
-//! for BAR bytes too (the store is keyed by physical address, so it can hold
-//! BAR contents at their CPU addresses) until the fabric provides its own.
+//! The peer bytes are read and written through a [`CpuMemory`] the caller
+//! passes (the simulator's fabric gives one that reaches BAR backing); the
+//! staging buffer is the context's own RAM.
 
 use crate::attrs::DmaAttrs;
+use crate::device::context_mem_error as mem_error;
 use crate::device::DmaDevice;
 use crate::direction::Direction;
 use crate::error::{DmaError, ErrorKind};
-use crate::mem::SharedMem;
+use crate::mem::CpuMemory;
 use crate::types::{DmaAddr, PhysAddr, SegKind};
-use std::sync::Arc;
-
-/// Byte access to (peer) memory by CPU physical address.
-pub trait PeerMemory: Send + Sync {
-    /// Reads `buf.len()` bytes at `phys`.
-    fn read(&self, phys: PhysAddr, buf: &mut [u8]) -> Result<(), DmaError>;
-    /// Writes `data` at `phys`.
-    fn write(&self, phys: PhysAddr, data: &[u8]) -> Result<(), DmaError>;
-}
-
-/// [`PeerMemory`] over the simulated RAM store.
-#[derive(Clone, Debug)]
-pub struct SharedMemPeer(pub SharedMem);
-
-impl PeerMemory for SharedMemPeer {
-    fn read(&self, phys: PhysAddr, buf: &mut [u8]) -> Result<(), DmaError> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .read(phys, buf)
-            .map_err(|_| DmaError::PhysOverflow {
-                phys,
-                len: buf.len() as u64,
-            })
-    }
-
-    fn write(&self, phys: PhysAddr, data: &[u8]) -> Result<(), DmaError> {
-        self.0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .write(phys, data)
-            .map_err(|_| DmaError::PhysOverflow {
-                phys,
-                len: data.len() as u64,
-            })
-    }
-}
+use alloc::sync::Arc;
 
 /// A mapping made by [`map_or_fallback`]. Call [`FallbackMapping::complete`]
 /// when the device is done: it unmaps and, after a fallback, copies the
@@ -75,7 +39,7 @@ pub struct FallbackMapping {
     dma: DmaAddr,
     bounce: Option<PhysAddr>,
     reason: Option<DmaError>,
-    peer: Arc<dyn PeerMemory>,
+    peer: Arc<dyn CpuMemory>,
 }
 
 impl core::fmt::Debug for FallbackMapping {
@@ -116,7 +80,7 @@ impl FallbackMapping {
         };
         let copy = if self.dir.device_writes() {
             copy_between(
-                &SharedMemPeer(self.dev.context().mem.clone()),
+                self.dev.context().mem.as_ref(),
                 bounce,
                 self.peer.as_ref(),
                 self.orig,
@@ -131,16 +95,17 @@ impl FallbackMapping {
 }
 
 fn copy_between(
-    from: &dyn PeerMemory,
+    from: &dyn CpuMemory,
     from_at: PhysAddr,
-    to: &dyn PeerMemory,
+    to: &dyn CpuMemory,
     to_at: PhysAddr,
     len: u64,
 ) -> Result<(), DmaError> {
     let n = usize::try_from(len).map_err(|_| DmaError::OutOfMemory { bytes: len })?;
-    let mut buf = vec![0u8; n];
-    from.read(from_at, &mut buf)?;
-    to.write(to_at, &buf)
+    let mut buf = alloc::vec![0u8; n];
+    from.read(from_at, &mut buf)
+        .map_err(|e| mem_error(e, from_at, len))?;
+    to.write(to_at, &buf).map_err(|e| mem_error(e, to_at, len))
 }
 
 /// Maps `[phys, phys + len)` for `dev`; if that fails with a
@@ -154,7 +119,7 @@ pub fn map_or_fallback(
     len: u64,
     dir: Direction,
     attrs: DmaAttrs,
-    peer: Arc<dyn PeerMemory>,
+    peer: Arc<dyn CpuMemory>,
 ) -> Result<FallbackMapping, DmaError> {
     let err = match dev.map_phys(phys, len, dir, attrs) {
         Ok(dma) => {
@@ -173,11 +138,7 @@ pub fn map_or_fallback(
         Err(e) => e,
     };
     let is_ram = matches!(
-        dev.context()
-            .memmap
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .kind_of_range(phys, len),
+        dev.context().memmap.read().kind_of_range(phys, len),
         Some((_, SegKind::Ram))
     );
     if err.kind() != ErrorKind::Fallback || is_ram {
@@ -185,8 +146,7 @@ pub fn map_or_fallback(
     }
     let ctx = dev.context();
     let bounce = ctx.alloc_ram(len)?;
-    let ram = SharedMemPeer(ctx.mem.clone());
-    let staged = copy_between(peer.as_ref(), phys, &ram, bounce, len)
+    let staged = copy_between(peer.as_ref(), phys, ctx.mem.as_ref(), bounce, len)
         .and_then(|()| dev.map_phys(bounce, len, dir, attrs));
     match staged {
         Ok(dma) => Ok(FallbackMapping {

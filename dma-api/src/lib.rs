@@ -1,8 +1,92 @@
-//! The unified DMA mapping API.
+//! The driver-facing DMA mapping API.
 //!
-//! This crate holds the *ports*: the address types, the error taxonomy, the
-//! machine model (memory map, PCI topology), the P2P oracle and the traits the
-//! arch and IOMMU backends implement. Drivers depend on this crate only.
+//! A driver maps CPU memory for its device through a [`DmaDevice`]: single
+//! ranges, scatter-gather tables, coherent allocations and the two-step IOVA
+//! API, in a raw C-style layer (named after the Linux calls) and a typed
+//! layer whose ownership phases are types. Every segment is dispatched by
+//! what it is (RAM, a peer's BAR, stolen RAM, device-private memory): the P2P
+//! oracle and the owner's policy decide peer access per direction, then a
+//! [`DmaBackend`](port::DmaBackend) maps it — the direct backend here (with
+//! swiotlb), the IOMMU backend in `dma-iommu`, or a decorator around either
+//! (dma-debug, tracing, fault injection).
+//!
+//! Who depends on it: drivers (`dma-consumers`), the arch backends
+//! (`dma-arch`, through [`arch_port::ArchDma`]), the IOMMU (`dma-iommu`) and
+//! the simulator. It depends on `scatterlist` and the PCI model `dma-pci`
+//! (re-exported where a driver needs it) and nothing else of the project:
+//! no simulator, no serde, no toml. It is `no_std + alloc`; `std` only
+//! switches the locks (see [`sync`]) and a per-thread cache of plan vectors.
+//! CPU memory is reached through one port, [`CpuMemory`]: the simulator's
+//! RAM implements it, and so does a kernel's own accessor.
+//!
+//! # Example: a driver maps a table, the device writes, the driver unmaps
+//!
+//! ```
+//! # use dma_api::arch_port::{ArchDma, ArchInfo, CacheProgram, EdgePolicy, P2pSupport, SyncRules};
+//! # use dma_api::direct::DirectConfig;
+//! # use dma_api::memmap::{MemRange, MemoryMap, RangeKind};
+//! # use dma_api::topology::{CpuInfo, CpuVendor, DeviceRecord, HostBridgeRecord, PortType, Topology};
+//! # use dma_api::{Bdf, CpuMem, CpuMemory, DmaContext, MemError};
+//! # use std::collections::BTreeMap;
+//! # use std::sync::{Arc, Mutex};
+//! # static INFO: ArchInfo = ArchInfo { name: "doc", cache_line_size: 64, default_coherent: true,
+//! #     always_coherent: true, p2p: P2pSupport::Full, mem_encrypt_bit: None,
+//! #     sync: SyncRules::NONE, invalidate_edges: EdgePolicy::Plain, line_invalidate: false,
+//! #     fence_before: false };
+//! # struct Coherent;
+//! # impl ArchDma for Coherent {
+//! #     fn info(&self) -> &'static ArchInfo { &INFO }
+//! #     fn lower(&self, _: &CacheProgram) -> Result<Vec<u8>, dma_api::DmaError> { Ok(Vec::new()) }
+//! # }
+//! # static ARCH: Coherent = Coherent;
+//! # /// A kernel's view of RAM, here a byte map.
+//! # #[derive(Default)]
+//! # struct Ram(Mutex<BTreeMap<u64, u8>>);
+//! # impl CpuMemory for Ram {
+//! #     fn read(&self, at: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
+//! #         let m = self.0.lock().unwrap();
+//! #         for (i, b) in buf.iter_mut().enumerate() { *b = *m.get(&(at.raw() + i as u64)).unwrap_or(&0); }
+//! #         Ok(())
+//! #     }
+//! #     fn write(&self, at: PhysAddr, data: &[u8]) -> Result<(), MemError> {
+//! #         let mut m = self.0.lock().unwrap();
+//! #         for (i, b) in data.iter().enumerate() { m.insert(at.raw() + i as u64, *b); }
+//! #         Ok(())
+//! #     }
+//! # }
+//! # let nic: Bdf = "01:00.0".parse().unwrap();
+//! # let rp = DeviceRecord::new("00:01.0".parse().unwrap(), PortType::RootPort, None);
+//! # let ep = DeviceRecord::new(nic, PortType::Endpoint, Some("00:01.0".parse().unwrap()));
+//! # let cpu = CpuInfo { vendor: CpuVendor::Intel, family: 6, x86: true };
+//! # let topo = Topology::build(cpu, [HostBridgeRecord::new("hb0", 0, 0)], [rp, ep]).unwrap();
+//! # let mut memmap = MemoryMap::new();
+//! # memmap.insert(MemRange { start: PhysAddr::new(0), size: 1 << 32, kind: RangeKind::Ram }).unwrap();
+//! # let ram = Arc::new(Ram::default());
+//! # let port: CpuMem = ram.clone();
+//! # let ctx = DmaContext::new(topo, memmap, &ARCH, port, (PhysAddr::new(0x100_0000), 0x10_0000)).unwrap();
+//! # let backend = Arc::new(ctx.direct_backend(nic, None, DirectConfig::default()).unwrap());
+//! use dma_api::{Direction, DmaAttrs, DmaDevice, PhysAddr, SegKind};
+//! use scatterlist::SgTable;
+//!
+//! // The platform hands the driver its device (context + backend).
+//! let dev = DmaDevice::new(ctx, nic, backend)?;
+//!
+//! // Two receive buffers, mapped for the device to write.
+//! let bufs = [(PhysAddr::new(0x20_0000), 0x1000), (PhysAddr::new(0x40_0000), 0x800)];
+//! let mut table = SgTable::from_ranges(&bufs, SegKind::Ram, 0x10_000)?;
+//! let n = dev.map_sgtable(&mut table, Direction::FromDevice, DmaAttrs::empty())?;
+//! assert_eq!(n, 2);
+//!
+//! // The device writes through the DMA addresses it was programmed with.
+//! let dma = table.dma_iter().next().unwrap().dma_address();
+//! ram.write(PhysAddr::new(dma.raw()), b"packet")?; // identity dma-ranges here
+//!
+//! dev.unmap_sgtable(&mut table, Direction::FromDevice, DmaAttrs::empty())?;
+//! let mut got = [0u8; 6];
+//! ram.read(bufs[0].0, &mut got)?;
+//! assert_eq!(&got, b"packet");
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -11,48 +95,37 @@ extern crate alloc;
 
 pub mod arch_port;
 pub mod attrs;
-pub mod bdf;
-#[cfg(feature = "std")]
 pub mod debug;
-#[cfg(feature = "std")]
 pub mod device;
-#[cfg(feature = "std")]
 pub mod direct;
 pub mod direction;
 pub mod error;
-#[cfg(feature = "std")]
-pub mod fabric;
-#[cfg(feature = "std")]
 pub mod fallback;
-pub mod frame_pool;
-#[cfg(feature = "std")]
-pub mod machine;
-pub mod mask;
-#[cfg(feature = "std")]
 pub mod mem;
-pub mod mem_error;
-pub mod memmap;
-#[cfg(feature = "std")]
 pub mod middleware;
-pub mod p2p;
-pub mod pci;
 pub mod port;
-#[cfg(feature = "std")]
 pub mod swiotlb;
-#[cfg(feature = "std")]
-pub mod sysfs;
-pub mod topology;
+pub mod sync;
 pub mod types;
-pub mod window;
+
+#[cfg(test)]
+mod test_support;
+
+/// The PCI model a driver reasons with, re-exported from `dma-pci`: the
+/// memory map, the topology, the P2P oracle's verdicts, BDFs, masks and
+/// translation windows.
+pub use dma_pci::{bdf, mask, memmap, p2p, topology, window};
 
 pub use arch_port::{
     ArchDevice, ArchDma, ArchInfo, CacheEvent, CacheProgram, EdgePolicy, LineOp, P2pSupport,
     PeerRoute, SyncOp, SyncPoint, SyncRules,
 };
 pub use attrs::DmaAttrs;
-pub use bdf::{Bdf, BdfParseError};
+pub use device::{DmaContext, DmaDevice};
 pub use direction::Direction;
+pub use dma_pci::{
+    AddrWindow, Bdf, BdfParseError, DmaMask, MaskError, TranslateError, WindowError, WindowMap,
+};
 pub use error::{DmaError, ErrorKind};
-pub use mask::DmaMask;
+pub use mem::{CpuMem, CpuMemory, MemError};
 pub use types::*;
-pub use window::{AddrWindow, WindowError, WindowMap};

@@ -3,7 +3,7 @@
 //! inside the buffer.
 #![no_main]
 
-use dma_api::pci::{parse_config, walk_caps, walk_ext_caps};
+use dma_pci::config::{parse_config, walk_caps, walk_ext_caps};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 //! IOMMU groups and a P2P route for every pair of its first functions.
 #![no_main]
 
-use dma_api::machine::Machine;
+use dma_sim::machine::Machine;
 use dma_api::p2p::calc_map_type_and_dist;
 use libfuzzer_sys::fuzz_target;
 

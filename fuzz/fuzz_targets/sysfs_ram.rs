@@ -4,7 +4,7 @@
 //! sorted with gaps between them (merged), and bad lines name a real line.
 #![no_main]
 
-use dma_api::sysfs::{parse_iomem, parse_memmap_entry};
+use dma_sim::sysfs::{parse_iomem, parse_memmap_entry};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! non-empty and does not wrap.
 #![no_main]
 
-use dma_api::sysfs::parse_resource;
+use dma_sim::sysfs::parse_resource;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

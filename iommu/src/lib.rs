@@ -16,23 +16,20 @@ extern crate alloc;
 pub mod dma;
 #[cfg(feature = "std")]
 pub mod domain;
-#[cfg(feature = "std")]
-pub mod mem;
 pub mod pgtable;
-#[cfg(feature = "std")]
-pub mod rc;
 pub mod walker;
 
+pub use dma_api::MemError;
 #[cfg(feature = "std")]
 pub use domain::{
     DomainError, DomainId, DomainType, FlushToken, FqMode, GroupId, Iommu, IommuFault, IovaSource,
     QueueOutcome, SimClock, SimInstant,
 };
-#[cfg(feature = "std")]
-pub use mem::{MemError, PhysMem};
 pub use pgtable::{
     AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs,
 };
+#[cfg(feature = "std")]
+pub use pgtable::{PhysMem, SharedMem};
 pub use scatterlist::{Iova, PhysAddr};
 pub use walker::{Access, Fault, HwRegs};
 
@@ -42,5 +39,3 @@ pub use iova::{CachedIovaDomain, DeviceIovaPolicy, IovaDomain, IovaRange};
 
 #[cfg(feature = "std")]
 pub use dma::{DmaDomain, IommuDevice, IommuDmaBackend, SharedIommu};
-#[cfg(feature = "std")]
-pub use rc::RcIommu;

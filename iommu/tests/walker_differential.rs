@@ -193,8 +193,8 @@ fn walker_checks_permissions_and_address_size() {
 
 #[test]
 fn amd_walker_follows_level_skipping_like_hardware() {
-    use dma_iommu::mem::PhysMem;
     use dma_iommu::HwRegs;
+    use dma_iommu::PhysMem;
     // Hand-written mode-3 table: the root (level 3) entry 0 skips level 2 and
     // points straight at a level-1 table (NL = 1).
     let mut m = PhysMem::new();

@@ -159,5 +159,4 @@ impl fmt::Display for SgError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for SgError {}
+impl core::error::Error for SgError {}

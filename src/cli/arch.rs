@@ -4,8 +4,8 @@
 
 use super::Failure;
 use dma_api::arch_port::{ArchDma, P2pSupport, PeerRoute};
-use dma_api::machine::Machine;
 use dma_api::p2p::{MapType, Route};
+use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 
 /// The backend for the machine's `arch`.

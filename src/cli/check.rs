@@ -1,7 +1,7 @@
 //! `unidma check FILE`: validate a machine file.
 
 use super::Failure;
-use dma_api::machine::Machine;
+use dma_sim::machine::Machine;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;

@@ -1,10 +1,10 @@
 //! Getting the machine a command describes.
 
 use super::{Failure, MachineArgs};
-use dma_api::machine::Machine;
 use dma_api::topology::acs_param::{apply_config_acs, apply_disable_acs_redir};
 use dma_api::topology::DeviceId;
 use dma_api::Bdf;
+use dma_sim::machine::Machine;
 
 /// One warning of a sysfs scan or import: where, and what.
 #[derive(Clone, PartialEq, Eq, Debug)]

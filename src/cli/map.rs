@@ -10,12 +10,12 @@
 //! have, zero length).
 
 use super::{Failure, IommuArg};
-use crate::assembly::{Assembly, AssemblyOptions};
 use dma_api::device::{ArchStep, Decision};
-use dma_api::machine::Machine;
 use dma_api::port::{PolicyDecision, SegTarget};
 use dma_api::topology::DeviceId;
 use dma_api::{Direction, DmaError, ErrorKind, PhysAddr, SegKind};
+use dma_sim::assembly::{Assembly, AssemblyOptions};
+use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -175,9 +175,9 @@ pub(crate) fn run(
         }
     }
     let iommu_name = match mode {
-        crate::assembly::IommuMode::Off => "off",
-        crate::assembly::IommuMode::Strict => "strict",
-        crate::assembly::IommuMode::Lazy => "lazy",
+        dma_sim::assembly::IommuMode::Off => "off",
+        dma_sim::assembly::IommuMode::Strict => "strict",
+        dma_sim::assembly::IommuMode::Lazy => "lazy",
     };
     let domain = asm
         .iommu

@@ -81,11 +81,11 @@ pub enum IommuArg {
 
 impl IommuArg {
     /// The assembly mode.
-    pub fn mode(self) -> crate::assembly::IommuMode {
+    pub fn mode(self) -> dma_sim::assembly::IommuMode {
         match self {
-            Self::Off => crate::assembly::IommuMode::Off,
-            Self::Strict => crate::assembly::IommuMode::Strict,
-            Self::Lazy => crate::assembly::IommuMode::Lazy,
+            Self::Off => dma_sim::assembly::IommuMode::Off,
+            Self::Strict => dma_sim::assembly::IommuMode::Strict,
+            Self::Lazy => dma_sim::assembly::IommuMode::Lazy,
         }
     }
 }

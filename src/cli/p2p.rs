@@ -4,8 +4,8 @@
 
 use super::render::{route_json, yn};
 use super::{load, AccessArg, Failure};
-use dma_api::machine::Machine;
 use dma_api::p2p::{calc_map_type_and_dist, distance_many, Access};
+use dma_sim::machine::Machine;
 use serde_json::json;
 use std::io::Write;
 

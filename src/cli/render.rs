@@ -2,10 +2,10 @@
 //! pairs the P2P matrix covers.
 
 use dma_api::arch_port::ArchDma;
-use dma_api::machine::Machine;
 use dma_api::memmap::RangeKind;
 use dma_api::p2p::{calc_map_type_and_dist, Route};
 use dma_api::topology::{Device, DeviceId, Topology};
+use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 

@@ -7,7 +7,7 @@
 
 use super::{Failure, IommuArg};
 use crate::scenarios::{self, ScenarioResult, Status};
-use dma_api::machine::Machine;
+use dma_sim::machine::Machine;
 use std::io::Write;
 
 pub(crate) fn run(

@@ -1,7 +1,7 @@
 //! `--sysfs DIR`: a machine read from a sysfs tree (`/sys` or a copy).
 //!
-//! The scan (`dma_api::sysfs::read_tree`) and the import
-//! (`dma_api::sysfs::import`) never fail; their warnings travel with the
+//! The scan (`dma_sim::sysfs::read_tree`) and the import
+//! (`dma_sim::sysfs::import`) never fail; their warnings travel with the
 //! machine to the report. What only the root crate knows is supplied here:
 //! the arch (the host's), its default coherency (from the arch backend,
 //! picked by name) and, for the live `/sys`, the CPU vendor and family from
@@ -14,10 +14,10 @@
 
 use super::load::{Loaded, Note};
 use super::Failure;
-use dma_api::machine::ArchName;
-use dma_api::sysfs::import::{host_arch, import_with_ram, ImportOptions};
-use dma_api::sysfs::{read_ram, read_tree, RamScan, RamSource};
 use dma_api::topology::{CpuInfo, CpuVendor};
+use dma_sim::machine::ArchName;
+use dma_sim::sysfs::import::{host_arch, import_with_ram, ImportOptions};
+use dma_sim::sysfs::{read_ram, read_tree, RamScan, RamSource};
 use std::path::Path;
 
 /// The first note of a sysfs machine: where its RAM ranges came from.

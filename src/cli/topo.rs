@@ -6,8 +6,8 @@
 use super::render::{self, device_json};
 use super::Failure;
 use dma_api::arch_port::ArchDma;
-use dma_api::machine::Machine;
 use dma_api::p2p::MapType;
+use dma_sim::machine::Machine;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::io::Write;

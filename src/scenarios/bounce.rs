@@ -12,11 +12,11 @@
 //! `iommu=off` here.
 
 use super::{check, cpu_read, device, failed, mode_name, pattern, skip, Scenario, Stop, Trial};
-use crate::assembly::IommuMode;
-use dma_api::machine::Machine;
 use dma_api::memmap::RangeKind;
 use dma_api::topology::DeviceRecord;
 use dma_api::{Bdf, Direction, DmaAttrs, DmaMask, PhysAddr};
+use dma_sim::assembly::IommuMode;
+use dma_sim::machine::Machine;
 
 pub(super) const SCENARIO: Scenario = Scenario {
     name: "swiotlb-bounce",

@@ -6,9 +6,9 @@
 //!    The write lands; the root complex carries the bytes, RAM does not.
 
 use super::{check, device, failed, pick, skip, write_lands, Scenario, Stop, Trial};
-use dma_api::fabric::Hop;
 use dma_api::port::SegTarget;
 use dma_api::{Direction, DmaAttrs};
+use dma_sim::fabric::Hop;
 
 pub(super) const SCENARIO: Scenario = Scenario {
     name: "host-bridge-p2p",

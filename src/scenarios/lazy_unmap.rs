@@ -7,10 +7,10 @@
 
 use super::strict_unmap::translated;
 use super::{check, cpu_read, device, failed, pattern, skip, write_lands, Scenario, Stop, Trial};
-use crate::assembly::IommuMode;
-use dma_api::fabric::FaultReason;
 use dma_api::{Direction, DmaAttrs};
 use dma_iommu::DomainType;
+use dma_sim::assembly::IommuMode;
+use dma_sim::fabric::FaultReason;
 use std::time::Duration;
 
 pub(super) const SCENARIO: Scenario = Scenario {

@@ -1,7 +1,7 @@
 //! Scenarios: the design promise made visible.
 //!
 //! Every mapping decision is checked end to end by moving real bytes on the
-//! assembled machine's [`Fabric`](dma_api::fabric::Fabric): a scenario maps
+//! assembled machine's [`Fabric`](dma_sim::fabric::Fabric): a scenario maps
 //! through a [`DmaDevice`](dma_api::device::DmaDevice), lets the device use
 //! the address on the wire, then reads back where the mapping promised the
 //! bytes would land. The result carries the fabric's own numbers (payload
@@ -25,11 +25,11 @@ mod stolen_ram;
 mod strict_unmap;
 mod switch_p2p;
 
-use crate::assembly::{Assembly, AssemblyError, AssemblyOptions, Endpoint, IommuMode};
 use dma_api::device::DmaDevice;
-use dma_api::fabric::{format_route, Hop};
-use dma_api::machine::Machine;
 use dma_api::{Bdf, DmaAddr, PhysAddr};
+use dma_sim::assembly::{Assembly, AssemblyError, AssemblyOptions, Endpoint, IommuMode};
+use dma_sim::fabric::{format_route, Hop};
+use dma_sim::machine::Machine;
 use serde::Serialize;
 use std::fmt::Display;
 use std::rc::Rc;

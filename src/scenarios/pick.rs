@@ -5,9 +5,9 @@
 //! [`DmaDevice::explain_map`](dma_api::device::DmaDevice::explain_map), the
 //! same dispatcher the scenario then maps through.
 
-use crate::assembly::Assembly;
 use dma_api::device::Decision;
 use dma_api::{Bdf, Direction, PhysAddr};
+use dma_sim::assembly::Assembly;
 
 /// A client and where in a peer's BAR it will map.
 pub(crate) struct Pair {

@@ -3,10 +3,10 @@
 //!     access to the old address faults at the IOMMU and RAM is untouched.
 
 use super::{check, cpu_read, device, failed, pattern, skip, write_lands, Scenario, Stop, Trial};
-use crate::assembly::{Assembly, IommuMode};
-use dma_api::fabric::FaultReason;
 use dma_api::{Bdf, Direction, DmaAttrs};
 use dma_iommu::{DomainId, DomainType};
+use dma_sim::assembly::{Assembly, IommuMode};
+use dma_sim::fabric::FaultReason;
 
 pub(super) const SCENARIO: Scenario = Scenario {
     name: "strict-unmap",

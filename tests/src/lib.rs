@@ -4,10 +4,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-use dma_api::fabric::FabricFault;
-use dma_api::machine::{Machine, REFERENCE_TOML};
 use dma_api::{Bdf, DmaAddr, PhysAddr};
-use unidma::assembly::{Assembly, AssemblyOptions, IommuMode};
+use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
+use dma_sim::fabric::FabricFault;
+use dma_sim::machine::{Machine, REFERENCE_TOML};
 
 /// A BDF from its lspci spelling; panics on a typo in the test itself.
 pub fn bdf(s: &str) -> Bdf {

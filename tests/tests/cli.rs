@@ -113,14 +113,14 @@ fn temp_file(name: &str, body: &str) -> std::path::PathBuf {
 
 #[test]
 fn check_good_and_bad_files() {
-    let good = temp_file("good.toml", dma_api::machine::REFERENCE_TOML);
+    let good = temp_file("good.toml", dma_sim::machine::REFERENCE_TOML);
     let (code, out, _) = run(&["check", good.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(
         out.contains("ok: machine reference-server (x86_64), 1 host bridge(s), 15 devices"),
         "{out}"
     );
-    let bad_src = dma_api::machine::REFERENCE_TOML.replacen(
+    let bad_src = dma_sim::machine::REFERENCE_TOML.replacen(
         "parent = \"0000:02:01.0\"",
         "parent = \"0000:0f:01.0\"",
         1,

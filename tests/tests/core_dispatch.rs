@@ -3,26 +3,33 @@
 //! non-coherent), s390x vetoes P2P, x86_64 maps P2P by bus address.
 
 use dma_api::arch_port::SyncOp;
-use dma_api::device::{DmaContext, DmaDevice};
+use dma_api::device::DmaDevice;
 use dma_api::direct::{DirectBackend, DirectConfig};
-use dma_api::machine::{Machine, REFERENCE_TOML};
-use dma_api::mem::{PhysMem, SharedMem};
 use dma_api::swiotlb::Swiotlb;
 use dma_api::{Bdf, Direction, DmaAttrs, DmaError, ErrorKind, PhysAddr};
+use dma_iommu::{PhysMem, SharedMem};
+use dma_sim::machine::{Machine, REFERENCE_TOML};
 use std::sync::{Arc, RwLock};
 
 fn device(arch: &str, toml: &str, at: &str) -> (Arc<DmaDevice>, Arc<DirectBackend>) {
     let m = Machine::from_toml_str("t", toml).unwrap();
     let arch = dma_arch::by_name(arch).unwrap();
     let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
-    let ctx = DmaContext::from_machine(
-        &m,
-        arch,
-        mem.clone(),
-        (PhysAddr::new(0x1000_0000), 0x100_0000),
-    )
-    .unwrap();
-    let pool = Arc::new(Swiotlb::new(mem, PhysAddr::new(0x800_0000), 0x40_0000).unwrap());
+    let ctx = m
+        .dma_context(
+            arch,
+            dma_sim::SimRam(mem.clone()).port(),
+            (PhysAddr::new(0x1000_0000), 0x100_0000),
+        )
+        .unwrap();
+    let pool = Arc::new(
+        Swiotlb::new(
+            dma_sim::SimRam(mem).port(),
+            PhysAddr::new(0x800_0000),
+            0x40_0000,
+        )
+        .unwrap(),
+    );
     let bdf: Bdf = at.parse().unwrap();
     let b = Arc::new(
         ctx.direct_backend(bdf, Some(pool), DirectConfig::default())

@@ -5,12 +5,12 @@
 //! carried across the switch by the fabric, and one forced by hand onto a
 //! redirected path is sent up by the fabric and faults or misroutes.
 
-use dma_api::fabric::{FaultReason, Hop};
 use dma_api::port::{MapRequest, SegTarget};
 use dma_api::topology::{Acs, DeviceId, Topology};
 use dma_api::{BusAddr, Direction, DmaAttrs, PhysAddr, SegKind};
+use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
+use dma_sim::fabric::{FaultReason, Hop};
 use scatterlist::{DmaFlags, SgTable};
-use unidma::assembly::{Assembly, AssemblyOptions, IommuMode};
 use unidma_tests::*;
 
 /// Independent of the oracle: is there a device with ACS redirect on the
@@ -46,7 +46,7 @@ fn path_has_redirect(t: &Topology, client: DeviceId, provider: DeviceId) -> bool
 /// of the BAR for the client's writes, check the target against the path,
 /// and move bytes for every bus-address mapping.
 fn check_all_pairs(a: &Assembly) -> (usize, usize) {
-    let topo = a.ctx.topology.read().unwrap().clone();
+    let topo = a.ctx.topology.read().clone();
     let (mut bus, mut other) = (0, 0);
     for client in a.endpoints() {
         let cid = topo.lookup(client.bdf).unwrap();
@@ -176,7 +176,7 @@ fn acs_change_at_run_time_reaches_dispatcher_and_fabric() {
     let before = nvme0.explain_map(gpu, 0x1000, Direction::FromDevice);
     assert_eq!(before.target.unwrap().1, SegTarget::PeerHostBridge);
     {
-        let mut t = a.ctx.topology.write().unwrap();
+        let mut t = a.ctx.topology.write();
         let dp3 = t.lookup(bdf("02:03.0")).unwrap();
         t.set_acs_ctrl(dp3, Acs::SV | Acs::UF).unwrap();
     }

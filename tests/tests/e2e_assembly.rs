@@ -3,7 +3,7 @@
 
 use dma_api::Direction;
 use dma_iommu::DomainType;
-use unidma::assembly::{Assembly, AssemblyError, AssemblyOptions, IommuMode};
+use dma_sim::assembly::{Assembly, AssemblyError, AssemblyOptions, IommuMode};
 use unidma_tests::{bdf, reference, reference_with};
 
 #[test]
@@ -62,7 +62,7 @@ fn per_device_backend_by_name_and_errors() {
         DomainType::Identity
     );
 
-    let m = dma_api::machine::Machine::reference().unwrap();
+    let m = dma_sim::machine::Machine::reference().unwrap();
     let mut o = AssemblyOptions::default();
     o.backends.insert(bdf("07:00.0"), "nope".into());
     let err = Assembly::build(m.clone(), o).unwrap_err();
@@ -113,7 +113,7 @@ fn every_example_machine_assembles() {
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines")).unwrap()
     {
         let p = f.unwrap().path();
-        let m = dma_api::machine::Machine::from_path(&p).unwrap();
+        let m = dma_sim::machine::Machine::from_path(&p).unwrap();
         for mode in [IommuMode::Off, IommuMode::Strict, IommuMode::Lazy] {
             let built = Assembly::build(
                 m.clone(),

@@ -2,12 +2,12 @@
 //! invalidation; under lazy invalidation only after the flush-queue timeout
 //! on the SimClock, and never later than that bound.
 
-use dma_api::fabric::FaultReason;
-use dma_api::port::RcFaultReason;
 use dma_api::{Direction, DmaAttrs, PhysAddr};
 use dma_iommu::domain::FqMode;
+use dma_sim::assembly::{AssemblyOptions, IommuMode};
+use dma_sim::fabric::FaultReason;
+use dma_sim::fabric::RcFaultReason;
 use std::time::Duration;
-use unidma::assembly::{AssemblyOptions, IommuMode};
 use unidma_tests::*;
 
 const NVME0: &str = "03:00.0";

@@ -5,10 +5,10 @@
 //! page-table format (VT-d, AMD v1, ARM LPAE, read by the hardware walker)
 //! with one.
 
-use dma_api::machine::Machine;
 use dma_api::{Direction, DmaAttrs, PhysAddr};
 use dma_iommu::pgtable::AnyFormat;
-use unidma::assembly::{iommu_format, Assembly, AssemblyError, AssemblyOptions, IommuMode};
+use dma_sim::assembly::{iommu_format, Assembly, AssemblyError, AssemblyOptions, IommuMode};
+use dma_sim::machine::Machine;
 use unidma_tests::*;
 
 fn machines() -> Vec<(String, String)> {

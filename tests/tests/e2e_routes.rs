@@ -4,12 +4,12 @@
 //! promised they would land, and the fabric's link counters show which way
 //! they went.
 
-use dma_api::fabric::FaultReason;
 use dma_api::fallback::map_or_fallback;
 use dma_api::port::{PolicyDecision, ProviderPolicy};
 use dma_api::{Bdf, Direction, DmaAttrs, DmaError, ErrorKind, PhysAddr, SegKind};
+use dma_sim::assembly::{AssemblyOptions, IommuMode};
+use dma_sim::fabric::FaultReason;
 use std::sync::Arc;
-use unidma::assembly::{AssemblyOptions, IommuMode};
 use unidma_tests::*;
 
 const NVME0: &str = "03:00.0";

@@ -5,13 +5,13 @@
 //! ranges of the table.
 
 use dma_api::{Direction, DmaAttrs, PhysAddr, SegKind};
+use dma_sim::assembly::IommuMode;
 use scatterlist::{DmaFlags, SgTable};
-use unidma::assembly::IommuMode;
 use unidma_tests::*;
 
 const NVME1: &str = "04:00.0";
 
-fn table(a: &unidma::assembly::Assembly, segs: &[(u64, u64, Option<&str>)]) -> SgTable {
+fn table(a: &dma_sim::assembly::Assembly, segs: &[(u64, u64, Option<&str>)]) -> SgTable {
     let mut t = SgTable::new();
     for &(phys, len, owner) in segs {
         let kind = match owner {

@@ -7,7 +7,7 @@
 //! granules, and can clobber its neighbours — the exposure the bounce closes.
 
 use dma_api::{Direction, DmaAddr, DmaAttrs, PhysAddr};
-use unidma::assembly::{AssemblyOptions, Concrete, IommuMode};
+use dma_sim::assembly::{AssemblyOptions, Concrete, IommuMode};
 use unidma_tests::*;
 
 const UNTRUSTED: &str = "04:00.0"; // nvme1
@@ -15,7 +15,7 @@ const TRUSTED: &str = "03:00.0"; // nvme0
 const SECRET: u8 = 0x5e;
 const LEN: u64 = 0x80;
 
-fn machine() -> unidma::assembly::Assembly {
+fn machine() -> dma_sim::assembly::Assembly {
     variant(
         |t| {
             edit_once(
@@ -33,7 +33,7 @@ fn machine() -> unidma::assembly::Assembly {
 
 /// Fills the page at `page` with the secret and returns a buffer at an odd
 /// offset inside it, holding `pattern(LEN, seed)`.
-fn secret_page_buffer(a: &unidma::assembly::Assembly, page: PhysAddr, seed: u8) -> PhysAddr {
+fn secret_page_buffer(a: &dma_sim::assembly::Assembly, page: PhysAddr, seed: u8) -> PhysAddr {
     cpu_write(a, page, &[SECRET; 0x1000]);
     let buf = PhysAddr::new(page.raw() + 0x7c3);
     cpu_write(a, buf, &pattern(LEN as usize, seed));
@@ -41,7 +41,7 @@ fn secret_page_buffer(a: &unidma::assembly::Assembly, page: PhysAddr, seed: u8) 
 }
 
 /// Every byte of the page outside `[buf, buf + LEN)` still holds the secret.
-fn neighbours_intact(a: &unidma::assembly::Assembly, page: PhysAddr, buf: PhysAddr) {
+fn neighbours_intact(a: &dma_sim::assembly::Assembly, page: PhysAddr, buf: PhysAddr) {
     let all = cpu_read(a, page, 0x1000);
     let off = (buf.raw() - page.raw()) as usize;
     for (i, &b) in all.iter().enumerate() {

@@ -105,7 +105,7 @@ fn x86_reference_arch_allows_what_the_oracle_allows() {
 #[test]
 fn powerpc_refuses_only_across_host_bridges() {
     let src =
-        dma_api::machine::REFERENCE_TOML.replacen("arch = \"x86_64\"", "arch = \"powerpc64\"", 1);
+        dma_sim::machine::REFERENCE_TOML.replacen("arch = \"x86_64\"", "arch = \"powerpc64\"", 1);
     let dir = std::env::temp_dir().join(format!("unidma-examples-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("ppc.toml");

@@ -2,7 +2,7 @@
 //! bytes from `ConfigBuilder`, real symlinks), and over the live `/sys`.
 #![cfg(unix)]
 
-use dma_api::pci::ConfigBuilder;
+use dma_pci::config::ConfigBuilder;
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::symlink;

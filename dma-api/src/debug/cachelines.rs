@@ -9,7 +9,7 @@
 
 use crate::direction::Direction;
 use crate::types::{DmaAddr, PhysAddr};
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 /// One tracked interval of cache lines.
 #[derive(Clone, Copy, Debug)]

@@ -18,13 +18,14 @@ use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use crate::sync::{Mutex, MutexGuard};
 use crate::types::{DmaAddr, PhysAddr};
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use scatterlist::SgTable;
 use state::{Entry, SgInfo, State, UnmapRef};
-use std::format;
-use std::string::String;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::vec::Vec;
 
 /// Linux `DMA_MAPPING_ERROR` (all ones): what the raw layer returns for a
 /// failed single mapping.
@@ -111,7 +112,7 @@ impl<B: DmaBackend> DmaDebug<B> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Runs `f` on the state, then panics if configured and `f` reported.
@@ -137,7 +138,7 @@ impl<B: DmaBackend> DmaDebug<B> {
 
     /// Takes the reports, leaving the list empty.
     pub fn take_reports(&self) -> Vec<DebugReport> {
-        std::mem::take(&mut self.lock().reports)
+        core::mem::take(&mut self.lock().reports)
     }
 
     /// Number of active mappings (table segments count one each).
@@ -268,7 +269,7 @@ impl<B: DmaBackend> DmaDebug<B> {
                     sg: Some(Arc::clone(&info)),
                     err: ErrCheck::NotApplicable,
                     lines: if i == 0 {
-                        std::mem::take(&mut lines)
+                        core::mem::take(&mut lines)
                     } else {
                         Vec::new()
                     },

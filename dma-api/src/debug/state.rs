@@ -12,9 +12,10 @@ use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::port::backend::{SegPlan, SegTarget};
 use crate::types::{DmaAddr, PhysAddr};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
-use std::vec::Vec;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
 
 /// Sg bookkeeping shared by every segment of one mapped table.
 #[derive(Debug)]

@@ -1,21 +1,21 @@
 //! The machine-wide state every [`DmaDevice`](super::DmaDevice) shares.
 
-use super::alloc::RamAllocator;
+use super::ram_alloc::RamAllocator;
 use crate::arch_port::{ArchDevice, ArchDma};
 use crate::bdf::Bdf;
 use crate::direct::{DirectBackend, DirectConfig};
 use crate::error::DmaError;
-use crate::machine::Machine;
-use crate::mem::SharedMem;
+use crate::mem::{CpuMem, MemError};
 use crate::memmap::MemoryMap;
 use crate::p2p::RouteCache;
 use crate::port::ProviderPolicy;
 use crate::swiotlb::Swiotlb;
+use crate::sync::{Mutex, RwLock};
 use crate::topology::Topology;
 use crate::types::{PhysAddr, ProviderId, SegKind};
 use crate::window::WindowMap;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 
 /// Shared machine context: topology, memory map, the P2P route cache,
 /// provider policies, the arch backend, simulated RAM and a RAM allocator
@@ -34,11 +34,11 @@ pub struct DmaContext {
     pub route_cache: Mutex<RouteCache>,
     /// Provider policies by the provider's id; providers without one get
     /// [`AllowAll`](crate::port::AllowAll).
-    pub policies: RwLock<HashMap<ProviderId, Arc<dyn ProviderPolicy>>>,
+    pub policies: RwLock<BTreeMap<ProviderId, Arc<dyn ProviderPolicy>>>,
     /// The CPU architecture.
     pub arch: &'static dyn ArchDma,
-    /// Simulated physical memory.
-    pub mem: SharedMem,
+    /// CPU physical memory (the simulator's RAM, or a kernel's accessor).
+    pub mem: CpuMem,
     ram: Mutex<RamAllocator>,
 }
 
@@ -48,14 +48,6 @@ impl core::fmt::Debug for DmaContext {
             .field("arch", &self.arch.name())
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub(crate) fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
-    l.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl DmaContext {
@@ -68,7 +60,7 @@ impl DmaContext {
         topology: Topology,
         memmap: MemoryMap,
         arch: &'static dyn ArchDma,
-        mem: SharedMem,
+        mem: CpuMem,
         ram_pool: (PhysAddr, u64),
     ) -> Result<Arc<Self>, DmaError> {
         let (start, len) = ram_pool;
@@ -79,45 +71,27 @@ impl DmaContext {
             topology: Arc::new(RwLock::new(topology)),
             memmap: Arc::new(RwLock::new(memmap)),
             route_cache: Mutex::new(RouteCache::new()),
-            policies: RwLock::new(HashMap::new()),
+            policies: RwLock::new(BTreeMap::new()),
             arch,
             mem,
             ram: Mutex::new(RamAllocator::new(start, len)?),
         }))
     }
 
-    /// A context from a validated machine (topology and memory map cloned).
-    pub fn from_machine(
-        machine: &Machine,
-        arch: &'static dyn ArchDma,
-        mem: SharedMem,
-        ram_pool: (PhysAddr, u64),
-    ) -> Result<Arc<Self>, DmaError> {
-        Self::new(
-            machine.topology.clone(),
-            machine.memmap.clone(),
-            arch,
-            mem,
-            ram_pool,
-        )
-    }
-
     /// Registers (or replaces) the policy of `provider`.
     pub fn set_policy(&self, provider: ProviderId, policy: Arc<dyn ProviderPolicy>) {
-        self.policies
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(provider, policy);
+        self.policies.write().insert(provider, policy);
     }
 
     /// The policy of `provider`, if one is registered.
     pub fn policy(&self, provider: ProviderId) -> Option<Arc<dyn ProviderPolicy>> {
-        read(&self.policies).get(&provider).cloned()
+        self.policies.read().get(&provider).cloned()
     }
 
     /// The provider id of the device at `bdf`.
     pub fn provider_of(&self, bdf: Bdf) -> Result<ProviderId, DmaError> {
-        read(&self.topology)
+        self.topology
+            .read()
             .lookup(bdf)
             .map(|id| id.provider_id())
             .ok_or(DmaError::UnknownDevice { bdf })
@@ -126,32 +100,30 @@ impl DmaContext {
     /// Allocates `size` bytes (rounded up to pages) of zeroed RAM from the
     /// context's pool.
     pub fn alloc_ram(&self, size: u64) -> Result<PhysAddr, DmaError> {
-        let phys = lock(&self.ram).alloc(size)?;
-        let n = usize::try_from(size).map_err(|_| DmaError::OutOfMemory { bytes: size })?;
-        let zero = vec![0u8; n];
-        self.mem
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .write(phys, &zero)
-            .map_err(|_| DmaError::PhysOverflow { phys, len: size })?;
+        let phys = self.ram.lock().alloc(size)?;
+        if let Err(e) = self.mem.zero(phys, size) {
+            // Nothing half-done: the pool gets the range back.
+            let _ = self.ram.lock().free(phys);
+            return Err(mem_error(e, phys, size));
+        }
         Ok(phys)
     }
 
     /// Returns an allocation of [`DmaContext::alloc_ram`].
     pub fn free_ram(&self, phys: PhysAddr) -> Result<(), DmaError> {
-        lock(&self.ram).free(phys)
+        self.ram.lock().free(phys)
     }
 
     /// Bytes currently allocated from the pool.
     pub fn ram_in_use(&self) -> u64 {
-        lock(&self.ram).in_use()
+        self.ram.lock().in_use()
     }
 
     /// What the arch needs to know about the device at `bdf` (its mask,
     /// coherency, its host bridge's dma-ranges) and its host bridge's MMIO
     /// windows.
     pub fn arch_device(&self, bdf: Bdf) -> Result<(ArchDevice, WindowMap), DmaError> {
-        let topo = read(&self.topology);
+        let topo = self.topology.read();
         let id = topo.lookup(bdf).ok_or(DmaError::UnknownDevice { bdf })?;
         let d = topo.device(id).ok_or(DmaError::UnknownDevice { bdf })?;
         let hb = topo
@@ -173,7 +145,9 @@ impl DmaContext {
     ) -> Result<DirectBackend, DmaError> {
         let (dev, mmio) = self.arch_device(bdf)?;
         if cfg.ram_last.is_none() {
-            cfg.ram_last = read(&self.memmap)
+            cfg.ram_last = self
+                .memmap
+                .read()
                 .ranges()
                 .iter()
                 .filter(|r| r.kind == crate::memmap::RangeKind::Ram)
@@ -181,5 +155,18 @@ impl DmaContext {
                 .max();
         }
         Ok(DirectBackend::new(self.arch, dev, mmio, swiotlb, cfg))
+    }
+}
+
+/// A memory-port failure as the mapping layer reports it: the range that
+/// could not be accessed.
+/// The range is the one the memory names when it says where it failed, else
+/// the caller's.
+pub(crate) fn mem_error(e: MemError, phys: PhysAddr, len: u64) -> DmaError {
+    match e {
+        MemError::Overflow { addr, len } | MemError::Unbacked { addr, len } => {
+            DmaError::PhysOverflow { phys: addr, len }
+        }
+        _ => DmaError::PhysOverflow { phys, len },
     }
 }

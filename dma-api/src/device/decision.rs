@@ -7,6 +7,9 @@ use crate::error::DmaError;
 use crate::p2p::MapType;
 use crate::port::{PolicyDecision, SegTarget};
 use crate::types::{DmaAddr, PhysAddr, SegKind};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 
 /// What the P2P oracle said.

@@ -18,7 +18,7 @@
 //! kernel/dma/direct.c `dma_direct_map_sg` / drivers/iommu/dma-iommu.c, with
 //! the map type from drivers/pci/p2pdma.c `__pci_p2pdma_update_state`.
 
-use super::context::{lock, read, DmaContext};
+use super::context::DmaContext;
 use super::decision::{ArchStep, Decision, RouteStep};
 use crate::arch_port::PeerRoute;
 use crate::bdf::Bdf;
@@ -27,10 +27,12 @@ use crate::error::DmaError;
 use crate::memmap::MemoryMap;
 use crate::p2p::{calc_map_type_and_dist, MapType, RouteCache};
 use crate::port::{PolicyDecision, ProviderPolicy, SegPlan, SegTarget};
+use crate::sync::{MutexGuard, RwLockReadGuard};
 use crate::topology::{DeviceId, Topology, TopologyError};
 use crate::types::{BusAddr, PhysAddr, ProviderId, SegKind};
-use std::collections::HashMap;
-use std::sync::{Arc, MutexGuard, RwLockReadGuard};
+use alloc::collections::BTreeMap;
+use alloc::string::ToString;
+use alloc::sync::Arc;
 
 /// Locks taken lazily, once per table, the first time a non-RAM segment
 /// needs them (RAM-only tables take none).
@@ -39,7 +41,7 @@ pub(crate) struct Env<'a> {
     topo: Option<RwLockReadGuard<'a, Topology>>,
     memmap: Option<RwLockReadGuard<'a, MemoryMap>>,
     cache: Option<MutexGuard<'a, RouteCache>>,
-    policies: Option<RwLockReadGuard<'a, HashMap<ProviderId, Arc<dyn ProviderPolicy>>>>,
+    policies: Option<RwLockReadGuard<'a, BTreeMap<ProviderId, Arc<dyn ProviderPolicy>>>>,
     /// The last peer provider decided in this environment: consecutive
     /// segments of one provider skip the oracle, arch and BAR lookups (the
     /// locks held make the memo exact). The policy is still asked per
@@ -97,19 +99,19 @@ impl<'a> Env<'a> {
 
     pub(crate) fn memmap(&mut self) -> &MemoryMap {
         let ctx = self.ctx;
-        self.memmap.get_or_insert_with(|| read(&ctx.memmap))
+        self.memmap.get_or_insert_with(|| ctx.memmap.read())
     }
 
     fn ensure_topo(&mut self) {
         if self.topo.is_none() {
-            self.topo = Some(read(&self.ctx.topology));
+            self.topo = Some(self.ctx.topology.read());
         }
     }
 
     fn policy(&mut self, p: ProviderId) -> Option<Arc<dyn ProviderPolicy>> {
         let ctx = self.ctx;
         self.policies
-            .get_or_insert_with(|| read(&ctx.policies))
+            .get_or_insert_with(|| ctx.policies.read())
             .get(&p)
             .cloned()
     }
@@ -222,11 +224,11 @@ pub(crate) fn plan_segment(
         .topo
         .as_deref()
         .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
-    let cache = env.cache.get_or_insert_with(|| lock(&ctx.route_cache));
+    let cache = env.cache.get_or_insert_with(|| ctx.route_cache.lock());
     let verdict = cache
         .verdict(topo, owner_id, client)
         .map_err(|e| topo_err(e, client_bdf))?;
-    let refused = verdict.map_type == MapType::NotSupported || !verdict.for_direction(dir);
+    let refused = verdict.map_type == MapType::NotSupported || !dir.permitted_by(&verdict);
     if refused || trace.is_some() {
         let route =
             calc_map_type_and_dist(topo, owner_id, client).map_err(|e| topo_err(e, client_bdf))?;
@@ -241,7 +243,7 @@ pub(crate) fn plan_segment(
             });
         }
         if refused {
-            route.check(dir)?;
+            dir.check_route(&route)?;
             // The cache and a fresh computation disagree only if the topology
             // changed under us, which the read lock excludes.
             return Err(DmaError::P2pUnreachable {

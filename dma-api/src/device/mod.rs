@@ -9,18 +9,22 @@
 //! backend then maps. [`DmaDevice::explain_map`] returns the [`Decision`]
 //! trace `unidma map` prints.
 
-mod alloc;
 mod context;
 mod decision;
 pub mod dispatch;
+mod ram_alloc;
 mod raw;
 mod typed;
 
-pub use alloc::RamAllocator;
+pub(crate) use context::mem_error as context_mem_error;
 pub use context::DmaContext;
 pub use decision::{ArchStep, Decision, RouteStep};
+pub use ram_alloc::RamAllocator;
 pub use raw::DmaDevice;
 pub use typed::{
     Bidirectional, CpuBuffer, CpuView, DeviceMapping, DirMarker, FromDevice, MappedSgTable,
     ToDevice,
 };
+
+#[cfg(test)]
+mod tests;

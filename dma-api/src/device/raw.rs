@@ -13,21 +13,23 @@
 //! first CPU address, `orig_nents`), with a stack per key for the rare case
 //! of one buffer mapped twice through identical tables.
 
-use super::context::{lock, read, DmaContext};
+use super::context::DmaContext;
 use super::decision::Decision;
 use super::dispatch::{plan_segment, Env};
 use crate::attrs::DmaAttrs;
 use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::mem::PfnHasher;
 use crate::port::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use crate::sync::Mutex;
 use crate::topology::DeviceId;
 use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
+use alloc::collections::BTreeMap;
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
 use scatterlist::{DmaFlags, SgTable};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
-use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug)]
 struct Single {
@@ -46,7 +48,7 @@ struct TablePlans {
 
 impl TablePlans {
     fn insert(&mut self, key: TableKey, plan: Vec<SegPlan>) {
-        if let std::collections::hash_map::Entry::Vacant(v) = self.live.entry(key) {
+        if let hashbrown::hash_map::Entry::Vacant(v) = self.live.entry(key) {
             v.insert(plan);
         } else {
             self.dup.entry(key).or_default().push(plan);
@@ -67,6 +69,7 @@ impl TablePlans {
     }
 }
 
+#[cfg(feature = "std")]
 std::thread_local! {
     /// Plan vectors of unmapped tables, reused by the next map on this
     /// thread (saves an allocation per table map).
@@ -74,24 +77,32 @@ std::thread_local! {
         const { core::cell::RefCell::new(Vec::new()) };
 }
 
+/// A plan vector with room for `cap` entries: a spare one of this thread
+/// with `std`, a fresh one without (no thread-locals in `no_std`).
 fn take_spare(cap: usize) -> Vec<SegPlan> {
+    #[cfg(feature = "std")]
     let mut v = SPARE_PLANS
         .with(|s| s.borrow_mut().pop())
         .unwrap_or_default();
+    #[cfg(not(feature = "std"))]
+    let mut v = Vec::new();
     v.clear();
     v.reserve(cap);
     v
 }
 
 fn give_spare(v: Vec<SegPlan>) {
+    #[cfg(feature = "std")]
     SPARE_PLANS.with(|s| {
         let mut s = s.borrow_mut();
         if s.len() < 4 {
             s.push(v);
         }
     });
+    #[cfg(not(feature = "std"))]
+    drop(v);
 }
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<PfnHasher>>;
+type FastMap<K, V> = HashMap<K, V>;
 
 /// One device's DMA mapping interface (Linux: the `struct device *` every
 /// `dma_*` call takes), over a shared [`DmaContext`] and the device's backend.
@@ -128,7 +139,9 @@ impl DmaDevice {
         bdf: Bdf,
         backend: Arc<dyn DmaBackend>,
     ) -> Result<Self, DmaError> {
-        let id = read(&ctx.topology)
+        let id = ctx
+            .topology
+            .read()
             .lookup(bdf)
             .ok_or(DmaError::UnknownDevice { bdf })?;
         Ok(Self {
@@ -159,17 +172,19 @@ impl DmaDevice {
 
     /// Live single mappings (`map_phys` without `unmap_phys`).
     pub fn live_singles(&self) -> usize {
-        lock(&self.singles).values().map(Vec::len).sum()
+        self.singles.lock().values().map(Vec::len).sum()
     }
 
     /// Live table mappings.
     pub fn live_tables(&self) -> usize {
-        let t = lock(&self.tables);
+        let t = self.tables.lock();
         t.live.len() + t.dup.values().map(Vec::len).sum::<usize>()
     }
 
     fn kind_of(&self, phys: PhysAddr, len: u64) -> Result<scatterlist::SegKind, DmaError> {
-        read(&self.ctx.memmap)
+        self.ctx
+            .memmap
+            .read()
             .kind_of_range(phys, len)
             .map(|(_, k)| k)
             .ok_or(DmaError::UnknownMemory { phys, len })
@@ -222,7 +237,8 @@ impl DmaDevice {
         let plan = self.plan_segment(phys, len, kind, dir)?;
         let req = Self::request(plan, len, dir, attrs);
         let dma = self.backend.map(&req)?;
-        lock(&self.singles)
+        self.singles
+            .lock()
             .entry(dma.raw())
             .or_default()
             .push(Single { req });
@@ -240,7 +256,7 @@ impl DmaDevice {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let single = {
-            let mut s = lock(&self.singles);
+            let mut s = self.singles.lock();
             let v = s
                 .get_mut(&dma.raw())
                 .ok_or(DmaError::NotMapped { dma, len })?;
@@ -264,7 +280,7 @@ impl DmaDevice {
 
     /// The single mapping holding `[dma, dma + len)`, if any.
     fn single_at(&self, dma: DmaAddr, len: u64) -> Option<MapRequest> {
-        let s = lock(&self.singles);
+        let s = self.singles.lock();
         let (start, v) = s.range(..=dma.raw()).next_back()?;
         let off = dma.raw() - start;
         v.iter()
@@ -334,7 +350,7 @@ impl DmaDevice {
                 return Err(e);
             }
         };
-        lock(&self.tables).insert(Self::table_key(table), plan);
+        self.tables.lock().insert(Self::table_key(table), plan);
         Ok(n)
     }
 
@@ -392,7 +408,7 @@ impl DmaDevice {
     ) -> Result<(), DmaError> {
         let key = Self::table_key(table);
         let plan = {
-            let p = lock(&self.tables).remove(&key);
+            let p = self.tables.lock().remove(&key);
             p.ok_or_else(|| DmaError::NotMapped {
                 dma: DmaAddr::new(key.0),
                 len: table.total_dma_len(),
@@ -449,7 +465,7 @@ impl DmaDevice {
         };
         match self.backend.map(&req) {
             Ok(dma) => {
-                lock(&self.coherent).insert(dma.raw(), (phys, size));
+                self.coherent.lock().insert(dma.raw(), (phys, size));
                 Ok((phys, dma))
             }
             Err(e) => {
@@ -461,11 +477,13 @@ impl DmaDevice {
 
     /// `dma_free_coherent` of an [`DmaDevice::alloc_coherent`] allocation.
     pub fn free_coherent(&self, phys: PhysAddr, dma: DmaAddr) -> Result<(), DmaError> {
-        let (p, size) = *lock(&self.coherent)
+        let (p, size) = *self
+            .coherent
+            .lock()
             .get(&dma.raw())
             .filter(|(p, _)| *p == phys)
             .ok_or(DmaError::NotMapped { dma, len: 0 })?;
-        lock(&self.coherent).remove(&dma.raw());
+        self.coherent.lock().remove(&dma.raw());
         let req = MapRequest {
             phys: p,
             len: size,

@@ -11,14 +11,15 @@
 //! Dropping a [`DeviceMapping`] or a [`CpuView`] unmaps; dropping a
 //! [`MappedSgTable`] unmaps the table.
 
+use super::context::mem_error;
 use super::raw::DmaDevice;
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::types::{DmaAddr, PhysAddr};
+use alloc::sync::Arc;
 use core::marker::PhantomData;
 use scatterlist::{DmaIter, SgTable};
-use std::sync::Arc;
 
 /// A direction as a type.
 pub trait DirMarker: Send + Sync + 'static {
@@ -209,13 +210,8 @@ impl<D: DirMarker> CpuView<D> {
             .dev
             .context()
             .mem
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
             .read(phys, buf)
-            .map_err(|_| DmaError::PhysOverflow {
-                phys,
-                len: buf.len() as u64,
-            })
+            .map_err(|e| mem_error(e, phys, buf.len() as u64))
     }
 
     /// Writes `data` at `offset` of the buffer.
@@ -225,13 +221,8 @@ impl<D: DirMarker> CpuView<D> {
             .dev
             .context()
             .mem
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
             .write(phys, data)
-            .map_err(|_| DmaError::PhysOverflow {
-                phys,
-                len: data.len() as u64,
-            })
+            .map_err(|e| mem_error(e, phys, data.len() as u64))
     }
 
     fn at(&self, offset: u64, len: u64) -> Result<PhysAddr, DmaError> {

@@ -8,7 +8,7 @@
 
 use crate::arch_port::{CacheProgram, SyncOp, SyncPoint};
 use crate::types::PhysAddr;
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
 /// How many recent programs the log keeps (counters cover everything).
 pub const CACHE_LOG_KEEP: usize = 256;

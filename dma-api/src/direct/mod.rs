@@ -40,11 +40,14 @@ use crate::error::DmaError;
 use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
 use crate::port::{DmaBackend, MapRequest, SegPlan, SegTarget};
 use crate::swiotlb::Swiotlb;
+use crate::sync::Mutex;
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
 use crate::window::WindowMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::{DmaFlags, SgTable};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Options of one device's direct backend.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -148,7 +151,7 @@ impl DirectBackend {
 
     /// A copy of the cache-maintenance log.
     pub fn cache_log(&self) -> CacheLog {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.log.lock().clone()
     }
 
     /// Lowers every recorded program with the arch; returns the total code
@@ -195,16 +198,13 @@ impl DirectBackend {
         }
         #[cfg(debug_assertions)]
         self.arch.lower(&program)?;
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(CacheRecord {
-                point,
-                op,
-                phys,
-                len,
-                program,
-            });
+        self.log.lock().push(CacheRecord {
+            point,
+            op,
+            phys,
+            len,
+            program,
+        });
         Ok(())
     }
 

@@ -1,40 +1,24 @@
 use super::*;
-use crate::arch_port::{ArchInfo, CacheProgram, EdgePolicy, P2pSupport, SyncOp, SyncRules};
+use crate::arch_port::SyncOp;
 use crate::mask::DmaMask;
-use crate::mem::{PhysMem, SharedMem};
+use crate::mem::CpuMemory;
+use crate::test_support::{TestMem, ARCH};
 use crate::window::AddrWindow;
+use alloc::vec::Vec;
 use scatterlist::{ProviderId, SegKind};
-use std::sync::RwLock;
-
-static NONCOH: ArchInfo = ArchInfo {
-    name: "testarch",
-    cache_line_size: 64,
-    default_coherent: false,
-    always_coherent: false,
-    p2p: P2pSupport::Full,
-    mem_encrypt_bit: None,
-    sync: SyncRules::CLEAN_THEN_INVALIDATE,
-    invalidate_edges: EdgePolicy::Plain,
-    line_invalidate: true,
-    fence_before: false,
-};
-
-struct TestArch;
-impl ArchDma for TestArch {
-    fn info(&self) -> &'static ArchInfo {
-        &NONCOH
-    }
-    fn lower(&self, p: &CacheProgram) -> Result<Vec<u8>, DmaError> {
-        Ok(p.events().iter().map(|_| 0x90).collect())
-    }
-}
-static ARCH: TestArch = TestArch;
 
 const POOL: u64 = 0x100_0000;
 
-fn setup(mask: u32, coherent: bool, cfg: DirectConfig) -> (SharedMem, DirectBackend) {
-    let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
-    let pool = Arc::new(Swiotlb::new(mem.clone(), PhysAddr::new(POOL), 0x10_0000).unwrap());
+fn setup(mask: u32, coherent: bool, cfg: DirectConfig) -> (Arc<TestMem>, DirectBackend) {
+    let mem: Arc<TestMem> = Arc::new(TestMem::default());
+    let pool = Arc::new(
+        Swiotlb::new(
+            mem.clone() as crate::mem::CpuMem,
+            PhysAddr::new(POOL),
+            0x10_0000,
+        )
+        .unwrap(),
+    );
     // RAM at CPU 0 appears at bus 0x8000_0000 (a dma-ranges offset).
     let dev = ArchDevice::from_windows(
         [AddrWindow {
@@ -97,25 +81,16 @@ fn mask_too_small_bounces_and_copies_back() {
     // 32-bit mask: RAM at 4 GiB maps to bus 0x1_8000_0000, out of reach.
     let (mem, b) = setup(32, true, DirectConfig::default());
     let orig = 0x1_0000_0010u64;
-    mem.write()
-        .unwrap()
-        .write(PhysAddr::new(orig), &[3u8; 64])
-        .unwrap();
+    mem.write(PhysAddr::new(orig), &[3u8; 64]).unwrap();
     let r = req(orig, 64, Direction::Bidirectional, SegTarget::Ram);
     let dma = b.map(&r).unwrap();
     let tlb = dma.raw() - 0x8000_0000;
     assert!(b.swiotlb().unwrap().contains(PhysAddr::new(tlb)));
     assert!(b.need_sync(dma));
-    mem.write()
-        .unwrap()
-        .write(PhysAddr::new(tlb), &[4u8; 64])
-        .unwrap();
+    mem.write(PhysAddr::new(tlb), &[4u8; 64]).unwrap();
     b.unmap(dma, &r).unwrap();
     let mut back = [0u8; 64];
-    mem.read()
-        .unwrap()
-        .read(PhysAddr::new(orig), &mut back)
-        .unwrap();
+    mem.read(PhysAddr::new(orig), &mut back).unwrap();
     assert_eq!(back, [4u8; 64]);
     assert_eq!(b.stats().bounced, 1);
     assert_eq!(b.swiotlb().unwrap().live_mappings(), 0);

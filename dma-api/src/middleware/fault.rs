@@ -12,13 +12,13 @@ use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::sync::Mutex;
 use crate::types::{DmaAddr, PhysAddr};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::SgTable;
-use std::boxed::Box;
-use std::format;
-use std::string::String;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 bitflags::bitflags! {
     /// Which operations a [`FaultInject`] may fail.
@@ -196,11 +196,7 @@ impl<B: DmaBackend> FaultInject<B> {
             Trigger::Never => false,
             Trigger::EveryNth(n) => *n != 0 && nth % n == 0,
             Trigger::FirstN(n) => nth <= *n,
-            Trigger::Probability { per_million, .. } => self
-                .rng
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .chance(*per_million),
+            Trigger::Probability { per_million, .. } => self.rng.lock().chance(*per_million),
             Trigger::Predicate(p) => p(&call),
         };
         if !fire {

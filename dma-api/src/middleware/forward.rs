@@ -7,9 +7,9 @@ use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
 use crate::types::DmaAddr;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
 use scatterlist::SgTable;
-use std::boxed::Box;
-use std::sync::Arc;
 
 macro_rules! forward_backend {
     ($($ptr:ty),*) => {$(

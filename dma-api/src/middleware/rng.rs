@@ -39,6 +39,7 @@ impl XorShift64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn same_seed_same_stream_and_zero_seed_moves() {

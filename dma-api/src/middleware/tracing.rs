@@ -5,15 +5,15 @@ use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::sync::Mutex;
 use crate::types::DmaAddr;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::SgTable;
-use std::boxed::Box;
-use std::collections::VecDeque;
-use std::format;
-use std::string::String;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::vec::Vec;
 
 /// One traced call with its arguments.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -165,21 +165,12 @@ impl<B: DmaBackend> Tracing<B> {
 
     /// The records in the ring, oldest first (empty with a callback sink).
     pub fn records(&self) -> Vec<TraceRecord> {
-        self.ring
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.ring.lock().iter().cloned().collect()
     }
 
     /// Takes the records out of the ring.
     pub fn take(&self) -> Vec<TraceRecord> {
-        self.ring
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect()
+        self.ring.lock().drain(..).collect()
     }
 
     /// Records dropped because the ring was full.
@@ -200,7 +191,7 @@ impl<B: DmaBackend> Tracing<B> {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+                let mut ring = self.ring.lock();
                 while ring.len() >= *cap {
                     ring.pop_front();
                     self.dropped.fetch_add(1, Ordering::Relaxed);

@@ -4,17 +4,15 @@
 //!   decided (direct/arch, IOMMU, and decorators such as dma-debug).
 //! * [`ProviderPolicy`] — the exporting driver's say over peer access to its
 //!   memory (allow, refuse, redirect).
-//! * [`RootComplexIommu`] — how the fabric asks the IOMMU to translate a
-//!   device's request at the root complex.
+//! * [`CpuMemory`](crate::mem::CpuMemory) — how the layer reads and writes
+//!   CPU physical memory (in [`crate::mem`]).
 //!
 //! The arch port ([`crate::arch_port::ArchDma`]) sits beside these.
 
 pub mod backend;
-pub mod iommu;
 pub mod per_entry;
 pub mod policy;
 
 pub use backend::{DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
-pub use iommu::{RcFault, RcFaultReason, RootComplexIommu};
 pub use per_entry::{map_sg_per_entry, unmap_sg_per_entry};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

@@ -3,7 +3,7 @@
 //! Semantics of kernel/dma/swiotlb.c (`swiotlb_tbl_map_single`,
 //! `swiotlb_bounce`, `swiotlb_tbl_unmap_single`, `swiotlb_sync_single_for_*`,
 //! `swiotlb_area_find_slots`, `swiotlb_max_mapping_size`), over simulated RAM
-//! ([`SharedMem`](crate::mem::SharedMem)) so every copy moves real bytes:
+//! (through the [`CpuMemory`](crate::mem::CpuMemory) port) so every copy moves real bytes:
 //!
 //! * the pool is cut into 2 KiB slots ([`IO_TLB_SIZE`], `IO_TLB_SHIFT` 11); one
 //!   mapping takes contiguous slots inside one [`IO_TLB_SEGSIZE`] (128-slot)

@@ -2,12 +2,15 @@
 
 use super::{align_offset, max_mapping_size, IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE};
 use crate::attrs::DmaAttrs;
+use crate::device::context_mem_error as mem_error;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::mem::SharedMem;
+use crate::mem::CpuMem;
+use crate::sync::{Mutex, MutexGuard};
 use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use alloc::vec;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
 
 const FREE: u32 = u32::MAX;
 
@@ -64,7 +67,7 @@ pub struct SwiotlbStats {
 pub struct Swiotlb {
     start: PhysAddr,
     nslabs: usize,
-    mem: SharedMem,
+    mem: CpuMem,
     state: Mutex<State>,
 }
 
@@ -73,7 +76,7 @@ impl Swiotlb {
     /// slot-aligned and `size` a non-zero multiple of [`IO_TLB_SIZE`] that
     /// fits in `u32` slots; anything else is [`DmaError::NotTranslatable`]
     /// naming the range.
-    pub fn new(mem: SharedMem, start: PhysAddr, size: u64) -> Result<Self, DmaError> {
+    pub fn new(mem: CpuMem, start: PhysAddr, size: u64) -> Result<Self, DmaError> {
         let bad = DmaError::NotTranslatable {
             phys: start,
             len: size,
@@ -104,7 +107,7 @@ impl Swiotlb {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// First byte of the pool.
@@ -271,17 +274,12 @@ impl Swiotlb {
         if lo < head || hi > slots_end {
             return Err(err);
         }
-        let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
         for (a, n) in [(lo, tlb.raw() - lo), (end, hi - end)] {
             if n == 0 {
                 continue;
             }
-            let zeros = vec![0u8; usize::try_from(n).map_err(|_| err.clone())?];
-            mem.write(PhysAddr::new(a), &zeros)
-                .map_err(|_| DmaError::PhysOverflow {
-                    phys: PhysAddr::new(a),
-                    len: n,
-                })?;
+            let a = PhysAddr::new(a);
+            self.mem.zero(a, n).map_err(|e| mem_error(e, a, n))?;
         }
         Ok(())
     }
@@ -408,13 +406,9 @@ impl Swiotlb {
     }
 
     fn copy(&self, from: PhysAddr, to: PhysAddr, len: u64) -> Result<(), DmaError> {
-        let n = usize::try_from(len).map_err(|_| DmaError::OutOfMemory { bytes: len })?;
-        let mut buf = vec![0u8; n];
-        let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
-        mem.read(from, &mut buf)
-            .map_err(|_| DmaError::PhysOverflow { phys: from, len })?;
-        mem.write(to, &buf)
-            .map_err(|_| DmaError::PhysOverflow { phys: to, len })
+        self.mem
+            .copy(to, from, len)
+            .map_err(|e| mem_error(e, from, len))
     }
 
     /// `swiotlb_bounce`: copies `[tlb, tlb + len)` toward the device

@@ -2,25 +2,33 @@ use super::*;
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::{DmaError, ErrorKind};
-use crate::mem::{PhysMem, SharedMem};
+use crate::mem::CpuMemory;
+use crate::test_support::TestMem;
 use crate::types::PhysAddr;
-use std::sync::{Arc, RwLock};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
 
 const POOL: u64 = 0x10_0000;
 
-fn pool(slots: u64) -> (SharedMem, Swiotlb) {
-    let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
-    let s = Swiotlb::new(mem.clone(), PhysAddr::new(POOL), slots * IO_TLB_SIZE).unwrap();
+fn pool(slots: u64) -> (Arc<TestMem>, Swiotlb) {
+    let mem: Arc<TestMem> = Arc::new(TestMem::default());
+    let s = Swiotlb::new(
+        mem.clone() as crate::mem::CpuMem,
+        PhysAddr::new(POOL),
+        slots * IO_TLB_SIZE,
+    )
+    .unwrap();
     (mem, s)
 }
 
-fn fill(mem: &SharedMem, at: u64, data: &[u8]) {
-    mem.write().unwrap().write(PhysAddr::new(at), data).unwrap();
+fn fill(mem: &Arc<TestMem>, at: u64, data: &[u8]) {
+    mem.write(PhysAddr::new(at), data).unwrap();
 }
 
-fn read(mem: &SharedMem, at: u64, n: usize) -> Vec<u8> {
+fn read(mem: &Arc<TestMem>, at: u64, n: usize) -> Vec<u8> {
     let mut b = vec![0; n];
-    mem.read().unwrap().read(PhysAddr::new(at), &mut b).unwrap();
+    mem.read(PhysAddr::new(at), &mut b).unwrap();
     b
 }
 

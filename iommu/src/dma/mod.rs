@@ -26,7 +26,6 @@ mod sg;
 
 pub use backend::{IommuDmaBackend, IommuDmaStats, SyncRecord};
 pub use device::{IommuDevice, DEFAULT_MAX_SEG_SIZE, DEFAULT_SEG_BOUNDARY_MASK};
-pub(crate) use domain::lock as lock_shared;
 pub use domain::{DmaDomain, SharedIommu};
 pub use prot::dma_info_to_prot;
 pub use sg::{SgLayout, SgPiece};

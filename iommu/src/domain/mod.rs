@@ -29,8 +29,7 @@ use std::time::Duration;
 
 use scatterlist::{Iova, PhysAddr};
 
-use crate::mem::PhysMem;
-use crate::pgtable::{AnyFormat, Gather, PageTable, Prot, PtError, SharedMem};
+use crate::pgtable::{AnyFormat, Gather, PageTable, PhysMem, Prot, PtError, SharedMem};
 use crate::walker::{self, Access, Fault};
 
 /// A domain handle.
@@ -118,7 +117,7 @@ impl fmt::Display for DomainError {
     }
 }
 
-impl std::error::Error for DomainError {}
+impl core::error::Error for DomainError {}
 
 impl From<PtError> for DomainError {
     fn from(e: PtError) -> Self {
@@ -153,7 +152,7 @@ impl fmt::Display for IommuFault {
     }
 }
 
-impl std::error::Error for IommuFault {}
+impl core::error::Error for IommuFault {}
 
 /// The pending invalidation of one unmap. Must be passed to
 /// [`Iommu::flush`] or [`Iommu::queue`]; dropping it leaks the IOVA and the

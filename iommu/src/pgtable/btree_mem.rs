@@ -14,9 +14,9 @@ use core::fmt;
 
 use scatterlist::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 
+use super::frame_pool::FramePool;
 use super::{FrameStore, MemError};
 use crate::walker::WalkMem;
-use dma_api::frame_pool::FramePool;
 
 type Page = Box<[u8; PAGE_SIZE as usize]>;
 

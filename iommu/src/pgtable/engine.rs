@@ -9,15 +9,15 @@ use std::sync::{Arc, RwLock};
 
 use scatterlist::{Iova, PhysAddr};
 
-use super::{best_pgsize, mask, shr, FrameStore, Prot, PtError, PtFormat, Pte, TableMem};
 #[cfg(feature = "std")]
-use crate::mem::PhysMem;
+use super::phys_mem::PhysMem;
+use super::{best_pgsize, mask, shr, FrameStore, Prot, PtError, PtFormat, Pte, TableMem};
 use crate::walker::{HwRegs, WalkMem};
 
 /// Simulated RAM shared between the table writer, the hardware walker and
 /// (later) the fabric: the default memory of a [`PageTable`] with `std`.
 #[cfg(feature = "std")]
-pub use crate::mem::SharedMem;
+pub use super::phys_mem::SharedMem;
 
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
 /// range whose translations were removed and the table pages detached from

@@ -22,6 +22,7 @@ mod btree_mem;
 mod engine;
 mod error;
 mod format;
+mod frame_pool;
 mod table_mem;
 mod vtdss;
 
@@ -29,12 +30,16 @@ pub use crate::walker::WalkMem;
 pub use amdv1::AmdV1;
 pub use arm_lpae::{ArmLpae, ArmStage, Granule};
 pub use btree_mem::BTreeMem;
-pub use dma_api::mem_error::MemError;
+pub use dma_api::MemError;
 #[cfg(feature = "std")]
-pub use engine::SharedMem;
+#[cfg(feature = "std")]
+mod phys_mem;
 pub use engine::{Gather, PageTable};
 pub use error::PtError;
 pub use format::{AnyFormat, Prot, PtFormat, Pte};
+pub use frame_pool::FramePool;
+#[cfg(feature = "std")]
+pub use phys_mem::{PfnHasher, PhysMem, SharedMem};
 pub use table_mem::{FrameStore, TableMem};
 pub use vtdss::VtdSs;
 

@@ -90,7 +90,7 @@ mod std_impls {
     use scatterlist::PhysAddr;
 
     use super::{FrameStore, MemError, TableMem};
-    use crate::mem::{PhysMem, SharedMem};
+    use crate::pgtable::{PhysMem, SharedMem};
 
     impl FrameStore for PhysMem {
         #[inline]

@@ -28,7 +28,7 @@ mod std_impls {
     use scatterlist::PhysAddr;
 
     use super::WalkMem;
-    use crate::mem::PhysMem;
+    use crate::pgtable::PhysMem;
 
     impl WalkMem for PhysMem {
         #[inline]
