@@ -1,7 +1,21 @@
-//! unidma: the unified DMA mapping layer assembled into machines.
+//! unidma: the `unidma` CLI and the end-to-end scenarios, over machines the
+//! simulator (`dma-sim`) assembles.
 //!
-//! The root crate is the only place that picks concrete backends by name; it
-//! holds the machine assembly, the scenarios and the `unidma` CLI.
+//! Who depends on it: nobody but its binary and the end-to-end tests; it
+//! depends on everything it shows (the PCI model, the DMA API, the arch and
+//! IOMMU backends, the simulator). [`cli::run_args`] is the whole CLI as a
+//! function, so tests run it in process.
+//!
+//! # Example: the main job, in process
+//!
+//! ```
+//! let (mut out, mut err) = (Vec::new(), Vec::new());
+//! let code = unidma::cli::run_args(["unidma", "report", "--json"], &mut out, &mut err);
+//! assert_eq!(code, 0);
+//! let report: serde_json::Value = serde_json::from_slice(&out)?;
+//! assert_eq!(report["machine"]["name"], "reference-server");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

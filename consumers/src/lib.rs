@@ -1,5 +1,37 @@
 //! Drivers written against the `dma-api` traits only: block/NVMe/nvmet, RDMA,
 //! dma-buf exporters and importers, HMM. They prove the API is usable by the
 //! code it is meant for.
+//!
+//! Who depends on it: the CLI's scenarios and the end-to-end tests. It
+//! depends on `dma-api` alone (checked in CI: no simulator, serde, toml or
+//! clap reaches it); its tests take whole simulated machines from `dma-sim`,
+//! a dev-dependency, so there is no cycle.
+//!
+//! # Example: the shape of every driver here
+//!
+//! A driver holds the `DmaDevice` its platform gives it and maps through it;
+//! here the platform is the simulated reference server with its IOMMU on.
+//!
+//! ```
+//! use dma_api::{Direction, DmaAttrs, DmaDevice, SegKind};
+//! use scatterlist::SgTable;
+//! use std::sync::Arc;
+//!
+//! /// Maps a request's data buffers for the device to read.
+//! fn map_request(dev: &Arc<DmaDevice>, t: &mut SgTable) -> Result<usize, dma_api::DmaError> {
+//!     dev.map_sgtable(t, Direction::ToDevice, DmaAttrs::empty())
+//! }
+//!
+//! # let a = dma_sim::Assembly::build(
+//! #     dma_sim::machine::Machine::reference()?,
+//! #     dma_sim::AssemblyOptions::default(),
+//! # )?;
+//! # let dev = a.find("nvme0").unwrap().device.clone();
+//! # let buf = a.layout.scratch.0;
+//! let mut t = SgTable::from_ranges(&[(buf, 0x3000)], SegKind::Ram, 0x10_0000)?;
+//! assert_eq!(map_request(&dev, &mut t)?, 1);
+//! dev.unmap_sgtable(&mut t, Direction::ToDevice, DmaAttrs::empty())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

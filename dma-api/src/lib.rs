@@ -26,7 +26,8 @@
 //! # use dma_api::direct::DirectConfig;
 //! # use dma_api::memmap::{MemRange, MemoryMap, RangeKind};
 //! # use dma_api::topology::{CpuInfo, CpuVendor, DeviceRecord, HostBridgeRecord, PortType, Topology};
-//! # use dma_api::{Bdf, CpuMem, CpuMemory, DmaContext, MemError};
+//! # use dma_api::mem::MemError;
+//! # use dma_api::{Bdf, CpuMem, CpuMemory, DmaContext};
 //! # use std::collections::BTreeMap;
 //! # use std::sync::{Arc, Mutex};
 //! # static INFO: ArchInfo = ArchInfo { name: "doc", cache_line_size: 64, default_coherent: true,
@@ -124,8 +125,9 @@ pub use attrs::DmaAttrs;
 pub use device::{DmaContext, DmaDevice};
 pub use direction::Direction;
 pub use dma_pci::{
-    AddrWindow, Bdf, BdfParseError, DmaMask, MaskError, TranslateError, WindowError, WindowMap,
+    Access, AddrWindow, Bdf, BdfParseError, DmaMask, MaskError, TranslateError, WindowError,
+    WindowMap,
 };
 pub use error::{DmaError, ErrorKind};
-pub use mem::{CpuMem, CpuMemory, MemError};
+pub use mem::{CpuMem, CpuMemory};
 pub use types::*;

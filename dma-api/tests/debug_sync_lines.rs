@@ -4,7 +4,7 @@
 mod common;
 
 use common::{ram, table, Arena, OFFSET};
-use dma_api::debug::{DebugConfig, DebugReport, DmaDebug, SyncOp};
+use dma_api::debug::{DebugConfig, DebugReport, DmaDebug, SyncCall};
 use dma_api::port::{DmaBackend, MapRequest, SegTarget};
 use dma_api::{Direction, DmaAddr, DmaAttrs, PhysAddr};
 
@@ -34,12 +34,12 @@ fn sync_of_memory_not_mapped() {
         d.reports(),
         vec![
             DebugReport::SyncNotMapped {
-                op: SyncOp::ForCpu,
+                op: SyncCall::ForCpu,
                 dma: at(0x4000),
                 len: 64
             },
             DebugReport::SyncNotMapped {
-                op: SyncOp::ForDevice,
+                op: SyncCall::ForDevice,
                 dma: at(0x4000),
                 len: 64
             },
@@ -59,7 +59,7 @@ fn sub_range_syncs_are_fine_overruns_are_not() {
     assert_eq!(
         d.reports(),
         vec![DebugReport::SyncOutsideRange {
-            op: SyncOp::ForCpu,
+            op: SyncCall::ForCpu,
             mapping: dma,
             mapped_len: 4096,
             dma: at(0x4f00),
@@ -72,7 +72,7 @@ fn sub_range_syncs_are_fine_overruns_are_not() {
     assert_eq!(
         d.reports(),
         vec![DebugReport::SyncNotMapped {
-            op: SyncOp::ForCpu,
+            op: SyncCall::ForCpu,
             dma: at(0x5000),
             len: 1
         }]
@@ -103,7 +103,7 @@ fn sync_direction_rules_match_linux() {
         d.take_reports(),
         vec![
             DebugReport::SyncDirectionMismatch {
-                op: SyncOp::ForCpu,
+                op: SyncCall::ForCpu,
                 mapping: to,
                 mapped: TO,
                 synced: FROM
@@ -120,7 +120,7 @@ fn sync_direction_rules_match_linux() {
         d.take_reports(),
         vec![
             DebugReport::SyncDirectionMismatch {
-                op: SyncOp::ForDevice,
+                op: SyncCall::ForDevice,
                 mapping: from,
                 mapped: FROM,
                 synced: TO
@@ -138,7 +138,7 @@ fn sync_direction_rules_match_linux() {
     assert_eq!(
         d.take_reports(),
         vec![DebugReport::SyncDirectionMismatch {
-            op: SyncOp::ForCpu,
+            op: SyncCall::ForCpu,
             mapping: from,
             mapped: FROM,
             synced: TO

@@ -14,6 +14,7 @@ use dma_api::device::{ArchStep, Decision};
 use dma_api::port::{PolicyDecision, SegTarget};
 use dma_api::topology::DeviceId;
 use dma_api::{Direction, DmaError, ErrorKind, PhysAddr, SegKind};
+use dma_iommu::DomainType;
 use dma_sim::assembly::{Assembly, AssemblyOptions};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
@@ -174,19 +175,15 @@ pub(crate) fn run(
             return Err(Failure::bad_input(format!("{}: {e}", ep.bdf)));
         }
     }
-    let iommu_name = match mode {
-        dma_sim::assembly::IommuMode::Off => "off",
-        dma_sim::assembly::IommuMode::Strict => "strict",
-        dma_sim::assembly::IommuMode::Lazy => "lazy",
-    };
+    let iommu_name = mode.name();
     let domain = asm
         .iommu
         .as_ref()
         .and_then(|io| io.domains.get(&ep.group))
-        .map(|g| (ep.group.0, g.id.0, format!("{:?}", g.ty)));
+        .map(|g| (ep.group.0, g.id.0, g.ty.name()));
     let step = match (&d.target, &domain) {
         (Some((_, SegTarget::PeerBus(_))), _) => "bus address: the IOMMU is not used".to_string(),
-        (Some(_), Some((g, id, ty))) if ty != "Identity" => {
+        (Some(_), Some((g, id, ty))) if *ty != DomainType::Identity.name() => {
             format!("IOMMU domain {id} ({ty}) of group {g} translates")
         }
         (Some(_), _) => "no translation (direct)".to_string(),

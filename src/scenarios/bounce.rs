@@ -11,7 +11,7 @@
 //! does not translate, so an IOMMU host bridge is assembled with
 //! `iommu=off` here.
 
-use super::{check, cpu_read, device, failed, mode_name, pattern, skip, Scenario, Stop, Trial};
+use super::{check, cpu_read, device, failed, pattern, skip, Scenario, Stop, Trial};
 use dma_api::memmap::RangeKind;
 use dma_api::topology::DeviceRecord;
 use dma_api::{Bdf, Direction, DmaAttrs, DmaMask, PhysAddr};
@@ -102,7 +102,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     } else {
         t.mode()
     };
-    t.note(format!("assembled with iommu={}", mode_name(mode)));
+    t.note(format!("assembled with iommu={}", mode.name()));
     let a = t.assemble_machine(m, mode)?;
     let dev = device(&a, bdf)?;
     let dir = Direction::FromDevice;

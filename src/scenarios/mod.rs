@@ -229,12 +229,8 @@ impl Trial<'_> {
         m: Machine,
         mode: IommuMode,
     ) -> Result<Rc<Assembly>, Stop> {
-        let a = Assembly::build(m, options(mode)).map_err(|e| {
-            skip(format!(
-                "cannot assemble with iommu={}: {e}",
-                mode_name(mode)
-            ))
-        })?;
+        let a = Assembly::build(m, options(mode))
+            .map_err(|e| skip(format!("cannot assemble with iommu={}: {e}", mode.name())))?;
         let a = Rc::new(a);
         self.assembly = Some(a.clone());
         Ok(a)
@@ -251,15 +247,6 @@ impl Trial<'_> {
             Ok(h) => self.route = h,
             Err(f) => self.note(format!("no route: {f}")),
         }
-    }
-}
-
-/// `off`, `strict` or `lazy`.
-pub(crate) fn mode_name(m: IommuMode) -> &'static str {
-    match m {
-        IommuMode::Off => "off",
-        IommuMode::Strict => "strict",
-        IommuMode::Lazy => "lazy",
     }
 }
 

@@ -64,6 +64,7 @@
 
 extern crate alloc;
 
+pub mod access;
 pub mod bdf;
 pub mod config;
 pub mod mask;
@@ -73,6 +74,7 @@ pub mod topology;
 pub mod types;
 pub mod window;
 
+pub use access::Access;
 pub use bdf::{Bdf, BdfParseError};
 pub use mask::{DmaMask, MaskError};
 pub use types::*;

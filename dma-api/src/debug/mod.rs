@@ -12,7 +12,7 @@ mod cachelines;
 mod report;
 mod state;
 
-pub use report::{DebugReport, ErrCheck, MapKind, SyncOp};
+pub use report::{DebugReport, ErrCheck, MapKind, SyncCall};
 
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
@@ -384,12 +384,12 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
     }
 
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.with_state(|st| st.check_sync(SyncOp::ForCpu, dma, len, dir));
+        self.with_state(|st| st.check_sync(SyncCall::ForCpu, dma, len, dir));
         self.inner.sync_for_cpu(dma, len, dir)
     }
 
     fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.with_state(|st| st.check_sync(SyncOp::ForDevice, dma, len, dir));
+        self.with_state(|st| st.check_sync(SyncCall::ForDevice, dma, len, dir));
         self.inner.sync_for_device(dma, len, dir)
     }
 

@@ -27,18 +27,18 @@ impl fmt::Display for MapKind {
 
 /// Which sync call was checked.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum SyncOp {
+pub enum SyncCall {
     /// `sync_for_cpu`.
     ForCpu,
     /// `sync_for_device`.
     ForDevice,
 }
 
-impl fmt::Display for SyncOp {
+impl fmt::Display for SyncCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SyncOp::ForCpu => "sync_for_cpu",
-            SyncOp::ForDevice => "sync_for_device",
+            SyncCall::ForCpu => "sync_for_cpu",
+            SyncCall::ForDevice => "sync_for_device",
         })
     }
 }
@@ -156,7 +156,7 @@ pub enum DebugReport {
     /// first byte.
     SyncNotMapped {
         /// Which sync.
-        op: SyncOp,
+        op: SyncCall,
         /// Address given.
         dma: DmaAddr,
         /// Length given.
@@ -166,7 +166,7 @@ pub enum DebugReport {
     /// mapping and runs past its end.
     SyncOutsideRange {
         /// Which sync.
-        op: SyncOp,
+        op: SyncCall,
         /// The mapping holding the first byte.
         mapping: DmaAddr,
         /// Its length.
@@ -179,7 +179,7 @@ pub enum DebugReport {
     /// "syncs DMA memory with different direction".
     SyncDirectionMismatch {
         /// Which sync.
-        op: SyncOp,
+        op: SyncCall,
         /// The mapping.
         mapping: DmaAddr,
         /// Direction at map time.

@@ -7,7 +7,7 @@
 //! range), `debug_dma_mapping_error` (first unchecked exact match).
 
 use super::cachelines::{LineKey, LineRec, LineTracker};
-use super::report::{DebugReport, ErrCheck, MapKind, SyncOp};
+use super::report::{DebugReport, ErrCheck, MapKind, SyncCall};
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::port::backend::{SegPlan, SegTarget};
@@ -336,7 +336,7 @@ impl State {
     }
 
     /// Linux `check_sync`.
-    pub fn check_sync(&mut self, op: SyncOp, dma: DmaAddr, len: u64, dir: Direction) {
+    pub fn check_sync(&mut self, op: SyncCall, dma: DmaAddr, len: u64, dir: Direction) {
         let (mapping, mapped) = match self.find_containing(dma, len) {
             None => {
                 self.reports
@@ -369,14 +369,16 @@ impl State {
             });
         }
         match op {
-            SyncOp::ForCpu if mapped != Direction::FromDevice && dir != Direction::ToDevice => {
+            SyncCall::ForCpu if mapped != Direction::FromDevice && dir != Direction::ToDevice => {
                 self.reports.push(DebugReport::SyncReadOnlyForCpu {
                     mapping,
                     mapped,
                     synced: dir,
                 });
             }
-            SyncOp::ForDevice if mapped != Direction::ToDevice && dir != Direction::FromDevice => {
+            SyncCall::ForDevice
+                if mapped != Direction::ToDevice && dir != Direction::FromDevice =>
+            {
                 self.reports.push(DebugReport::SyncWriteOnlyForDevice {
                     mapping,
                     mapped,

@@ -1,4 +1,4 @@
-//! Per-segment dispatch by kind (ARCHITECTURE §4): one decision per segment,
+//! Per-segment dispatch by kind (RFC §5.7): one decision per segment,
 //! from the kind recorded in the segment — no per-page lookups.
 //!
 //! * `Ram` → [`SegTarget::Ram`], no lock taken.

@@ -53,6 +53,19 @@ pub enum DomainType {
     DmaFq,
 }
 
+impl DomainType {
+    /// The wire name (JSON, `unidma map`): `Blocked`, `Identity`, `Dma` or
+    /// `DmaFq`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Blocked => "Blocked",
+            Self::Identity => "Identity",
+            Self::Dma => "Dma",
+            Self::DmaFq => "DmaFq",
+        }
+    }
+}
+
 /// Where the IOVA ranges freed by a completed flush go (the lead plugs in the
 /// real allocator).
 pub trait IovaSource: Send {

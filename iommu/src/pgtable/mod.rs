@@ -30,7 +30,7 @@ pub use crate::walker::WalkMem;
 pub use amdv1::AmdV1;
 pub use arm_lpae::{ArmLpae, ArmStage, Granule};
 pub use btree_mem::BTreeMem;
-pub use dma_api::MemError;
+use dma_api::mem::MemError;
 #[cfg(feature = "std")]
 #[cfg(feature = "std")]
 mod phys_mem;

@@ -56,14 +56,7 @@ pub enum HwRegs {
     },
 }
 
-/// Kind of device access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Access {
-    /// The device reads memory (DMA to device).
-    Read,
-    /// The device writes memory (DMA from device).
-    Write,
-}
+pub use dma_api::Access;
 
 /// A translation fault raised by the walker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

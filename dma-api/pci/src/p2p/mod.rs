@@ -12,12 +12,13 @@ pub mod oracle;
 pub mod provider;
 pub mod reason;
 
+pub use crate::access::Access;
 pub use cache::RouteCache;
 pub use oracle::{
     calc_map_type_and_dist, distance_many, host_bridge_verdict, DistanceError, HostBridgeVerdict,
 };
 pub use provider::{P2pAlloc, P2pMemError, P2pMemRegistry, P2pMemStats};
-pub use reason::{Access, Reason};
+pub use reason::Reason;
 
 use crate::bdf::Bdf;
 use alloc::string::{String, ToString};

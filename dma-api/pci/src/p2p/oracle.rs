@@ -2,8 +2,9 @@
 //! drivers/pci/p2pdma.c step by step.
 
 use super::allowlist;
-use super::reason::{Access, Reason};
+use super::reason::Reason;
 use super::{MapType, Route, Verdict};
+use crate::access::Access;
 use crate::topology::{Acs, DeviceId, HostBridgeId, Topology, TopologyError};
 use alloc::vec::Vec;
 use core::fmt;

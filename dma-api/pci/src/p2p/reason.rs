@@ -1,27 +1,10 @@
 //! Structured reasons behind a P2P verdict, outermost cause first.
 
+use crate::access::Access;
 use crate::bdf::Bdf;
 use crate::topology::Acs;
 use alloc::string::String;
 use core::fmt;
-
-/// Which way a client's P2P transaction goes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Access {
-    /// The client reads the provider's memory (non-posted request + completion).
-    Read,
-    /// The client writes the provider's memory (posted).
-    Write,
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Access::Read => "read",
-            Access::Write => "write",
-        })
-    }
-}
 
 /// One step of the explanation of a verdict.
 #[derive(Clone, PartialEq, Eq, Debug)]

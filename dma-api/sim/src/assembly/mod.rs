@@ -5,7 +5,7 @@
 //! the [`Registry`].
 //!
 //! This is the only place in the workspace that names concrete backends
-//! (ARCHITECTURE §1); everything above it talks to `dyn DmaBackend`. The
+//! (RFC §2); everything above it talks to `dyn DmaBackend`. The
 //! kernel analogue is boot-time setup: `swiotlb_init` (kernel/dma/swiotlb.c),
 //! `iommu_setup_default_domain` per group with `iommu.strict` /
 //! `iommu.passthrough` (drivers/iommu/iommu.c), `iommu_dma_init_domain`
@@ -56,6 +56,15 @@ pub enum IommuMode {
 }
 
 impl IommuMode {
+    /// The wire name (`--iommu` value, JSON): `off`, `strict` or `lazy`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Strict => "strict",
+            Self::Lazy => "lazy",
+        }
+    }
+
     /// The registry name of the default backend under an IOMMU.
     pub fn backend_name(self) -> &'static str {
         match self {
