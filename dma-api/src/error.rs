@@ -14,10 +14,11 @@
 
 use crate::bdf::Bdf;
 use crate::mask::{DmaMask, MaskError};
-use crate::p2p::Route;
+use crate::p2p::{P2pMemError, Route};
 use crate::topology::BarAddrError;
 use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr, SegKind};
 use crate::window::TranslateError;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -323,6 +324,51 @@ pub enum DmaError {
         /// Its length.
         len: u64,
     },
+    /// A BAR range that its owner never registered as peer memory (Linux:
+    /// only `pci_p2pdma_add_resource` ranges are P2P pages; anything else,
+    /// another device's registers included, is not DMA-able memory).
+    NotPeerMemory {
+        /// The owner of the BAR.
+        provider: Bdf,
+        /// The BAR index, if the range lies in one.
+        bar: Option<u8>,
+        /// Range start.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// A table entry claims a kind the memory map does not give its range
+    /// (kinds come from the memory map, never from the caller).
+    KindMismatch {
+        /// The entry's index among the table's CPU entries.
+        index: usize,
+        /// Its start.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+        /// The kind the entry carries.
+        claimed: SegKind,
+        /// The kind the memory map gives the range, `None` if no single
+        /// range of the map holds it.
+        actual: Option<SegKind>,
+    },
+    /// One entry of a table could not be mapped; `cause` says why and
+    /// decides [`DmaError::kind`].
+    TableEntry {
+        /// The entry's index among the table's CPU entries.
+        index: usize,
+        /// Its start.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+        /// Its kind.
+        seg: SegKind,
+        /// What went wrong with it.
+        cause: Box<DmaError>,
+    },
+    /// A p2pmem registry operation failed (`pci_p2pdma_add_resource`,
+    /// `pci_alloc_p2pmem`, ...).
+    P2pMem(P2pMemError),
 }
 
 impl DmaError {
@@ -355,7 +401,12 @@ impl DmaError {
             | PlanMismatch { .. }
             | AlreadyMapped { .. }
             | UnknownMemory { .. }
-            | BadRedirect { .. } => ErrorKind::Invalid,
+            | BadRedirect { .. }
+            | NotPeerMemory { .. }
+            | KindMismatch { .. } => ErrorKind::Invalid,
+            TableEntry { cause, .. } => cause.kind(),
+            P2pMem(P2pMemError::OutOfMemory { .. }) => ErrorKind::NoResources,
+            P2pMem(_) => ErrorKind::Invalid,
             OutOfMemory { .. } | IovaExhausted { .. } | SwiotlbFull { .. } => {
                 ErrorKind::NoResources
             }
@@ -582,6 +633,50 @@ impl fmt::Display for DmaError {
                 f,
                 "range {phys} + {len:#x} is device-private memory of {owner}: migrate it to RAM first"
             ),
+            NotPeerMemory {
+                provider,
+                bar,
+                phys,
+                len,
+            } => match bar {
+                Some(b) => write!(
+                    f,
+                    "{phys} + {len:#x} in BAR {b} of {provider} is not registered peer memory"
+                ),
+                None => write!(
+                    f,
+                    "{phys} + {len:#x} of {provider} is not registered peer memory"
+                ),
+            },
+            KindMismatch {
+                index,
+                phys,
+                len,
+                claimed,
+                actual,
+            } => match actual {
+                Some(a) => write!(
+                    f,
+                    "entry {index} ({phys} + {len:#x}) claims {claimed} but the memory map says {a}"
+                ),
+                None => write!(
+                    f,
+                    "entry {index} ({phys} + {len:#x}) claims {claimed} but is not one range of the memory map"
+                ),
+            },
+            TableEntry {
+                index,
+                phys,
+                len,
+                seg,
+                cause,
+            } => {
+                write!(f, "entry {index} ({seg} {phys} + {len:#x}): ")?;
+                // The cause prints its own class; drop the duplicate prefix.
+                let inner = alloc::format!("{cause}");
+                f.write_str(inner.split_once("] ").map_or(inner.as_str(), |(_, r)| r))
+            }
+            P2pMem(e) => write!(f, "p2pmem: {e}"),
             RequireCoherent { phys, len } => write!(
                 f,
                 "range {phys} + {len:#x} cannot be mapped coherently (DMA_ATTR_REQUIRE_COHERENT)"

@@ -1,4 +1,5 @@
-//! Building a table from physical byte ranges of one kind.
+//! Building a table from physical byte ranges, of one kind or each with its
+//! own.
 //!
 //! The page builder only knows whole pages; drivers that hold physical ranges
 //! (a BAR window, a carve-out, `dma_buf_phys_vec`) build here. Adjacent ranges
@@ -24,30 +25,40 @@ impl SgTable {
         kind: SegKind,
         max_segment: u64,
     ) -> Result<SgTable, SgError> {
+        let mut runs: Vec<(u64, u64, SegKind)> = Vec::with_capacity(ranges.len());
+        for &(start, len) in ranges {
+            push_run(&mut runs, start, len, kind)?;
+        }
+        Self::from_runs(runs, max_segment)
+    }
+
+    /// A table covering `ranges`, each `(start, length, kind)`: touching
+    /// ranges merge only when their kinds may share a segment
+    /// ([`SegKind::can_merge_with`], Linux's pgmap rule), so one call builds
+    /// a mixed table (RAM, peer BARs, stolen RAM). Same refusals and cuts as
+    /// [`SgTable::from_ranges`].
+    pub fn from_kinded_ranges(
+        ranges: &[(PhysAddr, u64, SegKind)],
+        max_segment: u64,
+    ) -> Result<SgTable, SgError> {
+        let mut runs: Vec<(u64, u64, SegKind)> = Vec::with_capacity(ranges.len());
+        for &(start, len, kind) in ranges {
+            push_run(&mut runs, start, len, kind)?;
+        }
+        Self::from_runs(runs, max_segment)
+    }
+
+    fn from_runs(runs: Vec<(u64, u64, SegKind)>, max_segment: u64) -> Result<SgTable, SgError> {
         let ms = effective_max_segment(max_segment)?;
-        if ranges.is_empty() {
+        if runs.is_empty() {
             return Err(SgError::NoRanges);
         }
-        // Merge touching ranges into runs (start, len).
-        let mut runs: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-        for &(start, len) in ranges {
-            if len == 0 {
-                return Err(SgError::ZeroLength);
-            }
-            if start.last_of(len).is_none() {
-                return Err(SgError::AddressOverflow { start, len });
-            }
-            match runs.last_mut() {
-                Some((s, l)) if s.checked_add(*l) == Some(start.raw()) => *l += len,
-                _ => runs.push((start.raw(), len)),
-            }
-        }
         let pieces = |s: u64, l: u64| (s % PAGE_SIZE + l).div_ceil(ms);
-        let n: u64 = runs.iter().map(|&(s, l)| pieces(s, l)).sum();
+        let n: u64 = runs.iter().map(|&(s, l, _)| pieces(s, l)).sum();
         let n = usize::try_from(n).map_err(|_| SgError::LengthTooLarge { len: n })?;
         let mut t = SgTable::with_layout(n);
         let mut slots = t.slots.iter_mut().filter(|s| !s.is_chain());
-        for (start, len) in runs {
+        for (start, len, kind) in runs {
             let mut pos = start;
             let mut left = len;
             let mut room = ms - start % PAGE_SIZE;
@@ -64,5 +75,67 @@ impl SgTable {
             }
         }
         Ok(t)
+    }
+}
+
+/// Appends `[start, start + len)` of `kind` to `runs`, merging it into the
+/// last run when they touch and their kinds may share a segment.
+fn push_run(
+    runs: &mut Vec<(u64, u64, SegKind)>,
+    start: PhysAddr,
+    len: u64,
+    kind: SegKind,
+) -> Result<(), SgError> {
+    if len == 0 {
+        return Err(SgError::ZeroLength);
+    }
+    if start.last_of(len).is_none() {
+        return Err(SgError::AddressOverflow { start, len });
+    }
+    match runs.last_mut() {
+        Some((s, l, k)) if s.checked_add(*l) == Some(start.raw()) && k.can_merge_with(kind) => {
+            *l += len
+        }
+        _ => runs.push((start.raw(), len, kind)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::ProviderId;
+    use alloc::vec;
+
+    #[test]
+    fn touching_ranges_merge_only_within_a_kind() {
+        let bar = SegKind::PeerBar(ProviderId::new(3));
+        let t = SgTable::from_kinded_ranges(
+            &[
+                (PhysAddr::new(0x1000), 0x1000, SegKind::Ram),
+                (PhysAddr::new(0x2000), 0x1000, SegKind::Ram),
+                (PhysAddr::new(0x3000), 0x800, bar),
+                (PhysAddr::new(0x3800), 0x800, bar),
+                (PhysAddr::new(0x4000), 0x1000, SegKind::Ram),
+            ],
+            0x10_0000,
+        )
+        .unwrap();
+        let got: Vec<_> = t
+            .iter()
+            .map(|e| (e.phys().raw(), e.len(), e.kind()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0x1000, 0x2000, SegKind::Ram),
+                (0x3000, 0x1000, bar),
+                (0x4000, 0x1000, SegKind::Ram),
+            ]
+        );
+        assert_eq!(
+            SgTable::from_kinded_ranges(&[(PhysAddr::new(0), 0, SegKind::Ram)], 4096).unwrap_err(),
+            SgError::ZeroLength
+        );
     }
 }

@@ -36,13 +36,12 @@ fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop
         return Ok((m.clone(), d.bdf, None));
     }
     let owns_memory = |id: dma_api::topology::DeviceId| {
-        m.p2pmem.stats(id).is_some()
-            || m.memmap.ranges().iter().any(|r| match r.kind {
-                RangeKind::StolenRam { owner } | RangeKind::DevicePrivate { owner } => {
-                    owner == id.provider_id()
-                }
-                _ => false,
-            })
+        m.memmap.ranges().iter().any(|r| match r.kind {
+            RangeKind::StolenRam { owner } | RangeKind::DevicePrivate { owner } => {
+                owner == id.provider_id()
+            }
+            _ => false,
+        })
     };
     let (id, d) = endpoints()
         .find(|(id, d)| d.children.is_empty() && !d.multifunction && !owns_memory(*id))
@@ -62,9 +61,32 @@ fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop
         multifunction: d.multifunction,
         acs: d.acs,
     };
+    // Its p2pmem registrations go with it and come back after the re-plug.
+    let p2pmem: Vec<(u8, u64, u64)> = m
+        .p2pmem
+        .resources(id)
+        .iter()
+        .filter_map(|r| {
+            let bar = d.bar(r.bar)?;
+            Some((r.bar, r.size, r.phys.raw() - bar.addr.raw()))
+        })
+        .collect();
+    let published = m.p2pmem.stats(id).is_some_and(|s| s.published);
     let mut edited = m.clone();
     edited.hot_remove(id).map_err(failed("re-plug (remove)"))?;
-    edited.hot_add(rec).map_err(failed("re-plug (add)"))?;
+    let new_id = edited.hot_add(rec).map_err(failed("re-plug (add)"))?;
+    for (bar, size, offset) in p2pmem {
+        edited
+            .p2pmem
+            .add_resource(&edited.topology, new_id, bar, size, offset)
+            .map_err(failed("re-plug (p2pmem)"))?;
+    }
+    if published {
+        edited
+            .p2pmem
+            .publish(&edited.topology, new_id, true)
+            .map_err(failed("re-plug (publish)"))?;
+    }
     let what = format!("{} re-plugged with a 32-bit DMA mask", d.label());
     Ok((edited, d.bdf, Some(what)))
 }

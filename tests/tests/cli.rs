@@ -62,8 +62,11 @@ fn report_json_fields() {
     assert!(groups
         .iter()
         .any(|g| g == &serde_json::json!(["0000:06:00.0", "0000:06:00.1"])));
-    assert_eq!(v["p2pmem"][0]["bdf"], "0000:03:00.0");
-    assert_eq!(v["p2pmem"][0]["published"], true);
+    let p2pmem = v["p2pmem"].as_array().unwrap();
+    let nvme0 = p2pmem.iter().find(|p| p["bdf"] == "0000:03:00.0").unwrap();
+    assert_eq!(nvme0["published"], true);
+    let rdma0 = p2pmem.iter().find(|p| p["bdf"] == "0000:05:00.0").unwrap();
+    assert_eq!(rdma0["published"], false);
 }
 
 #[test]

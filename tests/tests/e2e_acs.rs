@@ -7,7 +7,7 @@
 
 use dma_api::port::{MapRequest, SegTarget};
 use dma_api::topology::{Acs, DeviceId, Topology};
-use dma_api::{BusAddr, Direction, DmaAttrs, PhysAddr, SegKind};
+use dma_api::{BusAddr, Direction, DmaAttrs, DmaError, ErrorKind, PhysAddr, SegKind};
 use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
 use dma_sim::fabric::{FaultReason, Hop};
 use scatterlist::{DmaFlags, SgTable};
@@ -42,12 +42,13 @@ fn path_has_redirect(t: &Topology, client: DeviceId, provider: DeviceId) -> bool
         .any(|x| t.device(x).is_some_and(|d| d.acs_redirects()))
 }
 
-/// Every (client endpoint, provider endpoint, memory BAR) pair: map a page
-/// of the BAR for the client's writes, check the target against the path,
-/// and move bytes for every bus-address mapping.
+/// Every (client endpoint, provider endpoint, memory BAR) pair: a BAR its
+/// owner did not register as p2pmem is refused by name; for a registered
+/// one, map a page for the client's writes, check the target against the
+/// path, and move bytes for every bus-address mapping.
 fn check_all_pairs(a: &Assembly) -> (usize, usize) {
     let topo = a.ctx.topology.read().clone();
-    let (mut bus, mut other) = (0, 0);
+    let (mut bus, mut other, mut refused) = (0, 0, 0);
     for client in a.endpoints() {
         let cid = topo.lookup(client.bdf).unwrap();
         for (pid, pd) in topo.devices() {
@@ -56,6 +57,31 @@ fn check_all_pairs(a: &Assembly) -> (usize, usize) {
             }
             for bar in pd.bars.iter().filter(|b| b.is_mem()) {
                 let at = bar.addr;
+                if a.ctx.p2pmem.read().resource_for(pid, at, 0x1000).is_none() {
+                    // Registers and unexported BARs are nobody's peer memory.
+                    let e = client
+                        .device
+                        .map_phys(at, 0x1000, Direction::FromDevice, DmaAttrs::empty())
+                        .unwrap_err();
+                    assert_eq!(
+                        e,
+                        DmaError::NotPeerMemory {
+                            provider: pd.bdf,
+                            bar: Some(bar.index),
+                            phys: at,
+                            len: 0x1000
+                        }
+                    );
+                    assert_eq!(e.kind(), ErrorKind::Invalid);
+                    let kind = SegKind::PeerBar(pid.provider_id());
+                    let mut t = SgTable::from_ranges(&[(at, 0x1000)], kind, 1 << 31).unwrap();
+                    assert!(client
+                        .device
+                        .map_sgtable(&mut t, Direction::FromDevice, DmaAttrs::empty())
+                        .is_err());
+                    refused += 1;
+                    continue;
+                }
                 let tr = client.device.explain_map(at, 0x1000, Direction::FromDevice);
                 let redirect = path_has_redirect(&topo, cid, pid);
                 let label = format!("{} -> {} BAR{}", client.bdf, pd.bdf, bar.index);
@@ -117,6 +143,7 @@ fn check_all_pairs(a: &Assembly) -> (usize, usize) {
             }
         }
     }
+    assert!(refused > 0, "the machine has unregistered BARs");
     (bus, other)
 }
 
@@ -139,10 +166,10 @@ fn bus_addresses_only_on_paths_without_redirect_reference_acs() {
     for mode in [IommuMode::Strict, IommuMode::Off] {
         let a = reference_with(mode);
         let (bus, other) = check_all_pairs(&a);
-        // nvme0, nvme1, rdma0 see each other's BARs across the switch
-        // (nvme0 has 2 memory BARs): clients nvme0 2, nvme1 3, rdma0 3 = 8;
-        // the gpu functions are behind RR.
-        assert_eq!(bus, 8, "{mode:?}");
+        // nvme0, nvme1, rdma0 see each other's registered p2pmem across the
+        // switch (nvme0's BAR 2, rdma0's BAR 0): clients nvme0 1, nvme1 2,
+        // rdma0 1 = 4; the gpu functions are behind RR.
+        assert_eq!(bus, 4, "{mode:?}");
         assert!(other > 0);
     }
 }
@@ -161,11 +188,11 @@ fn bus_addresses_only_on_paths_without_redirect_all_ports_redirect() {
 fn bus_addresses_only_on_paths_without_redirect_no_redirect() {
     let a = variant(no_switch_port_redirects, AssemblyOptions::default());
     let (bus, _) = check_all_pairs(&a);
-    // Now gpu0 (3 memory BARs) and gpu0-audio (1) join the switch peers;
-    // gpu0 <-> gpu0-audio stay within one device.
-    // Clients nvme0 2+3+1, nvme1 2+1+3+1, rdma0 2+1+3+1, gpu0 2+1+1+1,
-    // gpu0-audio 2+1+1+3 = 32: every pair below the switch.
-    assert_eq!(bus, 32);
+    // Now gpu0 (its registered VRAM, BAR 1) joins the switch peers nvme0
+    // (BAR 2) and rdma0 (BAR 0); gpu0 <-> gpu0-audio stay within one device.
+    // Clients nvme0 2, nvme1 3, rdma0 2, gpu0 2, gpu0-audio 3 = 12: every
+    // (client, registered range) pair below the switch.
+    assert_eq!(bus, 12);
 }
 
 #[test]

@@ -131,15 +131,67 @@ impl core::error::Error for MemMapError {}
 ///
 /// # Invariants
 /// `ranges` is sorted by `start`; no range is empty or wraps; no two overlap.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+/// `generation` grows with every change, so a table classified against one
+/// generation is known to be stale under another.
+#[derive(Clone, Debug, Default)]
 pub struct MemoryMap {
     ranges: Vec<MemRange>,
+    generation: u64,
 }
+
+/// Two maps are equal when they classify the same ranges the same way,
+/// whatever their histories.
+impl PartialEq for MemoryMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.ranges == other.ranges
+    }
+}
+
+impl Eq for MemoryMap {}
 
 impl MemoryMap {
     /// An empty map.
     pub const fn new() -> Self {
-        Self { ranges: Vec::new() }
+        Self {
+            ranges: Vec::new(),
+            generation: 0,
+        }
+    }
+
+    /// Bumped by every successful change ([`insert`](Self::insert),
+    /// [`remove_where`](Self::remove_where) that removed something).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The pieces of `[phys, phys + len)` with their kinds, split where the
+    /// map's ranges end: one lookup, then a walk over the ranges it spans.
+    /// `Err` names the first byte no range covers.
+    pub fn classify(
+        &self,
+        phys: PhysAddr,
+        len: u64,
+        mut each: impl FnMut(PhysAddr, u64, SegKind),
+    ) -> Result<(), PhysAddr> {
+        let Some(last) = phys.last_of(len) else {
+            return Err(phys);
+        };
+        let mut at = phys;
+        let mut i = self.ranges.partition_point(|r| r.start <= at);
+        i = i.saturating_sub(1);
+        while at <= last {
+            let r = self.ranges.get(i).filter(|r| r.contains(at, 1)).ok_or(at)?;
+            let r_last = r.last().ok_or(at)?;
+            let piece_last = if r_last < last { r_last } else { last };
+            let n = piece_last.raw() - at.raw() + 1;
+            each(at, n, r.kind.seg_kind());
+            if piece_last == last {
+                return Ok(());
+            }
+            at = PhysAddr::new(piece_last.raw() + 1);
+            i += 1;
+        }
+        Ok(())
     }
 
     /// Adds a range; rejects empty, wrapping or overlapping ranges.
@@ -168,12 +220,17 @@ impl MemoryMap {
             }
         }
         self.ranges.insert(i, range);
+        self.generation += 1;
         Ok(())
     }
 
     /// Removes every range whose kind satisfies `pred` (hot-remove of a device).
     pub fn remove_where(&mut self, mut pred: impl FnMut(&RangeKind) -> bool) {
+        let before = self.ranges.len();
         self.ranges.retain(|r| !pred(&r.kind));
+        if self.ranges.len() != before {
+            self.generation += 1;
+        }
     }
 
     /// The range containing `phys` and its segment kind, in O(log n).

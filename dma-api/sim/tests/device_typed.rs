@@ -170,8 +170,10 @@ fn map_or_fallback_stages_unreachable_peer_memory_through_ram_and_says_why() {
 fn one_device_is_shared_by_threads() {
     let s = setup(&machine(&[]), &COHERENT);
     let (d, b) = s.direct("03:00.0", Some(32), DirectConfig::default());
-    // nvme1's BAR0 is below 4 GiB: reachable by a 32-bit mask.
+    // nvme1's BAR0 is below 4 GiB: reachable by a 32-bit mask. It is peer
+    // memory only once its owner registers it (at run time, here).
     let nvme1 = s.ctx.provider_of(bdf("04:00.0")).unwrap();
+    let _p2pmem = s.ctx.add_p2pmem(bdf("04:00.0"), 0, 0, 0, None).unwrap();
     std::thread::scope(|sc| {
         for t in 0..4u64 {
             let d = d.clone();

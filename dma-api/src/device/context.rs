@@ -7,7 +7,7 @@ use crate::direct::{DirectBackend, DirectConfig};
 use crate::error::DmaError;
 use crate::mem::{CpuMem, MemError};
 use crate::memmap::MemoryMap;
-use crate::p2p::RouteCache;
+use crate::p2p::{P2pMemRegistry, RouteCache};
 use crate::port::ProviderPolicy;
 use crate::swiotlb::Swiotlb;
 use crate::sync::{Mutex, RwLock};
@@ -16,13 +16,14 @@ use crate::types::{PhysAddr, ProviderId, SegKind};
 use crate::window::WindowMap;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 /// Shared machine context: topology, memory map, the P2P route cache,
 /// provider policies, the arch backend, simulated RAM and a RAM allocator
 /// (for coherent allocations and fallback bounce buffers).
 ///
 /// Lock order (never taken the other way round): `topology` → `memmap` →
-/// `route_cache` → `policies`. Provider policies are called with the
+/// `route_cache` → `policies` → `p2pmem` → `range_policies`. Provider policies are called with the
 /// topology read lock held, so a policy must not write the topology.
 pub struct DmaContext {
     /// The PCI topology (hot-plug and ACS changes take the write lock and bump
@@ -32,14 +33,21 @@ pub struct DmaContext {
     pub memmap: Arc<RwLock<MemoryMap>>,
     /// P2P verdicts keyed by topology generation.
     pub route_cache: Mutex<RouteCache>,
-    /// Provider policies by the provider's id; providers without one get
-    /// [`AllowAll`](crate::port::AllowAll).
+    /// Owner policies by the provider's id: the default for every range the
+    /// provider owns (stolen RAM, device-private memory, and p2pmem ranges
+    /// registered without a policy of their own); without one, allow.
     pub policies: RwLock<BTreeMap<ProviderId, Arc<dyn ProviderPolicy>>>,
+    /// The registered peer memory (`pci_p2pdma_add_resource`): a BAR range
+    /// is peer memory only while it is registered here.
+    pub p2pmem: RwLock<P2pMemRegistry>,
+    /// Policies of single registered p2pmem ranges, by (owner, range start).
+    pub(crate) range_policies: RwLock<BTreeMap<(ProviderId, u64), Arc<dyn ProviderPolicy>>>,
     /// The CPU architecture.
     pub arch: &'static dyn ArchDma,
     /// CPU physical memory (the simulator's RAM, or a kernel's accessor).
     pub mem: CpuMem,
     ram: Mutex<RamAllocator>,
+    drop_errors: Mutex<Vec<DmaError>>,
 }
 
 impl core::fmt::Debug for DmaContext {
@@ -56,9 +64,26 @@ impl DmaContext {
     /// it must be system RAM in `memmap` (else [`DmaError::UnknownMemory`])
     /// and, like Linux's `ZONE_DMA32`, reachable by every device that uses
     /// [`DmaDevice::alloc_coherent`](super::DmaDevice::alloc_coherent).
+    ///
+    /// No BAR is peer memory until its owner registers it
+    /// ([`DmaContext::add_p2pmem`]); [`DmaContext::with_p2pmem`] starts from
+    /// a machine's registrations.
     pub fn new(
         topology: Topology,
         memmap: MemoryMap,
+        arch: &'static dyn ArchDma,
+        mem: CpuMem,
+        ram_pool: (PhysAddr, u64),
+    ) -> Result<Arc<Self>, DmaError> {
+        Self::with_p2pmem(topology, memmap, P2pMemRegistry::new(), arch, mem, ram_pool)
+    }
+
+    /// [`DmaContext::new`] with the p2pmem ranges already registered (a
+    /// machine description's, or what the platform registered at boot).
+    pub fn with_p2pmem(
+        topology: Topology,
+        memmap: MemoryMap,
+        p2pmem: P2pMemRegistry,
         arch: &'static dyn ArchDma,
         mem: CpuMem,
         ram_pool: (PhysAddr, u64),
@@ -72,15 +97,41 @@ impl DmaContext {
             memmap: Arc::new(RwLock::new(memmap)),
             route_cache: Mutex::new(RouteCache::new()),
             policies: RwLock::new(BTreeMap::new()),
+            p2pmem: RwLock::new(p2pmem),
+            range_policies: RwLock::new(BTreeMap::new()),
             arch,
             mem,
             ram: Mutex::new(RamAllocator::new(start, len)?),
+            drop_errors: Mutex::new(Vec::new()),
         }))
     }
 
-    /// Registers (or replaces) the policy of `provider`.
-    pub fn set_policy(&self, provider: ProviderId, policy: Arc<dyn ProviderPolicy>) {
-        self.policies.write().insert(provider, policy);
+    /// Records an error that a `Drop` (of a mapping, a registration, an
+    /// allocation) could not return, so none is lost; the oldest are kept
+    /// when more than [`DmaContext::MAX_DROP_ERRORS`] pile up.
+    pub fn report_drop_error(&self, e: DmaError) {
+        let mut v = self.drop_errors.lock();
+        if v.len() < Self::MAX_DROP_ERRORS {
+            v.push(e);
+        }
+    }
+
+    /// How many drop errors are kept.
+    pub const MAX_DROP_ERRORS: usize = 1024;
+
+    /// Takes the errors recorded by [`DmaContext::report_drop_error`].
+    pub fn take_drop_errors(&self) -> Vec<DmaError> {
+        core::mem::take(&mut *self.drop_errors.lock())
+    }
+
+    /// Sets the owner policy of `provider` and returns the one it replaces,
+    /// so a replacement is never silent.
+    pub fn set_policy(
+        &self,
+        provider: ProviderId,
+        policy: Arc<dyn ProviderPolicy>,
+    ) -> Option<Arc<dyn ProviderPolicy>> {
+        self.policies.write().insert(provider, policy)
     }
 
     /// The policy of `provider`, if one is registered.

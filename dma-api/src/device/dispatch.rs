@@ -2,7 +2,9 @@
 //! from the kind recorded in the segment — no per-page lookups.
 //!
 //! * `Ram` → [`SegTarget::Ram`], no lock taken.
-//! * `PeerBar(p)` → the provider's policy first (refuse → typed fallback,
+//! * `PeerBar(p)` → only a range `p` registered as p2pmem is peer memory
+//!   (else [`DmaError::NotPeerMemory`]); then the range's policy (or the
+//!   owner's) first (refuse → typed fallback,
 //!   redirect → RAM at the redirected address), then the P2P oracle through
 //!   the route cache with the direction's access (`ToDevice`: the client
 //!   reads, `FromDevice`: it writes, `Bidirectional`: both), then the arch's
@@ -25,7 +27,7 @@ use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::memmap::MemoryMap;
-use crate::p2p::{calc_map_type_and_dist, MapType, RouteCache};
+use crate::p2p::{calc_map_type_and_dist, MapType, P2pMemRegistry, RouteCache};
 use crate::port::{PolicyDecision, ProviderPolicy, SegPlan, SegTarget};
 use crate::sync::{MutexGuard, RwLockReadGuard};
 use crate::topology::{DeviceId, Topology, TopologyError};
@@ -42,6 +44,8 @@ pub(crate) struct Env<'a> {
     memmap: Option<RwLockReadGuard<'a, MemoryMap>>,
     cache: Option<MutexGuard<'a, RouteCache>>,
     policies: Option<RwLockReadGuard<'a, BTreeMap<ProviderId, Arc<dyn ProviderPolicy>>>>,
+    p2pmem: Option<RwLockReadGuard<'a, P2pMemRegistry>>,
+    range_policies: Option<RangePolicies<'a>>,
     /// The last peer provider decided in this environment: consecutive
     /// segments of one provider skip the oracle, arch and BAR lookups (the
     /// locks held make the memo exact). The policy is still asked per
@@ -49,11 +53,12 @@ pub(crate) struct Env<'a> {
     memo: Option<PeerMemo>,
 }
 
+type RangePolicies<'a> = RwLockReadGuard<'a, BTreeMap<(ProviderId, u64), Arc<dyn ProviderPolicy>>>;
+
 struct PeerMemo {
     provider: ProviderId,
     dir: Direction,
     owner_bdf: Bdf,
-    policy: Option<Arc<dyn ProviderPolicy>>,
     route: MemoRoute,
 }
 
@@ -93,6 +98,8 @@ impl<'a> Env<'a> {
             memmap: None,
             cache: None,
             policies: None,
+            p2pmem: None,
+            range_policies: None,
             memo: None,
         }
     }
@@ -114,6 +121,67 @@ impl<'a> Env<'a> {
             .get_or_insert_with(|| ctx.policies.read())
             .get(&p)
             .cloned()
+    }
+
+    /// For a peer BAR range: `Ok(policy)` (the registered range's own, else
+    /// the owner's) if `owner` registered a p2pmem range holding all of it;
+    /// `Err(())` if not — the range is not peer memory.
+    fn peer_policy(
+        &mut self,
+        owner: ProviderId,
+        phys: PhysAddr,
+        len: u64,
+    ) -> Result<Option<Arc<dyn ProviderPolicy>>, ()> {
+        let ctx = self.ctx;
+        // The context's lock order: topology, memmap, policies, then the
+        // registry and its range policies.
+        self.ensure_topo();
+        self.memmap();
+        self.policies.get_or_insert_with(|| ctx.policies.read());
+        let start = self
+            .p2pmem
+            .get_or_insert_with(|| ctx.p2pmem.read())
+            .resource_for(DeviceId::from_provider(owner), phys, len)
+            .map(|r| r.phys.raw())
+            .ok_or(())?;
+        let own = self
+            .range_policies
+            .get_or_insert_with(|| ctx.range_policies.read())
+            .get(&(owner, start))
+            .cloned();
+        Ok(own.or_else(|| self.policy(owner)))
+    }
+
+    fn owner_bdf(&mut self, owner: ProviderId, client_bdf: Bdf) -> Result<Bdf, DmaError> {
+        self.ensure_topo();
+        let topo = self
+            .topo
+            .as_deref()
+            .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
+        topo.device(DeviceId::from_provider(owner))
+            .map(|d| d.bdf)
+            .ok_or(DmaError::UnknownDevice {
+                bdf: Bdf::default(),
+            })
+    }
+
+    fn not_peer_memory(&mut self, owner: ProviderId, phys: PhysAddr, len: u64) -> DmaError {
+        self.ensure_topo();
+        let topo = self.topo.as_deref();
+        let provider = topo
+            .and_then(|t| t.device(DeviceId::from_provider(owner)))
+            .map(|d| d.bdf)
+            .unwrap_or_default();
+        let bar = topo
+            .and_then(|t| t.bar_at(phys))
+            .filter(|(id, _)| *id == DeviceId::from_provider(owner))
+            .map(|(_, b)| b);
+        DmaError::NotPeerMemory {
+            provider,
+            bar,
+            phys,
+            len,
+        }
     }
 }
 
@@ -146,16 +214,23 @@ pub(crate) fn plan_segment(
         }
         SegKind::PeerBar(p) | SegKind::StolenRam(p) | SegKind::DevicePrivate(p) => p,
     };
+    // Peer memory is what its owner registered: a BAR range outside every
+    // p2pmem range of its owner is not DMA-able by peers at all.
+    let range_policy = match kind {
+        SegKind::PeerBar(_) => match env.peer_policy(owner, phys, len) {
+            Ok(p) => Some(p),
+            Err(()) => return Err(env.not_peer_memory(owner, phys, len)),
+        },
+        _ => None,
+    };
     if trace.is_none() && matches!(kind, SegKind::PeerBar(_)) {
         let hit = env
             .memo
             .as_ref()
             .filter(|m| m.provider == owner && m.dir == dir)
-            .and_then(|m| {
-                m.target(phys, len)
-                    .map(|t| (t, m.owner_bdf, m.policy.clone()))
-            });
-        if let Some((target, owner_bdf, policy)) = hit {
+            .and_then(|m| m.target(phys, len).map(|t| (t, m.owner_bdf)));
+        if let Some((target, owner_bdf)) = hit {
+            let policy = range_policy.clone().flatten();
             return match policy.map(|p| p.decide(client_bdf, phys, len, kind, dir)) {
                 Some(PolicyDecision::Refuse(reason)) => Err(DmaError::ProviderRefused {
                     provider: owner_bdf,
@@ -169,20 +244,12 @@ pub(crate) fn plan_segment(
             };
         }
     }
-    env.ensure_topo();
     let owner_id = DeviceId::from_provider(owner);
-    let owner_bdf = {
-        let topo = env
-            .topo
-            .as_deref()
-            .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
-        topo.device(owner_id)
-            .map(|d| d.bdf)
-            .ok_or(DmaError::UnknownDevice {
-                bdf: Bdf::default(),
-            })?
+    let owner_bdf = env.owner_bdf(owner, client_bdf)?;
+    let policy = match range_policy {
+        Some(p) => p,
+        None => env.policy(owner),
     };
-    let policy = env.policy(owner);
     let decision = policy
         .as_ref()
         .map(|p| p.decide(client_bdf, phys, len, kind, dir));
@@ -301,7 +368,6 @@ pub(crate) fn plan_segment(
         provider: owner,
         dir,
         owner_bdf,
-        policy,
         route,
     });
     Ok(SegPlan { phys, target })

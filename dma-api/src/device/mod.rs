@@ -12,6 +12,7 @@
 mod context;
 mod decision;
 pub mod dispatch;
+mod p2pmem;
 mod ram_alloc;
 mod raw;
 mod typed;
@@ -19,6 +20,7 @@ mod typed;
 pub(crate) use context::mem_error as context_mem_error;
 pub use context::DmaContext;
 pub use decision::{ArchStep, Decision, RouteStep};
+pub use p2pmem::P2pMemRegistration;
 pub use ram_alloc::RamAllocator;
 pub use raw::DmaDevice;
 pub use typed::{

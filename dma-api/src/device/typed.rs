@@ -130,7 +130,9 @@ impl Live {
 impl Drop for Live {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.unmap();
+            if let Err(e) = self.unmap() {
+                self.dev.context().report_drop_error(e);
+            }
         }
     }
 }
@@ -323,7 +325,9 @@ impl<D: DirMarker> MappedSgTable<D> {
 impl<D: DirMarker> Drop for MappedSgTable<D> {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.dev.unmap_sgtable(&mut self.table, D::DIR, self.attrs);
+            if let Err(e) = self.dev.unmap_sgtable(&mut self.table, D::DIR, self.attrs) {
+                self.dev.context().report_drop_error(e);
+            }
         }
     }
 }

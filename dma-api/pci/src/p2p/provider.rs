@@ -82,6 +82,15 @@ pub enum P2pMemError {
         /// Device.
         bdf: Bdf,
     },
+    /// An unregistration while part of the range is still allocated.
+    InUse {
+        /// Device.
+        bdf: Bdf,
+        /// Start of the range.
+        phys: PhysAddr,
+        /// Bytes still allocated from it.
+        allocated: u64,
+    },
     /// Not enough contiguous free memory.
     OutOfMemory {
         /// Device.
@@ -135,6 +144,14 @@ impl fmt::Display for P2pMemError {
                 )
             }
             NoP2pMem { bdf } => write!(f, "{bdf} has no p2pmem"),
+            InUse {
+                bdf,
+                phys,
+                allocated,
+            } => write!(
+                f,
+                "{bdf}: p2pmem range at {phys} still has {allocated:#x} bytes allocated"
+            ),
             OutOfMemory { bdf, size } => write!(f, "{bdf}: no {size:#x} bytes of p2pmem free"),
             BadFree { bdf, phys, size } => {
                 write!(f, "{bdf}: free of {phys} +{size:#x} matches no allocation")
@@ -159,6 +176,19 @@ pub struct P2pResource {
     pub size: u64,
     used: Vec<bool>,
     free_pages: u64,
+}
+
+impl P2pResource {
+    /// True if `[phys, phys + len)` lies wholly inside this range.
+    pub fn contains(&self, phys: PhysAddr, len: u64) -> bool {
+        phys.offset_from(self.phys)
+            .is_some_and(|off| off < self.size && len <= self.size - off)
+    }
+
+    /// Bytes of this range handed out by [`P2pMemRegistry::alloc`].
+    pub fn allocated(&self) -> u64 {
+        (self.used.len() as u64 - self.free_pages) << PAGE_SHIFT
+    }
 }
 
 /// One allocation.
@@ -301,6 +331,50 @@ impl P2pMemRegistry {
     /// Registered ranges of `id`.
     pub fn resources(&self, id: DeviceId) -> &[P2pResource] {
         self.by_dev.get(&id).map_or(&[], |m| &m.resources)
+    }
+
+    /// The registered range of `id` holding all of `[phys, phys + len)`.
+    pub fn resource_for(&self, id: DeviceId, phys: PhysAddr, len: u64) -> Option<&P2pResource> {
+        self.by_dev
+            .get(&id)?
+            .resources
+            .iter()
+            .find(|r| r.contains(phys, len))
+    }
+
+    /// Unregisters the range of `id` starting at `phys` (the end of a
+    /// `pci_p2pdma_add_resource` registration: its `devm` release). Refused
+    /// while any of it is allocated, naming the range; a device left with no
+    /// range stops being a provider.
+    pub fn remove_resource(
+        &mut self,
+        topo: &Topology,
+        id: DeviceId,
+        phys: PhysAddr,
+    ) -> Result<P2pResource, P2pMemError> {
+        let bdf = Self::bdf(topo, id)?;
+        let mem = self
+            .by_dev
+            .get_mut(&id)
+            .ok_or(P2pMemError::NoP2pMem { bdf })?;
+        let i = mem
+            .resources
+            .iter()
+            .position(|r| r.phys == phys)
+            .ok_or(P2pMemError::NoP2pMem { bdf })?;
+        let r = &mem.resources[i];
+        if r.allocated() != 0 {
+            return Err(P2pMemError::InUse {
+                bdf,
+                phys,
+                allocated: r.allocated(),
+            });
+        }
+        let r = mem.resources.remove(i);
+        if mem.resources.is_empty() {
+            self.by_dev.remove(&id);
+        }
+        Ok(r)
     }
 
     /// Devices with p2pmem, in id order.

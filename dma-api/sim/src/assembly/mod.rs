@@ -260,13 +260,7 @@ impl Assembly {
             layout.page_tables.0,
             layout.page_tables.1,
         )));
-        let ctx = DmaContext::new(
-            machine.topology.clone(),
-            machine.memmap.clone(),
-            arch,
-            SimRam(mem.clone()).port(),
-            layout.coherent,
-        )?;
+        let ctx = machine.dma_context(arch, SimRam(mem.clone()).port(), layout.coherent)?;
         let swiotlb = Arc::new(Swiotlb::new(
             SimRam(mem.clone()).port(),
             layout.swiotlb.0,

@@ -98,18 +98,19 @@ impl Machine {
         Self::from_toml_str(REFERENCE_NAME, REFERENCE_TOML)
     }
 
-    /// A DMA context over this machine's topology and memory map (both
-    /// cloned), reaching CPU memory through `mem`; `ram_pool` as for
-    /// [`DmaContext::new`].
+    /// A DMA context over this machine's topology, memory map and p2pmem
+    /// registrations (all cloned), reaching CPU memory through `mem`;
+    /// `ram_pool` as for [`DmaContext::new`].
     pub fn dma_context(
         &self,
         arch: &'static dyn ArchDma,
         mem: CpuMem,
         ram_pool: (PhysAddr, u64),
     ) -> Result<Arc<DmaContext>, DmaError> {
-        DmaContext::new(
+        DmaContext::with_p2pmem(
             self.topology.clone(),
             self.memmap.clone(),
+            self.p2pmem.clone(),
             arch,
             mem,
             ram_pool,
