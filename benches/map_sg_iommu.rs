@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
                 target: SegTarget::Ram,
             })
             .collect();
-        let be = d.backend().clone();
+        let be = d.raw_backend().clone();
         c.bench_function(&format!("map_sg_iommu/{tag}/ram/backend_only"), |b| {
             b.iter(|| {
                 let n = be

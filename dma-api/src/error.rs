@@ -465,6 +465,30 @@ impl From<BarAddrError> for DmaError {
 }
 
 impl DmaError {
+    /// `cause` as the failure of CPU entry `index` of a table (`seg` is the
+    /// entry's kind). An error that already names its entry is kept.
+    pub fn at_entry(index: usize, phys: PhysAddr, len: u64, seg: SegKind, cause: DmaError) -> Self {
+        match cause {
+            e @ (DmaError::TableEntry { .. } | DmaError::KindMismatch { .. }) => e,
+            cause => DmaError::TableEntry {
+                index,
+                phys,
+                len,
+                seg,
+                cause: Box::new(cause),
+            },
+        }
+    }
+
+    /// For a [`DmaError::TableEntry`], the error of the entry itself; else
+    /// `self`.
+    pub fn root_cause(&self) -> &DmaError {
+        match self {
+            DmaError::TableEntry { cause, .. } => cause.root_cause(),
+            e => e,
+        }
+    }
+
     /// The `Fallback` error for a route the oracle refuses: provider, client
     /// and the reason chain, outermost first.
     pub fn p2p_unreachable(route: &Route) -> Self {

@@ -122,7 +122,7 @@ pub use arch_port::{
     PeerRoute, SyncOp, SyncPoint, SyncRules,
 };
 pub use attrs::DmaAttrs;
-pub use device::{DmaContext, DmaDevice};
+pub use device::{segments, DmaContext, DmaDevice, IovaLink, Segment, SegmentRoute};
 pub use direction::Direction;
 pub use dma_pci::{
     Access, AddrWindow, Bdf, BdfParseError, DmaMask, MaskError, TranslateError, WindowError,

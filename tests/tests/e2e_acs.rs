@@ -249,7 +249,7 @@ fn forced(mode: IommuMode) -> (Assembly, dma_api::DmaAddr, MapRequest) {
         attrs: DmaAttrs::empty(),
         target: SegTarget::PeerBus(BusAddr::new(at.raw())),
     };
-    let dma = d.backend().map(&req).unwrap();
+    let dma = d.raw_backend().map(&req).unwrap();
     assert_eq!(dma.raw(), at.raw());
     let hops = a.fabric.route_of(bdf("03:00.0"), dma, true);
     match &hops {
@@ -281,7 +281,7 @@ fn forced_bus_address_on_a_redirected_path_faults_at_the_iommu() {
     );
     a.device(bdf("03:00.0"))
         .unwrap()
-        .backend()
+        .raw_backend()
         .unmap(dma, &req)
         .unwrap();
 }

@@ -100,9 +100,9 @@ fn debug_option_wraps_every_backend() {
     for e in a.endpoints() {
         assert!(e.debug.is_some());
         assert!(
-            e.device.backend().name().starts_with("debug("),
+            e.device.raw_backend().name().starts_with("debug("),
             "{}",
-            e.device.backend().name()
+            e.device.raw_backend().name()
         );
     }
 }

@@ -164,8 +164,8 @@ fn dma_debug_sees_a_clean_run_and_a_double_unmap() {
         attrs: DmaAttrs::empty(),
         target: dma_api::port::SegTarget::Ram,
     };
-    let dma = ep.device.backend().map(&req).unwrap();
-    ep.device.backend().unmap(dma, &req).unwrap();
-    let _ = ep.device.backend().unmap(dma, &req);
+    let dma = ep.device.raw_backend().map(&req).unwrap();
+    ep.device.raw_backend().unmap(dma, &req).unwrap();
+    let _ = ep.device.raw_backend().unmap(dma, &req);
     assert!(!dbg.reports().is_empty(), "double unmap not reported");
 }

@@ -33,7 +33,11 @@ fn ram_goes_through_dma_ranges_offset() {
     assert_eq!(b.stats().direct, 1);
     assert_eq!(d.max_mapping_size(), u64::MAX);
     assert_eq!(d.merge_boundary(), 0);
-    assert!(d.iova_ops().is_none());
+    assert!(!d.has_iova_api());
+    assert_eq!(
+        d.iova_try_alloc(PhysAddr::new(0x1_2345_6000), 0x3000),
+        Ok(None)
+    );
     // Unmapping again is a typed error naming the address.
     assert_eq!(
         d.unmap_phys(dma, 0x3000, Direction::ToDevice, DmaAttrs::empty()),

@@ -413,6 +413,10 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
         self.inner.iova_ops()
     }
 
+    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
+        self.inner.check(req)
+    }
+
     fn note_mapping_error_check(&self, dma: DmaAddr) {
         self.lock().mark_checked(dma);
         self.inner.note_mapping_error_check(dma);

@@ -109,6 +109,12 @@ impl<'a> Env<'a> {
         self.memmap.get_or_insert_with(|| ctx.memmap.read())
     }
 
+    /// Takes the topology lock now, ahead of the memory map (the context's
+    /// lock order), for tables that will need it.
+    pub(crate) fn lock_topology(&mut self) {
+        self.ensure_topo();
+    }
+
     fn ensure_topo(&mut self) {
         if self.topo.is_none() {
             self.topo = Some(self.ctx.topology.read());

@@ -15,6 +15,7 @@ pub mod dispatch;
 mod p2pmem;
 mod ram_alloc;
 mod raw;
+mod segments;
 mod typed;
 
 pub(crate) use context::mem_error as context_mem_error;
@@ -22,7 +23,8 @@ pub use context::DmaContext;
 pub use decision::{ArchStep, Decision, RouteStep};
 pub use p2pmem::P2pMemRegistration;
 pub use ram_alloc::RamAllocator;
-pub use raw::DmaDevice;
+pub use raw::{DmaDevice, IovaLink};
+pub use segments::{segments, Segment, SegmentRoute, Segments};
 pub use typed::{
     Bidirectional, CpuBuffer, CpuView, DeviceMapping, DirMarker, FromDevice, MappedSgTable,
     ToDevice,

@@ -20,7 +20,7 @@ use crate::attrs::DmaAttrs;
 use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use crate::port::{DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
 use crate::sync::Mutex;
 use crate::topology::DeviceId;
 use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
@@ -104,6 +104,46 @@ fn give_spare(v: Vec<SegPlan>) {
 }
 type FastMap<K, V> = HashMap<K, V>;
 
+/// Checks every CPU entry's kind against the memory map. Consecutive entries
+/// inside the range the last lookup found cost two comparisons; a new range
+/// costs one binary search.
+fn verify_kinds(memmap: &crate::memmap::MemoryMap, table: &SgTable) -> Result<(), DmaError> {
+    let mut known: Option<(PhysAddr, PhysAddr, scatterlist::SegKind)> = None;
+    for (index, e) in table.iter().enumerate() {
+        let (phys, len, claimed) = (e.phys(), u64::from(e.len()), e.kind());
+        let last = phys.last_of(len);
+        let actual = match (known, last) {
+            (Some((s, l, k)), Some(end)) if s <= phys && end <= l => Some(k),
+            _ => memmap.kind_of_range(phys, len).map(|(r, k)| {
+                if let Some(l) = r.last() {
+                    known = Some((r.start, l, k));
+                }
+                k
+            }),
+        };
+        if actual != Some(claimed) {
+            return Err(DmaError::KindMismatch {
+                index,
+                phys,
+                len,
+                claimed,
+                actual,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What [`DmaDevice::iova_link`] did with a range.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IovaLink {
+    /// Linked into the reservation at the offset asked for.
+    Linked,
+    /// Peer memory reachable by bus address: nothing was linked; program
+    /// the device with this address for the range.
+    Bus(DmaAddr),
+}
+
 /// One device's DMA mapping interface (Linux: the `struct device *` every
 /// `dma_*` call takes), over a shared [`DmaContext`] and the device's backend.
 ///
@@ -165,8 +205,12 @@ impl DmaDevice {
         &self.ctx
     }
 
-    /// The backend.
-    pub fn backend(&self) -> &Arc<dyn DmaBackend> {
+    /// The backend below the dispatcher. Mapping through it skips every
+    /// check the device makes (kinds from the memory map, p2pmem
+    /// registration, provider policies, the oracle, the arch veto): it is
+    /// for tests that must force a mapping the dispatcher would refuse, and
+    /// for tools that report the backend's name — never for drivers.
+    pub fn raw_backend(&self) -> &Arc<dyn DmaBackend> {
         &self.backend
     }
 
@@ -377,26 +421,95 @@ impl DmaDevice {
                 target: SegTarget::Ram,
             }
         }));
+        let mut env = Env::new(&self.ctx);
+        if !all_ram {
+            env.lock_topology();
+        }
+        // Kinds come from the memory map, never from the caller: every entry
+        // is checked against it (one range lookup per run of entries in one
+        // range of the map, like Linux's one pgmap check per sg entry).
+        verify_kinds(env.memmap(), table)?;
         if all_ram {
             return Ok(());
         }
-        let mut env = Env::new(&self.ctx);
-        for (p, e) in plan.iter_mut().zip(table.iter()) {
+        for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
             let kind = e.kind();
             if kind != scatterlist::SegKind::Ram {
-                *p = plan_segment(
-                    &mut env,
-                    self.id,
-                    self.bdf,
-                    e.phys(),
-                    u64::from(e.len()),
-                    kind,
-                    dir,
-                    None,
-                )?;
+                let (phys, len) = (e.phys(), u64::from(e.len()));
+                *p = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
+                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?;
             }
         }
         Ok(())
+    }
+
+    /// A table over `ranges` whose kinds come from the memory map (never
+    /// from the caller): each range is split where the map's ranges end and
+    /// classified once per piece, so one call builds a mixed table (RAM, peer
+    /// BARs, stolen RAM). No entry is longer than `max_segment` (rounded down
+    /// to a page). A range the map does not cover is
+    /// [`DmaError::UnknownMemory`] naming its first uncovered byte.
+    pub fn table_from_ranges(
+        &self,
+        ranges: &[(PhysAddr, u64)],
+        max_segment: u64,
+    ) -> Result<SgTable, DmaError> {
+        let memmap = self.ctx.memmap.read();
+        let mut pieces = Vec::with_capacity(ranges.len());
+        for &(phys, len) in ranges {
+            if len == 0 {
+                return Err(DmaError::ZeroLength { phys });
+            }
+            memmap
+                .classify(phys, len, |p, n, k| pieces.push((p, n, k)))
+                .map_err(|at| DmaError::UnknownMemory {
+                    phys: at,
+                    len: len - at.raw().saturating_sub(phys.raw()),
+                })?;
+        }
+        Ok(SgTable::from_kinded_ranges(&pieces, max_segment)?)
+    }
+
+    /// The decision for every CPU entry of `table`, each on its own: the
+    /// dispatcher's plan and the backend's feasibility check
+    /// ([`DmaBackend::check`]), or the entry's error
+    /// ([`DmaError::TableEntry`] / [`DmaError::KindMismatch`]). Nothing is
+    /// mapped. A driver bounces exactly the entries whose error is of kind
+    /// [`ErrorKind::Fallback`](crate::error::ErrorKind::Fallback).
+    pub fn plan_entries(
+        &self,
+        table: &SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Vec<Result<SegPlan, DmaError>> {
+        let mut env = Env::new(&self.ctx);
+        if table.iter().any(|e| e.kind() != scatterlist::SegKind::Ram) {
+            env.lock_topology();
+        }
+        let mut out = Vec::with_capacity(table.orig_nents());
+        for (i, e) in table.iter().enumerate() {
+            let (phys, len, kind) = (e.phys(), u64::from(e.len()), e.kind());
+            let actual = env.memmap().kind_of_range(phys, len).map(|(_, k)| k);
+            if actual != Some(kind) {
+                out.push(Err(DmaError::KindMismatch {
+                    index: i,
+                    phys,
+                    len,
+                    claimed: kind,
+                    actual,
+                }));
+                continue;
+            }
+            let r = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
+                .and_then(|plan| {
+                    self.backend
+                        .check(&Self::request(plan, len, dir, attrs))
+                        .map(|()| plan)
+                })
+                .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause));
+            out.push(r);
+        }
+        out
     }
 
     /// `dma_unmap_sgtable` of a table [`DmaDevice::map_sgtable`] mapped.
@@ -518,9 +631,97 @@ impl DmaDevice {
         self.backend.merge_boundary()
     }
 
-    /// The two-step IOVA API, if the backend has an IOMMU.
-    pub fn iova_ops(&self) -> Option<&dyn IovaOps> {
-        self.backend.iova_ops()
+    /// True if the backend has the two-step IOVA API (an IOMMU); Linux's
+    /// `dma_iova_try_alloc` returning false is [`DmaDevice::iova_try_alloc`]
+    /// returning `Ok(None)`.
+    pub fn has_iova_api(&self) -> bool {
+        self.backend.iova_ops().is_some()
+    }
+
+    /// `dma_iova_try_alloc`: reserves IOVA space for `size` bytes starting
+    /// at `phys`'s in-granule offset; `Ok(None)` without an IOMMU (use the
+    /// single and table calls instead).
+    pub fn iova_try_alloc(&self, phys: PhysAddr, size: u64) -> Result<Option<IovaState>, DmaError> {
+        match self.backend.iova_ops() {
+            Some(ops) => ops.try_alloc(phys, size).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `dma_iova_link` through the same door as every other mapping: the
+    /// memory map classifies `[phys, phys + size)`, then the provider's
+    /// registration and policy, the oracle and the arch decide, exactly as
+    /// for [`DmaDevice::map_phys`]. RAM (or a redirect to RAM) is linked at
+    /// `offset`; peer memory through the host bridge is linked as MMIO; a
+    /// peer reachable by bus address is *not* linked and comes back as
+    /// [`IovaLink::Bus`] (Linux: `pci_p2pdma_state` says
+    /// `PCI_P2PDMA_MAP_BUS_ADDR`, and the caller uses the bus address).
+    #[allow(clippy::too_many_arguments)]
+    pub fn iova_link(
+        &self,
+        state: &IovaState,
+        phys: PhysAddr,
+        offset: u64,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<IovaLink, DmaError> {
+        let ops = self
+            .backend
+            .iova_ops()
+            .ok_or(DmaError::IovaNotAllocated { iova: state.base })?;
+        if size == 0 {
+            return Err(DmaError::ZeroLength { phys });
+        }
+        let kind = self.kind_of(phys, size)?;
+        let plan = self.plan_segment(phys, size, kind, dir)?;
+        match plan.target {
+            SegTarget::PeerBus(bus) => Ok(IovaLink::Bus(DmaAddr::from_bus(bus))),
+            SegTarget::PeerHostBridge => {
+                ops.link(state, plan.phys, offset, size, dir, attrs | DmaAttrs::MMIO)?;
+                Ok(IovaLink::Linked)
+            }
+            SegTarget::Ram => {
+                ops.link(state, plan.phys, offset, size, dir, attrs)?;
+                Ok(IovaLink::Linked)
+            }
+        }
+    }
+
+    /// `dma_iova_sync`: makes the links in `[offset, offset + size)` visible
+    /// to the device.
+    pub fn iova_sync(&self, state: &IovaState, offset: u64, size: u64) -> Result<(), DmaError> {
+        self.iova(state)?.sync(state, offset, size)
+    }
+
+    /// `dma_iova_unlink`.
+    pub fn iova_unlink(
+        &self,
+        state: &IovaState,
+        offset: u64,
+        size: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        self.iova(state)?.unlink(state, offset, size, dir, attrs)
+    }
+
+    /// `dma_iova_destroy`: unlinks the first `mapped_len` bytes and frees the
+    /// reservation.
+    pub fn iova_destroy(
+        &self,
+        state: IovaState,
+        mapped_len: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        self.iova(&state)?.destroy(state, mapped_len, dir, attrs)
+    }
+
+    fn iova(&self, state: &IovaState) -> Result<&dyn IovaOps, DmaError> {
+        self.backend
+            .iova_ops()
+            .ok_or(DmaError::IovaNotAllocated { iova: state.base })
     }
 
     /// Explains what [`DmaDevice::map_phys`] would do for this range: every

@@ -270,6 +270,15 @@ impl DirectBackend {
     }
 
     fn map_host_bridge(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        let bus = self.host_bridge_bus(req)?;
+        self.counters.host_bridge.fetch_add(1, Ordering::Relaxed);
+        Ok(DmaAddr::from_bus(bus))
+    }
+
+    /// The bus address of peer MMIO through the host bridge, or why it has
+    /// none: MMIO is never bounced (`dma_direct_map_resource` refuses what
+    /// the mask cannot reach; forced bouncing refuses all of it).
+    fn host_bridge_bus(&self, req: &MapRequest) -> Result<BusAddr, DmaError> {
         let (phys, len) = (req.phys, req.len);
         if self.cfg.force_bounce {
             return Err(DmaError::MmioNotBounceable { phys, len });
@@ -282,8 +291,7 @@ impl DirectBackend {
         if self.dev.check_reach(bus, len).is_err() {
             return Err(DmaError::MmioNotBounceable { phys, len });
         }
-        self.counters.host_bridge.fetch_add(1, Ordering::Relaxed);
-        Ok(DmaAddr::from_bus(bus))
+        Ok(bus)
     }
 
     /// The CPU physical address behind a RAM DMA address (`dma_to_phys`).
@@ -301,6 +309,16 @@ impl DirectBackend {
 impl DmaBackend for DirectBackend {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
+        Self::check_len(req.phys, req.len)?;
+        match req.target {
+            // RAM can always be bounced (a full pool is transient).
+            SegTarget::Ram => Ok(()),
+            SegTarget::PeerHostBridge => self.host_bridge_bus(req).map(|_| ()),
+            SegTarget::PeerBus(bus) => self.dev.check_reach(bus, req.len),
+        }
     }
 
     fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {

@@ -276,6 +276,10 @@ impl<B: DmaBackend> DmaBackend for FaultInject<B> {
         self.inner.iova_ops()
     }
 
+    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
+        self.inner.check(req)
+    }
+
     fn note_mapping_error_check(&self, dma: DmaAddr) {
         self.inner.note_mapping_error_check(dma);
     }

@@ -20,6 +20,9 @@ macro_rules! forward_backend {
             fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
                 (**self).map(req)
             }
+            fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
+                (**self).check(req)
+            }
             fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
                 (**self).unmap(dma, req)
             }

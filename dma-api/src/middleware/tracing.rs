@@ -297,6 +297,10 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
         self.inner.iova_ops()
     }
 
+    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
+        self.inner.check(req)
+    }
+
     fn note_mapping_error_check(&self, dma: DmaAddr) {
         self.inner.note_mapping_error_check(dma);
         self.emit(TraceOp::MappingErrorCheck { dma }, Ok(TraceOk::Done));

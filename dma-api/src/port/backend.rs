@@ -127,6 +127,16 @@ pub trait DmaBackend: Send + Sync {
     /// answer is the bus address and nothing is mapped.
     fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError>;
 
+    /// Whether [`DmaBackend::map`] could map `req` at all, without mapping
+    /// anything: the permanent refusals only (MMIO that would need bouncing,
+    /// a mask nothing can reach), never a transient shortage. What a plan
+    /// query asks so a driver bounces exactly the entries that need it.
+    /// The default accepts everything.
+    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
+        let _ = req;
+        Ok(())
+    }
+
     /// Undoes [`DmaBackend::map`]; `req` is the request that produced `dma`.
     fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError>;
 

@@ -75,7 +75,7 @@ pub fn map_sg_per_entry<B: DmaBackend + ?Sized>(
             })
         });
         if let Err(err) = res {
-            failed = Some(err);
+            failed = Some(DmaError::at_entry(i, e.phys(), len, e.kind(), err));
             break;
         }
         done += 1;

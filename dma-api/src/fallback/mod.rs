@@ -166,3 +166,7 @@ pub fn map_or_fallback(
         }
     }
 }
+
+mod table;
+
+pub use table::{map_sgtable_or_fallback, BouncedEntry, TableFallback};

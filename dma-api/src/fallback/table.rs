@@ -1,0 +1,199 @@
+//! Map-or-fallback for a whole table, entry by entry: only the entries the
+//! device cannot reach as they are (a `Fallback`-kind refusal: P2P
+//! unreachable, arch veto, provider refusal, MMIO that would need bouncing)
+//! are staged through system RAM; every other entry maps in place. Linux has
+//! no equivalent: a block request with one unreachable peer segment fails
+//! whole (`BLK_STS_INVAL`) and the caller retries everything through RAM.
+
+use crate::attrs::DmaAttrs;
+use crate::device::context_mem_error as mem_error;
+use crate::device::DmaDevice;
+use crate::direction::Direction;
+use crate::error::{DmaError, ErrorKind};
+use crate::mem::CpuMemory;
+use crate::types::{PhysAddr, SegKind};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use scatterlist::SgTable;
+
+/// One entry [`map_sgtable_or_fallback`] staged through RAM.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BouncedEntry {
+    /// The entry's index in the caller's table.
+    pub index: usize,
+    /// Its original (peer) range start.
+    pub orig: PhysAddr,
+    /// Its length.
+    pub len: u64,
+    /// The RAM staging buffer mapped in its place.
+    pub bounce: PhysAddr,
+    /// Why it could not be mapped as it was (the entry's `Fallback` error).
+    pub reason: DmaError,
+}
+
+/// A table mapped by [`map_sgtable_or_fallback`]. The device uses
+/// [`TableFallback::table`]'s DMA side; call [`TableFallback::complete`]
+/// when it is done.
+///
+/// # Invariants
+/// `table` is mapped for `dir` on `dev`; each bounced entry's RAM buffer was
+/// allocated from the device's context and appears in `table` in place of
+/// the original entry.
+#[must_use = "complete() unmaps, copies the device's writes back and frees the staging RAM"]
+#[derive(Debug)]
+pub struct TableFallback {
+    dev: Arc<DmaDevice>,
+    table: SgTable,
+    dir: Direction,
+    attrs: DmaAttrs,
+    bounced: Vec<BouncedEntry>,
+    peer: Arc<dyn CpuMemory>,
+}
+
+impl TableFallback {
+    /// The mapped table (its DMA side is what the device is programmed with).
+    pub fn table(&self) -> &SgTable {
+        &self.table
+    }
+
+    /// The entries staged through RAM, in index order, each with its reason.
+    pub fn bounced(&self) -> &[BouncedEntry] {
+        &self.bounced
+    }
+
+    /// Unmaps; copies each bounced entry back to its peer memory when the
+    /// device wrote (`FromDevice`/`Bidirectional`); frees the staging RAM.
+    /// Every step is attempted; the first error is returned.
+    pub fn complete(mut self) -> Result<(), DmaError> {
+        let mut first = self
+            .dev
+            .unmap_sgtable(&mut self.table, self.dir, self.attrs)
+            .err();
+        let ctx = self.dev.context().clone();
+        for b in &self.bounced {
+            if self.dir.device_writes() {
+                if let Err(e) = copy(
+                    ctx.mem.as_ref(),
+                    b.bounce,
+                    self.peer.as_ref(),
+                    b.orig,
+                    b.len,
+                ) {
+                    first.get_or_insert(e);
+                }
+            }
+            if let Err(e) = ctx.free_ram(b.bounce) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+fn copy(
+    from: &dyn CpuMemory,
+    from_at: PhysAddr,
+    to: &dyn CpuMemory,
+    to_at: PhysAddr,
+    len: u64,
+) -> Result<(), DmaError> {
+    let n = usize::try_from(len).map_err(|_| DmaError::OutOfMemory { bytes: len })?;
+    let mut buf = vec![0u8; n];
+    from.read(from_at, &mut buf)
+        .map_err(|e| mem_error(e, from_at, len))?;
+    to.write(to_at, &buf).map_err(|e| mem_error(e, to_at, len))
+}
+
+/// Maps `table` for `dev`, staging exactly the entries that need it through
+/// system RAM (copied in from `peer` first, always, so a partial device
+/// write leaves the rest intact, as swiotlb does). An entry refused for any
+/// other reason (`Invalid`: not peer memory, a forged kind; `NoResources`)
+/// fails the whole call with that entry's error, and nothing stays mapped or
+/// allocated.
+pub fn map_sgtable_or_fallback(
+    dev: &Arc<DmaDevice>,
+    table: &SgTable,
+    dir: Direction,
+    attrs: DmaAttrs,
+    peer: Arc<dyn CpuMemory>,
+) -> Result<TableFallback, DmaError> {
+    let plans = dev.plan_entries(table, dir, attrs);
+    if let Some(e) = plans
+        .iter()
+        .filter_map(|p| p.as_ref().err())
+        .find(|e| e.kind() != ErrorKind::Fallback)
+    {
+        return Err(e.clone());
+    }
+    let ctx = dev.context().clone();
+    let mut bounced: Vec<BouncedEntry> = Vec::new();
+    let mut ranges: Vec<(PhysAddr, u64, SegKind)> = Vec::with_capacity(plans.len());
+    let undo = |bounced: &[BouncedEntry]| {
+        for b in bounced {
+            if let Err(e) = ctx.free_ram(b.bounce) {
+                ctx.report_drop_error(e);
+            }
+        }
+    };
+    for ((index, e), plan) in table.iter().enumerate().zip(&plans) {
+        let (orig, len, kind) = (e.phys(), u64::from(e.len()), e.kind());
+        let Err(reason) = plan else {
+            ranges.push((orig, len, kind));
+            continue;
+        };
+        let staged = ctx.alloc_ram(len).and_then(|bounce| {
+            match copy(peer.as_ref(), orig, ctx.mem.as_ref(), bounce, len) {
+                Ok(()) => Ok(bounce),
+                Err(e) => {
+                    if let Err(f) = ctx.free_ram(bounce) {
+                        ctx.report_drop_error(f);
+                    }
+                    Err(e)
+                }
+            }
+        });
+        match staged {
+            Ok(bounce) => {
+                ranges.push((bounce, len, SegKind::Ram));
+                bounced.push(BouncedEntry {
+                    index,
+                    orig,
+                    len,
+                    bounce,
+                    reason: reason.clone(),
+                });
+            }
+            Err(e) => {
+                undo(&bounced);
+                return Err(DmaError::at_entry(index, orig, len, kind, e));
+            }
+        }
+    }
+    let max_segment = table
+        .iter()
+        .map(|e| u64::from(e.len()))
+        .max()
+        .unwrap_or(0)
+        .max(crate::types::PAGE_SIZE)
+        .next_power_of_two();
+    let mut staged = match SgTable::from_kinded_ranges(&ranges, max_segment) {
+        Ok(t) => t,
+        Err(e) => {
+            undo(&bounced);
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = dev.map_sgtable(&mut staged, dir, attrs) {
+        undo(&bounced);
+        return Err(e);
+    }
+    Ok(TableFallback {
+        dev: dev.clone(),
+        table: staged,
+        dir,
+        attrs,
+        bounced,
+        peer,
+    })
+}
