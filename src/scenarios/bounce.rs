@@ -35,8 +35,9 @@ fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop
     if let Some((_, d)) = endpoints().find(|(_, d)| d.dma_mask.bits() <= 32) {
         return Ok((m.clone(), d.bdf, None));
     }
+    let providers = crate::providers::provider_set(m, crate::providers::Basis::Registered);
     let owns_memory = |id: dma_api::topology::DeviceId| {
-        m.p2pmem.stats(id).is_some()
+        providers.contains(id)
             || m.memmap.ranges().iter().any(|r| match r.kind {
                 RangeKind::StolenRam { owner } | RangeKind::DevicePrivate { owner } => {
                     owner == id.provider_id()
