@@ -20,4 +20,5 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod providers;
 pub mod scenarios;

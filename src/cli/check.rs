@@ -23,7 +23,9 @@ pub(crate) fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, F
     // crate's are checked equal by arch/tests/names.rs).
     super::arch::backend(&m)?;
     let groups = m.iommu_groups().groups().len();
-    let providers = m.p2pmem.providers().count();
+    let providers = crate::providers::provider_set(&m, crate::providers::Basis::Registered)
+        .devices
+        .len();
     if json {
         let v = json!({"ok": true, "file": file.display().to_string(), "name": m.name,
                        "arch": m.arch.name(), "devices": m.topology.len(),

@@ -1,6 +1,7 @@
 //! Getting the machine a command describes.
 
 use super::{Failure, MachineArgs};
+use crate::providers::{provider_set, Basis, ProviderSet};
 use dma_api::topology::acs_param::{apply_config_acs, apply_disable_acs_redir};
 use dma_api::topology::DeviceId;
 use dma_api::Bdf;
@@ -23,6 +24,16 @@ pub(crate) struct Loaded {
     pub warnings: Vec<Note>,
     /// What the source cannot tell and was assumed (sysfs only).
     pub notes: Vec<String>,
+    /// Which devices count as P2P providers: the registered p2pmem
+    /// providers, or (sysfs, which shows no registrations) the candidates.
+    pub basis: Basis,
+}
+
+impl Loaded {
+    /// The P2P providers every command uses (see [`crate::providers`]).
+    pub(crate) fn providers(&self) -> ProviderSet {
+        provider_set(&self.machine, self.basis)
+    }
 }
 
 /// The machine named by `--machine` / `--sysfs`, else the embedded
@@ -40,6 +51,7 @@ pub(crate) fn machine(src: &MachineArgs) -> Result<Loaded, Failure> {
             machine: m,
             warnings: Vec::new(),
             notes: Vec::new(),
+            basis: Basis::Registered,
         }
     };
     let m = &mut loaded.machine;
@@ -66,4 +78,21 @@ pub(crate) fn device(m: &Machine, spec: &str) -> Result<DeviceId, Failure> {
         .find(|(_, d)| d.name.as_deref() == Some(spec))
         .map(|(id, _)| id)
         .ok_or_else(|| Failure::bad_input(format!("no device {spec:?} in machine {}", m.name)))
+}
+
+/// A device that must be an endpoint (a P2P client, a mapping device): a
+/// bridge, port or bridge-class function is bad input naming it.
+pub(crate) fn endpoint(m: &Machine, spec: &str, role: &str) -> Result<DeviceId, Failure> {
+    let id = device(m, spec)?;
+    let d = m
+        .topology
+        .device(id)
+        .ok_or_else(|| Failure::bad_input(format!("no device {spec:?} in machine {}", m.name)))?;
+    match crate::providers::not_endpoint(d) {
+        None => Ok(id),
+        Some(what) => Err(Failure::bad_input(format!(
+            "{role} {} is {what}, not an endpoint: bridges and ports do not map DMA",
+            d.label()
+        ))),
+    }
 }

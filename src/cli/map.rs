@@ -6,8 +6,8 @@
 //!
 //! Exit codes: 0 mapped; 1 the mapping failed (a `Fallback`-kind refusal
 //! prints the typed error and the reason chain; resource shortages too);
-//! 2 bad input (unknown device, bad number, memory the machine does not
-//! have, zero length).
+//! 2 bad input (unknown device or not an endpoint, bad number, memory the
+//! machine does not have, zero length).
 
 use super::{Failure, IommuArg};
 use dma_api::device::{ArchStep, Decision};
@@ -153,6 +153,9 @@ pub(crate) fn run(
         ..AssemblyOptions::default()
     };
     let name = machine.name.clone();
+    // Bridges, ports and bridge-class functions do not map DMA: the one
+    // endpoint check `p2p` uses for its clients.
+    super::load::endpoint(&machine, device, "device")?;
     let asm = Assembly::build(machine, opts)
         .map_err(|e| Failure::bad_input(format!("cannot assemble machine {name}: {e}")))?;
     let ep = asm.find(device).ok_or_else(|| {

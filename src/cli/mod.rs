@@ -2,7 +2,12 @@
 //!
 //! Exit codes: 0 success; 1 a `p2p` verdict that refuses the asked access,
 //! a failed scenario (or an output error); 2 bad input (unparsable arguments, a bad machine
-//! file, an unknown device), with the message on stderr.
+//! file, an unknown device, a `p2p` provider outside the provider set, a `p2p` client or `map`
+//! device that is not an endpoint), with the message on stderr.
+//!
+//! Every command takes its P2P providers from one place,
+//! [`crate::providers`]: the registered p2pmem providers, or candidates
+//! for `--sysfs`.
 
 mod arch;
 mod check;
@@ -123,9 +128,10 @@ pub enum Command {
     },
     /// One P2P verdict (provider → clients) with its reason chain.
     P2p {
-        /// Provider: BDF or device name.
+        /// Provider: BDF or device name of a registered p2pmem provider (a
+        /// candidate, an endpoint with a memory BAR, for `--sysfs`).
         provider: String,
-        /// Clients: BDFs or device names.
+        /// Clients: BDFs or device names of endpoints.
         #[arg(required = true)]
         clients: Vec<String>,
         /// Access to judge.
@@ -223,7 +229,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             src,
         } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
-            p2p::run(&l.machine, &provider, &clients, access, json, out)
+            p2p::run(&l, &provider, &clients, access, json, out)
         }),
         Command::Map {
             device,
@@ -254,7 +260,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }),
         Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
-            topo::run(&l.machine, dot, json, out)
+            topo::run(&l, dot, json, out)
         }),
     };
     match r {

@@ -1,26 +1,95 @@
 //! `unidma p2p PROVIDER CLIENT...`: one verdict with its reason chain.
 //! The access is allowed only if the oracle allows it and the machine's
 //! arch does not veto the route.
+//!
+//! The provider must be in the machine's provider set (the registered
+//! p2pmem providers; candidates for `--sysfs`, see [`crate::providers`]),
+//! and every client an endpoint; anything else is bad input (exit 2).
 
-use super::render::{route_json, yn};
-use super::{load, AccessArg, Failure};
+use super::load::{self, Loaded};
+use super::render::{route_json, size, yn};
+use super::{AccessArg, Failure};
+use crate::providers::{Basis, ProviderSet};
 use dma_api::p2p::{calc_map_type_and_dist, distance_many, Access};
+use dma_api::topology::DeviceId;
 use dma_sim::machine::Machine;
 use serde_json::json;
 use std::io::Write;
 
+/// `p` if it is in `set`, else bad input naming it: it registers no
+/// p2pmem (its memory BARs, if any, are not registered), or, on the
+/// candidate basis, it is not an endpoint with a memory BAR.
+fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Failure> {
+    let p = load::device(m, spec)?;
+    if set.contains(p) {
+        return Ok(p);
+    }
+    let Some(d) = m.topology.device(p) else {
+        return Err(Failure::bad_input(format!(
+            "no device {spec:?} in machine {}",
+            m.name
+        )));
+    };
+    let bars: Vec<String> = d
+        .bars
+        .iter()
+        .filter(|b| b.is_mem())
+        .map(|b| format!("BAR{} ({})", b.index, size(b.size)))
+        .collect();
+    let msg = match set.basis {
+        Basis::Registered => {
+            let why = match bars.as_slice() {
+                [] => "it has no memory BAR".to_string(),
+                [one] => format!("its memory {one} is not registered"),
+                [rest @ .., last] => {
+                    format!(
+                        "its memory {} and {last} are not registered",
+                        rest.join(", ")
+                    )
+                }
+            };
+            let known = if set.is_empty() {
+                "the machine registers no p2pmem provider".to_string()
+            } else {
+                let names: Vec<String> = set
+                    .devices
+                    .iter()
+                    .filter_map(|id| m.topology.device(*id).map(|d| d.label()))
+                    .collect();
+                format!("registered providers: {}", names.join(", "))
+            };
+            format!(
+                "provider {} registers no p2pmem, so it is not a P2P provider: {why}; {known}",
+                d.label()
+            )
+        }
+        Basis::Candidates => {
+            let why = match crate::providers::not_endpoint(d) {
+                Some(what) => format!("it is {what}"),
+                None => "it has no memory BAR".to_string(),
+            };
+            format!(
+                "provider {} is not a candidate provider: {why} (sysfs shows no p2pmem registrations; candidates are the endpoints with a memory BAR)",
+                d.label()
+            )
+        }
+    };
+    Err(Failure::bad_input(msg))
+}
+
 pub(crate) fn run(
-    m: &Machine,
-    provider: &str,
+    l: &Loaded,
+    provider_spec: &str,
     clients: &[String],
     access: AccessArg,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
-    let p = load::device(m, provider)?;
+    let m = &l.machine;
+    let p = provider(m, &l.providers(), provider_spec)?;
     let cs = clients
         .iter()
-        .map(|c| load::device(m, c))
+        .map(|c| load::endpoint(m, c, "client"))
         .collect::<Result<Vec<_>, _>>()?;
     let want: &[Access] = match access {
         AccessArg::Read => &[Access::Read],

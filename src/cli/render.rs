@@ -1,6 +1,7 @@
-//! Shared rendering: the tree, JSON shapes of devices and routes, and which
-//! pairs the P2P matrix covers.
+//! Shared rendering: the tree, JSON shapes of devices and routes, and the
+//! P2P matrix over the one provider set ([`crate::providers`]).
 
+use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
 use dma_api::p2p::{calc_map_type_and_dist, Route};
@@ -157,34 +158,17 @@ pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>)
     }
 }
 
-/// Providers of the matrix: devices with p2pmem or a prefetchable memory BAR.
-pub(crate) fn matrix_providers(m: &Machine) -> Vec<DeviceId> {
-    let with_mem: Vec<DeviceId> = m.p2pmem.providers().collect();
-    m.topology
-        .devices()
-        .filter(|(id, d)| {
-            with_mem.contains(id) || d.bars.iter().any(|b| b.is_mem() && b.prefetchable)
-        })
-        .map(|(id, _)| id)
-        .collect()
-}
-
-/// Clients of the matrix: every function that is not a bridge (ports and
-/// class 06xxxx host bridges excluded).
-pub(crate) fn matrix_clients(m: &Machine) -> Vec<DeviceId> {
-    m.topology
-        .devices()
-        .filter(|(_, d)| !d.port.is_bridge() && d.class >> 16 != 0x06)
-        .map(|(id, _)| id)
-        .collect()
-}
-
 /// Every ordered (provider, client) pair, provider != client, with the
-/// arch's veto (see [`super::arch::veto`]).
-pub(crate) fn matrix(m: &Machine, a: &dyn ArchDma) -> Vec<(Route, Option<String>)> {
-    let clients = matrix_clients(m);
+/// arch's veto (see [`super::arch::veto`]). Providers are `providers` (the
+/// one provider set, [`crate::providers`]); clients are every endpoint.
+pub(crate) fn matrix(
+    m: &Machine,
+    providers: &ProviderSet,
+    a: &dyn ArchDma,
+) -> Vec<(Route, Option<String>)> {
+    let clients = crate::providers::clients(m);
     let mut out = Vec::new();
-    for p in matrix_providers(m) {
+    for &p in &providers.devices {
         for &c in &clients {
             if c != p {
                 if let Ok(r) = calc_map_type_and_dist(&m.topology, p, c) {
@@ -195,6 +179,21 @@ pub(crate) fn matrix(m: &Machine, a: &dyn ArchDma) -> Vec<(Route, Option<String>
         }
     }
     out
+}
+
+/// Why a matrix is empty, one line: no provider on its basis, or no client
+/// besides the providers. `None` if `rows` is not empty.
+pub(crate) fn empty_matrix_why(providers: &ProviderSet, rows: usize) -> Option<&'static str> {
+    if rows > 0 {
+        None
+    } else if providers.is_empty() {
+        Some(match providers.basis {
+            Basis::Registered => "the machine registers no p2pmem provider",
+            Basis::Candidates => "no candidate provider: no endpoint has a memory BAR",
+        })
+    } else {
+        Some("no endpoint besides the providers to be a client")
+    }
 }
 
 pub(crate) fn yn(b: bool) -> &'static str {

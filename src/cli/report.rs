@@ -4,6 +4,7 @@
 use super::load::Loaded;
 use super::render::{self, hex, size, yn};
 use super::Failure;
+use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::topology::CpuVendor;
 use serde_json::{json, Value};
@@ -23,6 +24,23 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
     let t = &m.topology;
     let cpu = t.cpu();
     let groups = m.iommu_groups();
+    let providers = l.providers();
+    let candidates: Vec<Value> = match providers.basis {
+        Basis::Registered => Vec::new(),
+        Basis::Candidates => providers
+            .devices
+            .iter()
+            .filter_map(|id| t.device(*id))
+            .map(|d| {
+                json!({
+                    "bdf": d.bdf.to_string(),
+                    "name": d.name,
+                    "bars": d.bars.iter().filter(|b| b.is_mem()).map(|b| b.index).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    };
+    let matrix = render::matrix(m, &providers, a);
     json!({
         "machine": {
             "name": m.name,
@@ -52,7 +70,7 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
         "groups": groups.groups().iter().map(|g| g.iter()
             .filter_map(|id| t.device(*id).map(|d| d.bdf.to_string()))
             .collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "p2pmem": m.p2pmem.providers().filter_map(|id| {
+        "p2pmem": crate::providers::provider_set(m, Basis::Registered).devices.into_iter().filter_map(|id| {
             let d = t.device(id)?;
             let s = m.p2pmem.stats(id)?;
             Some(json!({
@@ -66,9 +84,12 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
                 })).collect::<Vec<_>>(),
             }))
         }).collect::<Vec<_>>(),
-        "p2p": render::matrix(m, a).iter()
+        "providers": providers.basis.name(),
+        "candidates": candidates,
+        "p2p": matrix.iter()
             .map(|(r, v)| render::route_json(r, v.as_deref()))
             .collect::<Vec<_>>(),
+        "p2p_empty": render::empty_matrix_why(&providers, matrix.len()),
         "notes": l.notes,
         "warnings": l.warnings.iter()
             .map(|w| json!({"path": w.path, "what": w.what}))
@@ -94,6 +115,121 @@ fn arch_text(o: &mut String, a: &dyn ArchDma) {
         Some(w) => writeln!(o, "  P2P: {p2p} ({w})"),
         None => writeln!(o, "  P2P: {p2p}"),
     };
+}
+
+/// The `p2pmem providers:` section: the registrations.
+fn p2pmem_text(o: &mut String, l: &Loaded) {
+    use std::fmt::Write as _;
+    let m = &l.machine;
+    let t = &m.topology;
+    let _ = writeln!(o, "\np2pmem providers:");
+    let mut any = false;
+    for id in crate::providers::provider_set(m, Basis::Registered).devices {
+        let (Some(d), Some(s)) = (t.device(id), m.p2pmem.stats(id)) else {
+            continue;
+        };
+        any = true;
+        let _ = writeln!(
+            o,
+            "  {}: size {} available {} published {}",
+            d.label(),
+            size(s.size),
+            size(s.available),
+            yn(s.published)
+        );
+        for r in m.p2pmem.resources(id) {
+            let _ = writeln!(
+                o,
+                "    BAR{} cpu {} bus {} +{}",
+                r.bar,
+                hex(r.phys.raw()),
+                hex(r.bus.raw()),
+                size(r.size)
+            );
+        }
+    }
+    if !any {
+        let _ = match l.basis {
+            Basis::Registered => writeln!(o, "  (none registered)"),
+            Basis::Candidates => writeln!(
+                o,
+                "  (none known: sysfs shows no registrations; see the candidates below)"
+            ),
+        };
+    }
+}
+
+/// The `Candidate providers` section (sysfs): endpoints with a memory BAR.
+fn candidates_text(o: &mut String, l: &Loaded, providers: &ProviderSet) {
+    use std::fmt::Write as _;
+    let t = &l.machine.topology;
+    let _ = writeln!(
+        o,
+        "\nCandidate providers (endpoints with a memory BAR; not registered p2pmem):"
+    );
+    if providers.is_empty() {
+        let _ = writeln!(o, "  (none: no endpoint has a memory BAR)");
+    }
+    for d in providers.devices.iter().filter_map(|id| t.device(*id)) {
+        let bars: Vec<String> = d
+            .bars
+            .iter()
+            .filter(|b| b.is_mem())
+            .map(|b| {
+                format!(
+                    "BAR{} {} +{}{}",
+                    b.index,
+                    hex(b.addr.raw()),
+                    size(b.size),
+                    if b.prefetchable { " (pf)" } else { "" }
+                )
+            })
+            .collect();
+        let _ = writeln!(o, "  {}: {}", d.label(), bars.join(", "));
+    }
+}
+
+/// The P2P matrix over the provider set, headed by what the providers are;
+/// an empty matrix says why instead of printing a bare header.
+fn matrix_text(o: &mut String, l: &Loaded, providers: &ProviderSet, a: &dyn ArchDma) {
+    use std::fmt::Write as _;
+    let m = &l.machine;
+    let rows = render::matrix(m, providers, a);
+    let _ = match providers.basis {
+        Basis::Registered => writeln!(o, "\nP2P matrix (registered p2pmem provider -> client):"),
+        Basis::Candidates => writeln!(
+            o,
+            "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem):"
+        ),
+    };
+    if let Some(why) = render::empty_matrix_why(providers, rows.len()) {
+        let _ = writeln!(o, "  (empty: {why})");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} reason",
+        "provider", "client", "map_type", "dist", "read", "write", "arch"
+    );
+    for (r, veto) in rows {
+        let arch_ok = veto.is_none();
+        let reason = match veto {
+            Some(v) => v,
+            None => r.reasons.last().map(|x| x.to_string()).unwrap_or_default(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} {}",
+            r.provider.to_string(),
+            r.client.to_string(),
+            r.verdict.map_type.name(),
+            r.verdict.distance,
+            yn(r.verdict.read),
+            yn(r.verdict.write),
+            yn(arch_ok),
+            reason
+        );
+    }
 }
 
 /// The report as text.
@@ -138,60 +274,12 @@ pub(crate) fn report_text(l: &Loaded, a: &dyn ArchDma) -> String {
             .collect();
         let _ = writeln!(o, "  group {i}: {}", names.join(", "));
     }
-    let _ = writeln!(o, "\np2pmem providers:");
-    let mut any = false;
-    for id in m.p2pmem.providers() {
-        let (Some(d), Some(s)) = (t.device(id), m.p2pmem.stats(id)) else {
-            continue;
-        };
-        any = true;
-        let _ = writeln!(
-            o,
-            "  {}: size {} available {} published {}",
-            d.label(),
-            size(s.size),
-            size(s.available),
-            yn(s.published)
-        );
-        for r in m.p2pmem.resources(id) {
-            let _ = writeln!(
-                o,
-                "    BAR{} cpu {} bus {} +{}",
-                r.bar,
-                hex(r.phys.raw()),
-                hex(r.bus.raw()),
-                size(r.size)
-            );
-        }
+    let providers = l.providers();
+    p2pmem_text(&mut o, l);
+    if providers.basis == Basis::Candidates {
+        candidates_text(&mut o, l, &providers);
     }
-    if !any {
-        let _ = writeln!(o, "  (none)");
-    }
-    let _ = writeln!(o, "\nP2P matrix (provider -> client):");
-    let _ = writeln!(
-        o,
-        "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} reason",
-        "provider", "client", "map_type", "dist", "read", "write", "arch"
-    );
-    for (r, veto) in render::matrix(m, a) {
-        let arch_ok = veto.is_none();
-        let reason = match veto {
-            Some(v) => v,
-            None => r.reasons.last().map(|x| x.to_string()).unwrap_or_default(),
-        };
-        let _ = writeln!(
-            o,
-            "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} {}",
-            r.provider.to_string(),
-            r.client.to_string(),
-            r.verdict.map_type.name(),
-            r.verdict.distance,
-            yn(r.verdict.read),
-            yn(r.verdict.write),
-            yn(arch_ok),
-            reason
-        );
-    }
+    matrix_text(&mut o, l, &providers, a);
     if !l.notes.is_empty() {
         let _ = writeln!(o, "\nNotes:");
         for n in &l.notes {

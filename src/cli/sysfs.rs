@@ -14,6 +14,7 @@
 
 use super::load::{Loaded, Note};
 use super::Failure;
+use crate::providers::Basis;
 use dma_api::topology::{CpuInfo, CpuVendor};
 use dma_sim::machine::ArchName;
 use dma_sim::sysfs::import::{host_arch, import_with_ram, ImportOptions};
@@ -45,7 +46,9 @@ pub(crate) fn ram_note(ram: &RamScan, dir: &Path, live: bool) -> String {
     }
 }
 /// Second note: windows are assumed.
-pub(crate) const WINDOW_NOTE: &str = "host-bridge MMIO windows are identity windows over the BARs below each bridge (sysfs shows CPU addresses only); p2pmem providers are not imported";
+pub(crate) const WINDOW_NOTE: &str = "host-bridge MMIO windows are identity windows over the BARs below each bridge (sysfs shows CPU addresses only)";
+/// Third note: which devices are providers.
+pub(crate) const PROVIDER_NOTE: &str = "p2pmem registrations are not imported (sysfs shows no registered BAR ranges): providers are candidates, the endpoints with a memory BAR, not registered p2pmem providers; mapping a candidate's BAR needs a registration";
 
 /// CPU identity from `/proc/cpuinfo` (x86 `vendor_id` and `cpu family`).
 fn cpu_from_proc(arch: ArchName) -> CpuInfo {
@@ -133,11 +136,16 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
             None => w.what.to_string(),
         },
     }));
-    let mut notes = vec![ram_note(&ram, dir, live), WINDOW_NOTE.to_string()];
+    let mut notes = vec![
+        ram_note(&ram, dir, live),
+        WINDOW_NOTE.to_string(),
+        PROVIDER_NOTE.to_string(),
+    ];
     notes.extend(arch_note);
     Ok(Loaded {
         machine: imp.machine,
         warnings,
         notes,
+        basis: Basis::Candidates,
     })
 }

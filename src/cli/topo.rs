@@ -1,10 +1,14 @@
 //! `unidma topo [--dot]`: the tree, or Graphviz with P2P routes highlighted
 //! (green: bus-address route through a switch; orange dashed: through the
 //! host bridge, labelled with the allowed accesses; unsupported pairs and
-//! pairs the arch vetoes are not drawn).
+//! pairs the arch vetoes are not drawn). Routes start at the providers of
+//! the one provider set ([`crate::providers`]: registered p2pmem, or
+//! candidates for `--sysfs`), which are drawn in bold.
 
+use super::load::Loaded;
 use super::render::{self, device_json};
 use super::Failure;
+use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::p2p::MapType;
 use dma_sim::machine::Machine;
@@ -16,11 +20,17 @@ fn node(b: dma_api::Bdf) -> String {
     format!("\"{b}\"")
 }
 
-pub(crate) fn dot(m: &Machine, a: &dyn ArchDma) -> String {
+pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> String {
     let t = &m.topology;
     let mut o = String::new();
     let _ = writeln!(o, "digraph \"{}\" {{", m.name.replace('"', "'"));
     let _ = writeln!(o, "  rankdir=TB; node [shape=box, fontname=\"monospace\"];");
+    if providers.basis == Basis::Candidates {
+        let _ = writeln!(
+            o,
+            "  label=\"bold: candidate providers (endpoints with a memory BAR), not registered p2pmem\";"
+        );
+    }
     for (hb, h) in t.host_bridge_ids() {
         let _ = writeln!(
             o,
@@ -29,9 +39,8 @@ pub(crate) fn dot(m: &Machine, a: &dyn ArchDma) -> String {
             h.name.replace('"', "'")
         );
     }
-    let providers: Vec<_> = m.p2pmem.providers().collect();
     for (id, d) in t.devices() {
-        let style = if providers.contains(&id) {
+        let style = if providers.contains(id) {
             ", style=bold, color=blue"
         } else {
             ""
@@ -53,7 +62,7 @@ pub(crate) fn dot(m: &Machine, a: &dyn ArchDma) -> String {
             }
         }
     }
-    for (r, veto) in render::matrix(m, a) {
+    for (r, veto) in render::matrix(m, providers, a) {
         if veto.is_some() {
             continue; // the arch cannot carry it: not a route
         }
@@ -82,17 +91,19 @@ pub(crate) fn dot(m: &Machine, a: &dyn ArchDma) -> String {
 }
 
 pub(crate) fn run(
-    m: &Machine,
+    l: &Loaded,
     as_dot: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
+    let m = &l.machine;
     if as_dot {
         let a = super::arch::backend(m)?;
+        let providers = l.providers();
         if json {
-            writeln!(out, "{}", json!({ "dot": dot(m, a) }))?;
+            writeln!(out, "{}", json!({ "dot": dot(m, &providers, a) }))?;
         } else {
-            write!(out, "{}", dot(m, a))?;
+            write!(out, "{}", dot(m, &providers, a))?;
         }
     } else if json {
         let t = &m.topology;

@@ -23,15 +23,15 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let dir = Direction::ToDevice;
     // The refused read of scenario 3 if the machine has one, else any peer
     // mapping refused with a Fallback-kind error (an arch veto, …).
-    let p = pick::pair(&a, LEN, dir, read_refused)
-        .or_else(|| {
-            pick::pair(&a, LEN, dir, |d| {
-                d.error
-                    .as_ref()
-                    .is_some_and(|e| e.kind() == ErrorKind::Fallback)
-            })
-        })
-        .ok_or_else(|| skip("no peer read is refused, nothing to fall back from"))?;
+    let p = match pick::pair(&a, LEN, dir, read_refused)? {
+        Some(p) => Some(p),
+        None => pick::pair(&a, LEN, dir, |d| {
+            d.error
+                .as_ref()
+                .is_some_and(|e| e.kind() == ErrorKind::Fallback)
+        })?,
+    }
+    .ok_or_else(|| skip("no peer read is refused, nothing to fall back from"))?;
     let data = pattern(LEN, 0x44);
     a.fabric
         .cpu_write(p.at, &data)

@@ -23,7 +23,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let dir = Direction::FromDevice;
     let p = pick::pair(&a, LEN, dir, |d| {
         matches!(d.target, Some((_, SegTarget::PeerHostBridge))) && d.error.is_none()
-    })
+    })?
     .ok_or_else(|| skip("no peer pair whose writes go through the root complex"))?;
     if let Some(r) = &p.decision.route {
         t.note(format!(

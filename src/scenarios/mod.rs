@@ -250,11 +250,10 @@ impl Trial<'_> {
     }
 }
 
-/// PCI class code base of bridges (host, PCI-PCI, …): never a DMA master.
-const CLASS_BRIDGE: u32 = 0x06;
-
 /// The endpoints that act as DMA masters, in BDF order: every endpoint
-/// except bridge-class functions (the host bridge's own function).
+/// except bridge-class functions (the host bridge's own function); the
+/// same endpoints the CLI takes as P2P clients
+/// ([`crate::providers::is_endpoint`]).
 pub(crate) fn masters(a: &Assembly) -> impl Iterator<Item = &Endpoint> + '_ {
     let topo = &a.machine.topology;
     a.endpoints().filter(move |e| {
@@ -266,7 +265,7 @@ pub(crate) fn masters(a: &Assembly) -> impl Iterator<Item = &Endpoint> + '_ {
 
 /// True for a function that can be a DMA master (see [`masters`]).
 pub(crate) fn is_master(d: &dma_api::topology::Device) -> bool {
-    !d.port.is_bridge() && d.class >> 16 != CLASS_BRIDGE
+    crate::providers::is_endpoint(d)
 }
 
 /// The DMA device at `bdf`.

@@ -1,10 +1,13 @@
-//! Picking devices by role: a client and a peer memory BAR whose mapping
-//! the dispatcher decides a given way. Candidates come in a fixed order —
-//! published p2pmem first (what `pci_p2pmem_find` would hand out), then
-//! every other memory BAR of an endpoint — and each pair is judged by
+//! Picking devices by role: a client and a registered p2pmem range whose
+//! mapping the dispatcher decides a given way. Peer memory is only what a
+//! provider registered: the ranges of the registered providers
+//! ([`crate::providers::registered_for_mapping`]), published first (what
+//! `pci_p2pmem_find` would hand out), then unpublished ones — never a BAR
+//! nobody registered. Each pair is judged by
 //! [`DmaDevice::explain_map`](dma_api::device::DmaDevice::explain_map), the
 //! same dispatcher the scenario then maps through.
 
+use super::{skip, Stop};
 use dma_api::device::Decision;
 use dma_api::{Bdf, Direction, PhysAddr};
 use dma_sim::assembly::Assembly;
@@ -21,43 +24,44 @@ pub(crate) struct Pair {
     pub decision: Decision,
 }
 
-/// Peer memory to try, `(owner, start)`, each at least `len` bytes.
-fn candidates(a: &Assembly, len: u64) -> Vec<(Bdf, PhysAddr)> {
-    let topo = &a.machine.topology;
-    let bdf_of = |id| topo.device(id).map(|d| d.bdf);
+/// Registered peer memory to try, `(owner, start)`, each at least `len`
+/// bytes; a scenario without any is skipped saying no registered provider
+/// fits.
+fn candidates(a: &Assembly, len: u64) -> Result<Vec<(Bdf, PhysAddr)>, Stop> {
+    let m = &a.machine;
+    let providers = crate::providers::registered_for_mapping(m);
+    if providers.is_empty() {
+        return Err(skip(
+            "no registered p2pmem provider fits (the machine registers none)",
+        ));
+    }
     let mut v: Vec<(Bdf, PhysAddr)> = Vec::new();
-    for id in a.machine.p2pmem.providers() {
-        if !a.machine.p2pmem.stats(id).is_some_and(|s| s.published) {
+    for id in providers {
+        let Some(d) = m.topology.device(id) else {
             continue;
-        }
-        for r in a
-            .machine
-            .p2pmem
-            .resources(id)
-            .iter()
-            .filter(|r| r.size >= len)
-        {
-            v.extend(bdf_of(id).map(|b| (b, r.phys)));
+        };
+        for r in m.p2pmem.resources(id).iter().filter(|r| r.size >= len) {
+            v.push((d.bdf, r.phys));
         }
     }
-    for (_, d) in topo.devices().filter(|(_, d)| !d.port.is_bridge()) {
-        for b in d.bars.iter().filter(|b| b.is_mem() && b.size >= len) {
-            if !v.iter().any(|(_, at)| *at == b.addr) {
-                v.push((d.bdf, b.addr));
-            }
-        }
+    if v.is_empty() {
+        return Err(skip(format!(
+            "no registered p2pmem provider fits (no registered range of at least {len:#x} bytes)"
+        )));
     }
-    v
+    Ok(v)
 }
 
-/// The first (peer memory, client) pair, client a DMA master and not a
-/// function of the provider's own device, whose `len`-byte mapping in `dir` satisfies `want`.
+/// The first (registered peer memory, client) pair, client a DMA master and
+/// not a function of the provider's own device, whose `len`-byte mapping in
+/// `dir` satisfies `want`; `Ok(None)` if no pair does. Skips (`Err`) when no
+/// registered provider has a range of `len` bytes.
 pub(crate) fn pair(
     a: &Assembly,
     len: u64,
     dir: Direction,
     want: impl Fn(&Decision) -> bool,
-) -> Option<Pair> {
+) -> Result<Option<Pair>, Stop> {
     // Clients below a port first (the pairs a switch could connect), then
     // root-bus functions.
     let topo = &a.machine.topology;
@@ -68,18 +72,18 @@ pub(crate) fn pair(
     };
     let mut clients: Vec<_> = super::masters(a).collect();
     clients.sort_by_key(|e| on_root_bus(e.bdf));
-    for (provider, at) in candidates(a, len) {
+    for (provider, at) in candidates(a, len)? {
         for e in clients.iter().filter(|e| !e.bdf.same_slot(provider)) {
             let decision = e.device.explain_map(at, len, dir);
             if want(&decision) {
-                return Some(Pair {
+                return Ok(Some(Pair {
                     client: e.bdf,
                     provider,
                     at,
                     decision,
-                });
+                }));
             }
         }
     }
-    None
+    Ok(None)
 }

@@ -27,7 +27,7 @@ pub(super) fn read_refused(d: &dma_api::device::Decision) -> bool {
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let a = t.assemble(t.mode())?;
-    let p = pick::pair(&a, LEN, Direction::ToDevice, read_refused)
+    let p = pick::pair(&a, LEN, Direction::ToDevice, read_refused)?
         .ok_or_else(|| skip("no host bridge forwards peer writes but refuses peer reads"))?;
     let dev = device(&a, p.client)?;
     let err = match dev.map_phys(p.at, LEN, Direction::ToDevice, DmaAttrs::empty()) {

@@ -21,7 +21,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let dir = Direction::FromDevice;
     let p = pick::pair(&a, LEN, dir, |d| {
         matches!(d.target, Some((_, SegTarget::PeerBus(_)))) && d.error.is_none()
-    })
+    })?
     .ok_or_else(|| {
         skip("no client reaches a peer BAR by bus address (no shared switch without ACS redirect)")
     })?;

@@ -51,7 +51,7 @@ fn report_json_fields() {
     let p2p = v["p2p"].as_array().unwrap();
     let e = p2p
         .iter()
-        .find(|e| e["provider"] == "0000:06:00.0" && e["client"] == "0000:03:00.0")
+        .find(|e| e["provider"] == "0000:03:00.0" && e["client"] == "0000:06:00.0")
         .unwrap();
     assert_eq!(e["map_type"], "thru_host_bridge");
     assert_eq!(e["distance"], 4);
@@ -67,6 +67,185 @@ fn report_json_fields() {
     assert_eq!(nvme0["published"], true);
     let rdma0 = p2pmem.iter().find(|p| p["bdf"] == "0000:05:00.0").unwrap();
     assert_eq!(rdma0["published"], false);
+    assert_eq!(v["providers"], "registered");
+    assert_eq!(v["candidates"], serde_json::json!([]));
+    assert_eq!(v["p2p_empty"], Value::Null);
+}
+
+/// BDFs of the report's registered p2pmem providers (`p2pmem[]`).
+fn registered(v: &Value) -> Vec<String> {
+    v["p2pmem"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["bdf"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn matrix_providers_are_exactly_the_registered_providers() {
+    let v = json(&["report", "--json"]);
+    let reg = registered(&v);
+    assert!(reg.contains(&"0000:03:00.0".to_string()), "{reg:?}");
+    let mut sorted = reg.clone();
+    sorted.sort();
+    assert_eq!(reg, sorted, "p2pmem[] in BDF order");
+    // Every registered provider has rows, and nothing else is a provider:
+    // not the endpoints with unregistered (prefetchable) BARs.
+    let mut providers: Vec<String> = v["p2p"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider"].as_str().unwrap().to_string())
+        .collect();
+    providers.dedup();
+    assert_eq!(providers, reg);
+    // Clients: every endpoint but the provider itself, never a bridge.
+    let endpoints: Vec<&str> = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] != "root_port" && !d["kind"].as_str().unwrap().starts_with("switch"))
+        .filter(|d| !d["class"].as_str().unwrap().starts_with("06"))
+        .map(|d| d["bdf"].as_str().unwrap())
+        .collect();
+    for p in &reg {
+        let clients: Vec<&str> = v["p2p"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["provider"] == p.as_str())
+            .map(|e| e["client"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = endpoints.iter().copied().filter(|c| c != p).collect();
+        assert_eq!(clients, want, "{p}");
+    }
+    // The text matrix says what its providers are and has the same rows.
+    let (code, out, _) = run(&["report"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("P2P matrix (registered p2pmem provider -> client):"),
+        "{out}"
+    );
+    let rows = out
+        .lines()
+        .skip_while(|l| !l.starts_with("P2P matrix"))
+        .skip(2)
+        .take_while(|l| l.starts_with("  0"))
+        .count();
+    assert_eq!(rows, v["p2p"].as_array().unwrap().len(), "{out}");
+    let gpu0_rows = out
+        .lines()
+        .filter(|l| l.starts_with("  0000:06:00.0 "))
+        .count();
+    assert!(gpu0_rows > 0, "gpu0 registers part of BAR 1: {out}");
+    let nvme1_rows = out
+        .lines()
+        .filter(|l| l.starts_with("  0000:04:00.0 "))
+        .count();
+    assert_eq!(nvme1_rows, 0, "nvme1 registers no p2pmem: {out}");
+}
+
+#[test]
+fn empty_matrix_says_why() {
+    // The reference server without its registration.
+    let src = dma_sim::machine::REFERENCE_TOML
+        .lines()
+        .filter(|l| !l.starts_with("p2pmem"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let f = temp_file("no-p2pmem.toml", &src);
+    let path = f.to_str().unwrap();
+    let (code, out, err) = run(&["report", "--machine", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("p2pmem providers:\n  (none registered)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "P2P matrix (registered p2pmem provider -> client):\n  (empty: the machine registers no p2pmem provider)\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("provider       client"), "bare header: {out}");
+    let v = json(&["report", "--machine", path, "--json"]);
+    assert_eq!(v["p2p"], serde_json::json!([]));
+    assert_eq!(v["p2p_empty"], "the machine registers no p2pmem provider");
+    // Every provider is refused by `p2p` now.
+    let (code, _, err) = run(&["p2p", "--machine", path, "nvme0", "nvme1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("0000:03:00.0 (nvme0) registers no p2pmem"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the machine registers no p2pmem provider"),
+        "{err}"
+    );
+}
+
+#[test]
+fn p2p_refuses_an_unregistered_provider() {
+    let v = json(&["report", "--json"]);
+    let reg = registered(&v);
+    // An endpoint with memory BARs, none registered.
+    let d = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["kind"] == "endpoint"
+                && !reg.contains(&d["bdf"].as_str().unwrap().to_string())
+                && d["bars"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b["io"] == false)
+        })
+        .expect("an endpoint with unregistered memory BARs");
+    let bdf = d["bdf"].as_str().unwrap();
+    let name = d["name"].as_str().unwrap();
+    for spec in [bdf, name] {
+        let (code, out, err) = run(&["p2p", spec, "nvme0"]);
+        assert_eq!(code, 2, "{spec}: {out}");
+        assert!(out.is_empty());
+        assert!(
+            err.contains(&format!("provider {bdf} ({name}) registers no p2pmem")),
+            "{err}"
+        );
+        assert!(err.contains("not registered"), "{err}");
+        assert!(
+            err.contains("registered providers: 0000:00:08.0 (apu-gfx), 0000:03:00.0 (nvme0)"),
+            "{err}"
+        );
+    }
+    // A port has no BARs at all.
+    let (code, _, err) = run(&["p2p", "switch-dp0", "nvme0", "--json"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("provider 0000:02:00.0 (switch-dp0) registers no p2pmem"),
+        "{err}"
+    );
+    assert!(err.contains("it has no memory BAR"), "{err}");
+}
+
+#[test]
+fn p2p_refuses_a_bridge_client() {
+    for (client, needle) in [
+        ("switch-dp0", "client 0000:02:00.0 (switch-dp0) is a bridge (switch_downstream), not an endpoint"),
+        ("00:01.0", "client 0000:00:01.0 (rp0) is a bridge (root_port), not an endpoint"),
+        ("host-bridge", "client 0000:00:00.0 (host-bridge) is a bridge-class function (class 060000), not an endpoint"),
+    ] {
+        let (code, out, err) = run(&["p2p", "nvme0", "nvme1", client]);
+        assert_eq!(code, 2, "{client}: {out}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains(needle), "{err}");
+    }
+    // Every endpoint is a client, whatever its BARs (clients need none):
+    // the APU's integrated GPU and the GPU's audio function too.
+    let (code, _, err) = run(&["p2p", "nvme0", "apu-gfx", "gpu0-audio", "--access", "write"]);
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]

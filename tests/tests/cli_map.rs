@@ -243,11 +243,25 @@ fn bad_input_exits_2_with_a_message() {
     for (args, needle) in [
         (
             vec!["09:00.0", "--phys", "0", "--len", "1", "--dir", "to-device"],
-            "no endpoint \"09:00.0\"",
+            "no device \"09:00.0\"",
         ),
         (
             vec!["02:00.0", "--phys", "0", "--len", "1", "--dir", "to-device"],
-            "bridges do not map DMA",
+            "device 0000:02:00.0 (switch-dp0) is a bridge (switch_downstream), not an endpoint",
+        ),
+        (
+            // The host bridge's own function: the same endpoint check as
+            // the clients of `unidma p2p`.
+            vec![
+                "host-bridge",
+                "--phys",
+                "0",
+                "--len",
+                "1",
+                "--dir",
+                "to-device",
+            ],
+            "is a bridge-class function (class 060000), not an endpoint",
         ),
         (
             vec![

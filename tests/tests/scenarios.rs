@@ -287,3 +287,83 @@ fn bad_input_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("does not assemble"), "{err}");
 }
+
+/// The reference server's TOML edited by `edit`, written to a temp file.
+fn variant_file(tag: &str, edit: impl FnOnce(&str) -> String) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("unidma-scenarios-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join(format!("{tag}.toml"));
+    std::fs::write(&f, edit(dma_sim::machine::REFERENCE_TOML)).unwrap();
+    f
+}
+
+const P2P_SCENARIOS: [&str; 4] = ["switch-p2p", "host-bridge-p2p", "refused-read", "fallback"];
+
+#[test]
+fn no_registered_provider_skips_the_p2p_scenarios() {
+    // Same machine, same prefetchable BARs, no registration: no peer
+    // memory, so every P2P scenario is skipped (not a BAR picked anyway).
+    let f = variant_file("no-p2pmem", |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("p2pmem"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let v = json(&["--machine", f.to_str().unwrap()]);
+    for name in P2P_SCENARIOS {
+        let s = by_name(&v, name);
+        assert_eq!(s["status"], "skip", "{s}");
+        assert_eq!(
+            s["reason"],
+            "not applicable: no registered p2pmem provider fits (the machine registers none)",
+            "{s}"
+        );
+        assert_eq!(num(s, "bytes"), 0, "{s}");
+    }
+    // The rest still runs.
+    for name in ["stolen-ram", "swiotlb-bounce", "strict-unmap", "lazy-unmap"] {
+        assert_eq!(by_name(&v, name)["status"], "pass", "{name}");
+    }
+    // Text: the skip says why.
+    let (code, out, _) = run(&["--machine", f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("switch-p2p [skip]: ")
+            && out.contains("=> not applicable: no registered p2pmem provider fits"),
+        "{out}"
+    );
+}
+
+#[test]
+fn published_providers_are_picked_first() {
+    // nvme0's CMB registered but unpublished; rdma0's BAR0 registered and
+    // published: the switch scenario writes rdma0's BAR (as
+    // pci_p2pmem_find would hand it out), not nvme0's. gpu0 registers
+    // nothing in this variant.
+    let f = variant_file("published-first", |t| {
+        let t = unidma_tests::edit_once(
+            t,
+            "p2pmem = [{ bar = 2, publish = true }]",
+            "p2pmem = [{ bar = 2, publish = false }]",
+        );
+        let t = unidma_tests::edit_once(
+            &t,
+            "p2pmem = [{ bar = 0 }]",
+            "p2pmem = [{ bar = 0, publish = true }]",
+        );
+        unidma_tests::edit_once(&t, "p2pmem = [{ bar = 1, size = \"256M\" }]\n", "")
+    });
+    let v = json(&["--machine", f.to_str().unwrap()]);
+    let s = by_name(&v, "switch-p2p");
+    assert_eq!(s["status"], "pass", "{s}");
+    let route = s["route"].to_string();
+    assert!(route.contains("deliver to BAR0 of 0000:05:00.0"), "{route}");
+    // Only registered memory: rdma0 is the published provider, nvme0 the
+    // unpublished one; no other BAR (gpu0's) is ever a peer.
+    for name in P2P_SCENARIOS {
+        let s = by_name(&v, name);
+        let text = s.to_string();
+        assert!(!text.contains("BAR of 0000:06:00.0"), "{text}");
+        assert!(!text.contains("of 0000:06:00.0 (phys"), "{text}");
+    }
+}

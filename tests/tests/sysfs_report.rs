@@ -548,3 +548,152 @@ fn live_sysfs_report() {
         println!("no /sys/firmware/memmap: {ram} RAM range(s) via /proc/iomem");
     }
 }
+
+#[test]
+fn synthetic_sysfs_providers_are_candidates() {
+    let tmp = TempDir::new("sysfs-candidates");
+    let root = &tmp.0;
+    build(root);
+    let dir = root.to_str().unwrap();
+    let v = json(&["report", "--sysfs", dir, "--json"]);
+
+    // sysfs shows no registrations: the providers are the candidates, the
+    // endpoints with a memory BAR (ports and the dropped function are not).
+    assert_eq!(v["providers"], "candidates");
+    assert_eq!(v["p2pmem"], serde_json::json!([]));
+    let cands: Vec<(&str, Value)> = v["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["bdf"].as_str().unwrap(), c["bars"].clone()))
+        .collect();
+    assert_eq!(
+        cands,
+        [
+            ("0000:03:00.0", serde_json::json!([0, 2])),
+            ("0000:04:00.0", serde_json::json!([0, 2])),
+            ("0000:06:00.0", serde_json::json!([0])),
+        ]
+    );
+    let mut providers: Vec<&str> = v["p2p"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider"].as_str().unwrap())
+        .collect();
+    providers.dedup();
+    assert_eq!(providers, ["0000:03:00.0", "0000:04:00.0", "0000:06:00.0"]);
+    assert_eq!(v["p2p_empty"], Value::Null);
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("p2pmem registrations are not imported")
+                && n.contains("candidates, the endpoints with a memory BAR")),
+        "{notes:?}"
+    );
+
+    // Text: the candidates are listed and the matrix is labelled.
+    let (code, out, err) = run(&["report", "--sysfs", dir]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "p2pmem providers:\n  (none known: sysfs shows no registrations; see the candidates below)\n",
+        "Candidate providers (endpoints with a memory BAR; not registered p2pmem):\n",
+        "  0000:03:00.0: BAR0 0x6000000000 +256M (pf), BAR2 0x6010000000 +16M\n",
+        "  0000:04:00.0 (nvme): BAR0 0x6020000000 +16K, BAR2 0x6020100000 +1M (pf)\n",
+        "P2P matrix (candidate provider -> client; candidates are not registered p2pmem):\n  provider ",
+        "p2pmem registrations are not imported",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+
+    // `p2p` takes the same set: a candidate is a provider, a port is not.
+    let (code, _, err) = run(&["p2p", "--sysfs", dir, "0000:03:00.0", "nvme"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["p2p", "--sysfs", dir, "0000:02:00.0", "nvme"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "provider 0000:02:00.0 is not a candidate provider: it is a bridge (switch_downstream)"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(&["p2p", "--sysfs", dir, "nvme", "0000:01:00.0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("client 0000:01:00.0 is a bridge (switch_upstream), not an endpoint"),
+        "{err}"
+    );
+
+    // Mapping needs a registration: with RAM the machine assembles, and
+    // every P2P scenario is skipped for want of a registered provider.
+    memmap_entry(root, 0, "0x0", "0x7fffffff", "System RAM");
+    let (code, out, err) = run(&["scenarios", "--sysfs", dir, "--json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let s: Value = serde_json::from_str(&out).unwrap();
+    for name in ["switch-p2p", "host-bridge-p2p", "refused-read", "fallback"] {
+        let r = s
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap();
+        assert_eq!(r["status"], "skip", "{r}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no registered p2pmem provider fits"),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn synthetic_sysfs_without_candidates_says_why_the_matrix_is_empty() {
+    let tmp = TempDir::new("sysfs-no-candidates");
+    let root = &tmp.0;
+    fs::create_dir_all(root.join("bus/pci/devices")).unwrap();
+    // A root port and a function below it with an I/O BAR only.
+    let mut rp = ConfigBuilder::new(4096, 0x8086, 0x2f01, 0x060400, 0x01);
+    rp.buses(0, 1, 1).pcie(0x40, 4);
+    add(root, RP, &rp, &res(&[]), true);
+    let mut nic = ConfigBuilder::new(4096, 0x8086, 0x15f3, 0x020000, 0x00);
+    nic.pcie(0x40, 0);
+    add(
+        root,
+        "pci0000:00/0000:00:01.0/0000:01:00.0",
+        &nic,
+        &res(&[(4, 0xe000, 0x20, 0x40101)]),
+        true,
+    );
+    let dir = root.to_str().unwrap();
+    let (code, out, err) = run(&["report", "--sysfs", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "Candidate providers (endpoints with a memory BAR; not registered p2pmem):\n  (none: no endpoint has a memory BAR)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "P2P matrix (candidate provider -> client; candidates are not registered p2pmem):\n  (empty: no candidate provider: no endpoint has a memory BAR)\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("provider       client"), "bare header: {out}");
+    let v = json(&["report", "--sysfs", dir, "--json"]);
+    assert_eq!(v["providers"], "candidates");
+    assert_eq!(v["candidates"], serde_json::json!([]));
+    assert_eq!(v["p2p"], serde_json::json!([]));
+    assert_eq!(
+        v["p2p_empty"],
+        "no candidate provider: no endpoint has a memory BAR"
+    );
+}
