@@ -483,4 +483,6 @@ impl DmaBackend for DirectBackend {
 }
 
 #[cfg(test)]
+mod coherent_tests;
+#[cfg(test)]
 mod tests;
