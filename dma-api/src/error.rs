@@ -222,6 +222,17 @@ pub enum DmaError {
         /// Its length.
         len: u64,
     },
+    /// A CPU access to an owned DMA buffer (e.g. a
+    /// [`CoherentAllocation`](crate::device::CoherentAllocation)) that does
+    /// not lie inside it.
+    OutOfBounds {
+        /// Offset of the access inside the buffer.
+        offset: u64,
+        /// Bytes accessed.
+        len: u64,
+        /// Size of the buffer.
+        size: u64,
+    },
     /// A provider policy redirected to a range that is not system RAM.
     BadRedirect {
         /// The provider whose policy answered.
@@ -264,6 +275,25 @@ pub enum DmaError {
         len: u64,
         /// The device's effective mask.
         mask: DmaMask,
+    },
+    /// A coherent allocation (`dma_alloc_coherent`) the device cannot
+    /// address as it is: beyond its mask or outside its dma-ranges. Coherent
+    /// memory is never bounced (a bounce slot is a copy), so the allocation
+    /// fails, like Linux `dma_direct_alloc` when `dma_coherent_ok` is false.
+    /// The cure is a pool within the device's reach (Linux `ZONE_DMA32`) or
+    /// streaming mappings with syncs.
+    CoherentUnreachable {
+        /// The device the allocation was for.
+        device: Bdf,
+        /// Start of the allocation.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+        /// The device's effective mask.
+        mask: DmaMask,
+        /// The bus address the device would have to emit; `None` if no
+        /// dma-range of the device covers the allocation.
+        bus: Option<BusAddr>,
     },
     /// MMIO / peer memory that would have to be bounced, which is impossible.
     MmioNotBounceable {
@@ -401,6 +431,7 @@ impl DmaError {
             | PlanMismatch { .. }
             | AlreadyMapped { .. }
             | UnknownMemory { .. }
+            | OutOfBounds { .. }
             | BadRedirect { .. }
             | NotPeerMemory { .. }
             | KindMismatch { .. } => ErrorKind::Invalid,
@@ -411,6 +442,7 @@ impl DmaError {
                 ErrorKind::NoResources
             }
             MaskUnreachable { .. }
+            | CoherentUnreachable { .. }
             | MmioNotBounceable { .. }
             | CoherenceRequired { .. }
             | P2pUnreachable { .. }
@@ -608,6 +640,10 @@ impl fmt::Display for DmaError {
                 f,
                 "physical range {phys} + {len:#x} is not one kind of memory in the memory map"
             ),
+            OutOfBounds { offset, len, size } => write!(
+                f,
+                "access at offset {offset:#x} + {len:#x} is outside the {size:#x}-byte buffer"
+            ),
             BadRedirect { provider, to, len } => write!(
                 f,
                 "policy of {provider} redirected to {to} + {len:#x}, which is not system RAM"
@@ -620,6 +656,23 @@ impl fmt::Display for DmaError {
                 f,
                 "bus range {bus} + {len:#x} is beyond the device's {mask} DMA mask"
             ),
+            CoherentUnreachable {
+                device,
+                phys,
+                len,
+                mask,
+                bus,
+            } => {
+                write!(
+                    f,
+                    "coherent allocation {phys} + {len:#x} for {device} is out of the device's reach: "
+                )?;
+                match bus {
+                    Some(bus) => write!(f, "bus range {bus} + {len:#x} is beyond its {mask} DMA mask")?,
+                    None => write!(f, "outside every dma-range of the device (mask {mask})")?,
+                }
+                f.write_str("; coherent memory is never bounced")
+            }
             MmioNotBounceable { phys, len } => write!(
                 f,
                 "MMIO range {phys} + {len:#x} would need bouncing, which MMIO cannot be"

@@ -17,7 +17,7 @@ pub use report::{DebugReport, ErrCheck, MapKind, SyncCall};
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
 use crate::sync::{Mutex, MutexGuard};
 use crate::types::{DmaAddr, PhysAddr};
 use alloc::format;
@@ -205,6 +205,11 @@ impl<B: DmaBackend> DmaDebug<B> {
     }
 
     fn record_single(&self, dma: DmaAddr, req: &MapRequest, err: ErrCheck) {
+        self.record(MapKind::Single, dma, req, err);
+    }
+
+    /// Linux `add_dma_entry` for a single or coherent mapping.
+    fn record(&self, kind: MapKind, dma: DmaAddr, req: &MapRequest, err: ErrCheck) {
         self.with_state(|st| {
             let id = st.next_id();
             let mut lines = Vec::new();
@@ -212,7 +217,7 @@ impl<B: DmaBackend> DmaDebug<B> {
                 lines.extend(st.add_lines((id, 0), req.phys, req.len, dma, req.dir, req.attrs));
             }
             st.add(Entry {
-                kind: MapKind::Single,
+                kind,
                 dma,
                 len: req.len,
                 dir: req.dir,
@@ -276,6 +281,20 @@ impl<B: DmaBackend> DmaDebug<B> {
                 });
             }
         });
+    }
+
+    /// Linux `check_unmap` of a single or coherent mapping.
+    fn check_unmap_single(&self, kind: MapKind, dma: DmaAddr, req: &MapRequest) {
+        let r = UnmapRef {
+            kind,
+            dma,
+            len: req.len,
+            dir: req.dir,
+            target: Some(req.target),
+            phys: Some(req.phys),
+            nents: None,
+        };
+        self.with_state(|st| st.check_unmap(&r, DMA_MAPPING_ERROR));
     }
 
     fn check_unmap_sg(&self, table: &SgTable, plan: &[SegPlan], dir: Direction) {
@@ -347,17 +366,29 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
     }
 
     fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
-        let r = UnmapRef {
-            kind: MapKind::Single,
-            dma,
-            len: req.len,
-            dir: req.dir,
-            target: Some(req.target),
-            phys: Some(req.phys),
-            nents: None,
-        };
-        self.with_state(|st| st.check_unmap(&r, DMA_MAPPING_ERROR));
+        self.check_unmap_single(MapKind::Single, dma, req);
         self.inner.unmap(dma, req)
+    }
+
+    /// `debug_dma_alloc_coherent`: recorded as a coherent entry (its cache
+    /// lines are tracked like a bidirectional `SKIP_CPU_SYNC` mapping).
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        let dma = self.inner.map_coherent(req)?;
+        self.record(
+            MapKind::Coherent,
+            dma,
+            &req.as_map_request(),
+            ErrCheck::NotApplicable,
+        );
+        Ok(dma)
+    }
+
+    /// `debug_dma_free_coherent`: the entry must be a coherent one with the
+    /// same size and CPU address ("wrong function", "different size",
+    /// "different CPU address" otherwise).
+    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+        self.check_unmap_single(MapKind::Coherent, dma, &req.as_map_request());
+        self.inner.unmap_coherent(dma, req)
     }
 
     fn map_sg(

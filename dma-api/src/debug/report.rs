@@ -7,13 +7,16 @@ use crate::port::backend::SegTarget;
 use crate::types::{DmaAddr, PhysAddr};
 use core::fmt;
 
-/// How a mapping was made (Linux `dma_debug_single` / `dma_debug_sg`).
+/// How a mapping was made (Linux `dma_debug_single` / `dma_debug_sg` /
+/// `dma_debug_coherent`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum MapKind {
     /// `DmaBackend::map` (Linux `dma_map_phys` / `_page` / `_single` / `_resource`).
     Single,
     /// One DMA segment of `DmaBackend::map_sg` (Linux `dma_map_sg`).
     Sg,
+    /// `DmaBackend::map_coherent` (Linux `dma_alloc_attrs`).
+    Coherent,
 }
 
 impl fmt::Display for MapKind {
@@ -21,6 +24,7 @@ impl fmt::Display for MapKind {
         f.write_str(match self {
             MapKind::Single => "single",
             MapKind::Sg => "scatter-gather",
+            MapKind::Coherent => "coherent",
         })
     }
 }
@@ -96,7 +100,7 @@ pub enum DebugReport {
         /// Length at unmap time.
         unmap_len: u64,
     },
-    /// "frees DMA memory with wrong function" (single vs sg).
+    /// "frees DMA memory with wrong function" (single, sg or coherent).
     UnmapKindMismatch {
         /// The mapping.
         dma: DmaAddr,

@@ -63,7 +63,9 @@ impl DmaContext {
     /// context allocates coherent buffers and fallback bounce buffers from;
     /// it must be system RAM in `memmap` (else [`DmaError::UnknownMemory`])
     /// and, like Linux's `ZONE_DMA32`, reachable by every device that uses
-    /// [`DmaDevice::alloc_coherent`](super::DmaDevice::alloc_coherent).
+    /// [`DmaDevice::alloc_coherent`](super::DmaDevice::alloc_coherent)
+    /// (coherent memory is never bounced: a device that cannot reach the pool
+    /// gets [`DmaError::CoherentUnreachable`]).
     ///
     /// No BAR is peer memory until its owner registers it
     /// ([`DmaContext::add_p2pmem`]); [`DmaContext::with_p2pmem`] starts from

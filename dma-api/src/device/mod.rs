@@ -1,5 +1,5 @@
-//! The per-device DMA interface: dispatcher, raw (C-style) layer and typed
-//! layer.
+//! The per-device DMA interface: dispatcher, raw (C-style) layer, typed
+//! layer and owned coherent allocations ([`CoherentAllocation`]).
 //!
 //! A [`DmaDevice`] is built from a shared [`DmaContext`] (topology, memory
 //! map, P2P route cache, provider policies, arch, simulated RAM), the
@@ -9,6 +9,7 @@
 //! backend then maps. [`DmaDevice::explain_map`] returns the [`Decision`]
 //! trace `unidma map` prints.
 
+mod coherent;
 mod context;
 mod decision;
 pub mod dispatch;
@@ -18,6 +19,7 @@ mod raw;
 mod segments;
 mod typed;
 
+pub use coherent::CoherentAllocation;
 pub(crate) use context::mem_error as context_mem_error;
 pub use context::DmaContext;
 pub use decision::{ArchStep, Decision, RouteStep};

@@ -20,7 +20,9 @@ use crate::attrs::DmaAttrs;
 use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::{DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
+use crate::port::{
+    CoherentRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget,
+};
 use crate::sync::Mutex;
 use crate::topology::DeviceId;
 use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
@@ -560,52 +562,71 @@ impl DmaDevice {
         Ok(())
     }
 
-    /// `dma_alloc_coherent`: zeroed RAM (page-rounded) from the context's
-    /// pool, mapped bidirectionally without CPU syncs. Returns the CPU and
-    /// DMA addresses.
+    /// `dma_alloc_coherent` (Linux `dma_alloc_attrs`, kernel/dma/mapping.c):
+    /// zeroed RAM (page-rounded) from the context's pool, mapped with the
+    /// backend's [`DmaBackend::map_coherent`], so CPU and device share the
+    /// bytes with no sync in every mode — never a swiotlb bounce slot, under
+    /// forced bouncing included (`dma_direct_alloc`, `iommu_dma_alloc`).
+    /// Returns the CPU and DMA addresses; free with
+    /// [`DmaDevice::free_coherent`]. A pool the device cannot address is
+    /// [`DmaError::CoherentUnreachable`]. The owning form is
+    /// [`DmaDevice::alloc_coherent_buf`].
     pub fn alloc_coherent(&self, size: u64) -> Result<(PhysAddr, DmaAddr), DmaError> {
         let size = size
             .checked_add(PAGE_SIZE - 1)
             .map(|s| s & !(PAGE_SIZE - 1))
             .ok_or(DmaError::OutOfMemory { bytes: size })?;
         let phys = self.ctx.alloc_ram(size)?;
-        let req = MapRequest {
-            phys,
-            len: size,
-            dir: Direction::Bidirectional,
-            attrs: DmaAttrs::SKIP_CPU_SYNC,
-            target: SegTarget::Ram,
-        };
-        match self.backend.map(&req) {
+        let req = self.coherent_request(phys, size);
+        match self.backend.map_coherent(&req) {
             Ok(dma) => {
                 self.coherent.lock().insert(dma.raw(), (phys, size));
                 Ok((phys, dma))
             }
             Err(e) => {
+                // The range came from `alloc_ram` just before: nothing else
+                // holds it.
                 let _ = self.ctx.free_ram(phys);
                 Err(e)
             }
         }
     }
 
-    /// `dma_free_coherent` of an [`DmaDevice::alloc_coherent`] allocation.
+    fn coherent_request(&self, phys: PhysAddr, len: u64) -> CoherentRequest {
+        CoherentRequest {
+            device: self.bdf,
+            phys,
+            len,
+            attrs: DmaAttrs::empty(),
+        }
+    }
+
+    /// `dma_free_coherent` of a [`DmaDevice::alloc_coherent`] allocation:
+    /// `phys` and `dma` must be the pair it returned
+    /// ([`DmaError::NotMapped`] otherwise, nothing freed). The backend
+    /// unmaps, then the RAM goes back to the pool; if the unmap fails the
+    /// RAM is not reused (the device may still reach it) and the error is
+    /// returned.
     pub fn free_coherent(&self, phys: PhysAddr, dma: DmaAddr) -> Result<(), DmaError> {
-        let (p, size) = *self
-            .coherent
-            .lock()
-            .get(&dma.raw())
-            .filter(|(p, _)| *p == phys)
-            .ok_or(DmaError::NotMapped { dma, len: 0 })?;
-        self.coherent.lock().remove(&dma.raw());
-        let req = MapRequest {
-            phys: p,
-            len: size,
-            dir: Direction::Bidirectional,
-            attrs: DmaAttrs::SKIP_CPU_SYNC,
-            target: SegTarget::Ram,
+        let size = {
+            let mut live = self.coherent.lock();
+            match live.get(&dma.raw()) {
+                Some(&(p, size)) if p == phys => {
+                    live.remove(&dma.raw());
+                    size
+                }
+                _ => return Err(DmaError::NotMapped { dma, len: 0 }),
+            }
         };
-        self.backend.unmap(dma, &req)?;
-        self.ctx.free_ram(p)
+        let req = self.coherent_request(phys, size);
+        self.backend.unmap_coherent(dma, &req)?;
+        self.ctx.free_ram(phys)
+    }
+
+    /// Live coherent allocations ([`DmaDevice::alloc_coherent`] without
+    /// [`DmaDevice::free_coherent`]).
+    pub fn live_coherent(&self) -> usize {
+        self.coherent.lock().len()
     }
 
     /// `dma_need_sync`: false for peer mappings, else the backend's answer.

@@ -3,12 +3,14 @@
 //! in-memory test RAM. A 32-bit device maps a table with one entry above
 //! 4 GiB (bounced) and one below (direct); the "device" writes through the
 //! DMA addresses it was given and the bytes arrive in the original RAM on
-//! unmap.
+//! unmap. A coherent allocation under forced bouncing is shared by CPU and
+//! "device" with no sync, and frees on drop.
 
 use super::{DmaContext, DmaDevice};
 use crate::attrs::DmaAttrs;
 use crate::direct::DirectConfig;
 use crate::direction::Direction;
+use crate::error::DmaError;
 use crate::mask::DmaMask;
 use crate::mem::{CpuMem, CpuMemory};
 use crate::memmap::{MemRange, MemoryMap, RangeKind};
@@ -30,6 +32,10 @@ fn bdf(s: &str) -> Bdf {
 }
 
 fn device(mem: &Arc<TestMem>) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
+    device_with(mem, DirectConfig::default())
+}
+
+fn device_with(mem: &Arc<TestMem>, cfg: DirectConfig) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
     let cpu = CpuInfo {
         vendor: CpuVendor::Intel,
         family: 6,
@@ -58,7 +64,7 @@ fn device(mem: &Arc<TestMem>) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
     .unwrap();
     let tlb = Arc::new(Swiotlb::new(port, PhysAddr::new(SWIOTLB.0), SWIOTLB.1).unwrap());
     let backend = ctx
-        .direct_backend(bdf("01:00.0"), Some(tlb.clone()), DirectConfig::default())
+        .direct_backend(bdf("01:00.0"), Some(tlb.clone()), cfg)
         .unwrap();
     let dev = DmaDevice::new(ctx, bdf("01:00.0"), Arc::new(backend)).unwrap();
     (Arc::new(dev), tlb)
@@ -112,4 +118,68 @@ fn table_maps_bounces_and_unmaps_moving_the_device_bytes() {
     assert!(dev
         .unmap_sgtable(&mut t, Direction::FromDevice, DmaAttrs::empty())
         .is_err());
+}
+
+#[test]
+fn coherent_buffer_is_shared_under_forced_bouncing_and_freed_on_drop() {
+    let mem = Arc::new(TestMem::default());
+    let cfg = DirectConfig {
+        force_bounce: true,
+        ..DirectConfig::default()
+    };
+    let (dev, tlb) = device_with(&mem, cfg);
+    let before = dev.context().ram_in_use();
+    let buf = dev.alloc_coherent_buf(0x1800).unwrap();
+    assert_eq!(buf.len(), 0x1800);
+    assert!((POOL.0..POOL.0 + POOL.1).contains(&buf.phys().raw()));
+    // Identity dma-ranges: the device's address is the memory itself, not a
+    // swiotlb slot.
+    assert_eq!(buf.dma_handle().raw(), buf.phys().raw());
+    assert_eq!(tlb.live_mappings(), 0);
+    assert_eq!(dev.context().ram_in_use(), before + 0x2000);
+
+    // CPU -> device, no sync.
+    buf.write(0x10, &[0xc3; 0x20]).unwrap();
+    let mut seen = [0u8; 0x20];
+    mem.read(PhysAddr::new(buf.dma_handle().raw() + 0x10), &mut seen)
+        .unwrap();
+    assert_eq!(seen, [0xc3; 0x20]);
+    // Device -> CPU, no sync.
+    mem.write(
+        PhysAddr::new(buf.dma_handle().raw() + 0x17f0),
+        &[0x3c; 0x10],
+    )
+    .unwrap();
+    let mut got = [0u8; 0x10];
+    buf.read(0x17f0, &mut got).unwrap();
+    assert_eq!(got, [0x3c; 0x10]);
+
+    // Out of bounds: typed, naming offset, length and size.
+    assert_eq!(
+        buf.read(0x17f8, &mut got),
+        Err(DmaError::OutOfBounds {
+            offset: 0x17f8,
+            len: 0x10,
+            size: 0x1800
+        })
+    );
+    assert_eq!(
+        buf.write(u64::MAX, &[1]),
+        Err(DmaError::OutOfBounds {
+            offset: u64::MAX,
+            len: 1,
+            size: 0x1800
+        })
+    );
+    assert_eq!(buf.write(0x1800, &[]), Ok(()));
+
+    drop(buf);
+    assert_eq!(dev.context().ram_in_use(), before);
+    assert_eq!(dev.live_coherent(), 0);
+    assert_eq!(
+        dev.alloc_coherent_buf(0).unwrap_err(),
+        DmaError::ZeroLength {
+            phys: PhysAddr::ZERO
+        }
+    );
 }

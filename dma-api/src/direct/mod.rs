@@ -25,6 +25,12 @@
 //!   Unlike Linux we check it against the mask (`MaskUnreachable`, a
 //!   fallback), since a device cannot emit an address above its mask.
 //!
+//! Coherent allocations ([`DmaBackend::map_coherent`]) follow
+//! `dma_direct_alloc`, not the streaming path: never bounced, even under
+//! forced bouncing; the address is `phys_to_dma_unencrypted` when
+//! `force_dma_unencrypted` (a confidential guest), and a pool the device
+//! cannot reach is a typed [`DmaError::CoherentUnreachable`].
+//!
 //! Scatterlists: every entry separately, DMA length = the entry's own
 //! length, `nents = orig_nents` (direct never merges); on error everything
 //! mapped so far is unmapped with `SKIP_CPU_SYNC`.
@@ -38,7 +44,7 @@ use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
-use crate::port::{DmaBackend, MapRequest, SegPlan, SegTarget};
+use crate::port::{CoherentRequest, DmaBackend, MapRequest, SegPlan, SegTarget};
 use crate::swiotlb::Swiotlb;
 use crate::sync::Mutex;
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
@@ -76,6 +82,8 @@ pub struct DirectStats {
     pub bus: u64,
     /// Unmaps that did work (RAM).
     pub unmaps: u64,
+    /// Coherent allocations mapped (never bounced).
+    pub coherent: u64,
 }
 
 #[derive(Default)]
@@ -85,6 +93,7 @@ struct Counters {
     host_bridge: AtomicU64,
     bus: AtomicU64,
     unmaps: AtomicU64,
+    coherent: AtomicU64,
 }
 
 /// The direct backend for one device.
@@ -174,6 +183,7 @@ impl DirectBackend {
             host_bridge: c.host_bridge.load(Ordering::Relaxed),
             bus: c.bus.load(Ordering::Relaxed),
             unmaps: c.unmaps.load(Ordering::Relaxed),
+            coherent: c.coherent.load(Ordering::Relaxed),
         }
     }
 
@@ -304,6 +314,21 @@ impl DirectBackend {
     fn pool_of(&self, phys: PhysAddr) -> Option<&Arc<Swiotlb>> {
         self.swiotlb.as_ref().filter(|p| p.contains(phys))
     }
+
+    /// Linux `force_dma_unencrypted` (arch/x86/mm/mem_encrypt.c): the
+    /// device's DMA must use shared (unencrypted) memory. True under forced
+    /// bouncing, which models a confidential guest (`CC_ATTR_GUEST_MEM_ENCRYPT`),
+    /// and on a memory-encrypting host whose device mask cannot carry the
+    /// encryption bit (`dma_dev_mask <= DMA_BIT_MASK(__ffs64(sme_me_mask))`).
+    pub fn force_dma_unencrypted(&self) -> bool {
+        if self.cfg.force_bounce {
+            return true;
+        }
+        match self.arch.info().mem_encrypt_bit {
+            Some(bit) if self.dev.mem_encrypt => self.dev.mask.bits() <= u32::from(bit),
+            _ => false,
+        }
+    }
 }
 
 impl DmaBackend for DirectBackend {
@@ -351,6 +376,53 @@ impl DmaBackend for DirectBackend {
         }
         self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// `dma_direct_alloc` (kernel/dma/direct.c) once the pages exist: the
+    /// address is `phys_to_dma_direct`, i.e. `phys_to_dma_unencrypted` (no
+    /// memory-encryption bit, [`DmaAttrs::CC_SHARED`]) when
+    /// [`DirectBackend::force_dma_unencrypted`] — Linux has decrypted the
+    /// pages with `set_memory_decrypted` — else `phys_to_dma`; and
+    /// `dma_coherent_ok` must hold, else the allocation fails with
+    /// [`DmaError::CoherentUnreachable`] naming the device, the range and
+    /// the mask. Never bounced, under forced bouncing included: Linux never
+    /// takes a coherent allocation from swiotlb for `swiotlb=force` or a
+    /// confidential guest (only restricted-DMA pools allocate there, which
+    /// is not modelled). No cache maintenance; the uncached remap Linux
+    /// gives non-coherent devices is not modelled either (the simulated RAM
+    /// has no CPU caches).
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        Self::check_len(req.phys, req.len)?;
+        let mut attrs = req.attrs | DmaAttrs::SKIP_CPU_SYNC;
+        if self.force_dma_unencrypted() {
+            attrs |= DmaAttrs::CC_SHARED;
+        }
+        let unreachable = |bus| DmaError::CoherentUnreachable {
+            device: req.device,
+            phys: req.phys,
+            len: req.len,
+            mask: self.dev.mask,
+            bus,
+        };
+        match self.arch.ram_to_bus(&self.dev, req.phys, req.len, attrs) {
+            Ok(bus) => {
+                self.counters.coherent.fetch_add(1, Ordering::Relaxed);
+                Ok(DmaAddr::from_bus(bus))
+            }
+            Err(DmaError::MaskUnreachable { bus, .. }) => Err(unreachable(Some(bus))),
+            Err(DmaError::NotTranslatable { .. }) => Err(unreachable(None)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `dma_direct_free`: nothing was mapped, so nothing is undone; `dma`
+    /// must translate back to `req`'s range ([`DmaError::NotMapped`]
+    /// otherwise).
+    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+        match self.ram_phys(dma, req.len) {
+            Ok(phys) if phys == req.phys => Ok(()),
+            _ => Err(DmaError::NotMapped { dma, len: req.len }),
+        }
     }
 
     fn map_sg(
@@ -428,5 +500,7 @@ impl DmaBackend for DirectBackend {
     }
 }
 
+#[cfg(test)]
+mod coherent_tests;
 #[cfg(test)]
 mod tests;

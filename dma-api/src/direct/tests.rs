@@ -7,9 +7,11 @@ use crate::window::AddrWindow;
 use alloc::vec::Vec;
 use scatterlist::{ProviderId, SegKind};
 
-const POOL: u64 = 0x100_0000;
+pub(super) const POOL: u64 = 0x100_0000;
 
-fn setup(mask: u32, coherent: bool, cfg: DirectConfig) -> (Arc<TestMem>, DirectBackend) {
+/// A backend for a device whose RAM appears at bus `0x8000_0000 + phys`,
+/// with a 1 MiB swiotlb pool at [`POOL`].
+pub(super) fn setup(mask: u32, coherent: bool, cfg: DirectConfig) -> (Arc<TestMem>, DirectBackend) {
     let mem: Arc<TestMem> = Arc::new(TestMem::default());
     let pool = Arc::new(
         Swiotlb::new(

@@ -3,15 +3,16 @@
 //! driver's retry path for `NoResources` (IOVA space or bounce slots
 //! exhausted) and its fallback paths can be exercised deterministically.
 //!
-//! Only calls that may fail in Linux are injectable: `map`, `map_sg` and the
-//! syncs (bounce copies through an IOMMU can fail here). Unmaps never fail
-//! in Linux (`void`), so they are always forwarded.
+//! Only calls that may fail in Linux are injectable: `map`, `map_sg`,
+//! `map_coherent` (`dma_alloc_attrs` returns NULL) and the syncs (bounce
+//! copies through an IOMMU can fail here). Unmaps never fail in Linux
+//! (`void`, `dma_free_attrs` included), so they are always forwarded.
 
 use super::rng::XorShift64;
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan};
 use crate::sync::Mutex;
 use crate::types::{DmaAddr, PhysAddr};
 use alloc::boxed::Box;
@@ -32,6 +33,8 @@ bitflags::bitflags! {
         const SYNC_FOR_CPU = 1 << 2;
         /// `sync_for_device`.
         const SYNC_FOR_DEVICE = 1 << 3;
+        /// `map_coherent` (a coherent allocation's mapping).
+        const MAP_COHERENT = 1 << 4;
     }
 }
 
@@ -46,6 +49,8 @@ pub enum FaultOp {
     SyncForCpu,
     /// `sync_for_device`.
     SyncForDevice,
+    /// `map_coherent`.
+    MapCoherent,
 }
 
 impl FaultOp {
@@ -55,6 +60,7 @@ impl FaultOp {
             FaultOp::MapSg => FaultOps::MAP_SG,
             FaultOp::SyncForCpu => FaultOps::SYNC_FOR_CPU,
             FaultOp::SyncForDevice => FaultOps::SYNC_FOR_DEVICE,
+            FaultOp::MapCoherent => FaultOps::MAP_COHERENT,
         }
     }
 }
@@ -66,7 +72,7 @@ pub struct FaultCall {
     pub op: FaultOp,
     /// 1-based number of this call among the eligible calls.
     pub nth: u64,
-    /// Physical start (`map`; first CPU entry of `map_sg`).
+    /// Physical start (`map`, `map_coherent`; first CPU entry of `map_sg`).
     pub phys: Option<PhysAddr>,
     /// DMA address (syncs).
     pub dma: Option<DmaAddr>,
@@ -222,6 +228,16 @@ impl<B: DmaBackend> DmaBackend for FaultInject<B> {
 
     fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
         self.inner.unmap(dma, req)
+    }
+
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        let dir = Direction::Bidirectional;
+        self.gate(FaultOp::MapCoherent, Some(req.phys), None, req.len, dir)?;
+        self.inner.map_coherent(req)
+    }
+
+    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+        self.inner.unmap_coherent(dma, req)
     }
 
     fn map_sg(

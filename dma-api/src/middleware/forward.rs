@@ -5,7 +5,7 @@
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan};
 use crate::types::DmaAddr;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -25,6 +25,16 @@ macro_rules! forward_backend {
             }
             fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
                 (**self).unmap(dma, req)
+            }
+            fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+                (**self).map_coherent(req)
+            }
+            fn unmap_coherent(
+                &self,
+                dma: DmaAddr,
+                req: &CoherentRequest,
+            ) -> Result<(), DmaError> {
+                (**self).unmap_coherent(dma, req)
             }
             fn map_sg(
                 &self,

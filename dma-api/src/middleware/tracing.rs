@@ -4,7 +4,7 @@
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan};
 use crate::sync::Mutex;
 use crate::types::DmaAddr;
 use alloc::boxed::Box;
@@ -29,6 +29,18 @@ pub enum TraceOp {
         dma: DmaAddr,
         /// The request.
         req: MapRequest,
+    },
+    /// `map_coherent(req)`.
+    MapCoherent {
+        /// The request.
+        req: CoherentRequest,
+    },
+    /// `unmap_coherent(dma, req)`.
+    UnmapCoherent {
+        /// The address.
+        dma: DmaAddr,
+        /// The request.
+        req: CoherentRequest,
     },
     /// `map_sg(table, plan, dir, attrs)`.
     MapSg {
@@ -220,6 +232,21 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
     fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
         let r = self.inner.unmap(dma, req);
         self.emit(TraceOp::Unmap { dma, req: *req }, done(&r));
+        r
+    }
+
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        let r = self.inner.map_coherent(req);
+        self.emit(
+            TraceOp::MapCoherent { req: *req },
+            r.clone().map(TraceOk::Dma),
+        );
+        r
+    }
+
+    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+        let r = self.inner.unmap_coherent(dma, req);
+        self.emit(TraceOp::UnmapCoherent { dma, req: *req }, done(&r));
         r
     }
 

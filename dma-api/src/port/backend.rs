@@ -9,6 +9,7 @@
 //! (kernel/dma/mapping.c, kernel/dma/direct.c, drivers/iommu/dma-iommu.c).
 
 use crate::attrs::DmaAttrs;
+use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr};
@@ -52,6 +53,39 @@ pub struct MapRequest {
     pub attrs: DmaAttrs,
     /// How the range is reached.
     pub target: SegTarget,
+}
+
+/// A coherent allocation to map: the mapping half of Linux `dma_alloc_attrs`
+/// (kernel/dma/mapping.c). The raw layer took the page-aligned RAM from the
+/// context's pool; the backend gives the device an address for it that is
+/// coherent with the CPU (no bounce, no sync ever needed).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CoherentRequest {
+    /// The device the allocation is for (named by
+    /// [`DmaError::CoherentUnreachable`]).
+    pub device: Bdf,
+    /// Physical start of the allocation (page aligned).
+    pub phys: PhysAddr,
+    /// Its length in bytes (whole pages, > 0).
+    pub len: u64,
+    /// The caller's `DMA_ATTR_*` bits (`dma_alloc_attrs`' `attrs`).
+    pub attrs: DmaAttrs,
+}
+
+impl CoherentRequest {
+    /// The same range as a streaming request: bidirectional RAM with
+    /// `SKIP_CPU_SYNC` (what `dma_alloc_attrs` asks of the mapping). Used by
+    /// backends whose `map` never bounces RAM, and by dma-debug for its
+    /// records.
+    pub fn as_map_request(&self) -> MapRequest {
+        MapRequest {
+            phys: self.phys,
+            len: self.len,
+            dir: Direction::Bidirectional,
+            attrs: self.attrs | DmaAttrs::SKIP_CPU_SYNC,
+            target: SegTarget::Ram,
+        }
+    }
 }
 
 /// The dispatcher's decision for one CPU entry of a table, in CPU order
@@ -139,6 +173,35 @@ pub trait DmaBackend: Send + Sync {
 
     /// Undoes [`DmaBackend::map`]; `req` is the request that produced `dma`.
     fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError>;
+
+    /// Maps a coherent allocation: the mapping half of Linux
+    /// `dma_alloc_attrs` (kernel/dma/mapping.c), i.e. `dma_direct_alloc`'s
+    /// `phys_to_dma_direct` + `dma_coherent_ok` (kernel/dma/direct.c) or
+    /// `iommu_dma_alloc`'s `__iommu_dma_map` (drivers/iommu/dma-iommu.c).
+    ///
+    /// Unlike [`DmaBackend::map`] the result must be coherent in every
+    /// mode: CPU and device see the same bytes with no sync, so the range
+    /// is **never bounced** (a swiotlb slot is a copy, not the memory). A
+    /// backend that cannot give the device such an address fails
+    /// ([`DmaError::CoherentUnreachable`]).
+    ///
+    /// The default maps [`CoherentRequest::as_map_request`] with
+    /// [`DmaBackend::map`], which is right only for a backend whose `map`
+    /// never bounces RAM. A backend that may bounce must override it, and a
+    /// decorator must forward it to the backend it wraps (else the default
+    /// would route the allocation through the wrapped backend's `map`).
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        self.map(&req.as_map_request())
+    }
+
+    /// Undoes [`DmaBackend::map_coherent`]: the unmapping half of Linux
+    /// `dma_free_attrs` (`dma_direct_free`, `iommu_dma_free`); `req` is the
+    /// request that produced `dma`. The default unmaps
+    /// [`CoherentRequest::as_map_request`]; overriding rules as for
+    /// [`DmaBackend::map_coherent`].
+    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+        self.unmap(dma, &req.as_map_request())
+    }
 
     /// Maps a table (Linux `dma_map_sgtable`): writes the DMA side of the
     /// entries and `set_nents`; returns the number of DMA segments.

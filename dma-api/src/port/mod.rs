@@ -13,6 +13,8 @@ pub mod backend;
 pub mod per_entry;
 pub mod policy;
 
-pub use backend::{DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
+pub use backend::{
+    CoherentRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget,
+};
 pub use per_entry::{map_sg_per_entry, unmap_sg_per_entry};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

@@ -1,13 +1,16 @@
 //! A small, real backend for the decorator tests: it hands out DMA addresses
 //! (identity + offset like dma-direct, or from a bump IOVA space that packs a
 //! table's RAM entries into one segment like dma-iommu), keeps its own list
-//! of live mappings, and refuses to unmap or sync what it did not map.
+//! of live mappings, and refuses to unmap or sync what it did not map. It
+//! counts the coherent allocations it maps, so a test can see that a
+//! decorator forwarded `map_coherent` instead of turning it into a `map`.
 #![allow(dead_code)]
 
-use dma_api::port::{DmaBackend, MapRequest, SegPlan, SegTarget};
+use dma_api::port::{CoherentRequest, DmaBackend, MapRequest, SegPlan, SegTarget};
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, Iova, PhysAddr};
 use scatterlist::{DmaFlags, SegKind, SgTable};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// How [`Arena`] assigns addresses.
@@ -27,6 +30,8 @@ pub struct Arena {
     next: Mutex<u64>,
     /// Live mappings: DMA start -> lengths (several for identical addresses).
     live: Mutex<HashMap<u64, Vec<u64>>>,
+    /// `map_coherent` calls that reached the arena.
+    coherent_maps: AtomicU64,
 }
 
 pub const IOVA_BASE: u64 = 0x8000_0000;
@@ -44,7 +49,12 @@ impl Arena {
             mode,
             next: Mutex::new(IOVA_BASE),
             live: Mutex::new(HashMap::new()),
+            coherent_maps: AtomicU64::new(0),
         }
+    }
+    /// `map_coherent` calls that reached the arena itself.
+    pub fn coherent_maps(&self) -> u64 {
+        self.coherent_maps.load(Ordering::Relaxed)
     }
     /// Number of live mappings the backend itself holds.
     pub fn live_count(&self) -> usize {
@@ -127,6 +137,10 @@ impl DmaBackend for Arena {
             return Ok(());
         }
         self.remove_live(dma, req.len)
+    }
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        self.coherent_maps.fetch_add(1, Ordering::Relaxed);
+        self.map(&req.as_map_request())
     }
     fn map_sg(
         &self,

@@ -22,7 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dma_api::port::{DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use dma_api::port::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
 use dma_api::swiotlb::Swiotlb;
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, Iova, PhysAddr};
 use scatterlist::{SgTable, PAGE_SIZE};
@@ -330,6 +330,37 @@ impl IommuDmaBackend {
             });
     }
 
+    /// `__iommu_dma_map` of the range itself: IOVA of
+    /// `iova_align(len + iova_offset(phys))`, one page-table map with `prot`;
+    /// the DMA address keeps the in-granule offset.
+    fn map_in_place(&self, req: &MapRequest, prot: Prot, mmio: bool) -> Result<DmaAddr, DmaError> {
+        let g = self.granule();
+        let off = req.phys.raw() & (g - 1);
+        let size = self
+            .iova_align(req.len + off)
+            .ok_or_else(|| DmaError::PhysOverflow {
+                phys: req.phys,
+                len: req.len,
+            })?;
+        self.record_sync(req.phys, req.len, req.dir, false, mmio, req.attrs);
+        let range = self.alloc_iova(size)?;
+        let res = {
+            let mut io = lock(self.dom.iommu());
+            self.pt_map(
+                &mut io,
+                range.start(),
+                PhysAddr::new(req.phys.raw() - off),
+                size,
+                prot,
+            )
+        };
+        if let Err(e) = res {
+            self.free_iova_now(range);
+            return Err(e);
+        }
+        Ok(DmaAddr::new(range.start().raw() + off))
+    }
+
     /// Translates `[dma, dma + len)` granule by granule through the page
     /// table and records the maintenance of each physically contiguous run
     /// (MMIO leaves are skipped).
@@ -412,31 +443,36 @@ impl DmaBackend for IommuDmaBackend {
         if !mmio && self.bounces(req.phys, req.len) {
             return self.map_bounced(req, prot);
         }
-        let g = self.granule();
-        let off = req.phys.raw() & (g - 1);
-        let size = self
-            .iova_align(req.len + off)
-            .ok_or_else(|| DmaError::PhysOverflow {
-                phys: req.phys,
-                len: req.len,
-            })?;
-        self.record_sync(req.phys, req.len, req.dir, false, mmio, req.attrs);
-        let range = self.alloc_iova(size)?;
-        let res = {
-            let mut io = lock(self.dom.iommu());
-            self.pt_map(
-                &mut io,
-                range.start(),
-                PhysAddr::new(req.phys.raw() - off),
-                size,
-                prot,
-            )
-        };
-        if let Err(e) = res {
-            self.free_iova_now(range);
-            return Err(e);
+        self.map_in_place(req, prot, mmio)
+    }
+
+    /// `iommu_dma_alloc` (drivers/iommu/dma-iommu.c) once the pages exist:
+    /// `__iommu_dma_map` of the allocation with
+    /// `dma_info_to_prot(DMA_BIDIRECTIONAL, coherent, attrs)`, never through
+    /// swiotlb — untrusted devices included, since the allocation is page
+    /// aligned and owns its pages. (Were the IOMMU granule larger than a
+    /// page, whole granules would be mapped, as Linux does without
+    /// `dev_use_swiotlb`; every simulated IOMMU uses 4 KiB.) Zero or
+    /// wrapping lengths are refused like [`Self::map`].
+    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        let m = req.as_map_request();
+        if m.len == 0 {
+            return Err(DmaError::ZeroLength { phys: m.phys });
         }
-        Ok(DmaAddr::new(range.start().raw() + off))
+        if m.phys.last_of(m.len).is_none() {
+            return Err(DmaError::PhysOverflow {
+                phys: m.phys,
+                len: m.len,
+            });
+        }
+        let prot = dma_info_to_prot(m.dir, self.dev.coherent, m.attrs, false);
+        self.map_in_place(&m, prot, false)
+    }
+
+    /// `iommu_dma_free`: `__iommu_dma_unmap` of the whole allocation (strict
+    /// flush or flush queue, as [`Self::unmap`]).
+    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+        self.unmap(dma, &req.as_map_request())
     }
 
     /// `iommu_dma_unmap_phys` / `__iommu_dma_unmap`: unmap the whole

@@ -15,6 +15,8 @@
 //! is left unmapped instead of mapping the memory after the previous segment,
 //! and errors are typed. Untrusted devices are strict, and with a swiotlb
 //! pool attached their sub-granule RAM ranges are bounced (`bounce`).
+//! Coherent allocations (`iommu_dma_alloc`) are mapped in place and never
+//! bounced, untrusted devices included.
 
 mod backend;
 mod bounce;
