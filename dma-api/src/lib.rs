@@ -29,7 +29,7 @@
 //! # use dma_api::mem::MemError;
 //! # use dma_api::{Bdf, CpuMem, CpuMemory, DmaContext};
 //! # use std::collections::BTreeMap;
-//! # use std::sync::{Arc, Mutex};
+//! # use std::sync::Mutex;
 //! # static INFO: ArchInfo = ArchInfo { name: "doc", cache_line_size: 64, default_coherent: true,
 //! #     always_coherent: true, p2p: P2pSupport::Full, mem_encrypt_bit: None,
 //! #     sync: SyncRules::NONE, invalidate_edges: EdgePolicy::Plain, line_invalidate: false,
@@ -61,28 +61,53 @@
 //! # let cpu = CpuInfo { vendor: CpuVendor::Intel, family: 6, x86: true };
 //! # let topo = Topology::build(cpu, [HostBridgeRecord::new("hb0", 0, 0)], [rp, ep]).unwrap();
 //! # let mut memmap = MemoryMap::new();
-//! # memmap.insert(MemRange { start: PhysAddr::new(0), size: 1 << 32, kind: RangeKind::Ram }).unwrap();
+//! # memmap.insert(MemRange { start: dma_api::PhysAddr::new(0), size: 1 << 32, kind: RangeKind::Ram }).unwrap();
 //! # let ram = Arc::new(Ram::default());
 //! # let port: CpuMem = ram.clone();
 //! # let ctx = DmaContext::new(topo, memmap, &ARCH, port, (PhysAddr::new(0x100_0000), 0x10_0000)).unwrap();
 //! # let backend = Arc::new(ctx.direct_backend(nic, None, DirectConfig::default()).unwrap());
-//! use dma_api::{Direction, DmaAttrs, DmaDevice, PhysAddr, SegKind};
-//! use scatterlist::SgTable;
+//! use dma_api::prelude::*;
+//! use std::sync::Arc;
 //!
-//! // The platform hands the driver its device (context + backend).
-//! let dev = DmaDevice::new(ctx, nic, backend)?;
+//! /// A NIC's receive path, written only against `dma_api`.
+//! struct Rx {
+//!     dev: Arc<DmaDevice>,
+//!     /// Descriptor ring shared with the device: `(dma, len)` pairs.
+//!     ring: CoherentAllocation,
+//! }
 //!
-//! // Two receive buffers, mapped for the device to write.
+//! impl Rx {
+//!     fn new(dev: Arc<DmaDevice>) -> Result<Self, DmaError> {
+//!         let ring = dev.alloc_coherent_buf(4096)?; // coherent in every mode
+//!         Ok(Self { dev, ring })
+//!     }
+//!
+//!     /// Posts buffers: the memory map says what they are, the device maps
+//!     /// them, the ring tells the device where they are.
+//!     fn post(&self, bufs: &[(PhysAddr, u64)]) -> Result<MappedTable, DmaError> {
+//!         let table = self.dev.table_from_ranges(bufs, 0x10_000)?;
+//!         let rx = MappedTable::map(&self.dev, table, Direction::FromDevice, DmaAttrs::empty())
+//!             .map_err(|(_, e)| e)?;
+//!         for (i, s) in rx.segments().enumerate() {
+//!             let at = i as u64 * 16;
+//!             self.ring.write(at, &s.dma.raw().to_le_bytes())?;
+//!             self.ring.write(at + 8, &s.len.to_le_bytes())?;
+//!         }
+//!         Ok(rx)
+//!     }
+//! }
+//!
+//! let rx = Rx::new(Arc::new(DmaDevice::new(ctx, nic, backend)?))?;
 //! let bufs = [(PhysAddr::new(0x20_0000), 0x1000), (PhysAddr::new(0x40_0000), 0x800)];
-//! let mut table = SgTable::from_ranges(&bufs, SegKind::Ram, 0x10_000)?;
-//! let n = dev.map_sgtable(&mut table, Direction::FromDevice, DmaAttrs::empty())?;
-//! assert_eq!(n, 2);
+//! let posted = rx.post(&bufs)?;
 //!
-//! // The device writes through the DMA addresses it was programmed with.
-//! let dma = table.dma_iter().next().unwrap().dma_address();
-//! ram.write(PhysAddr::new(dma.raw()), b"packet")?; // identity dma-ranges here
+//! // The device reads descriptor 0 from the ring and writes a packet there.
+//! let mut desc = [0u8; 8];
+//! ram.read(PhysAddr::new(rx.ring.dma_handle().raw()), &mut desc)?; // identity dma-ranges
+//! ram.write(PhysAddr::new(u64::from_le_bytes(desc)), b"packet")?;
 //!
-//! dev.unmap_sgtable(&mut table, Direction::FromDevice, DmaAttrs::empty())?;
+//! posted.sync_range_for_cpu(0, 6)?;
+//! posted.unmap()?;
 //! let mut got = [0u8; 6];
 //! ram.read(bufs[0].0, &mut got)?;
 //! assert_eq!(&got, b"packet");
@@ -109,6 +134,15 @@ pub mod swiotlb;
 pub mod sync;
 pub mod types;
 
+/// What a driver needs in scope: `use dma_api::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        segments, Bdf, CoherentAllocation, CpuBuffer, DeviceMapping, Direction, DmaAddr, DmaAttrs,
+        DmaDevice, DmaError, DmaMask, ErrorKind, MappedSgTable, MappedTable, PhysAddr, Segment,
+        SegmentRoute,
+    };
+}
+
 #[cfg(test)]
 mod test_support;
 
@@ -122,12 +156,17 @@ pub use arch_port::{
     PeerRoute, SyncOp, SyncPoint, SyncRules,
 };
 pub use attrs::DmaAttrs;
-pub use device::{segments, DmaContext, DmaDevice, IovaLink, Segment, SegmentRoute};
+pub use device::{
+    segments, Bidirectional, CoherentAllocation, CpuBuffer, CpuView, DeviceMapping, DmaContext,
+    DmaDevice, FromDevice, IovaLink, MappedSgTable, MappedTable, P2pMemRegistration, Segment,
+    SegmentRoute, ToDevice,
+};
 pub use direction::Direction;
 pub use dma_pci::{
     Access, AddrWindow, Bdf, BdfParseError, DmaMask, MaskError, TranslateError, WindowError,
     WindowMap,
 };
 pub use error::{DmaError, ErrorKind};
+pub use fallback::{map_or_fallback, map_sgtable_or_fallback};
 pub use mem::{CpuMem, CpuMemory};
 pub use types::*;

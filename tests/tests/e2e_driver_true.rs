@@ -268,3 +268,132 @@ fn a_mixed_table_names_the_failing_entry_and_the_fallback_bounces_only_it() {
     assert_eq!(a.ctx.ram_in_use(), before, "the staging RAM is freed");
     assert_eq!(d.live_tables(), 0);
 }
+
+/// Issue 11, bug 3: a `CpuView` must read where the device's accesses land:
+/// a peer BAR's backing (through the context's memory port) and an owner's
+/// redirect target, not RAM at the original address.
+#[test]
+fn cpu_view_reads_peer_bar_and_redirected_memory_where_the_device_wrote() {
+    use dma_api::{CpuBuffer, FromDevice};
+    let a = reference_with(IommuMode::Strict);
+    let d = a.device(bdf(NVME1)).unwrap();
+    // Peer BAR (bus address across the switch).
+    let bar = PhysAddr::new(RDMA0_BAR + 0x4000);
+    let m = CpuBuffer::new(bar, 0x100)
+        .unwrap()
+        .map::<FromDevice>(d, DmaAttrs::empty())
+        .unwrap();
+    let data = pattern(0x100, 11);
+    dev_write(&a, bdf(NVME1), m.dma_addr(), &data).unwrap();
+    let v = m.sync_for_cpu().map_err(|(_, e)| e).unwrap();
+    let mut got = vec![0u8; 0x100];
+    v.read(0, &mut got).unwrap();
+    assert_eq!(got, data, "the view reads the BAR's backing");
+    assert_eq!(
+        v.read(0xf0, &mut [0u8; 0x20]),
+        Err(DmaError::OutOfBounds {
+            offset: 0xf0,
+            len: 0x20,
+            size: 0x100
+        })
+    );
+    v.unmap().unwrap();
+
+    // Redirected: the APU's "VRAM" aperture is really its carve-out; the
+    // owner sends peers there.
+    struct ToCarveOut;
+    impl ProviderPolicy for ToCarveOut {
+        fn decide(
+            &self,
+            _: Bdf,
+            phys: PhysAddr,
+            _: u64,
+            _: SegKind,
+            _: Direction,
+        ) -> PolicyDecision {
+            PolicyDecision::Redirect(PhysAddr::new(0x8000_0000 + (phys.raw() - 0xc200_0000)))
+        }
+    }
+    let apu = a.ctx.provider_of(bdf("00:08.0")).unwrap();
+    a.ctx.set_policy(apu, Arc::new(ToCarveOut));
+    let aperture = PhysAddr::new(0xc200_1000);
+    let m = CpuBuffer::new(aperture, 0x80)
+        .unwrap()
+        .map::<FromDevice>(d, DmaAttrs::empty())
+        .unwrap();
+    let data = pattern(0x80, 12);
+    dev_write(&a, bdf(NVME1), m.dma_addr(), &data).unwrap();
+    assert_eq!(
+        cpu_read(&a, PhysAddr::new(0x8000_1000), 0x80),
+        data,
+        "landed in the carve-out"
+    );
+    let v = m.sync_for_cpu().map_err(|(_, e)| e).unwrap();
+    let mut got = vec![0u8; 0x80];
+    v.read(0, &mut got).unwrap();
+    assert_eq!(got, data, "the view reads the redirect target");
+    v.unmap().unwrap();
+}
+
+/// A block driver learns the direction per request: a run-time-direction
+/// table under forced bouncing; a sub-range sync for the CPU copies exactly
+/// that range back from the bounce buffers.
+#[test]
+fn a_run_time_direction_table_syncs_exactly_the_range_asked() {
+    use dma_api::MappedTable;
+    let opts = AssemblyOptions {
+        iommu: IommuMode::Off,
+        force_bounce: true,
+        ..AssemblyOptions::default()
+    };
+    let a = reference(opts);
+    let d = a.device(bdf(NVME0)).unwrap();
+    let (b0, b1) = (scratch(&a, 0), scratch(&a, 1));
+    // A read request: the device writes memory.
+    let dir = request_dir(true);
+    let t = d
+        .table_from_ranges(&[(b0, 0x1000), (b1, 0x1000)], 1 << 20)
+        .unwrap();
+    let m = MappedTable::map(d, t, dir, DmaAttrs::empty())
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert_eq!(m.dir(), Direction::FromDevice);
+    let segs: Vec<_> = m.segments().collect();
+    assert_eq!(segs.len(), 2);
+    let data = pattern(0x2000, 13);
+    dev_write(&a, bdf(NVME0), segs[0].dma, &data[..0x1000]).unwrap();
+    dev_write(&a, bdf(NVME0), segs[1].dma, &data[0x1000..]).unwrap();
+    // Bytes 0xf00..0x1100 straddle the two segments.
+    m.sync_range_for_cpu(0xf00, 0x200).unwrap();
+    assert_eq!(
+        cpu_read(&a, PhysAddr::new(b0.raw() + 0xf00), 0x100),
+        data[0xf00..0x1000]
+    );
+    assert_eq!(cpu_read(&a, b1, 0x100), data[0x1000..0x1100]);
+    assert_ne!(
+        cpu_read(&a, b0, 0x100),
+        data[..0x100],
+        "outside the range: not yet synced"
+    );
+    assert!(matches!(
+        m.sync_range_for_cpu(0x1f00, 0x200),
+        Err(DmaError::OutOfBounds { .. })
+    ));
+    let t = m.unmap().unwrap();
+    assert_eq!(t.orig_nents(), 2);
+    assert_eq!(
+        cpu_read(&a, b0, 0x1000),
+        data[..0x1000],
+        "unmap copies the rest back"
+    );
+    assert_eq!(d.live_tables(), 0);
+}
+
+/// The direction of a block request, as `rq_dma_dir` computes it.
+fn request_dir(is_read: bool) -> Direction {
+    if is_read {
+        Direction::FromDevice
+    } else {
+        Direction::ToDevice
+    }
+}

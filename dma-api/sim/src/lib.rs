@@ -59,4 +59,4 @@ pub mod sysfs;
 
 pub use assembly::{Assembly, AssemblyOptions, IommuMode};
 pub use iommu_adapter::RcIommu;
-pub use ram::SimRam;
+pub use ram::{SimCpu, SimRam};

@@ -276,6 +276,19 @@ impl DmaDevice {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<DmaAddr, DmaError> {
+        self.map_phys_at(phys, len, dir, attrs).map(|(dma, _)| dma)
+    }
+
+    /// [`DmaDevice::map_phys`], also returning where the device's accesses
+    /// land in CPU physical memory (the owner's redirect target, when there
+    /// is one): what a CPU view of the mapping must read.
+    pub(crate) fn map_phys_at(
+        &self,
+        phys: PhysAddr,
+        len: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(DmaAddr, PhysAddr), DmaError> {
         if len == 0 {
             return Err(DmaError::ZeroLength { phys });
         }
@@ -288,7 +301,7 @@ impl DmaDevice {
             .entry(dma.raw())
             .or_default()
             .push(Single { req });
-        Ok(dma)
+        Ok((dma, plan.phys))
     }
 
     /// `dma_unmap_phys`: `dma` and `len` must be those of a live

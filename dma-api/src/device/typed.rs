@@ -12,7 +12,9 @@
 //! [`MappedSgTable`] unmaps the table.
 
 use super::context::mem_error;
+use super::mapped_table::MappedTable;
 use super::raw::DmaDevice;
+use super::segments::Segments;
 use crate::attrs::DmaAttrs;
 use crate::direction::Direction;
 use crate::error::DmaError;
@@ -91,11 +93,12 @@ impl CpuBuffer {
         dev: &Arc<DmaDevice>,
         attrs: DmaAttrs,
     ) -> Result<DeviceMapping<D>, (Self, DmaError)> {
-        match dev.map_phys(self.phys, self.len, D::DIR, attrs) {
-            Ok(dma) => Ok(DeviceMapping {
+        match dev.map_phys_at(self.phys, self.len, D::DIR, attrs) {
+            Ok((dma, cpu)) => Ok(DeviceMapping {
                 inner: Live {
                     dev: dev.clone(),
                     buf: self,
+                    cpu,
                     dma,
                     attrs,
                     dir: D::DIR,
@@ -113,6 +116,9 @@ impl CpuBuffer {
 struct Live {
     dev: Arc<DmaDevice>,
     buf: CpuBuffer,
+    /// Where the device's accesses land: `buf`'s start, or the owner's
+    /// redirect target.
+    cpu: PhysAddr,
     dma: DmaAddr,
     attrs: DmaAttrs,
     dir: Direction,
@@ -227,15 +233,19 @@ impl<D: DirMarker> CpuView<D> {
             .map_err(|e| mem_error(e, phys, data.len() as u64))
     }
 
+    /// The CPU address of `[offset, offset + len)` of the mapping: where
+    /// the device's accesses land (a peer BAR, through the context's memory
+    /// port; a redirect target rather than the original range).
     fn at(&self, offset: u64, len: u64) -> Result<PhysAddr, DmaError> {
         let b = self.inner.buf;
         if offset > b.len || len > b.len - offset {
-            return Err(DmaError::NotMapped {
-                dma: DmaAddr::new(self.inner.dma.raw().saturating_add(offset)),
+            return Err(DmaError::OutOfBounds {
+                offset,
                 len,
+                size: b.len,
             });
         }
-        Ok(PhysAddr::new(b.phys.raw() + offset))
+        Ok(PhysAddr::new(self.inner.cpu.raw() + offset))
     }
 
     /// Hands the buffer back to the device (`dma_sync_single_for_device`).
@@ -262,16 +272,15 @@ impl<D: DirMarker> CpuView<D> {
     }
 }
 
-/// A DMA-mapped table: only the DMA side is exposed; dropping it unmaps.
+/// A DMA-mapped table in direction `D`: [`MappedTable`] with the direction
+/// as a type; dropping it unmaps.
 ///
 /// # Invariants
-/// `table` is mapped on `dev` in `D` until drop or [`MappedSgTable::unmap`].
+/// The inner table is mapped on its device in `D` until drop or
+/// [`MappedSgTable::unmap`].
 #[derive(Debug)]
 pub struct MappedSgTable<D: DirMarker> {
-    dev: Arc<DmaDevice>,
-    table: SgTable,
-    attrs: DmaAttrs,
-    armed: bool,
+    inner: MappedTable,
     _dir: PhantomData<D>,
 }
 
@@ -279,55 +288,62 @@ impl<D: DirMarker> MappedSgTable<D> {
     /// Maps `table` on `dev`; on error the table comes back unmapped.
     pub fn map(
         dev: &Arc<DmaDevice>,
-        mut table: SgTable,
+        table: SgTable,
         attrs: DmaAttrs,
     ) -> Result<Self, (SgTable, DmaError)> {
-        match dev.map_sgtable(&mut table, D::DIR, attrs) {
-            Ok(_) => Ok(Self {
-                dev: dev.clone(),
-                table,
-                attrs,
-                armed: true,
-                _dir: PhantomData,
-            }),
-            Err(e) => Err((table, e)),
-        }
+        MappedTable::map(dev, table, D::DIR, attrs).map(|inner| Self {
+            inner,
+            _dir: PhantomData,
+        })
     }
 
     /// DMA segments.
     pub fn nents(&self) -> usize {
-        self.table.nents()
+        self.inner.nents()
     }
 
     /// The DMA segments (address, length, flags).
     pub fn dma_iter(&self) -> DmaIter<'_> {
-        self.table.dma_iter()
+        self.inner.table().dma_iter()
+    }
+
+    /// `{ dma address, length, route }` per DMA segment.
+    pub fn segments(&self) -> Segments<'_> {
+        self.inner.segments()
+    }
+
+    /// The table, both sides (read-only while mapped).
+    pub fn table(&self) -> &SgTable {
+        self.inner.table()
     }
 
     /// `dma_sync_sgtable_for_cpu`.
     pub fn sync_for_cpu(&self) -> Result<(), DmaError> {
-        self.dev.sync_sgtable_for_cpu(&self.table, D::DIR)
+        self.inner.sync_for_cpu()
     }
 
     /// `dma_sync_sgtable_for_device`.
     pub fn sync_for_device(&self) -> Result<(), DmaError> {
-        self.dev.sync_sgtable_for_device(&self.table, D::DIR)
+        self.inner.sync_for_device()
+    }
+
+    /// See [`MappedTable::sync_range_for_cpu`].
+    pub fn sync_range_for_cpu(&self, offset: u64, len: u64) -> Result<(), DmaError> {
+        self.inner.sync_range_for_cpu(offset, len)
+    }
+
+    /// See [`MappedTable::sync_range_for_device`].
+    pub fn sync_range_for_device(&self, offset: u64, len: u64) -> Result<(), DmaError> {
+        self.inner.sync_range_for_device(offset, len)
     }
 
     /// Unmaps and returns the (CPU-side) table.
-    pub fn unmap(mut self) -> Result<SgTable, DmaError> {
-        self.armed = false;
-        let r = self.dev.unmap_sgtable(&mut self.table, D::DIR, self.attrs);
-        r.map(|()| core::mem::take(&mut self.table))
+    pub fn unmap(self) -> Result<SgTable, DmaError> {
+        self.inner.unmap()
     }
-}
 
-impl<D: DirMarker> Drop for MappedSgTable<D> {
-    fn drop(&mut self) {
-        if self.armed {
-            if let Err(e) = self.dev.unmap_sgtable(&mut self.table, D::DIR, self.attrs) {
-                self.dev.context().report_drop_error(e);
-            }
-        }
+    /// Forgets the direction type (for code that learns it at run time).
+    pub fn into_untyped(self) -> MappedTable {
+        self.inner
     }
 }

@@ -24,7 +24,7 @@ pub use registry::{BackendEnv, BackendSpec, Concrete, DomainNeed, Registry};
 
 use crate::fabric::Fabric;
 use crate::machine::{ArchName, Machine};
-use crate::ram::SimRam;
+use crate::ram::{SimCpu, SimRam};
 use crate::RcIommu;
 use dma_api::debug::DmaDebug;
 use dma_api::device::{DmaContext, DmaDevice};
@@ -260,7 +260,11 @@ impl Assembly {
             layout.page_tables.0,
             layout.page_tables.1,
         )));
-        let ctx = machine.dma_context(arch, SimRam(mem.clone()).port(), layout.coherent)?;
+        // One BAR store for the CPU's view (the context's memory port) and
+        // the devices' (the fabric).
+        let bars: SharedMem = Arc::new(RwLock::new(PhysMem::with_pool(dma_api::PhysAddr::ZERO, 0)));
+        let cpu = SimCpu::new(mem.clone(), bars.clone(), machine.memmap.clone());
+        let ctx = machine.dma_context(arch, cpu.port(), layout.coherent)?;
         let swiotlb = Arc::new(Swiotlb::new(
             SimRam(mem.clone()).port(),
             layout.swiotlb.0,
@@ -459,7 +463,8 @@ impl Assembly {
                 },
             );
         }
-        let mut fabric = Fabric::new(ctx.topology.clone(), machine.memmap.clone(), mem.clone());
+        let mut fabric = Fabric::new(ctx.topology.clone(), machine.memmap.clone(), mem.clone())
+            .with_bar_store(bars);
         if let Some(io) = &iommu {
             fabric = fabric.with_iommu(io.rc.clone());
         }

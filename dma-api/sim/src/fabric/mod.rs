@@ -98,7 +98,7 @@ pub struct Fabric {
     topology: Arc<RwLock<Topology>>,
     memmap: MemoryMap,
     ram: SharedMem,
-    bars: Mutex<PhysMem>,
+    bars: SharedMem,
     iommu: Option<Arc<dyn RootComplexIommu>>,
     config: FabricConfig,
     state: Mutex<State>,
@@ -126,7 +126,10 @@ impl Fabric {
             topology,
             memmap,
             ram,
-            bars: Mutex::new(PhysMem::with_pool(PhysAddr::ZERO, 0)),
+            bars: Arc::new(std::sync::RwLock::new(PhysMem::with_pool(
+                PhysAddr::ZERO,
+                0,
+            ))),
             iommu: None,
             config: FabricConfig::default(),
             state: Mutex::new(State::default()),
@@ -141,6 +144,18 @@ impl Fabric {
             machine.memmap.clone(),
             Arc::new(std::sync::RwLock::new(PhysMem::new())),
         )
+    }
+
+    /// Keeps BAR contents in `bars` (shared with the CPU's view of memory,
+    /// [`crate::ram::SimCpu`], so the CPU and devices see one BAR backing).
+    pub fn with_bar_store(mut self, bars: SharedMem) -> Self {
+        self.bars = bars;
+        self
+    }
+
+    /// The BAR backing: a sparse store keyed by each BAR's CPU address.
+    pub fn bar_store(&self) -> &SharedMem {
+        &self.bars
     }
 
     /// Attaches the IOMMU the root complex consults for requesters under
@@ -330,7 +345,13 @@ impl Fabric {
                     .unwrap_or_else(|e| e.into_inner())
                     .write(phys, src),
             ),
-            Target::Bar { phys, .. } => (phys, lock(&self.bars).write(phys, src)),
+            Target::Bar { phys, .. } => (
+                phys,
+                self.bars
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .write(phys, src),
+            ),
         };
         r.map_err(|_| FaultReason::NoMemory {
             phys,
@@ -348,7 +369,13 @@ impl Fabric {
                     .unwrap_or_else(|e| e.into_inner())
                     .read(phys, dst),
             ),
-            Target::Bar { phys, .. } => (phys, lock(&self.bars).read(phys, dst)),
+            Target::Bar { phys, .. } => (
+                phys,
+                self.bars
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .read(phys, dst),
+            ),
         };
         r.map_err(|_| FaultReason::NoMemory { phys, len })
     }
@@ -501,7 +528,10 @@ impl Fabric {
             let src = data.get(o..o + n).unwrap_or(&[]);
             // Ranges were checked not to wrap: the stores cannot fail.
             let _ = if is_bar {
-                lock(&self.bars).write(p, src)
+                self.bars
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .write(p, src)
             } else {
                 self.ram
                     .write()
@@ -520,7 +550,10 @@ impl Fabric {
         for (is_bar, p, o, n) in parts {
             if let Some(dst) = buf.get_mut(o..o + n) {
                 let _ = if is_bar {
-                    lock(&self.bars).read(p, dst)
+                    self.bars
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .read(p, dst)
                 } else {
                     self.ram
                         .read()
