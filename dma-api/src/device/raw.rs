@@ -106,22 +106,33 @@ fn give_spare(v: Vec<SegPlan>) {
 }
 type FastMap<K, V> = HashMap<K, V>;
 
-/// Checks every CPU entry's kind against the memory map. Consecutive entries
+/// Checks every CPU entry's kind against the memory map and appends a RAM
+/// plan for it; returns whether every entry is RAM. Consecutive entries
 /// inside the range the last lookup found cost two comparisons; a new range
 /// costs one binary search.
-fn verify_kinds(memmap: &crate::memmap::MemoryMap, table: &SgTable) -> Result<(), DmaError> {
-    let mut known: Option<(PhysAddr, PhysAddr, scatterlist::SegKind)> = None;
+fn verify_into(
+    memmap: &crate::memmap::MemoryMap,
+    table: &SgTable,
+    plan: &mut Vec<SegPlan>,
+) -> Result<bool, DmaError> {
+    // The range of the last lookup, as raw [start, end] and its kind.
+    let (mut lo, mut hi, mut known) = (1u64, 0u64, scatterlist::SegKind::Ram);
+    let mut all_ram = true;
+    plan.reserve(table.orig_nents());
     for (index, e) in table.iter().enumerate() {
         let (phys, len, claimed) = (e.phys(), u64::from(e.len()), e.kind());
-        let last = phys.last_of(len);
-        let actual = match (known, last) {
-            (Some((s, l, k)), Some(end)) if s <= phys && end <= l => Some(k),
-            _ => memmap.kind_of_range(phys, len).map(|(r, k)| {
+        let start = phys.raw();
+        // An entry is never empty and never wraps (scatterlist invariant).
+        let end = start.wrapping_add(len).wrapping_sub(1);
+        let actual = if lo <= start && end <= hi && end >= start {
+            Some(known)
+        } else {
+            memmap.kind_of_range(phys, len).map(|(r, k)| {
                 if let Some(l) = r.last() {
-                    known = Some((r.start, l, k));
+                    (lo, hi, known) = (r.start.raw(), l.raw(), k);
                 }
                 k
-            }),
+            })
         };
         if actual != Some(claimed) {
             return Err(DmaError::KindMismatch {
@@ -132,8 +143,13 @@ fn verify_kinds(memmap: &crate::memmap::MemoryMap, table: &SgTable) -> Result<()
                 actual,
             });
         }
+        all_ram &= claimed == scatterlist::SegKind::Ram;
+        plan.push(SegPlan {
+            phys,
+            target: SegTarget::Ram,
+        });
     }
-    Ok(())
+    Ok(all_ram)
 }
 
 /// What [`DmaDevice::iova_link`] did with a range.
@@ -426,24 +442,14 @@ impl DmaDevice {
         dir: Direction,
         plan: &mut Vec<SegPlan>,
     ) -> Result<(), DmaError> {
-        // One pass writes every entry as RAM (the common case, no branches
-        // that allocate); segments of other kinds are then decided in place.
-        let mut all_ram = true;
-        plan.extend(table.iter().map(|e| {
-            all_ram &= e.kind() == scatterlist::SegKind::Ram;
-            SegPlan {
-                phys: e.phys(),
-                target: SegTarget::Ram,
-            }
-        }));
+        // Kinds come from the memory map, never from the caller: one pass
+        // checks every entry against it (one range lookup per run of entries
+        // in one range of the map, like Linux's one pgmap check per sg entry)
+        // and writes it as RAM (the common case); segments of other kinds are
+        // then decided in place.
         let mut env = Env::new(&self.ctx);
-        if !all_ram {
-            env.lock_topology();
-        }
-        // Kinds come from the memory map, never from the caller: every entry
-        // is checked against it (one range lookup per run of entries in one
-        // range of the map, like Linux's one pgmap check per sg entry).
-        verify_kinds(env.memmap(), table)?;
+        env.lock_topology();
+        let all_ram = verify_into(env.memmap(), table, plan)?;
         if all_ram {
             return Ok(());
         }
