@@ -38,36 +38,44 @@ struct Single {
     req: MapRequest,
 }
 
-type TableKey = (u64, u64, usize);
+/// Which table a plan belongs to: the address of the table's entry storage,
+/// which no two live tables share. (Keying by the table's contents let two
+/// live tables with the same first entry take each other's plans; issue 11,
+/// bug 1.)
+type TableKey = usize;
 
-/// Plans of live tables: one per key in `live` (no inner allocation), the
-/// rare second and later mappings under an identical key in `dup`.
+/// What a mapped table looked like, to refuse an unmap of a table that is
+/// not the one mapped (reused storage, entries replaced since).
+type Fingerprint = (u64, u64, usize);
+
+/// The plan of one live table.
+struct PlanRecord {
+    fingerprint: Fingerprint,
+    plan: Vec<SegPlan>,
+}
+
+/// Plans of live tables, one per table.
 #[derive(Default)]
 struct TablePlans {
-    live: FastMap<TableKey, Vec<SegPlan>>,
-    dup: FastMap<TableKey, Vec<Vec<SegPlan>>>,
+    live: FastMap<TableKey, PlanRecord>,
 }
 
 impl TablePlans {
-    fn insert(&mut self, key: TableKey, plan: Vec<SegPlan>) {
-        if let hashbrown::hash_map::Entry::Vacant(v) = self.live.entry(key) {
-            v.insert(plan);
-        } else {
-            self.dup.entry(key).or_default().push(plan);
-        }
+    /// Records `plan` for the table at `key`. A record already there belongs
+    /// to a table dropped while mapped (its storage was reused): that
+    /// mapping leaked in the backend, and its plan is returned so the caller
+    /// can report the leak.
+    fn insert(&mut self, key: TableKey, fingerprint: Fingerprint, plan: Vec<SegPlan>) -> Option<PlanRecord> {
+        self.live.insert(key, PlanRecord { fingerprint, plan })
     }
 
-    fn remove(&mut self, key: &TableKey) -> Option<Vec<SegPlan>> {
-        if let Some(v) = self.dup.get_mut(key) {
-            let p = v.pop();
-            if v.is_empty() {
-                self.dup.remove(key);
-            }
-            if p.is_some() {
-                return p;
-            }
+    /// Takes the plan of the table at `key` if it is the table that was
+    /// mapped there.
+    fn remove(&mut self, key: TableKey, fingerprint: Fingerprint) -> Option<Vec<SegPlan>> {
+        match self.live.get(&key) {
+            Some(r) if r.fingerprint == fingerprint => self.live.remove(&key).map(|r| r.plan),
+            _ => None,
         }
-        self.live.remove(key)
     }
 }
 
@@ -239,8 +247,7 @@ impl DmaDevice {
 
     /// Live table mappings.
     pub fn live_tables(&self) -> usize {
-        let t = self.tables.lock();
-        t.live.len() + t.dup.values().map(Vec::len).sum::<usize>()
+        self.tables.lock().live.len()
     }
 
     fn kind_of(&self, phys: PhysAddr, len: u64) -> Result<scatterlist::SegKind, DmaError> {
@@ -391,6 +398,10 @@ impl DmaDevice {
     }
 
     fn table_key(table: &SgTable) -> TableKey {
+        table.slots().as_ptr() as usize
+    }
+
+    fn fingerprint(table: &SgTable) -> Fingerprint {
         let first = table.iter().next();
         (
             first.map_or(0, |e| e.dma_address().raw()),
@@ -425,7 +436,17 @@ impl DmaDevice {
                 return Err(e);
             }
         };
-        self.tables.lock().insert(Self::table_key(table), plan);
+        let stale = self.tables.lock().insert(
+            Self::table_key(table),
+            Self::fingerprint(table),
+            plan,
+        );
+        if let Some(old) = stale {
+            self.ctx.report_drop_error(DmaError::NotMapped {
+                dma: DmaAddr::new(old.fingerprint.0),
+                len: 0,
+            });
+        }
         Ok(n)
     }
 
@@ -540,17 +561,30 @@ impl DmaDevice {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        let key = Self::table_key(table);
+        let (key, fp) = (Self::table_key(table), Self::fingerprint(table));
         let plan = {
-            let p = self.tables.lock().remove(&key);
+            let p = self.tables.lock().remove(key, fp);
             p.ok_or_else(|| DmaError::NotMapped {
-                dma: DmaAddr::new(key.0),
+                dma: DmaAddr::new(fp.0),
                 len: table.total_dma_len(),
             })?
         };
-        let r = self.backend.unmap_sg(table, &plan, dir, attrs);
-        give_spare(plan);
-        r
+        match self.backend.unmap_sg(table, &plan, dir, attrs) {
+            Ok(()) => {
+                give_spare(plan);
+                Ok(())
+            }
+            Err(e) => {
+                // Not half-forgotten: the table stays mapped as far as the
+                // device knows, so a retry finds its plan again.
+                if table.is_dma_mapped() {
+                    self.tables.lock().insert(key, fp, plan);
+                } else {
+                    give_spare(plan);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// `dma_sync_sgtable_for_cpu`: every DMA segment that is not peer memory.
