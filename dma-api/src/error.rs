@@ -354,6 +354,16 @@ pub enum DmaError {
         /// Its length.
         len: u64,
     },
+    /// An unmap whose length does not match the mapping at that address
+    /// (Linux trusts the caller and would unmap a neighbour too).
+    UnmapLengthMismatch {
+        /// The DMA address given.
+        dma: DmaAddr,
+        /// The length given.
+        len: u64,
+        /// The length the mapping at `dma` has room for.
+        mapped: u64,
+    },
     /// A BAR range that its owner never registered as peer memory (Linux:
     /// only `pci_p2pdma_add_resource` ranges are P2P pages; anything else,
     /// another device's registers included, is not DMA-able memory).
@@ -434,6 +444,7 @@ impl DmaError {
             | OutOfBounds { .. }
             | BadRedirect { .. }
             | NotPeerMemory { .. }
+            | UnmapLengthMismatch { .. }
             | KindMismatch { .. } => ErrorKind::Invalid,
             TableEntry { cause, .. } => cause.kind(),
             P2pMem(P2pMemError::OutOfMemory { .. }) => ErrorKind::NoResources,
@@ -709,6 +720,10 @@ impl fmt::Display for DmaError {
             DevicePrivate { owner, phys, len } => write!(
                 f,
                 "range {phys} + {len:#x} is device-private memory of {owner}: migrate it to RAM first"
+            ),
+            UnmapLengthMismatch { dma, len, mapped } => write!(
+                f,
+                "unmap of {dma} + {len:#x} does not match the mapping there ({mapped:#x} bytes)"
             ),
             NotPeerMemory {
                 provider,

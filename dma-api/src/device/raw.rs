@@ -65,7 +65,12 @@ impl TablePlans {
     /// to a table dropped while mapped (its storage was reused): that
     /// mapping leaked in the backend, and its plan is returned so the caller
     /// can report the leak.
-    fn insert(&mut self, key: TableKey, fingerprint: Fingerprint, plan: Vec<SegPlan>) -> Option<PlanRecord> {
+    fn insert(
+        &mut self,
+        key: TableKey,
+        fingerprint: Fingerprint,
+        plan: Vec<SegPlan>,
+    ) -> Option<PlanRecord> {
         self.live.insert(key, PlanRecord { fingerprint, plan })
     }
 
@@ -436,11 +441,10 @@ impl DmaDevice {
                 return Err(e);
             }
         };
-        let stale = self.tables.lock().insert(
-            Self::table_key(table),
-            Self::fingerprint(table),
-            plan,
-        );
+        let stale =
+            self.tables
+                .lock()
+                .insert(Self::table_key(table), Self::fingerprint(table), plan);
         if let Some(old) = stale {
             self.ctx.report_drop_error(DmaError::NotMapped {
                 dma: DmaAddr::new(old.fingerprint.0),

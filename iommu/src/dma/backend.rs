@@ -498,6 +498,24 @@ impl DmaBackend for IommuDmaBackend {
                 iova: base,
                 len: req.len,
             })?;
+        // Linux trusts the caller's length; we check it against the IOVA
+        // allocation, so a too-long unmap cannot take the neighbouring
+        // mapping (issue 11, bug 7). Allocations are rounded up to a power
+        // of two at most.
+        let alloc = self.dom.iovad().with_domain(|d| d.find(base));
+        match alloc {
+            Some(r)
+                if r.start() == base
+                    && (r.len() == size || r.len() == size.next_power_of_two()) => {}
+            Some(r) if r.start() == base => {
+                return Err(DmaError::UnmapLengthMismatch {
+                    dma,
+                    len: req.len,
+                    mapped: r.len() - off,
+                })
+            }
+            _ => return Err(DmaError::IovaNotAllocated { iova: base }),
+        }
         let mut io = lock(self.dom.iommu());
         let phys = io
             .page_table(self.dom.id())
