@@ -181,14 +181,29 @@ impl Swiotlb {
     ) -> Result<PhysAddr, DmaError> {
         let offset = align_offset(min_align_mask, orig.raw());
         let alloc = len.saturating_add(offset);
-        // swiotlb_area_find_slots: page-align allocations of a page or more,
-        // keep the mask bits above the slot size.
-        let mut match_mask = min_align_mask;
-        if alloc >= PAGE_SIZE {
-            match_mask |= PAGE_SIZE - 1;
-        }
-        match_mask &= !(IO_TLB_SIZE - 1);
-        self.map_inner(orig, len, min_align_mask, offset, alloc, match_mask, 0)
+        // kernel/dma/swiotlb.c `swiotlb_search_pool_area`: with no alignment
+        // asked for (streaming maps pass no alloc_align_mask) and no
+        // min_align_mask, an allocation of a page or more starts on a page
+        // ("historically ... guaranteed to be page-aligned"); otherwise the
+        // head slot keeps `orig`'s bits under the min-align mask above the
+        // slot size. (Matching `orig`'s page offset instead, as this did
+        // before, bounced a 4 KiB buffer at 0x2000_0800 to an address ending
+        // in 0x800; issue 11, bug 9.)
+        let zero_mask = if min_align_mask == 0 && alloc >= PAGE_SIZE {
+            PAGE_SIZE - 1
+        } else {
+            0
+        };
+        let match_mask = min_align_mask & !(IO_TLB_SIZE - 1) & !zero_mask;
+        self.map_inner(
+            orig,
+            len,
+            min_align_mask,
+            offset,
+            alloc,
+            match_mask,
+            zero_mask,
+        )
     }
 
     /// `swiotlb_tbl_map_single(orig, len, alloc_align_mask, dir, attrs)`

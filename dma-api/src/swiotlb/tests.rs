@@ -4,7 +4,7 @@ use crate::direction::Direction;
 use crate::error::{DmaError, ErrorKind};
 use crate::mem::CpuMemory;
 use crate::test_support::TestMem;
-use crate::types::PhysAddr;
+use crate::types::{PhysAddr, PAGE_SIZE};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -274,4 +274,47 @@ mod prop {
             prop_assert_eq!(s.used_slots(), 0);
         }
     }
+}
+
+/// Issue 11, bug 9: with no min-align mask, a bounce of a page or more is
+/// page aligned (Linux `swiotlb_search_pool_area`), whatever the original's
+/// page offset; the bytes still bounce exactly.
+#[test]
+fn bug09_page_sized_bounces_are_page_aligned_without_a_min_align_mask() {
+    let (mem, s) = pool(256);
+    let orig = 0x2000_0800u64;
+    let data: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8 + 1).collect();
+    fill(&mem, orig, &data);
+    let tlb = s
+        .map(
+            PhysAddr::new(orig),
+            4096,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
+        .unwrap();
+    assert_eq!(tlb.raw() & (PAGE_SIZE - 1), 0, "bounce at {tlb}");
+    assert_eq!(read(&mem, tlb.raw(), 4096), data);
+    // Below a page, and with a min-align mask, the original's bits are kept.
+    let small = s
+        .map(
+            PhysAddr::new(orig + 0x10),
+            0x100,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0,
+        )
+        .unwrap();
+    assert_eq!(read(&mem, small.raw(), 0x100), data[0x10..0x110]);
+    let kept = s
+        .map(
+            PhysAddr::new(orig),
+            4096,
+            Direction::ToDevice,
+            DmaAttrs::empty(),
+            0xfff,
+        )
+        .unwrap();
+    assert_eq!(kept.raw() & 0xfff, 0x800, "min_align_mask keeps the offset");
 }
