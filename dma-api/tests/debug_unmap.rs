@@ -448,3 +448,40 @@ fn panic_mode_panics_on_the_first_report() {
     let d = DmaDebug::with_config(Arena::direct(), cfg);
     let _ = d.unmap(DmaAddr::new(0x1234), &ram(0x1234, 1, TO));
 }
+
+/// Issue 11, bug 12: an address freed, reused and freed again left an old
+/// queue entry behind; evicting it removed the *newest* record, so a double
+/// unmap read as "never mapped" long before the history was full.
+#[test]
+fn bug12_reused_address_keeps_its_freed_record_until_it_is_the_oldest() {
+    let cfg = DebugConfig {
+        freed_history: 4,
+        ..DebugConfig::default()
+    };
+    let d = DmaDebug::with_config(Arena::direct(), cfg);
+    let x = ram(0x9000, 64, TO);
+    let a = d.map(&x).unwrap();
+    d.unmap(a, &x).unwrap();
+    let a2 = d.map(&x).unwrap(); // the same address again
+    assert_eq!(a, a2);
+    d.unmap(a2, &x).unwrap();
+    // Three other addresses freed: four distinct freed addresses, within
+    // the history's capacity.
+    for p in [0xa000u64, 0xb000, 0xc000] {
+        let r = ram(p, 64, TO);
+        let m = d.map(&r).unwrap();
+        d.unmap(m, &r).unwrap();
+    }
+    assert_eq!(d.take_reports(), vec![]);
+    assert!(d.unmap(a, &x).is_err());
+    assert_eq!(
+        d.take_reports(),
+        vec![DebugReport::DoubleUnmap {
+            kind: MapKind::Single,
+            dma: a,
+            len: 64,
+            mapped_kind: MapKind::Single,
+            mapped_len: 64,
+        }]
+    );
+}

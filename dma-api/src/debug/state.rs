@@ -61,6 +61,10 @@ pub(crate) struct UnmapRef {
 struct Freed {
     kind: MapKind,
     len: u64,
+    /// Which free this record is: the history's queue holds (address,
+    /// seq) pairs, and only the pair whose seq matches owns the record (an
+    /// address freed, reused and freed again has older pairs queued).
+    seq: u64,
 }
 
 /// All state, behind one mutex in `DmaDebug`.
@@ -70,8 +74,9 @@ pub(crate) struct State {
     count: usize,
     max_len: u64,
     freed: HashMap<u64, Freed>,
-    freed_order: VecDeque<u64>,
+    freed_order: VecDeque<(u64, u64)>,
     freed_cap: usize,
+    freed_seq: u64,
     pub lines: LineTracker,
     pub reports: Vec<DebugReport>,
     next_id: u64,
@@ -86,6 +91,7 @@ impl State {
             freed: HashMap::new(),
             freed_order: VecDeque::new(),
             freed_cap,
+            freed_seq: 0,
             lines: LineTracker::new(line_shift),
             reports: Vec::new(),
             next_id: 0,
@@ -276,6 +282,30 @@ impl State {
         }
     }
 
+    /// Records `dma` as freed, evicting the oldest *live* records beyond the
+    /// capacity. Queue pairs whose record was superseded (the address was
+    /// reused, or freed again) are skipped, never evict the newer record
+    /// (issue 11, bug 12), and are compacted away when they pile up.
+    fn remember_freed(&mut self, dma: DmaAddr, kind: MapKind, len: u64) {
+        self.freed_seq += 1;
+        let seq = self.freed_seq;
+        self.freed.insert(dma.raw(), Freed { kind, len, seq });
+        self.freed_order.push_back((dma.raw(), seq));
+        while self.freed.len() > self.freed_cap {
+            let Some((addr, s)) = self.freed_order.pop_front() else {
+                break;
+            };
+            if self.freed.get(&addr).is_some_and(|f| f.seq == s) {
+                self.freed.remove(&addr);
+            }
+        }
+        if self.freed_order.len() > 2 * self.freed_cap.max(1) {
+            let freed = &self.freed;
+            self.freed_order
+                .retain(|(a, s)| freed.get(a).is_some_and(|f| f.seq == *s));
+        }
+    }
+
     /// Removes entry `i` at `dma`, its cache lines, and remembers it as freed.
     fn take(&mut self, dma: DmaAddr, i: usize) -> Option<Entry> {
         let v = self.active.get_mut(&dma.raw())?;
@@ -294,19 +324,7 @@ impl State {
             self.lines.remove(k);
         }
         if self.freed_cap > 0 {
-            if self.freed_order.len() >= self.freed_cap {
-                if let Some(old) = self.freed_order.pop_front() {
-                    self.freed.remove(&old);
-                }
-            }
-            self.freed_order.push_back(dma.raw());
-            self.freed.insert(
-                dma.raw(),
-                Freed {
-                    kind: e.kind,
-                    len: e.len,
-                },
-            );
+            self.remember_freed(dma, e.kind, e.len);
         }
         Some(e)
     }
