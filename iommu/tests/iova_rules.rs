@@ -192,6 +192,59 @@ fn failing_size_memo_fails_fast_until_a_free_below_4g() {
     assert_eq!(d.alloc(8, lim32, false).unwrap().pfn_lo(), 16);
 }
 
+/// Bug: the memo was keyed by size only, so a failed *size-aligned* search
+/// refused a later *unaligned* request of the same size that fits, under the
+/// same limit and across the 64-bit / 32-bit limits.
+#[test]
+fn failing_size_memo_never_refuses_an_unaligned_fit() {
+    let lim32 = Iova::new(0xffff_ffff);
+    let lim64 = Iova::new(u64::MAX);
+    // Free frames [9, 14] and nothing else anywhere.
+    let only_9_to_14 = || {
+        let mut d = dom();
+        d.reserve(Iova::new(0), Iova::new(9 * G - 1)).unwrap();
+        d.reserve(Iova::new(15 * G), lim64).unwrap();
+        d
+    };
+
+    // Same limit: aligned 5 needs a multiple of 8 and fails; unaligned 5 fits
+    // at [10, 14].
+    let mut d = only_9_to_14();
+    assert!(d.alloc(5, lim32, true).is_err());
+    assert_eq!(d.alloc(5, lim32, false).map(|r| r.pfn_lo()), Ok(10));
+    d.check_invariants().unwrap();
+
+    // A 64-bit failure covers the 32-bit space too: still only for aligned.
+    let mut d = only_9_to_14();
+    assert!(d.alloc(5, lim64, true).is_err());
+    assert_eq!(d.alloc(5, lim32, false).map(|r| r.pfn_lo()), Ok(10));
+
+    // Other sizes: aligned 4 fails ([8, 11] and [12, 15] are not free), yet
+    // unaligned 4 and 6 fit.
+    let mut d = only_9_to_14();
+    assert!(d.alloc(4, lim32, true).is_err());
+    assert_eq!(d.alloc(4, lim32, false).map(|r| r.pfn_lo()), Ok(11));
+    let mut d = only_9_to_14();
+    assert!(d.alloc(4, lim64, true).is_err());
+    assert_eq!(d.alloc(6, lim32, false).map(|r| r.pfn_lo()), Ok(9));
+
+    // The aligned memo still answers aligned requests at once (what Linux's
+    // `max32_alloc_size` is for); an unaligned failure, which implies the
+    // aligned one, lowers it too.
+    let mut d = only_9_to_14();
+    assert!(d.alloc(5, lim64, true).is_err());
+    assert_eq!(d.max32_alloc_size(), 5);
+    assert!(d.alloc(7, lim32, true).is_err());
+    assert!(d.alloc(7, lim32, false).is_err());
+    assert_eq!(d.max32_alloc_size(), 5);
+    assert!(d.alloc(4, lim32, false).is_ok());
+    assert!(d.alloc(3, lim32, false).is_err()); // only [9, 10] is left
+    assert_eq!(d.max32_alloc_size(), 3);
+    assert!(d.alloc(2, lim32, true).is_err()); // [8, 9] / [10, 11]: no
+    assert_eq!(d.max32_alloc_size(), 2);
+    assert_eq!(d.alloc(2, lim32, false).map(|r| r.pfn_lo()), Ok(9));
+}
+
 #[test]
 fn bad_input_gets_typed_errors() {
     for g in [0, 512, 4095, 6144] {
