@@ -37,6 +37,9 @@ pub struct IovaDomain {
     free: FreeTree,
     allocated: BTreeMap<u64, u64>,
     reserved: BTreeMap<u64, u64>,
+    /// Bumped by every reservation, so that the magazine cache in front can
+    /// tell that its cached ranges must be checked again.
+    reserve_gen: u64,
 }
 
 impl IovaDomain {
@@ -64,6 +67,7 @@ impl IovaDomain {
             free: FreeTree::new(start_pfn, max_pfn),
             allocated: BTreeMap::new(),
             reserved: BTreeMap::new(),
+            reserve_gen: 0,
         })
     }
 
@@ -193,6 +197,30 @@ impl IovaDomain {
             .is_some_and(|(_, &hi)| hi >= pfn)
     }
 
+    /// True if any frame of `[lo, hi]` is reserved.
+    pub(crate) fn overlaps_reserved(&self, lo: u64, hi: u64) -> bool {
+        self.reserved
+            .range(..=hi)
+            .next_back()
+            .is_some_and(|(_, &h)| h >= lo)
+    }
+
+    /// True if some allocated range overlaps a reservation (one made after
+    /// the allocation).
+    pub(crate) fn reservations_overlap_allocations(&self) -> bool {
+        self.reserved.iter().any(|(&lo, &hi)| {
+            self.allocated
+                .range(..=hi)
+                .next_back()
+                .is_some_and(|(_, &h)| h >= lo)
+        })
+    }
+
+    /// Changes whenever a reservation is made.
+    pub(crate) const fn reservation_generation(&self) -> u64 {
+        self.reserve_gen
+    }
+
     /// True if the granule containing `iova` is free (neither allocated nor
     /// reserved, and not below the start).
     pub fn is_free(&self, iova: Iova) -> bool {
@@ -262,13 +290,16 @@ impl IovaDomain {
     ///
     /// Overlapping reservations merge. Unlike Linux, a reservation over an
     /// allocated range does not absorb that range: it stays allocated and
-    /// freeable, and only the free space around it becomes reserved.
+    /// freeable, and only the free space around it becomes reserved. Behind
+    /// a [`super::CachedIovaDomain`], reserve through its `with_domain`, which
+    /// also takes the covered ranges out of the magazine cache.
     pub fn reserve(&mut self, first: Iova, last: Iova) -> Result<(), DmaError> {
         if first > last {
             return Err(DmaError::IovaBadRange { first, last });
         }
         let (mut lo, mut hi) = (first.raw() >> self.shift, last.raw() >> self.shift);
         self.free.remove_range(lo, hi);
+        self.reserve_gen = self.reserve_gen.wrapping_add(1);
         // Merge with overlapping or adjacent reservations.
         loop {
             let hit = self
