@@ -14,7 +14,10 @@ const SHIFT: u32 = 12;
 struct Model {
     start_pfn: u64,
     dma_32bit_pfn: u64,
+    /// The memo of size-aligned requests (Linux's `max32_alloc_size`).
     max32: u64,
+    /// The memo of unaligned requests.
+    max32_unaligned: u64,
     allocated: BTreeMap<u64, u64>,
     reserved: Vec<(u64, u64)>,
 }
@@ -26,6 +29,7 @@ impl Model {
             start_pfn,
             dma_32bit_pfn: d32,
             max32: d32,
+            max32_unaligned: d32,
             allocated: BTreeMap::new(),
             reserved: Vec::new(),
         }
@@ -46,12 +50,42 @@ impl Model {
         out
     }
 
-    /// The kernel's top-down walk from the anchor node.
+    /// The kernel's top-down walk from the anchor node, with the failing-size
+    /// memo of the request's alignment class in front. A refusal by the memo
+    /// must be one the walk would give too.
     fn alloc(&mut self, size: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
         let limit_end = limit_pfn + 1;
-        if limit_end <= self.dma_32bit_pfn && size >= self.max32 {
+        let memo = if aligned {
+            self.max32
+        } else {
+            self.max32_unaligned
+        };
+        if limit_end <= self.dma_32bit_pfn && size >= memo {
+            assert_eq!(
+                self.walk(size, limit_end, aligned),
+                None,
+                "the memo ({memo}) refused {size} pages (aligned: {aligned}) that fit"
+            );
             return None;
         }
+        let found = self.walk(size, limit_end, aligned);
+        match found {
+            Some(new) => {
+                self.allocated.insert(new, new + size - 1);
+            }
+            None if limit_end >= self.dma_32bit_pfn => {
+                self.max32 = self.max32.min(size);
+                if !aligned {
+                    self.max32_unaligned = self.max32_unaligned.min(size);
+                }
+            }
+            None => {}
+        }
+        found
+    }
+
+    /// The walk alone (`__alloc_and_insert_iova_range` without the memo).
+    fn walk(&self, size: u64, limit_end: u64, aligned: bool) -> Option<u64> {
         let mask = if aligned {
             !0u64 << (64 - (size - 1).leading_zeros()).min(63)
         } else {
@@ -72,12 +106,8 @@ impl Model {
             }
         }
         if high < size || new < low {
-            if limit_end >= self.dma_32bit_pfn {
-                self.max32 = self.max32.min(size);
-            }
             return None;
         }
-        self.allocated.insert(new, new + size - 1);
         Some(new)
     }
 
@@ -89,6 +119,7 @@ impl Model {
         self.allocated.remove(&lo);
         if lo < self.dma_32bit_pfn {
             self.max32 = self.dma_32bit_pfn;
+            self.max32_unaligned = self.dma_32bit_pfn;
         }
         Some((lo, hi))
     }
@@ -175,6 +206,12 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                     _ => prop_assert!(false, "op {}: {:?}: got {:?}, model {:?}", i, op, got, want),
                 }
                 prop_assert_eq!(d.max32_alloc_size(), m.max32, "memo after op {}", i);
+                prop_assert_eq!(
+                    d.max32_unaligned_alloc_size(),
+                    m.max32_unaligned,
+                    "unaligned memo after op {}",
+                    i
+                );
             }
             Op::Free { pick } => {
                 if live.is_empty() {

@@ -3,7 +3,7 @@
 
 use dma_api::{AddrWindow, BusAddr, DmaError, ErrorKind, Iova, PhysAddr, WindowMap};
 use dma_iommu::iova::{
-    CachedIovaDomain, DeviceIovaPolicy, IovaDomain, IOVA_32BIT_LIMIT, IOVA_MAG_SIZE,
+    CachedIovaDomain, DeviceIovaPolicy, IovaDomain, IovaRange, IOVA_32BIT_LIMIT, IOVA_MAG_SIZE,
     X86_MSI_WINDOW_FIRST, X86_MSI_WINDOW_LAST,
 };
 
@@ -192,6 +192,59 @@ fn failing_size_memo_fails_fast_until_a_free_below_4g() {
     assert_eq!(d.alloc(8, lim32, false).unwrap().pfn_lo(), 16);
 }
 
+/// Bug: the memo was keyed by size only, so a failed *size-aligned* search
+/// refused a later *unaligned* request of the same size that fits, under the
+/// same limit and across the 64-bit / 32-bit limits.
+#[test]
+fn failing_size_memo_never_refuses_an_unaligned_fit() {
+    let lim32 = Iova::new(0xffff_ffff);
+    let lim64 = Iova::new(u64::MAX);
+    // Free frames [9, 14] and nothing else anywhere.
+    let only_9_to_14 = || {
+        let mut d = dom();
+        d.reserve(Iova::new(0), Iova::new(9 * G - 1)).unwrap();
+        d.reserve(Iova::new(15 * G), lim64).unwrap();
+        d
+    };
+
+    // Same limit: aligned 5 needs a multiple of 8 and fails; unaligned 5 fits
+    // at [10, 14].
+    let mut d = only_9_to_14();
+    assert!(d.alloc(5, lim32, true).is_err());
+    assert_eq!(d.alloc(5, lim32, false).map(|r| r.pfn_lo()), Ok(10));
+    d.check_invariants().unwrap();
+
+    // A 64-bit failure covers the 32-bit space too: still only for aligned.
+    let mut d = only_9_to_14();
+    assert!(d.alloc(5, lim64, true).is_err());
+    assert_eq!(d.alloc(5, lim32, false).map(|r| r.pfn_lo()), Ok(10));
+
+    // Other sizes: aligned 4 fails ([8, 11] and [12, 15] are not free), yet
+    // unaligned 4 and 6 fit.
+    let mut d = only_9_to_14();
+    assert!(d.alloc(4, lim32, true).is_err());
+    assert_eq!(d.alloc(4, lim32, false).map(|r| r.pfn_lo()), Ok(11));
+    let mut d = only_9_to_14();
+    assert!(d.alloc(4, lim64, true).is_err());
+    assert_eq!(d.alloc(6, lim32, false).map(|r| r.pfn_lo()), Ok(9));
+
+    // The aligned memo still answers aligned requests at once (what Linux's
+    // `max32_alloc_size` is for); an unaligned failure, which implies the
+    // aligned one, lowers it too.
+    let mut d = only_9_to_14();
+    assert!(d.alloc(5, lim64, true).is_err());
+    assert_eq!(d.max32_alloc_size(), 5);
+    assert!(d.alloc(7, lim32, true).is_err());
+    assert!(d.alloc(7, lim32, false).is_err());
+    assert_eq!(d.max32_alloc_size(), 5);
+    assert!(d.alloc(4, lim32, false).is_ok());
+    assert!(d.alloc(3, lim32, false).is_err()); // only [9, 10] is left
+    assert_eq!(d.max32_alloc_size(), 3);
+    assert!(d.alloc(2, lim32, true).is_err()); // [8, 9] / [10, 11]: no
+    assert_eq!(d.max32_alloc_size(), 2);
+    assert_eq!(d.alloc(2, lim32, false).map(|r| r.pfn_lo()), Ok(9));
+}
+
 #[test]
 fn bad_input_gets_typed_errors() {
     for g in [0, 512, 4095, 6144] {
@@ -317,6 +370,88 @@ fn flush_and_retry_finds_space_held_only_in_caches() {
     assert_eq!(r.pfn_lo(), 8);
     assert_eq!(c.stats().cached, 0);
     assert_eq!(c.with_domain(|d| d.allocated_count()), 1);
+}
+
+/// Bug: a reservation made while an IOVA sat in the per-CPU cache (a
+/// magazine or the depot) was ignored for it: `alloc_fast` handed the cached
+/// IOVA out inside the reserved range.
+#[test]
+fn reservation_made_while_an_iova_is_cached_is_honoured() {
+    let lim = Iova::new(0xffff_ffff);
+    let inside = |r: IovaRange, lo: Iova, hi: Iova| r.start() <= hi && lo <= r.last();
+
+    // One IOVA in CPU 0's loaded magazine.
+    let c = cached(2);
+    let a = c.alloc_fast_on(0, 1, lim, true).unwrap();
+    c.free_fast_on(0, a).unwrap();
+    c.with_domain(|d| d.reserve(a.start(), a.last())).unwrap();
+    for cpu in [0, 1, 0] {
+        let r = c.alloc_fast_on(cpu, 1, lim, true).unwrap();
+        assert!(
+            !inside(r, a.start(), a.last()),
+            "cpu {cpu} got reserved {r:?}"
+        );
+    }
+    c.with_domain(|d| d.check_invariants()).unwrap();
+
+    // Three magazines' worth on CPU 0 (loaded, prev and one in the depot),
+    // one on CPU 1, of two classes; a reservation covers part of them.
+    let c = cached(2);
+    let n = 3 * IOVA_MAG_SIZE;
+    let ones: Vec<_> = (0..n)
+        .map(|_| c.alloc_fast_on(0, 1, lim, true).unwrap())
+        .collect();
+    let twos: Vec<_> = (0..IOVA_MAG_SIZE)
+        .map(|_| c.alloc_fast_on(1, 2, lim, true).unwrap())
+        .collect();
+    for r in &ones {
+        c.free_fast_on(0, *r).unwrap();
+    }
+    for r in &twos {
+        c.free_fast_on(1, *r).unwrap();
+    }
+    assert_eq!(c.depot_sizes()[0], 1);
+    let cached_before = c.stats().cached;
+    assert_eq!(cached_before as usize, n + IOVA_MAG_SIZE);
+    // From the middle of the 2-page ranges (allocated later, so lower) to the
+    // middle of the 1-page ones.
+    let (lo, hi) = (twos[IOVA_MAG_SIZE / 2].start(), ones[n / 2].last());
+    c.with_domain(|d| d.reserve(lo, hi)).unwrap();
+    let covered = ones
+        .iter()
+        .chain(&twos)
+        .filter(|r| inside(**r, lo, hi))
+        .count() as u64;
+    assert!(covered > IOVA_MAG_SIZE as u64);
+    // The covered ranges left the cache (a depot magazine that lost some is
+    // repacked; the remainder goes back to the tree) and were freed.
+    let cached_after = c.stats().cached;
+    assert!(cached_after <= cached_before - covered);
+    assert_eq!(c.with_domain(|d| d.allocated_count()) as u64, cached_after);
+    c.with_domain(|d| d.check_invariants()).unwrap();
+    for cpu in [0, 1] {
+        for pages in [1, 2] {
+            // More than was ever cached: the caches are drained.
+            for _ in 0..n + IOVA_MAG_SIZE {
+                let r = c.alloc_fast_on(cpu, pages, lim, false).unwrap();
+                assert!(!inside(r, lo, hi), "cpu {cpu} got reserved {r:?}");
+            }
+        }
+    }
+    assert_eq!(c.stats().flush_errors, 0);
+
+    // An IOVA still held (say in a flush queue) when the reservation is made
+    // is not cached when it is freed, and never comes back.
+    let c = cached(1);
+    let b = c.alloc_fast_on(0, 4, lim, true).unwrap();
+    c.with_domain(|d| d.reserve(b.start(), b.start())).unwrap();
+    c.free_fast_on(0, b).unwrap();
+    assert_eq!(c.stats().cached, 0);
+    for _ in 0..4 {
+        let r = c.alloc_fast_on(0, 4, lim, true).unwrap();
+        assert!(!inside(r, b.start(), b.start()), "got reserved {r:?}");
+    }
+    c.with_domain(|d| d.check_invariants()).unwrap();
 }
 
 #[test]

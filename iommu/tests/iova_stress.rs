@@ -98,6 +98,79 @@ fn two_threads_never_share_an_iova() {
     });
 }
 
+/// Reservations made while two threads allocate and free through the cache:
+/// no allocation that starts after a reservation returned may overlap it,
+/// whether the IOVA was cached, held, or freed in between.
+#[cfg(feature = "std")]
+#[test]
+fn reservations_while_threads_use_the_cache_are_honoured() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::RwLock;
+    let d = IovaDomain::new(4096, Iova::ZERO).unwrap();
+    let limit = Iova::new(4096 * 4096 - 1);
+    let c = Arc::new(CachedIovaDomain::with_depot_limit(d, 2, 4));
+    // Reservations whose `with_domain` call has returned (frames).
+    let done: Arc<RwLock<Vec<(u64, u64)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (c, done, stop) = (Arc::clone(&c), Arc::clone(&done), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut rng = 0x2545_f491_4f6c_dd1du64 ^ (t << 40);
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                let mut live: Vec<IovaRange> = Vec::new();
+                let mut i = 0u32;
+                while i < 40_000 && !(stop.load(Ordering::Relaxed) && i > 2_000) {
+                    i += 1;
+                    if live.len() < 64 && next() % 2 == 0 {
+                        let seen = done.read().unwrap().clone();
+                        if let Ok(r) = c.alloc_fast(1 << (next() % 4), limit, true) {
+                            for &(lo, hi) in &seen {
+                                assert!(
+                                    r.pfn_hi() < lo || r.pfn_lo() > hi,
+                                    "{r:?} overlaps [{lo:#x}, {hi:#x}], reserved before"
+                                );
+                            }
+                            live.push(r);
+                        }
+                    } else if !live.is_empty() {
+                        let r = live.swap_remove((next() % live.len() as u64) as usize);
+                        c.free_fast(r).unwrap();
+                    }
+                }
+                for r in live {
+                    c.free_fast(r).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut rng = 0x9e37_79b9u64;
+    for _ in 0..24 {
+        std::thread::yield_now();
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let lo = 1 + (rng >> 33) % 4000;
+        let hi = lo + 7;
+        c.with_domain(|d| d.reserve(Iova::new(lo << 12), Iova::new(hi << 12)))
+            .unwrap();
+        done.write().unwrap().push((lo, hi));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    c.flush_all();
+    assert_eq!(c.stats().flush_errors, 0);
+    c.with_domain(|d| {
+        assert_eq!(d.allocated_count(), 0);
+        d.check_invariants().unwrap();
+    });
+}
+
 #[test]
 fn random_alloc_free_keeps_invariants() {
     // Plain domain, random sizes, alignment and limits; after every step the

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::all_formats;
+use common::on_every_format;
 use dma_iommu::pgtable::{
     AnyFormat, ArmLpae, ArmStage, BTreeMem, Granule, PageTable, Prot, PtError, PtFormat, Pte,
     TableMem, VtdSs, WalkMem,
@@ -277,40 +277,55 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
-
-    /// Random maps/unmaps over every format: the three memories stay identical.
-    #[test]
-    fn random_ops_match_std_memory(fmt_pick in any::<u8>(), ops in prop::collection::vec(op(), 1..24)) {
-        let formats = all_formats();
-        let fmt = formats[fmt_pick as usize % formats.len()];
-        let mut t = Trio::new(fmt);
-        let bm = t.std.pgsize_bitmap() & ((1u64 << 31) - 1);
-        let sizes: Vec<u64> = (0..31).filter(|b| bm & (1 << b) != 0).map(|b| 1u64 << b).collect();
-        let granule = sizes[0];
-        let mut probes = Vec::new();
-        for o in ops {
-            match o {
-                Op::Map { size, slot, pa, ro } => {
-                    let s = sizes[size as usize % sizes.len()];
-                    let iova = u64::from(slot % 64) * s;
-                    let pa = (u64::from(pa) * s) & ((1u64 << fmt.oas().min(40)) - 1) & !(s - 1);
-                    let prot = if ro { Prot::READ } else { Prot::READ | Prot::WRITE };
-                    let _ = t.map(iova, pa, s, prot);
-                    probes.push(iova + granule / 2);
-                }
-                Op::Unmap { size, slot, pages } => {
-                    let s = sizes[size as usize % sizes.len()];
-                    let iova = u64::from(slot % 64) * s;
-                    t.unmap(iova, u64::from(pages) * granule);
-                    probes.push(iova);
-                }
+/// One property case on one format: random maps/unmaps on the three
+/// memories, compared after every step and checked at the end.
+fn random_ops_on(fmt: AnyFormat, ops: &[Op]) {
+    let mut t = Trio::new(fmt);
+    let bm = t.std.pgsize_bitmap() & ((1u64 << 31) - 1);
+    let sizes: Vec<u64> = (0..31)
+        .filter(|b| bm & (1 << b) != 0)
+        .map(|b| 1u64 << b)
+        .collect();
+    let granule = sizes[0];
+    let mut probes = Vec::new();
+    for o in ops {
+        match *o {
+            Op::Map { size, slot, pa, ro } => {
+                let s = sizes[size as usize % sizes.len()];
+                let iova = u64::from(slot % 64) * s;
+                let pa = (u64::from(pa) * s) & ((1u64 << fmt.oas().min(40)) - 1) & !(s - 1);
+                let prot = if ro {
+                    Prot::READ
+                } else {
+                    Prot::READ | Prot::WRITE
+                };
+                let _ = t.map(iova, pa, s, prot);
+                probes.push(iova + granule / 2);
             }
-            if probes.len() % 5 == 0 {
-                t.drain();
+            Op::Unmap { size, slot, pages } => {
+                let s = sizes[size as usize % sizes.len()];
+                let iova = u64::from(slot % 64) * s;
+                t.unmap(iova, u64::from(pages) * granule);
+                probes.push(iova);
             }
         }
-        t.check(&probes);
+        if probes.len() % 5 == 0 {
+            t.drain();
+        }
+    }
+    t.check(&probes);
+}
+
+proptest! {
+    // Every case runs every format (34), so the case count is per format.
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// Random maps/unmaps on every format: the three memories stay identical.
+    #[test]
+    fn random_ops_match_std_memory_on_every_format(ops in prop::collection::vec(op(), 1..24)) {
+        on_every_format(|fmt| {
+            random_ops_on(fmt, &ops);
+            Ok(())
+        })?;
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{all_formats, drain};
+use common::{all_formats, drain, on_every_format};
 use dma_iommu::pgtable::{AnyFormat, PageTable, Prot, PtError, PtFormat};
 use dma_iommu::walker::{self, Access, Fault};
 use dma_iommu::{Iova, PhysAddr};
@@ -142,9 +142,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..40),
         probe_seed in prop::collection::vec(any::<u32>(), 32),
     ) {
-        for fmt in all_formats() {
-            run(fmt, &ops, &probe_seed)?;
-        }
+        on_every_format(|fmt| run(fmt, &ops, &probe_seed))?;
     }
 }
 
@@ -224,51 +222,71 @@ fn amd_walker_follows_level_skipping_like_hardware() {
     ));
 }
 
+/// One case of the fast-path property on one format: the same ops on two
+/// tables, one unmapped with the fast path, one with the full walk.
+fn fast_path_case(fmt: AnyFormat, ops: &[Op], probe_seed: &[u32]) -> Result<(), TestCaseError> {
+    let mut a = PageTable::new(fmt).unwrap();
+    let mut b = PageTable::new(fmt).unwrap();
+    let sizes = usable_sizes(&a);
+    let big = *sizes.last().unwrap();
+    let window = (big * 4).min(1u64 << fmt.ias().min(63));
+    for op in ops {
+        match *op {
+            Op::Map {
+                size_pick,
+                slot,
+                pa_slot,
+                ..
+            } => {
+                let size = sizes[size_pick as usize % sizes.len()];
+                let va = (u64::from(slot) * size) % window;
+                let pa = (u64::from(pa_slot) * size) % (1u64 << 32);
+                let ra = a.map(Iova::new(va), PhysAddr::new(pa), size, Prot::READ);
+                let rb = b.map(Iova::new(va), PhysAddr::new(pa), size, Prot::READ);
+                prop_assert_eq!(ra, rb);
+            }
+            Op::Unmap {
+                size_pick,
+                slot,
+                len_pages,
+            } => {
+                let size = sizes[size_pick as usize % sizes.len()];
+                let va = (u64::from(slot) * size) % window;
+                let len = if len_pages % 2 == 0 {
+                    size
+                } else {
+                    (u64::from(len_pages) * sizes[0]).min(window - va)
+                };
+                let (na, ga) = a.unmap(Iova::new(va), len);
+                let (nb, gb) = b.unmap_full_walk(Iova::new(va), len);
+                prop_assert_eq!(na, nb);
+                prop_assert_eq!(ga.freed_tables().len(), gb.freed_tables().len());
+                a.release(ga);
+                b.release(gb);
+            }
+        }
+        drain(&mut a);
+        drain(&mut b);
+    }
+    prop_assert_eq!(a.leaf_sizes(), b.leaf_sizes());
+    for &s in probe_seed {
+        let p = (u64::from(s) * 0x1000) % window;
+        prop_assert_eq!(a.iova_to_phys(Iova::new(p)), b.iova_to_phys(Iova::new(p)));
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
-    /// The single-leaf unmap fast path gives exactly the full walk's result.
+    // Every case runs every format (34), so the case count is per format.
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    /// The single-leaf unmap fast path gives exactly the full walk's result,
+    /// on every format.
     #[test]
-    fn unmap_fast_path_equals_full_walk(
+    fn unmap_fast_path_equals_full_walk_on_every_format(
         ops in prop::collection::vec(op(), 1..40),
         probe_seed in prop::collection::vec(any::<u32>(), 32),
     ) {
-        for fmt in all_formats().into_iter().step_by(3) {
-            let mut a = PageTable::new(fmt).unwrap();
-            let mut b = PageTable::new(fmt).unwrap();
-            let sizes = usable_sizes(&a);
-            let big = *sizes.last().unwrap();
-            let window = (big * 4).min(1u64 << fmt.ias().min(63));
-            for op in &ops {
-                match *op {
-                    Op::Map { size_pick, slot, pa_slot, .. } => {
-                        let size = sizes[size_pick as usize % sizes.len()];
-                        let va = (u64::from(slot) * size) % window;
-                        let pa = (u64::from(pa_slot) * size) % (1u64 << 32);
-                        let ra = a.map(Iova::new(va), PhysAddr::new(pa), size, Prot::READ);
-                        let rb = b.map(Iova::new(va), PhysAddr::new(pa), size, Prot::READ);
-                        prop_assert_eq!(ra, rb);
-                    }
-                    Op::Unmap { size_pick, slot, len_pages } => {
-                        let size = sizes[size_pick as usize % sizes.len()];
-                        let va = (u64::from(slot) * size) % window;
-                        let len = if len_pages % 2 == 0 { size } else { (u64::from(len_pages) * sizes[0]).min(window - va) };
-                        let (na, ga) = a.unmap(Iova::new(va), len);
-                        let (nb, gb) = b.unmap_full_walk(Iova::new(va), len);
-                        prop_assert_eq!(na, nb);
-                        prop_assert_eq!(ga.freed_tables().len(), gb.freed_tables().len());
-                        a.release(ga);
-                        b.release(gb);
-                    }
-                }
-                drain(&mut a);
-                drain(&mut b);
-            }
-            prop_assert_eq!(a.leaf_sizes(), b.leaf_sizes());
-            for &s in &probe_seed {
-                let p = (u64::from(s) * 0x1000) % window;
-                prop_assert_eq!(a.iova_to_phys(Iova::new(p)), b.iova_to_phys(Iova::new(p)));
-            }
-        }
+        on_every_format(|fmt| fast_path_case(fmt, &ops, &probe_seed))?;
     }
 }
 
@@ -305,5 +323,68 @@ fn top_of_the_input_address_space_walks_correctly() {
             assert_eq!(n, size);
             pt.release(g);
         }
+    }
+}
+
+/// The old way to unmap a range with holes: `unmap` stops at a hole or at a
+/// start inside a leaf, so step a granule past it and go on.
+fn unmap_stepping(pt: &mut PageTable<AnyFormat>, va: u64, len: u64) -> u64 {
+    let g = pt.pgsize_bitmap() & pt.pgsize_bitmap().wrapping_neg();
+    let (mut pos, end, mut done) = (va, va + len, 0);
+    while pos < end {
+        let (n, gather) = pt.unmap(Iova::new(pos), end - pos);
+        pt.release(gather);
+        done += n;
+        pos += if n == 0 { g } else { n };
+    }
+    done
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+    /// `unmap_sparse` (holes skipped by table level) removes exactly what
+    /// stepping over the holes a granule at a time removes, on every format,
+    /// and leaves a table the hardware walker agrees with.
+    #[test]
+    fn unmap_sparse_equals_stepping_over_holes_on_every_format(
+        maps in prop::collection::vec((any::<u8>(), any::<u16>(), any::<u32>()), 1..24),
+        unmaps in prop::collection::vec((any::<u16>(), 1u64..2048), 1..6),
+        probe_seed in prop::collection::vec(any::<u32>(), 32),
+    ) {
+        on_every_format(|fmt| {
+            let mut a = PageTable::new(fmt).unwrap();
+            let mut b = PageTable::new(fmt).unwrap();
+            let sizes = usable_sizes(&a);
+            let g = sizes[0];
+            // At most 4096 granules, so that the stepping reference stays cheap.
+            let window = (sizes[sizes.len() / 2] * 4).min(g * 4096).min(1u64 << fmt.ias().min(63));
+            for &(pick, slot, pa_slot) in &maps {
+                let size = sizes[pick as usize % sizes.len()];
+                let va = (u64::from(slot) * size) % window;
+                let pa = (u64::from(pa_slot) * size) % (1u64 << 32);
+                let ra = a.map(Iova::new(va), PhysAddr::new(pa), size, Prot::READ);
+                let rb = b.map(Iova::new(va), PhysAddr::new(pa), size, Prot::READ);
+                prop_assert_eq!(ra, rb);
+            }
+            drain(&mut a);
+            drain(&mut b);
+            for &(slot, pages) in &unmaps {
+                let va = (u64::from(slot) * g) % window;
+                let len = (pages * g).min(window - va);
+                let (na, ga) = a.unmap_sparse(Iova::new(va), len);
+                if na > 0 {
+                    prop_assert!(ga.iova.raw() >= va && ga.len >= na, "{}: gather {:?}", fmt.name(), ga);
+                }
+                a.release(ga);
+                let nb = unmap_stepping(&mut b, va, len);
+                prop_assert_eq!(na, nb, "{}: unmap_sparse({:#x}, {:#x})", fmt.name(), va, len);
+                prop_assert_eq!(a.leaf_sizes(), b.leaf_sizes(), "{}", fmt.name());
+            }
+            let probes: Vec<u64> = probe_seed.iter().map(|&s| (u64::from(s) * 0x1000) % window).collect();
+            for &p in &probes {
+                prop_assert_eq!(a.iova_to_phys(Iova::new(p)), b.iova_to_phys(Iova::new(p)), "{} at {:#x}", fmt.name(), p);
+            }
+            check(&a, &probes)
+        })?;
     }
 }

@@ -199,3 +199,97 @@ fn hostile_states_and_lengths_are_errors_not_panics() {
     };
     assert!(r.dev.unmap(DmaAddr::new(0x1234), &req).is_err());
 }
+
+const GIB: u64 = 1 << 30;
+const MIB2: u64 = 2 << 20;
+
+/// The page table's work counters.
+fn pt_stats(r: &Rig) -> dma_iommu::pgtable::PtStats {
+    r.iommu.lock().unwrap().page_table(r.d).unwrap().stats()
+}
+
+/// Work done between two counter snapshots: (entries visited, unmap calls,
+/// lookups).
+fn work(a: dma_iommu::pgtable::PtStats, b: dma_iommu::pgtable::PtStats) -> (u64, u64, u64) {
+    (
+        b.entries_visited - a.entries_visited,
+        b.unmap_calls - a.unmap_calls,
+        b.lookups - a.lookups,
+    )
+}
+
+/// Bug: `unlink` and `destroy` stepped over the holes of a reservation one
+/// granule at a time under the IOMMU lock (84 ms for 1 GiB reserved with
+/// 2 MiB linked, 3.9 s for 64 GiB). Holes are now skipped a table entry at a
+/// time at the level they appear, so the work follows what is mapped. Counted,
+/// not timed: VT-d has 512 entries per table; the bounds below are the
+/// entries of the tables holding the mapping plus the level-2 entries the
+/// range spans.
+#[test]
+fn unlink_and_destroy_cost_follows_what_is_mapped_not_what_is_reserved() {
+    let r = rig(DomainType::Dma, vtd(), |_| {});
+    let ops = r.dev.iova_ops().unwrap();
+
+    // Unlink: 1 GiB reserved, 4 KiB pages linked at both ends (2 MiB in all),
+    // the whole reservation unlinked at once.
+    let st = ops.try_alloc(PhysAddr::new(0x1_0000_1000), GIB).unwrap();
+    ops.link(&st, PhysAddr::new(0x1_0000_1000), 0, MIB2 / 2, BI, NONE)
+        .unwrap();
+    ops.link(
+        &st,
+        PhysAddr::new(0x2_0000_1000),
+        GIB - MIB2 / 2,
+        MIB2 / 2,
+        BI,
+        NONE,
+    )
+    .unwrap();
+    ops.sync(&st, 0, GIB).unwrap();
+    let tail = DmaAddr::new(st.base.raw() + GIB - 0x1000);
+    assert_eq!(
+        r.translate(tail, false).unwrap(),
+        Some(PhysAddr::new(0x2_0010_0000))
+    );
+    let before = pt_stats(&r);
+    ops.unlink(&st, 0, GIB, BI, NONE).unwrap();
+    let (visited, calls, lookups) = work(before, pt_stats(&r));
+    assert!(
+        // The level-1 table and the two level-0 tables holding the links.
+        visited <= 3 * 512 + 8 && calls <= 2 && lookups <= 2,
+        "unlink of 1 GiB with 2 MiB linked: {visited} entries, {calls} unmaps, {lookups} lookups"
+    );
+    assert!(r.translate(tail, false).is_err());
+    assert!(r.translate(DmaAddr::new(st.base.raw()), false).is_err());
+    ops.destroy(st, 0, BI, NONE).unwrap();
+
+    // Destroy: 64 GiB reserved, one 2 MiB page linked at the far end.
+    let size = 64 * GIB;
+    let st = ops.try_alloc(PhysAddr::new(0x1_0000_0000), size).unwrap();
+    ops.link(
+        &st,
+        PhysAddr::new(0x1_0000_0000),
+        size - MIB2,
+        MIB2,
+        BI,
+        NONE,
+    )
+    .unwrap();
+    ops.sync(&st, size - MIB2, MIB2).unwrap();
+    let last = DmaAddr::new(st.base.raw() + size - 1);
+    assert_eq!(
+        r.translate(last, false).unwrap(),
+        Some(PhysAddr::new(0x1_001f_ffff))
+    );
+    let before = pt_stats(&r);
+    ops.destroy(st, size, BI, NONE).unwrap();
+    let (visited, calls, lookups) = work(before, pt_stats(&r));
+    assert!(
+        // The 64 level-2 entries spanned and the level-1 table of the link.
+        visited <= 512 + 64 + 8 && calls <= 2 && lookups <= 2,
+        "destroy of 64 GiB with 2 MiB linked: {visited} entries, {calls} unmaps, {lookups} lookups"
+    );
+    assert!(r.translate(last, false).is_err());
+    assert_eq!(r.released().last(), Some(&(st.base, size)));
+    let io = r.iommu.lock().unwrap();
+    assert_eq!(io.page_table(r.d).unwrap().leaf_count(), 0);
+}

@@ -581,3 +581,71 @@ fn pool_aligned_map_refuses_bad_masks_and_foreign_padding() {
     pool.unmap(tlb, LEN, Direction::ToDevice, DmaAttrs::empty())
         .unwrap();
 }
+
+/// Bug (two-step cost): `destroy` of a mostly unlinked reservation stepped
+/// granule by granule under the IOMMU lock, twice for an untrusted device
+/// (looking up every granule for a bounce slot, then unmapping). Counted, not
+/// timed: a 64 GiB reservation with a bounced head and one 2 MiB link at the
+/// far end costs the entries of the tables holding them, twice (bounce
+/// search, unmap), and no per-granule lookups.
+#[test]
+fn two_step_destroy_of_a_sparse_reservation_costs_what_is_mapped() {
+    use dma_api::port::IovaOps;
+    let (r, dev, pool) = setup(false);
+    const MIB2: u64 = 2 << 20;
+    let size = 64u64 << 30;
+    let st = dev.try_alloc(PhysAddr::new(BUF), size).unwrap();
+    let head = 0x1000 - (BUF & 0xfff);
+    dev.link(
+        &st,
+        PhysAddr::new(BUF),
+        0,
+        head,
+        Direction::ToDevice,
+        DmaAttrs::empty(),
+    )
+    .unwrap();
+    let far = size - MIB2 - st.first_offset;
+    dev.link(
+        &st,
+        PhysAddr::new(0x2_0000_0000),
+        far,
+        MIB2,
+        Direction::ToDevice,
+        DmaAttrs::empty(),
+    )
+    .unwrap();
+    dev.sync(&st, 0, far + MIB2).unwrap();
+    assert_eq!(pool.live_mappings(), 1, "the head is bounced");
+    let last = DmaAddr::new(st.base.raw() + size - 1);
+    assert_eq!(
+        r.translate(last, false).unwrap(),
+        Some(PhysAddr::new(0x2_001f_ffff))
+    );
+    let stats = || r.iommu.lock().unwrap().page_table(r.d).unwrap().stats();
+    let before = stats();
+    dev.destroy(st, far + MIB2, Direction::ToDevice, DmaAttrs::empty())
+        .unwrap();
+    let after = stats();
+    let visited = after.entries_visited - before.entries_visited;
+    let lookups = after.lookups - before.lookups;
+    let calls = after.unmap_calls - before.unmap_calls;
+    // Per walk: 64 level-2 entries, the two level-1 tables and the head's
+    // level-0 table.
+    assert!(
+        visited <= 2 * (64 + 3 * 512 + 8) && lookups <= 2 && calls <= 2,
+        "destroy of 64 GiB with a bounced head and 2 MiB linked: {visited} entries, \
+         {calls} unmaps, {lookups} lookups"
+    );
+    assert_eq!(pool.live_mappings(), 0, "the head's bounce slot is freed");
+    assert!(r.translate(last, false).is_err());
+    assert_eq!(
+        r.iommu
+            .lock()
+            .unwrap()
+            .page_table(r.d)
+            .unwrap()
+            .leaf_count(),
+        0
+    );
+}

@@ -194,16 +194,42 @@ impl IommuDmaBackend {
         let Some(pt) = io.page_table(self.dom.id()) else {
             return Vec::new();
         };
+        // Bounce slots are mapped a granule at a time at their own offset:
+        // check `iova` itself and every granule start after it whose
+        // translation lands in the pool. The leaves come from a walk that
+        // skips holes by table level (the range may be a mostly unlinked
+        // reservation), and only the part of a leaf that maps pool memory is
+        // looked at, so the work follows what is mapped.
+        let (pool_lo, pool_size) = (pool.start().raw(), pool.size());
         let mut out = Vec::new();
-        let mut pos = iova;
-        while pos < end {
-            if let Some(phys) = pt.iova_to_phys(dma_api::Iova::new(pos)) {
-                if let Some(l) = pool.mapping_len(phys) {
-                    out.push((phys, l));
+        if pool_size == 0 {
+            return out;
+        }
+        let pool_hi = pool_lo.saturating_add(pool_size - 1);
+        pt.for_each_leaf(dma_api::Iova::new(iova), end - iova, |va, oa, lg2| {
+            let (va, oa) = (va.raw(), oa.raw());
+            let leaf_last = oa.saturating_add((1u64 << lg2) - 1);
+            let (plo, phi) = (pool_lo.max(oa), pool_hi.min(leaf_last));
+            if plo > phi {
+                return;
+            }
+            // IOVAs of this leaf that translate into the pool, within range.
+            let lo = (va + (plo - oa)).max(iova);
+            let hi = (va + (phi - oa)).min(end - 1);
+            let mut pos = lo;
+            while pos <= hi {
+                if pos == iova || pos & (g - 1) == 0 {
+                    let phys = PhysAddr::new(oa + (pos - va));
+                    if let Some(l) = pool.mapping_len(phys) {
+                        out.push((phys, l));
+                    }
+                }
+                match (pos & !(g - 1)).checked_add(g) {
+                    Some(p) => pos = p,
+                    None => break,
                 }
             }
-            pos = (pos & !(g - 1)).saturating_add(g);
-        }
+        });
         out
     }
 

@@ -140,7 +140,9 @@ impl DmaDomain {
     /// bridge's MMIO windows (bus side) so no IOVA can be claimed by a peer
     /// BAR on the way up, every gap between its inbound `dma-ranges` (an
     /// empty map reserves nothing), and, with `x86_msi`, the interrupt window
-    /// `0xfee00000..=0xfeefffff`. Call before the first mapping.
+    /// `0xfee00000..=0xfeefffff`. Linux does this before the first mapping;
+    /// a later call is honoured too (cached IOVAs it covers leave the IOVA
+    /// cache, see [`CachedIovaDomain::with_domain`]).
     pub fn reserve_pci_windows(
         &self,
         bridge_windows: &WindowMap,

@@ -21,7 +21,14 @@
 //! copies back before the unmap).
 //!
 //! Beyond Linux: links, syncs and unlinks outside the reservation are refused
-//! ([`DmaError::IovaLinkOutOfRange`]) instead of corrupting a neighbour.
+//! ([`DmaError::IovaLinkOutOfRange`]) instead of corrupting a neighbour, and
+//! the range of an unlink or destroy may have holes (links scattered in a
+//! large reservation; Linux's `__iommu_dma_iova_unlink` expects it fully
+//! linked and `WARN_ON`s). The holes are skipped a table entry at a time at
+//! the level where they appear (`Iommu::unmap_pieces` over
+//! [`PageTable::unmap_sparse`](crate::pgtable::PageTable::unmap_sparse), and
+//! the bounce search over `for_each_leaf`), so the work done under the IOMMU
+//! lock follows what is mapped, not the size reserved.
 
 // `DmaError` has drop glue (some variants own a `String`): an eagerly built
 // error is dropped on the success path, which showed up in profiles.

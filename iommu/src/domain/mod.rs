@@ -451,9 +451,16 @@ impl Iommu {
     }
 
     /// Like [`unmap`](Self::unmap) for an IOVA allocation `[iova, iova + size)`
-    /// whose mapped parts are `pieces` (holes, e.g. segment-boundary padding,
-    /// stay unmapped): one token for the whole allocation, so it is released
-    /// once, after one invalidation covering every piece.
+    /// whose mapped parts lie in `pieces` (holes, e.g. segment-boundary
+    /// padding, stay unmapped): one token for the whole allocation, so it is
+    /// released once, after one invalidation covering every piece.
+    ///
+    /// A piece may itself contain holes (the two-step API unlinks and
+    /// destroys `[0, mapped_len)` of a reservation linked in scattered
+    /// parts): every leaf starting inside it is removed, and the holes are
+    /// skipped a table entry at a time at the level where they appear
+    /// ([`PageTable::unmap_sparse`]), so the cost, paid under the IOMMU lock,
+    /// follows what is mapped rather than the size of the piece.
     pub fn unmap_pieces(
         &mut self,
         d: DomainId,
@@ -464,17 +471,10 @@ impl Iommu {
         let pt = self.pt_mut(d)?;
         let mut unmapped = 0;
         let mut gather = Gather::default();
-        let granule = pt.pgsize_bitmap() & pt.pgsize_bitmap().wrapping_neg();
         for &(at, len) in pieces {
-            // The engine stops at the first hole: step over holes a granule
-            // at a time (pieces from the DMA layer have none).
-            let (mut pos, end) = (at.raw(), at.raw().saturating_add(len));
-            while pos < end {
-                let (n, g) = pt.unmap(Iova::new(pos), end - pos);
-                unmapped += n;
-                gather.merge(g);
-                pos = pos.saturating_add(if n == 0 { granule } else { n });
-            }
+            let (n, g) = pt.unmap_sparse(at, len);
+            unmapped += n;
+            gather.merge(g);
         }
         Ok(FlushToken {
             domain: d,

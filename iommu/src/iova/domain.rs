@@ -6,7 +6,9 @@
 //! *highest* free range at or below an inclusive limit, optionally aligned to
 //! `roundup_pow_of_two(size)`, and the `max32_alloc_size` memo that makes
 //! repeated failing requests below 4 GiB fail fast until something below 4 GiB
-//! is freed. The search structure differs (see [`super::tree`]).
+//! is freed. The search structure differs (see [`super::tree`]), and the memo
+//! is kept per alignment class so that it never refuses a request the search
+//! would satisfy (see [`IovaDomain::alloc`]).
 
 use super::alloc;
 use super::range::{limit_pfn, order_base_2, IovaRange};
@@ -27,10 +29,17 @@ pub struct IovaDomain {
     start_pfn: u64,
     max_pfn: u64,
     dma_32bit_pfn: u64,
+    /// Memo for size-aligned requests (Linux's `max32_alloc_size`).
     max32_alloc_size: u64,
+    /// Memo for unaligned requests: only unaligned failures prove anything
+    /// about them.
+    max32_unaligned_alloc_size: u64,
     free: FreeTree,
     allocated: BTreeMap<u64, u64>,
     reserved: BTreeMap<u64, u64>,
+    /// Bumped by every reservation, so that the magazine cache in front can
+    /// tell that its cached ranges must be checked again.
+    reserve_gen: u64,
 }
 
 impl IovaDomain {
@@ -54,9 +63,11 @@ impl IovaDomain {
             max_pfn,
             dma_32bit_pfn,
             max32_alloc_size: dma_32bit_pfn,
+            max32_unaligned_alloc_size: dma_32bit_pfn,
             free: FreeTree::new(start_pfn, max_pfn),
             allocated: BTreeMap::new(),
             reserved: BTreeMap::new(),
+            reserve_gen: 0,
         })
     }
 
@@ -84,10 +95,18 @@ impl IovaDomain {
         Some((total >> self.shift) + u64::from(total & mask != 0))
     }
 
-    /// The failing-size memo (`max32_alloc_size`), in granules: requests with
-    /// a limit at or below 4 GiB of at least this many granules fail at once.
+    /// The failing-size memo for size-aligned requests (`max32_alloc_size`),
+    /// in granules: size-aligned requests with a limit at or below 4 GiB of at
+    /// least this many granules fail at once.
     pub const fn max32_alloc_size(&self) -> u64 {
         self.max32_alloc_size
+    }
+
+    /// The failing-size memo for unaligned requests, in granules: unaligned
+    /// requests with a limit at or below 4 GiB of at least this many granules
+    /// fail at once. Only unaligned failures lower it.
+    pub const fn max32_unaligned_alloc_size(&self) -> u64 {
+        self.max32_unaligned_alloc_size
     }
 
     /// Number of allocated ranges (reserved ranges excluded).
@@ -101,9 +120,23 @@ impl IovaDomain {
     /// granules (drivers/iommu/iova.c `alloc_iova`).
     ///
     /// Failure is [`DmaError::IovaExhausted`]. A failure whose search covered
-    /// everything below 4 GiB records `pages` in the memo; later requests with
-    /// a limit at or below 4 GiB and at least that many pages then fail
-    /// without searching until a range below 4 GiB is freed.
+    /// everything below 4 GiB (a limit at or above 4 GiB) records `pages` in
+    /// the memo of its alignment class; later requests of that class with a
+    /// limit at or below 4 GiB and at least that many pages then fail without
+    /// searching until a range below 4 GiB is freed.
+    ///
+    /// drivers/iommu/iova.c `__alloc_and_insert_iova_range` keeps one memo
+    /// (`max32_alloc_size = size` on every failure, reset by
+    /// `__cached_rbnode_delete_update` when a range starting below 4 GiB is
+    /// freed) and consults it for aligned and unaligned requests alike. That
+    /// is sound only for size-aligned requests, which is all dma-iommu makes
+    /// (`alloc_iova_fast` always aligns): a failed aligned search says nothing
+    /// about an unaligned one of the same size. Here the size-aligned memo is
+    /// lowered by any failure (an unaligned failure implies the aligned one),
+    /// the unaligned memo only by unaligned failures, so the memo never
+    /// refuses a request that the full search would satisfy: within a class a
+    /// larger request needs everything a smaller one does, and the space
+    /// below a 32-bit limit is part of the space a failed search covered.
     pub fn alloc(
         &mut self,
         pages: u64,
@@ -121,7 +154,12 @@ impl IovaDomain {
         };
         // Exclusive end of the search, as the kernel's `limit_pfn + 1`.
         let limit_end = limit_pfn + 1;
-        if limit_end <= self.dma_32bit_pfn && pages >= self.max32_alloc_size {
+        let memo = if size_aligned {
+            self.max32_alloc_size
+        } else {
+            self.max32_unaligned_alloc_size
+        };
+        if limit_end <= self.dma_32bit_pfn && pages >= memo {
             return Err(DmaError::IovaExhausted { pages, limit });
         }
         let order = if size_aligned { order_base_2(pages) } else { 0 };
@@ -133,6 +171,10 @@ impl IovaDomain {
             None => {
                 if limit_end >= self.dma_32bit_pfn {
                     self.max32_alloc_size = self.max32_alloc_size.min(pages);
+                    if !size_aligned {
+                        self.max32_unaligned_alloc_size =
+                            self.max32_unaligned_alloc_size.min(pages);
+                    }
                 }
                 Err(DmaError::IovaExhausted { pages, limit })
             }
@@ -153,6 +195,30 @@ impl IovaDomain {
             .range(..=pfn)
             .next_back()
             .is_some_and(|(_, &hi)| hi >= pfn)
+    }
+
+    /// True if any frame of `[lo, hi]` is reserved.
+    pub(crate) fn overlaps_reserved(&self, lo: u64, hi: u64) -> bool {
+        self.reserved
+            .range(..=hi)
+            .next_back()
+            .is_some_and(|(_, &h)| h >= lo)
+    }
+
+    /// True if some allocated range overlaps a reservation (one made after
+    /// the allocation).
+    pub(crate) fn reservations_overlap_allocations(&self) -> bool {
+        self.reserved.iter().any(|(&lo, &hi)| {
+            self.allocated
+                .range(..=hi)
+                .next_back()
+                .is_some_and(|(_, &h)| h >= lo)
+        })
+    }
+
+    /// Changes whenever a reservation is made.
+    pub(crate) const fn reservation_generation(&self) -> u64 {
+        self.reserve_gen
     }
 
     /// True if the granule containing `iova` is free (neither allocated nor
@@ -179,6 +245,7 @@ impl IovaDomain {
         // `__cached_rbnode_delete_update`: space below 4 GiB came back.
         if range.pfn_lo() < self.dma_32bit_pfn {
             self.max32_alloc_size = self.dma_32bit_pfn;
+            self.max32_unaligned_alloc_size = self.dma_32bit_pfn;
         }
         Ok(range)
     }
@@ -223,13 +290,16 @@ impl IovaDomain {
     ///
     /// Overlapping reservations merge. Unlike Linux, a reservation over an
     /// allocated range does not absorb that range: it stays allocated and
-    /// freeable, and only the free space around it becomes reserved.
+    /// freeable, and only the free space around it becomes reserved. Behind
+    /// a [`super::CachedIovaDomain`], reserve through its `with_domain`, which
+    /// also takes the covered ranges out of the magazine cache.
     pub fn reserve(&mut self, first: Iova, last: Iova) -> Result<(), DmaError> {
         if first > last {
             return Err(DmaError::IovaBadRange { first, last });
         }
         let (mut lo, mut hi) = (first.raw() >> self.shift, last.raw() >> self.shift);
         self.free.remove_range(lo, hi);
+        self.reserve_gen = self.reserve_gen.wrapping_add(1);
         // Merge with overlapping or adjacent reservations.
         loop {
             let hit = self

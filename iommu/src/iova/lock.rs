@@ -6,6 +6,14 @@
 #[cfg(feature = "std")]
 pub(crate) struct Lock<T>(std::sync::Mutex<T>);
 
+/// What [`Lock::lock`] returns.
+#[cfg(feature = "std")]
+pub(crate) type Guard<'a, T> = std::sync::MutexGuard<'a, T>;
+
+/// What [`Lock::lock`] returns.
+#[cfg(not(feature = "std"))]
+pub(crate) type Guard<'a, T> = spin::MutexGuard<'a, T>;
+
 #[cfg(feature = "std")]
 impl<T> Lock<T> {
     pub(crate) const fn new(v: T) -> Self {
@@ -13,7 +21,7 @@ impl<T> Lock<T> {
     }
 
     #[inline]
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -30,7 +38,7 @@ impl<T> Lock<T> {
     }
 
     #[inline]
-    pub(crate) fn lock(&self) -> spin::MutexGuard<'_, T> {
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
         self.0.lock()
     }
 }

@@ -60,6 +60,26 @@ impl Magazine {
         Some(pfn)
     }
 
+    /// Keeps the frames for which `keep` is true, in stack order, and appends
+    /// the others to `removed`.
+    pub(crate) fn retain(
+        &mut self,
+        mut keep: impl FnMut(u64) -> bool,
+        removed: &mut super::alloc::vec::Vec<u64>,
+    ) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            let pfn = self.pfns[i];
+            if keep(pfn) {
+                self.pfns[kept] = pfn;
+                kept += 1;
+            } else {
+                removed.push(pfn);
+            }
+        }
+        self.len = kept;
+    }
+
     /// Removes and returns every cached frame.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
         let n = core::mem::replace(&mut self.len, 0);
@@ -90,5 +110,10 @@ mod tests {
         }
         assert!(m.is_full());
         assert!(!m.push(999));
+        let mut removed = super::super::alloc::vec::Vec::new();
+        m.retain(|p| p % 2 == 0, &mut removed);
+        assert_eq!(m.len(), IOVA_MAG_SIZE.div_ceil(2));
+        assert_eq!(removed.len(), IOVA_MAG_SIZE / 2);
+        assert_eq!(m.pop(u64::MAX), Some(IOVA_MAG_SIZE as u64 - 1));
     }
 }

@@ -19,14 +19,24 @@
 //! instead trims one magazine every `IOVA_DEPOT_DELAY` (100 ms) while the
 //! depot holds more magazines than there are CPUs; [`CachedIovaDomain::trim_depots`]
 //! is that step, for the owner's timer to call.
+//!
+//! Reservations after the cache is in use: Linux reserves (`reserve_iova`,
+//! from `iova_reserve_iommu_regions`) before the first allocation, so its
+//! caches never hold a reserved IOVA. Here a reservation may come later, made
+//! through [`CachedIovaDomain::with_domain`], which holds every CPU's cache
+//! and the depots while it runs: cached ranges the reservation covers are
+//! taken out of the magazines and freed (only their unreserved part goes back
+//! to the free space), and ranges still held by their users at that moment
+//! are checked against the reservations when they are freed, so they are
+//! never cached either.
 
 use super::alloc::boxed::Box;
 use super::alloc::vec::Vec;
 use super::domain::IovaDomain;
-use super::lock::Lock;
+use super::lock::{Guard, Lock};
 use super::magazine::{Magazine, IOVA_MAG_SIZE};
 use super::range::{limit_pfn, order_base_2, IovaRange};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dma_api::{DmaError, Iova};
 
 /// Number of cached size classes (`IOVA_RANGE_CACHE_MAX_SIZE`): sizes
@@ -35,6 +45,11 @@ pub const IOVA_RANGE_CACHE_MAX_SIZE: usize = 6;
 
 /// Default bound on full magazines per class in the depot.
 pub const DEFAULT_MAX_DEPOT: usize = 32;
+
+/// A class's depot: full magazines. Boxed on purpose: a magazine (1 KiB)
+/// moves between a CPU's `loaded` slot and the depot by pointer, never by copy.
+#[allow(clippy::vec_box)]
+type Depot = Vec<Box<Magazine>>;
 
 /// Sizes below this are rounded up to a power of two by the fast path.
 const ROUND_BELOW: u64 = 1 << (IOVA_RANGE_CACHE_MAX_SIZE - 1);
@@ -78,12 +93,13 @@ pub struct CachedIovaDomain {
     domain: Lock<IovaDomain>,
     shift: u32,
     slots: Box<[Slot]>,
-    // Boxed on purpose: a magazine (1 KiB) moves between a CPU's `loaded`
-    // slot and the depot by pointer, never by copy.
-    #[allow(clippy::vec_box)]
-    depots: [Lock<Vec<Box<Magazine>>>; IOVA_RANGE_CACHE_MAX_SIZE],
+    depots: [Lock<Depot>; IOVA_RANGE_CACHE_MAX_SIZE],
     max_depot: usize,
     flush_errors: AtomicU64,
+    /// Set (under every slot lock) when a reservation covers part of a range
+    /// that is allocated but not cached: `free_fast` must then check ranges
+    /// against the reservations before caching them. Read under a slot lock.
+    check_reserved: AtomicBool,
 }
 
 impl CachedIovaDomain {
@@ -115,6 +131,7 @@ impl CachedIovaDomain {
             depots: core::array::from_fn(|_| Lock::new(Vec::new())),
             max_depot,
             flush_errors: AtomicU64::new(0),
+            check_reserved: AtomicBool::new(false),
         }
     }
 
@@ -132,8 +149,75 @@ impl CachedIovaDomain {
 
     /// Runs `f` on the underlying domain under its lock (reservations,
     /// inspection). Cached IOVAs appear allocated there.
+    ///
+    /// Every CPU's cache and the depots are held while `f` runs (the fast
+    /// paths of other threads wait). If `f` reserves anything, the cached
+    /// ranges it covers leave the cache before the call returns (their
+    /// unreserved part goes back to the free space), and ranges allocated at
+    /// that moment that it covers are never cached when freed: no later
+    /// allocation returns a reserved IOVA.
     pub fn with_domain<R>(&self, f: impl FnOnce(&mut IovaDomain) -> R) -> R {
-        f(&mut self.domain.lock())
+        // Lock order everywhere: slot, then depot, then the domain.
+        let mut slots: Vec<Guard<'_, CpuCache>> = self.slots.iter().map(|s| s.0.lock()).collect();
+        let mut depots: Vec<Guard<'_, Depot>> = self.depots.iter().map(|d| d.lock()).collect();
+        let mut domain = self.domain.lock();
+        let gen = domain.reservation_generation();
+        let r = f(&mut domain);
+        if domain.reservation_generation() != gen {
+            self.drop_reserved(&mut domain, &mut slots, &mut depots);
+        }
+        r
+    }
+
+    /// Takes the cached ranges that overlap a reservation out of every
+    /// magazine and frees them in `domain`; notes whether allocated ranges
+    /// outside the cache overlap one. Called with every lock held.
+    fn drop_reserved(
+        &self,
+        domain: &mut IovaDomain,
+        slots: &mut [Guard<'_, CpuCache>],
+        depots: &mut [Guard<'_, Depot>],
+    ) {
+        let mut out = Vec::new();
+        for cpu in slots.iter_mut() {
+            for (class, cc) in cpu.classes.iter_mut().enumerate() {
+                let last = (1u64 << class) - 1;
+                let keep = |pfn: u64| !domain.overlaps_reserved(pfn, pfn + last);
+                cc.loaded.retain(keep, &mut out);
+                cc.prev.retain(keep, &mut out);
+            }
+        }
+        for (class, depot) in depots.iter_mut().enumerate() {
+            let last = (1u64 << class) - 1;
+            let before = out.len();
+            for mag in depot.iter_mut() {
+                mag.retain(|pfn| !domain.overlaps_reserved(pfn, pfn + last), &mut out);
+            }
+            if out.len() != before {
+                // The depot holds full magazines only: repack the survivors,
+                // the remainder goes back to the tree.
+                let mut kept = Vec::new();
+                for mut mag in core::mem::take(&mut **depot) {
+                    kept.extend(mag.drain());
+                }
+                let mut chunks = kept.chunks_exact(IOVA_MAG_SIZE);
+                for chunk in chunks.by_ref() {
+                    let mut mag = Box::new(Magazine::new());
+                    for &pfn in chunk {
+                        mag.push(pfn);
+                    }
+                    depot.push(mag);
+                }
+                out.extend_from_slice(chunks.remainder());
+            }
+        }
+        for pfn in out {
+            if domain.free_pfn(pfn).is_err() {
+                self.flush_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.check_reserved
+            .store(domain.reservations_overlap_allocations(), Ordering::Relaxed);
     }
 
     fn slot(&self, cpu: usize) -> &Lock<CpuCache> {
@@ -255,6 +339,13 @@ impl CachedIovaDomain {
         let mut overflow = None;
         {
             let mut cpu_cache = self.slot(cpu).lock();
+            // A range a reservation covered after it was allocated is never
+            // cached (the flag is written under every slot lock).
+            if self.check_reserved.load(Ordering::Relaxed)
+                && self.domain.lock().overlaps_reserved(pfn, pfn + (pages - 1))
+            {
+                return false;
+            }
             let cc = &mut cpu_cache.classes[class];
             if cc.loaded.is_full() {
                 if !cc.prev.is_full() {

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 #[cfg(feature = "std")]
 use std::sync::{Arc, RwLock};
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::{Iova, PhysAddr};
 
 #[cfg(feature = "std")]
@@ -63,6 +64,36 @@ impl Gather {
     }
 }
 
+/// Work counters of a [`PageTable`]'s range walks (cumulative), so that tests
+/// can bound the cost of an operation by counting instead of timing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PtStats {
+    /// Unmap walks started (each [`PageTable::unmap`] and
+    /// [`PageTable::unmap_sparse`] call that was not refused outright).
+    pub unmap_calls: u64,
+    /// Table entries read by range walks: unmaps and
+    /// [`PageTable::for_each_leaf`]. Single-address lookups and maps are not
+    /// counted here.
+    pub entries_visited: u64,
+    /// Single-address lookups ([`PageTable::iova_to_phys`]).
+    pub lookups: u64,
+}
+
+/// The counters behind [`PtStats`]; atomic so that the `&self` walks count.
+#[derive(Debug, Default)]
+struct StatCells {
+    unmap_calls: AtomicU64,
+    entries_visited: AtomicU64,
+    lookups: AtomicU64,
+}
+
+impl StatCells {
+    #[inline]
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// A radix IO page table of format `F`, living in the memory `M`.
 ///
 /// With `std`, `M` defaults to the shared simulated RAM ([`SharedMem`]), so
@@ -76,6 +107,7 @@ pub struct PageTable<F: PtFormat, M: TableMem = SharedMem> {
     mem: M,
     deferred: Vec<PhysAddr>,
     table_frames: usize,
+    stats: StatCells,
 }
 
 /// A radix IO page table of format `F`, living in the memory `M` (any
@@ -88,6 +120,7 @@ pub struct PageTable<F: PtFormat, M: TableMem> {
     mem: M,
     deferred: Vec<PhysAddr>,
     table_frames: usize,
+    stats: StatCells,
 }
 
 /// Everything of a table except its memory: the walks borrow it while the
@@ -108,6 +141,24 @@ struct MapScratch {
 struct UnmapAcc {
     unmapped: u64,
     freed: Vec<PhysAddr>,
+    visited: u64,
+}
+
+/// What an [`PageTable::unmap_sparse`] walk did: bytes unmapped, tables
+/// detached, entries read, and the IOVA span `[lo, hi]` it changed.
+struct SparseAcc {
+    unmapped: u64,
+    freed: Vec<PhysAddr>,
+    visited: u64,
+    lo: u64,
+    hi: u64,
+}
+
+impl SparseAcc {
+    fn touch(&mut self, lo: u64, hi: u64) {
+        self.lo = self.lo.min(lo);
+        self.hi = self.hi.max(hi);
+    }
 }
 
 #[cfg(feature = "std")]
@@ -134,6 +185,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             mem,
             deferred: Vec::new(),
             table_frames: 1,
+            stats: StatCells::default(),
         })
     }
 
@@ -174,6 +226,16 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// Register values to program the hardware walker with.
     pub fn hw_regs(&self) -> HwRegs {
         self.core.fmt.hw_regs(self.core.root)
+    }
+
+    /// Work counters of the range walks so far.
+    pub fn stats(&self) -> PtStats {
+        let s = &self.stats;
+        PtStats {
+            unmap_calls: s.unmap_calls.load(Ordering::Relaxed),
+            entries_visited: s.entries_visited.load(Ordering::Relaxed),
+            lookups: s.lookups.load(Ordering::Relaxed),
+        }
     }
 
     /// Table frames allocated by this table (including detached ones still
@@ -226,6 +288,102 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         self.unmap_inner(iova, size, false)
     }
 
+    /// Unmaps every leaf that starts inside `[iova, iova + size)`, stepping
+    /// over holes: for an IOVA reservation whose linked parts are scattered
+    /// (the two-step API's `unlink`/`destroy` of a range with holes), where
+    /// [`unmap`](Self::unmap) would stop at the first hole.
+    ///
+    /// An empty entry at level L skips its whole `2^item_lg2(L)` span, so the
+    /// work follows what is mapped (the tables holding leaves in the range),
+    /// not the size of the range. Otherwise [`unmap`](Self::unmap)'s rules:
+    /// a leaf that starts inside the range and ends past it is removed whole
+    /// and counted whole (generic_pt, drivers/iommu/generic_pt/iommu_pt.h);
+    /// a leaf that starts before the range is left alone; a table entirely
+    /// covered by the range is detached into the gather. Returns the bytes
+    /// unmapped and a gather covering everything changed. Invalid or
+    /// misaligned ranges unmap nothing.
+    #[must_use = "the gather must be flushed before its table pages are released"]
+    pub fn unmap_sparse(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
+        let core = &self.core;
+        let g = core.granule();
+        let bad = size == 0
+            || (iova.raw() | size) & (g - 1) != 0
+            || iova
+                .raw()
+                .checked_add(size - 1)
+                .is_none_or(|l| l > mask(core.fmt.ias()));
+        if bad {
+            return (
+                0,
+                Gather {
+                    iova,
+                    len: 0,
+                    freed: Vec::new(),
+                },
+            );
+        }
+        let last = iova.raw() + (size - 1);
+        let stats = &self.stats;
+        StatCells::add(&stats.unmap_calls, 1);
+        self.mem.with_store_mut(|m| {
+            let mut acc = SparseAcc {
+                unmapped: 0,
+                freed: Vec::new(),
+                visited: 0,
+                lo: u64::MAX,
+                hi: 0,
+            };
+            let top = core.fmt.top_level();
+            core.unmap_sparse_level(m, core.root, top, iova.raw(), last, &mut acc);
+            StatCells::add(&stats.entries_visited, acc.visited);
+            let gather = if acc.lo > acc.hi {
+                Gather {
+                    iova,
+                    len: 0,
+                    freed: acc.freed,
+                }
+            } else {
+                // `hi - lo + 1` overflows only for the whole 64-bit space.
+                Gather {
+                    iova: Iova::new(acc.lo),
+                    len: (acc.hi - acc.lo).saturating_add(1),
+                    freed: acc.freed,
+                }
+            };
+            (acc.unmapped, gather)
+        })
+    }
+
+    /// Calls `f(iova, paddr, size_lg2)` for every leaf overlapping
+    /// `[iova, iova + size)` (a leaf that starts before the range included),
+    /// once per leaf (a contiguous group counts once), in address order.
+    /// Holes are skipped a whole entry span at a time at the level where they
+    /// appear, so the work follows what is mapped.
+    pub fn for_each_leaf(&self, iova: Iova, size: u64, mut f: impl FnMut(Iova, PhysAddr, u32)) {
+        if size == 0 || iova.raw() > mask(self.core.fmt.ias()) {
+            return;
+        }
+        let last = iova
+            .raw()
+            .saturating_add(size - 1)
+            .min(mask(self.core.fmt.ias()));
+        let core = &self.core;
+        let visited = self.mem.with_store(|m| {
+            let mut visited = 0;
+            core.leaves_level(
+                m,
+                core.root,
+                core.fmt.top_level(),
+                iova.raw(),
+                last,
+                &mut visited,
+                &mut f,
+            );
+            visited
+        });
+        StatCells::add(&self.stats.entries_visited, visited);
+    }
+
     #[inline]
     fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
         let core = &self.core;
@@ -247,11 +405,15 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             );
         }
         let last = iova.raw() + (size - 1);
+        let stats = &self.stats;
+        StatCells::add(&stats.unmap_calls, 1);
         self.mem.with_store_mut(|m| {
-            if let Some(n) = fast
-                .then(|| core.unmap_one_leaf(m, iova.raw(), last))
-                .flatten()
-            {
+            let mut visited = 0;
+            let one = fast
+                .then(|| core.unmap_one_leaf(m, iova.raw(), last, &mut visited))
+                .flatten();
+            StatCells::add(&stats.entries_visited, visited);
+            if let Some(n) = one {
                 return (
                     n,
                     Gather {
@@ -264,8 +426,10 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             let mut acc = UnmapAcc {
                 unmapped: 0,
                 freed: Vec::new(),
+                visited: 0,
             };
             core.unmap_walk(m, iova.raw(), last, &mut acc);
+            StatCells::add(&stats.entries_visited, acc.visited);
             let len = acc
                 .unmapped
                 .max(if acc.freed.is_empty() { 0 } else { size });
@@ -282,6 +446,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
 
     /// The physical address `iova` translates to, or `None` (Linux returns 0).
     pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
+        StatCells::add(&self.stats.lookups, 1);
         self.mem.with_store(|m| self.core.iova_to_phys(m, iova))
     }
 
@@ -370,6 +535,7 @@ impl<F: PtFormat> Core<F> {
             let mut acc = UnmapAcc {
                 unmapped: 0,
                 freed: Vec::new(),
+                visited: 0,
             };
             self.unmap_walk(m, iova.raw(), va - 1, &mut acc);
             scratch.replaced.extend(acc.freed);
@@ -537,11 +703,18 @@ impl<F: PtFormat> Core<F> {
     /// Fast path: the range starts at a leaf and ends inside it (the common
     /// "unmap exactly what was mapped" case). Same result as the full walk:
     /// no table can be fully covered by a range inside one leaf.
-    fn unmap_one_leaf<S: FrameStore + ?Sized>(&self, m: &mut S, va: u64, last: u64) -> Option<u64> {
+    fn unmap_one_leaf<S: FrameStore + ?Sized>(
+        &self,
+        m: &mut S,
+        va: u64,
+        last: u64,
+        visited: &mut u64,
+    ) -> Option<u64> {
         let mut table = self.root;
         let mut level = self.fmt.top_level();
         loop {
             let slot = self.slot(table, level, va);
+            *visited += 1;
             match self.fmt.decode(level, m.read_u64(slot)) {
                 Pte::Table(next) if level > 0 => {
                     table = next;
@@ -599,6 +772,7 @@ impl<F: PtFormat> Core<F> {
         while idx < end {
             let slot = PhysAddr::new(table.raw() + idx * 8);
             let entry_va = base + (idx << item);
+            acc.visited += 1;
             match self.fmt.decode(level, m.read_u64(slot)) {
                 Pte::Empty => return false,
                 Pte::Table(_) if level == 0 => return false,
@@ -637,6 +811,115 @@ impl<F: PtFormat> Core<F> {
             first = false;
         }
         true
+    }
+
+    /// The entries of `table` (at `level`) that `[va, last]` spans:
+    /// (first index, end index, VA of index 0).
+    #[inline]
+    fn span_of(&self, level: u32, va: u64, last: u64) -> (u64, u64, u64) {
+        let item = self.fmt.item_lg2(level);
+        let bits = self.fmt.index_bits(level);
+        let span = item + bits;
+        let base = va & !mask(span);
+        let idx = shr(va, item) & mask(bits);
+        let end = if shr(last, span) != shr(va, span) {
+            1u64 << bits
+        } else {
+            (shr(last, item) & mask(bits)) + 1
+        };
+        (idx, end, base)
+    }
+
+    /// [`PageTable::unmap_sparse`] below `table`: like `unmap_level`, but an
+    /// empty entry skips its span instead of ending the walk, and a leaf that
+    /// starts before `va` is stepped over.
+    fn unmap_sparse_level<S: FrameStore + ?Sized>(
+        &self,
+        m: &mut S,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        last: u64,
+        acc: &mut SparseAcc,
+    ) {
+        let item = self.fmt.item_lg2(level);
+        let (mut idx, end, base) = self.span_of(level, va, last);
+        while idx < end {
+            let slot = PhysAddr::new(table.raw() + idx * 8);
+            let entry_va = base + (idx << item);
+            acc.visited += 1;
+            match self.fmt.decode(level, m.read_u64(slot)) {
+                Pte::Empty => idx += 1,
+                // Malformed (a table below level 0): nothing to unmap.
+                Pte::Table(_) if level == 0 => idx += 1,
+                Pte::Table(next) => {
+                    let entry_last = entry_va + mask(item);
+                    let lo = va.max(entry_va);
+                    let hi = last.min(entry_last);
+                    self.unmap_sparse_level(m, next, level - 1, lo, hi, acc);
+                    if va <= entry_va && last >= entry_last {
+                        // Entirely covered: nothing in it can have started
+                        // before `va`, so it is empty now.
+                        acc.freed.push(next);
+                        m.write_u64(slot, 0);
+                        acc.touch(entry_va, entry_last);
+                    }
+                    idx += 1;
+                }
+                Pte::Leaf { size_lg2, .. } => {
+                    let n = 1u64 << (size_lg2.max(item) - item);
+                    let g = idx & !(n - 1);
+                    let leaf_va = base + (g << item);
+                    if leaf_va >= va {
+                        for j in 0..n {
+                            m.write_u64(PhysAddr::new(table.raw() + (g + j) * 8), 0);
+                        }
+                        acc.unmapped += 1u64 << size_lg2;
+                        acc.touch(leaf_va, leaf_va + mask(size_lg2));
+                    }
+                    idx = g + n;
+                }
+            }
+        }
+    }
+
+    /// [`PageTable::for_each_leaf`] below `table`.
+    #[allow(clippy::too_many_arguments)]
+    fn leaves_level<S: FrameStore + ?Sized>(
+        &self,
+        m: &S,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        last: u64,
+        visited: &mut u64,
+        f: &mut impl FnMut(Iova, PhysAddr, u32),
+    ) {
+        let item = self.fmt.item_lg2(level);
+        let (mut idx, end, base) = self.span_of(level, va, last);
+        while idx < end {
+            let entry_va = base + (idx << item);
+            *visited += 1;
+            match self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(table.raw() + idx * 8)))
+            {
+                Pte::Empty => idx += 1,
+                Pte::Table(_) if level == 0 => idx += 1,
+                Pte::Table(next) => {
+                    let lo = va.max(entry_va);
+                    let hi = last.min(entry_va + mask(item));
+                    self.leaves_level(m, next, level - 1, lo, hi, visited, f);
+                    idx += 1;
+                }
+                Pte::Leaf { oa, size_lg2, .. } => {
+                    let n = 1u64 << (size_lg2.max(item) - item);
+                    let g = idx & !(n - 1);
+                    f(Iova::new(base + (g << item)), oa, size_lg2);
+                    idx = g + n;
+                }
+            }
+        }
     }
 
     fn count_level<S: FrameStore + ?Sized>(&self, m: &S, table: PhysAddr, level: u32) -> usize {

@@ -34,7 +34,7 @@ use dma_api::mem::MemError;
 #[cfg(feature = "std")]
 #[cfg(feature = "std")]
 mod phys_mem;
-pub use engine::{Gather, PageTable};
+pub use engine::{Gather, PageTable, PtStats};
 pub use error::PtError;
 pub use format::{AnyFormat, Prot, PtFormat, Pte};
 pub use frame_pool::FramePool;
