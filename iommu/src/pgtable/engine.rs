@@ -305,14 +305,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     #[must_use = "the gather must be flushed before its table pages are released"]
     pub fn unmap_sparse(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
         let core = &self.core;
-        let g = core.granule();
-        let bad = size == 0
-            || (iova.raw() | size) & (g - 1) != 0
-            || iova
-                .raw()
-                .checked_add(size - 1)
-                .is_none_or(|l| l > mask(core.fmt.ias()));
-        if bad {
+        let Some(last) = core.unmap_last(iova, size) else {
             return (
                 0,
                 Gather {
@@ -321,8 +314,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                     freed: Vec::new(),
                 },
             );
-        }
-        let last = iova.raw() + (size - 1);
+        };
         let stats = &self.stats;
         StatCells::add(&stats.unmap_calls, 1);
         self.mem.with_store_mut(|m| {
@@ -387,14 +379,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     #[inline]
     fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
         let core = &self.core;
-        let g = core.granule();
-        let bad = size == 0
-            || (iova.raw() | size) & (g - 1) != 0
-            || iova
-                .raw()
-                .checked_add(size - 1)
-                .is_none_or(|l| l > mask(core.fmt.ias()));
-        if bad {
+        let Some(last) = core.unmap_last(iova, size) else {
             return (
                 0,
                 Gather {
@@ -403,8 +388,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                     freed: Vec::new(),
                 },
             );
-        }
-        let last = iova.raw() + (size - 1);
+        };
         let stats = &self.stats;
         StatCells::add(&stats.unmap_calls, 1);
         self.mem.with_store_mut(|m| {
@@ -499,6 +483,16 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
 }
 
 impl<F: PtFormat> Core<F> {
+    /// The last IOVA of an unmap of `[iova, iova + size)`, or `None` for a
+    /// range unmap refuses (empty, not granule aligned, past the input
+    /// address size: `iommu_unmap` returns 0).
+    fn unmap_last(&self, iova: Iova, size: u64) -> Option<u64> {
+        let g = self.granule();
+        let last = iova.raw().checked_add(size.checked_sub(1)?)?;
+        let ok = (iova.raw() | size) & (g - 1) == 0 && last <= mask(self.fmt.ias());
+        ok.then_some(last)
+    }
+
     /// The chunk loop of [`PageTable::map`], rolled back on failure.
     #[inline]
     fn map_range<S: FrameStore + ?Sized>(
