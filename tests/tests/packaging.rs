@@ -90,11 +90,7 @@ fn every_include_stays_inside_its_package() {
         }
         if pkg == root() {
             // The root package's own files only (members are packaged alone).
-            files.retain(|f| {
-                !members()
-                    .iter()
-                    .any(|m| *m != root() && f.starts_with(m))
-            });
+            files.retain(|f| !members().iter().any(|m| *m != root() && f.starts_with(m)));
         }
         for f in files {
             let src = std::fs::read_to_string(&f).unwrap();
