@@ -47,7 +47,7 @@ pub fn rig(ty: DomainType, fmt: AnyFormat, tweak: impl FnOnce(&mut IommuDevice))
     let iommu: SharedIommu = Arc::new(Mutex::new(io));
     let dom = DmaDomain::new(Arc::clone(&iommu), d, 2).unwrap();
     let dev = IommuDmaBackend::new(Arc::clone(&dom), devp).unwrap();
-    let mut rc = RcIommu::new(Arc::clone(&iommu));
+    let rc = RcIommu::new(Arc::clone(&iommu));
     rc.add_requester(bdf(), G);
     Rig {
         mem,
