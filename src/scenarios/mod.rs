@@ -11,8 +11,9 @@
 //!
 //! Each scenario builds a fresh [`Assembly`] (so the counters and the fault
 //! log are its own), picks its devices by role on whatever machine it is
-//! given, and is skipped with "not applicable: …" when the machine has no
-//! such devices. One file per scenario; this file holds the runner and the
+//! given, and is skipped with "not applicable: …" only when the machine has
+//! no such devices; anything else that goes wrong, an assembly failure
+//! included, fails it. One file per scenario; this file holds the runner and the
 //! few helpers they share.
 
 mod bounce;
@@ -218,7 +219,9 @@ impl Trial<'_> {
     }
 
     /// Assembles the machine in `mode`; this assembly's fabric is the one
-    /// reported. A machine that cannot be assembled so is not applicable.
+    /// reported. A machine that cannot be assembled so fails the scenario
+    /// with the error (a skip means only that the machine lacks the
+    /// devices).
     pub(crate) fn assemble(&mut self, mode: IommuMode) -> Result<Rc<Assembly>, Stop> {
         self.assemble_machine(self.machine.clone(), mode)
     }
@@ -229,8 +232,26 @@ impl Trial<'_> {
         m: Machine,
         mode: IommuMode,
     ) -> Result<Rc<Assembly>, Stop> {
-        let a = Assembly::build(m, options(mode))
-            .map_err(|e| skip(format!("cannot assemble with iommu={}: {e}", mode.name())))?;
+        self.assemble_machine_unless(m, mode, |_| None)
+    }
+
+    /// [`assemble_machine`](Self::assemble_machine), except that an error
+    /// `lacks` recognises as the machine lacking what the scenario needs
+    /// (`Some(why)`) skips it.
+    pub(crate) fn assemble_machine_unless(
+        &mut self,
+        m: Machine,
+        mode: IommuMode,
+        lacks: impl FnOnce(&AssemblyError) -> Option<String>,
+    ) -> Result<Rc<Assembly>, Stop> {
+        let a = Assembly::build(m, options(mode)).map_err(|e| match lacks(&e) {
+            Some(why) => skip(why),
+            None => Stop::Fail(format!(
+                "machine {} does not assemble with iommu={}: {e}",
+                self.machine.name,
+                mode.name()
+            )),
+        })?;
         let a = Rc::new(a);
         self.assembly = Some(a.clone());
         Ok(a)
@@ -358,6 +379,34 @@ mod tests {
         assert_eq!(r.status, Status::Skip);
         assert_eq!(r.reason, "not applicable: nothing here");
         assert_eq!(r.bytes, 0);
+    }
+
+    fn assembles_a_machine_without_ram(t: &mut Trial<'_>) -> Result<String, Stop> {
+        let mut m = t.machine().clone();
+        m.memmap
+            .remove_where(|k| *k == dma_api::memmap::RangeKind::Ram);
+        t.assemble_machine(m, IommuMode::Strict)?;
+        Ok("assembled".into())
+    }
+
+    /// Bug: an assembly failure was reported as "skipped" (exit 0). A skip
+    /// means only that the machine lacks the devices; a machine that does
+    /// not assemble fails the scenario, with the error.
+    #[test]
+    fn an_assembly_failure_is_a_failure_not_a_skip() {
+        let m = Machine::reference().unwrap();
+        let s = Scenario {
+            name: "t",
+            description: "d",
+            run: assembles_a_machine_without_ram,
+        };
+        let r = run_one(&s, &m, IommuMode::Strict);
+        assert_eq!(r.status, Status::Fail, "{}", r.reason);
+        assert!(
+            r.reason.contains("does not assemble") && r.reason.contains("RAM"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
