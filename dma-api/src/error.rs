@@ -415,6 +415,16 @@ pub enum DmaError {
     /// A p2pmem registry operation failed (`pci_p2pdma_add_resource`,
     /// `pci_alloc_p2pmem`, ...).
     P2pMem(P2pMemError),
+    /// An operation failed (`error`, which decides [`DmaError::kind`]) and
+    /// undoing what it had done failed too (`cleanup`, in order): the
+    /// cleanup failures are reported with the error, not dropped. See
+    /// [`DmaError::with_cleanup`].
+    CleanupFailed {
+        /// The operation's own failure.
+        error: Box<DmaError>,
+        /// What failed while undoing it.
+        cleanup: Vec<DmaError>,
+    },
 }
 
 impl DmaError {
@@ -455,6 +465,7 @@ impl DmaError {
             | NotPeerMemory { .. }
             | KindMismatch { .. } => ErrorKind::Invalid,
             TableEntry { cause, .. } => cause.kind(),
+            CleanupFailed { error, .. } => error.kind(),
             P2pMem(P2pMemError::OutOfMemory { .. }) => ErrorKind::NoResources,
             P2pMem(_) => ErrorKind::Invalid,
             OutOfMemory { .. } | IovaExhausted { .. } | SwiotlbFull { .. } => {
@@ -548,12 +559,33 @@ impl DmaError {
         }
     }
 
-    /// For a [`DmaError::TableEntry`], the error of the entry itself; else
-    /// `self`.
+    /// For a [`DmaError::TableEntry`], the error of the entry itself; for a
+    /// [`DmaError::CleanupFailed`], the operation's own failure; else `self`.
     pub fn root_cause(&self) -> &DmaError {
         match self {
             DmaError::TableEntry { cause, .. } => cause.root_cause(),
+            DmaError::CleanupFailed { error, .. } => error.root_cause(),
             e => e,
+        }
+    }
+
+    /// `self` (the failure of an operation) with the failures of undoing it:
+    /// unchanged when there are none, else [`DmaError::CleanupFailed`]
+    /// keeping `self` first (its kind stays the error's kind).
+    pub fn with_cleanup(self, cleanup: impl IntoIterator<Item = DmaError>) -> DmaError {
+        let mut more: Vec<DmaError> = cleanup.into_iter().collect();
+        if more.is_empty() {
+            return self;
+        }
+        match self {
+            DmaError::CleanupFailed { error, mut cleanup } => {
+                cleanup.append(&mut more);
+                DmaError::CleanupFailed { error, cleanup }
+            }
+            e => DmaError::CleanupFailed {
+                error: Box::new(e),
+                cleanup: more,
+            },
         }
     }
 
@@ -796,6 +828,13 @@ impl fmt::Display for DmaError {
                 f.write_str(inner.split_once("] ").map_or(inner.as_str(), |(_, r)| r))
             }
             P2pMem(e) => write!(f, "p2pmem: {e}"),
+            CleanupFailed { error, cleanup } => {
+                write!(f, "{error}; undoing it failed too:")?;
+                for (i, c) in cleanup.iter().enumerate() {
+                    write!(f, "{} {c}", if i == 0 { "" } else { ";" })?;
+                }
+                Ok(())
+            }
             RequireCoherent { phys, len } => write!(
                 f,
                 "range {phys} + {len:#x} cannot be mapped coherently (DMA_ATTR_REQUIRE_COHERENT)"

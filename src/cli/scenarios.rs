@@ -21,11 +21,7 @@ pub(crate) fn run(
     let results = scenarios::run(m, iommu.mode())
         .map_err(|e| Failure::bad_input(format!("machine {} does not assemble: {e}", m.name)))?;
     if json {
-        let text = serde_json::to_string_pretty(&results).map_err(|e| Failure {
-            code: 1,
-            message: format!("JSON: {e}"),
-        })?;
-        writeln!(out, "{text}")?;
+        super::write_json(out, &results)?;
     } else {
         text(m, &results, out)?;
     }
