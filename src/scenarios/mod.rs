@@ -296,11 +296,26 @@ pub(crate) fn device(a: &Assembly, bdf: Bdf) -> Result<Arc<DmaDevice>, Stop> {
         .ok_or_else(|| Stop::Fail(format!("no DMA device for {bdf}")))
 }
 
-/// A recognisable byte pattern (never all zero).
+/// A recognisable byte pattern with no zero byte (a write that never
+/// happened over zeroed memory cannot pass for it), using every value
+/// 1..=255 (so a stuck bit shows too); the same as the end-to-end tests'.
 pub(crate) fn pattern(len: u64, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| ((i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8)) | 1)
+        .map(|i| {
+            let x = (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8);
+            x % 255 + 1
+        })
         .collect()
+}
+
+/// Payload bytes the devices moved that crossed neither the root complex
+/// nor RAM, from the fabric's counters: every byte moved minus the bytes
+/// counted at the root complex or at RAM (exact for one transfer, a lower
+/// bound when transfers of both kinds mix).
+pub(crate) fn kept_off_root_complex(a: &Assembly) -> u64 {
+    let c = a.fabric.counters();
+    let moved = c.bytes_written.saturating_add(c.bytes_read);
+    moved.saturating_sub(a.fabric.root_complex_bytes().max(a.fabric.ram_bytes()))
 }
 
 /// The CPU's view of `[at, at + len)`.
@@ -409,8 +424,25 @@ mod tests {
         );
     }
 
+    /// Every byte non-zero for every seed and length up to 64 KiB, and the
+    /// pattern uses every non-zero byte value (a stuck bit shows).
     #[test]
     fn pattern_is_never_zero() {
-        assert!(pattern(0x3000, 0).iter().all(|b| *b != 0));
+        for seed in 0..=255u8 {
+            let full = pattern(64 << 10, seed);
+            if let Some(i) = full.iter().position(|b| *b == 0) {
+                panic!("seed {seed}: zero byte at offset {i:#x}");
+            }
+            assert_eq!(pattern(0x3000, seed), full[..0x3000]);
+        }
+        let mut seen = [false; 256];
+        for b in pattern(64 << 10, 7) {
+            seen[b as usize] = true;
+        }
+        assert_eq!(
+            seen.iter().filter(|x| **x).count(),
+            255,
+            "every non-zero value"
+        );
     }
 }

@@ -125,6 +125,8 @@ impl Rig {
 
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        // Never a zero byte: a write that never happened over zeroed memory
+        // cannot pass for the pattern.
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) % 255 + 1)
         .collect()
 }
