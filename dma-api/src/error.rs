@@ -15,7 +15,7 @@
 use crate::bdf::Bdf;
 use crate::mask::{DmaMask, MaskError};
 use crate::p2p::{P2pMemError, Route};
-use crate::topology::BarAddrError;
+use crate::topology::{BarAddrError, DeviceId, TopologyError};
 use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr, SegKind};
 use crate::window::TranslateError;
 use alloc::boxed::Box;
@@ -100,6 +100,22 @@ pub enum DmaError {
         /// Its address.
         bdf: Bdf,
     },
+    /// A device id (a memory owner, a provider) that is not in the topology
+    /// (never present, or hot-removed): named by the id asked for, as there
+    /// is no address to name.
+    UnknownDeviceId {
+        /// The id asked for.
+        id: DeviceId,
+    },
+    /// A device has no BAR with this index.
+    NoSuchBar {
+        /// The device.
+        bdf: Bdf,
+        /// The BAR index asked for.
+        bar: u8,
+    },
+    /// Any other topology failure, as the topology reported it.
+    Topology(TopologyError),
     /// CPU cache maintenance was asked for memory that never gets any
     /// (MMIO / peer BARs, device-private memory).
     NotCacheMaintainable {
@@ -409,6 +425,16 @@ pub enum DmaError {
     /// A p2pmem registry operation failed (`pci_p2pdma_add_resource`,
     /// `pci_alloc_p2pmem`, ...).
     P2pMem(P2pMemError),
+    /// An operation failed (`error`, which decides [`DmaError::kind`]) and
+    /// undoing what it had done failed too (`cleanup`, in order): the
+    /// cleanup failures are reported with the error, not dropped. See
+    /// [`DmaError::with_cleanup`].
+    CleanupFailed {
+        /// The operation's own failure.
+        error: Box<DmaError>,
+        /// What failed while undoing it.
+        cleanup: Vec<DmaError>,
+    },
 }
 
 impl DmaError {
@@ -425,6 +451,9 @@ impl DmaError {
             | NotTranslatable { .. }
             | BusNotTranslatable { .. }
             | UnknownDevice { .. }
+            | UnknownDeviceId { .. }
+            | NoSuchBar { .. }
+            | Topology(_)
             | NotCacheMaintainable { .. }
             | ArchLowering { .. }
             | IovaInUse { .. }
@@ -447,6 +476,7 @@ impl DmaError {
             | UnmapLengthMismatch { .. }
             | KindMismatch { .. } => ErrorKind::Invalid,
             TableEntry { cause, .. } => cause.kind(),
+            CleanupFailed { error, .. } => error.kind(),
             P2pMem(P2pMemError::OutOfMemory { .. }) => ErrorKind::NoResources,
             P2pMem(_) => ErrorKind::Invalid,
             OutOfMemory { .. } | IovaExhausted { .. } | SwiotlbFull { .. } => {
@@ -501,8 +531,25 @@ impl From<TranslateError> for DmaError {
 impl From<BarAddrError> for DmaError {
     fn from(e: BarAddrError) -> Self {
         match e {
-            BarAddrError::UnknownDevice { bdf } => DmaError::UnknownDevice { bdf },
+            BarAddrError::UnknownId { id } => DmaError::UnknownDeviceId { id },
+            BarAddrError::NoSuchBar { bdf, bar } => DmaError::NoSuchBar { bdf, bar },
+            BarAddrError::NoHostBridge { bdf } => {
+                DmaError::Topology(TopologyError::NoHostBridge { bdf })
+            }
             BarAddrError::Translate(t) => t.into(),
+        }
+    }
+}
+
+impl From<TopologyError> for DmaError {
+    /// An unknown address or id stays that; every other topology failure is
+    /// [`DmaError::Topology`], carrying what the topology said (not a guess
+    /// at an unknown device).
+    fn from(e: TopologyError) -> Self {
+        match e {
+            TopologyError::UnknownDevice { bdf } => DmaError::UnknownDevice { bdf },
+            TopologyError::UnknownId { id } => DmaError::UnknownDeviceId { id },
+            e => DmaError::Topology(e),
         }
     }
 }
@@ -523,12 +570,33 @@ impl DmaError {
         }
     }
 
-    /// For a [`DmaError::TableEntry`], the error of the entry itself; else
-    /// `self`.
+    /// For a [`DmaError::TableEntry`], the error of the entry itself; for a
+    /// [`DmaError::CleanupFailed`], the operation's own failure; else `self`.
     pub fn root_cause(&self) -> &DmaError {
         match self {
             DmaError::TableEntry { cause, .. } => cause.root_cause(),
+            DmaError::CleanupFailed { error, .. } => error.root_cause(),
             e => e,
+        }
+    }
+
+    /// `self` (the failure of an operation) with the failures of undoing it:
+    /// unchanged when there are none, else [`DmaError::CleanupFailed`]
+    /// keeping `self` first (its kind stays the error's kind).
+    pub fn with_cleanup(self, cleanup: impl IntoIterator<Item = DmaError>) -> DmaError {
+        let mut more: Vec<DmaError> = cleanup.into_iter().collect();
+        if more.is_empty() {
+            return self;
+        }
+        match self {
+            DmaError::CleanupFailed { error, mut cleanup } => {
+                cleanup.append(&mut more);
+                DmaError::CleanupFailed { error, cleanup }
+            }
+            e => DmaError::CleanupFailed {
+                error: Box::new(e),
+                cleanup: more,
+            },
         }
     }
 
@@ -580,6 +648,12 @@ impl fmt::Display for DmaError {
                 "bus range {bus} + {len:#x} is outside every translation window"
             ),
             UnknownDevice { bdf } => write!(f, "no device {bdf} in this machine"),
+            UnknownDeviceId { id } => write!(
+                f,
+                "no device with id {id} in this machine (it owns memory or a registration but is not in the topology)"
+            ),
+            NoSuchBar { bdf, bar } => write!(f, "device {bdf} has no BAR {bar}"),
+            Topology(e) => write!(f, "topology: {e}"),
             NotCacheMaintainable { phys, len, kind } => write!(
                 f,
                 "{kind} range {phys} + {len:#x} never gets CPU cache maintenance"
@@ -769,6 +843,13 @@ impl fmt::Display for DmaError {
                 f.write_str(inner.split_once("] ").map_or(inner.as_str(), |(_, r)| r))
             }
             P2pMem(e) => write!(f, "p2pmem: {e}"),
+            CleanupFailed { error, cleanup } => {
+                write!(f, "{error}; undoing it failed too:")?;
+                for (i, c) in cleanup.iter().enumerate() {
+                    write!(f, "{} {c}", if i == 0 { "" } else { ";" })?;
+                }
+                Ok(())
+            }
             RequireCoherent { phys, len } => write!(
                 f,
                 "range {phys} + {len:#x} cannot be mapped coherently (DMA_ATTR_REQUIRE_COHERENT)"
@@ -803,6 +884,37 @@ mod tests {
         assert!(
             msg.contains("0000:02:00.0") && msg.contains("allow-list"),
             "{msg}"
+        );
+    }
+
+    /// Bug: every topology error became "unknown device" with a BDF nobody
+    /// asked about. Each converts to what it says.
+    #[test]
+    fn topology_errors_keep_what_was_asked() {
+        let id = DeviceId::from_provider(crate::types::ProviderId::new(7));
+        let e = DmaError::from(TopologyError::UnknownId { id });
+        assert_eq!(e, DmaError::UnknownDeviceId { id });
+        let msg = e.to_string();
+        assert!(
+            msg.contains("dev#7") && !msg.contains("0000:00:00.0"),
+            "{msg}"
+        );
+        let bdf: Bdf = "03:00.0".parse().unwrap();
+        assert_eq!(
+            DmaError::from(TopologyError::UnknownDevice { bdf }),
+            DmaError::UnknownDevice { bdf }
+        );
+        let other = TopologyError::NoAcsCapability { bdf };
+        let e = DmaError::from(other.clone());
+        assert_eq!(e, DmaError::Topology(other));
+        assert!(e.to_string().contains("no ACS capability"), "{e}");
+        assert_eq!(
+            DmaError::from(BarAddrError::NoSuchBar { bdf, bar: 3 }),
+            DmaError::NoSuchBar { bdf, bar: 3 }
+        );
+        assert_eq!(
+            DmaError::from(BarAddrError::UnknownId { id }),
+            DmaError::UnknownDeviceId { id }
         );
     }
 }

@@ -199,11 +199,7 @@ pub(crate) fn run(
             Some((g, id, ty)) => json!({ "group": g, "domain": id, "type": ty }),
             None => Value::Null,
         };
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
+        super::write_json(out, &v)?;
     } else {
         // The trace prints the kind with its provider number; name the owner.
         let text = d.to_string();

@@ -1,7 +1,7 @@
 //! The `unidma` command line.
 //!
 //! Exit codes: 0 success; 1 a `p2p` verdict that refuses the asked access,
-//! a failed scenario (or an output error); 2 bad input (unparsable arguments, a bad machine
+//! a failed scenario (or an output error, JSON serialisation included); 2 bad input (unparsable arguments, a bad machine
 //! file, an unknown device, a `p2p` provider outside the provider set, a `p2p` client or `map`
 //! device that is not an endpoint), with the message on stderr.
 //!
@@ -216,6 +216,21 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// Writes `v` as pretty JSON and a newline; a value that does not
+/// serialise is a failure (exit 1, the message on stderr), with nothing
+/// written.
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn Write,
+    v: &T,
+) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Failure {
+        code: 1,
+        message: format!("JSON output failed: {e}"),
+    })?;
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
 /// Runs a parsed command line; returns the exit code. Output goes to `out`,
 /// diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -311,5 +326,41 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose serialisation fails.
+    struct Unserialisable;
+
+    impl serde::Serialize for Unserialisable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("deliberately unserialisable"))
+        }
+    }
+
+    /// Bug: a JSON serialisation failure printed nothing (an empty line) and
+    /// the command exited 0. It must exit non-zero with a message.
+    #[test]
+    fn a_json_serialisation_failure_exits_nonzero_with_a_message() {
+        let mut out = Vec::new();
+        match write_json(&mut out, &Unserialisable) {
+            Ok(()) => panic!(
+                "serialisation failure swallowed; printed {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            Err(f) => {
+                assert_eq!(f.code, 1);
+                assert!(
+                    f.message.contains("JSON") && f.message.contains("deliberately unserialisable"),
+                    "{}",
+                    f.message
+                );
+            }
+        }
+        assert!(out.is_empty(), "half-written output");
     }
 }

@@ -125,11 +125,7 @@ pub(crate) fn run(
                 .map(|(r, v)| route_json(r, v.as_deref()))
                 .collect::<Vec<_>>(),
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
+        super::write_json(out, &v)?;
     } else {
         for (r, veto) in routes.iter().zip(&vetoes) {
             writeln!(

@@ -158,22 +158,62 @@ pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>)
     }
 }
 
+/// A pair of the P2P matrix the oracle could not judge.
+pub(crate) struct PairError {
+    /// The provider: its BDF, or its id when it is not in the topology.
+    pub provider: String,
+    /// The client, likewise.
+    pub client: String,
+    /// What the oracle said.
+    pub error: String,
+}
+
+/// The P2P matrix: the judged pairs and the pairs that erred.
+pub(crate) struct Matrix {
+    /// Every judged pair with the arch's veto.
+    pub rows: Vec<(Route, Option<String>)>,
+    /// Pairs whose verdict failed (reported, never dropped).
+    pub errors: Vec<PairError>,
+}
+
+impl Matrix {
+    /// The errors as JSON (`p2p_errors[]`).
+    pub(crate) fn errors_json(&self) -> Vec<Value> {
+        self.errors
+            .iter()
+            .map(|e| json!({"provider": e.provider, "client": e.client, "error": e.error}))
+            .collect()
+    }
+}
+
 /// Every ordered (provider, client) pair, provider != client, with the
 /// arch's veto (see [`super::arch::veto`]). Providers are `providers` (the
-/// one provider set, [`crate::providers`]); clients are every endpoint.
-pub(crate) fn matrix(
-    m: &Machine,
-    providers: &ProviderSet,
-    a: &dyn ArchDma,
-) -> Vec<(Route, Option<String>)> {
+/// one provider set, [`crate::providers`]); clients are every endpoint. A
+/// pair the oracle cannot judge is in [`Matrix::errors`].
+pub(crate) fn matrix(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Matrix {
     let clients = crate::providers::clients(m);
-    let mut out = Vec::new();
+    let name = |id: DeviceId| {
+        m.topology
+            .device(id)
+            .map_or_else(|| id.to_string(), |d| d.bdf.to_string())
+    };
+    let mut out = Matrix {
+        rows: Vec::new(),
+        errors: Vec::new(),
+    };
     for &p in &providers.devices {
         for &c in &clients {
             if c != p {
-                if let Ok(r) = calc_map_type_and_dist(&m.topology, p, c) {
-                    let v = super::arch::veto(a, m, &r);
-                    out.push((r, v));
+                match calc_map_type_and_dist(&m.topology, p, c) {
+                    Ok(r) => {
+                        let v = super::arch::veto(a, m, &r);
+                        out.rows.push((r, v));
+                    }
+                    Err(e) => out.errors.push(PairError {
+                        provider: name(p),
+                        client: name(c),
+                        error: e.to_string(),
+                    }),
                 }
             }
         }
@@ -182,9 +222,14 @@ pub(crate) fn matrix(
 }
 
 /// Why a matrix is empty, one line: no provider on its basis, or no client
-/// besides the providers. `None` if `rows` is not empty.
-pub(crate) fn empty_matrix_why(providers: &ProviderSet, rows: usize) -> Option<&'static str> {
-    if rows > 0 {
+/// besides the providers. `None` if `rows` is not empty or pairs erred (the
+/// errors say why).
+pub(crate) fn empty_matrix_why(
+    providers: &ProviderSet,
+    rows: usize,
+    errors: usize,
+) -> Option<&'static str> {
+    if rows > 0 || errors > 0 {
         None
     } else if providers.is_empty() {
         Some(match providers.basis {
@@ -201,5 +246,38 @@ pub(crate) fn yn(b: bool) -> &'static str {
         "yes"
     } else {
         "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::Loaded;
+    use super::*;
+    use dma_api::types::ProviderId;
+
+    /// Bug: P2P-matrix pairs whose verdict errs were dropped silently (and
+    /// the matrix then claimed there was no client). They are reported.
+    #[test]
+    fn matrix_pairs_that_error_are_reported() {
+        let m = Machine::reference().unwrap();
+        let l = Loaded {
+            machine: m,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            basis: Basis::Registered,
+        };
+        let ghost = DeviceId::from_provider(ProviderId::new(999));
+        let set = ProviderSet {
+            basis: Basis::Registered,
+            devices: vec![ghost],
+        };
+        let a = super::super::arch::backend(&l.machine).ok().unwrap();
+        let mut o = String::new();
+        super::super::report::matrix_text(&mut o, &l, &set, a);
+        assert!(
+            o.contains("dev#999") && o.contains("error"),
+            "an erroring pair is not reported:\n{o}"
+        );
+        assert!(!o.contains("no endpoint besides the providers"), "{o}");
     }
 }

@@ -86,10 +86,11 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
         }).collect::<Vec<_>>(),
         "providers": providers.basis.name(),
         "candidates": candidates,
-        "p2p": matrix.iter()
+        "p2p": matrix.rows.iter()
             .map(|(r, v)| render::route_json(r, v.as_deref()))
             .collect::<Vec<_>>(),
-        "p2p_empty": render::empty_matrix_why(&providers, matrix.len()),
+        "p2p_errors": matrix.errors_json(),
+        "p2p_empty": render::empty_matrix_why(&providers, matrix.rows.len(), matrix.errors.len()),
         "notes": l.notes,
         "warnings": l.warnings.iter()
             .map(|w| json!({"path": w.path, "what": w.what}))
@@ -191,10 +192,10 @@ fn candidates_text(o: &mut String, l: &Loaded, providers: &ProviderSet) {
 
 /// The P2P matrix over the provider set, headed by what the providers are;
 /// an empty matrix says why instead of printing a bare header.
-fn matrix_text(o: &mut String, l: &Loaded, providers: &ProviderSet, a: &dyn ArchDma) {
+pub(crate) fn matrix_text(o: &mut String, l: &Loaded, providers: &ProviderSet, a: &dyn ArchDma) {
     use std::fmt::Write as _;
     let m = &l.machine;
-    let rows = render::matrix(m, providers, a);
+    let render::Matrix { rows, errors } = render::matrix(m, providers, a);
     let _ = match providers.basis {
         Basis::Registered => writeln!(o, "\nP2P matrix (registered p2pmem provider -> client):"),
         Basis::Candidates => writeln!(
@@ -202,8 +203,18 @@ fn matrix_text(o: &mut String, l: &Loaded, providers: &ProviderSet, a: &dyn Arch
             "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem):"
         ),
     };
-    if let Some(why) = render::empty_matrix_why(providers, rows.len()) {
+    if let Some(why) = render::empty_matrix_why(providers, rows.len(), errors.len()) {
         let _ = writeln!(o, "  (empty: {why})");
+        return;
+    }
+    for e in &errors {
+        let _ = writeln!(
+            o,
+            "  error: {} -> {}: {} (pair not judged)",
+            e.provider, e.client, e.error
+        );
+    }
+    if rows.is_empty() {
         return;
     }
     let _ = writeln!(
@@ -298,11 +309,7 @@ pub(crate) fn report_text(l: &Loaded, a: &dyn ArchDma) -> String {
 pub(crate) fn run(l: &Loaded, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
     let a = super::arch::backend(&l.machine)?;
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report_json(l, a)).unwrap_or_default()
-        )?;
+        super::write_json(out, &report_json(l, a))?;
     } else {
         write!(out, "{}", report_text(l, a))?;
     }

@@ -2,8 +2,10 @@
 //! prints a table of measured numbers with per-scenario details, or the
 //! records as a JSON array.
 //!
-//! Exit codes: 0 every scenario passed or was skipped; 1 one failed;
-//! 2 bad input (the machine does not load or does not assemble).
+//! Exit codes: 0 every scenario passed or was skipped (a skip: the machine
+//! lacks the devices); 1 one failed (a check, or an assembly one of them
+//! needs in another IOMMU mode); 2 bad input (the machine does not load or
+//! does not assemble in the asked mode).
 
 use super::{Failure, IommuArg};
 use crate::scenarios::{self, ScenarioResult, Status};
@@ -19,11 +21,7 @@ pub(crate) fn run(
     let results = scenarios::run(m, iommu.mode())
         .map_err(|e| Failure::bad_input(format!("machine {} does not assemble: {e}", m.name)))?;
     if json {
-        let text = serde_json::to_string_pretty(&results).map_err(|e| Failure {
-            code: 1,
-            message: format!("JSON: {e}"),
-        })?;
-        writeln!(out, "{text}")?;
+        super::write_json(out, &results)?;
     } else {
         text(m, &results, out)?;
     }

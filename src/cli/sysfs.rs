@@ -51,15 +51,24 @@ pub(crate) const WINDOW_NOTE: &str = "host-bridge MMIO windows are identity wind
 pub(crate) const PROVIDER_NOTE: &str = "p2pmem registrations are not imported (sysfs shows no registered BAR ranges): providers are candidates, the endpoints with a memory BAR, not registered p2pmem providers; mapping a candidate's BAR needs a registration";
 
 /// CPU identity from `/proc/cpuinfo` (x86 `vendor_id` and `cpu family`).
-fn cpu_from_proc(arch: ArchName) -> CpuInfo {
+fn cpu_from_proc(arch: ArchName) -> (CpuInfo, Vec<Note>) {
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpu_from_cpuinfo(&text, "/proc/cpuinfo", arch)
+}
+
+/// CPU identity from the text of a `/proc/cpuinfo` (`path` names it in
+/// warnings).
+///
+/// A `cpu family` that is not a number leaves the family unknown (0, which
+/// no x86 CPU has) with a warning: the family decides the AMD Zen P2P rule
+/// (family >= 0x17), so a guess would change verdicts silently.
+fn cpu_from_cpuinfo(text: &str, path: &str, arch: ArchName) -> (CpuInfo, Vec<Note>) {
+    let mut warnings = Vec::new();
     let x86 = arch == ArchName::X86_64;
     let mut cpu = CpuInfo {
         vendor: CpuVendor::Other,
         family: 0,
         x86,
-    };
-    let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
-        return cpu;
     };
     for line in text.lines().take(64) {
         let Some((k, v)) = line.split_once(':') else {
@@ -68,11 +77,22 @@ fn cpu_from_proc(arch: ArchName) -> CpuInfo {
         match (k.trim(), v.trim()) {
             ("vendor_id", "AuthenticAMD") => cpu.vendor = CpuVendor::Amd,
             ("vendor_id", "GenuineIntel") => cpu.vendor = CpuVendor::Intel,
-            ("cpu family", f) => cpu.family = f.parse().unwrap_or(0),
+            ("cpu family", f) => match f.parse() {
+                Ok(n) => cpu.family = n,
+                Err(e) => {
+                    cpu.family = 0;
+                    warnings.push(Note {
+                        path: path.to_string(),
+                        what: format!(
+                            "cpu family {f:?} is not a number ({e}): the CPU family is unknown (reported as 0), so the AMD family >= 0x17 P2P rule is not applied"
+                        ),
+                    });
+                }
+            },
             _ => {}
         }
     }
-    cpu
+    (cpu, warnings)
 }
 
 pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
@@ -94,14 +114,17 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
     };
     let backend = dma_arch::by_name(arch.name()).map_err(|e| Failure::bad_input(e.to_string()))?;
     let live = std::fs::canonicalize(dir).is_ok_and(|p| p == Path::new("/sys"));
-    let cpu = if live {
+    let (cpu, cpu_warnings) = if live {
         cpu_from_proc(arch)
     } else {
-        CpuInfo {
-            vendor: CpuVendor::Other,
-            family: 0,
-            x86: arch == ArchName::X86_64,
-        }
+        (
+            CpuInfo {
+                vendor: CpuVendor::Other,
+                family: 0,
+                x86: arch == ArchName::X86_64,
+            },
+            Vec::new(),
+        )
     };
     let scan = read_tree(dir);
     let opts = ImportOptions {
@@ -136,6 +159,7 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
             None => w.what.to_string(),
         },
     }));
+    warnings.extend(cpu_warnings);
     let mut notes = vec![
         ram_note(&ram, dir, live),
         WINDOW_NOTE.to_string(),
@@ -148,4 +172,37 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
         notes,
         basis: Basis::Candidates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AMD: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n";
+
+    #[test]
+    fn cpuinfo_gives_vendor_and_family() {
+        let (cpu, w) = cpu_from_cpuinfo(AMD, "/proc/cpuinfo", ArchName::X86_64);
+        assert_eq!(cpu.vendor, CpuVendor::Amd);
+        assert_eq!(cpu.family, 25);
+        assert!(cpu.supports_p2pdma());
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    /// Bug: an unparsable `cpu family` silently became family 0, which
+    /// decides the AMD P2P rule. It is a warning, and the family is unknown.
+    #[test]
+    fn an_unparsable_cpu_family_is_a_warning_not_a_silent_zero() {
+        let text = AMD.replace("cpu family\t: 25", "cpu family\t: twenty-five");
+        let (cpu, w) = cpu_from_cpuinfo(&text, "/proc/cpuinfo", ArchName::X86_64);
+        assert_eq!(cpu.vendor, CpuVendor::Amd);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].path, "/proc/cpuinfo");
+        assert!(
+            w[0].what.contains("twenty-five") && w[0].what.contains("unknown"),
+            "{:?}",
+            w[0]
+        );
+        assert!(!cpu.supports_p2pdma(), "an unknown family is not Zen");
+    }
 }

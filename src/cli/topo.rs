@@ -62,7 +62,15 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
             }
         }
     }
-    for (r, veto) in render::matrix(m, providers, a) {
+    let matrix = render::matrix(m, providers, a);
+    for e in &matrix.errors {
+        let _ = writeln!(
+            o,
+            "  // error: {} -> {}: {} (pair not judged)",
+            e.provider, e.client, e.error
+        );
+    }
+    for (r, veto) in matrix.rows {
         if veto.is_some() {
             continue; // the arch cannot carry it: not a route
         }
@@ -110,11 +118,7 @@ pub(crate) fn run(
         let v = json!({
             "devices": t.devices().map(|(_, d)| device_json(t, d)).collect::<Vec<_>>(),
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
+        super::write_json(out, &v)?;
     } else {
         write!(out, "{}", render::tree(m))?;
     }

@@ -11,8 +11,9 @@
 //!
 //! Each scenario builds a fresh [`Assembly`] (so the counters and the fault
 //! log are its own), picks its devices by role on whatever machine it is
-//! given, and is skipped with "not applicable: …" when the machine has no
-//! such devices. One file per scenario; this file holds the runner and the
+//! given, and is skipped with "not applicable: …" only when the machine has
+//! no such devices; anything else that goes wrong, an assembly failure
+//! included, fails it. One file per scenario; this file holds the runner and the
 //! few helpers they share.
 
 mod bounce;
@@ -218,7 +219,9 @@ impl Trial<'_> {
     }
 
     /// Assembles the machine in `mode`; this assembly's fabric is the one
-    /// reported. A machine that cannot be assembled so is not applicable.
+    /// reported. A machine that cannot be assembled so fails the scenario
+    /// with the error (a skip means only that the machine lacks the
+    /// devices).
     pub(crate) fn assemble(&mut self, mode: IommuMode) -> Result<Rc<Assembly>, Stop> {
         self.assemble_machine(self.machine.clone(), mode)
     }
@@ -229,8 +232,26 @@ impl Trial<'_> {
         m: Machine,
         mode: IommuMode,
     ) -> Result<Rc<Assembly>, Stop> {
-        let a = Assembly::build(m, options(mode))
-            .map_err(|e| skip(format!("cannot assemble with iommu={}: {e}", mode.name())))?;
+        self.assemble_machine_unless(m, mode, |_| None)
+    }
+
+    /// [`assemble_machine`](Self::assemble_machine), except that an error
+    /// `lacks` recognises as the machine lacking what the scenario needs
+    /// (`Some(why)`) skips it.
+    pub(crate) fn assemble_machine_unless(
+        &mut self,
+        m: Machine,
+        mode: IommuMode,
+        lacks: impl FnOnce(&AssemblyError) -> Option<String>,
+    ) -> Result<Rc<Assembly>, Stop> {
+        let a = Assembly::build(m, options(mode)).map_err(|e| match lacks(&e) {
+            Some(why) => skip(why),
+            None => Stop::Fail(format!(
+                "machine {} does not assemble with iommu={}: {e}",
+                self.machine.name,
+                mode.name()
+            )),
+        })?;
         let a = Rc::new(a);
         self.assembly = Some(a.clone());
         Ok(a)
@@ -275,11 +296,26 @@ pub(crate) fn device(a: &Assembly, bdf: Bdf) -> Result<Arc<DmaDevice>, Stop> {
         .ok_or_else(|| Stop::Fail(format!("no DMA device for {bdf}")))
 }
 
-/// A recognisable byte pattern (never all zero).
+/// A recognisable byte pattern with no zero byte (a write that never
+/// happened over zeroed memory cannot pass for it), using every value
+/// 1..=255 (so a stuck bit shows too); the same as the end-to-end tests'.
 pub(crate) fn pattern(len: u64, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| ((i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8)) | 1)
+        .map(|i| {
+            let x = (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8);
+            x % 255 + 1
+        })
         .collect()
+}
+
+/// Payload bytes the devices moved that crossed neither the root complex
+/// nor RAM, from the fabric's counters: every byte moved minus the bytes
+/// counted at the root complex or at RAM (exact for one transfer, a lower
+/// bound when transfers of both kinds mix).
+pub(crate) fn kept_off_root_complex(a: &Assembly) -> u64 {
+    let c = a.fabric.counters();
+    let moved = c.bytes_written.saturating_add(c.bytes_read);
+    moved.saturating_sub(a.fabric.root_complex_bytes().max(a.fabric.ram_bytes()))
 }
 
 /// The CPU's view of `[at, at + len)`.
@@ -360,8 +396,53 @@ mod tests {
         assert_eq!(r.bytes, 0);
     }
 
+    fn assembles_a_machine_without_ram(t: &mut Trial<'_>) -> Result<String, Stop> {
+        let mut m = t.machine().clone();
+        m.memmap
+            .remove_where(|k| *k == dma_api::memmap::RangeKind::Ram);
+        t.assemble_machine(m, IommuMode::Strict)?;
+        Ok("assembled".into())
+    }
+
+    /// Bug: an assembly failure was reported as "skipped" (exit 0). A skip
+    /// means only that the machine lacks the devices; a machine that does
+    /// not assemble fails the scenario, with the error.
+    #[test]
+    fn an_assembly_failure_is_a_failure_not_a_skip() {
+        let m = Machine::reference().unwrap();
+        let s = Scenario {
+            name: "t",
+            description: "d",
+            run: assembles_a_machine_without_ram,
+        };
+        let r = run_one(&s, &m, IommuMode::Strict);
+        assert_eq!(r.status, Status::Fail, "{}", r.reason);
+        assert!(
+            r.reason.contains("does not assemble") && r.reason.contains("RAM"),
+            "{}",
+            r.reason
+        );
+    }
+
+    /// Every byte non-zero for every seed and length up to 64 KiB, and the
+    /// pattern uses every non-zero byte value (a stuck bit shows).
     #[test]
     fn pattern_is_never_zero() {
-        assert!(pattern(0x3000, 0).iter().all(|b| *b != 0));
+        for seed in 0..=255u8 {
+            let full = pattern(64 << 10, seed);
+            if let Some(i) = full.iter().position(|b| *b == 0) {
+                panic!("seed {seed}: zero byte at offset {i:#x}");
+            }
+            assert_eq!(pattern(0x3000, seed), full[..0x3000]);
+        }
+        let mut seen = [false; 256];
+        for b in pattern(64 << 10, 7) {
+            seen[b as usize] = true;
+        }
+        assert_eq!(
+            seen.iter().filter(|x| **x).count(),
+            255,
+            "every non-zero value"
+        );
     }
 }

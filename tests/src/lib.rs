@@ -43,10 +43,15 @@ pub fn edit_once(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// A recognisable byte pattern.
+/// A recognisable byte pattern with no zero byte (a write that never
+/// happened over zeroed memory cannot pass for it): every value 1..=255,
+/// different for every seed.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8))
+        .map(|i| {
+            let x = (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8);
+            x % 255 + 1
+        })
         .collect()
 }
 
@@ -98,4 +103,29 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out).unwrap_or_default(),
         String::from_utf8(err).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern;
+
+    /// Bug: the pattern had zero bytes (48 of 0x3000 for seed 7), so a
+    /// write that never happened over zeroed memory went unseen there.
+    /// Every byte is non-zero for every seed and every length up to 64 KiB
+    /// (a pattern is a prefix of any longer one with its seed).
+    #[test]
+    fn pattern_never_contains_a_zero_byte() {
+        for seed in 0..=255u8 {
+            let full = pattern(64 << 10, seed);
+            assert_eq!(full.len(), 64 << 10);
+            if let Some(i) = full.iter().position(|b| *b == 0) {
+                panic!("seed {seed}: zero byte at offset {i:#x}");
+            }
+            for len in [0usize, 1, 255, 256, 0x3000, 0xffff] {
+                assert_eq!(pattern(len, seed), full[..len], "seed {seed} len {len}");
+            }
+        }
+        // Seeds still tell patterns apart.
+        assert_ne!(pattern(256, 1), pattern(256, 2));
+    }
 }

@@ -169,3 +169,55 @@ fn dma_debug_sees_a_clean_run_and_a_double_unmap() {
     let _ = ep.device.raw_backend().unmap(dma, &req);
     assert!(!dbg.reports().is_empty(), "double unmap not reported");
 }
+
+/// Bug: RAM spanning two adjacent `[[ram]]` entries was refused
+/// (`UnknownMemory` for a buffer across the boundary). Adjacent ranges of the
+/// same kind and owner are one range for every consumer: the memory map, the
+/// mapping layer and the fabric.
+#[test]
+fn ram_across_two_adjacent_ram_entries_is_one_range() {
+    let split = |t: &str| {
+        edit_once(
+            t,
+            "[[ram]]\nstart = 0x0\nsize = \"2GiB\"\n",
+            "[[ram]]\nstart = 0x0\nsize = \"1GiB\"\n\n[[ram]]\nstart = 0x4000_0000\nsize = \"1GiB\"\n",
+        )
+    };
+    let text = split(dma_sim::machine::REFERENCE_TOML);
+    let m = Machine::from_toml_str("split.toml", &text).unwrap();
+    let ram: Vec<_> = m
+        .memmap
+        .ranges()
+        .iter()
+        .filter(|r| r.kind == dma_api::memmap::RangeKind::Ram)
+        .map(|r| (r.start.raw(), r.size))
+        .collect();
+    assert_eq!(
+        ram,
+        vec![(0, 0x8000_0000), (0x1_0000_0000, 60 << 30)],
+        "adjacent [[ram]] entries are one range"
+    );
+    let buf = PhysAddr::new(0x4000_0000 - 0x800);
+    let len = 0x1000u64;
+    for mode in [IommuMode::Off, IommuMode::Strict] {
+        let a = variant(
+            split,
+            AssemblyOptions {
+                iommu: mode,
+                ..AssemblyOptions::default()
+            },
+        );
+        let who = bdf("03:00.0");
+        let dev = a.device(who).unwrap();
+        let dma = dev
+            .map_phys(buf, len, Direction::FromDevice, DmaAttrs::empty())
+            .unwrap_or_else(|e| panic!("{mode:?}: a buffer across the boundary: {e}"));
+        let data = pattern(len as usize, 0x5a);
+        dev_write(&a, who, dma, &data).unwrap();
+        dev.sync_single_for_cpu(dma, len, Direction::FromDevice)
+            .unwrap();
+        assert!(cpu_read(&a, buf, len as usize) == data, "{mode:?}");
+        dev.unmap_phys(dma, len, Direction::FromDevice, DmaAttrs::empty())
+            .unwrap();
+    }
+}

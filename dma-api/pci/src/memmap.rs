@@ -194,7 +194,10 @@ impl MemoryMap {
         Ok(())
     }
 
-    /// Adds a range; rejects empty, wrapping or overlapping ranges.
+    /// Adds a range; rejects empty, wrapping or overlapping ranges. A range
+    /// adjacent to one of the same [`RangeKind`] (same kind and owner; for a
+    /// BAR, same BAR) merges with it, so the map never holds two touching
+    /// ranges of one kind.
     pub fn insert(&mut self, range: MemRange) -> Result<(), MemMapError> {
         if range.size == 0 {
             return Err(MemMapError::Empty { range });
@@ -219,7 +222,34 @@ impl MemoryMap {
                 });
             }
         }
-        self.ranges.insert(i, range);
+        // Adjacent ranges of the same kind (and owner) are one range: a
+        // buffer across the seam of two `[[ram]]` entries is one piece of RAM
+        // for every consumer (classification, `kind_of_range`, the report).
+        let joins = |a: &MemRange, b: &MemRange| {
+            a.kind == b.kind
+                && a.last()
+                    .is_some_and(|al| al.raw().checked_add(1) == Some(b.start.raw()))
+        };
+        let mut merged = range;
+        let mut at = i;
+        if let Some(prev) = i.checked_sub(1).and_then(|p| self.ranges.get(p)).copied() {
+            if joins(&prev, &merged) {
+                merged = MemRange {
+                    start: prev.start,
+                    size: prev.size + merged.size,
+                    kind: merged.kind,
+                };
+                at = i - 1;
+                self.ranges.remove(at);
+            }
+        }
+        if let Some(next) = self.ranges.get(at).copied() {
+            if joins(&merged, &next) {
+                merged.size += next.size;
+                self.ranges.remove(at);
+            }
+        }
+        self.ranges.insert(at, merged);
         self.generation += 1;
         Ok(())
     }
@@ -359,9 +389,46 @@ mod tests {
         assert_eq!(m.insert(e), Err(MemMapError::Wraps { range: e }));
         let z = r(5, 0, RangeKind::Ram);
         assert_eq!(m.insert(z), Err(MemMapError::Empty { range: z }));
-        // Adjacent is fine.
+        // Adjacent is fine, and of one kind it merges.
         m.insert(r(0x3000, 0x10, RangeKind::Ram)).unwrap();
         m.insert(r(0x0, 0x1000, RangeKind::Ram)).unwrap();
-        assert_eq!(m.ranges().len(), 3);
+        assert_eq!(m.ranges(), &[r(0, 0x3010, RangeKind::Ram)]);
+    }
+
+    #[test]
+    fn adjacent_ranges_of_one_kind_and_owner_merge() {
+        let (p, q) = (ProviderId::new(1), ProviderId::new(2));
+        let mut m = MemoryMap::new();
+        m.insert(r(0x1000, 0x1000, RangeKind::Ram)).unwrap();
+        // Another kind, or another owner, stays apart.
+        m.insert(r(0x2000, 0x1000, RangeKind::StolenRam { owner: p }))
+            .unwrap();
+        m.insert(r(0x3000, 0x1000, RangeKind::StolenRam { owner: q }))
+            .unwrap();
+        m.insert(r(0x4000, 0x1000, RangeKind::StolenRam { owner: q }))
+            .unwrap();
+        let bar = |b| RangeKind::Bar {
+            provider: p,
+            bar: b,
+        };
+        m.insert(r(0x5000, 0x1000, bar(0))).unwrap();
+        m.insert(r(0x6000, 0x1000, bar(2))).unwrap();
+        // Fills a hole between two RAM ranges: all three become one.
+        m.insert(r(0x10_0000, 0x1000, RangeKind::Ram)).unwrap();
+        m.insert(r(0x10_2000, 0x1000, RangeKind::Ram)).unwrap();
+        m.insert(r(0x10_1000, 0x1000, RangeKind::Ram)).unwrap();
+        assert_eq!(
+            m.ranges(),
+            &[
+                r(0x1000, 0x1000, RangeKind::Ram),
+                r(0x2000, 0x1000, RangeKind::StolenRam { owner: p }),
+                r(0x3000, 0x2000, RangeKind::StolenRam { owner: q }),
+                r(0x5000, 0x1000, bar(0)),
+                r(0x6000, 0x1000, bar(2)),
+                r(0x10_0000, 0x3000, RangeKind::Ram),
+            ]
+        );
+        assert!(m.kind_of_range(PhysAddr::new(0x10_0800), 0x2000).is_some());
+        m.check_invariants().unwrap();
     }
 }

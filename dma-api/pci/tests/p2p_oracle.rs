@@ -560,3 +560,57 @@ fn p2pmem_alloc_stats_and_find_many() {
     assert_eq!(reg.find_many(&t, &[a, bb]).unwrap(), Some((a, 4)));
     assert_eq!(reg.find_many(&t, &[bb, a]).unwrap(), Some((a, 4)));
 }
+
+/// Bug: a device id that is not in the topology was reported as "no device
+/// 0000:00:00.0" (a default BDF nobody asked about). Every such error names
+/// the id that was actually asked for, and never that fake BDF.
+#[test]
+fn unknown_device_errors_name_what_was_asked_not_a_default_bdf() {
+    let mut t = switch_topo(INTEL, (0x8086, 0x2020), (0x8086, 0x2020));
+    let gone = id(&t, "04:00.0");
+    let client = id(&t, "03:00.0");
+    t.hot_remove(gone).unwrap();
+    let check = |what: &str, msg: String| {
+        assert!(
+            !msg.contains("0000:00:00.0"),
+            "{what}: blames a BDF nobody asked about: {msg}"
+        );
+        assert!(
+            msg.contains(&gone.to_string()),
+            "{what}: does not name {gone}: {msg}"
+        );
+    };
+    check(
+        "calc_map_type_and_dist (provider)",
+        calc_map_type_and_dist(&t, gone, client)
+            .unwrap_err()
+            .to_string(),
+    );
+    check(
+        "calc_map_type_and_dist (client)",
+        calc_map_type_and_dist(&t, client, gone)
+            .unwrap_err()
+            .to_string(),
+    );
+    check(
+        "bar_bus_addr",
+        t.bar_bus_addr(gone, 0).unwrap_err().to_string(),
+    );
+    check(
+        "set_acs_ctrl",
+        t.set_acs_ctrl(gone, Acs::empty()).unwrap_err().to_string(),
+    );
+    check("hot_remove", t.hot_remove(gone).unwrap_err().to_string());
+    let mut cache = RouteCache::new();
+    check(
+        "RouteCache::verdict",
+        cache.verdict(&t, gone, client).unwrap_err().to_string(),
+    );
+    // A present device without that BAR: the message names the device and
+    // the BAR.
+    let msg = t.bar_bus_addr(client, 3).unwrap_err().to_string();
+    assert!(
+        msg.contains("0000:03:00.0") && msg.contains("BAR 3"),
+        "{msg}"
+    );
+}

@@ -5,12 +5,19 @@
 //! its domain, and translated the way hardware does it: the IOTLB first, then
 //! the hardware walker reading the page tables from memory (never the table
 //! writer's own lookup), with the leaf's read/write permission checked.
-//! Identity domains and requesters the IOMMU does not know are not translated
-//! (`Ok(None)`: the address is a bus address); a group with no domain or a
-//! blocking domain faults `Blocked` (Linux attaches such groups to the
-//! blocking domain).
+//! Identity domains are not translated (`Ok(None)`: the address is a bus
+//! address); a group with no domain or a blocking domain faults `Blocked`
+//! (Linux attaches such groups to the blocking domain); a requester the IOMMU
+//! does not know at all (no context entry: never registered, or hot-removed)
+//! faults `NoContext`, as hardware blocks it.
+//!
+//! Requesters are registered at assembly and by hot-plug
+//! (`Assembly::hot_add` / `hot_remove`), while the fabric holds the adapter:
+//! the map is behind its own lock (never the topology lock, so `translate`
+//! may run under the topology read lock).
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 
 use crate::fabric::{RcFault, RcFaultReason, RootComplexIommu};
 use dma_api::{Bdf, DmaAddr, PhysAddr};
@@ -20,11 +27,20 @@ use dma_iommu::domain::{DomainType, GroupId, IommuFault};
 use dma_iommu::walker::{Access, Fault};
 
 /// The root complex's view of one IOMMU: which requester belongs to which
-/// group.
-#[derive(Debug, Clone)]
+/// group (its context entries).
+#[derive(Debug)]
 pub struct RcIommu {
     iommu: SharedIommu,
-    groups: BTreeMap<Bdf, GroupId>,
+    groups: RwLock<BTreeMap<Bdf, GroupId>>,
+}
+
+impl Clone for RcIommu {
+    fn clone(&self) -> Self {
+        Self {
+            iommu: self.iommu.clone(),
+            groups: RwLock::new(self.read().clone()),
+        }
+    }
 }
 
 impl RcIommu {
@@ -32,18 +48,42 @@ impl RcIommu {
     pub fn new(iommu: SharedIommu) -> Self {
         Self {
             iommu,
-            groups: BTreeMap::new(),
+            groups: RwLock::new(BTreeMap::new()),
         }
     }
 
-    /// Puts `bdf` behind this IOMMU in `group`.
-    pub fn add_requester(&mut self, bdf: Bdf, group: GroupId) {
-        self.groups.insert(bdf, group);
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Bdf, GroupId>> {
+        self.groups
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts `bdf` behind this IOMMU in `group` (its context entry points at
+    /// the group's domain). Returns the group it was in before, if any.
+    pub fn add_requester(&self, bdf: Bdf, group: GroupId) -> Option<GroupId> {
+        self.groups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(bdf, group)
+    }
+
+    /// Clears the context entry of `bdf` (hot-remove): its requests fault
+    /// `NoContext` from now on. Returns the group it was in.
+    pub fn remove_requester(&self, bdf: Bdf) -> Option<GroupId> {
+        self.groups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&bdf)
     }
 
     /// The group of `bdf`, if it is behind this IOMMU.
     pub fn group_of(&self, bdf: Bdf) -> Option<GroupId> {
-        self.groups.get(&bdf).copied()
+        self.read().get(&bdf).copied()
+    }
+
+    /// Every registered requester with its group, in BDF order.
+    pub fn requesters(&self) -> Vec<(Bdf, GroupId)> {
+        self.read().iter().map(|(b, g)| (*b, *g)).collect()
     }
 
     /// The IOMMU.
@@ -71,7 +111,7 @@ impl RootComplexIommu for RcIommu {
             reason,
         };
         let Some(group) = self.group_of(requester) else {
-            return Ok(None);
+            return Err(fault(RcFaultReason::NoContext));
         };
         if len == 0
             || addr

@@ -217,11 +217,15 @@ fn peer_targets() {
 #[test]
 fn identity_blocked_and_unknown_requesters() {
     let r = rig(DomainType::Dma, vtd(), |_| {});
-    // A requester the IOMMU does not know is not translated.
+    // A requester the IOMMU does not know has no context entry: blocked,
+    // naming it (never passed through untranslated).
     let stranger: dma_api::Bdf = "0000:09:00.0".parse().unwrap();
+    let f =
+        r.rc.translate(stranger, DmaAddr::new(0x1234), 4, false)
+            .unwrap_err();
     assert_eq!(
-        r.rc.translate(stranger, DmaAddr::new(0x1234), 4, false),
-        Ok(None)
+        (f.requester, f.reason),
+        (stranger, RcFaultReason::NoContext)
     );
     let mut io = r.iommu.lock().unwrap();
     let fmt = vtd();
@@ -375,7 +379,7 @@ fn devices_share_one_domain() {
         .map(&ram(0x1_0001_0000, 0x1000, Direction::ToDevice))
         .unwrap();
     assert_ne!(a, b);
-    let mut rc = r.rc.clone();
+    let rc = r.rc.clone();
     rc.add_requester(bdf2, g2);
     // Same domain: both requesters see both mappings.
     assert_eq!(

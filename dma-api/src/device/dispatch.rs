@@ -191,11 +191,11 @@ impl<'a> Env<'a> {
     }
 }
 
-fn topo_err(e: TopologyError, bdf: Bdf) -> DmaError {
-    match e {
-        TopologyError::UnknownDevice { bdf } => DmaError::UnknownDevice { bdf },
-        _ => DmaError::UnknownDevice { bdf },
-    }
+/// A topology failure of a query for `_client`: it names what the topology
+/// could not find (an address, or an id that is not in it) or says what else
+/// went wrong; never "unknown device" for a device that exists.
+fn topo_err(e: TopologyError, _client: Bdf) -> DmaError {
+    DmaError::from(e)
 }
 
 /// Decides one segment for `client`. `trace` is filled when given (the

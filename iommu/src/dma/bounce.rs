@@ -32,6 +32,7 @@ use scatterlist::{DmaFlags, SgTable};
 
 use super::backend::IommuDmaBackend;
 use super::domain::lock;
+use super::sg::cleanup_step;
 use crate::pgtable::Prot;
 
 impl IommuDmaBackend {
@@ -69,9 +70,10 @@ impl IommuDmaBackend {
         let g = self.granule();
         let gm = g - 1;
         let tlb = pool.map_aligned(req.phys, req.len, req.dir, req.attrs, 0, gm)?;
+        // Undo the slot; a failure to is reported with the error.
         let release = |e: DmaError| {
-            let _ = pool.unmap(tlb, req.len, req.dir, DmaAttrs::SKIP_CPU_SYNC);
-            e
+            let freed = cleanup_step(pool.unmap(tlb, req.len, req.dir, DmaAttrs::SKIP_CPU_SYNC));
+            e.with_cleanup(freed.err())
         };
         pool.zero_padding(tlb, req.len, g).map_err(release)?;
         let off = tlb.raw() & gm;
@@ -320,15 +322,23 @@ impl IommuDmaBackend {
             res = step(mapped, size - mapped, true);
         }
         if let Err(e) = res {
+            // Undo every piece and slot; the failures to are reported with
+            // the error, in order.
+            let mut failed = Vec::new();
             let mut io = lock(self.dom.iommu());
             for (at, l) in iommu_done {
-                if let Ok(t) = io.unmap_keep_iova(self.dom.id(), dma_api::Iova::new(at), l) {
-                    let _ = io.flush(t);
-                }
+                let undone = cleanup_step(
+                    io.unmap_keep_iova(self.dom.id(), dma_api::Iova::new(at), l)
+                        .map_err(super::dom_err),
+                )
+                .and_then(|t| cleanup_step(io.flush(t).map_err(super::dom_err)));
+                failed.extend(undone.err());
             }
             drop(io);
-            let _ = self.release_linked(&bounces, dir, DmaAttrs::SKIP_CPU_SYNC);
-            return Err(e);
+            failed.extend(
+                cleanup_step(self.release_linked(&bounces, dir, DmaAttrs::SKIP_CPU_SYNC)).err(),
+            );
+            return Err(e.with_cleanup(failed));
         }
         self.count_bounce();
         Ok(())
@@ -369,4 +379,127 @@ pub(crate) fn sg_is_swiotlb(table: &SgTable) -> bool {
         .iter()
         .next()
         .is_some_and(|e| e.dma_flags().contains(DmaFlags::SWIOTLB))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dma::sg::inject;
+    use crate::dma::{DmaDomain, IommuDevice, IommuDmaBackend, SharedIommu};
+    use crate::pgtable::{AnyFormat, VtdSs};
+    use crate::{DomainType, GroupId, Iommu, PhysMem, SharedMem, SimClock};
+    use dma_api::mem::{CpuMemory, MemError};
+    use dma_api::port::{DmaBackend, MapRequest, SegTarget};
+    use dma_api::swiotlb::Swiotlb;
+    use dma_api::{Direction, DmaAttrs, DmaError, PhysAddr};
+    use std::sync::{Arc, Mutex, RwLock};
+
+    #[derive(Debug)]
+    struct Ram(SharedMem);
+
+    impl CpuMemory for Ram {
+        fn read(&self, phys: PhysAddr, buf: &mut [u8]) -> Result<(), MemError> {
+            self.0.read().unwrap().read(phys, buf)
+        }
+        fn write(&self, phys: PhysAddr, data: &[u8]) -> Result<(), MemError> {
+            self.0.write().unwrap().write(phys, data)
+        }
+    }
+
+    /// An untrusted device whose swiotlb pool lies beyond what the IOMMU
+    /// page table can map, so every bounce fails at the IOMMU map.
+    fn untrusted_with_unmappable_pool() -> IommuDmaBackend {
+        let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
+        let mut io = Iommu::with_mem(mem.clone(), SimClock::new());
+        let fmt = AnyFormat::VtdSs(VtdSs::new(4).unwrap());
+        let d = io.alloc_domain(DomainType::Dma, fmt).unwrap();
+        let g = GroupId(1);
+        io.attach_group(g, false, d).unwrap();
+        let iommu: SharedIommu = Arc::new(Mutex::new(io));
+        let dom = DmaDomain::new(iommu, d, 1).unwrap();
+        let mut dev = IommuDevice::pci("03:00.0".parse().unwrap(), g);
+        dev.trusted = false;
+        let pool = Swiotlb::new(Arc::new(Ram(mem)), PhysAddr::new(1 << 60), 1 << 20).unwrap();
+        IommuDmaBackend::new(dom, dev)
+            .unwrap()
+            .with_swiotlb(Arc::new(pool))
+    }
+
+    fn cleanup_reported(e: &DmaError, n: usize) {
+        match e {
+            DmaError::CleanupFailed { error, cleanup } => {
+                assert!(!matches!(**error, DmaError::CleanupFailed { .. }), "{e}");
+                assert_eq!(cleanup.len(), n, "{e}");
+                assert!(
+                    cleanup.iter().all(|c| c.to_string().contains("injected")),
+                    "{e}"
+                );
+            }
+            other => panic!("cleanup failure dropped: {other}"),
+        }
+    }
+
+    /// Bug: a failed bounced map released its bounce slot and discarded the
+    /// release's failure. It is returned with the error.
+    #[test]
+    fn failed_bounced_map_reports_a_failed_slot_release() {
+        let b = untrusted_with_unmappable_pool();
+        let req = MapRequest {
+            phys: PhysAddr::new(0x1_0000_0080),
+            len: 0x100,
+            dir: Direction::ToDevice,
+            attrs: DmaAttrs::empty(),
+            target: SegTarget::Ram,
+        };
+        let plain = b.map(&req).unwrap_err();
+        assert!(!matches!(plain, DmaError::CleanupFailed { .. }), "{plain}");
+        inject::fail_cleanup(true);
+        let e = b.map(&req).unwrap_err();
+        inject::fail_cleanup(false);
+        assert_eq!(
+            core::mem::discriminant(e.root_cause()),
+            core::mem::discriminant(&plain),
+            "{e}"
+        );
+        cleanup_reported(&e, 1);
+    }
+
+    /// Bug: a failed bounced two-step link undid its pieces and bounce
+    /// slots and discarded their failures. They are returned with the
+    /// error.
+    #[test]
+    fn failed_bounced_link_reports_failed_cleanup() {
+        let b = untrusted_with_unmappable_pool();
+        let ops = b.iova_ops().unwrap();
+        let phys = PhysAddr::new(0x1_0000_0080);
+        let state = ops.try_alloc(phys, 0x3000).unwrap();
+        let plain = ops
+            .link(
+                &state,
+                phys,
+                0,
+                0x3000,
+                Direction::ToDevice,
+                DmaAttrs::empty(),
+            )
+            .unwrap_err();
+        assert!(!matches!(plain, DmaError::CleanupFailed { .. }), "{plain}");
+        inject::fail_cleanup(true);
+        let e = ops
+            .link(
+                &state,
+                phys,
+                0,
+                0x3000,
+                Direction::ToDevice,
+                DmaAttrs::empty(),
+            )
+            .unwrap_err();
+        inject::fail_cleanup(false);
+        assert_eq!(
+            core::mem::discriminant(e.root_cause()),
+            core::mem::discriminant(&plain),
+            "{e}"
+        );
+        cleanup_reported(&e, 1);
+    }
 }

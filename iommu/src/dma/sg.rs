@@ -246,6 +246,39 @@ impl SgLayout {
     }
 }
 
+/// Failures injected into cleanup steps, for this crate's tests of the
+/// error paths (a cleanup cannot fail on its own in a test).
+#[cfg(test)]
+pub(super) mod inject {
+    use core::cell::Cell;
+    use dma_api::DmaError;
+
+    std::thread_local! {
+        static FAIL: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes every cleanup step of this thread fail (or not).
+    pub(crate) fn fail_cleanup(on: bool) {
+        FAIL.with(|f| f.set(on));
+    }
+
+    pub(super) fn failure() -> Option<DmaError> {
+        FAIL.with(Cell::get).then(|| DmaError::IommuDomain {
+            domain: u32::MAX,
+            reason: "injected cleanup failure".into(),
+        })
+    }
+}
+
+/// The result of one cleanup step (undoing part of a failed operation).
+pub(super) fn cleanup_step<T>(r: Result<T, DmaError>) -> Result<T, DmaError> {
+    #[cfg(test)]
+    if let Some(e) = inject::failure() {
+        return Err(e);
+    }
+    r
+}
+
 impl IommuDmaBackend {
     fn layout(
         &self,
@@ -263,12 +296,16 @@ impl IommuDmaBackend {
     }
 
     /// Unmaps what a failed `map_sg` mapped and frees its allocation (the
-    /// flush releases it through the domain's IOVA source).
-    fn undo_sg(&self, base: Iova, iova_len: u64, mapped: &[(Iova, u64)]) {
+    /// flush releases it through the domain's IOVA source). Its failure is
+    /// for the caller to report with the map's own error
+    /// ([`DmaError::with_cleanup`]).
+    fn undo_sg(&self, base: Iova, iova_len: u64, mapped: &[(Iova, u64)]) -> Result<(), DmaError> {
         let mut io = lock(self.dom.iommu());
-        if let Ok(t) = io.unmap_pieces(self.dom.id(), base, iova_len, mapped) {
-            let _ = io.flush(t);
-        }
+        let t = cleanup_step(
+            io.unmap_pieces(self.dom.id(), base, iova_len, mapped)
+                .map_err(super::dom_err),
+        )?;
+        cleanup_step(io.flush(t).map_err(super::dom_err))
     }
 
     pub(crate) fn map_sg_impl(
@@ -328,9 +365,9 @@ impl IommuDmaBackend {
                 let iova = Iova::new(base.raw() + at);
                 if let Err(e) = self.pt_map(&mut io, iova, phys, len, prot) {
                     drop(io);
-                    self.undo_sg(base, layout.iova_len, &mapped);
+                    let undone = self.undo_sg(base, layout.iova_len, &mapped);
                     table.clear_dma();
-                    return Err(e);
+                    return Err(e.with_cleanup(undone.err()));
                 }
                 mapped.push((iova, len));
             }
@@ -352,11 +389,13 @@ impl IommuDmaBackend {
             }
         }
         if let Err(err) = res.and_then(|()| table.set_nents(n)) {
-            if layout.iova_len != 0 {
-                self.undo_sg(base, layout.iova_len, &layout.iova_spans(base));
-            }
+            let undone = if layout.iova_len != 0 {
+                self.undo_sg(base, layout.iova_len, &layout.iova_spans(base))
+            } else {
+                Ok(())
+            };
             table.clear_dma();
-            return Err(err.into());
+            return Err(DmaError::from(err).with_cleanup(undone.err()));
         }
         Ok(n)
     }
@@ -418,5 +457,68 @@ impl IommuDmaBackend {
         }
         table.clear_dma();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inject;
+    use crate::dma::{DmaDomain, IommuDevice, IommuDmaBackend, SharedIommu};
+    use crate::pgtable::{AnyFormat, VtdSs};
+    use crate::{DomainType, GroupId, Iommu, PhysMem, SharedMem, SimClock};
+    use dma_api::port::{DmaBackend, SegPlan, SegTarget};
+    use dma_api::{Direction, DmaAttrs, DmaError, PhysAddr};
+    use scatterlist::{SegKind, SgTable};
+    use std::sync::{Arc, Mutex, RwLock};
+
+    fn backend() -> IommuDmaBackend {
+        let mem: SharedMem = Arc::new(RwLock::new(PhysMem::new()));
+        let mut io = Iommu::with_mem(mem, SimClock::new());
+        let fmt = AnyFormat::VtdSs(VtdSs::new(4).unwrap());
+        let d = io.alloc_domain(DomainType::Dma, fmt).unwrap();
+        let g = GroupId(1);
+        io.attach_group(g, true, d).unwrap();
+        let iommu: SharedIommu = Arc::new(Mutex::new(io));
+        let dom = DmaDomain::new(iommu, d, 1).unwrap();
+        IommuDmaBackend::new(dom, IommuDevice::pci("03:00.0".parse().unwrap(), g)).unwrap()
+    }
+
+    /// Bug: when a failed `map_sg` could not undo what it had mapped, the
+    /// cleanup's failure was discarded. It is returned with the error.
+    #[test]
+    fn failed_map_sg_reports_a_failed_cleanup_with_the_error() {
+        let b = backend();
+        // The second entry is beyond the table's output address size.
+        let ranges = [(0x1_0000_0000u64, 0x2000u64), (1 << 60, 0x1000)];
+        let mut t = SgTable::new();
+        for (p, l) in ranges {
+            let one =
+                SgTable::from_ranges(&[(PhysAddr::new(p), l)], SegKind::Ram, 1 << 31).unwrap();
+            t = t.chain(one).unwrap();
+        }
+        let plan: Vec<SegPlan> = ranges
+            .iter()
+            .map(|&(p, _)| SegPlan {
+                phys: PhysAddr::new(p),
+                target: SegTarget::Ram,
+            })
+            .collect();
+        inject::fail_cleanup(true);
+        let e = b
+            .map_sg(&mut t, &plan, Direction::ToDevice, DmaAttrs::empty())
+            .unwrap_err();
+        inject::fail_cleanup(false);
+        assert!(
+            matches!(e.root_cause(), DmaError::NotTranslatable { .. }),
+            "the operation's own error comes first: {e}"
+        );
+        match &e {
+            DmaError::CleanupFailed { cleanup, .. } => {
+                assert_eq!(cleanup.len(), 1, "{e}");
+                assert!(cleanup[0].to_string().contains("injected"), "{e}");
+            }
+            other => panic!("cleanup failure dropped: {other}"),
+        }
+        assert!(e.to_string().contains("undoing it failed too"), "{e}");
     }
 }

@@ -40,10 +40,21 @@ pub struct Topology {
 /// Why [`Topology::bar_bus_addr`] has no answer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum BarAddrError {
-    /// The device, its BAR or its host bridge is not in the topology
-    /// (`bdf` is the default BDF when the device id itself is unknown).
-    UnknownDevice {
-        /// The device asked about.
+    /// No device with this id (never present, or hot-removed).
+    UnknownId {
+        /// The id asked for.
+        id: DeviceId,
+    },
+    /// The device has no BAR with this index.
+    NoSuchBar {
+        /// The device.
+        bdf: Bdf,
+        /// The BAR index asked for.
+        bar: u8,
+    },
+    /// The device's host bridge is not in the topology.
+    NoHostBridge {
+        /// The device.
         bdf: Bdf,
     },
     /// The host bridge's MMIO windows do not hold the BAR.
@@ -53,7 +64,13 @@ pub enum BarAddrError {
 impl core::fmt::Display for BarAddrError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            BarAddrError::UnknownDevice { bdf } => write!(f, "no such BAR on {bdf}"),
+            BarAddrError::UnknownId { id } => write!(f, "no device with id {id} in the topology"),
+            BarAddrError::NoSuchBar { bdf, bar } => {
+                write!(f, "device {bdf} has no BAR {bar}")
+            }
+            BarAddrError::NoHostBridge { bdf } => {
+                write!(f, "the host bridge of device {bdf} is not in the topology")
+            }
             BarAddrError::Translate(e) => write!(f, "BAR not in its host bridge's windows: {e}"),
         }
     }
@@ -266,15 +283,13 @@ impl Topology {
     /// Bus address of a BAR's first byte through its host bridge's windows
     /// (`pci_bus_address`). Identity when the bridge has no windows.
     pub fn bar_bus_addr(&self, id: DeviceId, bar: u8) -> Result<BusAddr, BarAddrError> {
-        let d = self.device(id).ok_or(BarAddrError::UnknownDevice {
-            bdf: Bdf::default(),
-        })?;
+        let d = self.device(id).ok_or(BarAddrError::UnknownId { id })?;
         let b = d
             .bar(bar)
-            .ok_or(BarAddrError::UnknownDevice { bdf: d.bdf })?;
+            .ok_or(BarAddrError::NoSuchBar { bdf: d.bdf, bar })?;
         let hb = self
             .host_bridge(d.host_bridge)
-            .ok_or(BarAddrError::UnknownDevice { bdf: d.bdf })?;
+            .ok_or(BarAddrError::NoHostBridge { bdf: d.bdf })?;
         if hb.mmio.is_empty() {
             return Ok(BusAddr::new(b.addr.raw()));
         }
@@ -290,9 +305,7 @@ impl Topology {
             .devices
             .get_mut(id.index())
             .and_then(|d| d.as_mut())
-            .ok_or(TopologyError::UnknownDevice {
-                bdf: Bdf::default(),
-            })?;
+            .ok_or(TopologyError::UnknownId { id })?;
         let bdf = d.bdf;
         let acs = d
             .acs
@@ -390,9 +403,7 @@ impl Topology {
     /// Hot-removes `id` and everything below it; bumps the generation.
     /// Returns the removed ids (the subtree, `id` first).
     pub fn hot_remove(&mut self, id: DeviceId) -> Result<Vec<DeviceId>, TopologyError> {
-        let d = self.device(id).ok_or(TopologyError::UnknownDevice {
-            bdf: Bdf::default(),
-        })?;
+        let d = self.device(id).ok_or(TopologyError::UnknownId { id })?;
         let parent = d.parent;
         let mut removed = Vec::new();
         let mut stack = alloc::vec![id];
@@ -558,10 +569,7 @@ impl Topology {
                 if steps > self.devices.len() {
                     return Err(TopologyError::Cycle { bdf });
                 }
-                let pd = self.device(p).ok_or(TopologyError::DanglingParent {
-                    bdf,
-                    parent: Bdf::default(),
-                })?;
+                let pd = self.device(p).ok_or(TopologyError::UnknownId { id: p })?;
                 if !pd.port.is_bridge() {
                     return Err(TopologyError::ParentNotBridge {
                         bdf,

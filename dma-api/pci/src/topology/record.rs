@@ -8,7 +8,7 @@
 //! (header type bit 7).
 
 use super::acs::AcsCap;
-use super::device::{Bar, PortType};
+use super::device::{Bar, DeviceId, PortType};
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
 use crate::types::PhysAddr;
@@ -197,11 +197,18 @@ pub enum TopologyError {
         /// Second (function, BAR index).
         b: (Bdf, u8),
     },
-    /// No such device.
+    /// No device at this address.
     UnknownDevice {
         /// The address asked for.
         bdf: Bdf,
     },
+    /// No device with this id (never present, or hot-removed): the id is
+    /// what was asked for, there is no address to name.
+    UnknownId {
+        /// The id asked for.
+        id: DeviceId,
+    },
+
     /// The function has no ACS capability to configure.
     NoAcsCapability {
         /// The function.
@@ -256,6 +263,7 @@ impl fmt::Display for TopologyError {
                 a.1, a.0, b.1, b.0
             ),
             UnknownDevice { bdf } => write!(f, "no device {bdf}"),
+            UnknownId { id } => write!(f, "no device with id {id} in the topology"),
             NoAcsCapability { bdf } => write!(f, "device {bdf} has no ACS capability"),
             TooManyDevices => f.write_str("too many devices"),
         }

@@ -1,5 +1,7 @@
 //! Why a machine could not be assembled.
 
+use dma_api::memmap::MemMapError;
+use dma_api::topology::TopologyError;
 use dma_api::{Bdf, DmaError};
 use std::fmt;
 
@@ -71,6 +73,39 @@ pub enum AssemblyError {
     },
     /// A DMA-layer constructor failed.
     Dma(DmaError),
+    /// Hot-plug: the topology refused the function (duplicate BDF, missing
+    /// parent, bad BAR, ...), or a hot-remove named no present function.
+    Topology(TopologyError),
+    /// Hot-add: a memory BAR of the function overlaps the memory map.
+    MemoryMap(MemMapError),
+    /// Hot-add: the function would join two IOMMU groups that already have
+    /// domains of their own (one domain per group).
+    GroupMerge {
+        /// The function.
+        bdf: Bdf,
+        /// The groups it would merge.
+        groups: Vec<u32>,
+    },
+    /// Hot-remove: the function (or one below it) still has live mappings;
+    /// unmap and free them first.
+    Busy {
+        /// The function with live mappings.
+        bdf: Bdf,
+        /// Live single mappings.
+        singles: usize,
+        /// Live scatter-gather tables.
+        tables: usize,
+        /// Live coherent allocations.
+        coherent: usize,
+    },
+    /// Hot-remove: peers still hold p2pmem allocated from the function's
+    /// registered ranges.
+    P2pMemInUse {
+        /// The provider.
+        bdf: Bdf,
+        /// Bytes still allocated.
+        bytes: u64,
+    },
 }
 
 impl fmt::Display for AssemblyError {
@@ -103,6 +138,25 @@ impl fmt::Display for AssemblyError {
             ),
             Self::Iommu { what, message } => write!(f, "IOMMU: {what}: {message}"),
             Self::Dma(e) => write!(f, "{e}"),
+            Self::Topology(e) => write!(f, "hot-plug: {e}"),
+            Self::MemoryMap(e) => write!(f, "hot-plug: {e}"),
+            Self::GroupMerge { bdf, groups } => write!(
+                f,
+                "{bdf}: hot-add would merge IOMMU groups {groups:?}, each with its own domain"
+            ),
+            Self::Busy {
+                bdf,
+                singles,
+                tables,
+                coherent,
+            } => write!(
+                f,
+                "{bdf}: cannot hot-remove with live mappings ({singles} single, {tables} table, {coherent} coherent)"
+            ),
+            Self::P2pMemInUse { bdf, bytes } => write!(
+                f,
+                "{bdf}: cannot hot-remove while peers hold {bytes:#x} bytes of its p2pmem"
+            ),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 mod decode;
 mod error;
+mod hotplug;
 mod layout;
 mod peer;
 mod registry;
@@ -140,9 +141,11 @@ pub struct IommuParts {
     pub iommu: SharedIommu,
     /// Its clock (flush-queue timers).
     pub clock: SimClock,
-    /// The root complex's translation (every requester registered).
+    /// The root complex's translation (every requester registered; hot-plug
+    /// registers and unregisters).
     pub rc: Arc<RcIommu>,
-    /// Domains by group (index in `Machine::iommu_groups()`).
+    /// Domains by group: the index in `Machine::iommu_groups()` of the
+    /// machine as built; groups that appear by hot-add get ids after those.
     pub domains: BTreeMap<GroupId, GroupDomain>,
 }
 
@@ -196,6 +199,10 @@ pub struct Assembly {
     /// The options used.
     pub options: AssemblyOptions,
     endpoints: BTreeMap<Bdf, Endpoint>,
+    /// The IOMMU group of every function (bridges too).
+    groups: BTreeMap<Bdf, GroupId>,
+    /// The id the next group that appears by hot-add gets.
+    next_group: u32,
 }
 
 impl core::fmt::Debug for Assembly {
@@ -387,7 +394,7 @@ impl Assembly {
                 pending.push((g, d, ty, bdfs, hb));
             }
             let shared: SharedIommu = Arc::new(Mutex::new(io));
-            let mut rc = RcIommu::new(shared.clone());
+            let rc = RcIommu::new(shared.clone());
             for (g, _, _, bdfs, _) in &pending {
                 for b in bdfs {
                     rc.add_requester(*b, *g);
@@ -468,6 +475,11 @@ impl Assembly {
         if let Some(io) = &iommu {
             fabric = fabric.with_iommu(io.rc.clone());
         }
+        let group_ids = topo
+            .devices()
+            .map(|(id, d)| (d.bdf, group_of(id)))
+            .collect();
+        let next_group = groups.groups().len() as u32;
         Ok(Self {
             fabric: Arc::new(fabric),
             machine,
@@ -478,6 +490,8 @@ impl Assembly {
             iommu,
             options,
             endpoints,
+            groups: group_ids,
+            next_group,
         })
     }
 

@@ -20,6 +20,11 @@ pub enum RcFaultReason {
     Permission,
     /// The requester's domain blocks all DMA.
     Blocked,
+    /// The IOMMU has no context entry for the requester (a function it was
+    /// never told about, such as one hot-added without attaching it to its
+    /// group's domain): hardware blocks the request (VT-d fault reason 2,
+    /// "present bit in context entry is clear").
+    NoContext,
     /// Anything else, described.
     Other(String),
 }
@@ -53,8 +58,10 @@ impl fmt::Display for RcFault {
 /// The IOMMU as seen from the root complex.
 pub trait RootComplexIommu: Send + Sync {
     /// Translates one request. `Ok(None)` means the requester is not
-    /// translated (no IOMMU for it, or an identity/passthrough domain): the
-    /// address is a bus address. `len` does not cross a page boundary.
+    /// translated (an identity/passthrough domain): the address is a bus
+    /// address. A requester the IOMMU does not know is not passed through
+    /// but faults ([`RcFaultReason::NoContext`]). `len` does not cross a page
+    /// boundary.
     fn translate(
         &self,
         requester: Bdf,

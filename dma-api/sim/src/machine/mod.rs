@@ -21,9 +21,11 @@ use dma_pci::topology::{DeviceId, DeviceRecord, IommuGroups, Topology};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The embedded default machine (examples/machines/reference-server.toml).
-pub const REFERENCE_TOML: &str =
-    include_str!("../../../../examples/machines/reference-server.toml");
+/// The embedded default machine: `machines/reference-server.toml` of this
+/// crate, a byte-identical copy of the workspace's
+/// `examples/machines/reference-server.toml` (a package ships only its own
+/// files; `tests/tests/packaging.rs` checks the two are the same).
+pub const REFERENCE_TOML: &str = include_str!("../../machines/reference-server.toml");
 
 /// File name the embedded default reports in errors and output.
 pub const REFERENCE_NAME: &str = "<embedded reference-server.toml>";

@@ -47,7 +47,7 @@ pub fn rig(ty: DomainType, fmt: AnyFormat, tweak: impl FnOnce(&mut IommuDevice))
     let iommu: SharedIommu = Arc::new(Mutex::new(io));
     let dom = DmaDomain::new(Arc::clone(&iommu), d, 2).unwrap();
     let dev = IommuDmaBackend::new(Arc::clone(&dom), devp).unwrap();
-    let mut rc = RcIommu::new(Arc::clone(&iommu));
+    let rc = RcIommu::new(Arc::clone(&iommu));
     rc.add_requester(bdf(), G);
     Rig {
         mem,
@@ -125,6 +125,8 @@ impl Rig {
 
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        // Never a zero byte: a write that never happened over zeroed memory
+        // cannot pass for the pattern.
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) % 255 + 1)
         .collect()
 }
