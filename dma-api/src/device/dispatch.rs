@@ -164,20 +164,21 @@ impl<'a> Env<'a> {
             .topo
             .as_deref()
             .ok_or(DmaError::UnknownDevice { bdf: client_bdf })?;
-        topo.device(DeviceId::from_provider(owner))
+        let id = DeviceId::from_provider(owner);
+        topo.device(id)
             .map(|d| d.bdf)
-            .ok_or(DmaError::UnknownDevice {
-                bdf: Bdf::default(),
-            })
+            .ok_or(DmaError::UnknownDeviceId { id })
     }
 
     fn not_peer_memory(&mut self, owner: ProviderId, phys: PhysAddr, len: u64) -> DmaError {
         self.ensure_topo();
         let topo = self.topo.as_deref();
-        let provider = topo
-            .and_then(|t| t.device(DeviceId::from_provider(owner)))
-            .map(|d| d.bdf)
-            .unwrap_or_default();
+        let id = DeviceId::from_provider(owner);
+        // An owner missing from the topology is named by its id, never by a
+        // made-up BDF.
+        let Some(provider) = topo.and_then(|t| t.device(id)).map(|d| d.bdf) else {
+            return DmaError::UnknownDeviceId { id };
+        };
         let bar = topo
             .and_then(|t| t.bar_at(phys))
             .filter(|(id, _)| *id == DeviceId::from_provider(owner))
