@@ -36,17 +36,21 @@
 //! mapped so far is unmapped with `SKIP_CPU_SYNC`.
 
 mod cache_log;
+mod limits;
 
 pub use cache_log::{CacheLog, CacheRecord, CACHE_LOG_KEEP};
 
 use crate::arch_port::{ArchDevice, ArchDma, SyncPoint};
 use crate::attrs::DmaAttrs;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
-use crate::port::{CoherentRequest, DmaBackend, MapRequest, SegPlan, SegTarget};
+use crate::port::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan, SegTarget,
+};
 use crate::swiotlb::Swiotlb;
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RwLock};
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
 use crate::window::WindowMap;
 use alloc::format;
@@ -55,7 +59,9 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::{DmaFlags, SgTable};
 
-/// Options of one device's direct backend.
+/// Options of one device's direct backend. `min_align_mask` is the
+/// starting value; the device's `dma_set_min_align_mask` replaces it
+/// ([`DmaBackend::set_constraints`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct DirectConfig {
     /// `is_swiotlb_force_bounce`: every RAM mapping is bounced (confidential
@@ -99,7 +105,9 @@ struct Counters {
 /// The direct backend for one device.
 pub struct DirectBackend {
     arch: &'static dyn ArchDma,
-    dev: ArchDevice,
+    /// The device (with its current streaming mask) and the rest of its
+    /// run-time limits; written only by [`DmaBackend::set_constraints`].
+    lim: RwLock<limits::Limits>,
     host_bridge_mmio: WindowMap,
     swiotlb: Option<Arc<Swiotlb>>,
     cfg: DirectConfig,
@@ -113,7 +121,7 @@ impl core::fmt::Debug for DirectBackend {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DirectBackend")
             .field("arch", &self.arch.name())
-            .field("dev", &self.dev)
+            .field("dev", &self.lim.read().dev)
             .field("cfg", &self.cfg)
             .finish()
     }
@@ -133,7 +141,7 @@ impl DirectBackend {
         Self {
             name: format!("direct({})", arch.name()),
             arch,
-            dev,
+            lim: RwLock::new(limits::Limits::new(dev, cfg.min_align_mask)),
             host_bridge_mmio,
             swiotlb,
             cfg,
@@ -143,9 +151,9 @@ impl DirectBackend {
         }
     }
 
-    /// The device description.
-    pub fn device(&self) -> &ArchDevice {
-        &self.dev
+    /// The device description, with its current streaming mask.
+    pub fn device(&self) -> ArchDevice {
+        self.lim.read().dev.clone()
     }
 
     /// The bounce pool, if any.
@@ -234,10 +242,11 @@ impl DirectBackend {
         if require_coherent && !self.coherent {
             return Err(DmaError::RequireCoherent { phys, len });
         }
+        let lim = self.lim.read();
         let bounce_reason = if self.cfg.force_bounce {
             None
         } else {
-            match self.arch.ram_to_bus(&self.dev, phys, len, attrs) {
+            match self.arch.ram_to_bus(&lim.dev, phys, len, attrs) {
                 Ok(bus) => {
                     if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
                         self.cache_sync(SyncPoint::ForDevice, phys, len, dir)?;
@@ -258,10 +267,10 @@ impl DirectBackend {
         if require_coherent {
             return Err(DmaError::RequireCoherent { phys, len });
         }
-        let tlb = pool.map(phys, len, dir, attrs, self.cfg.min_align_mask)?;
+        let tlb = pool.map(phys, len, dir, attrs, lim.min_align_mask)?;
         let bus = match self
             .arch
-            .ram_to_bus(&self.dev, tlb, len, attrs | DmaAttrs::CC_SHARED)
+            .ram_to_bus(&lim.dev, tlb, len, attrs | DmaAttrs::CC_SHARED)
         {
             Ok(b) => b,
             Err(e) => {
@@ -298,7 +307,7 @@ impl DirectBackend {
             Err(DmaError::NotTranslatable { .. }) => BusAddr::new(phys.raw()),
             Err(e) => return Err(e),
         };
-        if self.dev.check_reach(bus, len).is_err() {
+        if self.lim.read().dev.check_reach(bus, len).is_err() {
             return Err(DmaError::MmioNotBounceable { phys, len });
         }
         Ok(bus)
@@ -307,7 +316,7 @@ impl DirectBackend {
     /// The CPU physical address behind a RAM DMA address (`dma_to_phys`).
     fn ram_phys(&self, dma: DmaAddr, len: u64) -> Result<PhysAddr, DmaError> {
         self.arch
-            .bus_to_ram(&self.dev, dma.as_bus(), len)
+            .bus_to_ram(&self.lim.read().dev, dma.as_bus(), len)
             .map_err(|_| DmaError::NotMapped { dma, len })
     }
 
@@ -324,8 +333,9 @@ impl DirectBackend {
         if self.cfg.force_bounce {
             return true;
         }
+        let lim = self.lim.read();
         match self.arch.info().mem_encrypt_bit {
-            Some(bit) if self.dev.mem_encrypt => self.dev.mask.bits() <= u32::from(bit),
+            Some(bit) if lim.dev.mem_encrypt => lim.dev.mask.bits() <= u32::from(bit),
             _ => false,
         }
     }
@@ -342,7 +352,7 @@ impl DmaBackend for DirectBackend {
             // RAM can always be bounced (a full pool is transient).
             SegTarget::Ram => Ok(()),
             SegTarget::PeerHostBridge => self.host_bridge_bus(req).map(|_| ()),
-            SegTarget::PeerBus(bus) => self.dev.check_reach(bus, req.len),
+            SegTarget::PeerBus(bus) => self.lim.read().dev.check_reach(bus, req.len),
         }
     }
 
@@ -352,7 +362,7 @@ impl DmaBackend for DirectBackend {
             SegTarget::Ram => self.map_ram(req),
             SegTarget::PeerHostBridge => self.map_host_bridge(req),
             SegTarget::PeerBus(bus) => {
-                self.dev.check_reach(bus, req.len)?;
+                self.lim.read().dev.check_reach(bus, req.len)?;
                 self.counters.bus.fetch_add(1, Ordering::Relaxed);
                 Ok(DmaAddr::from_bus(bus))
             }
@@ -397,14 +407,16 @@ impl DmaBackend for DirectBackend {
         if self.force_dma_unencrypted() {
             attrs |= DmaAttrs::CC_SHARED;
         }
+        // `dma_coherent_ok` checks the coherent mask.
+        let dev = self.lim.read().coherent_device();
         let unreachable = |bus| DmaError::CoherentUnreachable {
             device: req.device,
             phys: req.phys,
             len: req.len,
-            mask: self.dev.mask,
+            mask: dev.mask,
             bus,
         };
-        match self.arch.ram_to_bus(&self.dev, req.phys, req.len, attrs) {
+        match self.arch.ram_to_bus(&dev, req.phys, req.len, attrs) {
             Ok(bus) => {
                 self.counters.coherent.fetch_add(1, Ordering::Relaxed);
                 Ok(DmaAddr::from_bus(bus))
@@ -476,15 +488,16 @@ impl DmaBackend for DirectBackend {
         let Some(pool) = self.swiotlb.as_ref() else {
             return u64::MAX;
         };
+        let lim = self.lim.read();
         let limited = match self.cfg.ram_last {
-            Some(last) => match self.dev.dma_ranges.phys_to_bus(last, 1) {
-                Ok(bus) => !self.dev.mask.covers(bus, 1),
+            Some(last) => match lim.dev.dma_ranges.phys_to_bus(last, 1) {
+                Ok(bus) => !lim.dev.mask.covers(bus, 1),
                 Err(_) => true,
             },
-            None => self.dev.mask.bits() < 64,
+            None => lim.dev.mask.bits() < 64,
         };
         if limited || self.cfg.force_bounce {
-            pool.max_mapping_size(self.cfg.min_align_mask)
+            pool.max_mapping_size(lim.min_align_mask)
         } else {
             u64::MAX
         }
@@ -497,6 +510,17 @@ impl DmaBackend for DirectBackend {
 
     fn merge_boundary(&self) -> u64 {
         0
+    }
+
+    fn constraints(&self) -> Option<DmaConstraints> {
+        Some(self.lim.read().constraints())
+    }
+
+    /// `dma_direct_supported` for each mask (see [`DirectBackend::adopt`]),
+    /// then the new masks and min-align mask take effect for every later
+    /// map, bounce decision and coherent allocation.
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        self.adopt(req)
     }
 }
 
