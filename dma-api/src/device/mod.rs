@@ -40,4 +40,6 @@ pub use typed::{
 };
 
 #[cfg(test)]
+mod constraints_tests;
+#[cfg(test)]
 mod tests;
