@@ -25,7 +25,7 @@
 use crate::mask::DmaMask;
 use crate::types::{DmaAddr, PhysAddr, PAGE_SIZE};
 use core::fmt;
-use scatterlist::SgTable;
+use scatterlist::{SgEntry, SgTable};
 
 /// `dma_get_max_seg_size` for a PCI device: `pci_device_add`
 /// (drivers/pci/probe.c) sets 64 KiB, which is also the value
@@ -138,10 +138,61 @@ impl DmaConstraints {
         Ok(())
     }
 
+    /// Non-zero if `[start, start + len)` may break a segment rule: the
+    /// branch-free screen of the table checks ([`DmaConstraints::check_segment`]
+    /// decides; a wrapping range screens as crossing every boundary but
+    /// "none", as there).
+    #[inline]
+    fn screen(max: u64, not_boundary: u64, start: u64, len: u64) -> u64 {
+        let end = start.wrapping_add(len).wrapping_sub(1);
+        u64::from(len > max) | ((start ^ end) & not_boundary)
+    }
+
     /// The CPU entries of `table` against every rule (segment size,
     /// boundary, virt-boundary gaps); the first offender as
     /// `(index, start, length, violation)`.
     pub fn check_table(
+        &self,
+        table: &SgTable,
+    ) -> Result<(), (usize, PhysAddr, u64, ConstraintViolation)> {
+        // One branch-free pass over the table (this runs on every map);
+        // the entry-by-entry walk only when it finds something.
+        let (max, nb) = (u64::from(self.max_seg_size), !self.seg_boundary_mask);
+        let (bad, gaps) = match plain(table, table.orig_nents()) {
+            Some(slots) => {
+                let bad = slots.iter().fold(0, |acc, e| {
+                    acc | Self::screen(max, nb, e.phys().raw(), u64::from(e.len()))
+                });
+                let gaps = if self.virt_boundary_mask == 0 {
+                    0
+                } else {
+                    slots
+                        .windows(2)
+                        .fold(0, |acc, w| acc | w[0].phys_end() | w[1].phys().raw())
+                };
+                (bad, gaps)
+            }
+            None => {
+                let (mut bad, mut gaps, mut prev_end, mut first) = (0u64, 0u64, 0u64, true);
+                for e in table.iter() {
+                    let (start, len) = (e.phys().raw(), u64::from(e.len()));
+                    bad |= Self::screen(max, nb, start, len);
+                    if !first {
+                        gaps |= prev_end | start;
+                    }
+                    first = false;
+                    prev_end = start.wrapping_add(len);
+                }
+                (bad, gaps)
+            }
+        };
+        if bad == 0 && gaps & self.virt_boundary_mask == 0 {
+            return Ok(());
+        }
+        self.find_in_table(table)
+    }
+
+    fn find_in_table(
         &self,
         table: &SgTable,
     ) -> Result<(), (usize, PhysAddr, u64, ConstraintViolation)> {
@@ -175,12 +226,34 @@ impl DmaConstraints {
         &self,
         table: &SgTable,
     ) -> Result<(), (usize, DmaAddr, u64, ConstraintViolation)> {
+        let (max, nb) = (u64::from(self.max_seg_size), !self.seg_boundary_mask);
+        let screen = |acc, e: &SgEntry| {
+            acc | Self::screen(max, nb, e.dma_address().raw(), u64::from(e.dma_len()))
+        };
+        let bad = match plain(table, table.nents()) {
+            Some(slots) => slots.iter().fold(0u64, screen),
+            None => table.dma_iter().fold(0u64, screen),
+        };
+        if bad == 0 {
+            return Ok(());
+        }
         for (i, e) in table.dma_iter().enumerate() {
             let (dma, len) = (e.dma_address(), u64::from(e.dma_len()));
             self.check_segment(dma.raw(), len)
                 .map_err(|why| (i, dma, len, why))?;
         }
         Ok(())
+    }
+}
+
+/// The first `count` entries of `table` as one slice, when no chain link
+/// sits among its slots (a table built in one go): the checks then walk a
+/// plain slice.
+fn plain(table: &SgTable, count: usize) -> Option<&[SgEntry]> {
+    if table.slot_count() == table.alloc_nents() {
+        table.slots().get(..count)
+    } else {
+        None
     }
 }
 

@@ -5,56 +5,91 @@
 //! `dma_direct_supported`).
 
 use super::DirectBackend;
-use crate::arch_port::ArchDevice;
 use crate::attrs::DmaAttrs;
 use crate::device::{DmaConstraints, DEFAULT_MAX_SEG_SIZE, DEFAULT_SEG_BOUNDARY_MASK};
 use crate::error::DmaError;
 use crate::mask::DmaMask;
 use crate::port::ConstraintsRequest;
-use crate::types::PhysAddr;
+use crate::types::{BusAddr, PhysAddr};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-/// What may change while the backend runs.
+/// What may change while the backend runs, each read without a lock on the
+/// mapping paths (a lock per map and unmap cost a fifth of a table map).
 #[derive(Debug)]
 pub(super) struct Limits {
-    /// The device, its `mask` the streaming DMA mask.
-    pub(super) dev: ArchDevice,
-    /// `coherent_dma_mask`.
-    pub(super) coherent_mask: DmaMask,
+    /// The streaming mask's width.
+    mask: AtomicU32,
+    /// `coherent_dma_mask`'s width.
+    coherent_mask: AtomicU32,
     /// `dma_get_min_align_mask`.
-    pub(super) min_align_mask: u64,
+    min_align_mask: AtomicU64,
     /// Kept to report (dma-direct never merges, so never needs them).
-    max_seg_size: u32,
-    seg_boundary_mask: u64,
+    max_seg_size: AtomicU32,
+    seg_boundary_mask: AtomicU64,
+}
+
+fn width(m: &AtomicU32) -> DmaMask {
+    // Only ever stored from a `DmaMask`.
+    DmaMask::new(m.load(Ordering::Relaxed)).unwrap_or(DmaMask::BITS_64)
 }
 
 impl Limits {
-    /// Both masks the device's, PCI segment defaults.
-    pub(super) fn new(dev: ArchDevice, min_align_mask: u64) -> Self {
+    /// Both masks `mask`, PCI segment defaults.
+    pub(super) fn new(mask: DmaMask, min_align_mask: u64) -> Self {
         Self {
-            coherent_mask: dev.mask,
-            dev,
-            min_align_mask,
-            max_seg_size: DEFAULT_MAX_SEG_SIZE,
-            seg_boundary_mask: DEFAULT_SEG_BOUNDARY_MASK,
+            mask: AtomicU32::new(mask.bits()),
+            coherent_mask: AtomicU32::new(mask.bits()),
+            min_align_mask: AtomicU64::new(min_align_mask),
+            max_seg_size: AtomicU32::new(DEFAULT_MAX_SEG_SIZE),
+            seg_boundary_mask: AtomicU64::new(DEFAULT_SEG_BOUNDARY_MASK),
         }
+    }
+
+    /// The streaming DMA mask (`*dev->dma_mask`).
+    pub(super) fn mask(&self) -> DmaMask {
+        width(&self.mask)
+    }
+
+    /// `coherent_dma_mask`.
+    pub(super) fn coherent_mask(&self) -> DmaMask {
+        width(&self.coherent_mask)
+    }
+
+    /// `dma_get_min_align_mask`.
+    pub(super) fn min_align_mask(&self) -> u64 {
+        self.min_align_mask.load(Ordering::Relaxed)
     }
 
     pub(super) fn constraints(&self) -> DmaConstraints {
         DmaConstraints {
-            dma_mask: self.dev.mask,
-            coherent_mask: self.coherent_mask,
-            min_align_mask: self.min_align_mask,
-            max_seg_size: self.max_seg_size,
-            seg_boundary_mask: self.seg_boundary_mask,
+            dma_mask: self.mask(),
+            coherent_mask: self.coherent_mask(),
+            min_align_mask: self.min_align_mask(),
+            max_seg_size: self.max_seg_size.load(Ordering::Relaxed),
+            seg_boundary_mask: self.seg_boundary_mask.load(Ordering::Relaxed),
             virt_boundary_mask: 0,
         }
     }
 
-    /// The device as `dma_coherent_ok` sees it: the coherent mask.
-    pub(super) fn coherent_device(&self) -> ArchDevice {
-        let mut d = self.dev.clone();
-        d.mask = self.coherent_mask;
-        d
+    fn store(&self, c: &DmaConstraints) {
+        self.mask.store(c.dma_mask.bits(), Ordering::Relaxed);
+        self.coherent_mask
+            .store(c.coherent_mask.bits(), Ordering::Relaxed);
+        self.min_align_mask
+            .store(c.min_align_mask, Ordering::Relaxed);
+        self.max_seg_size.store(c.max_seg_size, Ordering::Relaxed);
+        self.seg_boundary_mask
+            .store(c.seg_boundary_mask, Ordering::Relaxed);
+    }
+}
+
+/// Linux `dma_capable` for `mask`: every byte of `[bus, bus + len)`
+/// addressable, else the `Fallback` [`DmaError::MaskUnreachable`].
+pub(super) fn reach(mask: DmaMask, bus: BusAddr, len: u64) -> Result<(), DmaError> {
+    if mask.covers(bus, len) {
+        Ok(())
+    } else {
+        Err(DmaError::MaskUnreachable { bus, len, mask })
     }
 }
 
@@ -81,7 +116,6 @@ impl DirectBackend {
     /// [`DmaError::MaskNotSupported`].
     pub fn adopt(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
         let c = req.constraints;
-        let mut lim = self.lim.write();
         let refuse = |mask, coherent, needs, what| DmaError::MaskNotSupported {
             device: req.device,
             mask,
@@ -89,8 +123,6 @@ impl DirectBackend {
             needs,
             what,
         };
-        let mut dev = lim.dev.clone();
-        dev.mask = c.dma_mask;
         let needed = match (&self.swiotlb, self.cfg.ram_last) {
             (Some(pool), _) => Some(("the swiotlb bounce pool", pool.start(), pool.size())),
             (None, Some(last)) => Some(("the last byte of system RAM", last, 1)),
@@ -98,7 +130,7 @@ impl DirectBackend {
         };
         match needed {
             Some((what, start, len)) => {
-                if let Some(needs) = self.beyond(&dev, start, len) {
+                if let Some(needs) = self.beyond(c.dma_mask, start, len) {
                     return Err(refuse(c.dma_mask, false, needs, what));
                 }
             }
@@ -112,25 +144,35 @@ impl DirectBackend {
             }
             None => {}
         }
-        let mut cdev = lim.dev.clone();
-        cdev.mask = c.coherent_mask;
         let (start, len) = req.coherent_pool;
-        if let Some(needs) = self.beyond(&cdev, start, len) {
+        if let Some(needs) = self.beyond(c.coherent_mask, start, len) {
             return Err(refuse(c.coherent_mask, true, needs, "the coherent pool"));
         }
-        lim.dev.mask = c.dma_mask;
-        lim.coherent_mask = c.coherent_mask;
-        lim.min_align_mask = c.min_align_mask;
-        lim.max_seg_size = c.max_seg_size;
-        lim.seg_boundary_mask = c.seg_boundary_mask;
+        self.lim.store(&c);
         Ok(())
     }
 
+    /// `phys_to_dma` of `[phys, phys + len)` (the arch's translation and
+    /// encryption bit), then `dma_capable` under `mask`. The arch sees the
+    /// device with the widest mask; the mask is applied here, so changing it
+    /// needs no lock on the mapping path.
+    pub(super) fn ram_bus(
+        &self,
+        mask: DmaMask,
+        phys: PhysAddr,
+        len: u64,
+        attrs: DmaAttrs,
+    ) -> Result<BusAddr, DmaError> {
+        let bus = self.arch.ram_to_bus(&self.dev, phys, len, attrs)?;
+        reach(mask, bus, len)?;
+        Ok(bus)
+    }
+
     /// The unencrypted bus address of the last byte of `[start, start +
-    /// len)` if `dev`'s mask cannot reach it; `None` if it can, or if no
-    /// dma-range covers the range.
-    fn beyond(&self, dev: &ArchDevice, start: PhysAddr, len: u64) -> Option<u64> {
-        match self.arch.ram_to_bus(dev, start, len, DmaAttrs::CC_SHARED) {
+    /// len)` if `mask` cannot reach it; `None` if it can, or if no dma-range
+    /// covers the range.
+    fn beyond(&self, mask: DmaMask, start: PhysAddr, len: u64) -> Option<u64> {
+        match self.ram_bus(mask, start, len, DmaAttrs::CC_SHARED) {
             Err(DmaError::MaskUnreachable { bus, len, .. }) => {
                 Some(bus.raw().saturating_add(len.saturating_sub(1)))
             }

@@ -45,12 +45,13 @@ use crate::attrs::DmaAttrs;
 use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
+use crate::mask::DmaMask;
 use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
 use crate::port::{
     CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan, SegTarget,
 };
 use crate::swiotlb::Swiotlb;
-use crate::sync::{Mutex, RwLock};
+use crate::sync::Mutex;
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
 use crate::window::WindowMap;
 use alloc::format;
@@ -105,9 +106,12 @@ struct Counters {
 /// The direct backend for one device.
 pub struct DirectBackend {
     arch: &'static dyn ArchDma,
-    /// The device (with its current streaming mask) and the rest of its
-    /// run-time limits; written only by [`DmaBackend::set_constraints`].
-    lim: RwLock<limits::Limits>,
+    /// The device for translation only: its `mask` is the widest; the
+    /// current masks are in `lim` and applied here (`dma_capable`).
+    dev: ArchDevice,
+    /// The run-time limits, lock-free; written only by
+    /// [`DmaBackend::set_constraints`].
+    lim: limits::Limits,
     host_bridge_mmio: WindowMap,
     swiotlb: Option<Arc<Swiotlb>>,
     cfg: DirectConfig,
@@ -121,7 +125,7 @@ impl core::fmt::Debug for DirectBackend {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DirectBackend")
             .field("arch", &self.arch.name())
-            .field("dev", &self.lim.read().dev)
+            .field("dev", &self.device())
             .field("cfg", &self.cfg)
             .finish()
     }
@@ -141,7 +145,11 @@ impl DirectBackend {
         Self {
             name: format!("direct({})", arch.name()),
             arch,
-            lim: RwLock::new(limits::Limits::new(dev, cfg.min_align_mask)),
+            lim: limits::Limits::new(dev.mask, cfg.min_align_mask),
+            dev: ArchDevice {
+                mask: DmaMask::BITS_64,
+                ..dev
+            },
             host_bridge_mmio,
             swiotlb,
             cfg,
@@ -153,7 +161,10 @@ impl DirectBackend {
 
     /// The device description, with its current streaming mask.
     pub fn device(&self) -> ArchDevice {
-        self.lim.read().dev.clone()
+        ArchDevice {
+            mask: self.lim.mask(),
+            ..self.dev.clone()
+        }
     }
 
     /// The bounce pool, if any.
@@ -242,11 +253,10 @@ impl DirectBackend {
         if require_coherent && !self.coherent {
             return Err(DmaError::RequireCoherent { phys, len });
         }
-        let lim = self.lim.read();
         let bounce_reason = if self.cfg.force_bounce {
             None
         } else {
-            match self.arch.ram_to_bus(&lim.dev, phys, len, attrs) {
+            match self.ram_bus(self.lim.mask(), phys, len, attrs) {
                 Ok(bus) => {
                     if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
                         self.cache_sync(SyncPoint::ForDevice, phys, len, dir)?;
@@ -267,11 +277,8 @@ impl DirectBackend {
         if require_coherent {
             return Err(DmaError::RequireCoherent { phys, len });
         }
-        let tlb = pool.map(phys, len, dir, attrs, lim.min_align_mask)?;
-        let bus = match self
-            .arch
-            .ram_to_bus(&lim.dev, tlb, len, attrs | DmaAttrs::CC_SHARED)
-        {
+        let tlb = pool.map(phys, len, dir, attrs, self.lim.min_align_mask())?;
+        let bus = match self.ram_bus(self.lim.mask(), tlb, len, attrs | DmaAttrs::CC_SHARED) {
             Ok(b) => b,
             Err(e) => {
                 let _ = pool.unmap(tlb, len, dir, DmaAttrs::SKIP_CPU_SYNC);
@@ -307,7 +314,7 @@ impl DirectBackend {
             Err(DmaError::NotTranslatable { .. }) => BusAddr::new(phys.raw()),
             Err(e) => return Err(e),
         };
-        if self.lim.read().dev.check_reach(bus, len).is_err() {
+        if limits::reach(self.lim.mask(), bus, len).is_err() {
             return Err(DmaError::MmioNotBounceable { phys, len });
         }
         Ok(bus)
@@ -316,7 +323,7 @@ impl DirectBackend {
     /// The CPU physical address behind a RAM DMA address (`dma_to_phys`).
     fn ram_phys(&self, dma: DmaAddr, len: u64) -> Result<PhysAddr, DmaError> {
         self.arch
-            .bus_to_ram(&self.lim.read().dev, dma.as_bus(), len)
+            .bus_to_ram(&self.dev, dma.as_bus(), len)
             .map_err(|_| DmaError::NotMapped { dma, len })
     }
 
@@ -333,9 +340,8 @@ impl DirectBackend {
         if self.cfg.force_bounce {
             return true;
         }
-        let lim = self.lim.read();
         match self.arch.info().mem_encrypt_bit {
-            Some(bit) if lim.dev.mem_encrypt => lim.dev.mask.bits() <= u32::from(bit),
+            Some(bit) if self.dev.mem_encrypt => self.lim.mask().bits() <= u32::from(bit),
             _ => false,
         }
     }
@@ -352,7 +358,7 @@ impl DmaBackend for DirectBackend {
             // RAM can always be bounced (a full pool is transient).
             SegTarget::Ram => Ok(()),
             SegTarget::PeerHostBridge => self.host_bridge_bus(req).map(|_| ()),
-            SegTarget::PeerBus(bus) => self.lim.read().dev.check_reach(bus, req.len),
+            SegTarget::PeerBus(bus) => limits::reach(self.lim.mask(), bus, req.len),
         }
     }
 
@@ -362,7 +368,7 @@ impl DmaBackend for DirectBackend {
             SegTarget::Ram => self.map_ram(req),
             SegTarget::PeerHostBridge => self.map_host_bridge(req),
             SegTarget::PeerBus(bus) => {
-                self.lim.read().dev.check_reach(bus, req.len)?;
+                limits::reach(self.lim.mask(), bus, req.len)?;
                 self.counters.bus.fetch_add(1, Ordering::Relaxed);
                 Ok(DmaAddr::from_bus(bus))
             }
@@ -408,15 +414,15 @@ impl DmaBackend for DirectBackend {
             attrs |= DmaAttrs::CC_SHARED;
         }
         // `dma_coherent_ok` checks the coherent mask.
-        let dev = self.lim.read().coherent_device();
+        let mask = self.lim.coherent_mask();
         let unreachable = |bus| DmaError::CoherentUnreachable {
             device: req.device,
             phys: req.phys,
             len: req.len,
-            mask: dev.mask,
+            mask,
             bus,
         };
-        match self.arch.ram_to_bus(&dev, req.phys, req.len, attrs) {
+        match self.ram_bus(mask, req.phys, req.len, attrs) {
             Ok(bus) => {
                 self.counters.coherent.fetch_add(1, Ordering::Relaxed);
                 Ok(DmaAddr::from_bus(bus))
@@ -488,16 +494,16 @@ impl DmaBackend for DirectBackend {
         let Some(pool) = self.swiotlb.as_ref() else {
             return u64::MAX;
         };
-        let lim = self.lim.read();
+        let mask = self.lim.mask();
         let limited = match self.cfg.ram_last {
-            Some(last) => match lim.dev.dma_ranges.phys_to_bus(last, 1) {
-                Ok(bus) => !lim.dev.mask.covers(bus, 1),
+            Some(last) => match self.dev.dma_ranges.phys_to_bus(last, 1) {
+                Ok(bus) => !mask.covers(bus, 1),
                 Err(_) => true,
             },
-            None => lim.dev.mask.bits() < 64,
+            None => mask.bits() < 64,
         };
         if limited || self.cfg.force_bounce {
-            pool.max_mapping_size(lim.min_align_mask)
+            pool.max_mapping_size(self.lim.min_align_mask())
         } else {
             u64::MAX
         }
@@ -513,7 +519,7 @@ impl DmaBackend for DirectBackend {
     }
 
     fn constraints(&self) -> Option<DmaConstraints> {
-        Some(self.lim.read().constraints())
+        Some(self.lim.constraints())
     }
 
     /// `dma_direct_supported` for each mask (see [`DirectBackend::adopt`]),
