@@ -1,6 +1,7 @@
 //! Drivers written against the `dma-api` traits only: block/NVMe/nvmet, RDMA,
 //! dma-buf exporters and importers, HMM. They prove the API is usable by the
-//! code it is meant for.
+//! code it is meant for. Built so far: [`nvme`], an NVMe-like block driver
+//! (constraints at probe, PRP lists in coherent memory).
 //!
 //! Who depends on it: the CLI's scenarios and the end-to-end tests. It
 //! depends on `dma-api` alone (checked in CI: no simulator, serde, toml or
@@ -35,3 +36,5 @@
 //! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod nvme;

@@ -13,6 +13,7 @@
 //!   such as MMIO that would need bouncing).
 
 use crate::bdf::Bdf;
+use crate::device::{ConstraintViolation, EntryAddr};
 use crate::mask::{DmaMask, MaskError};
 use crate::p2p::{P2pMemError, Route};
 use crate::topology::{BarAddrError, DeviceId, TopologyError};
@@ -435,6 +436,69 @@ pub enum DmaError {
         /// What failed while undoing it.
         cleanup: Vec<DmaError>,
     },
+
+    // ---- Device constraints (all Invalid) ----
+    /// `dma_set_mask` / `dma_set_coherent_mask` refused, Linux `-EIO` from
+    /// `dma_supported` (kernel/dma/mapping.c): the mask cannot reach memory
+    /// the device must reach. The old mask stays.
+    MaskNotSupported {
+        /// The device.
+        device: Bdf,
+        /// The mask asked for.
+        mask: DmaMask,
+        /// The coherent mask (else the streaming one).
+        coherent: bool,
+        /// The address (bus or IOVA) the mask would have to cover.
+        needs: u64,
+        /// What lies there ("the swiotlb bounce pool", "the coherent pool", ...).
+        what: &'static str,
+    },
+    /// A constraint value the device cannot have (a boundary that is not
+    /// `2^n - 1`, a segment size below a page, ...).
+    InvalidConstraint {
+        /// The device.
+        device: Bdf,
+        /// The field (`seg_boundary_mask`, `max_seg_size`, ...).
+        what: &'static str,
+        /// The value asked for.
+        value: u64,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+    /// The device's backend cannot change its constraints at run time
+    /// (`DmaBackend::set_constraints` not implemented).
+    ConstraintsFixed {
+        /// The device.
+        device: Bdf,
+        /// The backend's name.
+        backend: String,
+    },
+    /// Constraints cannot change while the device has live mappings (unmap
+    /// would no longer undo what map did).
+    ConstraintsBusy {
+        /// The device.
+        device: Bdf,
+        /// Live single mappings.
+        singles: usize,
+        /// Live table mappings.
+        tables: usize,
+        /// Live coherent allocations.
+        coherent: usize,
+    },
+    /// A table breaks the device's constraints (max segment size, segment
+    /// boundary, virt boundary); nothing stays mapped.
+    ConstraintViolated {
+        /// The device.
+        device: Bdf,
+        /// The entry's index among the CPU entries, or the DMA segment's.
+        index: usize,
+        /// Where it is.
+        at: EntryAddr,
+        /// Its length.
+        len: u64,
+        /// The rule it breaks.
+        violation: ConstraintViolation,
+    },
 }
 
 impl DmaError {
@@ -474,7 +538,12 @@ impl DmaError {
             | BadRedirect { .. }
             | NotPeerMemory { .. }
             | UnmapLengthMismatch { .. }
-            | KindMismatch { .. } => ErrorKind::Invalid,
+            | KindMismatch { .. }
+            | MaskNotSupported { .. }
+            | InvalidConstraint { .. }
+            | ConstraintsFixed { .. }
+            | ConstraintsBusy { .. }
+            | ConstraintViolated { .. } => ErrorKind::Invalid,
             TableEntry { cause, .. } => cause.kind(),
             CleanupFailed { error, .. } => error.kind(),
             P2pMem(P2pMemError::OutOfMemory { .. }) => ErrorKind::NoResources,
@@ -854,6 +923,45 @@ impl fmt::Display for DmaError {
                 f,
                 "range {phys} + {len:#x} cannot be mapped coherently (DMA_ATTR_REQUIRE_COHERENT)"
             ),
+            MaskNotSupported {
+                device,
+                mask,
+                coherent,
+                needs,
+                what,
+            } => write!(
+                f,
+                "{device}: {} DMA mask {mask} ({:#x}) cannot reach {what} at {needs:#x}",
+                if *coherent { "coherent" } else { "streaming" },
+                mask.value()
+            ),
+            InvalidConstraint {
+                device,
+                what,
+                value,
+                rule,
+            } => write!(f, "{device}: {what} {value:#x} is not valid: {rule}"),
+            ConstraintsFixed { device, backend } => write!(
+                f,
+                "{device}: backend {backend} cannot change DMA constraints at run time"
+            ),
+            ConstraintsBusy {
+                device,
+                singles,
+                tables,
+                coherent,
+            } => write!(
+                f,
+                "{device}: DMA constraints cannot change while mappings are live \
+                 ({singles} single, {tables} table, {coherent} coherent)"
+            ),
+            ConstraintViolated {
+                device,
+                index,
+                at,
+                len,
+                violation,
+            } => write!(f, "{device}: entry {index} ({at} + {len:#x}) {violation}"),
         }
     }
 }

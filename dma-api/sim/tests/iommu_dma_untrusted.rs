@@ -40,7 +40,7 @@ fn setup(trusted: bool) -> (Rig, IommuDmaBackend, Arc<Swiotlb>) {
         .unwrap(),
     );
     r.cpu_write(PhysAddr::new(POOL), &vec![STALE; POOL_LEN as usize]);
-    let dev = IommuDmaBackend::new(Arc::clone(&r.dom), *r.dev.device())
+    let dev = IommuDmaBackend::new(Arc::clone(&r.dom), r.dev.device())
         .unwrap()
         .with_swiotlb(Arc::clone(&pool));
     // The page holding the buffer is full of a secret.

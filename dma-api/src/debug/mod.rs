@@ -15,9 +15,12 @@ mod state;
 pub use report::{DebugReport, ErrCheck, MapKind, SyncCall};
 
 use crate::attrs::DmaAttrs;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use crate::port::backend::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget,
+};
 use crate::sync::{Mutex, MutexGuard};
 use crate::types::{DmaAddr, PhysAddr};
 use alloc::format;
@@ -446,6 +449,14 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
 
     fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
         self.inner.check(req)
+    }
+
+    fn constraints(&self) -> Option<DmaConstraints> {
+        self.inner.constraints()
+    }
+
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        self.inner.set_constraints(req)
     }
 
     fn note_mapping_error_check(&self, dma: DmaAddr) {

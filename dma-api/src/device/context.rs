@@ -47,6 +47,7 @@ pub struct DmaContext {
     /// CPU physical memory (the simulator's RAM, or a kernel's accessor).
     pub mem: CpuMem,
     ram: Mutex<RamAllocator>,
+    ram_pool: (PhysAddr, u64),
     drop_errors: Mutex<Vec<DmaError>>,
 }
 
@@ -104,6 +105,7 @@ impl DmaContext {
             arch,
             mem,
             ram: Mutex::new(RamAllocator::new(start, len)?),
+            ram_pool: (start, len),
             drop_errors: Mutex::new(Vec::new()),
         }))
     }
@@ -165,6 +167,14 @@ impl DmaContext {
     /// Returns an allocation of [`DmaContext::alloc_ram`].
     pub fn free_ram(&self, phys: PhysAddr) -> Result<(), DmaError> {
         self.ram.lock().free(phys)
+    }
+
+    /// The pool [`DmaContext::alloc_ram`] allocates from, `(start, length)`:
+    /// where every coherent allocation lives, so what a coherent DMA mask
+    /// must reach on an untranslated path (Linux: the zone
+    /// `dma_direct_alloc` picks for `coherent_dma_mask`).
+    pub fn ram_pool(&self) -> (PhysAddr, u64) {
+        self.ram_pool
     }
 
     /// Bytes currently allocated from the pool.

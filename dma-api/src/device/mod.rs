@@ -1,5 +1,7 @@
 //! The per-device DMA interface: dispatcher, raw (C-style) layer, typed
-//! layer and owned coherent allocations ([`CoherentAllocation`]).
+//! layer, owned coherent allocations ([`CoherentAllocation`]) and the
+//! device's DMA constraints ([`DmaConstraints`]: masks, segment limits,
+//! virt boundary).
 //!
 //! A [`DmaDevice`] is built from a shared [`DmaContext`] (topology, memory
 //! map, P2P route cache, provider policies, arch, simulated RAM), the
@@ -10,9 +12,11 @@
 //! trace `unidma map` prints.
 
 mod coherent;
+mod constraints;
 mod context;
 mod decision;
 pub mod dispatch;
+mod dma_set;
 mod mapped_table;
 mod p2pmem;
 mod ram_alloc;
@@ -21,6 +25,9 @@ mod segments;
 mod typed;
 
 pub use coherent::CoherentAllocation;
+pub use constraints::{
+    ConstraintViolation, DmaConstraints, EntryAddr, DEFAULT_MAX_SEG_SIZE, DEFAULT_SEG_BOUNDARY_MASK,
+};
 pub(crate) use context::mem_error as context_mem_error;
 pub use context::DmaContext;
 pub use decision::{ArchStep, Decision, RouteStep};
@@ -34,5 +41,7 @@ pub use typed::{
     ToDevice,
 };
 
+#[cfg(test)]
+mod constraints_tests;
 #[cfg(test)]
 mod tests;

@@ -187,6 +187,8 @@ pub struct DmaDevice {
     singles: Mutex<BTreeMap<u64, Vec<Single>>>,
     tables: Mutex<TablePlans>,
     coherent: Mutex<FastMap<u64, (PhysAddr, u64)>>,
+    /// Masks and segment limits (`dma_set.rs`).
+    pub(super) constraints: Mutex<super::DmaConstraints>,
 }
 
 impl core::fmt::Debug for DmaDevice {
@@ -215,7 +217,9 @@ impl DmaDevice {
             .read()
             .lookup(bdf)
             .ok_or(DmaError::UnknownDevice { bdf })?;
+        let constraints = super::dma_set::initial_constraints(&ctx, id, backend.as_ref());
         Ok(Self {
+            constraints: Mutex::new(constraints),
             ctx,
             id,
             bdf,
@@ -417,7 +421,10 @@ impl DmaDevice {
 
     /// `dma_map_sgtable`: one decision per CPU entry from the kind it
     /// carries, then the backend. Returns the number of DMA segments (also
-    /// stored as the table's `nents`).
+    /// stored as the table's `nents`). A table that breaks the device's
+    /// [`constraints`](DmaDevice::constraints) is refused with
+    /// [`DmaError::ConstraintViolated`] naming the entry: CPU entries before
+    /// mapping, the backend's DMA segments after (then unmapped).
     pub fn map_sgtable(
         &self,
         table: &mut SgTable,
@@ -429,6 +436,7 @@ impl DmaDevice {
                 orig_nents: table.orig_nents(),
             });
         }
+        self.check_table_constraints(table)?;
         let mut plan = take_spare(table.orig_nents());
         if let Err(e) = self.plan_into(table, dir, &mut plan) {
             give_spare(plan);
@@ -441,6 +449,13 @@ impl DmaDevice {
                 return Err(e);
             }
         };
+        if let Err(e) = self.check_mapped_constraints(table) {
+            let undo = self
+                .backend
+                .unmap_sg(table, &plan, dir, attrs | DmaAttrs::SKIP_CPU_SYNC);
+            give_spare(plan);
+            return Err(e.with_cleanup(undo.err()));
+        }
         let stale =
             self.tables
                 .lock()
@@ -492,8 +507,10 @@ impl DmaDevice {
     /// A table over `ranges` whose kinds come from the memory map (never
     /// from the caller): each range is split where the map's ranges end and
     /// classified once per piece, so one call builds a mixed table (RAM, peer
-    /// BARs, stolen RAM). No entry is longer than `max_segment` (rounded down
-    /// to a page). A range the map does not cover is
+    /// BARs, stolen RAM). No entry is longer than `max_segment` or the
+    /// device's max segment size (the smaller, rounded down to a page), and
+    /// none crosses its segment boundary: the cuts the block layer makes
+    /// (block/blk-merge.c `get_max_segment_size`). A range the map does not cover is
     /// [`DmaError::UnknownMemory`] naming its first uncovered byte.
     pub fn table_from_ranges(
         &self,
@@ -513,7 +530,13 @@ impl DmaDevice {
                     len: len - at.raw().saturating_sub(phys.raw()),
                 })?;
         }
-        Ok(SgTable::from_kinded_ranges(&pieces, max_segment)?)
+        let c = self.constraints();
+        let max = max_segment.min(u64::from(c.max_seg_size));
+        Ok(SgTable::from_kinded_ranges_bounded(
+            &pieces,
+            max,
+            c.seg_boundary_mask,
+        )?)
     }
 
     /// The decision for every CPU entry of `table`, each on its own: the

@@ -24,18 +24,18 @@ use alloc::vec;
 use alloc::vec::Vec;
 use scatterlist::SgTable;
 
-const SWIOTLB: (u64, u64) = (0x800_0000, 0x40_0000);
-const POOL: (u64, u64) = (0x1000_0000, 0x10_0000);
+pub(super) const SWIOTLB: (u64, u64) = (0x800_0000, 0x40_0000);
+pub(super) const POOL: (u64, u64) = (0x1000_0000, 0x10_0000);
 
 fn bdf(s: &str) -> Bdf {
     s.parse().unwrap()
 }
 
-fn device(mem: &Arc<TestMem>) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
+pub(super) fn device(mem: &Arc<TestMem>) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
     device_with(mem, DirectConfig::default())
 }
 
-fn device_with(mem: &Arc<TestMem>, cfg: DirectConfig) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
+pub(super) fn device_with(mem: &Arc<TestMem>, cfg: DirectConfig) -> (Arc<DmaDevice>, Arc<Swiotlb>) {
     let cpu = CpuInfo {
         vendor: CpuVendor::Intel,
         family: 6,

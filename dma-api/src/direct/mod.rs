@@ -36,15 +36,20 @@
 //! mapped so far is unmapped with `SKIP_CPU_SYNC`.
 
 mod cache_log;
+mod limits;
 
 pub use cache_log::{CacheLog, CacheRecord, CACHE_LOG_KEEP};
 
 use crate::arch_port::{ArchDevice, ArchDma, SyncPoint};
 use crate::attrs::DmaAttrs;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
+use crate::mask::DmaMask;
 use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
-use crate::port::{CoherentRequest, DmaBackend, MapRequest, SegPlan, SegTarget};
+use crate::port::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan, SegTarget,
+};
 use crate::swiotlb::Swiotlb;
 use crate::sync::Mutex;
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
@@ -55,7 +60,9 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::{DmaFlags, SgTable};
 
-/// Options of one device's direct backend.
+/// Options of one device's direct backend. `min_align_mask` is the
+/// starting value; the device's `dma_set_min_align_mask` replaces it
+/// ([`DmaBackend::set_constraints`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct DirectConfig {
     /// `is_swiotlb_force_bounce`: every RAM mapping is bounced (confidential
@@ -99,7 +106,12 @@ struct Counters {
 /// The direct backend for one device.
 pub struct DirectBackend {
     arch: &'static dyn ArchDma,
+    /// The device for translation only: its `mask` is the widest; the
+    /// current masks are in `lim` and applied here (`dma_capable`).
     dev: ArchDevice,
+    /// The run-time limits, lock-free; written only by
+    /// [`DmaBackend::set_constraints`].
+    lim: limits::Limits,
     host_bridge_mmio: WindowMap,
     swiotlb: Option<Arc<Swiotlb>>,
     cfg: DirectConfig,
@@ -113,7 +125,7 @@ impl core::fmt::Debug for DirectBackend {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DirectBackend")
             .field("arch", &self.arch.name())
-            .field("dev", &self.dev)
+            .field("dev", &self.device())
             .field("cfg", &self.cfg)
             .finish()
     }
@@ -133,7 +145,11 @@ impl DirectBackend {
         Self {
             name: format!("direct({})", arch.name()),
             arch,
-            dev,
+            lim: limits::Limits::new(dev.mask, cfg.min_align_mask),
+            dev: ArchDevice {
+                mask: DmaMask::BITS_64,
+                ..dev
+            },
             host_bridge_mmio,
             swiotlb,
             cfg,
@@ -143,9 +159,12 @@ impl DirectBackend {
         }
     }
 
-    /// The device description.
-    pub fn device(&self) -> &ArchDevice {
-        &self.dev
+    /// The device description, with its current streaming mask.
+    pub fn device(&self) -> ArchDevice {
+        ArchDevice {
+            mask: self.lim.mask(),
+            ..self.dev.clone()
+        }
     }
 
     /// The bounce pool, if any.
@@ -237,7 +256,7 @@ impl DirectBackend {
         let bounce_reason = if self.cfg.force_bounce {
             None
         } else {
-            match self.arch.ram_to_bus(&self.dev, phys, len, attrs) {
+            match self.ram_bus(self.lim.mask(), phys, len, attrs) {
                 Ok(bus) => {
                     if !attrs.contains(DmaAttrs::SKIP_CPU_SYNC) {
                         self.cache_sync(SyncPoint::ForDevice, phys, len, dir)?;
@@ -258,11 +277,8 @@ impl DirectBackend {
         if require_coherent {
             return Err(DmaError::RequireCoherent { phys, len });
         }
-        let tlb = pool.map(phys, len, dir, attrs, self.cfg.min_align_mask)?;
-        let bus = match self
-            .arch
-            .ram_to_bus(&self.dev, tlb, len, attrs | DmaAttrs::CC_SHARED)
-        {
+        let tlb = pool.map(phys, len, dir, attrs, self.lim.min_align_mask())?;
+        let bus = match self.ram_bus(self.lim.mask(), tlb, len, attrs | DmaAttrs::CC_SHARED) {
             Ok(b) => b,
             Err(e) => {
                 let _ = pool.unmap(tlb, len, dir, DmaAttrs::SKIP_CPU_SYNC);
@@ -298,7 +314,7 @@ impl DirectBackend {
             Err(DmaError::NotTranslatable { .. }) => BusAddr::new(phys.raw()),
             Err(e) => return Err(e),
         };
-        if self.dev.check_reach(bus, len).is_err() {
+        if limits::reach(self.lim.mask(), bus, len).is_err() {
             return Err(DmaError::MmioNotBounceable { phys, len });
         }
         Ok(bus)
@@ -325,7 +341,7 @@ impl DirectBackend {
             return true;
         }
         match self.arch.info().mem_encrypt_bit {
-            Some(bit) if self.dev.mem_encrypt => self.dev.mask.bits() <= u32::from(bit),
+            Some(bit) if self.dev.mem_encrypt => self.lim.mask().bits() <= u32::from(bit),
             _ => false,
         }
     }
@@ -342,7 +358,7 @@ impl DmaBackend for DirectBackend {
             // RAM can always be bounced (a full pool is transient).
             SegTarget::Ram => Ok(()),
             SegTarget::PeerHostBridge => self.host_bridge_bus(req).map(|_| ()),
-            SegTarget::PeerBus(bus) => self.dev.check_reach(bus, req.len),
+            SegTarget::PeerBus(bus) => limits::reach(self.lim.mask(), bus, req.len),
         }
     }
 
@@ -352,7 +368,7 @@ impl DmaBackend for DirectBackend {
             SegTarget::Ram => self.map_ram(req),
             SegTarget::PeerHostBridge => self.map_host_bridge(req),
             SegTarget::PeerBus(bus) => {
-                self.dev.check_reach(bus, req.len)?;
+                limits::reach(self.lim.mask(), bus, req.len)?;
                 self.counters.bus.fetch_add(1, Ordering::Relaxed);
                 Ok(DmaAddr::from_bus(bus))
             }
@@ -397,14 +413,16 @@ impl DmaBackend for DirectBackend {
         if self.force_dma_unencrypted() {
             attrs |= DmaAttrs::CC_SHARED;
         }
+        // `dma_coherent_ok` checks the coherent mask.
+        let mask = self.lim.coherent_mask();
         let unreachable = |bus| DmaError::CoherentUnreachable {
             device: req.device,
             phys: req.phys,
             len: req.len,
-            mask: self.dev.mask,
+            mask,
             bus,
         };
-        match self.arch.ram_to_bus(&self.dev, req.phys, req.len, attrs) {
+        match self.ram_bus(mask, req.phys, req.len, attrs) {
             Ok(bus) => {
                 self.counters.coherent.fetch_add(1, Ordering::Relaxed);
                 Ok(DmaAddr::from_bus(bus))
@@ -476,15 +494,16 @@ impl DmaBackend for DirectBackend {
         let Some(pool) = self.swiotlb.as_ref() else {
             return u64::MAX;
         };
+        let mask = self.lim.mask();
         let limited = match self.cfg.ram_last {
             Some(last) => match self.dev.dma_ranges.phys_to_bus(last, 1) {
-                Ok(bus) => !self.dev.mask.covers(bus, 1),
+                Ok(bus) => !mask.covers(bus, 1),
                 Err(_) => true,
             },
-            None => self.dev.mask.bits() < 64,
+            None => mask.bits() < 64,
         };
         if limited || self.cfg.force_bounce {
-            pool.max_mapping_size(self.cfg.min_align_mask)
+            pool.max_mapping_size(self.lim.min_align_mask())
         } else {
             u64::MAX
         }
@@ -497,6 +516,17 @@ impl DmaBackend for DirectBackend {
 
     fn merge_boundary(&self) -> u64 {
         0
+    }
+
+    fn constraints(&self) -> Option<DmaConstraints> {
+        Some(self.lim.constraints())
+    }
+
+    /// `dma_direct_supported` for each mask (see [`DirectBackend::adopt`]),
+    /// then the new masks and min-align mask take effect for every later
+    /// map, bounce decision and coherent allocation.
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        self.adopt(req)
     }
 }
 

@@ -10,9 +10,12 @@
 
 use super::rng::XorShift64;
 use crate::attrs::DmaAttrs;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::port::backend::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
+};
 use crate::sync::Mutex;
 use crate::types::{DmaAddr, PhysAddr};
 use alloc::boxed::Box;
@@ -294,6 +297,14 @@ impl<B: DmaBackend> DmaBackend for FaultInject<B> {
 
     fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
         self.inner.check(req)
+    }
+
+    fn constraints(&self) -> Option<DmaConstraints> {
+        self.inner.constraints()
+    }
+
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        self.inner.set_constraints(req)
     }
 
     fn note_mapping_error_check(&self, dma: DmaAddr) {

@@ -3,9 +3,12 @@
 //! (`DmaDebug<Arc<dyn DmaBackend>>`). Every method forwards, defaults included.
 
 use crate::attrs::DmaAttrs;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::port::backend::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
+};
 use crate::types::DmaAddr;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -82,6 +85,12 @@ macro_rules! forward_backend {
             }
             fn note_mapping_error_check(&self, dma: DmaAddr) {
                 (**self).note_mapping_error_check(dma)
+            }
+            fn constraints(&self) -> Option<DmaConstraints> {
+                (**self).constraints()
+            }
+            fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+                (**self).set_constraints(req)
             }
         }
     )*};

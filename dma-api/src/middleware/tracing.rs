@@ -2,9 +2,12 @@
 //! arguments, result — into a bounded ring or hands it to a callback.
 
 use crate::attrs::DmaAttrs;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan};
+use crate::port::backend::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
+};
 use crate::sync::Mutex;
 use crate::types::DmaAddr;
 use alloc::boxed::Box;
@@ -326,6 +329,14 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
 
     fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
         self.inner.check(req)
+    }
+
+    fn constraints(&self) -> Option<DmaConstraints> {
+        self.inner.constraints()
+    }
+
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        self.inner.set_constraints(req)
     }
 
     fn note_mapping_error_check(&self, dma: DmaAddr) {

@@ -10,6 +10,7 @@
 
 use crate::attrs::DmaAttrs;
 use crate::bdf::Bdf;
+use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr};
@@ -86,6 +87,24 @@ impl CoherentRequest {
             target: SegTarget::Ram,
         }
     }
+}
+
+/// What [`DmaBackend::set_constraints`] is asked to adopt for a running
+/// device. Linux keeps these in `struct device` (`dma_mask`,
+/// `coherent_dma_mask`, `dma_parms`), where every `dma_map_ops` call reads
+/// them afresh; here a backend that caches them (the IOMMU's IOVA limit,
+/// the direct backend's `dma_capable` mask) is told when they change.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ConstraintsRequest {
+    /// The device (named by the errors).
+    pub device: Bdf,
+    /// The new constraints, already validated field by field. Backends
+    /// ignore `virt_boundary_mask` (the mapping layer checks it).
+    pub constraints: DmaConstraints,
+    /// The RAM coherent allocations come from (the context's pool,
+    /// [`DmaContext::ram_pool`](crate::device::DmaContext::ram_pool)): the
+    /// coherent mask must reach it where nothing translates.
+    pub coherent_pool: (PhysAddr, u64),
 }
 
 /// The dispatcher's decision for one CPU entry of a table, in CPU order
@@ -248,6 +267,32 @@ pub trait DmaBackend: Send + Sync {
     /// The two-step IOVA API, if this backend has an IOMMU behind it.
     fn iova_ops(&self) -> Option<&dyn IovaOps> {
         None
+    }
+
+    /// The device constraints this backend applies now (its masks, min-align
+    /// mask, segment limits; `virt_boundary_mask` is 0), or `None` if it
+    /// keeps none (the default). [`DmaDevice`](crate::DmaDevice) starts from
+    /// them, so what it reports is what the backend does.
+    fn constraints(&self) -> Option<DmaConstraints> {
+        None
+    }
+
+    /// Adopts new constraints for a running device — the backend half of
+    /// Linux `dma_set_mask`, `dma_set_coherent_mask`,
+    /// `dma_set_min_align_mask`, `dma_set_max_seg_size`,
+    /// `dma_set_seg_boundary` (include/linux/dma-mapping.h): first its
+    /// `dma_supported` check (kernel/dma/mapping.c; a mask that cannot reach
+    /// what the device must reach is [`DmaError::MaskNotSupported`]), then
+    /// all of them at once, or none. The caller guarantees nothing is mapped.
+    ///
+    /// The default refuses with [`DmaError::ConstraintsFixed`]; a decorator
+    /// must forward it (and [`DmaBackend::constraints`]) to the backend it
+    /// wraps.
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        Err(DmaError::ConstraintsFixed {
+            device: req.device,
+            backend: alloc::string::String::from(self.name()),
+        })
     }
 
     /// The raw (C-style) layer tells the stack that the driver checked `dma`

@@ -14,7 +14,8 @@ pub mod per_entry;
 pub mod policy;
 
 pub use backend::{
-    CoherentRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget,
+    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan,
+    SegTarget,
 };
 pub use per_entry::{map_sg_per_entry, unmap_sg_per_entry};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

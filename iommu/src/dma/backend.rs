@@ -22,13 +22,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dma_api::port::{CoherentRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget};
+use dma_api::device::DmaConstraints;
+use dma_api::port::{
+    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget,
+};
 use dma_api::swiotlb::Swiotlb;
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, Iova, PhysAddr};
 use scatterlist::{SgTable, PAGE_SIZE};
 
 use super::device::IommuDevice;
 use super::domain::{lock, DmaDomain};
+use super::limits::Limits;
 use super::{dma_info_to_prot, dom_err};
 use crate::domain::{FlushToken, Iommu, QueueOutcome};
 use crate::iova::{DeviceIovaPolicy, IovaRange, IOVA_RANGE_CACHE_MAX_SIZE};
@@ -97,7 +101,7 @@ pub struct IommuDmaBackend {
     pub(crate) dom: Arc<DmaDomain>,
     pub(crate) dev: IommuDevice,
     policy: DeviceIovaPolicy,
-    limit: Iova,
+    pub(crate) lim: Limits,
     name: String,
     counters: Counters,
     sync_log: Mutex<Vec<SyncRecord>>,
@@ -109,7 +113,7 @@ impl std::fmt::Debug for IommuDmaBackend {
         f.debug_struct("IommuDmaBackend")
             .field("device", &self.dev)
             .field("domain", &self.dom.id())
-            .field("limit", &self.limit)
+            .field("limit", &self.dma_limit())
             .field("swiotlb", &self.swiotlb.as_ref().map(|p| p.start()))
             .finish()
     }
@@ -135,10 +139,9 @@ impl IommuDmaBackend {
                 ),
             });
         }
-        let limit = Iova::new(dev.dma_mask.value().min(dom.aperture_end().raw()));
         Ok(Self {
             policy: DeviceIovaPolicy::new(dev.is_pci, dev.forcedac),
-            limit,
+            lim: Limits::new(&dev),
             name: "iommu".into(),
             counters: Counters::default(),
             sync_log: Mutex::new(Vec::new()),
@@ -164,16 +167,6 @@ impl IommuDmaBackend {
     /// The domain cookie.
     pub fn domain(&self) -> &Arc<DmaDomain> {
         &self.dom
-    }
-
-    /// The device parameters.
-    pub fn device(&self) -> &IommuDevice {
-        &self.dev
-    }
-
-    /// The highest IOVA this device may be given (mask capped to the aperture).
-    pub fn dma_limit(&self) -> Iova {
-        self.limit
     }
 
     /// The device's sticky 32-bit-first policy.
@@ -242,12 +235,18 @@ impl IommuDmaBackend {
         Ok(())
     }
 
-    /// `iommu_dma_alloc_iova` for `size` bytes (whole granules).
+    /// `iommu_dma_alloc_iova` for `size` bytes (whole granules) below the
+    /// streaming DMA limit.
     pub(crate) fn alloc_iova(&self, size: u64) -> Result<IovaRange, DmaError> {
+        self.alloc_iova_below(size, self.dma_limit())
+    }
+
+    /// `iommu_dma_alloc_iova` for `size` bytes at or below `limit`.
+    pub(crate) fn alloc_iova_below(&self, size: u64, limit: Iova) -> Result<IovaRange, DmaError> {
         let pages = size >> self.granule().trailing_zeros();
         let r = self
             .policy
-            .alloc_on(self.dom.iovad(), cpu_slot(), pages, self.limit)?;
+            .alloc_on(self.dom.iovad(), cpu_slot(), pages, limit)?;
         self.counters.iova_allocs.fetch_add(1, Ordering::Relaxed);
         Ok(r)
     }
@@ -332,8 +331,15 @@ impl IommuDmaBackend {
 
     /// `__iommu_dma_map` of the range itself: IOVA of
     /// `iova_align(len + iova_offset(phys))`, one page-table map with `prot`;
-    /// the DMA address keeps the in-granule offset.
-    fn map_in_place(&self, req: &MapRequest, prot: Prot, mmio: bool) -> Result<DmaAddr, DmaError> {
+    /// the DMA address keeps the in-granule offset; the IOVA is at or below
+    /// `limit`.
+    fn map_in_place(
+        &self,
+        req: &MapRequest,
+        prot: Prot,
+        mmio: bool,
+        limit: Iova,
+    ) -> Result<DmaAddr, DmaError> {
         let g = self.granule();
         let off = req.phys.raw() & (g - 1);
         let size = self
@@ -343,7 +349,7 @@ impl IommuDmaBackend {
                 len: req.len,
             })?;
         self.record_sync(req.phys, req.len, req.dir, false, mmio, req.attrs);
-        let range = self.alloc_iova(size)?;
+        let range = self.alloc_iova_below(size, limit)?;
         let res = {
             let mut io = lock(self.dom.iommu());
             self.pt_map(
@@ -443,7 +449,7 @@ impl DmaBackend for IommuDmaBackend {
         if !mmio && self.bounces(req.phys, req.len) {
             return self.map_bounced(req, prot);
         }
-        self.map_in_place(req, prot, mmio)
+        self.map_in_place(req, prot, mmio, self.dma_limit())
     }
 
     /// `iommu_dma_alloc` (drivers/iommu/dma-iommu.c) once the pages exist:
@@ -466,7 +472,8 @@ impl DmaBackend for IommuDmaBackend {
             });
         }
         let prot = dma_info_to_prot(m.dir, self.dev.coherent, m.attrs, false);
-        self.map_in_place(&m, prot, false)
+        // `iommu_dma_alloc` allocates below `coherent_dma_mask`.
+        self.map_in_place(&m, prot, false, self.coherent_limit())
     }
 
     /// `iommu_dma_free`: `__iommu_dma_unmap` of the whole allocation (strict
@@ -608,5 +615,16 @@ impl DmaBackend for IommuDmaBackend {
 
     fn iova_ops(&self) -> Option<&dyn IovaOps> {
         Some(self)
+    }
+
+    fn constraints(&self) -> Option<DmaConstraints> {
+        Some(self.current_constraints())
+    }
+
+    /// See `IommuDmaBackend::adopt` (dma/limits.rs): any mask holding an
+    /// IOVA granule (Linux `dma_supported` is true for dma-iommu); the IOVA
+    /// limit, the coherent IOVA limit and `map_sg`'s segment limits follow.
+    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+        self.adopt(req)
     }
 }

@@ -3,13 +3,15 @@
 use crate::domain::GroupId;
 use dma_api::{Bdf, DmaMask};
 
-/// Linux's default segment boundary (`dma_get_seg_boundary` without
-/// `dma_parms`): 4 GiB.
-pub const DEFAULT_SEG_BOUNDARY_MASK: u64 = 0xffff_ffff;
+/// A PCI device's default segment boundary: 4 GiB, set by `pci_device_add`
+/// (drivers/pci/probe.c). (`dma_get_seg_boundary` without `dma_parms` is
+/// `ULONG_MAX` since Linux 5.10.) Same value as
+/// `dma_api::device::DEFAULT_SEG_BOUNDARY_MASK`.
+pub const DEFAULT_SEG_BOUNDARY_MASK: u64 = dma_api::device::DEFAULT_SEG_BOUNDARY_MASK;
 
-/// Linux's default maximum DMA segment size (`dma_get_max_seg_size` without
-/// `dma_parms`): 64 KiB.
-pub const DEFAULT_MAX_SEG_SIZE: u64 = 0x1_0000;
+/// Linux's default maximum DMA segment size: 64 KiB (`dma_get_max_seg_size`
+/// without `dma_parms`, and what `pci_device_add` sets).
+pub const DEFAULT_MAX_SEG_SIZE: u64 = dma_api::device::DEFAULT_MAX_SEG_SIZE as u64;
 
 /// One device behind the IOMMU, as the DMA layer sees it.
 ///
@@ -35,7 +37,8 @@ pub struct IommuDevice {
     pub is_pci: bool,
     /// `iommu.forcedac=1`: no 32-bit-first attempt.
     pub forcedac: bool,
-    /// The device's DMA mask (caps the IOVA).
+    /// The device's DMA mask at construction (caps the IOVA; the device's
+    /// `set_dma_mask` changes it later, and the coherent mask starts equal).
     pub dma_mask: DmaMask,
     /// `dma_get_seg_boundary`: a DMA segment never crosses a multiple of
     /// `mask + 1`. Must be `2^n - 1`.

@@ -22,6 +22,7 @@ mod backend;
 mod bounce;
 mod device;
 mod domain;
+mod limits;
 mod link;
 mod prot;
 mod sg;

@@ -286,13 +286,7 @@ impl IommuDmaBackend {
         plan: &[SegPlan],
         attrs: DmaAttrs,
     ) -> Result<SgLayout, DmaError> {
-        SgLayout::compute(
-            table,
-            plan,
-            self.granule(),
-            self.dev.seg_boundary_mask,
-            attrs,
-        )
+        SgLayout::compute(table, plan, self.granule(), self.seg_boundary_mask(), attrs)
     }
 
     /// Unmaps what a failed `map_sg` mapped and frees its allocation (the
@@ -373,7 +367,7 @@ impl IommuDmaBackend {
             }
             base
         };
-        let out = layout.finalise(base, self.dev.seg_boundary_mask, self.dev.max_seg_size);
+        let out = layout.finalise(base, self.seg_boundary_mask(), self.max_seg_size());
         let n = out.len();
         let mut res: Result<(), SgError> = Ok(());
         let mut segs = out.into_iter();

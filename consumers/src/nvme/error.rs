@@ -1,0 +1,81 @@
+//! The driver's typed errors.
+
+use super::prp::PrpRule;
+use core::fmt;
+use dma_api::{DmaAddr, DmaError, PhysAddr};
+
+/// Why a request was not submitted (nothing stays mapped or allocated) or
+/// did not complete cleanly.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum NvmeError {
+    /// A request without data buffers.
+    EmptyRequest,
+    /// A buffer whose start or length is not dword aligned (the queue's
+    /// `dma_alignment = 3`, drivers/nvme/host/core.c `nvme_set_ctrl_limits`).
+    Unaligned {
+        /// The buffer's index in the request.
+        index: usize,
+        /// Its start.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+    },
+    /// More data than one command carries.
+    TooLarge {
+        /// Bytes asked for (`None`: the sum overflows).
+        len: Option<u64>,
+        /// The most a command may carry.
+        max: u64,
+    },
+    /// The DMA layer refused (mapping, a constraint violation naming the
+    /// entry, a PRP list page allocation); the error says why.
+    Dma(DmaError),
+    /// A DMA segment PRPs cannot describe (Linux `nvme_pci_setup_prps`:
+    /// "Invalid SGL for payload", `BLK_STS_IOERR`). Found after mapping,
+    /// before submission; the request was unmapped.
+    PrpInvalid {
+        /// The DMA segment's index.
+        segment: usize,
+        /// Its DMA address.
+        dma: DmaAddr,
+        /// Its length.
+        len: u64,
+        /// The rule it breaks.
+        rule: PrpRule,
+    },
+}
+
+impl From<DmaError> for NvmeError {
+    fn from(e: DmaError) -> Self {
+        NvmeError::Dma(e)
+    }
+}
+
+impl fmt::Display for NvmeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NvmeError::EmptyRequest => f.write_str("request has no data buffers"),
+            NvmeError::Unaligned { index, phys, len } => {
+                write!(f, "buffer {index} ({phys} + {len:#x}) is not dword aligned")
+            }
+            NvmeError::TooLarge {
+                len: Some(len),
+                max,
+            } => {
+                write!(f, "request of {len:#x} bytes exceeds {max:#x}")
+            }
+            NvmeError::TooLarge { len: None, max } => {
+                write!(f, "request length overflows (max {max:#x})")
+            }
+            NvmeError::Dma(e) => write!(f, "DMA: {e}"),
+            NvmeError::PrpInvalid {
+                segment,
+                dma,
+                len,
+                rule,
+            } => write!(f, "DMA segment {segment} ({dma} + {len:#x}) {rule}"),
+        }
+    }
+}
+
+impl std::error::Error for NvmeError {}
