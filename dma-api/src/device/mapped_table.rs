@@ -28,6 +28,9 @@ pub struct MappedTable {
 
 impl MappedTable {
     /// `dma_map_sgtable`; on error the table comes back unmapped.
+    // The table's ownership returns with the error (the caller retries or
+    // falls back with it); the error path is cold, so it is not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn map(
         dev: &Arc<DmaDevice>,
         mut table: SgTable,

@@ -286,6 +286,7 @@ pub struct MappedSgTable<D: DirMarker> {
 
 impl<D: DirMarker> MappedSgTable<D> {
     /// Maps `table` on `dev`; on error the table comes back unmapped.
+    #[allow(clippy::result_large_err)] // as MappedTable::map: ownership returns
     pub fn map(
         dev: &Arc<DmaDevice>,
         table: SgTable,
