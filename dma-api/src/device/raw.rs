@@ -119,19 +119,86 @@ fn give_spare(v: Vec<SegPlan>) {
 }
 type FastMap<K, V> = HashMap<K, V>;
 
-/// Checks every CPU entry's kind against the memory map and appends a RAM
-/// plan for it; returns whether every entry is RAM. Consecutive entries
-/// inside the range the last lookup found cost two comparisons; a new range
-/// costs one binary search.
+/// The segment rules screened in the same pass as the kinds: `max` is the
+/// max segment size, `not_boundary` the complement of the segment boundary
+/// mask. `(u64::MAX, 0)` screens nothing.
+#[derive(Clone, Copy)]
+struct Screen {
+    max: u64,
+    not_boundary: u64,
+}
+
+/// What one pass over a table found: whether every entry is RAM, and the
+/// constraint screens (non-zero `bad`: some entry is too long or crosses a
+/// boundary; `gaps`: OR of every inner edge, tested against the virt
+/// boundary mask).
+struct Pass {
+    all_ram: bool,
+    bad: u64,
+    gaps: u64,
+}
+
+#[inline]
+fn screen(sc: Screen, start: u64, len: u64) -> u64 {
+    let end = start.wrapping_add(len).wrapping_sub(1);
+    u64::from(len > sc.max) | ((start ^ end) & sc.not_boundary)
+}
+
+/// Checks every CPU entry's kind against the memory map, screens it against
+/// the segment rules and appends a RAM plan for it, in one pass.
+/// Consecutive entries inside the range the last lookup found cost two
+/// comparisons; a new range costs one binary search.
 fn verify_into(
     memmap: &crate::memmap::MemoryMap,
     table: &SgTable,
     plan: &mut Vec<SegPlan>,
-) -> Result<bool, DmaError> {
+    sc: Screen,
+) -> Result<Pass, DmaError> {
+    // The common case first, for a table built in one go (no chain link
+    // among its slots): every entry claims RAM and the span from the lowest
+    // start to the highest end lies in one RAM range of the map. One
+    // branch-free pass and one lookup then check every entry.
+    let n = table.orig_nents();
+    if table.slot_count() == table.alloc_nents() {
+        if let Some(slots) = table.slots().get(..n) {
+            let mut acc = (u64::MAX, 0u64, false, 0u64, 0u64, 0u64);
+            for (i, e) in slots.iter().enumerate() {
+                let (s, l) = (e.phys().raw(), u64::from(e.len()));
+                let (lo, hi, other, bad, gaps, prev_end) = acc;
+                let inner = if i == 0 { 0 } else { prev_end | s };
+                acc = (
+                    lo.min(s),
+                    hi.max(s.wrapping_add(l).wrapping_sub(1)),
+                    other | (e.kind() != scatterlist::SegKind::Ram),
+                    bad | screen(sc, s, l),
+                    gaps | inner,
+                    s.wrapping_add(l),
+                );
+            }
+            let (lo, hi, other, bad, gaps, _) = acc;
+            let whole = !other
+                && lo <= hi
+                && matches!(
+                    memmap.kind_of_range(PhysAddr::new(lo), hi - lo + 1),
+                    Some((_, scatterlist::SegKind::Ram))
+                );
+            if whole {
+                plan.extend(slots.iter().map(|e| SegPlan {
+                    phys: e.phys(),
+                    target: SegTarget::Ram,
+                }));
+                return Ok(Pass {
+                    all_ram: true,
+                    bad,
+                    gaps,
+                });
+            }
+        }
+    }
     // The range of the last lookup, as raw [start, end] and its kind.
     let (mut lo, mut hi, mut known) = (1u64, 0u64, scatterlist::SegKind::Ram);
-    let mut all_ram = true;
-    plan.reserve(table.orig_nents());
+    let (mut all_ram, mut bad, mut gaps, mut prev_end) = (true, 0u64, 0u64, None::<u64>);
+    plan.reserve(n);
     for (index, e) in table.iter().enumerate() {
         let (phys, len, claimed) = (e.phys(), u64::from(e.len()), e.kind());
         let start = phys.raw();
@@ -157,12 +224,17 @@ fn verify_into(
             });
         }
         all_ram &= claimed == scatterlist::SegKind::Ram;
+        bad |= screen(sc, start, len);
+        if let Some(p) = prev_end {
+            gaps |= p | start;
+        }
+        prev_end = Some(start.wrapping_add(len));
         plan.push(SegPlan {
             phys,
             target: SegTarget::Ram,
         });
     }
-    Ok(all_ram)
+    Ok(Pass { all_ram, bad, gaps })
 }
 
 /// What [`DmaDevice::iova_link`] did with a range.
@@ -436,9 +508,8 @@ impl DmaDevice {
                 orig_nents: table.orig_nents(),
             });
         }
-        self.check_table_constraints(table)?;
         let mut plan = take_spare(table.orig_nents());
-        if let Err(e) = self.plan_into(table, dir, &mut plan) {
+        if let Err(e) = self.plan_into(table, dir, &mut plan, true) {
             give_spare(plan);
             return Err(e);
         }
@@ -472,25 +543,48 @@ impl DmaDevice {
     /// The plan for every CPU entry of `table`.
     pub fn plan_table(&self, table: &SgTable, dir: Direction) -> Result<Vec<SegPlan>, DmaError> {
         let mut plan = Vec::with_capacity(table.orig_nents());
-        self.plan_into(table, dir, &mut plan)?;
+        self.plan_into(table, dir, &mut plan, false)?;
         Ok(plan)
     }
 
+    /// The plan of every CPU entry; with `checked`, the table is also held
+    /// to the device's constraints (screened in the same pass; the exact
+    /// offender named only when the screen finds one).
     fn plan_into(
         &self,
         table: &SgTable,
         dir: Direction,
         plan: &mut Vec<SegPlan>,
+        checked: bool,
     ) -> Result<(), DmaError> {
         // Kinds come from the memory map, never from the caller: one pass
         // checks every entry against it (one range lookup per run of entries
         // in one range of the map, like Linux's one pgmap check per sg entry)
         // and writes it as RAM (the common case); segments of other kinds are
         // then decided in place.
+        let (sc, virt) = if checked {
+            let c = self.constraints();
+            let sc = Screen {
+                max: u64::from(c.max_seg_size),
+                not_boundary: !c.seg_boundary_mask,
+            };
+            (sc, c.virt_boundary_mask)
+        } else {
+            (
+                Screen {
+                    max: u64::MAX,
+                    not_boundary: 0,
+                },
+                0,
+            )
+        };
         let mut env = Env::new(&self.ctx);
         env.lock_topology();
-        let all_ram = verify_into(env.memmap(), table, plan)?;
-        if all_ram {
+        let pass = verify_into(env.memmap(), table, plan, sc)?;
+        if pass.bad != 0 || pass.gaps & virt != 0 {
+            self.check_table_constraints(table)?;
+        }
+        if pass.all_ram {
             return Ok(());
         }
         for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
