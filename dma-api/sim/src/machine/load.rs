@@ -164,7 +164,7 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
         None => None,
     };
     let mut r = DeviceRecord::new(bdf, port, parent);
-    r.name = d.name.clone();
+    r.name = d.name.as_ref().map(|n| n.get_ref().clone());
     r.vendor = ctx.num_max(&d.vendor, &f("vendor"), 0xffff)? as u16;
     r.device = ctx.num_max(&d.device, &f("device"), 0xffff)? as u16;
     if let Some(c) = &d.class {
@@ -233,6 +233,45 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
         });
     }
     Ok(r)
+}
+
+/// Device names are how the CLI finds a device when it is not given a BDF
+/// (`unidma p2p nvme0 ...`), so a name must pick one device: two devices
+/// may not share a name, and a name may not parse as a BDF (the lookup
+/// tries the BDF first, so such a name could never be reached, or would
+/// reach another device).
+fn check_names(ctx: &Ctx<'_>, file: &MachineFile) -> Result<(), MachineError> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, d) in file.device.iter().enumerate() {
+        let Some(n) = &d.get_ref().name else {
+            continue;
+        };
+        let name = n.get_ref().as_str();
+        if let Ok(b) = name.parse::<Bdf>() {
+            return Err(ctx.err(
+                n.span(),
+                format!("device[{i}].name"),
+                format!(
+                    "name {name:?} parses as the BDF {b}; a device name must not look like a BDF (a lookup by it would find the device at {b})"
+                ),
+            ));
+        }
+        if let Some(&j) = seen.get(name) {
+            let other = file
+                .device
+                .get(j)
+                .map_or(String::new(), |o| o.get_ref().bdf.get_ref().clone());
+            return Err(ctx.err(
+                n.span(),
+                format!("device[{i}].name"),
+                format!(
+                    "name {name:?} is already the name of device[{j}] ({other}); device names must be unique (a lookup by name would pick one)"
+                ),
+            ));
+        }
+        seen.insert(name, i);
+    }
+    Ok(())
 }
 
 fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineError {
@@ -406,6 +445,7 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
     for (i, d) in file.device.iter().enumerate() {
         records.push(device_record(&ctx, i, d.get_ref())?);
     }
+    check_names(&ctx, &file)?;
     let topology = Topology::build(cpu, hbs, records).map_err(|e| topo_error(&ctx, &file, e))?;
 
     // Memory map: RAM, every memory BAR, carve-outs.
