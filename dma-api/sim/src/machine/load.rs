@@ -314,9 +314,11 @@ fn check_shape(
             ctx.err(span, format!("device[{i}].parent"), msg)
         };
         let at_bdf = |msg: String| ctx.err(d.bdf.span(), format!("device[{i}].bdf"), msg);
-        let parent = r
-            .parent
-            .and_then(|p| by_bdf.get(&p).and_then(|&j| records.get(j).map(|pr| (j, pr))));
+        let parent = r.parent.and_then(|p| {
+            by_bdf
+                .get(&p)
+                .and_then(|&j| records.get(j).map(|pr| (j, pr)))
+        });
         match (r.port, parent) {
             (PortType::RootPort, Some((_, p))) => {
                 return Err(at_parent(format!(
