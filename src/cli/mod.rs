@@ -141,7 +141,8 @@ pub enum Command {
         #[command(flatten)]
         src: MachineArgs,
     },
-    /// Validate a machine file.
+    /// Validate a machine file, then assemble it in every IOMMU mode
+    /// (strict, lazy, off).
     Check {
         /// The file.
         file: PathBuf,

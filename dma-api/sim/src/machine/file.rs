@@ -191,9 +191,9 @@ pub struct P2pMemToml {
 pub struct DeviceToml {
     /// Address.
     pub bdf: Spanned<String>,
-    /// Label.
+    /// Label (unique, and not a BDF).
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Spanned<String>>,
     /// Port type name.
     pub kind: Spanned<String>,
     /// Vendor ID.

@@ -164,7 +164,7 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
         None => None,
     };
     let mut r = DeviceRecord::new(bdf, port, parent);
-    r.name = d.name.clone();
+    r.name = d.name.as_ref().map(|n| n.get_ref().clone());
     r.vendor = ctx.num_max(&d.vendor, &f("vendor"), 0xffff)? as u16;
     r.device = ctx.num_max(&d.device, &f("device"), 0xffff)? as u16;
     if let Some(c) = &d.class {
@@ -233,6 +233,149 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
         });
     }
     Ok(r)
+}
+
+/// Device names are how the CLI finds a device when it is not given a BDF
+/// (`unidma p2p nvme0 ...`), so a name must pick one device: two devices
+/// may not share a name, and a name may not parse as a BDF (the lookup
+/// tries the BDF first, so such a name could never be reached, or would
+/// reach another device).
+fn check_names(ctx: &Ctx<'_>, file: &MachineFile) -> Result<(), MachineError> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, d) in file.device.iter().enumerate() {
+        let Some(n) = &d.get_ref().name else {
+            continue;
+        };
+        let name = n.get_ref().as_str();
+        if let Ok(b) = name.parse::<Bdf>() {
+            return Err(ctx.err(
+                n.span(),
+                format!("device[{i}].name"),
+                format!(
+                    "name {name:?} parses as the BDF {b}; a device name must not look like a BDF (a lookup by it would find the device at {b})"
+                ),
+            ));
+        }
+        if let Some(&j) = seen.get(name) {
+            let other = file
+                .device
+                .get(j)
+                .map_or(String::new(), |o| o.get_ref().bdf.get_ref().clone());
+            return Err(ctx.err(
+                n.span(),
+                format!("device[{i}].name"),
+                format!(
+                    "name {name:?} is already the name of device[{j}] ({other}); device names must be unique (a lookup by name would pick one)"
+                ),
+            ));
+        }
+        seen.insert(name, i);
+    }
+    Ok(())
+}
+
+/// Topologies PCI Express cannot build, refused with the rule they break.
+/// The structural checks (the parent exists, is a bridge, same domain, no
+/// loop) are [`Topology::build`]'s and have run before. Linux semantics:
+///
+/// * a root port (`PCI_EXP_TYPE_ROOT_PORT`, include/uapi/linux/pci_regs.h)
+///   is a function of the root complex on a root bus: it has no parent;
+/// * a switch downstream port (`PCI_EXP_TYPE_DOWNSTREAM`) sits on the
+///   internal bus of a switch, below the switch's upstream port
+///   (`PCI_EXP_TYPE_UPSTREAM`), never on a root bus nor below a root port
+///   or another downstream port; drivers/pci/probe.c `set_pcie_port_type()`
+///   calls a downstream port below a downstream port an "impossible
+///   configuration" (and retypes it; a machine file is refused instead);
+/// * a switch upstream port is never below a switch upstream port (the
+///   other "impossible configuration" of `set_pcie_port_type()`);
+/// * a root-complex integrated endpoint (`PCI_EXP_TYPE_RC_END`) is on a
+///   root bus, never below a bridge;
+/// * a bridge has one secondary bus (the `PCI_SECONDARY_BUS` register,
+///   which `pci_scan_bridge_extend()` scans for its children): every child
+///   of a bridge is on one bus, and that bus is not the bridge's own
+///   (primary) bus. The file has no secondary-bus field, so the secondary
+///   bus is the bus of the bridge's children.
+fn check_shape(
+    ctx: &Ctx<'_>,
+    file: &MachineFile,
+    records: &[DeviceRecord],
+) -> Result<(), MachineError> {
+    let by_bdf: HashMap<Bdf, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.bdf, i))
+        .collect();
+    // The first child seen of each bridge: (child index, its bus).
+    let mut secondary: HashMap<Bdf, (usize, u8)> = HashMap::new();
+    for (i, (r, d)) in records.iter().zip(file.device.iter()).enumerate() {
+        let d = d.get_ref();
+        let at_parent = |msg: String| {
+            let span = d.parent.as_ref().map_or(d.kind.span(), |p| p.span());
+            ctx.err(span, format!("device[{i}].parent"), msg)
+        };
+        let at_bdf = |msg: String| ctx.err(d.bdf.span(), format!("device[{i}].bdf"), msg);
+        let parent = r.parent.and_then(|p| {
+            by_bdf
+                .get(&p)
+                .and_then(|&j| records.get(j).map(|pr| (j, pr)))
+        });
+        match (r.port, parent) {
+            (PortType::RootPort, Some((_, p))) => {
+                return Err(at_parent(format!(
+                    "a root port sits on a root bus and has no parent, but {} names parent {} ({})",
+                    r.bdf, p.bdf, p.port
+                )))
+            }
+            (PortType::RcEndpoint, Some((_, p))) => {
+                return Err(at_parent(format!(
+                    "a root-complex integrated endpoint sits on a root bus, never below a bridge, but {} names parent {} ({})",
+                    r.bdf, p.bdf, p.port
+                )))
+            }
+            (PortType::SwitchDownstream, None) => {
+                return Err(at_parent(format!(
+                    "a switch downstream port sits below a switch upstream port, but {} has no parent (it would be on root bus {:02x})",
+                    r.bdf, r.bdf.bus()
+                )))
+            }
+            (PortType::SwitchDownstream, Some((_, p))) if p.port != PortType::SwitchUpstream => {
+                return Err(at_parent(format!(
+                    "a switch downstream port sits below a switch upstream port, but {} names parent {} ({})",
+                    r.bdf, p.bdf, p.port
+                )))
+            }
+            (PortType::SwitchUpstream, Some((_, p))) if p.port == PortType::SwitchUpstream => {
+                return Err(at_parent(format!(
+                    "a switch upstream port cannot sit below a switch upstream port, but {} names parent {} (switch_upstream)",
+                    r.bdf, p.bdf
+                )))
+            }
+            _ => {}
+        }
+        let Some((_, p)) = parent else {
+            continue;
+        };
+        if r.bdf.bus() == p.bdf.bus() {
+            return Err(at_bdf(format!(
+                "{} is on bus {:02x}, the own bus of its parent bridge {}; a child sits on the bridge's secondary bus, below it",
+                r.bdf, r.bdf.bus(), p.bdf
+            )));
+        }
+        match secondary.get(&p.bdf) {
+            Some(&(j, bus)) if bus != r.bdf.bus() => {
+                let first = records.get(j).map_or(Bdf::default(), |c| c.bdf);
+                return Err(at_bdf(format!(
+                    "bridge {} has children on two buses: {first} (device[{j}]) on bus {bus:02x} and {} on bus {:02x}; a bridge has one secondary bus",
+                    p.bdf, r.bdf, r.bdf.bus()
+                )));
+            }
+            Some(_) => {}
+            None => {
+                secondary.insert(p.bdf, (i, r.bdf.bus()));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineError {
@@ -406,7 +549,10 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
     for (i, d) in file.device.iter().enumerate() {
         records.push(device_record(&ctx, i, d.get_ref())?);
     }
-    let topology = Topology::build(cpu, hbs, records).map_err(|e| topo_error(&ctx, &file, e))?;
+    check_names(&ctx, &file)?;
+    let topology =
+        Topology::build(cpu, hbs, records.clone()).map_err(|e| topo_error(&ctx, &file, e))?;
+    check_shape(&ctx, &file, &records)?;
 
     // Memory map: RAM, every memory BAR, carve-outs.
     let mut memmap = MemoryMap::new();
