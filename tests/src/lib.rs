@@ -4,6 +4,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod fuzz_checks;
+
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
 use dma_sim::fabric::FabricFault;
