@@ -30,7 +30,7 @@ use crate::memmap::MemoryMap;
 use crate::p2p::{calc_map_type_and_dist, MapType, P2pMemRegistry, RouteCache};
 use crate::port::{PolicyDecision, ProviderPolicy, SegPlan, SegTarget};
 use crate::sync::{MutexGuard, RwLockReadGuard};
-use crate::topology::{DeviceId, Topology, TopologyError};
+use crate::topology::{DeviceId, Topology};
 use crate::types::{BusAddr, PhysAddr, ProviderId, SegKind};
 use alloc::collections::BTreeMap;
 use alloc::string::ToString;
@@ -109,13 +109,9 @@ impl<'a> Env<'a> {
         self.memmap.get_or_insert_with(|| ctx.memmap.read())
     }
 
-    /// Takes the topology lock now, ahead of the memory map (the context's
-    /// lock order), for tables that will need it.
-    pub(crate) fn lock_topology(&mut self) {
-        self.ensure_topo();
-    }
-
-    fn ensure_topo(&mut self) {
+    /// Takes the topology lock now (if not yet held), ahead of the memory
+    /// map: the context's lock order.
+    pub(crate) fn ensure_topo(&mut self) {
         if self.topo.is_none() {
             self.topo = Some(self.ctx.topology.read());
         }
@@ -190,13 +186,6 @@ impl<'a> Env<'a> {
             len,
         }
     }
-}
-
-/// A topology failure of a query for `_client`: it names what the topology
-/// could not find (an address, or an id that is not in it) or says what else
-/// went wrong; never "unknown device" for a device that exists.
-fn topo_err(e: TopologyError, _client: Bdf) -> DmaError {
-    DmaError::from(e)
 }
 
 /// Decides one segment for `client`. `trace` is filled when given (the
@@ -301,11 +290,10 @@ pub(crate) fn plan_segment(
     let cache = env.cache.get_or_insert_with(|| ctx.route_cache.lock());
     let verdict = cache
         .verdict(topo, owner_id, client)
-        .map_err(|e| topo_err(e, client_bdf))?;
+        .map_err(DmaError::from)?;
     let refused = verdict.map_type == MapType::NotSupported || !dir.permitted_by(&verdict);
     if refused || trace.is_some() {
-        let route =
-            calc_map_type_and_dist(topo, owner_id, client).map_err(|e| topo_err(e, client_bdf))?;
+        let route = calc_map_type_and_dist(topo, owner_id, client).map_err(DmaError::from)?;
         if let Some(t) = trace.as_deref_mut() {
             t.route = Some(RouteStep {
                 provider: route.provider,

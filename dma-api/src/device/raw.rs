@@ -579,7 +579,7 @@ impl DmaDevice {
             )
         };
         let mut env = Env::new(&self.ctx);
-        env.lock_topology();
+        env.ensure_topo();
         let pass = verify_into(env.memmap(), table, plan, sc)?;
         if pass.bad != 0 || pass.gaps & virt != 0 {
             self.check_table_constraints(table)?;
@@ -647,7 +647,7 @@ impl DmaDevice {
     ) -> Vec<Result<SegPlan, DmaError>> {
         let mut env = Env::new(&self.ctx);
         if table.iter().any(|e| e.kind() != scatterlist::SegKind::Ram) {
-            env.lock_topology();
+            env.ensure_topo();
         }
         let mut out = Vec::with_capacity(table.orig_nents());
         for (i, e) in table.iter().enumerate() {

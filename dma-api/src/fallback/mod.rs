@@ -94,7 +94,8 @@ impl FallbackMapping {
     }
 }
 
-fn copy_between(
+/// Copies `len` bytes between two memories (peer and RAM, either way).
+pub(super) fn copy_between(
     from: &dyn CpuMemory,
     from_at: PhysAddr,
     to: &dyn CpuMemory,

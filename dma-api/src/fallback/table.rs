@@ -5,15 +5,14 @@
 //! no equivalent: a block request with one unreachable peer segment fails
 //! whole (`BLK_STS_INVAL`) and the caller retries everything through RAM.
 
+use super::copy_between;
 use crate::attrs::DmaAttrs;
-use crate::device::context_mem_error as mem_error;
 use crate::device::DmaDevice;
 use crate::direction::Direction;
 use crate::error::{DmaError, ErrorKind};
 use crate::mem::CpuMemory;
 use crate::types::{PhysAddr, SegKind};
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use scatterlist::SgTable;
 
@@ -73,7 +72,7 @@ impl TableFallback {
         let ctx = self.dev.context().clone();
         for b in &self.bounced {
             if self.dir.device_writes() {
-                if let Err(e) = copy(
+                if let Err(e) = copy_between(
                     ctx.mem.as_ref(),
                     b.bounce,
                     self.peer.as_ref(),
@@ -89,20 +88,6 @@ impl TableFallback {
         }
         first.map_or(Ok(()), Err)
     }
-}
-
-fn copy(
-    from: &dyn CpuMemory,
-    from_at: PhysAddr,
-    to: &dyn CpuMemory,
-    to_at: PhysAddr,
-    len: u64,
-) -> Result<(), DmaError> {
-    let n = usize::try_from(len).map_err(|_| DmaError::OutOfMemory { bytes: len })?;
-    let mut buf = vec![0u8; n];
-    from.read(from_at, &mut buf)
-        .map_err(|e| mem_error(e, from_at, len))?;
-    to.write(to_at, &buf).map_err(|e| mem_error(e, to_at, len))
 }
 
 /// Maps `table` for `dev`, staging exactly the entries that need it through
@@ -143,7 +128,7 @@ pub fn map_sgtable_or_fallback(
             continue;
         };
         let staged = ctx.alloc_ram(len).and_then(|bounce| {
-            match copy(peer.as_ref(), orig, ctx.mem.as_ref(), bounce, len) {
+            match copy_between(peer.as_ref(), orig, ctx.mem.as_ref(), bounce, len) {
                 Ok(()) => Ok(bounce),
                 Err(e) => {
                     if let Err(f) = ctx.free_ram(bounce) {
