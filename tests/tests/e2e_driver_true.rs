@@ -7,7 +7,7 @@
 use dma_api::fallback::map_sgtable_or_fallback;
 use dma_api::port::{PolicyDecision, ProviderPolicy};
 use dma_api::{Bdf, Direction, DmaAttrs, DmaError, ErrorKind, IovaLink, PhysAddr, SegKind};
-use dma_sim::assembly::{AssemblyOptions, FabricPeer, IommuMode};
+use dma_sim::assembly::{AssemblyOptions, IommuMode};
 use scatterlist::SgTable;
 use std::sync::Arc;
 use unidma_tests::*;
@@ -243,7 +243,7 @@ fn a_mixed_table_names_the_failing_entry_and_the_fallback_bounces_only_it() {
     ));
 
     let before = a.ctx.ram_in_use();
-    let peer = Arc::new(FabricPeer(a.fabric.clone()));
+    let peer = a.peer_memory();
     let f = map_sgtable_or_fallback(d, &t, Direction::FromDevice, DmaAttrs::empty(), peer).unwrap();
     assert_eq!(f.bounced().len(), 1);
     assert_eq!((f.bounced()[0].index, f.bounced()[0].orig), (1, gpu));

@@ -15,12 +15,10 @@ mod decode;
 mod error;
 mod hotplug;
 mod layout;
-mod peer;
 mod registry;
 
 pub use error::AssemblyError;
 pub use layout::{LayoutSizes, RamLayout};
-pub use peer::FabricPeer;
 pub use registry::{BackendEnv, BackendSpec, Concrete, DomainNeed, Registry};
 
 use crate::fabric::Fabric;
@@ -522,10 +520,11 @@ impl Assembly {
         self.endpoints.get(&bdf).map(|e| &e.device)
     }
 
-    /// [`PeerMemory`](dma_api::fallback::PeerMemory) over the fabric, for
-    /// `map_or_fallback`.
-    pub fn peer_memory(&self) -> Arc<FabricPeer> {
-        Arc::new(FabricPeer(self.fabric.clone()))
+    /// The CPU's view of every memory kind (RAM, stolen RAM, BAR backing):
+    /// the context's memory port, what `map_or_fallback` copies peer bytes
+    /// through.
+    pub fn peer_memory(&self) -> dma_api::CpuMem {
+        self.ctx.mem.clone()
     }
 
     /// Advances the IOMMU's clock by `d` and runs the expired flush-queue
