@@ -105,6 +105,23 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct SharedBuffer(pub(crate) Arc<Inner>);
 
+/// A [`SharedBuffer`] that does not keep it alive.
+#[derive(Clone, Debug)]
+pub struct WeakBuffer(alloc::sync::Weak<Inner>);
+
+impl WeakBuffer {
+    /// The buffer, if it still exists.
+    pub fn upgrade(&self) -> Option<SharedBuffer> {
+        self.0.upgrade().map(SharedBuffer)
+    }
+}
+
+impl core::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Inner").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
 impl core::fmt::Debug for SharedBuffer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SharedBuffer")
@@ -180,6 +197,18 @@ impl SharedBuffer {
                 next: 0,
             }),
         })))
+    }
+
+    /// A handle that does not keep the buffer alive (an exporter's list of
+    /// its buffers: the buffer holds the exporter, so a strong list would
+    /// be a cycle).
+    pub fn downgrade(&self) -> WeakBuffer {
+        WeakBuffer(Arc::downgrade(&self.0))
+    }
+
+    /// The DMA context it lives in.
+    pub fn context(&self) -> &Arc<DmaContext> {
+        &self.0.ctx
     }
 
     /// Its name.

@@ -9,6 +9,7 @@ use super::reason::Reason;
 use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
+use crate::mem::MemError;
 use crate::types::{PhysAddr, SegKind};
 use alloc::vec::Vec;
 use core::fmt;
@@ -97,6 +98,15 @@ pub enum ShareError {
         exporter: Bdf,
         /// The exported range index that has no matching RAM range.
         index: usize,
+    },
+    /// The CPU could not copy the buffer's bytes (a migration).
+    Memory {
+        /// Start of the access.
+        phys: PhysAddr,
+        /// Its length.
+        len: u64,
+        /// What the memory said.
+        error: MemError,
     },
     /// The exporter cannot migrate the buffer to system RAM.
     MigrateUnsupported {
@@ -234,6 +244,9 @@ impl fmt::Display for ShareError {
                 f,
                 "{exporter} migrated range {index} to no RAM range of the same length"
             ),
+            Memory { phys, len, error } => {
+                write!(f, "copying [{phys}, +{len:#x}) failed: {error}")
+            }
             MigrateUnsupported { exporter } => write!(f, "{exporter} cannot migrate to system RAM"),
             Pinned { importer } => write!(f, "the buffer is pinned by {importer}"),
             PinUnsupported { exporter } => write!(f, "{exporter} cannot pin (no pin capability)"),

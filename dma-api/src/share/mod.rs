@@ -75,7 +75,7 @@ mod resv;
 
 pub use action::{Action, AttachAsk, Negotiation, RangeVerdict};
 pub use attach::Attachment;
-pub use buffer::{ExportRange, Phase, SharedBuffer, SHARE_PAGE};
+pub use buffer::{ExportRange, Phase, SharedBuffer, WeakBuffer, SHARE_PAGE};
 pub use caps::{ExporterCaps, ImporterCaps, Placement, ShareAccess};
 pub use error::ShareError;
 pub use exporter::Exporter;
