@@ -9,18 +9,31 @@ use super::driver::Nvme;
 use super::error::NvmeError;
 use super::request::Op;
 use dma_api::device::CoherentAllocation;
-use dma_api::share::{Attachment, ImporterCaps, NoOps, ShareAccess, SharedBuffer, ShareMapping};
+use dma_api::share::{
+    Attachment, ImporterCaps, ImporterOps, Notice, ShareAccess, ShareMapping, SharedBuffer,
+};
 use std::sync::Arc;
+
+/// The controller's notifications: a mapping lives for one command, so an
+/// invalidation needs nothing (the next command maps the new placement); a
+/// revocation is acknowledged at once and completes when the commands in
+/// flight complete (their unmaps).
+struct NvmeOps;
+
+impl ImporterOps for NvmeOps {
+    fn revoke(&self, n: &mut Notice<'_>) {
+        n.ack();
+    }
+}
 
 impl Nvme {
     /// Attaches to `buf` for `access`, accepting every placement (peer by
-    /// bus address first). Mappings live only for one command, so the
-    /// importer is dynamic and needs no notification handling.
+    /// bus address first), as a dynamic importer.
     pub fn import(&self, buf: &SharedBuffer, access: ShareAccess) -> Result<NvmeImport<'_>, NvmeError> {
         let att = buf.attach(
             self.device().clone(),
             ImporterCaps::any(access, true),
-            Arc::new(NoOps),
+            Arc::new(NvmeOps),
         )?;
         Ok(NvmeImport { nvme: self, att })
     }
