@@ -5,10 +5,10 @@
 //! the carve-out and no byte touches the aperture (Linux would export the
 //! aperture as MMIO).
 
-#[path = "nvme_controller/mod.rs"]
-mod controller;
 #[path = "share_common/mod.rs"]
 mod common;
+#[path = "nvme_controller/mod.rs"]
+mod controller;
 
 use common::*;
 use dma_api::share::{Action, Placement, ShareAccess, ShareError};
@@ -60,12 +60,23 @@ fn importer_writes_land_in_the_carve_out(mode: IommuMode) {
     io.complete().unwrap();
 
     assert_eq!(cpu_read(&a, carve(7), PAGE), media[..PAGE as usize]);
-    assert_eq!(cpu_read(&a, carve(3), 2 * PAGE), media[PAGE as usize..3 * PAGE as usize]);
+    assert_eq!(
+        cpu_read(&a, carve(3), 2 * PAGE),
+        media[PAGE as usize..3 * PAGE as usize]
+    );
     assert_eq!(cpu_read(&a, carve(9), PAGE), media[3 * PAGE as usize..]);
     // The data, plus the three PRP list entries the controller fetched.
     assert_eq!(io_list_pages, 1);
-    assert_eq!(a.fabric.ram_bytes(), LEN + 3 * 8, "through the memory controller");
-    assert_eq!(bytes_at(&a, bdf(&a, "apu-gfx")), 0, "zero bytes on the aperture's link");
+    assert_eq!(
+        a.fabric.ram_bytes(),
+        LEN + 3 * 8,
+        "through the memory controller"
+    );
+    assert_eq!(
+        bytes_at(&a, bdf(&a, "apu-gfx")),
+        0,
+        "zero bytes on the aperture's link"
+    );
     assert_eq!(
         cpu_read(&a, PhysAddr::new(APU_APERTURE), LEN),
         vec![0; LEN as usize],
@@ -91,24 +102,40 @@ fn importer_writes_land_in_the_carve_out_iommu_off() {
 fn a_plain_map_of_one_aperture_page_is_redirected_by_the_gart_policy() {
     let a = reference(IommuMode::Strict);
     let _apu = Apu::probe(a.ctx.clone(), bdf(&a, "apu-gfx"), gart()).unwrap();
-    let d = dev(&a, "nvme1").explain_map(PhysAddr::new(APU_APERTURE + PAGE), PAGE, Direction::FromDevice);
+    let d = dev(&a, "nvme1").explain_map(
+        PhysAddr::new(APU_APERTURE + PAGE),
+        PAGE,
+        Direction::FromDevice,
+    );
     assert_eq!(d.target.map(|t| t.0), Some(carve(3)));
     // Two scattered pages cannot be one redirect: refused, naming why.
-    let d = dev(&a, "nvme1").explain_map(PhysAddr::new(APU_APERTURE), 2 * PAGE, Direction::FromDevice);
-    assert!(d.error.unwrap().to_string().contains("2 pieces of stolen RAM"));
+    let d =
+        dev(&a, "nvme1").explain_map(PhysAddr::new(APU_APERTURE), 2 * PAGE, Direction::FromDevice);
+    assert!(d
+        .error
+        .unwrap()
+        .to_string()
+        .contains("2 pieces of stolen RAM"));
 }
 
 #[test]
 fn a_redirect_outside_ram_is_refused_and_nothing_is_attached() {
     let a = reference(IommuMode::Strict);
     // A GART pointing past the carve-out into MMIO space is a bad redirect.
-    let bad = Gart::new(PhysAddr::new(APU_APERTURE), PhysAddr::new(0xc000_0000), (0..128).collect());
+    let bad = Gart::new(
+        PhysAddr::new(APU_APERTURE),
+        PhysAddr::new(0xc000_0000),
+        (0..128).collect(),
+    );
     let apu = Apu::probe(a.ctx.clone(), bdf(&a, "apu-gfx"), bad).unwrap();
     let buf = apu.export(0, 2 * PAGE).unwrap();
     let nvme = Nvme::probe(dev(&a, "nvme1")).unwrap();
     let e = nvme.import(&buf, ShareAccess::Write).unwrap_err();
     assert!(
-        matches!(e, dma_consumers::nvme::NvmeError::Share(ShareError::BadRedirect { .. })),
+        matches!(
+            e,
+            dma_consumers::nvme::NvmeError::Share(ShareError::BadRedirect { .. })
+        ),
         "{e}"
     );
     assert_eq!(buf.attachments().unwrap(), 0);

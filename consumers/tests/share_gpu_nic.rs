@@ -16,9 +16,7 @@
 mod common;
 
 use common::*;
-use dma_api::share::{
-    Action, Placement, ReasonSource, ShareAccess, ShareError, SharedBuffer,
-};
+use dma_api::share::{Action, Placement, ReasonSource, ShareAccess, ShareError, SharedBuffer};
 use dma_api::PhysAddr;
 use dma_consumers::dgpu::{DGpu, VramLayout};
 use dma_consumers::rdma::{MrKind, RdmaNic};
@@ -70,7 +68,11 @@ fn vram_reaches_the_nic_peer_to_peer() {
     assert_eq!((placement, action), (Placement::PeerBus, Action::None));
     assert_eq!(a.fabric.root_complex_bytes(), 0);
     assert_eq!(a.fabric.ram_bytes(), 0);
-    assert_eq!(bytes_at(&a, bdf(&a, "gpu0")), LEN, "the bytes left gpu0's link");
+    assert_eq!(
+        bytes_at(&a, bdf(&a, "gpu0")),
+        LEN,
+        "the bytes left gpu0's link"
+    );
     assert!(a.fabric.faults().is_empty());
 }
 
@@ -85,7 +87,10 @@ fn unreachable_read_migrates_and_the_counters_show_the_detour() {
         .register(&buf, ShareAccess::Read, MrKind::Revocable)
         .unwrap();
     let n = mr.negotiation().unwrap();
-    assert_eq!((n.placement, &n.action), (Placement::SystemRam, &Action::Migrate));
+    assert_eq!(
+        (n.placement, &n.action),
+        (Placement::SystemRam, &Action::Migrate)
+    );
     assert_eq!(n.reasons[0].source, ReasonSource::Exporter);
     assert!(
         n.reasons.iter().any(|r| r.source == ReasonSource::Oracle),
@@ -98,12 +103,20 @@ fn unreachable_read_migrates_and_the_counters_show_the_detour() {
     let got = dev_read(&a, nic.device().bdf(), &mr.mapping().unwrap()).unwrap();
     assert_eq!(got, data);
     assert_eq!(a.fabric.ram_bytes(), LEN, "through the memory controller");
-    assert_eq!(a.fabric.root_complex_bytes(), LEN, "up through the root port");
+    assert_eq!(
+        a.fabric.root_complex_bytes(),
+        LEN,
+        "up through the root port"
+    );
     assert_eq!(bytes_at(&a, bdf(&a, "gpu0")), 0, "nothing from VRAM");
     // Any peer's own map of the VRAM range now lands in the copy: the
     // buffer's policy changed with the migration.
     let nvme1 = dev(&a, "nvme1");
-    let d = nvme1.explain_map(PhysAddr::new(GPU_BAR + OBJ), LEN, dma_api::Direction::FromDevice);
+    let d = nvme1.explain_map(
+        PhysAddr::new(GPU_BAR + OBJ),
+        LEN,
+        dma_api::Direction::FromDevice,
+    );
     assert_eq!(d.target.map(|t| t.0), Some(ram[0].0));
     mr.deregister().unwrap();
 }
@@ -122,7 +135,10 @@ fn without_migration_the_attach_is_refused_with_the_oracle_chain() {
     };
     assert_eq!(reasons[0].source, ReasonSource::Exporter);
     assert!(reasons[0].text.contains("migration is disabled"), "{e}");
-    assert!(reasons.iter().any(|r| r.source == ReasonSource::Oracle), "{e}");
+    assert!(
+        reasons.iter().any(|r| r.source == ReasonSource::Oracle),
+        "{e}"
+    );
     assert_eq!(buf.attachments().unwrap(), 0);
     assert_eq!(buf.live_mappings().unwrap(), 0);
 }
@@ -138,7 +154,11 @@ fn an_object_outside_the_bar_window_migrates_or_is_refused_naming_it() {
     let e = nic
         .register(&buf, ShareAccess::Read, MrKind::Revocable)
         .unwrap_err();
-    assert!(e.to_string().contains("outside the 256 MiB CPU-visible BAR window"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("outside the 256 MiB CPU-visible BAR window"),
+        "{e}"
+    );
     assert!(
         matches!(&e, ShareError::Refused { reasons, .. } if reasons.iter().any(|r| r.text.contains("p2pmem") || r.source == ReasonSource::Dma)),
         "the dispatcher's refusal (not registered peer memory) is in the chain: {e}"

@@ -50,15 +50,24 @@ fn each_importer_gets_its_placement_and_a_migration_notifies_both() {
     let buf = g.export(0, LEN).unwrap();
 
     let nic = RdmaNic::new(dev(&a, "rdma0"));
-    let mr = nic.register(&buf, ShareAccess::Write, MrKind::Revocable).unwrap();
+    let mr = nic
+        .register(&buf, ShareAccess::Write, MrKind::Revocable)
+        .unwrap();
     assert_eq!(mr.negotiation().unwrap().placement, Placement::PeerBus);
 
     let counting = Arc::new(Counting::default());
     let nvme2 = bdf(&a, "nvme2");
     let att = buf
-        .attach(dev(&a, "nvme2"), ImporterCaps::any(ShareAccess::Write, true), counting.clone())
+        .attach(
+            dev(&a, "nvme2"),
+            ImporterCaps::any(ShareAccess::Write, true),
+            counting.clone(),
+        )
         .unwrap();
-    assert_eq!(att.negotiation().unwrap().placement, Placement::PeerHostBridge);
+    assert_eq!(
+        att.negotiation().unwrap().placement,
+        Placement::PeerHostBridge
+    );
     let old = att.map(Direction::FromDevice).unwrap();
     assert_eq!(old.segments()[0].route, SegmentRoute::PeerHostBridge);
 
@@ -96,7 +105,9 @@ fn a_ram_only_importer_migrates_or_is_refused_and_a_pin_blocks_migration() {
     let buf = g.export(0, LEN).unwrap();
     // A pinned MR (the GPU can pin) keeps the buffer in VRAM.
     let nic = RdmaNic::new(dev(&a, "rdma0"));
-    let pinned = nic.register(&buf, ShareAccess::Read, MrKind::Pinned).unwrap();
+    let pinned = nic
+        .register(&buf, ShareAccess::Read, MrKind::Pinned)
+        .unwrap();
     assert_eq!(pinned.negotiation().unwrap().placement, Placement::PeerBus);
     let ram_only = ImporterCaps {
         placements: vec![Placement::SystemRam],
@@ -104,9 +115,18 @@ fn a_ram_only_importer_migrates_or_is_refused_and_a_pin_blocks_migration() {
         dynamic: true,
     };
     let e = buf
-        .attach(dev(&a, "nvme2"), ram_only.clone(), Arc::new(Counting::default()))
+        .attach(
+            dev(&a, "nvme2"),
+            ram_only.clone(),
+            Arc::new(Counting::default()),
+        )
         .unwrap_err();
-    assert_eq!(e, ShareError::Pinned { importer: bdf(&a, "rdma0") });
+    assert_eq!(
+        e,
+        ShareError::Pinned {
+            importer: bdf(&a, "rdma0")
+        }
+    );
     assert_eq!(buf.attachments().unwrap(), 1);
     pinned.deregister().unwrap();
     // Unpinned: the RAM-only importer's attach migrates the buffer.

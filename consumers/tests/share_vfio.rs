@@ -7,10 +7,10 @@
 //! accesses fault or are refused, maps fail with `Revoked`, and after the
 //! restore a re-attach works.
 
-#[path = "nvme_controller/mod.rs"]
-mod controller;
 #[path = "share_common/mod.rs"]
 mod common;
+#[path = "nvme_controller/mod.rs"]
+mod controller;
 
 use common::*;
 use dma_api::share::{
@@ -38,7 +38,11 @@ fn three_ranges_read_back(a: &Assembly, offsets: LinkOffsets) -> Result<(), Stri
     let buf = v.export(&SLICES).map_err(|e| e.to_string())?;
     let gpu = bdf(a, "gpu0");
     let att = buf
-        .attach(dev(a, "gpu0"), ImporterCaps::any(ShareAccess::Write, true), Arc::new(NoOps))
+        .attach(
+            dev(a, "gpu0"),
+            ImporterCaps::any(ShareAccess::Write, true),
+            Arc::new(NoOps),
+        )
         .map_err(|e| e.to_string())?;
     let m = att
         .map_with(Direction::FromDevice, offsets)
@@ -63,14 +67,25 @@ fn three_slices_are_linked_at_running_offsets_and_read_back() {
     let v = vfio(&a);
     let buf = v.export(&SLICES).unwrap();
     let att = buf
-        .attach(dev(&a, "gpu0"), ImporterCaps::any(ShareAccess::Write, true), Arc::new(NoOps))
+        .attach(
+            dev(&a, "gpu0"),
+            ImporterCaps::any(ShareAccess::Write, true),
+            Arc::new(NoOps),
+        )
         .unwrap();
-    assert_eq!(att.negotiation().unwrap().placement, Placement::PeerHostBridge);
+    assert_eq!(
+        att.negotiation().unwrap().placement,
+        Placement::PeerHostBridge
+    );
     let m = att.map(Direction::FromDevice).unwrap();
     let base = m.segments()[0].dma.raw();
     let mut off = 0;
     for (s, &(_, len)) in m.segments().iter().zip(&SLICES) {
-        assert_eq!((s.dma.raw() - base, s.len), (off, len), "one IOVA, running offsets");
+        assert_eq!(
+            (s.dma.raw() - base, s.len),
+            (off, len),
+            "one IOVA, running offsets"
+        );
         assert_eq!(s.route, SegmentRoute::PeerHostBridge);
         off += len;
     }
@@ -100,13 +115,31 @@ fn vfio_buffers_cannot_be_pinned() {
     let a = reference(IommuMode::Strict);
     let buf = vfio(&a).export(&SLICES).unwrap();
     let e = buf
-        .attach(dev(&a, "gpu0"), ImporterCaps::any(ShareAccess::Write, false), Arc::new(NoOps))
+        .attach(
+            dev(&a, "gpu0"),
+            ImporterCaps::any(ShareAccess::Write, false),
+            Arc::new(NoOps),
+        )
         .unwrap_err();
-    assert_eq!(e, ShareError::PinUnsupported { exporter: bdf(&a, "nvme0") });
+    assert_eq!(
+        e,
+        ShareError::PinUnsupported {
+            exporter: bdf(&a, "nvme0")
+        }
+    );
     let att = buf
-        .attach(dev(&a, "gpu0"), ImporterCaps::any(ShareAccess::Write, true), Arc::new(NoOps))
+        .attach(
+            dev(&a, "gpu0"),
+            ImporterCaps::any(ShareAccess::Write, true),
+            Arc::new(NoOps),
+        )
         .unwrap();
-    assert_eq!(att.pin(), Err(ShareError::PinUnsupported { exporter: bdf(&a, "nvme0") }));
+    assert_eq!(
+        att.pin(),
+        Err(ShareError::PinUnsupported {
+            exporter: bdf(&a, "nvme0")
+        })
+    );
     drop(att);
     assert_eq!(buf.attachments().unwrap(), 0);
 }
@@ -140,16 +173,24 @@ fn revoke_during_streaming_waits_for_unmaps_then_refuses_until_restored() {
     let nvme = Nvme::probe(dev(&a, "nvme2")).unwrap();
     let who = nvme.device().bdf();
     let imp = nvme.import(&buf, ShareAccess::Write).unwrap();
-    assert_eq!(imp.attachment().negotiation().unwrap().placement, Placement::PeerHostBridge);
+    assert_eq!(
+        imp.attachment().negotiation().unwrap().placement,
+        Placement::PeerHostBridge
+    );
     let nic = RdmaNic::new(dev(&a, "rdma0"));
-    let mr = nic.register(&buf, ShareAccess::Write, MrKind::Revocable).unwrap();
+    let mr = nic
+        .register(&buf, ShareAccess::Write, MrKind::Revocable)
+        .unwrap();
 
     // Streaming: one command done, the next in flight.
     let first = pattern(len, 1);
     let io = imp.submit(Op::Read).unwrap();
     controller::execute(&a, who, io.command(), &first);
     io.complete().unwrap();
-    assert_eq!(cpu_read(&a, PhysAddr::new(NVME0_CMB), 0x1000), first[..0x1000]);
+    assert_eq!(
+        cpu_read(&a, PhysAddr::new(NVME0_CMB), 0x1000),
+        first[..0x1000]
+    );
     let io = imp.submit(Op::Read).unwrap();
     let stale = io.mapping().unwrap().segments()[0].dma;
 
@@ -161,23 +202,42 @@ fn revoke_during_streaming_waits_for_unmaps_then_refuses_until_restored() {
         pauses: Mutex::new(0),
     };
     v.reset(WaitBudget { rounds: 8 }, &wait).unwrap();
-    assert_eq!(*wait.pauses.lock().unwrap(), 1, "completed once the in-flight command unmapped");
+    assert_eq!(
+        *wait.pauses.lock().unwrap(),
+        1,
+        "completed once the in-flight command unmapped"
+    );
     drop(wait);
     assert_eq!(buf.phase().unwrap(), Phase::Revoked);
     assert_eq!(buf.live_mappings().unwrap(), 0);
     // The in-flight command's bytes landed before the revocation completed.
-    assert_eq!(cpu_read(&a, PhysAddr::new(NVME0_CMB), 0x1000), pattern(len, 2)[..0x1000]);
+    assert_eq!(
+        cpu_read(&a, PhysAddr::new(NVME0_CMB), 0x1000),
+        pattern(len, 2)[..0x1000]
+    );
 
     // After revocation no importer access reaches the buffer.
     let before = cpu_read(&a, PhysAddr::new(NVME0_CMB), 0x1000);
-    assert!(a.fabric.dma_write(who, stale, &[0xee; 64]).is_err(), "nvme2 faults at the IOMMU");
+    assert!(
+        a.fabric.dma_write(who, stale, &[0xee; 64]).is_err(),
+        "nvme2 faults at the IOMMU"
+    );
     assert_eq!(cpu_read(&a, PhysAddr::new(NVME0_CMB), 0x1000), before);
     assert_eq!(mr.state(), MrState::Revoked);
-    assert!(matches!(mr.dma_at(0), Err(ShareError::Revoked { .. })), "the NIC's MR refuses");
+    assert!(
+        matches!(mr.dma_at(0), Err(ShareError::Revoked { .. })),
+        "the NIC's MR refuses"
+    );
     // Maps fail with Revoked; so does a new attach; the dispatcher refuses
     // anyone's own mapping of the slices.
-    assert!(matches!(imp.submit(Op::Read), Err(NvmeError::Share(ShareError::Revoked { .. }))));
-    assert!(matches!(nvme.import(&buf, ShareAccess::Write), Err(NvmeError::Share(ShareError::Revoked { .. }))));
+    assert!(matches!(
+        imp.submit(Op::Read),
+        Err(NvmeError::Share(ShareError::Revoked { .. }))
+    ));
+    assert!(matches!(
+        nvme.import(&buf, ShareAccess::Write),
+        Err(NvmeError::Share(ShareError::Revoked { .. }))
+    ));
     let d = dev(&a, "nvme1").explain_map(PhysAddr::new(NVME0_CMB), 0x1000, Direction::FromDevice);
     assert!(d.error.unwrap().to_string().contains("revoked"));
 
@@ -190,7 +250,10 @@ fn revoke_during_streaming_waits_for_unmaps_then_refuses_until_restored() {
     let io = imp.submit(Op::Read).unwrap();
     controller::execute(&a, who, io.command(), &third);
     io.complete().unwrap();
-    assert_eq!(cpu_read(&a, PhysAddr::new(NVME0_CMB + 0x10_000), 0x2000), third[0x1000..]);
+    assert_eq!(
+        cpu_read(&a, PhysAddr::new(NVME0_CMB + 0x10_000), 0x2000),
+        third[0x1000..]
+    );
     imp.detach().unwrap();
     assert_eq!(buf.attachments().unwrap(), 0);
 }

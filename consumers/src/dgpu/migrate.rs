@@ -15,13 +15,16 @@ pub(super) fn to_ram(
 ) -> Result<Vec<(PhysAddr, u64)>, ShareError> {
     let mut out: Vec<(PhysAddr, u64)> = Vec::with_capacity(ranges.len());
     for r in ranges {
-        let step = ctx.alloc_ram(r.len).map_err(ShareError::from).and_then(|to| {
-            copy(ctx, r.phys, to, r.len).map(|()| to).inspect_err(|_| {
-                if let Err(f) = ctx.free_ram(to) {
-                    ctx.report_drop_error(f);
-                }
-            })
-        });
+        let step = ctx
+            .alloc_ram(r.len)
+            .map_err(ShareError::from)
+            .and_then(|to| {
+                copy(ctx, r.phys, to, r.len).map(|()| to).inspect_err(|_| {
+                    if let Err(f) = ctx.free_ram(to) {
+                        ctx.report_drop_error(f);
+                    }
+                })
+            });
         match step {
             Ok(to) => out.push((to, r.len)),
             Err(e) => {

@@ -12,7 +12,7 @@
 mod migrate;
 
 use dma_api::share::{
-    Action, AttachAsk, ExportRange, Exporter, ExporterCaps, Placement, SharedBuffer, ShareError,
+    Action, AttachAsk, ExportRange, Exporter, ExporterCaps, Placement, ShareError, SharedBuffer,
 };
 use dma_api::{Bdf, DmaContext, PhysAddr};
 use std::sync::{Arc, Mutex};
@@ -130,7 +130,11 @@ impl Exporter for DGpu {
             "{}: VRAM is not reachable by {} as it accepts it and migration is {}",
             self.bdf,
             ask.importer,
-            if self.migrate { "not accepted by the importer" } else { "disabled" }
+            if self.migrate {
+                "not accepted by the importer"
+            } else {
+                "disabled"
+            }
         ))
     }
 

@@ -29,7 +29,11 @@ impl ImporterOps for NvmeOps {
 impl Nvme {
     /// Attaches to `buf` for `access`, accepting every placement (peer by
     /// bus address first), as a dynamic importer.
-    pub fn import(&self, buf: &SharedBuffer, access: ShareAccess) -> Result<NvmeImport<'_>, NvmeError> {
+    pub fn import(
+        &self,
+        buf: &SharedBuffer,
+        access: ShareAccess,
+    ) -> Result<NvmeImport<'_>, NvmeError> {
         let att = buf.attach(
             self.device().clone(),
             ImporterCaps::any(access, true),

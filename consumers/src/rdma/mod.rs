@@ -17,7 +17,7 @@ mod mr;
 
 pub use mr::{MemoryRegion, MrKind, MrState};
 
-use dma_api::share::{ShareAccess, SharedBuffer, ShareError};
+use dma_api::share::{ShareAccess, ShareError, SharedBuffer};
 use dma_api::DmaDevice;
 use std::sync::Arc;
 

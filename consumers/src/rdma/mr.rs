@@ -1,8 +1,8 @@
 //! One memory region over an attachment.
 
 use dma_api::share::{
-    Attachment, ImporterCaps, ImporterOps, Negotiation, Notice, ShareAccess, SharedBuffer,
-    ShareError, ShareMapping,
+    Attachment, ImporterCaps, ImporterOps, Negotiation, Notice, ShareAccess, ShareError,
+    ShareMapping, SharedBuffer,
 };
 use dma_api::{DmaAddr, DmaDevice};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -2,7 +2,7 @@
 //! RAM pool shared as a buffer. Every importer maps them as RAM; they can be
 //! pinned (sealed memfd pages do not move) and are never migrated.
 
-use dma_api::share::{Exporter, ExporterCaps, SharedBuffer, ShareError};
+use dma_api::share::{Exporter, ExporterCaps, ShareError, SharedBuffer};
 use dma_api::{Bdf, DmaContext, PhysAddr};
 use std::sync::Arc;
 
@@ -18,7 +18,12 @@ pub struct SysRamExporter {
 impl SysRamExporter {
     /// Allocates `pages` zeroed pages of `page` bytes each (not contiguous
     /// in general: one allocation per page, like memfd folios).
-    pub fn new(ctx: Arc<DmaContext>, bdf: Bdf, pages: usize, page: u64) -> Result<Arc<Self>, ShareError> {
+    pub fn new(
+        ctx: Arc<DmaContext>,
+        bdf: Bdf,
+        pages: usize,
+        page: u64,
+    ) -> Result<Arc<Self>, ShareError> {
         let mut got = Vec::with_capacity(pages);
         for _ in 0..pages {
             match ctx.alloc_ram(page) {

@@ -63,12 +63,7 @@ pub fn cpu_write(a: &Assembly, phys: PhysAddr, data: &[u8]) {
 }
 
 /// The device `who` writes `data` through the mapping, segment by segment.
-pub fn dev_write(
-    a: &Assembly,
-    who: Bdf,
-    m: &ShareMapping,
-    data: &[u8],
-) -> Result<(), FabricFault> {
+pub fn dev_write(a: &Assembly, who: Bdf, m: &ShareMapping, data: &[u8]) -> Result<(), FabricFault> {
     let mut at = 0usize;
     for s in m.segments() {
         let n = s.len as usize;

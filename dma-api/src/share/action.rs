@@ -8,8 +8,8 @@
 //! refuse with a reason — Linux's dma-buf can only migrate (clear
 //! `peer2peer`) or fail.
 
-use super::caps::Placement;
 use super::caps::ImporterCaps;
+use super::caps::Placement;
 use super::reason::Reason;
 use crate::bdf::Bdf;
 use crate::types::{PhysAddr, SegKind};

@@ -41,7 +41,11 @@ fn misfit_reasons(verdicts: &[RangeVerdict], caps: &ImporterCaps) -> Vec<Reason>
             Err(chain) => out.extend(chain.iter().cloned()),
             Ok(p) if !caps.accepts(*p) => out.push(Reason::new(
                 ReasonSource::Importer,
-                alloc::format!("[{}, +{:#x}) would be {p}, which the importer does not accept", v.phys, v.len),
+                alloc::format!(
+                    "[{}, +{:#x}) would be {p}, which the importer does not accept",
+                    v.phys,
+                    v.len
+                ),
             )),
             Ok(_) => {}
         }
@@ -120,7 +124,12 @@ impl SharedBuffer {
                             return Err(no_ram(importer, &caps, reasons));
                         }
                         inner.check_redirect(&to)?;
-                        (Placement::SystemRam, Action::Redirect(to.clone()), Some(to), reasons)
+                        (
+                            Placement::SystemRam,
+                            Action::Redirect(to.clone()),
+                            Some(to),
+                            reasons,
+                        )
                     }
                     Action::Migrate => {
                         if !caps.accepts(Placement::SystemRam) {
@@ -218,7 +227,9 @@ impl Attachment {
 
     /// What was negotiated.
     pub fn negotiation(&self) -> Result<Negotiation, ShareError> {
-        self.with("negotiation", |_, st| Ok(st.atts[&self.id].negotiation.clone()))
+        self.with("negotiation", |_, st| {
+            Ok(st.atts[&self.id].negotiation.clone())
+        })
     }
 
     /// `dma_buf_map_attachment(dir)` under the reservation: the ranges where
@@ -233,7 +244,11 @@ impl Attachment {
 
     /// [`Attachment::map`] with an explicit IOVA layout; only the tests of
     /// the Linux offset-0 bug use anything but [`LinkOffsets::Running`].
-    pub fn map_with(&self, dir: Direction, offsets: LinkOffsets) -> Result<ShareMapping, ShareError> {
+    pub fn map_with(
+        &self,
+        dir: Direction,
+        offsets: LinkOffsets,
+    ) -> Result<ShareMapping, ShareError> {
         let id = self.id;
         self.with("map", |inner, st| {
             if st.phase != Phase::Live {
@@ -292,7 +307,10 @@ impl Attachment {
                     exporter: inner.exporter_bdf,
                 });
             }
-            let a = st.atts.get_mut(&id).ok_or(ShareError::Detached { attachment: id })?;
+            let a = st
+                .atts
+                .get_mut(&id)
+                .ok_or(ShareError::Detached { attachment: id })?;
             if a.pinned {
                 return Err(ShareError::AlreadyPinned { attachment: id });
             }
@@ -305,7 +323,10 @@ impl Attachment {
     pub fn unpin(&self) -> Result<(), ShareError> {
         let id = self.id;
         self.with("unpin", |_, st| {
-            let a = st.atts.get_mut(&id).ok_or(ShareError::Detached { attachment: id })?;
+            let a = st
+                .atts
+                .get_mut(&id)
+                .ok_or(ShareError::Detached { attachment: id })?;
             if !a.pinned {
                 return Err(ShareError::NotPinned { attachment: id });
             }

@@ -118,7 +118,9 @@ impl WeakBuffer {
 
 impl core::fmt::Debug for Inner {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Inner").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Inner")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -269,6 +271,26 @@ impl SharedBuffer {
         self.0.migrate_locked(&mut st, budget, wait)
     }
 
+    /// `dma_buf_move_notify` without a move the protocol sees (the exporter
+    /// re-laid out the buffer in place): waits (bounded) for the dynamic
+    /// importers' fences, then notifies each. Returns how many were
+    /// notified; on a fence timeout nobody is.
+    pub fn invalidate(&self, budget: WaitBudget, wait: &dyn Wait) -> Result<usize, ShareError> {
+        let mut st = self.0.resv.lock("invalidate", None)?;
+        if st.phase != Phase::Live {
+            return Err(ShareError::Revoked { buffer: self.0.id });
+        }
+        let dynamic: Vec<AttachId> = st
+            .atts
+            .iter()
+            .filter(|(_, a)| a.caps.dynamic)
+            .map(|(id, _)| *id)
+            .collect();
+        wait_fences(&mut st, &dynamic, budget, wait)?;
+        notify(&mut st, &dynamic, NoticeKind::Invalidate);
+        Ok(dynamic.len())
+    }
+
     /// Revocation (VFIO reset, device removal): from this call on the
     /// dispatcher refuses the buffer's peer ranges and maps fail with
     /// [`ShareError::Revoked`]; every importer is notified and must unmap
@@ -379,29 +401,38 @@ impl Inner {
         dev: &DmaDevice,
         dir: crate::Direction,
     ) -> Vec<RangeVerdict> {
-        let memmap_kind = |p: PhysAddr, l: u64| {
-            self.ctx
-                .memmap
-                .read()
-                .kind_of_range(p, l)
-                .map(|(_, k)| k)
+        let ranges = self.current(st);
+        let kinds: Vec<Option<SegKind>> = {
+            let memmap = self.ctx.memmap.read();
+            ranges
+                .iter()
+                .map(|&(p, l)| memmap.kind_of_range(p, l).map(|(_, k)| k))
+                .collect()
         };
-        self.current(st)
+        ranges
             .into_iter()
-            .map(|(phys, len)| {
-                let kind = memmap_kind(phys, len).unwrap_or(SegKind::Ram);
-                let placement = dev
-                    .plan_segment(phys, len, kind, dir)
-                    .map(|p| match p.target {
-                        SegTarget::Ram => Placement::SystemRam,
-                        SegTarget::PeerHostBridge => Placement::PeerHostBridge,
-                        SegTarget::PeerBus(_) => Placement::PeerBus,
-                    })
-                    .map_err(|e| Reason::chain_of(&e));
+            .zip(kinds)
+            .map(|((phys, len), kind)| {
+                let placement = match kind {
+                    // RAM needs no decision (the dispatcher's own fast path).
+                    Some(SegKind::Ram) => Ok(Placement::SystemRam),
+                    Some(k) => dev
+                        .plan_segment(phys, len, k, dir)
+                        .map(|p| match p.target {
+                            SegTarget::Ram => Placement::SystemRam,
+                            SegTarget::PeerHostBridge => Placement::PeerHostBridge,
+                            SegTarget::PeerBus(_) => Placement::PeerBus,
+                        })
+                        .map_err(|e| Reason::chain_of(&e)),
+                    None => Err(Reason::chain_of(&crate::DmaError::UnknownMemory {
+                        phys,
+                        len,
+                    })),
+                };
                 RangeVerdict {
                     phys,
                     len,
-                    kind,
+                    kind: kind.unwrap_or(SegKind::Ram),
                     placement,
                 }
             })
@@ -473,7 +504,11 @@ impl Inner {
         let memmap = self.ctx.memmap.read();
         let mut total = 0u64;
         for &(phys, len) in to {
-            let bad = ShareError::BadRedirect { exporter, phys, len };
+            let bad = ShareError::BadRedirect {
+                exporter,
+                phys,
+                len,
+            };
             let ram = match memmap.kind_of_range(phys, len) {
                 Some((_, SegKind::Ram)) => true,
                 Some((_, SegKind::StolenRam(o))) => o == me,
@@ -488,7 +523,11 @@ impl Inner {
         let want: u64 = self.ranges.iter().map(|r| r.len).sum();
         if total != want {
             let (phys, len) = to.first().copied().unwrap_or((PhysAddr::new(0), 0));
-            return Err(ShareError::BadRedirect { exporter, phys, len });
+            return Err(ShareError::BadRedirect {
+                exporter,
+                phys,
+                len,
+            });
         }
         Ok(())
     }
@@ -501,7 +540,9 @@ impl Inner {
                 self.exporter_bdf,
                 r.len()
             ),
-            Action::Migrate => alloc::format!("{} migrated the buffer to system RAM", self.exporter_bdf),
+            Action::Migrate => {
+                alloc::format!("{} migrated the buffer to system RAM", self.exporter_bdf)
+            }
             Action::Refuse(why) => why.clone(),
             Action::None => alloc::format!("{} offers nothing else", self.exporter_bdf),
         };

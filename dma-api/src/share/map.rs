@@ -25,7 +25,7 @@ use crate::device::{DmaDevice, IovaLink, Segment, SegmentRoute};
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::{IovaState, SegTarget};
-use crate::types::{DmaAddr, PhysAddr};
+use crate::types::{DmaAddr, PhysAddr, SegKind};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use scatterlist::SgTable;
@@ -153,34 +153,73 @@ fn map_iova(
     let Some(state) = dev.iova_try_alloc(first, total)? else {
         return Ok(None);
     };
+    // One memory-map lookup pass for every range (the map lock is not held
+    // across the links, which take the dispatcher's locks themselves).
+    let kinds: Result<Vec<SegKind>, DmaError> = {
+        let memmap = dev.context().memmap.read();
+        ranges
+            .iter()
+            .map(|&(phys, len)| {
+                memmap
+                    .kind_of_range(phys, len)
+                    .map(|(_, k)| k)
+                    .ok_or(DmaError::UnknownMemory { phys, len })
+            })
+            .collect()
+    };
+    let kinds = match kinds {
+        Ok(k) => k,
+        Err(e) => {
+            let undo = dev.iova_destroy(state, total, dir, DmaAttrs::SKIP_CPU_SYNC);
+            return Err(e.with_cleanup(undo.err()));
+        }
+    };
     let mut segs = Vec::with_capacity(ranges.len());
     let mut off = 0u64;
-    for &(phys, len) in ranges {
+    let mut i = 0;
+    while i < ranges.len() {
+        let (phys, len) = ranges[i];
+        let kind = kinds[i];
+        // A run of physically contiguous RAM ranges is one link (the page
+        // table maps it in one walk); each range keeps its own segment.
+        let mut run = (i + 1, len);
+        while kind == SegKind::Ram
+            && offsets == LinkOffsets::Running
+            && run.0 < ranges.len()
+            && kinds[run.0] == SegKind::Ram
+            && ranges[run.0].0.raw() == phys.raw() + run.1
+        {
+            run.1 += ranges[run.0].1;
+            run.0 += 1;
+        }
         let at = match offsets {
             LinkOffsets::Running => off,
             LinkOffsets::AllZero => 0,
         };
-        let step = link_one(dev, &state, phys, at, len, dir);
-        match step {
-            Ok(route) => {
-                let dma = match route {
-                    Linked::Bus(d) => d,
-                    Linked::At(_) => {
-                        DmaAddr::new(state.base.raw() + state.first_offset + at)
-                    }
-                };
-                let route = match route {
-                    Linked::Bus(_) => SegmentRoute::PeerBus,
-                    Linked::At(r) => r,
-                };
-                segs.push(Segment { dma, len, route });
+        match link_one(dev, &state, phys, kind, at, run.1, dir) {
+            Ok(Linked::Bus(dma)) => segs.push(Segment {
+                dma,
+                len,
+                route: SegmentRoute::PeerBus,
+            }),
+            Ok(Linked::At(route)) => {
+                let mut o = at;
+                for &(_, l) in &ranges[i..run.0] {
+                    segs.push(Segment {
+                        dma: DmaAddr::new(state.base.raw() + state.first_offset + o),
+                        len: l,
+                        route,
+                    });
+                    o += l;
+                }
             }
             Err(e) => {
                 let undo = dev.iova_destroy(state, total, dir, DmaAttrs::SKIP_CPU_SYNC);
                 return Err(e.with_cleanup(undo.err()));
             }
         }
-        off += len;
+        off += run.1;
+        i = run.0;
     }
     if let Err(e) = dev.iova_sync(&state, 0, total) {
         let undo = dev.iova_destroy(state, total, dir, DmaAttrs::SKIP_CPU_SYNC);
@@ -198,25 +237,29 @@ fn link_one(
     dev: &DmaDevice,
     state: &IovaState,
     phys: PhysAddr,
+    kind: SegKind,
     at: u64,
     len: u64,
     dir: Direction,
 ) -> Result<Linked, DmaError> {
-    let kind = dev
-        .context()
-        .memmap
-        .read()
-        .kind_of_range(phys, len)
-        .map(|(_, k)| k)
-        .ok_or(DmaError::UnknownMemory { phys, len })?;
-    let plan = dev.plan_segment(phys, len, kind, dir)?;
+    // RAM is linked as RAM without asking; any other kind is planned first
+    // to learn its route (the link asks the dispatcher again, so a policy
+    // change in between cannot slip through).
+    let route = if kind == SegKind::Ram {
+        SegmentRoute::Ram
+    } else {
+        match dev.plan_segment(phys, len, kind, dir)?.target {
+            SegTarget::PeerHostBridge => SegmentRoute::PeerHostBridge,
+            SegTarget::PeerBus(_) => SegmentRoute::PeerBus,
+            SegTarget::Ram => SegmentRoute::Ram,
+        }
+    };
     match dev.iova_link(state, phys, at, len, dir, DmaAttrs::empty())? {
         IovaLink::Bus(d) => Ok(Linked::Bus(d)),
-        IovaLink::Linked => Ok(Linked::At(if plan.target == SegTarget::PeerHostBridge {
-            SegmentRoute::PeerHostBridge
-        } else {
-            SegmentRoute::Ram
-        })),
+        IovaLink::Linked if route == SegmentRoute::PeerBus => {
+            Ok(Linked::At(SegmentRoute::PeerHostBridge))
+        }
+        IovaLink::Linked => Ok(Linked::At(route)),
     }
 }
 
@@ -233,13 +276,19 @@ pub(crate) fn unmap_backing(
             Err(e) if t.is_dma_mapped() => (Some(Backing::Table(t)), Err(e)),
             Err(e) => (None, Err(e)),
         },
-        Backing::Iova { state, len } => (None, dev.iova_destroy(state, len, dir, DmaAttrs::empty())),
+        Backing::Iova { state, len } => {
+            (None, dev.iova_destroy(state, len, dir, DmaAttrs::empty()))
+        }
     }
 }
 
 /// Unmaps `mapping` of attachment `att`, under the reservation. A mapping
 /// whose unmap failed with the table still mapped stays live.
-pub(crate) fn unmap_locked(st: &mut State, att: AttachId, mapping: MapId) -> Result<(), ShareError> {
+pub(crate) fn unmap_locked(
+    st: &mut State,
+    att: AttachId,
+    mapping: MapId,
+) -> Result<(), ShareError> {
     match st.maps.get(&mapping) {
         Some(m) if m.att == att => {}
         _ => return Err(ShareError::NotMapped { mapping }),
@@ -248,10 +297,23 @@ pub(crate) fn unmap_locked(st: &mut State, att: AttachId, mapping: MapId) -> Res
         .maps
         .remove(&mapping)
         .ok_or(ShareError::NotMapped { mapping })?;
-    let LiveMap { att, dev, dir, backing } = m;
+    let LiveMap {
+        att,
+        dev,
+        dir,
+        backing,
+    } = m;
     let (back, r) = unmap_backing(&dev, dir, backing);
     if let Some(backing) = back {
-        st.maps.insert(mapping, LiveMap { att, dev, dir, backing });
+        st.maps.insert(
+            mapping,
+            LiveMap {
+                att,
+                dev,
+                dir,
+                backing,
+            },
+        );
     }
     r.map_err(ShareError::from)
 }

@@ -63,10 +63,7 @@ impl<T> Reservation<T> {
         }
         let guard = self.state.lock();
         self.holder.store(me, Ordering::Release);
-        Ok(ResvGuard {
-            guard,
-            resv: self,
-        })
+        Ok(ResvGuard { guard, resv: self })
     }
 }
 
