@@ -54,7 +54,9 @@ fn export(
 ) -> Result<(&'static str, SharedBuffer, Arc<dyn Exporter>), ShareError> {
     let m = &asm.machine;
     let id = m.topology.lookup(bdf);
-    let class = id.and_then(|i| m.topology.device(i)).map_or(0, |d| d.class >> 16);
+    let class = id
+        .and_then(|i| m.topology.device(i))
+        .map_or(0, |d| d.class >> 16);
     let carve = m.memmap.ranges().iter().find_map(|r| match r.kind {
         RangeKind::StolenRam { owner } if Some(owner) == id.map(|i| i.provider_id()) => {
             Some((r.start, r.size))
@@ -113,7 +115,9 @@ pub(crate) fn run(
     let eid = super::load::device(&machine, exporter)?;
     super::load::endpoint(&machine, importer, "importer")?;
     if len == 0 || len % 4096 != 0 {
-        return Err(Failure::bad_input("--len must be a non-zero multiple of 4096"));
+        return Err(Failure::bad_input(
+            "--len must be a non-zero multiple of 4096",
+        ));
     }
     let range = machine
         .p2pmem
@@ -166,9 +170,9 @@ pub(crate) fn run(
         Err(e) => (None, None, Some(e)),
     };
     let refused_reasons: Vec<Reason> = match &error {
-        Some(ShareError::Refused { reasons, .. } | ShareError::NoCommonPlacement { reasons, .. }) => {
-            reasons.clone()
-        }
+        Some(
+            ShareError::Refused { reasons, .. } | ShareError::NoCommonPlacement { reasons, .. },
+        ) => reasons.clone(),
         _ => Vec::new(),
     };
     if json {
@@ -232,7 +236,12 @@ pub(crate) fn run(
                     }
                 }
             }
-            writeln!(out, "  negotiated: {} (action: {})", n.placement, n.action.name())?;
+            writeln!(
+                out,
+                "  negotiated: {} (action: {})",
+                n.placement,
+                n.action.name()
+            )?;
             if let dma_api::share::Action::Redirect(to) = &n.action {
                 for (p, l) in to {
                     writeln!(out, "    redirect to {p} +{l:#x}")?;
@@ -255,7 +264,10 @@ pub(crate) fn run(
                 }
             }
             Some(ShareError::NoCommonPlacement { accepts, .. }) => {
-                writeln!(out, "  no common placement (the importer accepts {accepts:?})")?;
+                writeln!(
+                    out,
+                    "  no common placement (the importer accepts {accepts:?})"
+                )?;
                 for r in &refused_reasons {
                     writeln!(out, "    because {r}")?;
                 }
@@ -264,5 +276,9 @@ pub(crate) fn run(
             None => {}
         }
     }
-    Ok(if neg.is_some() && error.is_none() { 0 } else { 1 })
+    Ok(if neg.is_some() && error.is_none() {
+        0
+    } else {
+        1
+    })
 }

@@ -305,7 +305,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             src,
         } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
-            attach::run(l.machine, &exporter, &importer, access, len, iommu, json, out)
+            attach::run(
+                l.machine, &exporter, &importer, access, len, iommu, json, out,
+            )
         }),
         Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);

@@ -31,9 +31,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         .ranges()
         .iter()
         .find_map(|r| match r.kind {
-            RangeKind::StolenRam { owner } if r.size >= 16 * PAGE => {
-                Some((r.start, r.size, owner))
-            }
+            RangeKind::StolenRam { owner } if r.size >= 16 * PAGE => Some((r.start, r.size, owner)),
             _ => None,
         })
         .ok_or_else(|| skip("no stolen-RAM carve-out"))?;
@@ -54,7 +52,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let mut table: Vec<u64> = SCATTER.to_vec();
     table.extend((16..).take((pages - PAGES) as usize));
     if 16 + pages > size / PAGE {
-        return Err(skip("the carve-out is smaller than the aperture's GART needs"));
+        return Err(skip(
+            "the carve-out is smaller than the aperture's GART needs",
+        ));
     }
     let drv = Apu::probe(a.ctx.clone(), apu, Gart::new(aperture.0, carve, table))
         .map_err(failed("APU probe"))?;
@@ -75,9 +75,16 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         PAGES * PAGE,
         aperture.0
     ));
-    t.note(format!("negotiated: {} (action: {})", n.placement, n.action.name()));
+    t.note(format!(
+        "negotiated: {} (action: {})",
+        n.placement,
+        n.action.name()
+    ));
     let Action::Redirect(to) = &n.action else {
-        return Err(Stop::Fail(format!("expected a redirect, got {}", n.action.name())));
+        return Err(Stop::Fail(format!(
+            "expected a redirect, got {}",
+            n.action.name()
+        )));
     };
     for (p, l) in to {
         t.note(format!("  redirected to stolen RAM {p} (+{l:#x})"));
@@ -107,7 +114,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         .filter(|(l, _)| l.lower == Node::Device(apu) || l.upper == Node::Device(apu))
         .map(|(_, b)| b.total())
         .sum();
-    check(on_aperture == 0, || format!("{on_aperture} bytes touched the aperture"))?;
+    check(on_aperture == 0, || {
+        format!("{on_aperture} bytes touched the aperture")
+    })?;
     att.unmap(map.id()).map_err(failed("unmap"))?;
     Ok(format!(
         "{who} wrote {} bytes into the carve-out of {apu} through {} redirected ranges; 0 bytes on the aperture",

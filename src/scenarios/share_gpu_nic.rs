@@ -35,9 +35,10 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     // A discrete GPU: display class, registered VRAM, no stolen RAM (that
     // is an APU, the `share-apu` scenario).
     let apu = |id: dma_api::topology::DeviceId| {
-        m.memmap.ranges().iter().any(|r| {
-            matches!(r.kind, RangeKind::StolenRam { owner } if owner == id.provider_id())
-        })
+        m.memmap
+            .ranges()
+            .iter()
+            .any(|r| matches!(r.kind, RangeKind::StolenRam { owner } if owner == id.provider_id()))
     };
     let (gpu, window) = crate::providers::registered_for_mapping(m)
         .into_iter()
@@ -73,11 +74,17 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         "{gpu} exports {LEN:#x} bytes of VRAM at {}; {nic} registers a read MR",
         window.0
     ));
-    t.note(format!("negotiated: {} (action: {})", n.placement, n.action.name()));
+    t.note(format!(
+        "negotiated: {} (action: {})",
+        n.placement,
+        n.action.name()
+    ));
     for r in &n.reasons {
         t.note(format!("  because {r}"));
     }
-    let map = mr.mapping().ok_or_else(|| Stop::Fail("MR not mapped".into()))?;
+    let map = mr
+        .mapping()
+        .ok_or_else(|| Stop::Fail("MR not mapped".into()))?;
     a.fabric.reset_counters();
     let first = map.segments()[0].dma;
     t.record_route(&a, nic, first, false);
@@ -89,10 +96,14 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
             .map_err(failed("NIC read"))?;
         got.extend_from_slice(&b);
     }
-    check(got == data, || "the NIC read other bytes than the VRAM object".into())?;
+    check(got == data, || {
+        "the NIC read other bytes than the VRAM object".into()
+    })?;
     let home = buf.placement_ranges().map_err(failed("placement"))?[0].0;
     if home != PhysAddr::new(window.0.raw()) {
-        check(cpu_read(&a, home, LEN)? == data, || "the RAM copy differs".into())?;
+        check(cpu_read(&a, home, LEN)? == data, || {
+            "the RAM copy differs".into()
+        })?;
     }
     mr.deregister().map_err(failed("deregister"))?;
     Ok(format!(

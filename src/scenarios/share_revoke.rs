@@ -59,8 +59,15 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     // it through the host bridge under a translating IOMMU.
     let mut found = None;
     for id in crate::providers::registered_for_mapping(m) {
-        let Some(p) = m.topology.device(id) else { continue };
-        for r in m.p2pmem.resources(id).iter().filter(|r| r.size >= SECOND + SLICE) {
+        let Some(p) = m.topology.device(id) else {
+            continue;
+        };
+        for r in m
+            .p2pmem
+            .resources(id)
+            .iter()
+            .filter(|r| r.size >= SECOND + SLICE)
+        {
             let who = super::masters(&a).find(|e| {
                 if e.bdf.same_slot(p.bdf) {
                     return false;
@@ -88,7 +95,11 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         .map_err(failed("export"))?;
     let ops = Arc::new(Streamer::default());
     let att = buf
-        .attach(dev, ImporterCaps::any(ShareAccess::Write, true), ops.clone())
+        .attach(
+            dev,
+            ImporterCaps::any(ShareAccess::Write, true),
+            ops.clone(),
+        )
         .map_err(failed("attach"))?;
     t.note(format!(
         "{provider} exports two {SLICE:#x}-byte slices of its BAR at {bar}; {who} streams into them"
@@ -108,7 +119,9 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     t.note("revoked: the importer unmapped and acknowledged");
     let stale = map.segments()[0].dma;
     let late = a.fabric.dma_write(who, stale, &[0xee; 64]);
-    check(late.is_err(), || "a write after revocation reached the BAR".into())?;
+    check(late.is_err(), || {
+        "a write after revocation reached the BAR".into()
+    })?;
     check(cpu_read(&a, bar, SLICE)? == data[..SLICE as usize], || {
         "the BAR changed after revocation".into()
     })?;
@@ -118,12 +131,15 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         format!("map after revoke: {e:?}, want Revoked")
     })?;
     v.restore().map_err(failed("restore"))?;
-    let map = att.map(Direction::FromDevice).map_err(failed("map after restore"))?;
+    let map = att
+        .map(Direction::FromDevice)
+        .map_err(failed("map after restore"))?;
     let data = stream(&a, who, &map, 0x32)?;
     let second = PhysAddr::new(bar.raw() + SECOND);
-    check(cpu_read(&a, second, SLICE)? == data[SLICE as usize..], || {
-        "the stream did not resume after restore".into()
-    })?;
+    check(
+        cpu_read(&a, second, SLICE)? == data[SLICE as usize..],
+        || "the stream did not resume after restore".into(),
+    )?;
     att.unmap(map.id()).map_err(failed("unmap"))?;
     Ok(format!(
         "revocation waited for {who}'s unmap; its next write faulted, maps were Revoked until the restore, then {} bytes streamed again",

@@ -236,7 +236,11 @@ fn devices_are_picked_by_role_after_an_acs_change() {
     // outputs); the APU importer's bytes all go to RAM; the revoked
     // importer's late write is the one fault.
     let s = by_name(&v, "share-gpu-nic");
-    assert_eq!((num(s, "ram_bytes"), num(s, "root_complex_bytes")), (0, 0), "{s}");
+    assert_eq!(
+        (num(s, "ram_bytes"), num(s, "root_complex_bytes")),
+        (0, 0),
+        "{s}"
+    );
     assert!(s["reason"].as_str().unwrap().contains("as peer-bus"), "{s}");
     let s = by_name(&v, "share-apu");
     assert_eq!(num(s, "ram_bytes"), 0x4000, "{s}");
