@@ -626,7 +626,7 @@ fn install_policies(
             }
         }
     }
-    let mut out = Vec::with_capacity(groups.len());
+    let mut out: Vec<Arc<SharePolicy>> = Vec::with_capacity(groups.len());
     for (start, rs) in groups {
         let start = PhysAddr::new(start);
         let prev: Option<Arc<dyn ProviderPolicy>> = ctx
@@ -636,7 +636,13 @@ fn install_policies(
             .cloned()
             .or_else(|| ctx.policy(me));
         let p = Arc::new(SharePolicy::new(&rs).with_prev(prev));
-        ctx.set_range_policy(bdf, start, p.clone())?;
+        if let Err(e) = ctx.set_range_policy(bdf, start, p.clone()) {
+            // Nothing half-done: the policies already installed defer again.
+            for q in &out {
+                q.retire();
+            }
+            return Err(e.into());
+        }
         out.push(p);
     }
     Ok(out)
