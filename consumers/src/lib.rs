@@ -43,8 +43,10 @@
 #![warn(missing_docs)]
 
 pub mod apu;
+pub mod block;
 pub mod dgpu;
 pub mod nvme;
 pub mod rdma;
 pub mod sysram;
 pub mod vfio;
+pub mod wire;

@@ -25,6 +25,9 @@ pub struct Command {
     pub prp2: u64,
     /// Bytes to transfer (the namespace's block count, in bytes here).
     pub len: u64,
+    /// First logical block (`slba`, 512-byte blocks: the block layer's
+    /// sector).
+    pub slba: u64,
     /// PRP list pages behind `prp2` (0 when `prp2` is not a list).
     pub list_pages: usize,
 }

@@ -114,6 +114,7 @@ impl Nvme {
             prp2,
             len: plan.len,
             list_pages: lists.len(),
+            slba: 0,
         };
         Ok((command, lists))
     }

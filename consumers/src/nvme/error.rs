@@ -1,9 +1,10 @@
 //! The driver's typed errors.
 
 use super::prp::PrpRule;
+use crate::block::BlockError;
 use core::fmt;
 use dma_api::share::ShareError;
-use dma_api::{DmaAddr, DmaError, PhysAddr};
+use dma_api::{Bdf, DmaAddr, DmaError, PhysAddr};
 
 /// Why a request was not submitted (nothing stays mapped or allocated) or
 /// did not complete cleanly.
@@ -31,6 +32,14 @@ pub enum NvmeError {
     /// The DMA layer refused (mapping, a constraint violation naming the
     /// entry, a PRP list page allocation); the error says why.
     Dma(DmaError),
+    /// The block layer refused the request (limits, a peer segment on a
+    /// queue without the P2P feature, classification).
+    Block(BlockError),
+    /// A block queue of another device was handed to this controller.
+    ForeignQueue {
+        /// The queue's device.
+        queue: Bdf,
+    },
     /// The sharing protocol refused (attach, map, unmap of an imported
     /// buffer); the error says why.
     Share(ShareError),
@@ -52,6 +61,15 @@ pub enum NvmeError {
 impl From<DmaError> for NvmeError {
     fn from(e: DmaError) -> Self {
         NvmeError::Dma(e)
+    }
+}
+
+impl From<BlockError> for NvmeError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            BlockError::Dma(d) => NvmeError::Dma(d),
+            e => NvmeError::Block(e),
+        }
     }
 }
 
@@ -79,6 +97,10 @@ impl fmt::Display for NvmeError {
             }
             NvmeError::Dma(e) => write!(f, "DMA: {e}"),
             NvmeError::Share(e) => write!(f, "sharing: {e}"),
+            NvmeError::Block(e) => write!(f, "block: {e}"),
+            NvmeError::ForeignQueue { queue } => {
+                write!(f, "queue of {queue} is not this controller's")
+            }
             NvmeError::PrpInvalid {
                 segment,
                 dma,

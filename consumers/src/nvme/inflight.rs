@@ -39,6 +39,7 @@ impl InFlight {
                 prp2: 0,
                 len: 0,
                 list_pages: 0,
+                slba: 0,
             },
             done: false,
         }

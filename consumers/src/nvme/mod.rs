@@ -23,7 +23,10 @@
 //! single-segment fast paths (`nvme_setup_prp_simple`), DMA pools (each PRP
 //! list is a whole coherent page).
 
+mod block_io;
+mod cmb;
 mod command;
+mod controller;
 mod driver;
 mod error;
 mod import;
@@ -31,7 +34,10 @@ mod inflight;
 pub mod prp;
 mod request;
 
+pub use block_io::{BlockIo, NVME_DMA_ALIGNMENT, NVME_MAX_SEGS};
+pub use cmb::{Cmb, CmbError};
 pub use command::{Command, Opcode};
+pub use controller::{ControllerError, Namespace, NvmeController, LBA_SIZE};
 pub use driver::{Nvme, NVME_MAX_KB_SZ};
 pub use error::NvmeError;
 pub use import::{ImportedIo, NvmeImport};

@@ -2,28 +2,10 @@
 //! lives (Linux `struct request` with its bio_vecs, reduced to physical
 //! ranges).
 
-use dma_api::{Direction, PhysAddr};
+use dma_api::PhysAddr;
 
-/// The operation, decided at run time by the request.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Op {
-    /// Read from the namespace: the controller writes the buffers
-    /// (`DMA_FROM_DEVICE`).
-    Read,
-    /// Write to the namespace: the controller reads the buffers
-    /// (`DMA_TO_DEVICE`).
-    Write,
-}
-
-impl Op {
-    /// The DMA direction (Linux `rq_dma_dir`).
-    pub const fn direction(self) -> Direction {
-        match self {
-            Op::Read => Direction::FromDevice,
-            Op::Write => Direction::ToDevice,
-        }
-    }
-}
+/// The operation: the block layer's (read or write).
+pub use crate::block::Op;
 
 /// One request: an operation and its data buffers in order, each
 /// `(physical start, length)`. A buffer may be RAM or peer memory (another

@@ -1,0 +1,141 @@
+//! Splitting a request at the queue limits (block/blk-merge.c
+//! `bio_split_rw_at` with `bvec_split_segs`, `get_max_segment_size` and
+//! `bvec_gap_to_prev`):
+//!
+//! * a gap against the virt boundary ends the piece before the segment;
+//! * a segment is cut where the max segment size or the segment boundary
+//!   says, each cut one DMA segment;
+//! * a piece ends when it has `max_segments` segments or `max_hw_sectors`
+//!   bytes;
+//! * every piece but the last is a whole number of sectors: the bytes past
+//!   the last sector boundary move to the next piece (`bio_split_rw_at`
+//!   aligns the split down to the logical block size; one that would
+//!   become empty is `-EINVAL` there, [`LimitViolation::NotSectorMultiple`]
+//!   here).
+//!
+//! Differences: Linux merges physically contiguous bvecs into one segment
+//! before counting (`biovec_phys_mergeable`); here each segment of the
+//! request counts on its own, which may split earlier, never later.
+
+use super::bio::{BioVec, BlockRequest, SECTOR_SIZE};
+use super::error::{BlockError, LimitViolation};
+use super::limits::QueueLimits;
+use dma_api::PhysAddr;
+
+struct Pieces<'a> {
+    lim: &'a QueueLimits,
+    req: &'a BlockRequest,
+    out: Vec<BlockRequest>,
+    cur: Vec<BioVec>,
+    bytes: u64,
+    sector: u64,
+}
+
+impl Pieces<'_> {
+    /// Ends the current piece at its last sector boundary; the rest goes
+    /// back on `stack` (popped first).
+    fn flush(&mut self, stack: &mut Vec<BioVec>) -> Result<(), BlockError> {
+        let mut excess = self.bytes % SECTOR_SIZE;
+        let mut carry = Vec::new();
+        while excess > 0 {
+            let Some(last) = self.cur.last_mut() else {
+                break;
+            };
+            if last.len <= excess {
+                excess -= last.len;
+                carry.push(*last);
+                self.cur.pop();
+            } else {
+                last.len -= excess;
+                carry.push(BioVec {
+                    phys: PhysAddr::new(last.phys.raw() + last.len),
+                    len: excess,
+                });
+                excess = 0;
+            }
+        }
+        let kept: u64 = self.cur.iter().map(|v| v.len).sum();
+        if kept == 0 {
+            return Err(BlockError::OverLimits {
+                index: None,
+                violation: LimitViolation::NotSectorMultiple { len: self.bytes },
+            });
+        }
+        // `carry` holds the tail in reverse order: pushing it as is makes
+        // the earliest byte pop first.
+        stack.extend(carry);
+        self.out.push(BlockRequest {
+            op: self.req.op,
+            sector: self.sector,
+            segments: core::mem::take(&mut self.cur),
+        });
+        self.sector += kept / SECTOR_SIZE;
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// Splits `req` into requests that each pass [`QueueLimits::check`], in
+/// order, covering the same bytes and sectors. Errors are the segment
+/// checks (empty, unaligned), a total that is not whole sectors, or a cut
+/// that cannot keep a whole sector.
+pub fn split(req: &BlockRequest, lim: &QueueLimits) -> Result<Vec<BlockRequest>, BlockError> {
+    if req.is_empty() {
+        return Err(BlockError::Empty);
+    }
+    for (i, v) in req.segments.iter().enumerate() {
+        lim.check_segment(i, v.phys.raw(), v.len)?;
+    }
+    let total = req.len().ok_or(BlockError::OverLimits {
+        index: None,
+        violation: LimitViolation::TooLarge {
+            max_hw_bytes: lim.max_hw_bytes,
+        },
+    })?;
+    if total % SECTOR_SIZE != 0 {
+        return Err(BlockError::OverLimits {
+            index: None,
+            violation: LimitViolation::NotSectorMultiple { len: total },
+        });
+    }
+    let mut p = Pieces {
+        lim,
+        req,
+        out: Vec::new(),
+        cur: Vec::new(),
+        bytes: 0,
+        sector: req.sector,
+    };
+    let mut stack: Vec<BioVec> = req.segments.iter().rev().copied().collect();
+    while let Some(v) = stack.pop() {
+        let (start, len) = (v.phys.raw(), v.len);
+        let prev_end = p.cur.last().map(|l| l.phys.raw() + l.len);
+        let gap = prev_end.is_some_and(|e| e != start && p.lim.gap(e, start));
+        let full = p.cur.len() >= usize::from(p.lim.max_segments) || p.bytes == p.lim.max_hw_bytes;
+        if !p.cur.is_empty() && (gap || full) {
+            stack.push(v);
+            p.flush(&mut stack)?;
+            continue;
+        }
+        let take = p
+            .lim
+            .max_segment_at(start, len)
+            .min(p.lim.max_hw_bytes - p.bytes);
+        p.cur.push(BioVec {
+            phys: v.phys,
+            len: take,
+        });
+        p.bytes += take;
+        if take < len {
+            stack.push(BioVec {
+                phys: PhysAddr::new(start + take),
+                len: len - take,
+            });
+        }
+    }
+    if !p.cur.is_empty() {
+        p.flush(&mut stack)?;
+        debug_assert!(stack.is_empty());
+    }
+    Ok(p.out)
+}

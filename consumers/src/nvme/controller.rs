@@ -1,0 +1,271 @@
+//! A model NVMe controller, the device side of the driver: it fetches PRP2
+//! and the PRP list pages itself with DMA reads (following the chain
+//! pointer in the last slot of a full list page), holds every entry to the
+//! NVMe rules, and moves the data page by page to or from a namespace on
+//! sparse storage. It shares no code with the driver's PRP builder
+//! ([`super::prp`]), so a builder bug shows as a typed [`ControllerError`]
+//! or wrong bytes, not as agreement.
+//!
+//! The rules (NVMe base specification, "Physical Region Page Entry and
+//! List"): PRP1 may carry an offset, dword aligned; PRP2 is a whole page
+//! when the data ends in the second page, else a qword-aligned PRP list
+//! pointer; list entries name whole pages (offset 0); the last entry of a
+//! list page points to the next list page when more entries follow.
+
+use super::command::{Command, Opcode};
+use super::prp::NVME_CTRL_PAGE_SIZE;
+use crate::wire::Wire;
+use core::fmt;
+use dma_api::{Bdf, DmaAddr};
+use std::collections::BTreeMap;
+
+const PAGE: u64 = NVME_CTRL_PAGE_SIZE;
+const SLOTS: u64 = PAGE / 8;
+
+/// The namespace's logical block size (the 512-byte LBA format).
+pub const LBA_SIZE: u64 = 512;
+
+/// A PRP rule the controller found broken, or a failed data transfer.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ControllerError {
+    /// PRP1 is not dword aligned.
+    Prp1Unaligned {
+        /// PRP1.
+        prp1: u64,
+    },
+    /// PRP2 is non-zero though the data ends in PRP1's page.
+    Prp2NotZero {
+        /// PRP2.
+        prp2: u64,
+    },
+    /// PRP2 as the second data page is not page aligned.
+    Prp2Unaligned {
+        /// PRP2.
+        prp2: u64,
+    },
+    /// The PRP list pointer is not qword aligned.
+    ListUnaligned {
+        /// The pointer.
+        list: u64,
+    },
+    /// A list entry (or chained list pointer) is not page aligned.
+    EntryUnaligned {
+        /// Which data page (0 = the first after PRP1's).
+        page: u64,
+        /// The entry.
+        entry: u64,
+    },
+    /// The transfer is not a whole number of logical blocks, or lies past
+    /// the namespace.
+    BadRange {
+        /// First LBA.
+        slba: u64,
+        /// Bytes.
+        len: u64,
+    },
+    /// A DMA read or write of the controller faulted on the bus.
+    Bus(String),
+}
+
+impl fmt::Display for ControllerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Prp1Unaligned { prp1 } => write!(f, "PRP1 {prp1:#x} is not dword aligned"),
+            Self::Prp2NotZero { prp2 } => write!(f, "PRP2 {prp2:#x} set for a one-page transfer"),
+            Self::Prp2Unaligned { prp2 } => write!(f, "PRP2 {prp2:#x} is not page aligned"),
+            Self::ListUnaligned { list } => {
+                write!(f, "PRP list pointer {list:#x} is not qword aligned")
+            }
+            Self::EntryUnaligned { page, entry } => {
+                write!(
+                    f,
+                    "PRP entry {entry:#x} for data page {page} is not page aligned"
+                )
+            }
+            Self::BadRange { slba, len } => write!(
+                f,
+                "LBA {slba} + {len:#x} bytes is outside the namespace or not whole blocks"
+            ),
+            Self::Bus(e) => write!(f, "bus fault: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ControllerError {}
+
+/// A namespace on sparse storage: only written blocks take memory; the rest
+/// reads as zeros.
+#[derive(Clone, Debug, Default)]
+pub struct Namespace {
+    blocks: BTreeMap<u64, Vec<u8>>,
+    capacity: u64,
+}
+
+impl Namespace {
+    /// A namespace of `capacity` logical blocks.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            blocks: BTreeMap::new(),
+            capacity,
+        }
+    }
+
+    /// Its size in logical blocks.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn check(&self, slba: u64, len: u64) -> Result<(), ControllerError> {
+        let blocks = len / LBA_SIZE;
+        let fits = slba
+            .checked_add(blocks)
+            .is_some_and(|end| end <= self.capacity);
+        if len % LBA_SIZE != 0 || !fits {
+            return Err(ControllerError::BadRange { slba, len });
+        }
+        Ok(())
+    }
+
+    /// The bytes of `len / LBA_SIZE` blocks from `slba`.
+    pub fn read(&self, slba: u64, len: u64) -> Result<Vec<u8>, ControllerError> {
+        self.check(slba, len)?;
+        let mut out = Vec::with_capacity(len as usize);
+        for lba in slba..slba + len / LBA_SIZE {
+            match self.blocks.get(&lba) {
+                Some(b) => out.extend_from_slice(b),
+                None => out.resize(out.len() + LBA_SIZE as usize, 0),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores `data` (whole blocks) from `slba`.
+    pub fn write(&mut self, slba: u64, data: &[u8]) -> Result<(), ControllerError> {
+        self.check(slba, data.len() as u64)?;
+        for (k, b) in data.chunks(LBA_SIZE as usize).enumerate() {
+            self.blocks.insert(slba + k as u64, b.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Blocks holding data.
+    pub fn stored_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+/// The controller: its function on the bus and its namespace.
+#[derive(Debug)]
+pub struct NvmeController {
+    bdf: Bdf,
+    ns: Namespace,
+}
+
+impl NvmeController {
+    /// A controller at `bdf` with namespace `ns`.
+    pub fn new(bdf: Bdf, ns: Namespace) -> Self {
+        Self { bdf, ns }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// Its function.
+    pub fn bdf(&self) -> Bdf {
+        self.bdf
+    }
+
+    fn read_u64(&self, wire: &dyn Wire, at: u64) -> Result<u64, ControllerError> {
+        let mut b = [0u8; 8];
+        wire.dma_read(self.bdf, DmaAddr::new(at), &mut b)
+            .map_err(ControllerError::Bus)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// The data pages of `cmd` as `(DMA address, bytes)` in transfer order,
+    /// fetching the PRP lists with DMA reads and checking every rule.
+    pub fn data_pages(
+        &self,
+        wire: &dyn Wire,
+        cmd: &Command,
+    ) -> Result<Vec<(u64, u64)>, ControllerError> {
+        if cmd.prp1 & 3 != 0 {
+            return Err(ControllerError::Prp1Unaligned { prp1: cmd.prp1 });
+        }
+        let first = (PAGE - cmd.prp1 % PAGE).min(cmd.len);
+        let mut out = vec![(cmd.prp1, first)];
+        let mut left = cmd.len - first;
+        let n = left.div_ceil(PAGE);
+        match n {
+            0 if cmd.prp2 != 0 => return Err(ControllerError::Prp2NotZero { prp2: cmd.prp2 }),
+            0 => return Ok(out),
+            1 if cmd.prp2 % PAGE != 0 => {
+                return Err(ControllerError::Prp2Unaligned { prp2: cmd.prp2 })
+            }
+            1 => {
+                out.push((cmd.prp2, left));
+                return Ok(out);
+            }
+            _ => {}
+        }
+        if cmd.prp2 % 8 != 0 {
+            return Err(ControllerError::ListUnaligned { list: cmd.prp2 });
+        }
+        let (mut list, mut slot) = (cmd.prp2 - cmd.prp2 % PAGE, cmd.prp2 % PAGE / 8);
+        for k in 0..n {
+            if slot == SLOTS - 1 && n - k > 1 {
+                list = self.read_u64(wire, list + slot * 8)?;
+                if list % PAGE != 0 {
+                    return Err(ControllerError::EntryUnaligned {
+                        page: k,
+                        entry: list,
+                    });
+                }
+                slot = 0;
+            }
+            let entry = self.read_u64(wire, list + slot * 8)?;
+            if entry % PAGE != 0 {
+                return Err(ControllerError::EntryUnaligned { page: k, entry });
+            }
+            let take = left.min(PAGE);
+            out.push((entry, take));
+            left -= take;
+            slot += 1;
+        }
+        Ok(out)
+    }
+
+    /// Executes `cmd`: a read moves namespace blocks into the PRP pages, a
+    /// write moves the PRP pages into the namespace. Returns the bytes
+    /// moved. A rule broken or a bus fault stops it before the namespace
+    /// changes.
+    pub fn execute(&mut self, wire: &dyn Wire, cmd: &Command) -> Result<u64, ControllerError> {
+        let pages = self.data_pages(wire, cmd)?;
+        match cmd.opcode {
+            Opcode::Read => {
+                let data = self.ns.read(cmd.slba, cmd.len)?;
+                let mut at = 0usize;
+                for (addr, len) in pages {
+                    let len = len as usize;
+                    wire.dma_write(self.bdf, DmaAddr::new(addr), &data[at..at + len])
+                        .map_err(ControllerError::Bus)?;
+                    at += len;
+                }
+            }
+            Opcode::Write => {
+                self.ns.check(cmd.slba, cmd.len)?;
+                let mut data = Vec::with_capacity(cmd.len as usize);
+                for (addr, len) in pages {
+                    let mut b = vec![0u8; len as usize];
+                    wire.dma_read(self.bdf, DmaAddr::new(addr), &mut b)
+                        .map_err(ControllerError::Bus)?;
+                    data.extend_from_slice(&b);
+                }
+                self.ns.write(cmd.slba, &data)?;
+            }
+        }
+        Ok(cmd.len)
+    }
+}
