@@ -46,6 +46,7 @@ pub mod apu;
 pub mod block;
 pub mod dgpu;
 pub mod nvme;
+pub mod nvmet;
 pub mod rdma;
 pub mod sysram;
 pub mod vfio;

@@ -18,6 +18,7 @@ use crate::wire::Wire;
 use core::fmt;
 use dma_api::{Bdf, DmaAddr};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const PAGE: u64 = NVME_CTRL_PAGE_SIZE;
 const SLOTS: u64 = PAGE / 8;
@@ -159,12 +160,24 @@ impl Namespace {
 pub struct NvmeController {
     bdf: Bdf,
     ns: Namespace,
+    /// Bytes of PRP lists fetched (descriptors, not data).
+    descriptor_bytes: AtomicU64,
 }
 
 impl NvmeController {
     /// A controller at `bdf` with namespace `ns`.
     pub fn new(bdf: Bdf, ns: Namespace) -> Self {
-        Self { bdf, ns }
+        Self {
+            bdf,
+            ns,
+            descriptor_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes of PRP lists the controller fetched so far: what its DMA
+    /// reads moved that were descriptors, not data.
+    pub fn descriptor_bytes(&self) -> u64 {
+        self.descriptor_bytes.load(Ordering::Relaxed)
     }
 
     /// The namespace.
@@ -181,6 +194,7 @@ impl NvmeController {
         let mut b = [0u8; 8];
         wire.dma_read(self.bdf, DmaAddr::new(at), &mut b)
             .map_err(ControllerError::Bus)?;
+        self.descriptor_bytes.fetch_add(8, Ordering::Relaxed);
         Ok(u64::from_le_bytes(b))
     }
 

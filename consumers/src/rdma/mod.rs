@@ -13,9 +13,13 @@
 //! the notifications). The MR never holds its lock while calling into the
 //! buffer.
 
+mod error;
 mod mr;
+mod rw;
 
+pub use error::RdmaError;
 pub use mr::{MemoryRegion, MrKind, MrState};
+pub use rw::RwCtx;
 
 use dma_api::share::{ShareAccess, ShareError, SharedBuffer};
 use dma_api::DmaDevice;
