@@ -20,6 +20,7 @@ mod bounce;
 mod fallback;
 mod host_bridge_p2p;
 mod lazy_unmap;
+mod nvmet_offload;
 mod pick;
 mod refused_read;
 mod share_apu;
@@ -120,6 +121,7 @@ pub const SCENARIOS: &[Scenario] = &[
     share_gpu_nic::SCENARIO,
     share_apu::SCENARIO,
     share_revoke::SCENARIO,
+    nvmet_offload::SCENARIO,
 ];
 
 /// Runs every scenario on `machine` with `mode` as the default IOMMU mode

@@ -37,7 +37,7 @@ fn num(s: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} of {s}"))
 }
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "switch-p2p",
     "host-bridge-p2p",
     "refused-read",
@@ -49,6 +49,7 @@ const NAMES: [&str; 11] = [
     "share-gpu-nic",
     "share-apu",
     "share-revoke",
+    "nvmet-offload",
 ];
 
 #[test]
@@ -246,6 +247,15 @@ fn devices_are_picked_by_role_after_an_acs_change() {
     assert_eq!(num(s, "ram_bytes"), 0x4000, "{s}");
     let s = by_name(&v, "share-revoke");
     assert_eq!(s["faults"].as_array().unwrap().len(), 1, "{s}");
+    // nvmet offload: no data byte through RAM with p2pmem, four times the
+    // I/O size (twice per direction) with system memory.
+    let s = by_name(&v, "nvmet-offload");
+    assert!(
+        s["reason"].as_str().unwrap().contains(
+            "0 data bytes through RAM with p2pmem of 0000:03:00.0, 262144 with system memory"
+        ),
+        "{s}"
+    );
 }
 
 #[test]
