@@ -70,7 +70,7 @@ fn reference_text_every_scenario_passes_with_the_p2p_number() {
         "=> P2P kept 12288 bytes off the root complex and RAM",
         "deliver to BAR2 of 0000:03:00.0 (phys 0x4000000000)",
         "does not forward peer-to-peer reads",
-        "11 passed, 0 failed, 0 skipped",
+        "12 passed, 0 failed, 0 skipped",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
