@@ -48,6 +48,7 @@ pub mod dgpu;
 pub mod nvme;
 pub mod nvmet;
 pub mod rdma;
+pub mod stack;
 pub mod sysram;
 pub mod vfio;
 pub mod wire;
