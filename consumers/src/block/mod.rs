@@ -16,6 +16,7 @@
 
 mod bio;
 mod error;
+mod import;
 mod limits;
 mod map;
 mod split;

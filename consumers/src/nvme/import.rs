@@ -74,6 +74,38 @@ impl NvmeImport<'_> {
         }
     }
 
+    /// A block read or write of the whole buffer at `sector` on queue `q`
+    /// (this controller's): the attachment is mapped, its DMA segments held
+    /// to the queue limits, then the command is built with `slba`. Nothing
+    /// stays mapped or allocated on an error.
+    pub fn submit_block(
+        &self,
+        q: &crate::block::BlockQueue,
+        op: Op,
+        sector: u64,
+    ) -> Result<ImportedIo<'_>, NvmeError> {
+        let mapping = self.att.map(op.direction())?;
+        let built = q
+            .check_dma_segments(mapping.segments())
+            .map_err(NvmeError::from)
+            .and_then(|()| self.nvme.command_for(op, mapping.segments()));
+        match built {
+            Ok((mut command, lists)) => {
+                command.slba = sector;
+                Ok(ImportedIo {
+                    att: &self.att,
+                    mapping: Some(mapping),
+                    lists,
+                    command,
+                })
+            }
+            Err(e) => {
+                self.att.unmap(mapping.id())?;
+                Err(e)
+            }
+        }
+    }
+
     /// Detaches (after every command completed).
     pub fn detach(mut self) -> Result<(), NvmeError> {
         self.att.detach().map_err(NvmeError::from)

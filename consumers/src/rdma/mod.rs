@@ -9,16 +9,25 @@
 //! * a **pinned** MR is a non-dynamic attachment that pins the buffer and
 //!   maps it once (only exporters with the pin capability accept it).
 //!
+//! Besides imported buffers, the NIC registers physical ranges (RAM or
+//! peer memory, [`PhysMr`]) and builds rw contexts over a target's buffers
+//! ([`RwCtx`], `rdma_rw_ctx_init`); in every case its own accesses are
+//! modelled as DMA on a [`Wire`](crate::wire::Wire), so tests see the bytes
+//! arrive.
+//!
 //! Lock order: the buffer's reservation, then the MR's own lock (taken in
 //! the notifications). The MR never holds its lock while calling into the
 //! buffer.
 
+mod access;
 mod error;
 mod mr;
+mod phys_mr;
 mod rw;
 
 pub use error::RdmaError;
 pub use mr::{MemoryRegion, MrKind, MrState};
+pub use phys_mr::PhysMr;
 pub use rw::RwCtx;
 
 use dma_api::share::{ShareAccess, ShareError, SharedBuffer};

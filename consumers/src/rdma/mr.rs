@@ -193,3 +193,35 @@ impl MemoryRegion {
         self.att.detach()
     }
 }
+
+impl MemoryRegion {
+    /// An incoming RDMA WRITE at `offset` of the imported buffer: the NIC
+    /// writes `data` at the addresses of the current mapping (faulting the
+    /// MR in first; a revoked MR is refused).
+    pub fn nic_write(
+        &self,
+        wire: &dyn crate::wire::Wire,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), super::RdmaError> {
+        self.fault_in()?;
+        let m = self.mapping().ok_or(ShareError::Revoked {
+            buffer: self.att.buffer().id(),
+        })?;
+        super::access::write(wire, self.att.importer(), m.segments(), offset, data)
+    }
+
+    /// An incoming RDMA READ at `offset`: the NIC reads `len` bytes.
+    pub fn nic_read(
+        &self,
+        wire: &dyn crate::wire::Wire,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, super::RdmaError> {
+        self.fault_in()?;
+        let m = self.mapping().ok_or(ShareError::Revoked {
+            buffer: self.att.buffer().id(),
+        })?;
+        super::access::read(wire, self.att.importer(), m.segments(), offset, len)
+    }
+}
