@@ -154,46 +154,49 @@ fn verify_into(
     plan: &mut Vec<SegPlan>,
     sc: Screen,
 ) -> Result<Pass, DmaError> {
-    // The common case first, for a table built in one go (no chain link
-    // among its slots): every entry claims RAM and the span from the lowest
-    // start to the highest end lies in one RAM range of the map. One
-    // branch-free pass and one lookup then check every entry.
+    // The common case first: every entry claims RAM and the span from the
+    // lowest start to the highest end lies in one RAM range of the map. One
+    // pass over the raw slots (chain links skipped; every other slot is a
+    // CPU entry when no allocated entry is spare) screens, collects the span
+    // and writes the RAM plan; one lookup then checks every entry.
     let n = table.orig_nents();
-    if table.slot_count() == table.alloc_nents() {
-        if let Some(slots) = table.slots().get(..n) {
-            let mut acc = (u64::MAX, 0u64, false, 0u64, 0u64, 0u64);
-            for (i, e) in slots.iter().enumerate() {
+    if table.alloc_nents() == n {
+        plan.reserve(n);
+        let (mut lo, mut hi, mut other) = (u64::MAX, 0u64, false);
+        let (mut bad, mut gaps, mut prev_end, mut inner) = (0u64, 0u64, 0u64, 0u64);
+        // The slices between chain links hold the CPU entries.
+        for data in table.slots().split(|e| e.is_chain()) {
+            plan.extend(data.iter().map(|e| SegPlan {
+                phys: e.phys(),
+                target: SegTarget::Ram,
+            }));
+            for e in data {
                 let (s, l) = (e.phys().raw(), u64::from(e.len()));
-                let (lo, hi, other, bad, gaps, prev_end) = acc;
-                let inner = if i == 0 { 0 } else { prev_end | s };
-                acc = (
-                    lo.min(s),
-                    hi.max(s.wrapping_add(l).wrapping_sub(1)),
-                    other | (e.kind() != scatterlist::SegKind::Ram),
-                    bad | screen(sc, s, l),
-                    gaps | inner,
-                    s.wrapping_add(l),
-                );
-            }
-            let (lo, hi, other, bad, gaps, _) = acc;
-            let whole = !other
-                && lo <= hi
-                && matches!(
-                    memmap.kind_of_range(PhysAddr::new(lo), hi - lo + 1),
-                    Some((_, scatterlist::SegKind::Ram))
-                );
-            if whole {
-                plan.extend(slots.iter().map(|e| SegPlan {
-                    phys: e.phys(),
-                    target: SegTarget::Ram,
-                }));
-                return Ok(Pass {
-                    all_ram: true,
-                    bad,
-                    gaps,
-                });
+                let end = s.wrapping_add(l);
+                lo = lo.min(s);
+                hi = hi.max(end.wrapping_sub(1));
+                other |= !e.is_ram();
+                bad |= screen(sc, s, l);
+                // `inner` is 0 for the first entry, all ones after it.
+                gaps |= (prev_end | s) & inner;
+                inner = u64::MAX;
+                prev_end = end;
             }
         }
+        let whole = !other
+            && lo <= hi
+            && matches!(
+                memmap.kind_of_range(PhysAddr::new(lo), hi - lo + 1),
+                Some((_, scatterlist::SegKind::Ram))
+            );
+        if whole && plan.len() == n {
+            return Ok(Pass {
+                all_ram: true,
+                bad,
+                gaps,
+            });
+        }
+        plan.clear();
     }
     // The range of the last lookup, as raw [start, end] and its kind.
     let (mut lo, mut hi, mut known) = (1u64, 0u64, scatterlist::SegKind::Ram);
@@ -520,7 +523,14 @@ impl DmaDevice {
                 return Err(e);
             }
         };
-        if let Err(e) = self.check_mapped_constraints(table) {
+        // Backends that screen their own segments while mapping (the direct
+        // backend) already refused a breaking one; the others get a pass.
+        let checked = if self.backend.checks_mapped_segments() {
+            Ok(())
+        } else {
+            self.check_mapped_constraints(table)
+        };
+        if let Err(e) = checked {
             let undo = self
                 .backend
                 .unmap_sg(table, &plan, dir, attrs | DmaAttrs::SKIP_CPU_SYNC);
