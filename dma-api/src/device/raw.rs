@@ -13,6 +13,7 @@
 //! first CPU address, `orig_nents`), with a stack per key for the rare case
 //! of one buffer mapped twice through identical tables.
 
+use super::constraints::DmaConstraints;
 use super::context::DmaContext;
 use super::decision::Decision;
 use super::dispatch::{plan_segment, Env};
@@ -238,6 +239,57 @@ fn verify_into(
         });
     }
     Ok(Pass { all_ram, bad, gaps })
+}
+
+/// Appends a RAM plan for every CPU entry of `table`: slice by slice
+/// between chain links when no allocated entry is spare.
+fn ram_plan(table: &SgTable, plan: &mut Vec<SegPlan>) {
+    let ram = |e: &scatterlist::SgEntry| SegPlan {
+        phys: e.phys(),
+        target: SegTarget::Ram,
+    };
+    if table.alloc_nents() == table.orig_nents() {
+        plan.reserve(table.orig_nents());
+        for data in table.slots().split(|e| e.is_chain()) {
+            plan.extend(data.iter().map(ram));
+        }
+    } else {
+        plan.extend(table.iter().map(ram));
+    }
+}
+
+/// How [`DmaDevice::plan_into`] treats a table.
+enum PlanMode<'a> {
+    /// Kinds checked against the memory map; constraints not (a query).
+    Unchecked,
+    /// Kinds and constraints checked (a map).
+    Checked,
+    /// A classified table: nothing checked while the stamp holds, else
+    /// checked as `Checked` and the stamp renewed.
+    Stamped(&'a mut Stamp),
+}
+
+/// What a classified table was checked against: the memory map's
+/// generation, the device and its constraints at the time. Equal stamps
+/// mean the check would find the same.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Stamp {
+    generation: u64,
+    device: DeviceId,
+    constraints: DmaConstraints,
+    /// Every entry is system RAM.
+    pub(super) all_ram: bool,
+}
+
+impl Stamp {
+    fn now(dev: &DmaDevice, generation: u64, all_ram: bool) -> Self {
+        Self {
+            generation,
+            device: dev.id,
+            constraints: dev.constraints(),
+            all_ram,
+        }
+    }
 }
 
 /// What [`DmaDevice::iova_link`] did with a range.
@@ -506,13 +558,31 @@ impl DmaDevice {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
+        self.map_with(table, dir, attrs, None)
+    }
+
+    /// [`DmaDevice::map_sgtable`], with the stamp of a
+    /// [`ClassifiedTable`](super::ClassifiedTable): while the stamp holds
+    /// (same memory-map generation, device and constraints), the entries
+    /// are not checked again; otherwise they are, and the stamp renewed.
+    pub(super) fn map_with(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+        stamp: Option<&mut Stamp>,
+    ) -> Result<usize, DmaError> {
         if table.is_dma_mapped() {
             return Err(DmaError::AlreadyMapped {
                 orig_nents: table.orig_nents(),
             });
         }
         let mut plan = take_spare(table.orig_nents());
-        if let Err(e) = self.plan_into(table, dir, &mut plan, true) {
+        let mode = match stamp {
+            Some(st) => PlanMode::Stamped(st),
+            None => PlanMode::Checked,
+        };
+        if let Err(e) = self.plan_into(table, dir, &mut plan, mode) {
             give_spare(plan);
             return Err(e);
         }
@@ -553,20 +623,75 @@ impl DmaDevice {
     /// The plan for every CPU entry of `table`.
     pub fn plan_table(&self, table: &SgTable, dir: Direction) -> Result<Vec<SegPlan>, DmaError> {
         let mut plan = Vec::with_capacity(table.orig_nents());
-        self.plan_into(table, dir, &mut plan, false)?;
+        self.plan_into(table, dir, &mut plan, PlanMode::Unchecked)?;
         Ok(plan)
     }
 
-    /// The plan of every CPU entry; with `checked`, the table is also held
-    /// to the device's constraints (screened in the same pass; the exact
-    /// offender named only when the screen finds one).
+    /// The plan of every CPU entry. [`PlanMode::Checked`] also holds the
+    /// table to the device's constraints (screened in the same pass; the
+    /// exact offender named only when the screen finds one);
+    /// [`PlanMode::Stamped`] skips both checks while its stamp holds.
     fn plan_into(
         &self,
         table: &SgTable,
         dir: Direction,
         plan: &mut Vec<SegPlan>,
-        checked: bool,
+        mode: PlanMode<'_>,
     ) -> Result<(), DmaError> {
+        // An all-RAM table under a holding stamp needs only the memory
+        // map's generation: no topology lock, no entry looked at but to
+        // write its plan.
+        if let PlanMode::Stamped(st) = &mode {
+            if st.all_ram {
+                let generation = self.ctx.memmap.read().generation();
+                if **st == Stamp::now(self, generation, true) {
+                    ram_plan(table, plan);
+                    return Ok(());
+                }
+            }
+        }
+        let mut env = Env::new(&self.ctx);
+        // The context's lock order: topology before the memory map.
+        env.ensure_topo();
+        let checked = !matches!(mode, PlanMode::Unchecked);
+        let all_ram = match mode {
+            PlanMode::Stamped(st) => {
+                let now = Stamp::now(self, env.memmap().generation(), st.all_ram);
+                if *st == now {
+                    ram_plan(table, plan);
+                    st.all_ram
+                } else {
+                    let all_ram = self.verify_plan(&mut env, table, plan, checked)?;
+                    *st = Stamp { all_ram, ..now };
+                    all_ram
+                }
+            }
+            _ => self.verify_plan(&mut env, table, plan, checked)?,
+        };
+        if all_ram {
+            return Ok(());
+        }
+        for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
+            let kind = e.kind();
+            if kind != scatterlist::SegKind::Ram {
+                let (phys, len) = (e.phys(), u64::from(e.len()));
+                *p = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
+                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every entry's kind against the memory map (and, `checked`,
+    /// the device's constraints) and writes the RAM plan; true if every
+    /// entry is RAM.
+    fn verify_plan(
+        &self,
+        env: &mut Env<'_>,
+        table: &SgTable,
+        plan: &mut Vec<SegPlan>,
+        checked: bool,
+    ) -> Result<bool, DmaError> {
         // Kinds come from the memory map, never from the caller: one pass
         // checks every entry against it (one range lookup per run of entries
         // in one range of the map, like Linux's one pgmap check per sg entry)
@@ -588,24 +713,24 @@ impl DmaDevice {
                 0,
             )
         };
-        let mut env = Env::new(&self.ctx);
-        env.ensure_topo();
         let pass = verify_into(env.memmap(), table, plan, sc)?;
         if pass.bad != 0 || pass.gaps & virt != 0 {
             self.check_table_constraints(table)?;
         }
-        if pass.all_ram {
-            return Ok(());
-        }
-        for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
-            let kind = e.kind();
-            if kind != scatterlist::SegKind::Ram {
-                let (phys, len) = (e.phys(), u64::from(e.len()));
-                *p = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
-                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?;
-            }
-        }
-        Ok(())
+        Ok(pass.all_ram)
+    }
+
+    /// A stamp for `table` after checking it as [`DmaDevice::map_sgtable`]
+    /// does (kinds against the memory map, CPU entries against the
+    /// constraints), without mapping.
+    pub(super) fn stamp_table(&self, table: &SgTable) -> Result<Stamp, DmaError> {
+        let mut env = Env::new(&self.ctx);
+        env.ensure_topo();
+        let generation = env.memmap().generation();
+        let mut plan = take_spare(table.orig_nents());
+        let res = self.verify_plan(&mut env, table, &mut plan, true);
+        give_spare(plan);
+        Ok(Stamp::now(self, generation, res?))
     }
 
     /// A table over `ranges` whose kinds come from the memory map (never
