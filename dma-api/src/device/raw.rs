@@ -53,6 +53,9 @@ type Fingerprint = (u64, u64, usize);
 struct PlanRecord {
     fingerprint: Fingerprint,
     plan: Vec<SegPlan>,
+    /// The caller's table as it was before a multi-range redirect expanded
+    /// it (one entry per RAM range): put back on unmap.
+    original: Option<SgTable>,
 }
 
 /// Plans of live tables, one per table.
@@ -66,20 +69,15 @@ impl TablePlans {
     /// to a table dropped while mapped (its storage was reused): that
     /// mapping leaked in the backend, and its plan is returned so the caller
     /// can report the leak.
-    fn insert(
-        &mut self,
-        key: TableKey,
-        fingerprint: Fingerprint,
-        plan: Vec<SegPlan>,
-    ) -> Option<PlanRecord> {
-        self.live.insert(key, PlanRecord { fingerprint, plan })
+    fn insert(&mut self, key: TableKey, record: PlanRecord) -> Option<PlanRecord> {
+        self.live.insert(key, record)
     }
 
-    /// Takes the plan of the table at `key` if it is the table that was
+    /// Takes the record of the table at `key` if it is the table that was
     /// mapped there.
-    fn remove(&mut self, key: TableKey, fingerprint: Fingerprint) -> Option<Vec<SegPlan>> {
+    fn remove(&mut self, key: TableKey, fingerprint: Fingerprint) -> Option<PlanRecord> {
         match self.live.get(&key) {
-            Some(r) if r.fingerprint == fingerprint => self.live.remove(&key).map(|r| r.plan),
+            Some(r) if r.fingerprint == fingerprint => self.live.remove(&key),
             _ => None,
         }
     }
@@ -578,18 +576,24 @@ impl DmaDevice {
             });
         }
         let mut plan = take_spare(table.orig_nents());
-        let mode = match stamp {
-            Some(st) => PlanMode::Stamped(st),
-            None => PlanMode::Checked,
+        let original = match self.plan_expanding(table, dir, &mut plan, stamp) {
+            Ok(o) => o,
+            Err(e) => {
+                give_spare(plan);
+                return Err(e);
+            }
         };
-        if let Err(e) = self.plan_into(table, dir, &mut plan, mode) {
-            give_spare(plan);
-            return Err(e);
-        }
+        // A failure from here on puts the caller's table back as it was.
+        let restore = |table: &mut SgTable, original: Option<SgTable>| {
+            if let Some(o) = original {
+                *table = o;
+            }
+        };
         let n = match self.backend.map_sg(table, &plan, dir, attrs) {
             Ok(n) => n,
             Err(e) => {
                 give_spare(plan);
+                restore(table, original);
                 return Err(e);
             }
         };
@@ -605,12 +609,17 @@ impl DmaDevice {
                 .backend
                 .unmap_sg(table, &plan, dir, attrs | DmaAttrs::SKIP_CPU_SYNC);
             give_spare(plan);
+            if undo.is_ok() {
+                restore(table, original);
+            }
             return Err(e.with_cleanup(undo.err()));
         }
-        let stale =
-            self.tables
-                .lock()
-                .insert(Self::table_key(table), Self::fingerprint(table), plan);
+        let record = PlanRecord {
+            fingerprint: Self::fingerprint(table),
+            plan,
+            original,
+        };
+        let stale = self.tables.lock().insert(Self::table_key(table), record);
         if let Some(old) = stale {
             self.ctx.report_drop_error(DmaError::NotMapped {
                 dma: DmaAddr::new(old.fingerprint.0),
@@ -618,6 +627,96 @@ impl DmaDevice {
             });
         }
         Ok(n)
+    }
+
+    /// Plans `table` for a map; an entry whose provider redirects it to
+    /// several RAM ranges ([`PolicyDecision::RedirectRanges`]) is replaced,
+    /// in the caller's table, by one entry per range (classified by the
+    /// memory map, cut to the device's segment rules), and the table planned
+    /// again. Returns the caller's table as it was if it was expanded (the
+    /// unmap puts it back); on error the table is as it was.
+    ///
+    /// [`PolicyDecision::RedirectRanges`]: crate::port::PolicyDecision::RedirectRanges
+    fn plan_expanding(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        plan: &mut Vec<SegPlan>,
+        mut stamp: Option<&mut Stamp>,
+    ) -> Result<Option<SgTable>, DmaError> {
+        let mut original: Option<SgTable> = None;
+        // Each round replaces one redirected entry by RAM; a policy that
+        // keeps redirecting the RAM it redirected to is cut off.
+        let mut rounds = table.orig_nents().saturating_mul(2).saturating_add(1);
+        loop {
+            plan.clear();
+            let mode = match stamp.as_deref_mut() {
+                Some(st) => PlanMode::Stamped(st),
+                None => PlanMode::Checked,
+            };
+            let err = match self.plan_into(table, dir, plan, mode) {
+                Ok(()) => return Ok(original),
+                Err(e) => e,
+            };
+            let expanded = match (&err, rounds) {
+                (DmaError::TableEntry { index, cause, .. }, 1..) => match &**cause {
+                    DmaError::RedirectScattered { pieces, .. } => {
+                        self.expand_entry(table, *index, pieces)
+                    }
+                    _ => Err(err),
+                },
+                _ => Err(err),
+            };
+            match expanded {
+                Ok(t) => {
+                    let before = core::mem::replace(table, t);
+                    original.get_or_insert(before);
+                    rounds -= 1;
+                    // The stamp describes the caller's table, never an
+                    // expansion of it (which may be all RAM where the
+                    // caller's is not).
+                    stamp = None;
+                }
+                Err(e) => {
+                    if let Some(o) = original {
+                        *table = o;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// `table` with entry `index` replaced by `pieces`, each classified by
+    /// the memory map; entries cut to the device's segment rules.
+    fn expand_entry(
+        &self,
+        table: &SgTable,
+        index: usize,
+        pieces: &[(PhysAddr, u64)],
+    ) -> Result<SgTable, DmaError> {
+        let memmap = self.ctx.memmap.read();
+        let mut ranges = Vec::with_capacity(table.orig_nents() + pieces.len());
+        for (i, e) in table.iter().enumerate() {
+            if i != index {
+                ranges.push((e.phys(), u64::from(e.len()), e.kind()));
+                continue;
+            }
+            for &(p, l) in pieces {
+                memmap
+                    .classify(p, l, |a, n, k| ranges.push((a, n, k)))
+                    .map_err(|at| DmaError::UnknownMemory {
+                        phys: at,
+                        len: l - at.raw().saturating_sub(p.raw()),
+                    })?;
+            }
+        }
+        let c = self.constraints();
+        Ok(SgTable::from_kinded_ranges_bounded(
+            &ranges,
+            u64::from(c.max_seg_size),
+            c.seg_boundary_mask,
+        )?)
     }
 
     /// The plan for every CPU entry of `table`.
@@ -818,25 +917,31 @@ impl DmaDevice {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let (key, fp) = (Self::table_key(table), Self::fingerprint(table));
-        let plan = {
+        let record = {
             let p = self.tables.lock().remove(key, fp);
             p.ok_or_else(|| DmaError::NotMapped {
                 dma: DmaAddr::new(fp.0),
                 len: table.total_dma_len(),
             })?
         };
-        match self.backend.unmap_sg(table, &plan, dir, attrs) {
+        match self.backend.unmap_sg(table, &record.plan, dir, attrs) {
             Ok(()) => {
-                give_spare(plan);
+                give_spare(record.plan);
+                if let Some(o) = record.original {
+                    *table = o;
+                }
                 Ok(())
             }
             Err(e) => {
                 // Not half-forgotten: the table stays mapped as far as the
                 // device knows, so a retry finds its plan again.
                 if table.is_dma_mapped() {
-                    self.tables.lock().insert(key, fp, plan);
+                    self.tables.lock().insert(key, record);
                 } else {
-                    give_spare(plan);
+                    give_spare(record.plan);
+                    if let Some(o) = record.original {
+                        *table = o;
+                    }
                 }
                 Err(e)
             }
@@ -982,7 +1087,8 @@ impl DmaDevice {
     /// memory map classifies `[phys, phys + size)`, then the provider's
     /// registration and policy, the oracle and the arch decide, exactly as
     /// for [`DmaDevice::map_phys`]. RAM (or a redirect to RAM) is linked at
-    /// `offset`; peer memory through the host bridge is linked as MMIO; a
+    /// `offset` (a redirect to several RAM ranges links each at its running
+    /// offset); peer memory through the host bridge is linked as MMIO; a
     /// peer reachable by bus address is *not* linked and comes back as
     /// [`IovaLink::Bus`] (Linux: `pci_p2pdma_state` says
     /// `PCI_P2PDMA_MAP_BUS_ADDR`, and the caller uses the bus address).
@@ -1004,7 +1110,33 @@ impl DmaDevice {
             return Err(DmaError::ZeroLength { phys });
         }
         let kind = self.kind_of(phys, size)?;
-        let plan = self.plan_segment(phys, size, kind, dir)?;
+        let plan = match self.plan_segment(phys, size, kind, dir) {
+            Err(DmaError::RedirectScattered { pieces, .. }) => {
+                // Redirected to several RAM ranges: each is linked at its
+                // own running offset, so the IOVA range reads as the one
+                // range asked for (Linux links every range of a multi-range
+                // dma-buf export at offset 0: issue 15's aliasing bug).
+                let mut done = 0u64;
+                for &(p, l) in &pieces {
+                    if let Err(e) = ops.link(state, p, offset.saturating_add(done), l, dir, attrs) {
+                        let undo = match done {
+                            0 => Ok(()),
+                            _ => ops.unlink(
+                                state,
+                                offset,
+                                done,
+                                dir,
+                                attrs | DmaAttrs::SKIP_CPU_SYNC,
+                            ),
+                        };
+                        return Err(e.with_cleanup(undo.err()));
+                    }
+                    done += l;
+                }
+                return Ok(IovaLink::Linked);
+            }
+            other => other?,
+        };
         match plan.target {
             SegTarget::PeerBus(bus) => Ok(IovaLink::Bus(DmaAddr::from_bus(bus))),
             SegTarget::PeerHostBridge => {
