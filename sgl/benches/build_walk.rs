@@ -63,9 +63,16 @@ fn ns_per_page(mut f: impl FnMut(), rounds: usize) -> (f64, f64) {
 
 fn bench(c: &mut Criterion) {
     let src = pfns();
-    let entries = SgTable::from_pages(&src, 0, src.len() as u64 * PAGE_SIZE, u64::MAX)
-        .map(|t| t.orig_nents())
-        .unwrap_or(0);
+    let size = src.len() as u64 * PAGE_SIZE;
+    // Checked once before timing: the table builds, covers every byte, and
+    // has one entry per run (runs never touch by construction).
+    let table = SgTable::from_pages(&src, 0, size, u64::MAX).expect("bench input builds a table");
+    let entries = table.orig_nents();
+    let mut runs = Vec::with_capacity(PAGES / 16);
+    src[..].run_starts(0, PAGES, |i, p| runs.push((i, p)));
+    assert_eq!(entries, runs.len(), "one entry per run");
+    assert_eq!(table.total_len(), size);
+    assert_eq!(build_walk(&src), size);
     let mut g = c.benchmark_group("sgl_1m_pages");
     g.throughput(Throughput::Elements(PAGES as u64));
     g.bench_function("copy_vec_clone", |b| b.iter(|| black_box(src.clone())));
@@ -96,7 +103,6 @@ fn bench(c: &mut Criterion) {
         },
         30,
     );
-    let mut runs = Vec::with_capacity(PAGES / 16);
     let scan = ns_per_page(
         || {
             runs.clear();
@@ -105,8 +111,6 @@ fn bench(c: &mut Criterion) {
         },
         30,
     );
-    let table =
-        SgTable::from_pages(&src, 0, src.len() as u64 * PAGE_SIZE, u64::MAX).unwrap_or_default();
     let walk = ns_per_page(
         || {
             black_box(black_box(&table).total_len());
