@@ -80,12 +80,7 @@ fn bench(c: &mut Criterion) {
     let iova = asm
         .device(nvme0)
         .expect("nvme0 device")
-        .map_phys(
-            buf,
-            LEN as u64,
-            Direction::FromDevice,
-            DmaAttrs::empty(),
-        )
+        .map_phys(buf, LEN as u64, Direction::FromDevice, DmaAttrs::empty())
         .expect("maps");
 
     // Every timed operation succeeds and lands (checked first), so no error
@@ -94,9 +89,11 @@ fn bench(c: &mut Criterion) {
     assert!(f.route_of(gpu, cmb, true).is_ok());
     let mut back = vec![0u8; LEN];
     f.dma_write(nvme1, ram, &data).expect("lands in RAM");
-    f.cpu_read(PhysAddr::new(ram.raw()), &mut back).expect("reads");
+    f.cpu_read(PhysAddr::new(ram.raw()), &mut back)
+        .expect("reads");
     assert!(back == data, "the RAM write landed");
-    f.dma_write(nvme1, cmb, &data[..64 * 1024]).expect("lands in the CMB");
+    f.dma_write(nvme1, cmb, &data[..64 * 1024])
+        .expect("lands in the CMB");
     asm.fabric
         .dma_write(nvme0, iova, &data)
         .expect("lands through the IOMMU");
@@ -144,12 +141,9 @@ fn bench(c: &mut Criterion) {
         dst.copy_from_slice(black_box(&data));
         black_box(&dst);
     };
-    let (m1, r) = interleaved(
-        30,
-        20,
-        &mut memcpy,
-        || f.dma_write(nvme1, ram, black_box(&data)).expect("lands"),
-    );
+    let (m1, r) = interleaved(30, 20, &mut memcpy, || {
+        f.dma_write(nvme1, ram, black_box(&data)).expect("lands")
+    });
     let (m2, i) = interleaved(30, 20, &mut memcpy, || {
         asm.fabric
             .dma_write(nvme0, iova, black_box(&data))

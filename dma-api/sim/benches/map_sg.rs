@@ -177,14 +177,19 @@ fn bench(c: &mut Criterion) {
                 .collect()
         };
         let mut t = ram.clone();
-        let n = backend.map_sg(&mut t, &ram_plan, dir, attrs).expect("backend maps");
+        let n = backend
+            .map_sg(&mut t, &ram_plan, dir, attrs)
+            .expect("backend maps");
         let backend_view = view(&t);
-        backend.unmap_sg(&mut t, &ram_plan, dir, attrs).expect("backend unmaps");
+        backend
+            .unmap_sg(&mut t, &ram_plan, dir, attrs)
+            .expect("backend unmaps");
         assert_eq!(n as u64, SEGS);
         let n = dev.map_sgtable(&mut t, dir, attrs).expect("device maps");
         assert_eq!(n as u64, SEGS);
         assert_eq!(view(&t), backend_view, "device and backend agree");
-        dev.unmap_sgtable(&mut t, dir, attrs).expect("device unmaps");
+        dev.unmap_sgtable(&mut t, dir, attrs)
+            .expect("device unmaps");
         let mut h = half.clone();
         let n = dev.map_sgtable(&mut h, dir, attrs).expect("device maps");
         assert_eq!(n as u64, SEGS);
@@ -193,7 +198,8 @@ fn bench(c: &mut Criterion) {
             .filter(|e| e.2.contains(scatterlist::DmaFlags::BUS_ADDRESS))
             .count();
         assert_eq!(peer as u64, SEGS / 2, "every other segment is a peer's");
-        dev.unmap_sgtable(&mut h, dir, attrs).expect("device unmaps");
+        dev.unmap_sgtable(&mut h, dir, attrs)
+            .expect("device unmaps");
         assert_eq!(per_entry(&mut h) as u64, SEGS);
         assert_eq!(per_page(&mut h) as u64, SEGS);
     }

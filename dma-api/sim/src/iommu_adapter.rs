@@ -25,8 +25,8 @@ use dma_api::{Bdf, DmaAddr, PhysAddr};
 
 use dma_iommu::dma::SharedIommu;
 use dma_iommu::domain::{DomainType, GroupId, IommuFault};
-use dma_iommu::Iommu;
 use dma_iommu::walker::{Access, Fault};
+use dma_iommu::Iommu;
 
 /// The root complex's view of one IOMMU: which requester belongs to which
 /// group (its context entries).

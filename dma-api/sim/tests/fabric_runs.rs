@@ -248,14 +248,21 @@ fn a_fault_in_the_middle_stops_at_its_tlp_with_everything_before_landed() {
     assert!(got == data[..before as usize], "pages 0 and 1 landed");
     let mut page3 = vec![0xffu8; PAGE_SIZE as usize];
     f.cpu_read(PhysAddr::new(0x3000_3000), &mut page3).unwrap();
-    assert_eq!(page3, vec![0u8; PAGE_SIZE as usize], "nothing after it moved");
+    assert_eq!(
+        page3,
+        vec![0u8; PAGE_SIZE as usize],
+        "nothing after it moved"
+    );
     // The IOMMU was asked once per page (the contiguous pair as one run),
     // never about page 3, never for a range crossing a page.
     let calls = f_calls(&mmu);
     assert!(calls.iter().all(|(a, l)| a.page_offset() + l <= PAGE_SIZE));
     assert!(calls.iter().all(|(a, _)| a.raw() < 0x10_3000));
     assert_eq!(
-        calls.iter().map(|c| c.0.raw() / PAGE_SIZE).collect::<Vec<_>>(),
+        calls
+            .iter()
+            .map(|c| c.0.raw() / PAGE_SIZE)
+            .collect::<Vec<_>>(),
         vec![0x100, 0x101, 0x102, 0x102]
     );
 }

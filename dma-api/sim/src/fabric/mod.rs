@@ -12,8 +12,10 @@
 //! and device P2P see the same bytes). Every link counts payload bytes per
 //! direction, so "P2P kept X bytes off the root complex" is a number.
 //!
-//! The topology is shared (`Arc<RwLock<Topology>>`) and read per TLP: ACS
-//! changes and hot-plug take effect at the next TLP.
+//! The topology is shared (`Arc<RwLock<Topology>>`) and read per run of
+//! TLPs that route alike (`fabric/transfer.rs`: one route and one copy per
+//! run, counted as its TLPs): ACS changes and hot-plug take effect at the
+//! next transfer or run.
 
 pub mod fault;
 pub mod hop;

@@ -38,12 +38,12 @@
 use super::fault::FaultReason;
 use super::hop::{Dir, Hop, LinkId, Node, Target, Translation};
 use crate::fabric::{RcFault, RootComplexIommu};
-use std::sync::Arc;
 use dma_pci::bdf::Bdf;
 use dma_pci::memmap::{MemoryMap, RangeKind};
 use dma_pci::p2p::{host_bridge_verdict, Access, Reason};
 use dma_pci::topology::{Acs, DeviceId, HostBridgeId, PortType, Topology};
 use dma_pci::types::{BusAddr, DmaAddr, PhysAddr};
+use std::sync::Arc;
 
 /// A routed TLP: its hops (ending in [`Hop::Deliver`]) and its target.
 #[derive(Clone, PartialEq, Eq, Debug)]
