@@ -160,9 +160,12 @@ fn scan_superblock<F: FnMut(usize, Pfn)>(xs: &[Pfn], ys: &[Pfn], base: usize, si
         let (Ok(x), Ok(y)) = (<&[Pfn; GROUP]>::try_from(x), <&[Pfn; GROUP]>::try_from(y)) else {
             continue;
         };
+        // Folding each difference to 32 bits before the test vectorises to
+        // fewer instructions than a 64-bit compare does with SSE2.
         let mut m = 0u32;
         for k in 0..GROUP {
-            m |= u32::from(y[k].raw() != x[k].raw().wrapping_add(1)) << k;
+            let t = y[k].raw() ^ x[k].raw().wrapping_add(1);
+            m |= u32::from((t | t >> 32) as u32 != 0) << k;
         }
         // A dirty group has a boundary: report it, then look for more.
         loop {
