@@ -270,3 +270,17 @@ fn a_fault_in_the_middle_stops_at_its_tlp_with_everything_before_landed() {
 fn f_calls(mmu: &PageIommu) -> Vec<(DmaAddr, u64)> {
     mmu.calls.lock().unwrap().clone()
 }
+
+#[test]
+fn bar_starting_in_finds_only_bars_that_begin_inside_the_range() {
+    let f = bar_inside_a_page();
+    let t = f.topology().read();
+    let ep = t.lookup(b("01:00.0")).unwrap();
+    let at = |p: u64, len: u64| t.bar_starting_in(PhysAddr::new(p), len);
+    assert_eq!(at(0x10_0000, PAGE_SIZE), Some((ep, 0)));
+    assert_eq!(at(0x10_0800, 1), Some((ep, 0)));
+    assert_eq!(at(0x10_0000, 0x800), None, "ends just before it");
+    assert_eq!(at(0x10_0801, 0x800), None, "starts inside it, not before");
+    assert_eq!(at(0x10_0800, 0), None);
+    assert_eq!(at(u64::MAX - 1, 16), None, "clipped at the top, no wrap");
+}
