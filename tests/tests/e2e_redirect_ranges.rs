@@ -177,3 +177,40 @@ fn a_single_mapping_has_no_one_address_and_bad_lengths_are_typed() {
     assert!(!t.is_dma_mapped());
     assert_eq!(d.live_tables(), 0);
 }
+
+/// The table-level fallback leaves a scattered redirect to the map (which
+/// expands it) instead of refusing the table or staging the entry.
+#[test]
+fn the_table_fallback_maps_a_scattered_redirect_without_staging_it() {
+    let a = reference_with(IommuMode::Strict);
+    let d = a.device(bdf(NVME1)).unwrap();
+    let gpu = PhysAddr::new(GPU0_BAR1);
+    let p = pieces(&a);
+    a.ctx
+        .set_range_policy(bdf(GPU0), gpu, Arc::new(Scattered(p.clone())))
+        .unwrap();
+    let t = d.table_from_ranges(&[(gpu, 0x2000)], 0x10_0000).unwrap();
+    let before = a.ctx.ram_in_use();
+    let f = dma_api::map_sgtable_or_fallback(
+        d,
+        &t,
+        Direction::FromDevice,
+        DmaAttrs::empty(),
+        a.peer_memory(),
+    )
+    .unwrap();
+    assert!(f.bounced().is_empty(), "nothing staged");
+    let data = pattern(0x2000, 21);
+    let mut at = 0usize;
+    for s in dma_api::segments(f.table()) {
+        let n = s.len as usize;
+        dev_write(&a, bdf(NVME1), s.dma, &data[at..at + n]).unwrap();
+        at += n;
+    }
+    assert_eq!(at, 0x2000);
+    f.complete().unwrap();
+    assert_eq!(cpu_read(&a, p[0].0, 0x1000), data[..0x1000]);
+    assert_eq!(cpu_read(&a, p[1].0, 0x1000), data[0x1000..]);
+    assert_eq!(a.ctx.ram_in_use(), before);
+    assert_eq!(d.live_tables(), 0);
+}
