@@ -47,11 +47,11 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     ) -> Result<(), PtError> {
         let core = &self.core;
         core.check_pages(iova, paddr, pgsize, pgcount, prot)?;
-        let mut scratch = MapScratch::default();
+        let mut scratch = MapScratch::new(self.walk_cache);
         let res = self.mem.with_store_mut(|m| {
             core.map_run(m, iova.raw(), paddr.raw(), pgsize, pgcount, prot, mapped, &mut scratch)
         });
-        self.absorb(scratch);
+        self.absorb(scratch, res.is_ok());
         res
     }
 

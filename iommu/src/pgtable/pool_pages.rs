@@ -109,13 +109,18 @@ impl PoolPages {
         match self.frame(i) {
             Some(f) => f[w].store(val, Ordering::Release),
             None if val == 0 => {}
-            None => {
-                if let Some(f) = self.frame_or_insert(i) {
-                    f[w].store(val, Ordering::Release);
-                }
-            }
+            None => self.store_new(i, w, val),
         }
         true
+    }
+
+    /// The first store into a frame: materialises it.
+    #[cold]
+    #[inline(never)]
+    fn store_new(&self, i: usize, w: usize, val: u64) {
+        if let Some(f) = self.frame_or_insert(i) {
+            f[w].store(val, Ordering::Release);
+        }
     }
 
     /// Copies bytes of one covered page starting at `addr` into `buf` (which

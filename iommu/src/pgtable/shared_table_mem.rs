@@ -63,16 +63,34 @@ impl Deref for SharedTableMem {
     }
 }
 
+impl SharedTableMem {
+    /// An entry outside the covered pool: through the RAM lock.
+    #[cold]
+    #[inline(never)]
+    fn read_locked(&self, addr: PhysAddr) -> u64 {
+        self.shared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read_u64(addr)
+    }
+
+    /// An entry outside the covered pool: through the RAM lock.
+    #[cold]
+    #[inline(never)]
+    fn write_locked(&self, addr: PhysAddr, val: u64) {
+        self.shared
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_u64(addr, val);
+    }
+}
+
 impl WalkMem for SharedTableMem {
     #[inline]
     fn read_u64(&self, addr: PhysAddr) -> u64 {
         match self.pool.read_u64(addr.raw() & !7) {
             Some(v) => v,
-            None => self
-                .shared
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .read_u64(addr),
+            None => self.read_locked(addr),
         }
     }
 }
@@ -81,10 +99,7 @@ impl FrameStore for SharedTableMem {
     #[inline]
     fn write_u64(&mut self, addr: PhysAddr, val: u64) {
         if !self.pool.write_u64(addr.raw() & !7, val) {
-            self.shared
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .write_u64(addr, val);
+            self.write_locked(addr, val);
         }
     }
 
