@@ -429,12 +429,17 @@ fn fragmentation(c: &mut Criterion) {
     {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut held: Vec<IovaRange> = (0..LIVE)
-            .map(|_| fast.alloc_fast_on(0, sizes(&mut rng), limit, true).expect("space"))
+            .map(|_| {
+                fast.alloc_fast_on(0, sizes(&mut rng), limit, true)
+                    .expect("space")
+            })
             .collect();
         for _ in 0..OPS {
             let i = (rng.next() % LIVE as u64) as usize;
             fast.free_fast_on(0, held[i]).expect("allocated");
-            held[i] = fast.alloc_fast_on(0, sizes(&mut rng), limit, true).expect("space");
+            held[i] = fast
+                .alloc_fast_on(0, sizes(&mut rng), limit, true)
+                .expect("space");
         }
     }
     let f = fast.with_domain(|d| d.free_space(limit));
@@ -451,7 +456,7 @@ fn fragmentation(c: &mut Criterion) {
         }
     }
     let o = off.storage_report();
-    let pm = |largest: u64, total: u64| if total == 0 { 1000 } else { largest * 1000 / total };
+    let pm = |largest: u64, total: u64| (largest * 1000).checked_div(total).unwrap_or(1000);
     eprintln!(
         "fragmentation after {OPS} mixed churn pairs, {LIVE} live, 4 GiB space \
          (largest free / total free, pages): ours_tree {}/{} = {}.{}% in {} extents; \
@@ -468,8 +473,14 @@ fn fragmentation(c: &mut Criterion) {
         f.extents,
         o.largest_free_region,
         o.total_free_space,
-        pm(u64::from(o.largest_free_region), u64::from(o.total_free_space)) / 10,
-        pm(u64::from(o.largest_free_region), u64::from(o.total_free_space)) % 10,
+        pm(
+            u64::from(o.largest_free_region),
+            u64::from(o.total_free_space)
+        ) / 10,
+        pm(
+            u64::from(o.largest_free_region),
+            u64::from(o.total_free_space)
+        ) % 10,
     );
     assert!(t.total > 0 && f.total > 0 && o.total_free_space > 0);
     let mut g = c.benchmark_group("fragmented");

@@ -190,8 +190,15 @@ fn bench_two_step_sparse(c: &mut Criterion) {
                 checked = true;
                 let phys = PhysAddr::new(0x1_0000_0000);
                 let st = ops.try_alloc(phys, size).expect("try_alloc");
-                ops.link(&st, phys, size - MIB2, MIB2, Direction::ToDevice, DmaAttrs::empty())
-                    .expect("link");
+                ops.link(
+                    &st,
+                    phys,
+                    size - MIB2,
+                    MIB2,
+                    Direction::ToDevice,
+                    DmaAttrs::empty(),
+                )
+                .expect("link");
                 ops.sync(&st, size - MIB2, MIB2).expect("sync");
                 ops.destroy(st, size, Direction::ToDevice, DmaAttrs::empty())
                     .expect("destroy");

@@ -19,9 +19,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use dma_iommu::pgtable::{
-    AmdV1, ArmLpae, ArmStage, Granule, PageTable, Prot, PtFormat, VtdSs,
-};
+use dma_iommu::pgtable::{AmdV1, ArmLpae, ArmStage, Granule, PageTable, Prot, PtFormat, VtdSs};
 use dma_iommu::{Iova, PhysAddr};
 use x86_64::structures::paging::mapper::{MappedPageTable, Mapper, PageTableFrameMapping};
 use x86_64::structures::paging::{
@@ -448,12 +446,7 @@ fn bench_translate(c: &mut Criterion) {
 /// physical base, so the engine itself walks out 262144 4K leaves.
 fn bench_range_map(c: &mut Criterion) {
     let one_call = |pt: &mut PageTable<VtdSs>| {
-        pt.map(
-            Iova::new(IOVA_BASE),
-            PhysAddr::new(PA_BASE + 4096),
-            GIB,
-            RW,
-        )
+        pt.map(Iova::new(IOVA_BASE), PhysAddr::new(PA_BASE + 4096), GIB, RW)
     };
     {
         let mut pt = PageTable::new(vtdss()).expect("table");

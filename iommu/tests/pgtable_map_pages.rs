@@ -57,7 +57,12 @@ fn one_call_crosses_a_leaf_table_boundary() {
         assert_eq!(mapped, 6 * g, "{}", fmt.name());
         assert_eq!(pt.leaf_count(), 6, "{}", fmt.name());
         for i in 0..6 {
-            assert_eq!(hw(&pt, va + i * g + 8), Some(pa + i * g + 8), "{}", fmt.name());
+            assert_eq!(
+                hw(&pt, va + i * g + 8),
+                Some(pa + i * g + 8),
+                "{}",
+                fmt.name()
+            );
         }
         assert_eq!(hw(&pt, va + 6 * g), None, "{}", fmt.name());
         let (n, gather) = pt.unmap_pages(Iova::new(va), g, 6);
@@ -211,8 +216,15 @@ fn partial_unmap_holes_and_large_pages() {
         }
         let mut pt = PageTable::new(fmt).unwrap();
         let mut mapped = 0;
-        pt.map_pages(Iova::new(2 * big), PhysAddr::new(big), big, 2, RW, &mut mapped)
-            .unwrap();
+        pt.map_pages(
+            Iova::new(2 * big),
+            PhysAddr::new(big),
+            big,
+            2,
+            RW,
+            &mut mapped,
+        )
+        .unwrap();
         assert_eq!(mapped, 2 * big);
         let (n, gather) = pt.unmap_pages(Iova::new(2 * big), g, 1);
         assert_eq!(n, big, "{}", fmt.name());

@@ -23,8 +23,13 @@ fn hw(pt: &PageTable<VtdSs>, iova: u64) -> Option<u64> {
 fn map_after_the_cached_table_was_detached_lands_in_the_live_tree() {
     let mut pt = PageTable::new(VtdSs::new(4).unwrap()).unwrap();
     for i in 0..M2 / K4 {
-        pt.map(Iova::new(VA + i * K4), PhysAddr::new(0x1000_0000 + i * K4), K4, RW)
-            .unwrap();
+        pt.map(
+            Iova::new(VA + i * K4),
+            PhysAddr::new(0x1000_0000 + i * K4),
+            K4,
+            RW,
+        )
+        .unwrap();
     }
     // The whole 2 MiB span: its level-0 table is detached and freed.
     let (n, g) = pt.unmap(Iova::new(VA), M2);
@@ -34,7 +39,10 @@ fn map_after_the_cached_table_was_detached_lands_in_the_live_tree() {
     pt.map(Iova::new(VA + K4), PhysAddr::new(0x2000_0000), K4, RW)
         .unwrap();
     assert_eq!(hw(&pt, VA + K4), Some(0x2000_0000));
-    assert_eq!(pt.iova_to_phys(Iova::new(VA + K4)), Some(PhysAddr::new(0x2000_0000)));
+    assert_eq!(
+        pt.iova_to_phys(Iova::new(VA + K4)),
+        Some(PhysAddr::new(0x2000_0000))
+    );
 }
 
 #[test]

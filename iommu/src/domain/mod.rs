@@ -299,12 +299,10 @@ impl Iommu {
         fmt: AnyFormat,
     ) -> Result<DomainId, DomainError> {
         let pt = match ty {
-            DomainType::Dma | DomainType::DmaFq => {
-                Some(PageTable::with_mem(
-                    fmt,
-                    SharedTableMem::new(Arc::clone(&self.mem)),
-                )?)
-            }
+            DomainType::Dma | DomainType::DmaFq => Some(PageTable::with_mem(
+                fmt,
+                SharedTableMem::new(Arc::clone(&self.mem)),
+            )?),
             DomainType::Blocked | DomainType::Identity => None,
         };
         let id = DomainId(self.next);

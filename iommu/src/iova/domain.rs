@@ -39,8 +39,7 @@ impl FreeSpace {
         } else {
             // `largest <= total`, so this neither overflows for sane spaces
             // nor exceeds 1000.
-            u64::try_from(u128::from(self.largest) * 1000 / u128::from(self.total))
-                .unwrap_or(1000)
+            u64::try_from(u128::from(self.largest) * 1000 / u128::from(self.total)).unwrap_or(1000)
         }
     }
 }

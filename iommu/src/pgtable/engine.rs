@@ -13,7 +13,6 @@ use super::SharedTableMem;
 use super::{best_pgsize, mask, shr, FrameStore, Prot, PtError, PtFormat, Pte, TableMem};
 use crate::walker::{HwRegs, WalkMem};
 
-
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
 /// range whose translations were removed and the table pages detached from
 /// the tree. The pages stay allocated (a walker or walk cache may still read
@@ -355,6 +354,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// [`PtError::AddressInUse`]; a failed map leaves no part of the range
     /// mapped. Empty tables replaced by a large leaf are detached and wait for
     /// the next flush ([`take_deferred`](Self::take_deferred)).
+    #[inline]
     pub fn map(
         &mut self,
         iova: Iova,
@@ -395,6 +395,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// entirely covered by the range is detached into the gather. Invalid or
     /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
     #[must_use = "the gather must be flushed before its table pages are released"]
+    #[inline]
     pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
         self.unmap_inner(iova, size, true)
     }
@@ -590,6 +591,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
 
     /// Releases a gather's table pages. Call only after the IOTLB (and walk
     /// cache) invalidation covering the gather has completed.
+    #[inline]
     pub fn release(&mut self, gather: Gather) {
         if gather.freed.is_empty() {
             return;
@@ -699,7 +701,13 @@ impl<F: PtFormat> Core<F> {
         u32::from(self.geo.bits[(level as usize) & (MAX_LEVELS - 1)])
     }
 
-    pub(super) fn check_map(&self, iova: Iova, paddr: PhysAddr, size: u64, prot: Prot) -> Result<(), PtError> {
+    pub(super) fn check_map(
+        &self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), PtError> {
         if size == 0 {
             return Err(PtError::ZeroSize { iova });
         }
@@ -901,6 +909,7 @@ impl<F: PtFormat> Core<F> {
     /// Fast path: the range starts at a leaf and ends inside it (the common
     /// "unmap exactly what was mapped" case). Same result as the full walk:
     /// no table can be fully covered by a range inside one leaf.
+    #[inline]
     fn unmap_one_leaf<S: FrameStore + ?Sized>(
         &self,
         m: &mut S,

@@ -156,9 +156,7 @@ impl From<PtError> for dma_api::DmaError {
             },
             PtError::NoAccess { iova }
             | PtError::NoPageSize { iova, .. }
-            | PtError::BadPageSize { iova, .. } => {
-                DmaError::IovaRangeInvalid { iova, len: 0 }
-            }
+            | PtError::BadPageSize { iova, .. } => DmaError::IovaRangeInvalid { iova, len: 0 },
             PtError::Mem(MemError::OutOfFrames { bytes }) => DmaError::OutOfMemory { bytes },
             PtError::Mem(_) | PtError::BadConfig { .. } => DmaError::OutOfMemory { bytes: 0 },
         }

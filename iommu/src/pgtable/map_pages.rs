@@ -49,7 +49,16 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         core.check_pages(iova, paddr, pgsize, pgcount, prot)?;
         let mut scratch = MapScratch::new(self.walk_cache);
         let res = self.mem.with_store_mut(|m| {
-            core.map_run(m, iova.raw(), paddr.raw(), pgsize, pgcount, prot, mapped, &mut scratch)
+            core.map_run(
+                m,
+                iova.raw(),
+                paddr.raw(),
+                pgsize,
+                pgcount,
+                prot,
+                mapped,
+                &mut scratch,
+            )
         });
         self.absorb(scratch, res.is_ok());
         res

@@ -277,6 +277,33 @@ mod tests {
     }
 
     #[test]
+    fn pool_pages_hold_bytes_and_words_alike() {
+        let mut m = PhysMem::new();
+        let t = m.alloc_frames(2 * 4096).unwrap();
+        // Unaligned bytes across the boundary of two pool pages.
+        let at = PhysAddr::new(t.raw() + 4096 - 5);
+        let data: Vec<u8> = (1..=13).collect();
+        m.write(at, &data).unwrap();
+        let mut back = [0u8; 13];
+        m.read(at, &mut back).unwrap();
+        assert_eq!(back.as_slice(), data.as_slice());
+        assert_eq!(
+            m.read_u64(PhysAddr::new(t.raw() + 4096)),
+            u64::from_le_bytes([6, 7, 8, 9, 10, 11, 12, 13])
+        );
+        // A table writer's store is what the byte reader sees.
+        let pool = m.pool_pages();
+        assert!(pool.write_u64(t.raw() + 8, 0x0102_0304_0506_0708));
+        let mut b = [0u8; 8];
+        m.read(PhysAddr::new(t.raw() + 8), &mut b).unwrap();
+        assert_eq!(b, [8, 7, 6, 5, 4, 3, 2, 1]);
+        // Freed frames read as zero again.
+        m.free_frames(t).unwrap();
+        assert_eq!(m.read_u64(PhysAddr::new(t.raw() + 8)), 0);
+        assert_eq!(m.read_u64(PhysAddr::new(t.raw() + 4096)), 0);
+    }
+
+    #[test]
     fn u64_le_layout() {
         let mut m = PhysMem::new();
         m.write_u64(PhysAddr::new(0x5008), 0x0102_0304_0506_0708);

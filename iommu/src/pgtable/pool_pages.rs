@@ -130,11 +130,9 @@ impl PoolPages {
             buf.fill(0);
             return;
         };
-        let mut a = addr;
-        for b in buf.iter_mut() {
+        for (a, b) in (addr..).zip(buf.iter_mut()) {
             let word = f[(a as usize >> 3) & (WORDS - 1)].load(Ordering::Acquire);
             *b = word.to_le_bytes()[(a & 7) as usize];
-            a += 1;
         }
     }
 
