@@ -159,3 +159,65 @@ impl ProviderPolicy for SharePolicy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn p(x: u64) -> PhysAddr {
+        PhysAddr::new(x)
+    }
+
+    #[test]
+    fn slice_cuts_the_concatenation_of_pieces() {
+        let pieces = [
+            (p(0x1000), 0x1000),
+            (p(0x8000), 0x2000),
+            (p(0x3000), 0x1000),
+        ];
+        assert_eq!(slice(&pieces, 0, 0x4000), pieces.to_vec());
+        assert_eq!(
+            slice(&pieces, 0x800, 0x1000),
+            vec![(p(0x1800), 0x800), (p(0x8000), 0x800)]
+        );
+        assert_eq!(slice(&pieces, 0x3000, 0x1000), vec![(p(0x3000), 0x1000)]);
+        assert_eq!(slice(&pieces, 0x4000, 0x1000), vec![]);
+    }
+
+    #[test]
+    fn revoke_wins_over_a_client_redirect_and_others_defer() {
+        let me: Bdf = "01:00.0".parse().unwrap();
+        let other: Bdf = "02:00.0".parse().unwrap();
+        let pol = SharePolicy::new(&[(p(0x10_000), 0x2000)]);
+        let k = SegKind::Ram;
+        let d = Direction::ToDevice;
+        pol.set_client(
+            me,
+            p(0x10_000),
+            Some(vec![(p(0x1000), 0x1000), (p(0x5000), 0x1000)]),
+        );
+        assert_eq!(
+            pol.decide(me, p(0x10_000), 0x2000, k, d),
+            PolicyDecision::RedirectRanges(vec![(p(0x1000), 0x1000), (p(0x5000), 0x1000)])
+        );
+        assert_eq!(
+            pol.decide(me, p(0x11_000), 0x1000, k, d),
+            PolicyDecision::Redirect(p(0x5000))
+        );
+        assert_eq!(
+            pol.decide(other, p(0x10_000), 0x2000, k, d),
+            PolicyDecision::Allow
+        );
+        pol.set(p(0x10_000), Rule::Refuse("revoked".into()));
+        assert_eq!(
+            pol.decide(me, p(0x10_000), 0x1000, k, d),
+            PolicyDecision::Refuse("revoked".into())
+        );
+        pol.retire();
+        assert_eq!(
+            pol.decide(me, p(0x10_000), 0x1000, k, d),
+            PolicyDecision::Allow
+        );
+    }
+}
