@@ -1,7 +1,12 @@
 //! Drivers written against the `dma-api` traits only: block/NVMe/nvmet, RDMA,
 //! dma-buf exporters and importers, HMM. They prove the API is usable by the
 //! code it is meant for. Built so far: [`nvme`], an NVMe-like block driver
-//! (constraints at probe, PRP lists in coherent memory).
+//! (constraints at probe, PRP lists in coherent memory) that also imports
+//! shared buffers; the buffer-sharing exporters [`dgpu`] (BAR window smaller
+//! than VRAM: migrate or refuse), [`apu`] (stolen-RAM carve-out: redirect),
+//! [`vfio`] (BAR slices: no pin, revoked on reset) and [`sysram`]
+//! (udmabuf-like pages); and the importer [`rdma`] (revocable and pinned
+//! memory regions).
 //!
 //! Who depends on it: the CLI's scenarios and the end-to-end tests. It
 //! depends on `dma-api` alone (checked in CI: no simulator, serde, toml or
@@ -37,4 +42,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod apu;
+pub mod dgpu;
 pub mod nvme;
+pub mod rdma;
+pub mod sysram;
+pub mod vfio;

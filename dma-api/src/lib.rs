@@ -130,6 +130,7 @@ pub mod fallback;
 pub mod mem;
 pub mod middleware;
 pub mod port;
+pub mod share;
 pub mod swiotlb;
 pub mod sync;
 pub mod types;

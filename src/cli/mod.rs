@@ -10,6 +10,7 @@
 //! for `--sysfs`.
 
 mod arch;
+mod attach;
 mod check;
 mod load;
 mod map;
@@ -182,6 +183,27 @@ pub enum Command {
         #[command(flatten)]
         src: MachineArgs,
     },
+    /// Share a buffer: export the first `--len` bytes of EXPORTER's
+    /// registered p2pmem, attach IMPORTER, print the negotiation with its
+    /// reasons and the mapped segments.
+    Attach {
+        /// The exporting device: BDF or name of a p2pmem provider.
+        exporter: String,
+        /// The importing device: BDF or name of an endpoint.
+        importer: String,
+        /// The importer's access.
+        #[arg(long, value_enum, default_value_t = AccessArg::Rw)]
+        access: AccessArg,
+        /// Bytes to export (a multiple of 4096).
+        #[arg(long, value_parser = map::parse_u64, default_value = "0x4000")]
+        len: u64,
+        /// IOMMU mode for devices behind an IOMMU host bridge.
+        #[arg(long, value_enum, default_value_t = IommuArg::Strict)]
+        iommu: IommuArg,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
     /// The topology as a tree, or Graphviz with P2P routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
@@ -273,6 +295,19 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Command::Scenarios { iommu, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
             scenarios::run(&l.machine, iommu, json, out)
+        }),
+        Command::Attach {
+            exporter,
+            importer,
+            access,
+            len,
+            iommu,
+            src,
+        } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            attach::run(
+                l.machine, &exporter, &importer, access, len, iommu, json, out,
+            )
         }),
         Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);

@@ -22,6 +22,9 @@ mod host_bridge_p2p;
 mod lazy_unmap;
 mod pick;
 mod refused_read;
+mod share_apu;
+mod share_gpu_nic;
+mod share_revoke;
 mod stolen_ram;
 mod strict_unmap;
 mod switch_p2p;
@@ -114,6 +117,9 @@ pub const SCENARIOS: &[Scenario] = &[
     bounce::SCENARIO,
     strict_unmap::SCENARIO,
     lazy_unmap::SCENARIO,
+    share_gpu_nic::SCENARIO,
+    share_apu::SCENARIO,
+    share_revoke::SCENARIO,
 ];
 
 /// Runs every scenario on `machine` with `mode` as the default IOMMU mode

@@ -37,7 +37,7 @@ fn num(s: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} of {s}"))
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 11] = [
     "switch-p2p",
     "host-bridge-p2p",
     "refused-read",
@@ -46,6 +46,9 @@ const NAMES: [&str; 8] = [
     "swiotlb-bounce",
     "strict-unmap",
     "lazy-unmap",
+    "share-gpu-nic",
+    "share-apu",
+    "share-revoke",
 ];
 
 #[test]
@@ -66,7 +69,7 @@ fn reference_text_every_scenario_passes_with_the_p2p_number() {
         "=> P2P kept 12288 bytes off the root complex and RAM",
         "deliver to BAR2 of 0000:03:00.0 (phys 0x4000000000)",
         "does not forward peer-to-peer reads",
-        "8 passed, 0 failed, 0 skipped",
+        "11 passed, 0 failed, 0 skipped",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
@@ -228,6 +231,21 @@ fn devices_are_picked_by_role_after_an_acs_change() {
     let s = by_name(&v, "host-bridge-p2p");
     assert_eq!(s["route"][0], "0000:07:00.0 -> 0000:00:02.0", "{s}");
     assert_eq!(num(s, "root_complex_bytes"), 2 * 0x2000);
+    // Buffer sharing: with gpu0's port not redirecting, the NIC reads VRAM
+    // by bus address (as shipped it detours through RAM: the golden
+    // outputs); the APU importer's bytes all go to RAM; the revoked
+    // importer's late write is the one fault.
+    let s = by_name(&v, "share-gpu-nic");
+    assert_eq!(
+        (num(s, "ram_bytes"), num(s, "root_complex_bytes")),
+        (0, 0),
+        "{s}"
+    );
+    assert!(s["reason"].as_str().unwrap().contains("as peer-bus"), "{s}");
+    let s = by_name(&v, "share-apu");
+    assert_eq!(num(s, "ram_bytes"), 0x4000, "{s}");
+    let s = by_name(&v, "share-revoke");
+    assert_eq!(s["faults"].as_array().unwrap().len(), 1, "{s}");
 }
 
 #[test]

@@ -75,7 +75,20 @@ impl Nvme {
         let mut inflight = InFlight::new(self.dev.clone(), table, dir);
         let segments: Vec<Segment> = dma_api::segments(inflight.table()).collect();
         // Returning early drops `inflight`, which unmaps the table.
-        let plan = prp::plan(&segments).map_err(|(i, rule)| {
+        let (command, lists) = self.command_for(req.op, &segments)?;
+        inflight.arm(command, lists);
+        Ok(inflight)
+    }
+
+    /// The command for `op` over mapped DMA `segments` (`nvme_pci_setup_prps`):
+    /// PRP1/PRP2 or a PRP list in coherent memory, whose pages come back
+    /// with it. The segments must follow the PRP rules.
+    pub(super) fn command_for(
+        &self,
+        op: Op,
+        segments: &[Segment],
+    ) -> Result<(Command, Vec<CoherentAllocation>), NvmeError> {
+        let plan = prp::plan(segments).map_err(|(i, rule)| {
             let (dma, len) = segments
                 .get(i)
                 .map_or((dma_api::DmaAddr::new(0), 0), |s| (s.dma, s.len));
@@ -93,7 +106,7 @@ impl Nvme {
             _ => lists.first().map_or(0, |l| l.dma_handle().raw()),
         };
         let command = Command {
-            opcode: match req.op {
+            opcode: match op {
                 Op::Read => Opcode::Read,
                 Op::Write => Opcode::Write,
             },
@@ -102,8 +115,7 @@ impl Nvme {
             len: plan.len,
             list_pages: lists.len(),
         };
-        inflight.arm(command, lists);
-        Ok(inflight)
+        Ok((command, lists))
     }
 
     /// The PRP list pages for `pages` (none for two entries or fewer), each

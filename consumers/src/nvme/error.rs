@@ -2,6 +2,7 @@
 
 use super::prp::PrpRule;
 use core::fmt;
+use dma_api::share::ShareError;
 use dma_api::{DmaAddr, DmaError, PhysAddr};
 
 /// Why a request was not submitted (nothing stays mapped or allocated) or
@@ -30,6 +31,9 @@ pub enum NvmeError {
     /// The DMA layer refused (mapping, a constraint violation naming the
     /// entry, a PRP list page allocation); the error says why.
     Dma(DmaError),
+    /// The sharing protocol refused (attach, map, unmap of an imported
+    /// buffer); the error says why.
+    Share(ShareError),
     /// A DMA segment PRPs cannot describe (Linux `nvme_pci_setup_prps`:
     /// "Invalid SGL for payload", `BLK_STS_IOERR`). Found after mapping,
     /// before submission; the request was unmapped.
@@ -51,6 +55,12 @@ impl From<DmaError> for NvmeError {
     }
 }
 
+impl From<ShareError> for NvmeError {
+    fn from(e: ShareError) -> Self {
+        NvmeError::Share(e)
+    }
+}
+
 impl fmt::Display for NvmeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -68,6 +78,7 @@ impl fmt::Display for NvmeError {
                 write!(f, "request length overflows (max {max:#x})")
             }
             NvmeError::Dma(e) => write!(f, "DMA: {e}"),
+            NvmeError::Share(e) => write!(f, "sharing: {e}"),
             NvmeError::PrpInvalid {
                 segment,
                 dma,

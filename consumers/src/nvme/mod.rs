@@ -15,6 +15,9 @@
 //!   rules on the DMA side and returns the [`InFlight`] request with its
 //!   [`Command`]; [`InFlight::complete`] unmaps and frees (`nvme_unmap_data`).
 //!
+//! * [`Nvme::import`] attaches to a shared buffer; [`NvmeImport::submit`]
+//!   builds the command from the attachment's mapping (the same PRP path).
+//!
 //! Not modelled: queues, doorbells and interrupts (the command is a plain
 //! struct handed to whoever plays the controller), SGLs, metadata, the
 //! single-segment fast paths (`nvme_setup_prp_simple`), DMA pools (each PRP
@@ -23,6 +26,7 @@
 mod command;
 mod driver;
 mod error;
+mod import;
 mod inflight;
 pub mod prp;
 mod request;
@@ -30,6 +34,7 @@ mod request;
 pub use command::{Command, Opcode};
 pub use driver::{Nvme, NVME_MAX_KB_SZ};
 pub use error::NvmeError;
+pub use import::{ImportedIo, NvmeImport};
 pub use inflight::InFlight;
 pub use prp::{PrpRule, NVME_CTRL_PAGE_SIZE};
 pub use request::{Op, Request};
