@@ -62,7 +62,10 @@ fn bench_map(c: &mut Criterion) {
             let m = q.map(&req).unwrap();
             assert_eq!(m.segments().iter().map(|s| s.len).sum::<u64>(), len);
             if path == "p2p" {
-                assert!(m.segments().iter().all(|s| s.route == SegmentRoute::PeerBus));
+                assert!(m
+                    .segments()
+                    .iter()
+                    .all(|s| s.route == SegmentRoute::PeerBus));
             }
             m.unmap().unwrap();
             g.bench_function(format!("{path}/{name}"), |b| {
@@ -74,7 +77,9 @@ fn bench_map(c: &mut Criterion) {
             dev.unmap_sgtable(&mut t, dir, DmaAttrs::empty()).unwrap();
             g.bench_function(format!("table/{path}/{name}"), |b| {
                 b.iter(|| {
-                    let mut t = dev.table_from_ranges(black_box(&r), u64::from(u32::MAX)).unwrap();
+                    let mut t = dev
+                        .table_from_ranges(black_box(&r), u64::from(u32::MAX))
+                        .unwrap();
                     dev.map_sgtable(&mut t, dir, DmaAttrs::empty()).unwrap();
                     dev.unmap_sgtable(&mut t, dir, DmaAttrs::empty()).unwrap();
                 })
@@ -105,7 +110,9 @@ fn bench_prp(c: &mut Criterion) {
         b.iter(|| {
             let s = black_box(&segs)[0];
             let first = (s.dma.raw() & !0xfff) + 0x1000;
-            (0..256u64).map(|i| first + i * 0x1000).collect::<Vec<u64>>()
+            (0..256u64)
+                .map(|i| first + i * 0x1000)
+                .collect::<Vec<u64>>()
         })
     });
     g.finish();

@@ -279,3 +279,130 @@ fn over_the_limits_is_typed_and_maps_nothing_then_split_pieces_work() {
     assert_eq!(g[1].sector, 4);
     assert_quiet(&a, n.device(), before);
 }
+
+#[test]
+fn prp_lists_chain_for_4_mib_and_the_controller_follows_the_chain() {
+    let a = assembly(IommuMode::Strict);
+    let n = nvme(&a);
+    let q = n.queue(true).unwrap();
+    let mut ctrl = NvmeController::new(n.device().bdf(), Namespace::new(1 << 20));
+    let len = 4u64 << 20;
+    let src = PhysAddr::new(HIGH + 0x104);
+    let dst = PhysAddr::new(HIGH + 0x80_0000 + 0x104);
+    let data = pattern(len, 12);
+    a.fabric.cpu_write(src, &data).unwrap();
+    // 1025 pages: 1024 entries after PRP1, 511 + 511 + 2 over three chained pages.
+    assert_eq!(
+        run(
+            &a,
+            &n,
+            &q,
+            &mut ctrl,
+            &BlockRequest::new(Op::Write, 0, &[(src, len)])
+        ),
+        3
+    );
+    assert_eq!(
+        run(
+            &a,
+            &n,
+            &q,
+            &mut ctrl,
+            &BlockRequest::new(Op::Read, 0, &[(dst, len)])
+        ),
+        3
+    );
+    assert_eq!(cpu_read(&a, dst, len), data);
+}
+
+#[test]
+fn sgls_carry_the_same_requests_checked_by_the_controller() {
+    use dma_consumers::nvme::{sgl::SGL_TYPE_LAST_SEGMENT, Psdt};
+    for mode in [IommuMode::Strict, IommuMode::Off] {
+        let a = assembly(mode);
+        let n = nvme(&a);
+        let before = n.device().context().ram_in_use();
+        let q = n.queue(true).unwrap();
+        let mut ctrl = NvmeController::new(n.device().bdf(), Namespace::new(1 << 22));
+        let low = a.layout.scratch.0.raw();
+        let cases: Vec<Vec<(PhysAddr, u64)>> = vec![
+            vec![(PhysAddr::new(HIGH + 0x204), 0x1000)],
+            vec![(PhysAddr::new(HIGH + 0x40_0000 + 0x3fc), 33 * 0x1000)],
+            vec![(PhysAddr::new(HIGH + 0x80_0000 + 0x804), 1 << 20)],
+            vec![
+                (PhysAddr::new(low + 0x200), 0xe00),
+                (PhysAddr::new(RDMA_P2PMEM + 0x1000), 0x2000),
+                (PhysAddr::new(HIGH + 0x100_0000), 0x1200),
+            ],
+        ];
+        for (k, segs) in cases.iter().enumerate() {
+            let len: u64 = segs.iter().map(|s| s.1).sum();
+            let data = pattern(len, 40 + k as u8);
+            let src = PhysAddr::new(HIGH + 0x200_0000);
+            a.fabric.cpu_write(src, &data).unwrap();
+            let sector = 0x1_0000 * k as u64;
+            run(
+                &a,
+                &n,
+                &q,
+                &mut ctrl,
+                &BlockRequest::new(Op::Write, sector, &[(src, len)]),
+            );
+            let req = BlockRequest::new(Op::Read, sector, segs);
+            let io = n.submit_block_sgl(&q, &req).unwrap();
+            let cmd = *io.command();
+            assert_eq!(cmd.psdt, Psdt::Sgl);
+            let dma_segs = io.mapped().unwrap().segments().len();
+            let head = cmd.sgl.unwrap();
+            if dma_segs == 1 {
+                assert_eq!((head.kind, cmd.list_pages), (0, 0), "{mode:?} case {k}");
+            } else {
+                assert_eq!(head.kind, SGL_TYPE_LAST_SEGMENT);
+                assert_eq!(head.len as usize, 16 * dma_segs);
+            }
+            ctrl.execute(&FabricWire(&a), &cmd).unwrap();
+            io.complete().unwrap();
+            let mut at = 0usize;
+            for &(p, l) in segs {
+                assert_eq!(
+                    cpu_read(&a, p, l),
+                    data[at..at + l as usize],
+                    "{mode:?} case {k}"
+                );
+                at += l as usize;
+            }
+        }
+        assert_quiet(&a, n.device(), before);
+    }
+}
+
+#[test]
+fn the_controller_refuses_a_broken_sgl() {
+    use dma_consumers::nvme::{sgl::SglDescriptor, ControllerError, Psdt};
+    let a = assembly(IommuMode::Off);
+    let n = nvme(&a);
+    let q = n.queue(true).unwrap();
+    let mut ctrl = NvmeController::new(n.device().bdf(), Namespace::new(1 << 10));
+    let req = BlockRequest::new(Op::Read, 0, &[(PhysAddr::new(HIGH), 0x1000)]);
+    let io = n.submit_block_sgl(&q, &req).unwrap();
+    let mut cmd = *io.command();
+    assert_eq!(cmd.psdt, Psdt::Sgl);
+    cmd.len += 0x200;
+    assert_eq!(
+        ctrl.execute(&FabricWire(&a), &cmd).unwrap_err(),
+        ControllerError::SglLength {
+            described: 0x1000,
+            len: 0x1200
+        }
+    );
+    cmd.sgl = Some(SglDescriptor {
+        addr: HIGH + 4,
+        len: 0x10,
+        kind: 3,
+    });
+    assert!(matches!(
+        ctrl.execute(&FabricWire(&a), &cmd).unwrap_err(),
+        ControllerError::SglListInvalid { .. }
+    ));
+    io.complete().unwrap();
+}

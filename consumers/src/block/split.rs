@@ -139,3 +139,98 @@ pub fn split(req: &BlockRequest, lim: &QueueLimits) -> Result<Vec<BlockRequest>,
     }
     Ok(p.out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{Features, Op};
+
+    fn lim(max_segments: u16, max_hw_bytes: u64, vb: u64) -> QueueLimits {
+        QueueLimits {
+            max_hw_bytes,
+            max_segments,
+            max_segment_size: 0x1_0000,
+            seg_boundary_mask: 0xffff_ffff,
+            virt_boundary_mask: vb,
+            dma_alignment: 3,
+            features: Features::default(),
+        }
+    }
+
+    fn lens(v: &[BlockRequest]) -> Vec<Vec<u64>> {
+        v.iter()
+            .map(|r| r.segments.iter().map(|s| s.len).collect())
+            .collect()
+    }
+
+    #[test]
+    fn pieces_end_on_sectors_and_carry_the_rest() {
+        // 0x280-byte segments, two per piece: each piece keeps its whole
+        // sectors and the rest of its last segment starts the next one.
+        let r = BlockRequest::new(
+            Op::Write,
+            10,
+            &[
+                (PhysAddr::new(0x10_000), 0x280),
+                (PhysAddr::new(0x20_000), 0x280),
+                (PhysAddr::new(0x30_000), 0x280),
+                (PhysAddr::new(0x40_000), 0x280),
+            ],
+        );
+        let l = lim(2, 1 << 20, 0);
+        let p = split(&r, &l).unwrap();
+        assert_eq!(
+            lens(&p),
+            [vec![0x280, 0x180], vec![0x100, 0x100], vec![0x180, 0x280]]
+        );
+        assert_eq!(p.iter().map(|r| r.sector).collect::<Vec<_>>(), [10, 12, 13]);
+        assert_eq!(p[1].segments[0].phys.raw(), 0x20_180);
+        assert_eq!(p[2].segments[0].phys.raw(), 0x30_100);
+        for x in &p {
+            l.check(x).unwrap();
+        }
+    }
+
+    #[test]
+    fn segments_are_cut_at_the_max_segment_size_and_the_boundary() {
+        let mut l = lim(128, 1 << 20, 0);
+        l.seg_boundary_mask = 0xffff;
+        let r = BlockRequest::new(Op::Read, 0, &[(PhysAddr::new(0x1_8000), 0x2_0000)]);
+        assert_eq!(
+            lens(&split(&r, &l).unwrap()),
+            [vec![0x8000, 0x1_0000, 0x8000]]
+        );
+        // Max bytes: pieces of 0x1_0000.
+        let l = lim(128, 0x1_0000, 0);
+        assert_eq!(split(&r, &l).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_gap_ends_the_piece_and_a_cut_without_a_whole_sector_is_refused() {
+        let l = lim(128, 1 << 20, 0xfff);
+        let r = BlockRequest::new(
+            Op::Read,
+            0,
+            &[
+                (PhysAddr::new(0x1000), 0x800),
+                (PhysAddr::new(0x5000), 0x1000),
+            ],
+        );
+        assert_eq!(lens(&split(&r, &l).unwrap()), [vec![0x800], vec![0x1000]]);
+        let r = BlockRequest::new(
+            Op::Read,
+            0,
+            &[
+                (PhysAddr::new(0x1000), 0x100),
+                (PhysAddr::new(0x5000), 0x100),
+            ],
+        );
+        assert_eq!(
+            split(&r, &l).unwrap_err(),
+            BlockError::OverLimits {
+                index: None,
+                violation: LimitViolation::NotSectorMultiple { len: 0x100 }
+            }
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! of a block request mapped by [`BlockQueue::map`] (pci.c `nvme_map_data`
 //! over `blk_rq_dma_map_iter_start`): PRPs from the mapped segments.
 
-use super::command::Command;
+use super::command::{Command, Psdt};
 use super::driver::{Nvme, NVME_MAX_KB_SZ};
 use super::error::NvmeError;
 use crate::block::{BlockQueue, BlockRequest, Features, MappedRequest, QueueLimits};
@@ -36,6 +36,27 @@ impl Nvme {
     /// Maps `req` on `q` (which must be this controller's queue) and builds
     /// its command. On any error nothing stays mapped or allocated.
     pub fn submit_block(&self, q: &BlockQueue, req: &BlockRequest) -> Result<BlockIo, NvmeError> {
+        self.submit_block_as(q, req, Psdt::Prp)
+    }
+
+    /// [`Nvme::submit_block`] with the data named by an SGL: what the
+    /// driver does when the controller supports SGLs and the request's
+    /// average segment is at least `sgl_threshold` (pci.c
+    /// `nvme_pci_use_sgls`; the choice is the caller's here).
+    pub fn submit_block_sgl(
+        &self,
+        q: &BlockQueue,
+        req: &BlockRequest,
+    ) -> Result<BlockIo, NvmeError> {
+        self.submit_block_as(q, req, Psdt::Sgl)
+    }
+
+    fn submit_block_as(
+        &self,
+        q: &BlockQueue,
+        req: &BlockRequest,
+        psdt: Psdt,
+    ) -> Result<BlockIo, NvmeError> {
         if q.device().bdf() != self.device().bdf() {
             return Err(NvmeError::ForeignQueue {
                 queue: q.device().bdf(),
@@ -43,7 +64,10 @@ impl Nvme {
         }
         let mapped = q.map(req)?;
         // An error drops `mapped`, which unmaps it.
-        let (mut command, lists) = self.command_for(req.op, mapped.segments())?;
+        let (mut command, lists) = match psdt {
+            Psdt::Prp => self.command_for(req.op, mapped.segments())?,
+            Psdt::Sgl => self.command_for_sgl(req.op, mapped.segments())?,
+        };
         command.slba = req.sector;
         Ok(BlockIo {
             mapped: Some(mapped),

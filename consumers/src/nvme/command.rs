@@ -12,6 +12,17 @@ pub enum Opcode {
     Read = 0x02,
 }
 
+/// How the command names its data (`PSDT` in command dword 0).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Psdt {
+    /// PRP1 and PRP2 (PSDT 00b).
+    #[default]
+    Prp,
+    /// `dptr.sgl`, a Data Block or Last Segment descriptor (PSDT 01b,
+    /// `NVME_CMD_SGL_METABUF`).
+    Sgl,
+}
+
 /// A read or write command as submitted.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Command {
@@ -28,6 +39,10 @@ pub struct Command {
     /// First logical block (`slba`, 512-byte blocks: the block layer's
     /// sector).
     pub slba: u64,
+    /// PRPs or SGL.
+    pub psdt: Psdt,
+    /// `dptr.sgl` when `psdt` is [`Psdt::Sgl`].
+    pub sgl: Option<super::sgl::SglDescriptor>,
     /// PRP list pages behind `prp2` (0 when `prp2` is not a list).
     pub list_pages: usize,
 }

@@ -6,14 +6,19 @@
 //! ([`super::prp`]), so a builder bug shows as a typed [`ControllerError`]
 //! or wrong bytes, not as agreement.
 //!
-//! The rules (NVMe base specification, "Physical Region Page Entry and
+//! SGL commands: a Data Block descriptor in the command, or a Last Segment
+//! descriptor naming a qword-aligned list of Data Block descriptors whose
+//! lengths add up to the command's.
+//!
+//! The PRP rules (NVMe base specification, "Physical Region Page Entry and
 //! List"): PRP1 may carry an offset, dword aligned; PRP2 is a whole page
 //! when the data ends in the second page, else a qword-aligned PRP list
 //! pointer; list entries name whole pages (offset 0); the last entry of a
 //! list page points to the next list page when more entries follow.
 
-use super::command::{Command, Opcode};
+use super::command::{Command, Opcode, Psdt};
 use super::prp::NVME_CTRL_PAGE_SIZE;
+use super::sgl::{SglDescriptor, SGL_TYPE_DATA_BLOCK, SGL_TYPE_LAST_SEGMENT};
 use crate::wire::Wire;
 use core::fmt;
 use dma_api::{Bdf, DmaAddr};
@@ -64,6 +69,28 @@ pub enum ControllerError {
         /// Bytes.
         len: u64,
     },
+    /// An SGL command without its descriptor, or a descriptor of a type
+    /// not allowed where it is (only Data Block in the command or a last
+    /// segment; Last Segment in the command).
+    SglBadType {
+        /// The descriptor's type.
+        kind: u8,
+    },
+    /// The SGL list pointer is not qword aligned, or its length is not
+    /// whole descriptors.
+    SglListInvalid {
+        /// The list's address.
+        addr: u64,
+        /// Its length.
+        len: u32,
+    },
+    /// The descriptors describe other than the command's length.
+    SglLength {
+        /// Bytes the descriptors describe.
+        described: u64,
+        /// The command's.
+        len: u64,
+    },
     /// A DMA read or write of the controller faulted on the bus.
     Bus(String),
 }
@@ -87,6 +114,18 @@ impl fmt::Display for ControllerError {
                 f,
                 "LBA {slba} + {len:#x} bytes is outside the namespace or not whole blocks"
             ),
+            Self::SglBadType { kind } => {
+                write!(f, "SGL descriptor type {kind:#x} not allowed here")
+            }
+            Self::SglListInvalid { addr, len } => {
+                write!(f, "SGL list at {addr:#x} of {len:#x} bytes is not qword aligned whole descriptors")
+            }
+            Self::SglLength { described, len } => {
+                write!(
+                    f,
+                    "SGL describes {described:#x} bytes for a {len:#x}-byte command"
+                )
+            }
             Self::Bus(e) => write!(f, "bus fault: {e}"),
         }
     }
@@ -251,12 +290,63 @@ impl NvmeController {
         Ok(out)
     }
 
+    /// The data ranges of an SGL command: its Data Block descriptor, or the
+    /// Data Block descriptors of the list its Last Segment descriptor names
+    /// (fetched with a DMA read), each checked, their sum the command's
+    /// length.
+    pub fn sgl_ranges(
+        &self,
+        wire: &dyn Wire,
+        cmd: &Command,
+    ) -> Result<Vec<(u64, u64)>, ControllerError> {
+        let head = cmd.sgl.ok_or(ControllerError::SglBadType { kind: 0xff })?;
+        let descs = match head.kind {
+            SGL_TYPE_DATA_BLOCK => vec![head],
+            SGL_TYPE_LAST_SEGMENT => {
+                if head.addr % 8 != 0 || head.len == 0 || head.len % 16 != 0 {
+                    return Err(ControllerError::SglListInvalid {
+                        addr: head.addr,
+                        len: head.len,
+                    });
+                }
+                let mut raw = vec![0u8; head.len as usize];
+                wire.dma_read(self.bdf, DmaAddr::new(head.addr), &mut raw)
+                    .map_err(ControllerError::Bus)?;
+                self.descriptor_bytes
+                    .fetch_add(u64::from(head.len), Ordering::Relaxed);
+                let mut v = Vec::with_capacity(raw.len() / 16);
+                for c in raw.chunks_exact(16) {
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(c);
+                    let d = SglDescriptor::from_bytes(&b);
+                    if d.kind != SGL_TYPE_DATA_BLOCK {
+                        return Err(ControllerError::SglBadType { kind: d.kind });
+                    }
+                    v.push(d);
+                }
+                v
+            }
+            kind => return Err(ControllerError::SglBadType { kind }),
+        };
+        let described: u64 = descs.iter().map(|d| u64::from(d.len)).sum();
+        if described != cmd.len {
+            return Err(ControllerError::SglLength {
+                described,
+                len: cmd.len,
+            });
+        }
+        Ok(descs.iter().map(|d| (d.addr, u64::from(d.len))).collect())
+    }
+
     /// Executes `cmd`: a read moves namespace blocks into the PRP pages, a
     /// write moves the PRP pages into the namespace. Returns the bytes
     /// moved. A rule broken or a bus fault stops it before the namespace
     /// changes.
     pub fn execute(&mut self, wire: &dyn Wire, cmd: &Command) -> Result<u64, ControllerError> {
-        let pages = self.data_pages(wire, cmd)?;
+        let pages = match cmd.psdt {
+            Psdt::Prp => self.data_pages(wire, cmd)?,
+            Psdt::Sgl => self.sgl_ranges(wire, cmd)?,
+        };
         match cmd.opcode {
             Opcode::Read => {
                 let data = self.ns.read(cmd.slba, cmd.len)?;

@@ -115,6 +115,53 @@ impl Nvme {
             len: plan.len,
             list_pages: lists.len(),
             slba: 0,
+            psdt: super::command::Psdt::Prp,
+            sgl: None,
+        };
+        Ok((command, lists))
+    }
+
+    /// The command for `op` over mapped DMA `segments` as an SGL
+    /// (`nvme_pci_setup_sgls`): one Data Block descriptor in the command,
+    /// or a Last Segment descriptor pointing to a list page in coherent
+    /// memory holding one per segment.
+    pub(super) fn command_for_sgl(
+        &self,
+        op: Op,
+        segments: &[Segment],
+    ) -> Result<(Command, Vec<CoherentAllocation>), NvmeError> {
+        use super::sgl::{self, SglDescriptor, SGL_TYPE_LAST_SEGMENT};
+        let descs = sgl::plan(segments)
+            .map_err(|(segment, rule)| NvmeError::SglInvalid { segment, rule })?;
+        let mut lists = Vec::new();
+        let head = match descs.as_slice() {
+            [] => return Err(NvmeError::EmptyRequest),
+            [one] => *one,
+            many => {
+                let list = self.dev.alloc_coherent_buf(NVME_CTRL_PAGE_SIZE)?;
+                let bytes: Vec<u8> = many.iter().flat_map(|d| d.to_bytes()).collect();
+                list.write(0, &bytes)?;
+                let head = SglDescriptor {
+                    addr: list.dma_handle().raw(),
+                    len: bytes.len() as u32,
+                    kind: SGL_TYPE_LAST_SEGMENT,
+                };
+                lists.push(list);
+                head
+            }
+        };
+        let command = Command {
+            opcode: match op {
+                Op::Read => Opcode::Read,
+                Op::Write => Opcode::Write,
+            },
+            prp1: 0,
+            prp2: 0,
+            len: segments.iter().map(|s| s.len).sum(),
+            list_pages: lists.len(),
+            slba: 0,
+            psdt: super::command::Psdt::Sgl,
+            sgl: Some(head),
         };
         Ok((command, lists))
     }

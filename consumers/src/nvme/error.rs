@@ -32,6 +32,13 @@ pub enum NvmeError {
     /// The DMA layer refused (mapping, a constraint violation naming the
     /// entry, a PRP list page allocation); the error says why.
     Dma(DmaError),
+    /// A DMA segment one SGL cannot describe.
+    SglInvalid {
+        /// The DMA segment's index.
+        segment: usize,
+        /// The rule it breaks.
+        rule: crate::nvme::sgl::SglRule,
+    },
     /// The block layer refused the request (limits, a peer segment on a
     /// queue without the P2P feature, classification).
     Block(BlockError),
@@ -98,6 +105,7 @@ impl fmt::Display for NvmeError {
             NvmeError::Dma(e) => write!(f, "DMA: {e}"),
             NvmeError::Share(e) => write!(f, "sharing: {e}"),
             NvmeError::Block(e) => write!(f, "block: {e}"),
+            NvmeError::SglInvalid { segment, rule } => write!(f, "DMA segment {segment} {rule}"),
             NvmeError::ForeignQueue { queue } => {
                 write!(f, "queue of {queue} is not this controller's")
             }

@@ -40,6 +40,8 @@ impl InFlight {
                 len: 0,
                 list_pages: 0,
                 slba: 0,
+                psdt: super::command::Psdt::Prp,
+                sgl: None,
             },
             done: false,
         }

@@ -19,7 +19,7 @@
 //!   builds the command from the attachment's mapping (the same PRP path).
 //!
 //! Not modelled: queues, doorbells and interrupts (the command is a plain
-//! struct handed to whoever plays the controller), SGLs, metadata, the
+//! struct handed to whoever plays the controller), metadata, the
 //! single-segment fast paths (`nvme_setup_prp_simple`), DMA pools (each PRP
 //! list is a whole coherent page).
 
@@ -33,10 +33,11 @@ mod import;
 mod inflight;
 pub mod prp;
 mod request;
+pub mod sgl;
 
 pub use block_io::{BlockIo, NVME_DMA_ALIGNMENT, NVME_MAX_SEGS};
 pub use cmb::{Cmb, CmbError};
-pub use command::{Command, Opcode};
+pub use command::{Command, Opcode, Psdt};
 pub use controller::{ControllerError, Namespace, NvmeController, LBA_SIZE};
 pub use driver::{Nvme, NVME_MAX_KB_SZ};
 pub use error::NvmeError;
