@@ -1,12 +1,16 @@
 //! Drivers written against the `dma-api` traits only: block/NVMe/nvmet, RDMA,
 //! dma-buf exporters and importers, HMM. They prove the API is usable by the
-//! code it is meant for. Built so far: [`nvme`], an NVMe-like block driver
-//! (constraints at probe, PRP lists in coherent memory) that also imports
-//! shared buffers; the buffer-sharing exporters [`dgpu`] (BAR window smaller
+//! code it is meant for. Built so far: [`block`], the block layer's DMA side
+//! (queue limits from constraints, splitting, per-segment P2P mapping);
+//! [`nvme`], an NVMe-like driver (constraints at probe, PRP lists and SGLs
+//! in coherent memory, the CMB, a model controller) that also imports
+//! shared buffers; [`stack`], striped and mirrored devices with per-peer P2P
+//! capability; [`nvmet`], an RDMA target with p2pmem offload; [`wire`], the
+//! bus as the device models see it; the buffer-sharing exporters [`dgpu`] (BAR window smaller
 //! than VRAM: migrate or refuse), [`apu`] (stolen-RAM carve-out: redirect),
 //! [`vfio`] (BAR slices: no pin, revoked on reset) and [`sysram`]
-//! (udmabuf-like pages); and the importer [`rdma`] (revocable and pinned
-//! memory regions).
+//! (udmabuf-like pages); and the NIC [`rdma`] (revocable and pinned memory
+//! regions over imported buffers, physical regions, rw contexts).
 //!
 //! Who depends on it: the CLI's scenarios and the end-to-end tests. It
 //! depends on `dma-api` alone (checked in CI: no simulator, serde, toml or
