@@ -11,6 +11,7 @@
 
 mod arch;
 mod check;
+mod gen;
 mod load;
 mod map;
 mod p2p;
@@ -91,6 +92,25 @@ impl IommuArg {
             Self::Off => dma_sim::assembly::IommuMode::Off,
             Self::Strict => dma_sim::assembly::IommuMode::Strict,
             Self::Lazy => dma_sim::assembly::IommuMode::Lazy,
+        }
+    }
+}
+
+/// `--shape` of `unidma gen`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ShapeArg {
+    /// Root ports, switches, downstream ports and 8-function endpoints.
+    #[default]
+    Switch,
+    /// 8-function root-complex integrated endpoints, 256 per root bus.
+    Flat,
+}
+
+impl From<ShapeArg> for crate::gen::Shape {
+    fn from(s: ShapeArg) -> Self {
+        match s {
+            ShapeArg::Switch => Self::Switch,
+            ShapeArg::Flat => Self::Flat,
         }
     }
 }
@@ -182,6 +202,20 @@ pub enum Command {
         #[command(flatten)]
         src: MachineArgs,
     },
+    /// Print a synthetic machine file of N functions (switch trees or flat
+    /// RC-integrated endpoints), to measure how the commands scale.
+    Gen {
+        /// Total PCI functions, ports included (1 to 65536).
+        #[arg(long, value_name = "N")]
+        functions: usize,
+        /// Topology shape.
+        #[arg(long, value_enum, default_value_t = ShapeArg::Switch)]
+        shape: ShapeArg,
+        /// Registered p2pmem providers, spread evenly over the endpoints
+        /// (default: a quarter of the endpoint functions).
+        #[arg(long, value_name = "K")]
+        providers: Option<usize>,
+    },
     /// The topology as a tree, or Graphviz with P2P routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
@@ -270,6 +304,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             )
         }),
         Command::Check { file } => check::run(&file, json, out),
+        Command::Gen {
+            functions,
+            shape,
+            providers,
+        } => gen::run(functions, shape, providers, json, out),
         Command::Scenarios { iommu, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
             scenarios::run(&l.machine, iommu, json, out)
