@@ -243,7 +243,16 @@ impl Failure {
 }
 
 impl From<std::io::Error> for Failure {
+    /// An output error exits 1 with its message, except a broken pipe (the
+    /// reader, `head` say, has what it wanted): that ends quietly with
+    /// success, as `lspci | head` does.
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Self {
+                code: 0,
+                message: String::new(),
+            };
+        }
         Self {
             code: 1,
             message: format!("output error: {e}"),
@@ -263,6 +272,24 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
         message: format!("JSON output failed: {e}"),
     })?;
     writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// Writes `v` as pretty JSON and a newline as it serialises, for outputs
+/// too large to hold (a P2P matrix of a million pairs): nothing is built
+/// in memory, so a failure may leave part of the output written.
+pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn Write,
+    v: &T,
+) -> Result<(), Failure> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(|e| match e.io_error_kind() {
+        Some(kind) => Failure::from(std::io::Error::from(kind)),
+        None => Failure {
+            code: 1,
+            message: format!("JSON output failed: {e}"),
+        },
+    })?;
+    writeln!(out)?;
     Ok(())
 }
 
@@ -320,6 +347,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     };
     match r {
         Ok(code) => code,
+        Err(f) if f.code == 0 && f.message.is_empty() => 0,
         Err(f) => {
             let _ = writeln!(err, "unidma: {}", f.message);
             f.code
@@ -379,6 +407,38 @@ mod tests {
     impl serde::Serialize for Unserialisable {
         fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
             Err(serde::ser::Error::custom("deliberately unserialisable"))
+        }
+    }
+
+    /// A reader that went away after `limit` bytes (`unidma report | head`).
+    struct ClosedPipe {
+        limit: usize,
+    }
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.limit == 0 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(self.limit);
+            self.limit -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Bug: a broken pipe printed "output error: Broken pipe" and exited 1.
+    /// It ends quietly with success, text and JSON.
+    #[test]
+    fn a_broken_pipe_ends_quietly_with_success() {
+        for args in [&["unidma", "report"][..], &["unidma", "report", "--json"]] {
+            let mut out = ClosedPipe { limit: 100 };
+            let mut err = Vec::new();
+            let code = run_args(args.iter().copied(), &mut out, &mut err);
+            assert_eq!(code, 0, "{args:?}");
+            assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
         }
     }
 
