@@ -17,3 +17,9 @@ pub use harness::{
 };
 pub use machine_gen::MachineSpec;
 pub use ops::{FuzzCase, Op};
+
+/// The smaller targets: one structure each against a plain model.
+pub mod arch_translate;
+pub mod iova_ops;
+pub mod pgtable_ops;
+pub mod sg_append;
