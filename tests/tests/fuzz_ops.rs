@@ -34,7 +34,7 @@ fn random_sequences_keep_every_invariant() {
     let n: usize = std::env::var("UNIDMA_FUZZ_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(80);
     let mut total = dma_sim::fuzzing::RunStats::default();
     for (i, data) in inputs(0xd1a_5eed, n).iter().enumerate() {
         let Ok(case) = FuzzCase::from_bytes(data) else {

@@ -352,10 +352,8 @@ fn reach(run: &mut Run<'_>) -> Result<(), String> {
         };
         addrs.push(a);
     }
-    run.history.extend(addrs.iter().copied().take(16));
-    if run.history.len() > 512 {
-        let cut = run.history.len() - 512;
-        run.history.drain(..cut);
+    if run.history.len() < 4096 {
+        run.history.extend(addrs.iter().copied().take(16));
     }
     addrs.sort_unstable();
     addrs.dedup();
@@ -374,6 +372,10 @@ pub(crate) fn after_unmap(
     };
     let mut addrs = Vec::new();
     edges(spans, &mut addrs);
+    // Probed again at the end, when every flush queue has drained.
+    if run.history.len() < 4096 {
+        run.history.extend(addrs.iter().copied());
+    }
     probe(run, &addrs, Some(g))
 }
 
@@ -532,9 +534,13 @@ pub(crate) fn at_end(run: &mut Run<'_>) -> Result<(), String> {
         return Err(format!("errors reported from drops: {drops:?}"));
     }
     let now = snapshot(run);
-    match &run.start {
+    match run.start.clone() {
         None => run.start = Some(now),
         Some(start) => {
+            let mut addrs = core::mem::take(&mut run.history);
+            addrs.sort_unstable();
+            addrs.dedup();
+            probe(run, &addrs, None)?;
             for (g, (ranges, leaves)) in &now.domains {
                 let (want_ranges, want_leaves) = start
                     .domains
@@ -554,8 +560,6 @@ pub(crate) fn at_end(run: &mut Run<'_>) -> Result<(), String> {
                     ));
                 }
             }
-            let addrs = core::mem::take(&mut run.history);
-            probe(run, &addrs, None)?;
         }
     }
     Ok(())
