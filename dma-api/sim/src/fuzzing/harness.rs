@@ -76,7 +76,7 @@ pub struct Violation {
     /// What broke.
     pub message: String,
     /// The whole input (its `Display` is the replay form).
-    pub case: FuzzCase,
+    pub case: Box<FuzzCase>,
 }
 
 impl fmt::Display for Violation {
@@ -246,7 +246,7 @@ pub fn run_case(case: &FuzzCase, factory: &dyn BackendFactory) -> Result<RunStat
     let fail = |step: Option<usize>, message: String| Violation {
         step,
         message,
-        case: case.clone(),
+        case: Box::new(case.clone()),
     };
     let machine = case
         .machine
