@@ -60,3 +60,5 @@ pub mod sysfs;
 pub use assembly::{Assembly, AssemblyOptions, IommuMode};
 pub use iommu_adapter::RcIommu;
 pub use ram::{SimCpu, SimRam};
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
