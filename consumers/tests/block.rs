@@ -406,3 +406,45 @@ fn the_controller_refuses_a_broken_sgl() {
     ));
     io.complete().unwrap();
 }
+
+#[test]
+fn the_controller_fetches_commands_from_the_submission_queue() {
+    let a = assembly(IommuMode::Strict);
+    let n = nvme(&a);
+    let before = n.device().context().ram_in_use();
+    let q = n.queue(true).unwrap();
+    let mut sq = n.create_sq(4).unwrap();
+    let mut ctrl = NvmeController::new(n.device().bdf(), Namespace::new(1 << 16));
+    let len = 33 * 0x1000;
+    let src = PhysAddr::new(HIGH + 0x3fc);
+    let dst = PhysAddr::new(HIGH + 0x10_0000 + 0x804);
+    let data = pattern(len, 21);
+    a.fabric.cpu_write(src, &data).unwrap();
+    // Six commands through a four-entry ring: the tail wraps.
+    for k in 0..6u64 {
+        let (op, at) = if k % 2 == 0 {
+            (Op::Write, src)
+        } else {
+            (Op::Read, dst)
+        };
+        let io = n
+            .submit_block(&q, &BlockRequest::new(op, 0, &[(at, len)]))
+            .unwrap();
+        let slot = sq.submit(io.command()).unwrap();
+        assert_eq!(u64::from(slot), k % 4);
+        let fetched = ctrl.fetch(&FabricWire(&a), sq.base(), slot).unwrap();
+        assert_eq!(
+            fetched,
+            dma_consumers::nvme::Command {
+                list_pages: 0,
+                ..*io.command()
+            }
+        );
+        ctrl.fetch_and_execute(&FabricWire(&a), sq.base(), slot)
+            .unwrap();
+        io.complete().unwrap();
+    }
+    assert_eq!(cpu_read(&a, dst, len), data);
+    sq.delete().unwrap();
+    assert_quiet(&a, n.device(), before);
+}

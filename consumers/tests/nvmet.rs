@@ -114,11 +114,13 @@ fn with_p2p_no_data_byte_passes_through_ram_with_system_memory_twice() {
             "{mode:?}"
         );
 
+        drop(t);
         let mut t = target(&a, "nvme1", P2pMemSetting::Off);
         let (w, r, src) = offload(&a, &mut t, len, 2);
         assert_eq!(src, Source::SystemMemory(Fallback::Disabled));
         assert_eq!((w, r), (2 * len, 2 * len), "{mode:?}: RAM twice each way");
-        assert_eq!(a.ctx.ram_in_use(), before, "buffers freed");
+        drop(t);
+        assert_eq!(a.ctx.ram_in_use(), before, "buffers and queues freed");
         assert!(a.ctx.take_drop_errors().is_empty());
     }
 }

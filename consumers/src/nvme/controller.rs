@@ -19,6 +19,7 @@
 use super::command::{Command, Opcode, Psdt};
 use super::prp::NVME_CTRL_PAGE_SIZE;
 use super::sgl::{SglDescriptor, SGL_TYPE_DATA_BLOCK, SGL_TYPE_LAST_SEGMENT};
+use super::sqe::{self, SQE_SIZE};
 use crate::wire::Wire;
 use core::fmt;
 use dma_api::{Bdf, DmaAddr};
@@ -91,6 +92,12 @@ pub enum ControllerError {
         /// The command's.
         len: u64,
     },
+    /// A fetched entry with an unsupported opcode (the value) or a reserved
+    /// PSDT (the value shifted left by 8).
+    BadEntry {
+        /// The offending field.
+        code: u32,
+    },
     /// A DMA read or write of the controller faulted on the bus.
     Bus(String),
 }
@@ -125,6 +132,9 @@ impl fmt::Display for ControllerError {
                     f,
                     "SGL describes {described:#x} bytes for a {len:#x}-byte command"
                 )
+            }
+            Self::BadEntry { code } => {
+                write!(f, "submission entry with unsupported field {code:#x}")
             }
             Self::Bus(e) => write!(f, "bus fault: {e}"),
         }
@@ -213,8 +223,9 @@ impl NvmeController {
         }
     }
 
-    /// Bytes of PRP lists the controller fetched so far: what its DMA
-    /// reads moved that were descriptors, not data.
+    /// Bytes of submission entries, PRP lists and SGL lists the controller
+    /// fetched so far: what its DMA reads moved that were descriptors, not
+    /// data.
     pub fn descriptor_bytes(&self) -> u64 {
         self.descriptor_bytes.load(Ordering::Relaxed)
     }
@@ -336,6 +347,35 @@ impl NvmeController {
             });
         }
         Ok(descs.iter().map(|d| (d.addr, u64::from(d.len))).collect())
+    }
+
+    /// Fetches the entry at `slot` of the submission queue at `sq` with a
+    /// DMA read (counted with the descriptor bytes) and decodes it.
+    pub fn fetch(
+        &self,
+        wire: &dyn Wire,
+        sq: DmaAddr,
+        slot: u16,
+    ) -> Result<Command, ControllerError> {
+        let mut b = [0u8; 64];
+        let at = DmaAddr::new(sq.raw() + u64::from(slot) * SQE_SIZE);
+        wire.dma_read(self.bdf, at, &mut b)
+            .map_err(ControllerError::Bus)?;
+        self.descriptor_bytes.fetch_add(SQE_SIZE, Ordering::Relaxed);
+        sqe::decode(&b)
+            .map(|d| d.command)
+            .map_err(|code| ControllerError::BadEntry { code })
+    }
+
+    /// Fetches the entry at `slot` and executes it.
+    pub fn fetch_and_execute(
+        &mut self,
+        wire: &dyn Wire,
+        sq: DmaAddr,
+        slot: u16,
+    ) -> Result<u64, ControllerError> {
+        let cmd = self.fetch(wire, sq, slot)?;
+        self.execute(wire, &cmd)
     }
 
     /// Executes `cmd`: a read moves namespace blocks into the PRP pages, a

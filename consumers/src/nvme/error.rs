@@ -32,6 +32,17 @@ pub enum NvmeError {
     /// The DMA layer refused (mapping, a constraint violation naming the
     /// entry, a PRP list page allocation); the error says why.
     Dma(DmaError),
+    /// A submission queue depth outside 2..=4096.
+    BadQueueDepth {
+        /// The depth asked for.
+        depth: u16,
+    },
+    /// A command whose length is not 1..=65536 whole blocks (NLB cannot
+    /// say it).
+    BadCommandLength {
+        /// Its length.
+        len: u64,
+    },
     /// A DMA segment one SGL cannot describe.
     SglInvalid {
         /// The DMA segment's index.
@@ -105,6 +116,12 @@ impl fmt::Display for NvmeError {
             NvmeError::Dma(e) => write!(f, "DMA: {e}"),
             NvmeError::Share(e) => write!(f, "sharing: {e}"),
             NvmeError::Block(e) => write!(f, "block: {e}"),
+            NvmeError::BadQueueDepth { depth } => {
+                write!(f, "submission queue depth {depth} outside 2..=4096")
+            }
+            NvmeError::BadCommandLength { len } => {
+                write!(f, "command of {len:#x} bytes is not 1..=65536 blocks")
+            }
             NvmeError::SglInvalid { segment, rule } => write!(f, "DMA segment {segment} {rule}"),
             NvmeError::ForeignQueue { queue } => {
                 write!(f, "queue of {queue} is not this controller's")

@@ -18,8 +18,9 @@
 //! * [`Nvme::import`] attaches to a shared buffer; [`NvmeImport::submit`]
 //!   builds the command from the attachment's mapping (the same PRP path).
 //!
-//! Not modelled: queues, doorbells and interrupts (the command is a plain
-//! struct handed to whoever plays the controller), metadata, the
+//! Not modelled: completion queues and interrupts (a [`SubmissionQueue`] in
+//! coherent memory carries commands the controller fetches; the status comes
+//! back directly), metadata, the
 //! single-segment fast paths (`nvme_setup_prp_simple`), DMA pools (each PRP
 //! list is a whole coherent page).
 
@@ -32,8 +33,10 @@ mod error;
 mod import;
 mod inflight;
 pub mod prp;
+mod queue;
 mod request;
 pub mod sgl;
+pub mod sqe;
 
 pub use block_io::{BlockIo, NVME_DMA_ALIGNMENT, NVME_MAX_SEGS};
 pub use cmb::{Cmb, CmbError};
@@ -44,4 +47,5 @@ pub use error::NvmeError;
 pub use import::{ImportedIo, NvmeImport};
 pub use inflight::InFlight;
 pub use prp::{PrpRule, NVME_CTRL_PAGE_SIZE};
+pub use queue::SubmissionQueue;
 pub use request::{Op, Request};

@@ -3,6 +3,9 @@
 //! `rdma_rw_ctx_init`, then the block backend, io-cmd-bdev.c
 //! `nvmet_bdev_execute_rw`):
 //!
+//! Commands go through a submission queue in coherent memory; the
+//! controller fetches each entry, then its PRP list, with DMA reads.
+//!
 //! * host write: a buffer ([`IoBuffer`]), the NIC's RDMA READ of the host's
 //!   data completes into it, then block write requests (split at the
 //!   queue's limits) take it to the namespace;
@@ -16,7 +19,7 @@ use super::buffer::{IoBuffer, Source};
 use super::error::NvmetError;
 use super::port::{NvmetPort, ProviderChoice};
 use crate::block::{split, BlockQueue, BlockRequest, Op};
-use crate::nvme::{Namespace, Nvme, NvmeController};
+use crate::nvme::{Namespace, Nvme, NvmeController, SubmissionQueue};
 use crate::rdma::RdmaNic;
 use crate::wire::Wire;
 use dma_api::{Direction, PhysAddr, Segment};
@@ -42,6 +45,7 @@ pub struct Target {
     nic: RdmaNic,
     nvme: Nvme,
     queue: BlockQueue,
+    sq: SubmissionQueue,
     ctrl: NvmeController,
 }
 
@@ -57,6 +61,7 @@ impl Target {
     ) -> Result<Self, NvmetError> {
         let choice = port.choose()?;
         let queue = nvme.queue(true)?;
+        let sq = nvme.create_sq(64)?;
         let ctrl = NvmeController::new(nvme.device().bdf(), ns);
         Ok(Self {
             port,
@@ -64,6 +69,7 @@ impl Target {
             nic,
             nvme,
             queue,
+            sq,
             ctrl,
         })
     }
@@ -97,8 +103,10 @@ impl Target {
             if let Some(m) = io.mapped() {
                 segs.extend_from_slice(m.segments());
             }
+            // The controller fetches the entry from the submission queue.
             // An error drops `io`, which unmaps and frees.
-            self.ctrl.execute(wire, io.command())?;
+            let slot = self.sq.submit(io.command())?;
+            self.ctrl.fetch_and_execute(wire, self.sq.base(), slot)?;
             io.complete()?;
         }
         Ok(segs)
