@@ -448,3 +448,49 @@ fn the_controller_fetches_commands_from_the_submission_queue() {
     sq.delete().unwrap();
     assert_quiet(&a, n.device(), before);
 }
+
+#[test]
+fn a_peer_refused_in_the_middle_of_the_iova_links_leaves_nothing_linked() {
+    use dma_sim::machine::{Machine, REFERENCE_NAME, REFERENCE_TOML};
+    // Host bridge off the P2P allowlist: nvme2 (other root port) cannot
+    // reach rdma0's p2pmem.
+    let src = REFERENCE_TOML.replace("device = 0x2020", "device = 0x1234");
+    let a = build(
+        Machine::from_toml_str(REFERENCE_NAME, &src).unwrap(),
+        IommuMode::Strict,
+    );
+    let n = Nvme::probe(a.find("nvme2").unwrap().device.clone()).unwrap();
+    let before = n.device().context().ram_in_use();
+    let q = n.queue(true).unwrap();
+    let who = n.device().bdf();
+    let ram = (PhysAddr::new(HIGH), 0x2000);
+    // The IOVA a three-page RAM request gets (the size of the failing one
+    // below), then released.
+    let probe = BlockRequest::new(Op::Write, 0, &[ram, (PhysAddr::new(HIGH + 0x4000), 0x1000)]);
+    let m = q.map(&probe).unwrap();
+    assert_eq!(m.path(), MapPath::Iova);
+    let iova = m.segments()[0].dma;
+    a.fabric.dma_read(who, iova, &mut [0; 8]).unwrap();
+    m.unmap().unwrap();
+    // RAM first (linked), then the unreachable peer: the dispatcher refuses
+    // at the second link.
+    let req = BlockRequest::new(Op::Write, 0, &[ram, (PhysAddr::new(RDMA_P2PMEM), 0x1000)]);
+    match q.map(&req).unwrap_err() {
+        BlockError::Dma(DmaError::P2pUnreachable {
+            provider, client, ..
+        }) => assert_eq!((provider, client), (a.find("rdma0").unwrap().bdf, who)),
+        e => panic!("{e}"),
+    }
+    // The RAM piece's link is gone (the reservation reuses the same IOVA,
+    // so a leaked link would be there)...
+    a.fabric.take_faults();
+    assert!(
+        a.fabric.dma_read(who, iova, &mut [0; 8]).is_err(),
+        "a link was left behind"
+    );
+    // ...and the reservation was given back: the next request gets it again.
+    let m = q.map(&probe).unwrap();
+    assert_eq!(m.segments()[0].dma, iova);
+    m.unmap().unwrap();
+    assert_quiet(&a, n.device(), before);
+}
