@@ -2,7 +2,8 @@
 //! queue limits taken from the device's DMA constraints, splitting at those
 //! limits, and request mapping with a **per-segment** P2P check.
 //!
-//! Linux: block/bio.c, block/blk-merge.c (`bio_split_rw_at`,
+//! Linux: block/bio.c, block/blk-merge.c (`bio_attempt_back_merge`,
+//! `ll_back_merge_fn`, `bio_split_rw_at`,
 //! `bvec_split_segs`, `get_max_segment_size`, `bvec_gap_to_prev`),
 //! block/blk-settings.c (`blk_validate_limits`), block/blk-mq-dma.c
 //! (`blk_rq_dma_map_iter_start` / `_next`, `blk_can_dma_map_iova`).
@@ -19,10 +20,12 @@ mod error;
 mod import;
 mod limits;
 mod map;
+mod merge;
 mod split;
 
 pub use bio::{Bio, BioVec, BlockRequest, Op, SECTOR_SIZE};
 pub use error::{BlockError, LimitViolation};
 pub use limits::{Features, QueueLimits};
 pub use map::{BlockQueue, MapPath, MappedRequest, MappedSegment, Piece};
+pub use merge::merge_bios;
 pub use split::split;
