@@ -122,6 +122,12 @@ fn a_mixed_request_maps_each_segment_by_its_route_and_reads_land() {
             "{mode:?}: bus address"
         );
         assert!(routes.contains(&SegmentRoute::Ram));
+        // Peer memory only: no IOVA space needed, the table path.
+        let only_peer = BlockRequest::new(Op::Read, 0, &[(PhysAddr::new(RDMA_P2PMEM), 0x1000)]);
+        let m = q.map(&only_peer).unwrap();
+        assert_eq!(m.path(), MapPath::PerSegment);
+        assert_eq!(m.segments()[0].dma.raw(), RDMA_P2PMEM);
+        m.unmap().unwrap();
         if path == MapPath::Iova {
             // RAM before and after the peer: two linked runs, the peer between.
             assert_eq!(

@@ -13,9 +13,9 @@
 //!    reachable by bus address is not linked and keeps its bus address
 //!    (`dma_iova_link` says [`IovaLink::Bus`](dma_api::IovaLink::Bus)), and
 //!    contiguous links come back as one DMA segment;
-//! 4. otherwise (no IOMMU, no reservation, or a queue without a virt
-//!    boundary) the request is a table mapped with `map_sgtable`, one
-//!    decision per entry.
+//! 4. otherwise (no IOMMU, no reservation, a queue without a virt
+//!    boundary, or a request of peer memory only) the request is a table
+//!    mapped with `map_sgtable`, one decision per entry.
 //!
 //! On any error nothing stays mapped.
 
@@ -188,7 +188,12 @@ impl BlockQueue {
         let pieces = self.classify(req)?;
         self.check_peers(&pieces)?;
         let dir = req.op.direction();
-        if self.can_map_iova() {
+        // A request of peer memory only needs no IOVA space when its peers
+        // are reached by bus address (Linux maps `PCI_P2PDMA_MAP_BUS_ADDR`
+        // segments without one); the table path decides per entry and
+        // links host-bridge peers itself.
+        let all_peer = pieces.iter().all(|p| matches!(p.kind, SegKind::PeerBar(_)));
+        if self.can_map_iova() && !all_peer {
             if let Some((state, len, segments)) = self.map_iova(&pieces, dir)? {
                 return Ok(MappedRequest {
                     dev: self.dev.clone(),
