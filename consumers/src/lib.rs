@@ -44,6 +44,7 @@
 
 pub mod apu;
 pub mod dgpu;
+pub mod hmm;
 pub mod nvme;
 pub mod rdma;
 pub mod sysram;

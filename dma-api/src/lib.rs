@@ -127,6 +127,7 @@ pub mod direct;
 pub mod direction;
 pub mod error;
 pub mod fallback;
+pub mod hmm;
 pub mod mem;
 pub mod middleware;
 pub mod port;

@@ -51,6 +51,7 @@
 extern crate alloc;
 
 pub mod assembly;
+pub mod engine;
 pub mod fabric;
 pub mod iommu_adapter;
 pub mod machine;
