@@ -49,3 +49,4 @@ pub mod nvme;
 pub mod rdma;
 pub mod sysram;
 pub mod vfio;
+pub mod xen_zcopy;

@@ -135,6 +135,7 @@ pub mod share;
 pub mod swiotlb;
 pub mod sync;
 pub mod types;
+pub mod xdomain;
 
 /// What a driver needs in scope: `use dma_api::prelude::*;`.
 pub mod prelude {

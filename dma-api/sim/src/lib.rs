@@ -57,6 +57,7 @@ pub mod iommu_adapter;
 pub mod machine;
 pub mod ram;
 pub mod sysfs;
+pub mod xen;
 
 pub use assembly::{Assembly, AssemblyOptions, IommuMode};
 pub use iommu_adapter::RcIommu;
