@@ -55,6 +55,7 @@ pub mod engine;
 pub mod fabric;
 pub mod iommu_adapter;
 pub mod machine;
+pub mod mm;
 pub mod ram;
 pub mod sysfs;
 pub mod xen;

@@ -95,6 +95,18 @@ pub enum HmmError {
         /// The virtual address.
         va: u64,
     },
+    /// A virtual page that is already mapped.
+    Mapped {
+        /// The virtual address.
+        va: u64,
+    },
+    /// A backing whose kind in the memory map is not the one claimed.
+    WrongKind {
+        /// Start.
+        phys: PhysAddr,
+        /// Length.
+        len: u64,
+    },
 }
 
 impl From<MemError> for HmmError {
@@ -154,6 +166,11 @@ impl fmt::Display for HmmError {
             }
             Self::Memory(e) => write!(f, "{e}"),
             Self::Unmapped { va } => write!(f, "virtual address {va:#x} is not mapped"),
+            Self::Mapped { va } => write!(f, "virtual address {va:#x} is already mapped"),
+            Self::WrongKind { phys, len } => write!(
+                f,
+                "range {phys} + {len:#x} is not the kind of memory claimed for it"
+            ),
         }
     }
 }

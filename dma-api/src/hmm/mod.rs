@@ -28,6 +28,7 @@ mod owner;
 mod peer;
 mod region;
 mod registry;
+mod vma;
 
 pub use engine::DeviceEngine;
 pub use error::HmmError;
@@ -35,3 +36,4 @@ pub use owner::{DevicePrivateOwner, PeerAnswer, PeerAsk};
 pub use peer::{PageDecision, PeerMapping};
 pub use region::request_free_region;
 pub use registry::{DevicePrivateMemory, MigrationObserver};
+pub use vma::{Backing, HmmPfn, VirtAddr};
