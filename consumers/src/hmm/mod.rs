@@ -166,7 +166,7 @@ impl DevicePrivateOwner for HmmGpu {
                 }
             },
             Some(PairRule::Refuse) => PeerAnswer::Refuse(format!(
-                "{} does not share its device memory with {} ({:?})",
+                "{} does not share its device memory with {} ({})",
                 ask.provider, ask.client, ask.access
             )),
             Some(PairRule::Migrate) | None => PeerAnswer::Migrate,
