@@ -135,3 +135,69 @@ fn a_ram_only_importer_migrates_or_is_refused_and_a_pin_blocks_migration() {
         .unwrap();
     assert_eq!(att.negotiation().unwrap().placement, Placement::SystemRam);
 }
+
+/// Exports a slice of nvme0's CMB; an importer that cannot reach it is
+/// redirected to RAM copies it keeps (several ranges).
+struct CopyingExporter {
+    bdf: dma_api::Bdf,
+    copies: Vec<(PhysAddr, u64)>,
+}
+
+impl dma_api::share::Exporter for CopyingExporter {
+    fn device(&self) -> dma_api::Bdf {
+        self.bdf
+    }
+    fn caps(&self) -> dma_api::share::ExporterCaps {
+        dma_api::share::ExporterCaps::default()
+    }
+    fn answer(&self, _: &dma_api::share::AttachAsk<'_>) -> dma_api::share::Action {
+        dma_api::share::Action::Redirect(self.copies.clone())
+    }
+}
+
+#[test]
+fn a_redirect_to_several_ranges_lives_in_the_buffer_policy_for_that_importer_only() {
+    let a = reference(IommuMode::Strict);
+    let cmb = PhysAddr::new(NVME0_CMB);
+    let p0 = a.ctx.alloc_ram(3 * 4096).unwrap();
+    let copies = vec![(p0, 4096), (PhysAddr::new(p0.raw() + 2 * 4096), 4096)];
+    let data = pattern(2 * 4096, 7);
+    cpu_write(&a, copies[0].0, &data[..4096]);
+    cpu_write(&a, copies[1].0, &data[4096..]);
+    let ex = Arc::new(CopyingExporter {
+        bdf: bdf(&a, "nvme0"),
+        copies: copies.clone(),
+    });
+    let buf = dma_api::share::SharedBuffer::export(&a.ctx, ex, &[(cmb, 2 * 4096)]).unwrap();
+    // gpu0 cannot read the CMB (the root complex does not forward peer
+    // reads): redirected to the copies.
+    let gpu = bdf(&a, "gpu0");
+    let mut att = buf
+        .attach(
+            dev(&a, "gpu0"),
+            ImporterCaps::any(ShareAccess::Read, true),
+            Arc::new(Counting::default()),
+        )
+        .unwrap();
+    let n = att.negotiation().unwrap();
+    assert_eq!(n.action, dma_api::share::Action::Redirect(copies.clone()));
+    let m = att.map(Direction::ToDevice).unwrap();
+    assert!(m.segments().iter().all(|s| s.route == SegmentRoute::Ram));
+    assert_eq!(dev_read(&a, gpu, &m).unwrap(), data);
+    att.unmap(m.id()).unwrap();
+    // The redirect is the buffer's policy for gpu0 only: gpu0's own map of
+    // the CMB lands in the first copy; nvme1 still writes the CMB by bus
+    // address.
+    let d = dev(&a, "gpu0").explain_map(cmb, 4096, Direction::ToDevice);
+    assert_eq!(d.target.map(|t| t.0), Some(copies[0].0), "{:?}", d.error);
+    let d = dev(&a, "nvme1").explain_map(cmb, 4096, Direction::FromDevice);
+    assert!(
+        matches!(d.target, Some((_, dma_api::port::SegTarget::PeerBus(_)))),
+        "{:?}",
+        d.error
+    );
+    // Detached: the redirect is gone with it.
+    att.detach().unwrap();
+    let d = dev(&a, "gpu0").explain_map(cmb, 4096, Direction::ToDevice);
+    assert!(d.error.is_some(), "the read is unreachable again");
+}

@@ -259,6 +259,26 @@ pub enum DmaError {
         /// The length.
         len: u64,
     },
+    /// A provider's redirect to several ranges whose lengths do not add up
+    /// to the range asked for.
+    RedirectLength {
+        /// The provider whose policy answered.
+        provider: Bdf,
+        /// The length asked for.
+        asked: u64,
+        /// The sum of the ranges' lengths (`None`: it overflows).
+        total: Option<u64>,
+    },
+    /// A single mapping (`map_phys`) of a range its provider redirected to
+    /// several RAM ranges that are not adjacent: there is no one DMA address
+    /// for it. Map it in a table (one segment per range) or link it through
+    /// the two-step IOVA API.
+    RedirectScattered {
+        /// The provider whose policy answered.
+        provider: Bdf,
+        /// The RAM ranges `(start, length)` the bytes are in, in order.
+        pieces: Vec<(PhysAddr, u64)>,
+    },
 
     // ---- NoResources ----
     /// Not enough memory for bookkeeping or an allocation.
@@ -536,6 +556,8 @@ impl DmaError {
             | UnknownMemory { .. }
             | OutOfBounds { .. }
             | BadRedirect { .. }
+            | RedirectLength { .. }
+            | RedirectScattered { .. }
             | NotPeerMemory { .. }
             | UnmapLengthMismatch { .. }
             | KindMismatch { .. }
@@ -801,6 +823,28 @@ impl fmt::Display for DmaError {
             BadRedirect { provider, to, len } => write!(
                 f,
                 "policy of {provider} redirected to {to} + {len:#x}, which is not system RAM"
+            ),
+            RedirectLength {
+                provider,
+                asked,
+                total,
+            } => match total {
+                Some(t) => write!(
+                    f,
+                    "policy of {provider} redirected {asked:#x} bytes to ranges of {t:#x} bytes in all"
+                ),
+                None => write!(
+                    f,
+                    "policy of {provider} redirected {asked:#x} bytes to ranges whose lengths overflow"
+                ),
+            },
+            RedirectScattered { provider, pieces } => write!(
+                f,
+                "policy of {provider} redirected the range to {} separate RAM ranges (first {} + {:#x}): \
+                 no single DMA address; map it in a table or through the IOVA API",
+                pieces.len(),
+                pieces.first().map_or(PhysAddr::new(0), |p| p.0),
+                pieces.first().map_or(0, |p| p.1)
             ),
             SwiotlbFull { len, slots } => write!(
                 f,

@@ -140,9 +140,9 @@ pub mod xdomain;
 /// What a driver needs in scope: `use dma_api::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        segments, Bdf, CoherentAllocation, CpuBuffer, DeviceMapping, Direction, DmaAddr, DmaAttrs,
-        DmaDevice, DmaError, DmaMask, ErrorKind, MappedSgTable, MappedTable, PhysAddr, Segment,
-        SegmentRoute,
+        segments, Bdf, ClassifiedTable, CoherentAllocation, CpuBuffer, DeviceMapping, Direction,
+        DmaAddr, DmaAttrs, DmaDevice, DmaError, DmaMask, ErrorKind, MappedSgTable, MappedTable,
+        PhysAddr, Segment, SegmentRoute,
     };
 }
 
@@ -160,9 +160,9 @@ pub use arch_port::{
 };
 pub use attrs::DmaAttrs;
 pub use device::{
-    segments, Bidirectional, CoherentAllocation, CpuBuffer, CpuView, DeviceMapping, DmaContext,
-    DmaDevice, FromDevice, IovaLink, MappedSgTable, MappedTable, P2pMemRegistration, Segment,
-    SegmentRoute, ToDevice,
+    segments, Bidirectional, ClassifiedTable, CoherentAllocation, CpuBuffer, CpuView,
+    DeviceMapping, DmaContext, DmaDevice, FromDevice, IovaLink, MappedSgTable, MappedTable,
+    P2pMemRegistration, Segment, SegmentRoute, ToDevice,
 };
 pub use direction::Direction;
 pub use dma_pci::{

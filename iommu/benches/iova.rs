@@ -174,6 +174,18 @@ fn fill_and_refill<A: PageAlloc>(
     n: usize,
     make: impl Fn() -> A,
 ) {
+    // Checked once before timing: the fill and the refill succeed (the
+    // allocators panic on failure) and hand out distinct ranges.
+    {
+        let mut a = make();
+        let hs: Vec<A::H> = (0..n).map(|_| a.alloc(1)).collect();
+        for h in hs.iter().step_by(2) {
+            a.free(*h);
+        }
+        for _ in (0..n).step_by(2) {
+            black_box(a.alloc(1));
+        }
+    }
     g.bench_function(BenchmarkId::new(format!("fill/{name}"), n), |b| {
         b.iter_batched(
             &make,
@@ -311,6 +323,20 @@ fn two_threads(c: &mut Criterion) {
         IovaDomain::new(4096, Iova::ZERO).unwrap(),
         2,
     ));
+    // Checked once before timing: both threads' pairs succeed and everything
+    // they allocated is free again (cached or in the tree).
+    two_threads_run(1000, |t, n| {
+        for i in 0..n {
+            let pages = SIZES[((i as usize) + t) % 6];
+            let r = ours.alloc_fast_on(t, pages, limit, true).expect("alloc");
+            assert!(r.last() <= limit && r.pages() >= pages);
+            ours.free_fast_on(t, r).expect("free");
+        }
+    });
+    assert_eq!(
+        ours.with_domain(|d| d.allocated_count()) as u64,
+        ours.stats().cached
+    );
     g.bench_function("ours_fast per-cpu", |b| {
         b.iter_custom(|iters| {
             two_threads_run(iters, |t, n| {
@@ -373,12 +399,108 @@ fn two_threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// IOVA space fragmentation after a long mixed churn: 20k live ranges of
+/// {1..32} pages in a 4 GiB space (the 32-bit DMA window), 2M free+alloc
+/// pairs, then the largest free extent against the total free space, for our
+/// tree, our cached domain (cached ranges count as allocated) and
+/// offset-allocator (whose largest region is rounded to its size bins).
+/// Printed, not timed; the timed part is one more churn pair on the result.
+fn fragmentation(c: &mut Criterion) {
+    const PAGES: u64 = 1 << 20;
+    const LIVE: usize = 20_000;
+    const OPS: usize = 2_000_000;
+    let limit = Iova::new(PAGES * 4096 - 1);
+    // The same pseudo-random sequence of sizes and victims for each.
+    let sizes = |rng: &mut Rng| SIZES[(rng.next() % 6) as usize];
+    let mut tree = IovaDomain::new(4096, Iova::ZERO).unwrap();
+    {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut held: Vec<IovaRange> = (0..LIVE)
+            .map(|_| tree.alloc(sizes(&mut rng), limit, true).expect("space"))
+            .collect();
+        for _ in 0..OPS {
+            let i = (rng.next() % LIVE as u64) as usize;
+            tree.free(held[i].start()).expect("allocated");
+            held[i] = tree.alloc(sizes(&mut rng), limit, true).expect("space");
+        }
+    }
+    let t = tree.free_space(limit);
+    let fast = CachedIovaDomain::new(IovaDomain::new(4096, Iova::ZERO).unwrap(), 1);
+    {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut held: Vec<IovaRange> = (0..LIVE)
+            .map(|_| {
+                fast.alloc_fast_on(0, sizes(&mut rng), limit, true)
+                    .expect("space")
+            })
+            .collect();
+        for _ in 0..OPS {
+            let i = (rng.next() % LIVE as u64) as usize;
+            fast.free_fast_on(0, held[i]).expect("allocated");
+            held[i] = fast
+                .alloc_fast_on(0, sizes(&mut rng), limit, true)
+                .expect("space");
+        }
+    }
+    let f = fast.with_domain(|d| d.free_space(limit));
+    let mut off = offset_allocator::Allocator::<u32>::with_max_allocs(PAGES as u32, 65_536);
+    {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut held: Vec<offset_allocator::Allocation<u32>> = (0..LIVE)
+            .map(|_| off.allocate(sizes(&mut rng) as u32).expect("space"))
+            .collect();
+        for _ in 0..OPS {
+            let i = (rng.next() % LIVE as u64) as usize;
+            off.free(held[i]);
+            held[i] = off.allocate(sizes(&mut rng) as u32).expect("space");
+        }
+    }
+    let o = off.storage_report();
+    let pm = |largest: u64, total: u64| (largest * 1000).checked_div(total).unwrap_or(1000);
+    eprintln!(
+        "fragmentation after {OPS} mixed churn pairs, {LIVE} live, 4 GiB space \
+         (largest free / total free, pages): ours_tree {}/{} = {}.{}% in {} extents; \
+         ours_fast {}/{} = {}.{}% in {} extents; offset-allocator {}/{} = {}.{}%",
+        t.largest,
+        t.total,
+        t.largest_permille() / 10,
+        t.largest_permille() % 10,
+        t.extents,
+        f.largest,
+        f.total,
+        f.largest_permille() / 10,
+        f.largest_permille() % 10,
+        f.extents,
+        o.largest_free_region,
+        o.total_free_space,
+        pm(
+            u64::from(o.largest_free_region),
+            u64::from(o.total_free_space)
+        ) / 10,
+        pm(
+            u64::from(o.largest_free_region),
+            u64::from(o.total_free_space)
+        ) % 10,
+    );
+    assert!(t.total > 0 && f.total > 0 && o.total_free_space > 0);
+    let mut g = c.benchmark_group("fragmented");
+    g.sample_size(10);
+    g.bench_function("ours_tree alloc+free 8p", |b| {
+        b.iter(|| {
+            let r = tree.alloc(8, limit, true).expect("space");
+            tree.free(black_box(r).start()).expect("allocated");
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     fill,
     churn_1page,
     churn_mixed,
     fast_path,
-    two_threads
+    two_threads,
+    fragmentation
 );
 criterion_main!(benches);

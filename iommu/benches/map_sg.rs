@@ -80,6 +80,7 @@ fn round_trip(b: &IommuDmaBackend, t: &mut SgTable, plan: &[SegPlan]) {
     let n = b
         .map_sg(t, plan, Direction::Bidirectional, DmaAttrs::empty())
         .expect("map_sg");
+    debug_assert!(n >= 1);
     black_box(n);
     b.unmap_sg(t, plan, Direction::Bidirectional, DmaAttrs::empty())
         .expect("unmap_sg");
@@ -92,6 +93,14 @@ fn bench(c: &mut Criterion) {
         for (kind, peer) in [("ram", false), ("half_peer", true)] {
             let b = backend(ty);
             let (mut t, plan) = table(peer);
+            // Checked once before timing: the table maps to at least one DMA
+            // segment and unmaps.
+            let n = b
+                .map_sg(&mut t, &plan, Direction::Bidirectional, DmaAttrs::empty())
+                .expect("map_sg");
+            assert!(n >= 1 && n <= NSEG as usize, "{mode}/{kind}: {n} segments");
+            b.unmap_sg(&mut t, &plan, Direction::Bidirectional, DmaAttrs::empty())
+                .expect("unmap_sg");
             // Summary: ns per segment over a fixed run.
             let iters = 2000u32;
             let start = Instant::now();
@@ -118,6 +127,34 @@ fn bench(c: &mut Criterion) {
             .expect("domain");
         let rw = dma_iommu::Prot::READ | dma_iommu::Prot::WRITE | dma_iommu::Prot::CACHE;
         let base = 0x8000_0000u64;
+        // Checked once before timing: every page translates, then none.
+        for i in 0..NSEG {
+            io.map(
+                d,
+                dma_iommu::Iova::new(base + i * 0x1000),
+                PhysAddr::new(0x1_0000_0000 + i * 0x2000),
+                0x1000,
+                rw,
+            )
+            .expect("map");
+        }
+        for i in 0..NSEG {
+            let pa = io
+                .page_table(d)
+                .expect("table")
+                .iova_to_phys(dma_iommu::Iova::new(base + i * 0x1000 + 8));
+            assert_eq!(pa, Some(PhysAddr::new(0x1_0000_0000 + i * 0x2000 + 8)));
+        }
+        let t = io
+            .unmap(d, dma_iommu::Iova::new(base), NSEG * 0x1000)
+            .expect("unmap");
+        io.flush(t).expect("flush");
+        assert_eq!(
+            io.page_table(d)
+                .expect("table")
+                .iova_to_phys(dma_iommu::Iova::new(base)),
+            None
+        );
         g.bench_function(BenchmarkId::new("baseline", "pt_only"), |bch| {
             bch.iter(|| {
                 for i in 0..NSEG {
@@ -146,7 +183,26 @@ fn bench_two_step_sparse(c: &mut Criterion) {
     let b = backend(DomainType::Dma);
     let ops = b.iova_ops().expect("two-step API");
     for (name, size) in [("1GiB", 1u64 << 30), ("64GiB", 64u64 << 30)] {
+        // Checked once before timing (below): the whole sequence succeeds.
+        let mut checked = false;
         g.bench_function(BenchmarkId::new("destroy", name), |bch| {
+            if !checked {
+                checked = true;
+                let phys = PhysAddr::new(0x1_0000_0000);
+                let st = ops.try_alloc(phys, size).expect("try_alloc");
+                ops.link(
+                    &st,
+                    phys,
+                    size - MIB2,
+                    MIB2,
+                    Direction::ToDevice,
+                    DmaAttrs::empty(),
+                )
+                .expect("link");
+                ops.sync(&st, size - MIB2, MIB2).expect("sync");
+                ops.destroy(st, size, Direction::ToDevice, DmaAttrs::empty())
+                    .expect("destroy");
+            }
             bch.iter(|| {
                 let phys = PhysAddr::new(0x1_0000_0000);
                 let st = ops.try_alloc(phys, size).expect("try_alloc");

@@ -1,8 +1,14 @@
-//! Map/unmap 1 GiB in 4 KiB and in 2 MiB pages: our VT-d second-stage table
-//! (in simulated RAM) side by side with the `x86_64` crate's
-//! `MappedPageTable` over heap-backed frames. One `map`/`unmap` call per
-//! page, as `dma_map_page`-style callers do; flush tokens are ignored on the
-//! peer side and released immediately on ours.
+//! Map/unmap 1 GiB in 4 KiB and in 2 MiB pages: our tables (VT-d second
+//! stage, AMD v1, ARM LPAE stage 1, all 4-level, in simulated RAM) side by
+//! side with the `x86_64` crate's `MappedPageTable` over heap-backed frames.
+//! `per-page`: one `map`/`unmap` call per page, as `dma_map_page`-style
+//! callers do; flush tokens are ignored on the peer side and released
+//! immediately on ours. `pages`: one `map_pages`/`unmap_pages` call for the
+//! whole GiB (Linux's batched io-pgtable ops).
+//!
+//! Every workload runs once, checked, before it is timed (the walker reads
+//! back what was mapped; unmaps return the full size), so no timing can hide
+//! an error.
 //!
 //! `unsafe` is needed only for the peer's `PageTableFrameMapping` /
 //! `FrameAllocator` traits and `map_to`; the library itself stays safe.
@@ -13,7 +19,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use dma_iommu::pgtable::{PageTable, Prot, VtdSs};
+use dma_iommu::pgtable::{AmdV1, ArmLpae, ArmStage, Granule, PageTable, Prot, PtFormat, VtdSs};
 use dma_iommu::{Iova, PhysAddr};
 use x86_64::structures::paging::mapper::{MappedPageTable, Mapper, PageTableFrameMapping};
 use x86_64::structures::paging::{
@@ -24,28 +30,35 @@ use x86_64::{PhysAddr as XPhys, VirtAddr};
 const GIB: u64 = 1 << 30;
 const IOVA_BASE: u64 = 0x40_0000_0000;
 const PA_BASE: u64 = 0x1_0000_0000;
+const RW: Prot = Prot::READ.union(Prot::WRITE);
 
 // ---------------------------------------------------------------- ours
 
-fn ours_new() -> PageTable<VtdSs> {
-    PageTable::new(VtdSs::new(4).unwrap()).unwrap()
+fn vtdss() -> VtdSs {
+    VtdSs::new(4).expect("vtdss")
+}
+fn amdv1() -> AmdV1 {
+    AmdV1::new(4).expect("amdv1")
+}
+fn arm() -> ArmLpae {
+    ArmLpae::new(ArmStage::S1, Granule::G4K, 48, 48).expect("arm lpae")
 }
 
-fn ours_map(pt: &mut PageTable<VtdSs>, page: u64) {
+fn ours_map<F: PtFormat>(pt: &mut PageTable<F>, page: u64) {
     let mut off = 0;
     while off < GIB {
         pt.map(
             Iova::new(IOVA_BASE + off),
             PhysAddr::new(PA_BASE + off),
             page,
-            Prot::READ | Prot::WRITE,
+            RW,
         )
-        .unwrap();
+        .expect("checked before timing");
         off += page;
     }
 }
 
-fn ours_unmap(pt: &mut PageTable<VtdSs>, page: u64) {
+fn ours_unmap<F: PtFormat>(pt: &mut PageTable<F>, page: u64) {
     let mut off = 0;
     while off < GIB {
         let (n, g) = pt.unmap(Iova::new(IOVA_BASE + off), page);
@@ -53,6 +66,72 @@ fn ours_unmap(pt: &mut PageTable<VtdSs>, page: u64) {
         pt.release(g);
         off += page;
     }
+}
+
+fn ours_map_pages<F: PtFormat>(pt: &mut PageTable<F>, page: u64) {
+    let mut mapped = 0;
+    pt.map_pages(
+        Iova::new(IOVA_BASE),
+        PhysAddr::new(PA_BASE),
+        page,
+        GIB / page,
+        RW,
+        &mut mapped,
+    )
+    .expect("checked before timing");
+}
+
+fn ours_unmap_pages<F: PtFormat>(pt: &mut PageTable<F>, page: u64) {
+    let (n, g) = pt.unmap_pages(Iova::new(IOVA_BASE), page, GIB / page);
+    debug_assert_eq!(n, GIB);
+    pt.release(g);
+}
+
+/// One checked run of a workload: every page translates (the hardware
+/// walker over the simulated RAM and `iova_to_phys` agree), then everything
+/// unmaps and nothing translates any more.
+fn check_ours<F: PtFormat + Copy>(fmt: F, page: u64, batched: bool) {
+    let mut pt = PageTable::new(fmt).expect("table");
+    if batched {
+        let mut mapped = 0;
+        pt.map_pages(
+            Iova::new(IOVA_BASE),
+            PhysAddr::new(PA_BASE),
+            page,
+            GIB / page,
+            RW,
+            &mut mapped,
+        )
+        .expect("map_pages");
+        assert_eq!(mapped, GIB, "{}: map_pages mapped", fmt.name());
+    } else {
+        ours_map(&mut pt, page);
+    }
+    assert_eq!(pt.leaf_count() as u64, GIB / page, "{}", fmt.name());
+    let regs = pt.hw_regs();
+    {
+        let mem = pt.mem().read().expect("ram");
+        for off in [0, page - 8, GIB / 2 + 0x1230, GIB - 8] {
+            let w = dma_iommu::walker::walk(&regs, &*mem, Iova::new(IOVA_BASE + off))
+                .expect("walker translates");
+            assert_eq!(w.pa, PhysAddr::new(PA_BASE + off), "{}", fmt.name());
+        }
+    }
+    if batched {
+        let (n, g) = pt.unmap_pages(Iova::new(IOVA_BASE), page, GIB / page);
+        assert_eq!(n, GIB, "{}: unmap_pages", fmt.name());
+        pt.release(g);
+    } else {
+        let mut off = 0;
+        while off < GIB {
+            let (n, g) = pt.unmap(Iova::new(IOVA_BASE + off), page);
+            assert_eq!(n, page, "{}: unmap at {off:#x}", fmt.name());
+            pt.release(g);
+            off += page;
+        }
+    }
+    assert_eq!(pt.leaf_count(), 0, "{}", fmt.name());
+    assert_eq!(pt.iova_to_phys(Iova::new(IOVA_BASE)), None);
 }
 
 // ---------------------------------------------------------------- x86_64 peer
@@ -101,6 +180,22 @@ impl Peer {
         // SAFETY: `root` is a valid level-4 table and every frame referenced
         // from it is mapped by `frames` (see the trait impl above).
         unsafe { MappedPageTable::new(&mut self.root, self.frames.clone()) }
+    }
+
+    fn map(&mut self, page: u64) {
+        if page == 4096 {
+            self.map_4k()
+        } else {
+            self.map_2m()
+        }
+    }
+
+    fn unmap(&mut self, page: u64) {
+        if page == 4096 {
+            self.unmap_4k()
+        } else {
+            self.unmap_2m()
+        }
     }
 
     fn map_4k(&mut self) {
@@ -158,78 +253,119 @@ impl Peer {
 
 // ---------------------------------------------------------------- benches
 
+fn bench_format<F: PtFormat + Copy>(c: &mut Criterion, name: &str, fmt: F, page: u64, label: &str) {
+    check_ours(fmt, page, false);
+    check_ours(fmt, page, true);
+    let pages = GIB / page;
+    let mut g = c.benchmark_group(format!("map_1GiB_{label}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(pages));
+    g.bench_function(format!("unidma_{name}"), |b| {
+        b.iter_batched(
+            || PageTable::new(fmt).expect("table"),
+            |mut pt| {
+                ours_map(&mut pt, page);
+                pt
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(format!("unidma_{name}_map_pages"), |b| {
+        b.iter_batched(
+            || PageTable::new(fmt).expect("table"),
+            |mut pt| {
+                ours_map_pages(&mut pt, page);
+                pt
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    let mut g = c.benchmark_group(format!("unmap_1GiB_{label}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(pages));
+    let mapped = || {
+        let mut pt = PageTable::new(fmt).expect("table");
+        ours_map(&mut pt, page);
+        pt
+    };
+    g.bench_function(format!("unidma_{name}"), |b| {
+        b.iter_batched(
+            mapped,
+            |mut pt| {
+                ours_unmap(&mut pt, page);
+                pt
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(format!("unidma_{name}_unmap_pages"), |b| {
+        b.iter_batched(
+            mapped,
+            |mut pt| {
+                ours_unmap_pages(&mut pt, page);
+                pt
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn bench_peer(c: &mut Criterion, page: u64, label: &str) {
+    let pages = GIB / page;
+    // Checked once: every page translates, then nothing does.
+    {
+        use x86_64::structures::paging::mapper::Translate;
+        let mut p = Peer::new();
+        p.map(page);
+        for off in [0, page - 8, GIB - 8] {
+            let a = p.mapper().translate_addr(VirtAddr::new(IOVA_BASE + off));
+            assert_eq!(a, Some(XPhys::new(PA_BASE + off)));
+        }
+        p.unmap(page);
+        assert_eq!(p.mapper().translate_addr(VirtAddr::new(IOVA_BASE)), None);
+    }
+    let mut g = c.benchmark_group(format!("map_1GiB_{label}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(pages));
+    g.bench_function("x86_64_mapped", |b| {
+        b.iter_batched(
+            Peer::new,
+            |mut p| {
+                p.map(page);
+                p
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    let mut g = c.benchmark_group(format!("unmap_1GiB_{label}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(pages));
+    g.bench_function("x86_64_mapped", |b| {
+        b.iter_batched(
+            || {
+                let mut p = Peer::new();
+                p.map(page);
+                p
+            },
+            |mut p| {
+                p.unmap(page);
+                p
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     for (label, page) in [("4K", 4096u64), ("2M", 1u64 << 21)] {
-        let pages = GIB / page;
-        let mut g = c.benchmark_group(format!("map_1GiB_{label}"));
-        g.sample_size(10);
-        g.throughput(Throughput::Elements(pages));
-        g.bench_function("unidma_vtdss", |b| {
-            b.iter_batched(
-                ours_new,
-                |mut pt| {
-                    ours_map(&mut pt, page);
-                    pt
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        g.bench_function("x86_64_mapped", |b| {
-            b.iter_batched(
-                Peer::new,
-                |mut p| {
-                    if page == 4096 {
-                        p.map_4k()
-                    } else {
-                        p.map_2m()
-                    }
-                    p
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        g.finish();
-
-        let mut g = c.benchmark_group(format!("unmap_1GiB_{label}"));
-        g.sample_size(10);
-        g.throughput(Throughput::Elements(pages));
-        g.bench_function("unidma_vtdss", |b| {
-            b.iter_batched(
-                || {
-                    let mut pt = ours_new();
-                    ours_map(&mut pt, page);
-                    pt
-                },
-                |mut pt| {
-                    ours_unmap(&mut pt, page);
-                    pt
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        g.bench_function("x86_64_mapped", |b| {
-            b.iter_batched(
-                || {
-                    let mut p = Peer::new();
-                    if page == 4096 {
-                        p.map_4k()
-                    } else {
-                        p.map_2m()
-                    }
-                    p
-                },
-                |mut p| {
-                    if page == 4096 {
-                        p.unmap_4k()
-                    } else {
-                        p.unmap_2m()
-                    }
-                    p
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        g.finish();
+        bench_peer(c, page, label);
+        bench_format(c, "vtdss", vtdss(), page, label);
+        bench_format(c, "amdv1", amdv1(), page, label);
+        bench_format(c, "arm_lpae", arm(), page, label);
     }
 }
 
@@ -237,7 +373,7 @@ fn bench(c: &mut Criterion) {
 /// writer's `iova_to_phys`, the hardware walker, and the peer's
 /// `translate_addr`.
 fn bench_translate(c: &mut Criterion) {
-    let mut pt = ours_new();
+    let mut pt = PageTable::new(vtdss()).expect("table");
     ours_map(&mut pt, 4096);
     let mut peer = Peer::new();
     peer.map_4k();
@@ -250,6 +386,21 @@ fn bench_translate(c: &mut Criterion) {
             IOVA_BASE + (x % GIB)
         })
         .collect();
+    // Checked once: every probe translates the same on all three paths, so
+    // no timed lookup takes a miss path.
+    let regs = pt.hw_regs();
+    {
+        use x86_64::structures::paging::mapper::Translate;
+        let m = pt.mem().read().expect("ram");
+        let x86 = peer.mapper();
+        for &p in &probes {
+            let want = PA_BASE + (p - IOVA_BASE);
+            assert_eq!(pt.iova_to_phys(Iova::new(p)), Some(PhysAddr::new(want)));
+            let w = dma_iommu::walker::walk(&regs, &*m, Iova::new(p)).expect("walker");
+            assert_eq!(w.pa, PhysAddr::new(want));
+            assert_eq!(x86.translate_addr(VirtAddr::new(p)), Some(XPhys::new(want)));
+        }
+    }
     let mut g = c.benchmark_group("translate_64k_random");
     g.sample_size(10);
     g.throughput(Throughput::Elements(probes.len() as u64));
@@ -261,9 +412,8 @@ fn bench_translate(c: &mut Criterion) {
                 .fold(0u64, u64::wrapping_add)
         })
     });
-    let regs = pt.hw_regs();
     g.bench_function("unidma_hw_walker", |b| {
-        let m = pt.mem().read().unwrap();
+        let m = pt.mem().read().expect("ram");
         b.iter(|| {
             probes
                 .iter()
@@ -295,20 +445,22 @@ fn bench_translate(c: &mut Criterion) {
 /// One `map` call for the whole 1 GiB with a 4K-aligned (not 2M-aligned)
 /// physical base, so the engine itself walks out 262144 4K leaves.
 fn bench_range_map(c: &mut Criterion) {
+    let one_call = |pt: &mut PageTable<VtdSs>| {
+        pt.map(Iova::new(IOVA_BASE), PhysAddr::new(PA_BASE + 4096), GIB, RW)
+    };
+    {
+        let mut pt = PageTable::new(vtdss()).expect("table");
+        one_call(&mut pt).expect("one-call map");
+        assert_eq!(pt.leaf_count() as u64, GIB / 4096);
+    }
     let mut g = c.benchmark_group("map_1GiB_4K_one_call");
     g.sample_size(10);
     g.throughput(Throughput::Elements(GIB / 4096));
     g.bench_function("unidma_vtdss", |b| {
         b.iter_batched(
-            ours_new,
+            || PageTable::new(vtdss()).expect("table"),
             |mut pt| {
-                pt.map(
-                    Iova::new(IOVA_BASE),
-                    PhysAddr::new(PA_BASE + 4096),
-                    GIB,
-                    Prot::READ | Prot::WRITE,
-                )
-                .unwrap();
+                one_call(&mut pt).expect("checked before timing");
                 pt
             },
             BatchSize::PerIteration,

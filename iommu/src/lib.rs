@@ -55,7 +55,7 @@ pub use pgtable::{
     AmdV1, AnyFormat, ArmLpae, ArmStage, Gather, Granule, PageTable, Prot, PtError, PtFormat, VtdSs,
 };
 #[cfg(feature = "std")]
-pub use pgtable::{PhysMem, SharedMem};
+pub use pgtable::{PhysMem, SharedMem, SharedTableMem};
 pub use scatterlist::{Iova, PhysAddr};
 pub use walker::{Access, Fault, HwRegs};
 

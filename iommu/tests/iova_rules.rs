@@ -564,3 +564,24 @@ fn flush_cpu_returns_only_that_cpus_cache() {
     // CPU 1 still gets its cached range back.
     assert_eq!(c.alloc_fast_on(1, 8, lim, true).unwrap(), b);
 }
+
+#[test]
+fn free_space_reports_total_largest_and_extents_below_the_limit() {
+    let mut d = dom();
+    let lim = pages_limit(100);
+    // Frames 1..=99 are usable below the limit (frame 0 never is).
+    assert_eq!(d.free_space(lim).total, 99);
+    assert_eq!(d.free_space(lim).largest_permille(), 1000);
+    let hs: Vec<IovaRange> = (0..10).map(|_| d.alloc(1, lim, false).unwrap()).collect();
+    // Top-down: frames 90..=99 taken; free every other one.
+    for h in hs.iter().step_by(2) {
+        d.free(h.start()).unwrap();
+    }
+    let f = d.free_space(lim);
+    assert_eq!(f.total, 89 + 5);
+    assert_eq!(f.largest, 89);
+    assert_eq!(f.extents, 6);
+    assert_eq!(f.largest_permille(), 89 * 1000 / 94);
+    // Space above the limit is not counted.
+    assert_eq!(d.free_space(pages_limit(50)).total, 49);
+}

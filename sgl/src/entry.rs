@@ -247,6 +247,16 @@ impl SgEntry {
         }
     }
 
+    /// True for a system-RAM entry ([`SegKind::Ram`]): one byte compare, for
+    /// hot loops that only need to know whether anything else is present.
+    #[inline]
+    pub const fn is_ram(&self) -> bool {
+        !matches!(
+            self.kind_tag,
+            TAG_PEER_BAR | TAG_STOLEN_RAM | TAG_DEVICE_PRIVATE
+        )
+    }
+
     /// DMA address (Linux `sg_dma_address`).
     #[inline]
     pub const fn dma_address(&self) -> DmaAddr {
@@ -385,6 +395,7 @@ mod tests {
         ] {
             e.set_cpu(0x1000, 10, k);
             assert_eq!(e.kind(), k);
+            assert_eq!(e.is_ram(), k == SegKind::Ram, "{k:?}");
         }
     }
 

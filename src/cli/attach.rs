@@ -63,8 +63,7 @@ fn export(
         }
         _ => None,
     });
-    if let Some((carve, size)) = carve.filter(|c| c.1 >= range.1) {
-        let _ = size;
+    if let Some((carve, _)) = carve.filter(|c| c.1 >= range.1) {
         let gart = Gart::identity(range.0, carve, range.1 / 4096);
         let apu = Apu::probe(asm.ctx.clone(), bdf, gart)?;
         let buf = apu.export(0, len)?;

@@ -79,6 +79,14 @@ pub fn decision_json(m: &Machine, d: &Decision, iommu: &str) -> Value {
         PolicyDecision::Allow => json!({ "decision": "allow" }),
         PolicyDecision::Refuse(r) => json!({ "decision": "refuse", "reason": r }),
         PolicyDecision::Redirect(to) => json!({ "decision": "redirect", "to": to.to_string() }),
+        PolicyDecision::RedirectRanges(r) => json!({
+            "decision": "redirect",
+            "to": r.first().map(|(p, _)| p.to_string()),
+            "ranges": r
+                .iter()
+                .map(|(p, l)| json!({ "start": p.to_string(), "len": format!("{l:#x}") }))
+                .collect::<Vec<_>>(),
+        }),
     });
     let route = d.route.as_ref().map(|r| {
         json!({

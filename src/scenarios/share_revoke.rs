@@ -33,8 +33,13 @@ struct Streamer(Mutex<Option<MapId>>);
 
 impl ImporterOps for Streamer {
     fn revoke(&self, n: &mut Notice<'_>) {
-        if let Some(m) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = n.unmap(m);
+        let mut live = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = live.take() {
+            if n.unmap(m).is_err() {
+                // Not acknowledged: the revocation names this importer.
+                *live = Some(m);
+                return;
+            }
         }
         n.ack();
     }

@@ -59,16 +59,14 @@ impl Gart {
 }
 
 impl ProviderPolicy for Gart {
-    /// One contiguous carve-out piece: redirect there (mapped as RAM).
-    /// Several: refuse, naming how many — the sharing protocol redirects
-    /// such a buffer range by range.
+    /// The carve-out pieces behind the mapping: one is a plain redirect,
+    /// several a redirect to ranges (each mapped as RAM; the dispatcher
+    /// gives a table one segment per piece and links them at running IOVA
+    /// offsets).
     fn decide(&self, _: Bdf, phys: PhysAddr, len: u64, _: SegKind, _: Direction) -> PolicyDecision {
         match self.translate(phys, len) {
             Some(p) if p.len() == 1 => PolicyDecision::Redirect(p[0].0),
-            Some(p) => PolicyDecision::Refuse(format!(
-                "the aperture range [{phys}, +{len:#x}) is {} pieces of stolen RAM: attach through the APU's exporter",
-                p.len()
-            )),
+            Some(p) => PolicyDecision::RedirectRanges(p),
             None => PolicyDecision::Refuse(format!("[{phys}, +{len:#x}) is outside the aperture")),
         }
     }

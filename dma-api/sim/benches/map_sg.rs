@@ -5,7 +5,9 @@
 //!   kind decision, no check) vs `ram/device` — `DmaDevice::map_sgtable`:
 //!   every entry's kind checked against the memory map (one lookup per run of
 //!   entries in one range of the map), one kind test per segment, plan kept
-//!   for unmap. Target: ≤ 5 % apart.
+//!   for unmap. Target: ≤ 5 % apart. `ram/device_classified` — the same
+//!   table classified once (`DmaDevice::classify`): a map checks only the
+//!   stamp. Target: ≤ 2 % over the backend alone.
 //! * `half_peer/device` — every other segment is rdma0's registered p2pmem
 //!   (bus route through the switch), decided from the segment's kind, vs
 //!   `half_peer/per_entry_lookup` — the Linux-faithful baseline: the memory
@@ -13,7 +15,8 @@
 //!   per entry) before deciding; and `half_peer/per_page_lookup`, a lookup
 //!   for every 4 KiB page. Target: the flag design stays ahead of both.
 //!
-//! Each iteration maps and unmaps. Because the bench machine is shared and
+//! Each iteration maps and unmaps; every path is checked once (result and
+//! DMA view) before anything is timed. Because the bench machine is shared and
 //! noisy, the bench first prints an *interleaved* comparison of each pair
 //! (alternating blocks of 64 iterations, best block per side), which is what
 //! the targets are checked against; the criterion numbers follow.
@@ -166,6 +169,42 @@ fn bench(c: &mut Criterion) {
         backend.unmap_sg(half, &plan, dir, attrs).unwrap();
         n
     };
+    // Every timed path succeeds with the expected result (checked once here,
+    // before anything is timed): the device gives the backend's DMA view of
+    // the all-RAM table, and every half-peer variant maps all 256 segments.
+    {
+        let view = |t: &SgTable| -> Vec<_> {
+            t.dma_iter()
+                .map(|e| (e.dma_address(), e.dma_len(), e.dma_flags()))
+                .collect()
+        };
+        let mut t = ram.clone();
+        let n = backend
+            .map_sg(&mut t, &ram_plan, dir, attrs)
+            .expect("backend maps");
+        let backend_view = view(&t);
+        backend
+            .unmap_sg(&mut t, &ram_plan, dir, attrs)
+            .expect("backend unmaps");
+        assert_eq!(n as u64, SEGS);
+        let n = dev.map_sgtable(&mut t, dir, attrs).expect("device maps");
+        assert_eq!(n as u64, SEGS);
+        assert_eq!(view(&t), backend_view, "device and backend agree");
+        dev.unmap_sgtable(&mut t, dir, attrs)
+            .expect("device unmaps");
+        let mut h = half.clone();
+        let n = dev.map_sgtable(&mut h, dir, attrs).expect("device maps");
+        assert_eq!(n as u64, SEGS);
+        let peer = view(&h)
+            .iter()
+            .filter(|e| e.2.contains(scatterlist::DmaFlags::BUS_ADDRESS))
+            .count();
+        assert_eq!(peer as u64, SEGS / 2, "every other segment is a peer's");
+        dev.unmap_sgtable(&mut h, dir, attrs)
+            .expect("device unmaps");
+        assert_eq!(per_entry(&mut h) as u64, SEGS);
+        assert_eq!(per_page(&mut h) as u64, SEGS);
+    }
     {
         let mut t1 = ram.clone();
         let mut t2 = ram.clone();
@@ -181,6 +220,25 @@ fn bench(c: &mut Criterion) {
         );
         eprintln!(
             "interleaved ram: backend_only {base:?}, device {with:?}: kind decision overhead {:+.1} % (target <= 5 %)",
+            (with.as_secs_f64() / base.as_secs_f64() - 1.0) * 100.0
+        );
+        let mut t3 = ram.clone();
+        let mut c1 = dev.classify(ram.clone()).unwrap();
+        // Checked once: a classified map must succeed before it is timed.
+        dev.map_classified(&mut c1, dir, attrs).unwrap();
+        dev.unmap_classified(&mut c1, dir, attrs).unwrap();
+        let (base, with) = interleaved(
+            || {
+                backend.map_sg(&mut t3, &ram_plan, dir, attrs).unwrap();
+                backend.unmap_sg(&mut t3, &ram_plan, dir, attrs).unwrap();
+            },
+            || {
+                dev.map_classified(&mut c1, dir, attrs).unwrap();
+                dev.unmap_classified(&mut c1, dir, attrs).unwrap();
+            },
+        );
+        eprintln!(
+            "interleaved ram: backend_only {base:?}, device_classified {with:?}: overhead {:+.1} % (target <= 2 %)",
             (with.as_secs_f64() / base.as_secs_f64() - 1.0) * 100.0
         );
         let mut h1 = half.clone();
@@ -226,6 +284,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let n = dev.map_sgtable(&mut ram, dir, attrs).unwrap();
             dev.unmap_sgtable(&mut ram, dir, attrs).unwrap();
+            black_box(n)
+        })
+    });
+    let mut classified = dev.classify(ram.clone()).unwrap();
+    g.bench_function("ram/device_classified", |b| {
+        b.iter(|| {
+            let n = dev.map_classified(&mut classified, dir, attrs).unwrap();
+            dev.unmap_classified(&mut classified, dir, attrs).unwrap();
             black_box(n)
         })
     });

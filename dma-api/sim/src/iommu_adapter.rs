@@ -19,12 +19,14 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use crate::fabric::{RcFault, RcFaultReason, RootComplexIommu};
+use crate::fabric::{RcFault, RcFaultReason, RcRun, RootComplexIommu};
+use dma_api::types::PAGE_SIZE;
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 
 use dma_iommu::dma::SharedIommu;
 use dma_iommu::domain::{DomainType, GroupId, IommuFault};
 use dma_iommu::walker::{Access, Fault};
+use dma_iommu::Iommu;
 
 /// The root complex's view of one IOMMU: which requester belongs to which
 /// group (its context entries).
@@ -96,6 +98,39 @@ fn page_of(x: u64) -> u64 {
     x >> 12
 }
 
+/// Why the walker refused, as the root complex reports it.
+fn rc_reason(e: IommuFault) -> RcFaultReason {
+    match e {
+        IommuFault::NoDomain { .. } | IommuFault::Blocked { .. } => RcFaultReason::Blocked,
+        IommuFault::Walk(Fault::NotPresent { .. } | Fault::AddressSize { .. }) => {
+            RcFaultReason::NotPresent
+        }
+        IommuFault::Walk(Fault::Permission { .. }) => RcFaultReason::Permission,
+        IommuFault::Walk(other) => RcFaultReason::Other(other.to_string()),
+    }
+}
+
+impl RcIommu {
+    /// The requester's group and the IOMMU, locked, after the checks every
+    /// request starts with: a context entry, a domain that is not blocking.
+    /// `Ok(None)` for an identity domain (not translated).
+    fn context(
+        &self,
+        requester: Bdf,
+    ) -> Result<Option<(GroupId, std::sync::MutexGuard<'_, Iommu>)>, RcFaultReason> {
+        let group = self.group_of(requester).ok_or(RcFaultReason::NoContext)?;
+        let io = self
+            .iommu
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match io.group_domain(group).and_then(|d| io.domain_type(d)) {
+            None | Some(DomainType::Blocked) => Err(RcFaultReason::Blocked),
+            Some(DomainType::Identity) => Ok(None),
+            Some(DomainType::Dma | DomainType::DmaFq) => Ok(Some((group, io))),
+        }
+    }
+}
+
 impl RootComplexIommu for RcIommu {
     fn translate(
         &self,
@@ -110,9 +145,9 @@ impl RootComplexIommu for RcIommu {
             write,
             reason,
         };
-        let Some(group) = self.group_of(requester) else {
+        if self.group_of(requester).is_none() {
             return Err(fault(RcFaultReason::NoContext));
-        };
+        }
         if len == 0
             || addr
                 .raw()
@@ -123,29 +158,56 @@ impl RootComplexIommu for RcIommu {
                 "request of {len:#x} bytes crosses a page boundary or is empty"
             ))));
         }
-        let mut io = self
-            .iommu
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let ty = io.group_domain(group).and_then(|d| io.domain_type(d));
-        match ty {
-            None | Some(DomainType::Blocked) => return Err(fault(RcFaultReason::Blocked)),
-            Some(DomainType::Identity) => return Ok(None),
-            Some(DomainType::Dma | DomainType::DmaFq) => {}
-        }
+        let Some((group, mut io)) = self.context(requester).map_err(fault)? else {
+            return Ok(None);
+        };
         let access = if write { Access::Write } else { Access::Read };
-        match io.translate(group, addr.as_iova(), access) {
-            Ok(pa) => Ok(Some(pa)),
-            Err(IommuFault::NoDomain { .. } | IommuFault::Blocked { .. }) => {
-                Err(fault(RcFaultReason::Blocked))
-            }
-            Err(IommuFault::Walk(Fault::NotPresent { .. } | Fault::AddressSize { .. })) => {
-                Err(fault(RcFaultReason::NotPresent))
-            }
-            Err(IommuFault::Walk(Fault::Permission { .. })) => {
-                Err(fault(RcFaultReason::Permission))
-            }
-            Err(IommuFault::Walk(other)) => Err(fault(RcFaultReason::Other(other.to_string()))),
+        io.translate(group, addr.as_iova(), access)
+            .map(Some)
+            .map_err(|e| fault(rc_reason(e)))
+    }
+
+    /// One context lookup and one IOMMU lock for the run; then one IOTLB
+    /// lookup (or walk) per page, as the device's TLPs would cause.
+    fn translate_run(
+        &self,
+        requester: Bdf,
+        addr: DmaAddr,
+        len: u64,
+        write: bool,
+    ) -> Result<RcRun, RcFault> {
+        let fault = |reason| RcFault {
+            requester,
+            addr,
+            write,
+            reason,
+        };
+        if len == 0 || addr.raw().checked_add(len - 1).is_none() {
+            return Err(fault(RcFaultReason::Other(format!(
+                "run of {len:#x} bytes is empty or wraps"
+            ))));
         }
+        let Some((group, mut io)) = self.context(requester).map_err(fault)? else {
+            return Ok(RcRun { phys: None, len });
+        };
+        let access = if write { Access::Write } else { Access::Read };
+        let first = io
+            .translate(group, addr.as_iova(), access)
+            .map_err(|e| fault(rc_reason(e)))?;
+        let mut run = RcRun {
+            phys: Some(first),
+            len: len.min(PAGE_SIZE - addr.page_offset()),
+        };
+        while run.len < len {
+            // Cannot wrap: checked above.
+            let at = DmaAddr::new(addr.raw() + run.len);
+            match io.translate(group, at.as_iova(), access) {
+                Ok(p) if Some(p) == run.phys_at(run.len) => {
+                    run.len += (len - run.len).min(PAGE_SIZE);
+                }
+                _ => break,
+            }
+        }
+        Ok(run)
     }
 }

@@ -230,9 +230,16 @@ impl DmaConstraints {
         let screen = |acc, e: &SgEntry| {
             acc | Self::screen(max, nb, e.dma_address().raw(), u64::from(e.dma_len()))
         };
-        let bad = match plain(table, table.nents()) {
-            Some(slots) => slots.iter().fold(0u64, screen),
-            None => table.dma_iter().fold(0u64, screen),
+        let n = table.nents();
+        let bad = if n == table.orig_nents() && n == table.alloc_nents() {
+            // One DMA segment per CPU entry, no spare slot: every slot that
+            // is not a chain link holds a segment.
+            table
+                .slots()
+                .split(|e| e.is_chain())
+                .fold(0u64, |acc, data| data.iter().fold(acc, screen))
+        } else {
+            table.dma_iter().fold(0u64, screen)
         };
         if bad == 0 {
             return Ok(());

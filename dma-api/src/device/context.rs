@@ -217,7 +217,7 @@ impl DmaContext {
                 .filter_map(|r| r.last())
                 .max();
         }
-        Ok(DirectBackend::new(self.arch, dev, mmio, swiotlb, cfg))
+        Ok(DirectBackend::new(self.arch, dev, mmio, swiotlb, cfg).for_device(bdf))
     }
 }
 

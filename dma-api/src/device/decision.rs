@@ -113,6 +113,11 @@ impl fmt::Display for Decision {
                 PolicyDecision::Allow => "allow".to_string(),
                 PolicyDecision::Refuse(r) => format!("refuse ({r})"),
                 PolicyDecision::Redirect(to) => format!("redirect to RAM at {to}"),
+                PolicyDecision::RedirectRanges(r) => {
+                    let parts: Vec<String> =
+                        r.iter().map(|(p, l)| format!("{p} + {l:#x}")).collect();
+                    format!("redirect to RAM at {}", parts.join(", "))
+                }
             };
             writeln!(f, "  policy:  {s}")?;
         }

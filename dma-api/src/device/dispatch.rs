@@ -35,6 +35,7 @@ use crate::types::{BusAddr, PhysAddr, ProviderId, SegKind};
 use alloc::collections::BTreeMap;
 use alloc::string::ToString;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 /// Locks taken lazily, once per table, the first time a non-RAM segment
 /// needs them (RAM-only tables take none).
@@ -236,6 +237,9 @@ pub(crate) fn plan_segment(
                 Some(PolicyDecision::Redirect(to)) => {
                     redirect_to_ram(env, owner, owner_bdf, to, len)
                 }
+                Some(PolicyDecision::RedirectRanges(r)) => {
+                    redirect_to_ranges(env, owner, owner_bdf, &r, len)
+                }
                 Some(PolicyDecision::Allow) | None => Ok(SegPlan { phys, target }),
             };
         }
@@ -262,6 +266,9 @@ pub(crate) fn plan_segment(
         }
         Some(PolicyDecision::Redirect(to)) => {
             return redirect_to_ram(env, owner, owner_bdf, to, len)
+        }
+        Some(PolicyDecision::RedirectRanges(r)) => {
+            return redirect_to_ranges(env, owner, owner_bdf, &r, len)
         }
         Some(PolicyDecision::Allow) | None => {}
     }
@@ -389,5 +396,43 @@ fn redirect_to_ram(
             target: SegTarget::Ram,
         }),
         _ => Err(DmaError::BadRedirect { provider, to, len }),
+    }
+}
+
+/// A redirect to several ranges: each held to [`redirect_to_ram`]'s rules,
+/// their lengths adding up to `len`. Adjacent ranges merge; one range left
+/// is an ordinary redirect, several are [`DmaError::RedirectScattered`],
+/// which the table and IOVA paths expand (one segment or link per range).
+fn redirect_to_ranges(
+    env: &mut Env<'_>,
+    owner: ProviderId,
+    provider: Bdf,
+    ranges: &[(PhysAddr, u64)],
+    len: u64,
+) -> Result<SegPlan, DmaError> {
+    let total = ranges
+        .iter()
+        .try_fold(0u64, |acc, &(_, l)| acc.checked_add(l));
+    if total != Some(len) || ranges.iter().any(|&(_, l)| l == 0) {
+        return Err(DmaError::RedirectLength {
+            provider,
+            asked: len,
+            total,
+        });
+    }
+    let mut pieces: Vec<(PhysAddr, u64)> = Vec::with_capacity(ranges.len());
+    for &(to, l) in ranges {
+        redirect_to_ram(env, owner, provider, to, l)?;
+        match pieces.last_mut() {
+            Some((start, n)) if start.checked_add(*n) == Some(to) => *n += l,
+            _ => pieces.push((to, l)),
+        }
+    }
+    match pieces.as_slice() {
+        [(phys, _)] => Ok(SegPlan {
+            phys: *phys,
+            target: SegTarget::Ram,
+        }),
+        _ => Err(DmaError::RedirectScattered { provider, pieces }),
     }
 }

@@ -11,6 +11,7 @@
 //! backend then maps. [`DmaDevice::explain_map`] returns the [`Decision`]
 //! trace `unidma map` prints.
 
+mod classified;
 mod coherent;
 mod constraints;
 mod context;
@@ -24,6 +25,7 @@ mod raw;
 mod segments;
 mod typed;
 
+pub use classified::ClassifiedTable;
 pub use coherent::CoherentAllocation;
 pub use constraints::{
     ConstraintViolation, DmaConstraints, EntryAddr, DEFAULT_MAX_SEG_SIZE, DEFAULT_SEG_BOUNDARY_MASK,
@@ -41,6 +43,8 @@ pub use typed::{
     ToDevice,
 };
 
+#[cfg(test)]
+mod classified_tests;
 #[cfg(test)]
 mod constraints_tests;
 #[cfg(test)]

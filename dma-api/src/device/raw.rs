@@ -13,6 +13,7 @@
 //! first CPU address, `orig_nents`), with a stack per key for the rare case
 //! of one buffer mapped twice through identical tables.
 
+use super::constraints::DmaConstraints;
 use super::context::DmaContext;
 use super::decision::Decision;
 use super::dispatch::{plan_segment, Env};
@@ -52,6 +53,9 @@ type Fingerprint = (u64, u64, usize);
 struct PlanRecord {
     fingerprint: Fingerprint,
     plan: Vec<SegPlan>,
+    /// The caller's table as it was before a multi-range redirect expanded
+    /// it (one entry per RAM range): put back on unmap.
+    original: Option<SgTable>,
 }
 
 /// Plans of live tables, one per table.
@@ -65,20 +69,15 @@ impl TablePlans {
     /// to a table dropped while mapped (its storage was reused): that
     /// mapping leaked in the backend, and its plan is returned so the caller
     /// can report the leak.
-    fn insert(
-        &mut self,
-        key: TableKey,
-        fingerprint: Fingerprint,
-        plan: Vec<SegPlan>,
-    ) -> Option<PlanRecord> {
-        self.live.insert(key, PlanRecord { fingerprint, plan })
+    fn insert(&mut self, key: TableKey, record: PlanRecord) -> Option<PlanRecord> {
+        self.live.insert(key, record)
     }
 
-    /// Takes the plan of the table at `key` if it is the table that was
+    /// Takes the record of the table at `key` if it is the table that was
     /// mapped there.
-    fn remove(&mut self, key: TableKey, fingerprint: Fingerprint) -> Option<Vec<SegPlan>> {
+    fn remove(&mut self, key: TableKey, fingerprint: Fingerprint) -> Option<PlanRecord> {
         match self.live.get(&key) {
-            Some(r) if r.fingerprint == fingerprint => self.live.remove(&key).map(|r| r.plan),
+            Some(r) if r.fingerprint == fingerprint => self.live.remove(&key),
             _ => None,
         }
     }
@@ -154,46 +153,49 @@ fn verify_into(
     plan: &mut Vec<SegPlan>,
     sc: Screen,
 ) -> Result<Pass, DmaError> {
-    // The common case first, for a table built in one go (no chain link
-    // among its slots): every entry claims RAM and the span from the lowest
-    // start to the highest end lies in one RAM range of the map. One
-    // branch-free pass and one lookup then check every entry.
+    // The common case first: every entry claims RAM and the span from the
+    // lowest start to the highest end lies in one RAM range of the map. One
+    // pass over the raw slots (chain links skipped; every other slot is a
+    // CPU entry when no allocated entry is spare) screens, collects the span
+    // and writes the RAM plan; one lookup then checks every entry.
     let n = table.orig_nents();
-    if table.slot_count() == table.alloc_nents() {
-        if let Some(slots) = table.slots().get(..n) {
-            let mut acc = (u64::MAX, 0u64, false, 0u64, 0u64, 0u64);
-            for (i, e) in slots.iter().enumerate() {
+    if table.alloc_nents() == n {
+        plan.reserve(n);
+        let (mut lo, mut hi, mut other) = (u64::MAX, 0u64, false);
+        let (mut bad, mut gaps, mut prev_end, mut inner) = (0u64, 0u64, 0u64, 0u64);
+        // The slices between chain links hold the CPU entries.
+        for data in table.slots().split(|e| e.is_chain()) {
+            plan.extend(data.iter().map(|e| SegPlan {
+                phys: e.phys(),
+                target: SegTarget::Ram,
+            }));
+            for e in data {
                 let (s, l) = (e.phys().raw(), u64::from(e.len()));
-                let (lo, hi, other, bad, gaps, prev_end) = acc;
-                let inner = if i == 0 { 0 } else { prev_end | s };
-                acc = (
-                    lo.min(s),
-                    hi.max(s.wrapping_add(l).wrapping_sub(1)),
-                    other | (e.kind() != scatterlist::SegKind::Ram),
-                    bad | screen(sc, s, l),
-                    gaps | inner,
-                    s.wrapping_add(l),
-                );
-            }
-            let (lo, hi, other, bad, gaps, _) = acc;
-            let whole = !other
-                && lo <= hi
-                && matches!(
-                    memmap.kind_of_range(PhysAddr::new(lo), hi - lo + 1),
-                    Some((_, scatterlist::SegKind::Ram))
-                );
-            if whole {
-                plan.extend(slots.iter().map(|e| SegPlan {
-                    phys: e.phys(),
-                    target: SegTarget::Ram,
-                }));
-                return Ok(Pass {
-                    all_ram: true,
-                    bad,
-                    gaps,
-                });
+                let end = s.wrapping_add(l);
+                lo = lo.min(s);
+                hi = hi.max(end.wrapping_sub(1));
+                other |= !e.is_ram();
+                bad |= screen(sc, s, l);
+                // `inner` is 0 for the first entry, all ones after it.
+                gaps |= (prev_end | s) & inner;
+                inner = u64::MAX;
+                prev_end = end;
             }
         }
+        let whole = !other
+            && lo <= hi
+            && matches!(
+                memmap.kind_of_range(PhysAddr::new(lo), hi - lo + 1),
+                Some((_, scatterlist::SegKind::Ram))
+            );
+        if whole && plan.len() == n {
+            return Ok(Pass {
+                all_ram: true,
+                bad,
+                gaps,
+            });
+        }
+        plan.clear();
     }
     // The range of the last lookup, as raw [start, end] and its kind.
     let (mut lo, mut hi, mut known) = (1u64, 0u64, scatterlist::SegKind::Ram);
@@ -235,6 +237,57 @@ fn verify_into(
         });
     }
     Ok(Pass { all_ram, bad, gaps })
+}
+
+/// Appends a RAM plan for every CPU entry of `table`: slice by slice
+/// between chain links when no allocated entry is spare.
+fn ram_plan(table: &SgTable, plan: &mut Vec<SegPlan>) {
+    let ram = |e: &scatterlist::SgEntry| SegPlan {
+        phys: e.phys(),
+        target: SegTarget::Ram,
+    };
+    if table.alloc_nents() == table.orig_nents() {
+        plan.reserve(table.orig_nents());
+        for data in table.slots().split(|e| e.is_chain()) {
+            plan.extend(data.iter().map(ram));
+        }
+    } else {
+        plan.extend(table.iter().map(ram));
+    }
+}
+
+/// How [`DmaDevice::plan_into`] treats a table.
+enum PlanMode<'a> {
+    /// Kinds checked against the memory map; constraints not (a query).
+    Unchecked,
+    /// Kinds and constraints checked (a map).
+    Checked,
+    /// A classified table: nothing checked while the stamp holds, else
+    /// checked as `Checked` and the stamp renewed.
+    Stamped(&'a mut Stamp),
+}
+
+/// What a classified table was checked against: the memory map's
+/// generation, the device and its constraints at the time. Equal stamps
+/// mean the check would find the same.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Stamp {
+    generation: u64,
+    device: DeviceId,
+    constraints: DmaConstraints,
+    /// Every entry is system RAM.
+    pub(super) all_ram: bool,
+}
+
+impl Stamp {
+    fn now(dev: &DmaDevice, generation: u64, all_ram: bool) -> Self {
+        Self {
+            generation,
+            device: dev.id,
+            constraints: dev.constraints(),
+            all_ram,
+        }
+    }
 }
 
 /// What [`DmaDevice::iova_link`] did with a range.
@@ -503,34 +556,70 @@ impl DmaDevice {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
+        self.map_with(table, dir, attrs, None)
+    }
+
+    /// [`DmaDevice::map_sgtable`], with the stamp of a
+    /// [`ClassifiedTable`](super::ClassifiedTable): while the stamp holds
+    /// (same memory-map generation, device and constraints), the entries
+    /// are not checked again; otherwise they are, and the stamp renewed.
+    pub(super) fn map_with(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+        stamp: Option<&mut Stamp>,
+    ) -> Result<usize, DmaError> {
         if table.is_dma_mapped() {
             return Err(DmaError::AlreadyMapped {
                 orig_nents: table.orig_nents(),
             });
         }
         let mut plan = take_spare(table.orig_nents());
-        if let Err(e) = self.plan_into(table, dir, &mut plan, true) {
-            give_spare(plan);
-            return Err(e);
-        }
-        let n = match self.backend.map_sg(table, &plan, dir, attrs) {
-            Ok(n) => n,
+        let original = match self.plan_expanding(table, dir, &mut plan, stamp) {
+            Ok(o) => o,
             Err(e) => {
                 give_spare(plan);
                 return Err(e);
             }
         };
-        if let Err(e) = self.check_mapped_constraints(table) {
+        // A failure from here on puts the caller's table back as it was.
+        let restore = |table: &mut SgTable, original: Option<SgTable>| {
+            if let Some(o) = original {
+                *table = o;
+            }
+        };
+        let n = match self.backend.map_sg(table, &plan, dir, attrs) {
+            Ok(n) => n,
+            Err(e) => {
+                give_spare(plan);
+                restore(table, original);
+                return Err(e);
+            }
+        };
+        // Backends that screen their own segments while mapping (the direct
+        // backend) already refused a breaking one; the others get a pass.
+        let checked = if self.backend.checks_mapped_segments() {
+            Ok(())
+        } else {
+            self.check_mapped_constraints(table)
+        };
+        if let Err(e) = checked {
             let undo = self
                 .backend
                 .unmap_sg(table, &plan, dir, attrs | DmaAttrs::SKIP_CPU_SYNC);
             give_spare(plan);
+            if undo.is_ok() {
+                restore(table, original);
+            }
             return Err(e.with_cleanup(undo.err()));
         }
-        let stale =
-            self.tables
-                .lock()
-                .insert(Self::table_key(table), Self::fingerprint(table), plan);
+        let record = PlanRecord {
+            fingerprint: Self::fingerprint(table),
+            plan,
+            original,
+        };
+        let stale = self.tables.lock().insert(Self::table_key(table), record);
         if let Some(old) = stale {
             self.ctx.report_drop_error(DmaError::NotMapped {
                 dma: DmaAddr::new(old.fingerprint.0),
@@ -540,23 +629,168 @@ impl DmaDevice {
         Ok(n)
     }
 
+    /// Plans `table` for a map; an entry whose provider redirects it to
+    /// several RAM ranges ([`PolicyDecision::RedirectRanges`]) is replaced,
+    /// in the caller's table, by one entry per range (classified by the
+    /// memory map, cut to the device's segment rules), and the table planned
+    /// again. Returns the caller's table as it was if it was expanded (the
+    /// unmap puts it back); on error the table is as it was.
+    ///
+    /// [`PolicyDecision::RedirectRanges`]: crate::port::PolicyDecision::RedirectRanges
+    fn plan_expanding(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        plan: &mut Vec<SegPlan>,
+        mut stamp: Option<&mut Stamp>,
+    ) -> Result<Option<SgTable>, DmaError> {
+        let mut original: Option<SgTable> = None;
+        // Each round replaces one redirected entry by RAM; a policy that
+        // keeps redirecting the RAM it redirected to is cut off.
+        let mut rounds = table.orig_nents().saturating_mul(2).saturating_add(1);
+        loop {
+            plan.clear();
+            let mode = match stamp.as_deref_mut() {
+                Some(st) => PlanMode::Stamped(st),
+                None => PlanMode::Checked,
+            };
+            let err = match self.plan_into(table, dir, plan, mode) {
+                Ok(()) => return Ok(original),
+                Err(e) => e,
+            };
+            let expanded = match (&err, rounds) {
+                (DmaError::TableEntry { index, cause, .. }, 1..) => match &**cause {
+                    DmaError::RedirectScattered { pieces, .. } => {
+                        self.expand_entry(table, *index, pieces)
+                    }
+                    _ => Err(err),
+                },
+                _ => Err(err),
+            };
+            match expanded {
+                Ok(t) => {
+                    let before = core::mem::replace(table, t);
+                    original.get_or_insert(before);
+                    rounds -= 1;
+                    // The stamp describes the caller's table, never an
+                    // expansion of it (which may be all RAM where the
+                    // caller's is not).
+                    stamp = None;
+                }
+                Err(e) => {
+                    if let Some(o) = original {
+                        *table = o;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// `table` with entry `index` replaced by `pieces`, each classified by
+    /// the memory map; entries cut to the device's segment rules.
+    fn expand_entry(
+        &self,
+        table: &SgTable,
+        index: usize,
+        pieces: &[(PhysAddr, u64)],
+    ) -> Result<SgTable, DmaError> {
+        let memmap = self.ctx.memmap.read();
+        let mut ranges = Vec::with_capacity(table.orig_nents() + pieces.len());
+        for (i, e) in table.iter().enumerate() {
+            if i != index {
+                ranges.push((e.phys(), u64::from(e.len()), e.kind()));
+                continue;
+            }
+            for &(p, l) in pieces {
+                memmap
+                    .classify(p, l, |a, n, k| ranges.push((a, n, k)))
+                    .map_err(|at| DmaError::UnknownMemory {
+                        phys: at,
+                        len: l - at.raw().saturating_sub(p.raw()),
+                    })?;
+            }
+        }
+        let c = self.constraints();
+        Ok(SgTable::from_kinded_ranges_bounded(
+            &ranges,
+            u64::from(c.max_seg_size),
+            c.seg_boundary_mask,
+        )?)
+    }
+
     /// The plan for every CPU entry of `table`.
     pub fn plan_table(&self, table: &SgTable, dir: Direction) -> Result<Vec<SegPlan>, DmaError> {
         let mut plan = Vec::with_capacity(table.orig_nents());
-        self.plan_into(table, dir, &mut plan, false)?;
+        self.plan_into(table, dir, &mut plan, PlanMode::Unchecked)?;
         Ok(plan)
     }
 
-    /// The plan of every CPU entry; with `checked`, the table is also held
-    /// to the device's constraints (screened in the same pass; the exact
-    /// offender named only when the screen finds one).
+    /// The plan of every CPU entry. [`PlanMode::Checked`] also holds the
+    /// table to the device's constraints (screened in the same pass; the
+    /// exact offender named only when the screen finds one);
+    /// [`PlanMode::Stamped`] skips both checks while its stamp holds.
     fn plan_into(
         &self,
         table: &SgTable,
         dir: Direction,
         plan: &mut Vec<SegPlan>,
-        checked: bool,
+        mode: PlanMode<'_>,
     ) -> Result<(), DmaError> {
+        // An all-RAM table under a holding stamp needs only the memory
+        // map's generation: no topology lock, no entry looked at but to
+        // write its plan.
+        if let PlanMode::Stamped(st) = &mode {
+            if st.all_ram {
+                let generation = self.ctx.memmap.read().generation();
+                if **st == Stamp::now(self, generation, true) {
+                    ram_plan(table, plan);
+                    return Ok(());
+                }
+            }
+        }
+        let mut env = Env::new(&self.ctx);
+        // The context's lock order: topology before the memory map.
+        env.ensure_topo();
+        let checked = !matches!(mode, PlanMode::Unchecked);
+        let all_ram = match mode {
+            PlanMode::Stamped(st) => {
+                let now = Stamp::now(self, env.memmap().generation(), st.all_ram);
+                if *st == now {
+                    ram_plan(table, plan);
+                    st.all_ram
+                } else {
+                    let all_ram = self.verify_plan(&mut env, table, plan, checked)?;
+                    *st = Stamp { all_ram, ..now };
+                    all_ram
+                }
+            }
+            _ => self.verify_plan(&mut env, table, plan, checked)?,
+        };
+        if all_ram {
+            return Ok(());
+        }
+        for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
+            let kind = e.kind();
+            if kind != scatterlist::SegKind::Ram {
+                let (phys, len) = (e.phys(), u64::from(e.len()));
+                *p = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
+                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every entry's kind against the memory map (and, `checked`,
+    /// the device's constraints) and writes the RAM plan; true if every
+    /// entry is RAM.
+    fn verify_plan(
+        &self,
+        env: &mut Env<'_>,
+        table: &SgTable,
+        plan: &mut Vec<SegPlan>,
+        checked: bool,
+    ) -> Result<bool, DmaError> {
         // Kinds come from the memory map, never from the caller: one pass
         // checks every entry against it (one range lookup per run of entries
         // in one range of the map, like Linux's one pgmap check per sg entry)
@@ -578,24 +812,24 @@ impl DmaDevice {
                 0,
             )
         };
-        let mut env = Env::new(&self.ctx);
-        env.ensure_topo();
         let pass = verify_into(env.memmap(), table, plan, sc)?;
         if pass.bad != 0 || pass.gaps & virt != 0 {
             self.check_table_constraints(table)?;
         }
-        if pass.all_ram {
-            return Ok(());
-        }
-        for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
-            let kind = e.kind();
-            if kind != scatterlist::SegKind::Ram {
-                let (phys, len) = (e.phys(), u64::from(e.len()));
-                *p = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
-                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?;
-            }
-        }
-        Ok(())
+        Ok(pass.all_ram)
+    }
+
+    /// A stamp for `table` after checking it as [`DmaDevice::map_sgtable`]
+    /// does (kinds against the memory map, CPU entries against the
+    /// constraints), without mapping.
+    pub(super) fn stamp_table(&self, table: &SgTable) -> Result<Stamp, DmaError> {
+        let mut env = Env::new(&self.ctx);
+        env.ensure_topo();
+        let generation = env.memmap().generation();
+        let mut plan = take_spare(table.orig_nents());
+        let res = self.verify_plan(&mut env, table, &mut plan, true);
+        give_spare(plan);
+        Ok(Stamp::now(self, generation, res?))
     }
 
     /// A table over `ranges` whose kinds come from the memory map (never
@@ -683,25 +917,31 @@ impl DmaDevice {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let (key, fp) = (Self::table_key(table), Self::fingerprint(table));
-        let plan = {
+        let record = {
             let p = self.tables.lock().remove(key, fp);
             p.ok_or_else(|| DmaError::NotMapped {
                 dma: DmaAddr::new(fp.0),
                 len: table.total_dma_len(),
             })?
         };
-        match self.backend.unmap_sg(table, &plan, dir, attrs) {
+        match self.backend.unmap_sg(table, &record.plan, dir, attrs) {
             Ok(()) => {
-                give_spare(plan);
+                give_spare(record.plan);
+                if let Some(o) = record.original {
+                    *table = o;
+                }
                 Ok(())
             }
             Err(e) => {
                 // Not half-forgotten: the table stays mapped as far as the
                 // device knows, so a retry finds its plan again.
                 if table.is_dma_mapped() {
-                    self.tables.lock().insert(key, fp, plan);
+                    self.tables.lock().insert(key, record);
                 } else {
-                    give_spare(plan);
+                    give_spare(record.plan);
+                    if let Some(o) = record.original {
+                        *table = o;
+                    }
                 }
                 Err(e)
             }
@@ -847,7 +1087,8 @@ impl DmaDevice {
     /// memory map classifies `[phys, phys + size)`, then the provider's
     /// registration and policy, the oracle and the arch decide, exactly as
     /// for [`DmaDevice::map_phys`]. RAM (or a redirect to RAM) is linked at
-    /// `offset`; peer memory through the host bridge is linked as MMIO; a
+    /// `offset` (a redirect to several RAM ranges links each at its running
+    /// offset); peer memory through the host bridge is linked as MMIO; a
     /// peer reachable by bus address is *not* linked and comes back as
     /// [`IovaLink::Bus`] (Linux: `pci_p2pdma_state` says
     /// `PCI_P2PDMA_MAP_BUS_ADDR`, and the caller uses the bus address).
@@ -869,7 +1110,33 @@ impl DmaDevice {
             return Err(DmaError::ZeroLength { phys });
         }
         let kind = self.kind_of(phys, size)?;
-        let plan = self.plan_segment(phys, size, kind, dir)?;
+        let plan = match self.plan_segment(phys, size, kind, dir) {
+            Err(DmaError::RedirectScattered { pieces, .. }) => {
+                // Redirected to several RAM ranges: each is linked at its
+                // own running offset, so the IOVA range reads as the one
+                // range asked for (Linux links every range of a multi-range
+                // dma-buf export at offset 0: issue 15's aliasing bug).
+                let mut done = 0u64;
+                for &(p, l) in &pieces {
+                    if let Err(e) = ops.link(state, p, offset.saturating_add(done), l, dir, attrs) {
+                        let undo = match done {
+                            0 => Ok(()),
+                            _ => ops.unlink(
+                                state,
+                                offset,
+                                done,
+                                dir,
+                                attrs | DmaAttrs::SKIP_CPU_SYNC,
+                            ),
+                        };
+                        return Err(e.with_cleanup(undo.err()));
+                    }
+                    done += l;
+                }
+                return Ok(IovaLink::Linked);
+            }
+            other => other?,
+        };
         match plan.target {
             SegTarget::PeerBus(bus) => Ok(IovaLink::Bus(DmaAddr::from_bus(bus))),
             SegTarget::PeerHostBridge => {

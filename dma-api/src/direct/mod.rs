@@ -42,11 +42,12 @@ pub use cache_log::{CacheLog, CacheRecord, CACHE_LOG_KEEP};
 
 use crate::arch_port::{ArchDevice, ArchDma, SyncPoint};
 use crate::attrs::DmaAttrs;
+use crate::bdf::Bdf;
 use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::mask::DmaMask;
-use crate::port::{map_sg_per_entry, unmap_sg_per_entry};
+use crate::port::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry, SegmentRules};
 use crate::port::{
     CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan, SegTarget,
 };
@@ -119,6 +120,9 @@ pub struct DirectBackend {
     log: Mutex<CacheLog>,
     counters: Counters,
     name: String,
+    /// The device's BDF when known ([`DirectBackend::for_device`]): table
+    /// maps then screen their own DMA segments and name it in the error.
+    bdf: Option<Bdf>,
 }
 
 impl core::fmt::Debug for DirectBackend {
@@ -156,7 +160,17 @@ impl DirectBackend {
             coherent,
             log: Mutex::new(CacheLog::default()),
             counters: Counters::default(),
+            bdf: None,
         }
+    }
+
+    /// Names the device this backend serves: `map_sg` then refuses DMA
+    /// segments that break its segment rules itself, in the mapping pass
+    /// ([`DmaBackend::checks_mapped_segments`]), naming `bdf` in the error.
+    #[must_use]
+    pub fn for_device(mut self, bdf: Bdf) -> Self {
+        self.bdf = Some(bdf);
+        self
     }
 
     /// The device description, with its current streaming mask.
@@ -451,7 +465,13 @@ impl DmaBackend for DirectBackend {
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
         // dma-direct does not merge: one DMA segment per CPU entry.
-        map_sg_per_entry(self, table, plan, dir, attrs, DmaFlags::EMPTY)
+        match self.bdf {
+            Some(device) => {
+                let rules = SegmentRules::new(device, &self.lim.constraints());
+                map_sg_per_entry_within(self, table, plan, dir, attrs, rules)
+            }
+            None => map_sg_per_entry(self, table, plan, dir, attrs, DmaFlags::EMPTY),
+        }
     }
 
     fn unmap_sg(
@@ -512,6 +532,10 @@ impl DmaBackend for DirectBackend {
     fn opt_mapping_size(&self) -> u64 {
         // dma_opt_mapping_size: min(dma_max_mapping_size, ops hint = none).
         self.max_mapping_size()
+    }
+
+    fn checks_mapped_segments(&self) -> bool {
+        self.bdf.is_some()
     }
 
     fn merge_boundary(&self) -> u64 {

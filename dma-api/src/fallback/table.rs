@@ -103,7 +103,21 @@ pub fn map_sgtable_or_fallback(
     attrs: DmaAttrs,
     peer: Arc<dyn CpuMemory>,
 ) -> Result<TableFallback, DmaError> {
-    let plans = dev.plan_entries(table, dir, attrs);
+    let mut plans = dev.plan_entries(table, dir, attrs);
+    // An entry its provider redirects to several RAM ranges has no one plan
+    // but maps fine in a table (the map expands it): not an entry to stage.
+    for p in plans.iter_mut() {
+        if let Err(e) = p {
+            if let DmaError::RedirectScattered { pieces, .. } = e.root_cause() {
+                if let Some(&(phys, _)) = pieces.first() {
+                    *p = Ok(crate::port::SegPlan {
+                        phys,
+                        target: crate::port::SegTarget::Ram,
+                    });
+                }
+            }
+        }
+    }
     if let Some(e) = plans
         .iter()
         .filter_map(|p| p.as_ref().err())

@@ -291,6 +291,10 @@ impl<B: DmaBackend> DmaBackend for FaultInject<B> {
         self.inner.merge_boundary()
     }
 
+    fn checks_mapped_segments(&self) -> bool {
+        self.inner.checks_mapped_segments()
+    }
+
     fn iova_ops(&self) -> Option<&dyn IovaOps> {
         self.inner.iova_ops()
     }

@@ -80,6 +80,9 @@ macro_rules! forward_backend {
             fn merge_boundary(&self) -> u64 {
                 (**self).merge_boundary()
             }
+            fn checks_mapped_segments(&self) -> bool {
+                (**self).checks_mapped_segments()
+            }
             fn iova_ops(&self) -> Option<&dyn IovaOps> {
                 (**self).iova_ops()
             }

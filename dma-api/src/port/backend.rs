@@ -264,6 +264,20 @@ pub trait DmaBackend: Send + Sync {
     /// Linux `dma_get_merge_boundary` (0: cannot merge).
     fn merge_boundary(&self) -> u64;
 
+    /// True if [`map_sg`](DmaBackend::map_sg) itself refuses a DMA segment
+    /// that breaks the segment rules of the constraints it applies (longer
+    /// than the max segment size, crossing the segment boundary) with
+    /// [`DmaError::ConstraintViolated`] naming the entry, undoing the rest.
+    /// [`DmaDevice`](crate::device::DmaDevice) then skips its own pass over
+    /// the mapped segments. Linux has no such check outside dma-debug
+    /// (kernel/dma/debug.c `check_sg_segment`); dma-iommu's `__finalise_sg`
+    /// honours both rules by construction, dma-direct relies on the block
+    /// layer having built conforming entries. The default, `false`, makes
+    /// the device check every mapped table.
+    fn checks_mapped_segments(&self) -> bool {
+        false
+    }
+
     /// The two-step IOVA API, if this backend has an IOMMU behind it.
     fn iova_ops(&self) -> Option<&dyn IovaOps> {
         None

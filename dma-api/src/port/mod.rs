@@ -17,5 +17,5 @@ pub use backend::{
     CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan,
     SegTarget,
 };
-pub use per_entry::{map_sg_per_entry, unmap_sg_per_entry};
+pub use per_entry::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry, SegmentRules};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

@@ -9,9 +9,55 @@
 
 use super::backend::{DmaBackend, MapRequest, SegPlan, SegTarget};
 use crate::attrs::DmaAttrs;
+use crate::bdf::Bdf;
+use crate::device::DmaConstraints;
+use crate::device::EntryAddr;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use scatterlist::{DmaFlags, SgTable};
+
+/// The segment rules a backend holds its own DMA segments to while mapping
+/// ([`DmaBackend::checks_mapped_segments`]): the max segment size and the
+/// segment boundary of the device's constraints (kernel/dma/debug.c
+/// `check_sg_segment`, the rules dma-debug checks).
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentRules {
+    device: Bdf,
+    constraints: DmaConstraints,
+}
+
+impl SegmentRules {
+    /// The rules of `constraints` for `device` (named in the error).
+    pub fn new(device: Bdf, constraints: &DmaConstraints) -> Self {
+        Self {
+            device,
+            constraints: *constraints,
+        }
+    }
+
+    /// Non-zero if `[dma, dma + len)` may break a rule (exact test in
+    /// [`SegmentRules::violation`]).
+    #[inline]
+    fn screen(&self, dma: u64, len: u64) -> u64 {
+        let end = dma.wrapping_add(len).wrapping_sub(1);
+        u64::from(len > u64::from(self.constraints.max_seg_size))
+            | ((dma ^ end) & !self.constraints.seg_boundary_mask)
+    }
+
+    /// The error for DMA segment `index` if it breaks a rule.
+    fn violation(&self, index: usize, dma: crate::types::DmaAddr, len: u64) -> Option<DmaError> {
+        self.constraints
+            .check_segment(dma.raw(), len)
+            .err()
+            .map(|violation| DmaError::ConstraintViolated {
+                device: self.device,
+                index,
+                at: EntryAddr::Dma(dma),
+                len,
+                violation,
+            })
+    }
+}
 
 fn check_plan(table: &SgTable, plan: &[SegPlan]) -> Result<usize, DmaError> {
     let nents = table.orig_nents();
@@ -46,6 +92,42 @@ pub fn map_sg_per_entry<B: DmaBackend + ?Sized>(
     attrs: DmaAttrs,
     first_flags: DmaFlags,
 ) -> Result<usize, DmaError> {
+    map_entries(backend, table, plan, dir, attrs, first_flags, None)
+}
+
+/// [`map_sg_per_entry`] holding every DMA segment to `rules` in the same
+/// pass: a segment that breaks one fails the map with
+/// [`DmaError::ConstraintViolated`] naming it, and nothing stays mapped.
+/// For backends that answer `true` to
+/// [`DmaBackend::checks_mapped_segments`].
+pub fn map_sg_per_entry_within<B: DmaBackend + ?Sized>(
+    backend: &B,
+    table: &mut SgTable,
+    plan: &[SegPlan],
+    dir: Direction,
+    attrs: DmaAttrs,
+    rules: SegmentRules,
+) -> Result<usize, DmaError> {
+    map_entries(
+        backend,
+        table,
+        plan,
+        dir,
+        attrs,
+        DmaFlags::EMPTY,
+        Some(rules),
+    )
+}
+
+fn map_entries<B: DmaBackend + ?Sized>(
+    backend: &B,
+    table: &mut SgTable,
+    plan: &[SegPlan],
+    dir: Direction,
+    attrs: DmaAttrs,
+    first_flags: DmaFlags,
+    rules: Option<SegmentRules>,
+) -> Result<usize, DmaError> {
     let nents = check_plan(table, plan)?;
     let mut failed = None;
     let mut done = 0usize;
@@ -74,11 +156,22 @@ pub fn map_sg_per_entry<B: DmaBackend + ?Sized>(
                 DmaError::from(err)
             })
         });
-        if let Err(err) = res {
-            failed = Some(DmaError::at_entry(i, e.phys(), len, e.kind(), err));
-            break;
+        match res {
+            Err(err) => {
+                failed = Some(DmaError::at_entry(i, e.phys(), len, e.kind(), err));
+                break;
+            }
+            Ok(()) => done += 1,
         }
-        done += 1;
+        if let Some(r) = &rules {
+            let dma = e.dma_address();
+            if r.screen(dma.raw(), len) != 0 {
+                if let Some(err) = r.violation(i, dma, len) {
+                    failed = Some(err);
+                    break;
+                }
+            }
+        }
     }
     if let Some(err) = failed {
         for (e, p) in table.iter().zip(plan).take(done) {

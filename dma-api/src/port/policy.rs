@@ -10,6 +10,7 @@ use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::types::{PhysAddr, SegKind};
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The provider's answer for one range.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -21,6 +22,15 @@ pub enum PolicyDecision {
     /// Map this RAM range instead (same length): the memory really is, or has
     /// been migrated to, system RAM. Mapped as coherent RAM, not MMIO.
     Redirect(PhysAddr),
+    /// Map these RAM ranges `(start, length)`, in order, instead: together
+    /// they hold the asked range's bytes (their lengths sum to its length)
+    /// — a buffer migrated to scattered system pages. A table entry becomes
+    /// one DMA segment per range (adjacent ranges merge); the two-step IOVA
+    /// API links them at running offsets into one IOVA range; a single
+    /// mapping of ranges that are not adjacent has no one DMA address and is
+    /// refused with [`DmaError::RedirectScattered`](crate::DmaError). Each
+    /// range is held to the rules of [`PolicyDecision::Redirect`].
+    RedirectRanges(Vec<(PhysAddr, u64)>),
 }
 
 /// Implemented by the driver that owns non-RAM memory.

@@ -90,6 +90,7 @@ impl SharedBuffer {
         }
         let dir = caps.access.direction();
         let verdicts = inner.verdicts(&st, &dev, dir);
+        let mut policy_redirect = false;
         let (placement, action, redirect, reasons) = match fit(&verdicts, &caps) {
             Some(p) => (p, Action::None, None, Vec::new()),
             None => {
@@ -124,12 +125,9 @@ impl SharedBuffer {
                             return Err(no_ram(importer, &caps, reasons));
                         }
                         inner.check_redirect(&to)?;
-                        (
-                            Placement::SystemRam,
-                            Action::Redirect(to.clone()),
-                            Some(to),
-                            reasons,
-                        )
+                        policy_redirect = inner.install_client_redirect(importer, &to);
+                        let own = (!policy_redirect).then(|| to.clone());
+                        (Placement::SystemRam, Action::Redirect(to), own, reasons)
                     }
                     Action::Migrate => {
                         if !caps.accepts(Placement::SystemRam) {
@@ -166,6 +164,7 @@ impl SharedBuffer {
                 ops,
                 negotiation,
                 redirect,
+                policy_redirect,
                 pinned: false,
                 fences: Vec::new(),
                 acked: false,
@@ -177,6 +176,14 @@ impl SharedBuffer {
             importer,
             detached: false,
         })
+    }
+}
+
+/// After `a` left: its redirect leaves the policies (unless another
+/// attachment of its device still uses it).
+fn inner_clear(inner: &Inner, st: &State, a: &Att) {
+    if a.policy_redirect {
+        inner.clear_client_redirect(st, a.dev.bdf());
     }
 }
 
@@ -372,7 +379,7 @@ impl Attachment {
     /// [`ShareError::Detached`].
     pub fn detach(&mut self) -> Result<(), ShareError> {
         let id = self.id;
-        self.with("detach", |_, st| {
+        self.with("detach", |inner, st| {
             let live = st.maps.values().filter(|m| m.att == id).count();
             if live != 0 {
                 return Err(ShareError::StillMapped {
@@ -380,7 +387,9 @@ impl Attachment {
                     live,
                 });
             }
-            st.atts.remove(&id);
+            if let Some(a) = st.atts.remove(&id) {
+                inner_clear(inner, st, &a);
+            }
             Ok(())
         })?;
         self.detached = true;
@@ -411,6 +420,8 @@ impl Drop for Attachment {
                 inner.ctx.report_drop_error(e);
             }
         }
-        st.atts.remove(&id);
+        if let Some(a) = st.atts.remove(&id) {
+            inner_clear(inner, &st, &a);
+        }
     }
 }

@@ -60,6 +60,9 @@ pub(crate) struct Att {
     pub(crate) ops: Arc<dyn ImporterOps>,
     pub(crate) negotiation: Negotiation,
     pub(crate) redirect: Option<Vec<(PhysAddr, u64)>>,
+    /// The redirect lives in the buffer's provider policy (keyed by the
+    /// importer's BDF) rather than in `redirect`.
+    pub(crate) policy_redirect: bool,
     pub(crate) pinned: bool,
     pub(crate) fences: Vec<Fence>,
     pub(crate) acked: bool,
@@ -416,14 +419,17 @@ impl Inner {
                 let placement = match kind {
                     // RAM needs no decision (the dispatcher's own fast path).
                     Some(SegKind::Ram) => Ok(Placement::SystemRam),
-                    Some(k) => dev
-                        .plan_segment(phys, len, k, dir)
-                        .map(|p| match p.target {
+                    Some(k) => match dev.plan_segment(phys, len, k, dir) {
+                        Ok(p) => Ok(match p.target {
                             SegTarget::Ram => Placement::SystemRam,
                             SegTarget::PeerHostBridge => Placement::PeerHostBridge,
                             SegTarget::PeerBus(_) => Placement::PeerBus,
-                        })
-                        .map_err(|e| Reason::chain_of(&e)),
+                        }),
+                        // The owner redirects to several RAM ranges: the
+                        // map expands them (one segment or link each).
+                        Err(crate::DmaError::RedirectScattered { .. }) => Ok(Placement::SystemRam),
+                        Err(e) => Err(Reason::chain_of(&e)),
+                    },
                     None => Err(Reason::chain_of(&crate::DmaError::UnknownMemory {
                         phys,
                         len,
@@ -530,6 +536,43 @@ impl Inner {
             });
         }
         Ok(())
+    }
+
+    /// Puts an importer's redirect into the buffer's provider policy when
+    /// every exported range has one (registered peer memory): the map then
+    /// goes through the dispatcher like any other, which expands the RAM
+    /// pieces. Returns false (nothing installed) otherwise.
+    pub(crate) fn install_client_redirect(&self, client: Bdf, to: &[(PhysAddr, u64)]) -> bool {
+        let covered = |r: &ExportRange| self.policies.iter().find(|p| p.covers(r.phys));
+        if !self.ranges.iter().all(|r| covered(r).is_some()) {
+            return false;
+        }
+        let mut at = 0u64;
+        for r in &self.ranges {
+            let pieces = super::policy::slice(to, at, r.len);
+            if let Some(p) = covered(r) {
+                p.set_client(client, r.phys, Some(pieces));
+            }
+            at += r.len;
+        }
+        true
+    }
+
+    /// Removes `client`'s redirect from the policies unless another of its
+    /// attachments still uses it.
+    pub(crate) fn clear_client_redirect(&self, st: &State, client: Bdf) {
+        if st
+            .atts
+            .values()
+            .any(|a| a.policy_redirect && a.dev.bdf() == client)
+        {
+            return;
+        }
+        for r in &self.ranges {
+            for p in &self.policies {
+                p.set_client(client, r.phys, None);
+            }
+        }
     }
 
     /// The action to record for a redirect or a migration.

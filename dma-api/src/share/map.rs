@@ -248,10 +248,16 @@ fn link_one(
     let route = if kind == SegKind::Ram {
         SegmentRoute::Ram
     } else {
-        match dev.plan_segment(phys, len, kind, dir)?.target {
-            SegTarget::PeerHostBridge => SegmentRoute::PeerHostBridge,
-            SegTarget::PeerBus(_) => SegmentRoute::PeerBus,
-            SegTarget::Ram => SegmentRoute::Ram,
+        match dev.plan_segment(phys, len, kind, dir) {
+            Ok(p) => match p.target {
+                SegTarget::PeerHostBridge => SegmentRoute::PeerHostBridge,
+                SegTarget::PeerBus(_) => SegmentRoute::PeerBus,
+                SegTarget::Ram => SegmentRoute::Ram,
+            },
+            // Redirected to several RAM ranges: the link puts each at its
+            // running offset.
+            Err(DmaError::RedirectScattered { .. }) => SegmentRoute::Ram,
+            Err(e) => return Err(e),
         }
     };
     match dev.iova_link(state, phys, at, len, dir, DmaAttrs::empty())? {

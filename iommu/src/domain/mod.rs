@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use scatterlist::{Iova, PhysAddr};
 
-use crate::pgtable::{AnyFormat, Gather, PageTable, PhysMem, Prot, PtError, SharedMem};
+use crate::pgtable::{
+    AnyFormat, Gather, PageTable, PhysMem, Prot, PtError, SharedMem, SharedTableMem,
+};
 use crate::walker::{self, Access, Fault};
 
 /// A domain handle.
@@ -297,9 +299,10 @@ impl Iommu {
         fmt: AnyFormat,
     ) -> Result<DomainId, DomainError> {
         let pt = match ty {
-            DomainType::Dma | DomainType::DmaFq => {
-                Some(PageTable::with_mem(fmt, Arc::clone(&self.mem))?)
-            }
+            DomainType::Dma | DomainType::DmaFq => Some(PageTable::with_mem(
+                fmt,
+                SharedTableMem::new(Arc::clone(&self.mem)),
+            )?),
             DomainType::Blocked | DomainType::Identity => None,
         };
         let id = DomainId(self.next);

@@ -18,6 +18,32 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use dma_api::{DmaError, Iova};
 
+/// Free IOVA space below a limit, in granules ([`IovaDomain::free_space`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeSpace {
+    /// Free granules.
+    pub total: u64,
+    /// Granules in the largest free extent (the largest allocation that
+    /// could succeed, before alignment).
+    pub largest: u64,
+    /// Number of free extents.
+    pub extents: usize,
+}
+
+impl FreeSpace {
+    /// `largest / total` in per mille (1000 = one free extent; lower means
+    /// more fragmented), 1000 when nothing is free.
+    pub fn largest_permille(&self) -> u64 {
+        if self.total == 0 {
+            1000
+        } else {
+            // `largest <= total`, so this neither overflows for sane spaces
+            // nor exceeds 1000.
+            u64::try_from(u128::from(self.largest) * 1000 / u128::from(self.total)).unwrap_or(1000)
+        }
+    }
+}
+
 /// The smallest granule accepted (4 KiB).
 pub const MIN_GRANULE: u64 = 4096;
 
@@ -346,6 +372,27 @@ impl IovaDomain {
     /// Number of free extents (a fragmentation measure).
     pub fn free_extent_count(&self) -> usize {
         self.free.len()
+    }
+
+    /// The free space at or below `limit` (an inclusive last address, like
+    /// a DMA mask): how much there is and how much of it one allocation could
+    /// get. Ranges cached by a [`super::CachedIovaDomain`] count as
+    /// allocated. O(free extents): a report, not a fast path.
+    pub fn free_space(&self, limit: Iova) -> FreeSpace {
+        let mut out = FreeSpace::default();
+        let Some(limit_pfn) = limit_pfn(limit, self.shift) else {
+            return out;
+        };
+        for (lo, hi) in self.free.extents() {
+            if lo > limit_pfn {
+                break;
+            }
+            let n = hi.min(limit_pfn) - lo + 1;
+            out.total += n;
+            out.largest = out.largest.max(n);
+            out.extents += 1;
+        }
+        out
     }
 
     /// Checks the internal invariants: the free index is well formed, and

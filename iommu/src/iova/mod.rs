@@ -36,7 +36,7 @@ mod rcache;
 mod reserve;
 mod tree;
 
-pub use domain::{IovaDomain, MIN_GRANULE};
+pub use domain::{FreeSpace, IovaDomain, MIN_GRANULE};
 pub use magazine::IOVA_MAG_SIZE;
 pub use policy::{DeviceIovaPolicy, IOVA_32BIT_LIMIT};
 pub use range::IovaRange;

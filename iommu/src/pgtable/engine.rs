@@ -4,21 +4,14 @@
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
-#[cfg(feature = "std")]
-use std::sync::{Arc, RwLock};
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use scatterlist::{Iova, PhysAddr};
 
 #[cfg(feature = "std")]
-use super::phys_mem::PhysMem;
+use super::SharedTableMem;
 use super::{best_pgsize, mask, shr, FrameStore, Prot, PtError, PtFormat, Pte, TableMem};
 use crate::walker::{HwRegs, WalkMem};
-
-/// Simulated RAM shared between the table writer, the hardware walker and
-/// (later) the fabric: the default memory of a [`PageTable`] with `std`.
-#[cfg(feature = "std")]
-pub use super::phys_mem::SharedMem;
 
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
 /// range whose translations were removed and the table pages detached from
@@ -32,7 +25,7 @@ pub struct Gather {
     /// Length of the invalidated range (0 for a gather that only carries
     /// pages and needs a full flush).
     pub len: u64,
-    freed: Vec<PhysAddr>,
+    pub(super) freed: Vec<PhysAddr>,
 }
 
 impl Gather {
@@ -80,34 +73,52 @@ pub struct PtStats {
 }
 
 /// The counters behind [`PtStats`]; atomic so that the `&self` walks count.
+/// The `&mut self` operations (map, unmap) count without an atomic
+/// read-modify-write ([`StatCells::bump`]).
 #[derive(Debug, Default)]
-struct StatCells {
+pub(super) struct StatCells {
     unmap_calls: AtomicU64,
     entries_visited: AtomicU64,
     lookups: AtomicU64,
 }
 
 impl StatCells {
+    /// Counts from a `&self` walk (other walks may run at the same time).
     #[inline]
     fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts from a `&mut self` operation: the counter is exclusively ours.
+    #[inline]
+    pub(super) fn bump(c: &mut AtomicU64, n: u64) {
+        *c.get_mut() += n;
+    }
+
+    /// One unmap walk that read `visited` entries.
+    #[inline]
+    pub(super) fn unmap_walk(&mut self, visited: u64) {
+        Self::bump(&mut self.unmap_calls, 1);
+        Self::bump(&mut self.entries_visited, visited);
     }
 }
 
 /// A radix IO page table of format `F`, living in the memory `M`.
 ///
-/// With `std`, `M` defaults to the shared simulated RAM ([`SharedMem`]), so
-/// `PageTable<F>` is the table the domains and the DMA backend use. Any
-/// [`TableMem`] works: an owned [`BTreeMem`](super::BTreeMem) or a kernel's
-/// own [`FrameStore`] in a `no_std` build.
+/// With `std`, `M` defaults to the shared simulated RAM as a table writer
+/// holds it ([`SharedTableMem`]), so `PageTable<F>` is the table the domains
+/// and the DMA backend use. Any [`TableMem`] works: a [`SharedMem`] itself
+/// (locked once per call), an owned [`BTreeMem`](super::BTreeMem) or a
+/// kernel's own [`FrameStore`] in a `no_std` build.
 #[cfg(feature = "std")]
 #[derive(Debug)]
-pub struct PageTable<F: PtFormat, M: TableMem = SharedMem> {
-    core: Core<F>,
-    mem: M,
-    deferred: Vec<PhysAddr>,
-    table_frames: usize,
-    stats: StatCells,
+pub struct PageTable<F: PtFormat, M: TableMem = SharedTableMem> {
+    pub(super) core: Core<F>,
+    pub(super) mem: M,
+    pub(super) deferred: Vec<PhysAddr>,
+    pub(super) table_frames: usize,
+    pub(super) stats: StatCells,
+    pub(super) walk_cache: WalkCache,
 }
 
 /// A radix IO page table of format `F`, living in the memory `M` (any
@@ -116,26 +127,116 @@ pub struct PageTable<F: PtFormat, M: TableMem = SharedMem> {
 #[cfg(not(feature = "std"))]
 #[derive(Debug)]
 pub struct PageTable<F: PtFormat, M: TableMem> {
-    core: Core<F>,
-    mem: M,
-    deferred: Vec<PhysAddr>,
-    table_frames: usize,
-    stats: StatCells,
+    pub(super) core: Core<F>,
+    pub(super) mem: M,
+    pub(super) deferred: Vec<PhysAddr>,
+    pub(super) table_frames: usize,
+    pub(super) stats: StatCells,
+    pub(super) walk_cache: WalkCache,
 }
 
 /// Everything of a table except its memory: the walks borrow it while the
-/// memory is locked.
+/// memory is borrowed.
 #[derive(Debug)]
-struct Core<F: PtFormat> {
-    fmt: F,
-    root: PhysAddr,
-    pgsize_bitmap: u64,
+pub(super) struct Core<F: PtFormat> {
+    pub(super) fmt: F,
+    pub(super) root: PhysAddr,
+    pub(super) pgsize_bitmap: u64,
+    geo: Geometry,
 }
 
-#[derive(Default)]
-struct MapScratch {
-    new_tables: usize,
-    replaced: Vec<PhysAddr>,
+/// Most levels any format has (AMD v1 mode 6).
+const MAX_LEVELS: usize = 8;
+
+/// The format's geometry, read once at creation: the walks index these
+/// arrays instead of asking the format (a `match` per call for
+/// [`AnyFormat`](super::AnyFormat)).
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    top: u32,
+    item: [u8; MAX_LEVELS],
+    bits: [u8; MAX_LEVELS],
+    /// For each page-size log2, the highest level a leaf of that size can
+    /// sit at (0 if none).
+    leaf_of: [u8; 64],
+    ias: u32,
+    oas: u32,
+    ias_mask: u64,
+    oas_mask: u64,
+}
+
+impl Geometry {
+    fn of<F: PtFormat>(fmt: &F) -> Result<Self, PtError> {
+        let top = fmt.top_level();
+        if top as usize >= MAX_LEVELS {
+            return Err(PtError::BadConfig {
+                what: "table levels",
+                value: u64::from(top) + 1,
+            });
+        }
+        let mut g = Self {
+            top,
+            item: [0; MAX_LEVELS],
+            bits: [0; MAX_LEVELS],
+            leaf_of: [0; 64],
+            ias: fmt.ias(),
+            oas: fmt.oas(),
+            ias_mask: mask(fmt.ias()),
+            oas_mask: mask(fmt.oas()),
+        };
+        for l in 0..=top {
+            // Entry spans and index widths are below 64 for every format.
+            g.item[l as usize] = fmt.item_lg2(l).min(63) as u8;
+            g.bits[l as usize] = fmt.index_bits(l).min(63) as u8;
+        }
+        for (lg2, slot) in g.leaf_of.iter_mut().enumerate() {
+            let mut l = top;
+            while l > 0 && fmt.possible_sizes(l) & (1u64 << lg2) == 0 {
+                l -= 1;
+            }
+            *slot = l as u8;
+        }
+        Ok(g)
+    }
+}
+
+/// What a map did besides writing leaves: tables created, empty tables a
+/// large leaf replaced (released after the next flush), and the walk cache
+/// it used and updated.
+pub(super) struct MapScratch {
+    pub(super) new_tables: usize,
+    pub(super) replaced: Vec<PhysAddr>,
+    pub(super) wc: WalkCache,
+}
+
+impl MapScratch {
+    pub(super) fn new(wc: WalkCache) -> Self {
+        Self {
+            new_tables: 0,
+            replaced: Vec::new(),
+            wc,
+        }
+    }
+}
+
+/// The software walk cache: the table the last map or unmap found its entry
+/// in, and the VA span that table covers. The next call in the same span
+/// starts there instead of at the root, skipping the reads of the levels
+/// above (per-page calls at consecutive IOVAs, the common DMA pattern, hit
+/// it 511 times in 512 with 4 KiB pages).
+///
+/// Sound because the engine alone changes the structure of its tables (as in
+/// the kernel, where table memory belongs to the page-table code): every
+/// operation that detaches or replaces a table clears the cache, and tables
+/// are only added below existing ones otherwise. What the walker reads is
+/// unchanged: the cache holds where to write, never what is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WalkCache {
+    valid: bool,
+    level: u32,
+    /// `va >> span(level)` of the VAs the table covers.
+    key: u64,
+    table: PhysAddr,
 }
 
 struct UnmapAcc {
@@ -165,15 +266,15 @@ impl SparseAcc {
 impl<F: PtFormat> PageTable<F> {
     /// An empty table in fresh simulated memory.
     pub fn new(fmt: F) -> Result<Self, PtError> {
-        Self::with_mem(fmt, Arc::new(RwLock::new(PhysMem::new())))
+        Self::with_mem(fmt, SharedTableMem::fresh())
     }
 }
 
 impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// An empty table whose frames come from `mem`.
     pub fn with_mem(fmt: F, mut mem: M) -> Result<Self, PtError> {
-        let top = fmt.top_level();
-        let bytes = fmt.table_bytes(top).next_power_of_two();
+        let geo = Geometry::of(&fmt)?;
+        let bytes = fmt.table_bytes(geo.top).next_power_of_two();
         let root = mem.with_store_mut(|m| m.alloc_frames(bytes))?;
         let pgsize_bitmap = fmt.pgsize_bitmap();
         Ok(Self {
@@ -181,11 +282,13 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                 fmt,
                 root,
                 pgsize_bitmap,
+                geo,
             },
             mem,
             deferred: Vec::new(),
             table_frames: 1,
             stats: StatCells::default(),
+            walk_cache: WalkCache::default(),
         })
     }
 
@@ -251,6 +354,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// [`PtError::AddressInUse`]; a failed map leaves no part of the range
     /// mapped. Empty tables replaced by a large leaf are detached and wait for
     /// the next flush ([`take_deferred`](Self::take_deferred)).
+    #[inline]
     pub fn map(
         &mut self,
         iova: Iova,
@@ -259,14 +363,28 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         prot: Prot,
     ) -> Result<(), PtError> {
         self.core.check_map(iova, paddr, size, prot)?;
-        let mut scratch = MapScratch::default();
+        let mut scratch = MapScratch::new(self.walk_cache);
         let core = &self.core;
         let res = self
             .mem
             .with_store_mut(|m| core.map_range(m, iova, paddr, size, prot, &mut scratch));
-        self.table_frames += scratch.new_tables;
-        self.deferred.extend(scratch.replaced);
+        self.absorb(scratch, res.is_ok());
         res
+    }
+
+    /// Books what a map did: tables created, empty tables replaced.
+    #[inline]
+    pub(super) fn absorb(&mut self, scratch: MapScratch, ok: bool) {
+        self.table_frames += scratch.new_tables;
+        // A failed map may have rolled back (detached) tables.
+        self.walk_cache = if ok && scratch.replaced.is_empty() {
+            scratch.wc
+        } else {
+            WalkCache::default()
+        };
+        if !scratch.replaced.is_empty() {
+            self.deferred.extend(scratch.replaced);
+        }
     }
 
     /// Unmaps `[iova, iova + size)` and returns the bytes unmapped with the
@@ -277,6 +395,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// entirely covered by the range is detached into the gather. Invalid or
     /// misaligned ranges unmap nothing (`iommu_unmap` returns 0).
     #[must_use = "the gather must be flushed before its table pages are released"]
+    #[inline]
     pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
         self.unmap_inner(iova, size, true)
     }
@@ -315,8 +434,8 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                 },
             );
         };
-        let stats = &self.stats;
-        StatCells::add(&stats.unmap_calls, 1);
+        let stats = &mut self.stats;
+        let wc = &mut self.walk_cache;
         self.mem.with_store_mut(|m| {
             let mut acc = SparseAcc {
                 unmapped: 0,
@@ -325,9 +444,12 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                 lo: u64::MAX,
                 hi: 0,
             };
-            let top = core.fmt.top_level();
+            let top = core.top();
             core.unmap_sparse_level(m, core.root, top, iova.raw(), last, &mut acc);
-            StatCells::add(&stats.entries_visited, acc.visited);
+            stats.unmap_walk(acc.visited);
+            if !acc.freed.is_empty() {
+                *wc = WalkCache::default();
+            }
             let gather = if acc.lo > acc.hi {
                 Gather {
                     iova,
@@ -352,20 +474,20 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// Holes are skipped a whole entry span at a time at the level where they
     /// appear, so the work follows what is mapped.
     pub fn for_each_leaf(&self, iova: Iova, size: u64, mut f: impl FnMut(Iova, PhysAddr, u32)) {
-        if size == 0 || iova.raw() > mask(self.core.fmt.ias()) {
+        if size == 0 || iova.raw() > self.core.geo.ias_mask {
             return;
         }
         let last = iova
             .raw()
             .saturating_add(size - 1)
-            .min(mask(self.core.fmt.ias()));
+            .min(self.core.geo.ias_mask);
         let core = &self.core;
         let visited = self.mem.with_store(|m| {
             let mut visited = 0;
             core.leaves_level(
                 m,
                 core.root,
-                core.fmt.top_level(),
+                core.top(),
                 iova.raw(),
                 last,
                 &mut visited,
@@ -377,7 +499,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     }
 
     #[inline]
-    fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
+    pub(super) fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
         let core = &self.core;
         let Some(last) = core.unmap_last(iova, size) else {
             return (
@@ -389,31 +511,33 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                 },
             );
         };
-        let stats = &self.stats;
-        StatCells::add(&stats.unmap_calls, 1);
+        let stats = &mut self.stats;
+        let wc = &mut self.walk_cache;
         self.mem.with_store_mut(|m| {
             let mut visited = 0;
-            let one = fast
-                .then(|| core.unmap_one_leaf(m, iova.raw(), last, &mut visited))
-                .flatten();
-            StatCells::add(&stats.entries_visited, visited);
-            if let Some(n) = one {
-                return (
-                    n,
-                    Gather {
-                        iova,
-                        len: n,
-                        freed: Vec::new(),
-                    },
-                );
+            if fast {
+                if let Some(n) = core.unmap_one_leaf(m, iova.raw(), last, &mut visited, wc) {
+                    stats.unmap_walk(visited);
+                    return (
+                        n,
+                        Gather {
+                            iova,
+                            len: n,
+                            freed: Vec::new(),
+                        },
+                    );
+                }
             }
             let mut acc = UnmapAcc {
                 unmapped: 0,
                 freed: Vec::new(),
-                visited: 0,
+                visited,
             };
             core.unmap_walk(m, iova.raw(), last, &mut acc);
-            StatCells::add(&stats.entries_visited, acc.visited);
+            stats.unmap_walk(acc.visited);
+            if !acc.freed.is_empty() {
+                *wc = WalkCache::default();
+            }
             let len = acc
                 .unmapped
                 .max(if acc.freed.is_empty() { 0 } else { size });
@@ -444,7 +568,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     pub fn leaf_count(&self) -> usize {
         let core = &self.core;
         self.mem
-            .with_store(|m| core.count_level(m, core.root, core.fmt.top_level()))
+            .with_store(|m| core.count_level(m, core.root, core.top()))
     }
 
     /// Leaves per page size (log2 -> count).
@@ -467,6 +591,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
 
     /// Releases a gather's table pages. Call only after the IOTLB (and walk
     /// cache) invalidation covering the gather has completed.
+    #[inline]
     pub fn release(&mut self, gather: Gather) {
         if gather.freed.is_empty() {
             return;
@@ -486,10 +611,10 @@ impl<F: PtFormat> Core<F> {
     /// The last IOVA of an unmap of `[iova, iova + size)`, or `None` for a
     /// range unmap refuses (empty, not granule aligned, past the input
     /// address size: `iommu_unmap` returns 0).
-    fn unmap_last(&self, iova: Iova, size: u64) -> Option<u64> {
+    pub(super) fn unmap_last(&self, iova: Iova, size: u64) -> Option<u64> {
         let g = self.granule();
         let last = iova.raw().checked_add(size.checked_sub(1)?)?;
-        let ok = (iova.raw() | size) & (g - 1) == 0 && last <= mask(self.fmt.ias());
+        let ok = (iova.raw() | size) & (g - 1) == 0 && last <= self.geo.ias_mask;
         ok.then_some(last)
     }
 
@@ -537,27 +662,52 @@ impl<F: PtFormat> Core<F> {
         res
     }
 
-    fn granule(&self) -> u64 {
+    pub(super) fn granule(&self) -> u64 {
         self.pgsize_bitmap & self.pgsize_bitmap.wrapping_neg()
     }
 
     #[inline]
-    fn slot(&self, table: PhysAddr, level: u32, iova: u64) -> PhysAddr {
-        let idx = shr(iova, self.fmt.item_lg2(level)) & mask(self.fmt.index_bits(level));
-        PhysAddr::new(table.raw() + idx * 8)
+    pub(super) fn slot(&self, table: PhysAddr, level: u32, iova: u64) -> PhysAddr {
+        PhysAddr::new(table.raw() + self.index(level, iova) * 8)
     }
 
-    fn leaf_level(&self, lg2: u32) -> u32 {
-        let mut l = self.fmt.top_level();
-        loop {
-            if self.fmt.possible_sizes(l) & (1u64 << lg2) != 0 || l == 0 {
-                return l;
-            }
-            l -= 1;
-        }
+    #[inline]
+    pub(super) fn leaf_level(&self, lg2: u32) -> u32 {
+        u32::from(self.geo.leaf_of[(lg2 & 63) as usize])
     }
 
-    fn check_map(&self, iova: Iova, paddr: PhysAddr, size: u64, prot: Prot) -> Result<(), PtError> {
+    /// Index of `va`'s entry in a table at `level` (spans and index widths
+    /// are below 64 bits, see [`Geometry::of`]: no shift overflows).
+    #[inline]
+    pub(super) fn index(&self, level: u32, va: u64) -> u64 {
+        (va >> self.item(level)) & ((1u64 << self.bits(level)) - 1)
+    }
+
+    /// Level of the root table.
+    #[inline]
+    pub(super) fn top(&self) -> u32 {
+        self.geo.top
+    }
+
+    /// log2 of the bytes one entry at `level` covers.
+    #[inline]
+    pub(super) fn item(&self, level: u32) -> u32 {
+        u32::from(self.geo.item[(level as usize) & (MAX_LEVELS - 1)])
+    }
+
+    /// log2 of the entries of a table at `level`.
+    #[inline]
+    pub(super) fn bits(&self, level: u32) -> u32 {
+        u32::from(self.geo.bits[(level as usize) & (MAX_LEVELS - 1)])
+    }
+
+    pub(super) fn check_map(
+        &self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), PtError> {
         if size == 0 {
             return Err(PtError::ZeroSize { iova });
         }
@@ -573,19 +723,19 @@ impl<F: PtFormat> Core<F> {
                 granule: g,
             });
         }
-        let ias = self.fmt.ias();
+        let ias = self.geo.ias;
         if iova
             .raw()
             .checked_add(size - 1)
-            .is_none_or(|l| l > mask(ias))
+            .is_none_or(|l| l > self.geo.ias_mask)
         {
             return Err(PtError::IovaOutOfRange { iova, size, ias });
         }
-        let oas = self.fmt.oas();
+        let oas = self.geo.oas;
         if paddr
             .raw()
             .checked_add(size - 1)
-            .is_none_or(|l| l > mask(oas))
+            .is_none_or(|l| l > self.geo.oas_mask)
         {
             return Err(PtError::PhysOutOfRange { paddr, size, oas });
         }
@@ -603,6 +753,7 @@ impl<F: PtFormat> Core<F> {
         Ok(t)
     }
 
+    #[inline]
     fn map_one<S: FrameStore + ?Sized>(
         &self,
         m: &mut S,
@@ -612,16 +763,33 @@ impl<F: PtFormat> Core<F> {
         prot: Prot,
         s: &mut MapScratch,
     ) -> Result<(), PtError> {
-        let leaf = self.leaf_level(lg2);
-        let mut table = self.root;
-        let mut level = self.fmt.top_level();
-        while level > leaf {
-            let slot = self.slot(table, level, va);
-            table = match self.fmt.decode(level, m.read_u64(slot)) {
+        let level = self.leaf_level(lg2);
+        let table = self.walk_alloc(m, va, level, s)?;
+        self.set_leaf(m, table, level, va, oa, lg2, prot, s)
+    }
+
+    /// The table at `level` that holds `va`'s entry, creating the missing
+    /// tables above it on the way; a leaf on the way is
+    /// [`PtError::AddressInUse`].
+    #[inline]
+    pub(super) fn walk_alloc<S: FrameStore + ?Sized>(
+        &self,
+        m: &mut S,
+        va: u64,
+        level: u32,
+        s: &mut MapScratch,
+    ) -> Result<PhysAddr, PtError> {
+        let (mut table, mut l) = self.cached_start(&s.wc, va);
+        if l < level {
+            (table, l) = (self.root, self.top());
+        }
+        while l > level {
+            let slot = self.slot(table, l, va);
+            table = match self.fmt.decode(l, m.read_u64(slot)) {
                 Pte::Table(next) => next,
                 Pte::Empty => {
-                    let t = self.alloc_table(m, level - 1, s)?;
-                    m.write_u64(slot, self.fmt.encode_table(level, t));
+                    let t = self.alloc_table(m, l - 1, s)?;
+                    m.write_u64(slot, self.fmt.encode_table(l, t));
                     t
                 }
                 Pte::Leaf { .. } => {
@@ -630,13 +798,56 @@ impl<F: PtFormat> Core<F> {
                     })
                 }
             };
-            level -= 1;
+            l -= 1;
         }
-        let item = self.fmt.item_lg2(level);
+        self.remember(&mut s.wc, table, level, va);
+        Ok(table)
+    }
+
+    /// Where a walk for `va` may start: the cached table if `va` lies in
+    /// its span, else the root.
+    #[inline]
+    fn cached_start(&self, wc: &WalkCache, va: u64) -> (PhysAddr, u32) {
+        if wc.valid && shr(va, self.item(wc.level) + self.bits(wc.level)) == wc.key {
+            (wc.table, wc.level)
+        } else {
+            (self.root, self.top())
+        }
+    }
+
+    /// Caches `table` (at `level`, below the root) as the table for `va`.
+    #[inline]
+    fn remember(&self, wc: &mut WalkCache, table: PhysAddr, level: u32, va: u64) {
+        if level < self.top() {
+            *wc = WalkCache {
+                valid: true,
+                level,
+                key: shr(va, self.item(level) + self.bits(level)),
+                table,
+            };
+        }
+    }
+
+    /// Writes the leaf (or contiguous group) of `2^lg2` bytes for `va` into
+    /// `table` at `level`, after checking every entry it covers: empty
+    /// tables are replaced (generic_pt `clear_contig`), leaves and non-empty
+    /// tables are [`PtError::AddressInUse`] and nothing is written.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(super) fn set_leaf<S: FrameStore + ?Sized>(
+        &self,
+        m: &mut S,
+        table: PhysAddr,
+        level: u32,
+        va: u64,
+        oa: u64,
+        lg2: u32,
+        prot: Prot,
+        s: &mut MapScratch,
+    ) -> Result<(), PtError> {
+        let item = self.item(level);
         let n = 1u64 << (lg2 - item);
         let first = self.slot(table, level, va);
-        // Check every entry of the (contiguous) group before writing any:
-        // empty tables may be replaced (generic_pt clear_contig), leaves not.
         let mark = s.replaced.len();
         for i in 0..n {
             match self
@@ -658,6 +869,7 @@ impl<F: PtFormat> Core<F> {
                         });
                     }
                     s.replaced.push(t);
+                    s.wc = WalkCache::default();
                 }
             }
         }
@@ -676,7 +888,7 @@ impl<F: PtFormat> Core<F> {
         level: u32,
         out: &mut Vec<PhysAddr>,
     ) -> bool {
-        for i in 0..(1u64 << self.fmt.index_bits(level)) {
+        for i in 0..(1u64 << self.bits(level)) {
             match self
                 .fmt
                 .decode(level, m.read_u64(PhysAddr::new(table.raw() + i * 8)))
@@ -697,15 +909,16 @@ impl<F: PtFormat> Core<F> {
     /// Fast path: the range starts at a leaf and ends inside it (the common
     /// "unmap exactly what was mapped" case). Same result as the full walk:
     /// no table can be fully covered by a range inside one leaf.
+    #[inline]
     fn unmap_one_leaf<S: FrameStore + ?Sized>(
         &self,
         m: &mut S,
         va: u64,
         last: u64,
         visited: &mut u64,
+        wc: &mut WalkCache,
     ) -> Option<u64> {
-        let mut table = self.root;
-        let mut level = self.fmt.top_level();
+        let (mut table, mut level) = self.cached_start(wc, va);
         loop {
             let slot = self.slot(table, level, va);
             *visited += 1;
@@ -718,13 +931,14 @@ impl<F: PtFormat> Core<F> {
                     if va & mask(size_lg2) != 0 || last - va > mask(size_lg2) {
                         return None;
                     }
-                    let item = self.fmt.item_lg2(level);
+                    let item = self.item(level);
                     let n = 1u64 << (size_lg2.max(item) - item);
-                    let idx = shr(va, item) & mask(self.fmt.index_bits(level));
+                    let idx = self.index(level, va);
                     let g = idx & !(n - 1);
                     for j in 0..n {
                         m.write_u64(PhysAddr::new(table.raw() + (g + j) * 8), 0);
                     }
+                    self.remember(wc, table, level, va);
                     return Some(1u64 << size_lg2);
                 }
                 _ => return None,
@@ -739,7 +953,7 @@ impl<F: PtFormat> Core<F> {
         last: u64,
         acc: &mut UnmapAcc,
     ) {
-        let top = self.fmt.top_level();
+        let top = self.top();
         let _ = self.unmap_level(m, self.root, top, va, last, acc);
     }
 
@@ -752,8 +966,8 @@ impl<F: PtFormat> Core<F> {
         last: u64,
         acc: &mut UnmapAcc,
     ) -> bool {
-        let item = self.fmt.item_lg2(level);
-        let bits = self.fmt.index_bits(level);
+        let item = self.item(level);
+        let bits = self.bits(level);
         let span = item + bits;
         let base = va & !mask(span);
         let mut idx = shr(va, item) & mask(bits);
@@ -811,8 +1025,8 @@ impl<F: PtFormat> Core<F> {
     /// (first index, end index, VA of index 0).
     #[inline]
     fn span_of(&self, level: u32, va: u64, last: u64) -> (u64, u64, u64) {
-        let item = self.fmt.item_lg2(level);
-        let bits = self.fmt.index_bits(level);
+        let item = self.item(level);
+        let bits = self.bits(level);
         let span = item + bits;
         let base = va & !mask(span);
         let idx = shr(va, item) & mask(bits);
@@ -836,7 +1050,7 @@ impl<F: PtFormat> Core<F> {
         last: u64,
         acc: &mut SparseAcc,
     ) {
-        let item = self.fmt.item_lg2(level);
+        let item = self.item(level);
         let (mut idx, end, base) = self.span_of(level, va, last);
         while idx < end {
             let slot = PhysAddr::new(table.raw() + idx * 8);
@@ -889,7 +1103,7 @@ impl<F: PtFormat> Core<F> {
         visited: &mut u64,
         f: &mut impl FnMut(Iova, PhysAddr, u32),
     ) {
-        let item = self.fmt.item_lg2(level);
+        let item = self.item(level);
         let (mut idx, end, base) = self.span_of(level, va, last);
         while idx < end {
             let entry_va = base + (idx << item);
@@ -929,8 +1143,8 @@ impl<F: PtFormat> Core<F> {
         level: u32,
         out: &mut BTreeMap<u32, usize>,
     ) {
-        let item = self.fmt.item_lg2(level);
-        let n = 1u64 << self.fmt.index_bits(level);
+        let item = self.item(level);
+        let n = 1u64 << self.bits(level);
         let mut i = 0;
         while i < n {
             match self
@@ -954,11 +1168,11 @@ impl<F: PtFormat> Core<F> {
     }
 
     fn iova_to_phys<S: FrameStore + ?Sized>(&self, m: &S, iova: Iova) -> Option<PhysAddr> {
-        if iova.raw() > mask(self.fmt.ias()) {
+        if iova.raw() > self.geo.ias_mask {
             return None;
         }
         let mut table = self.root;
-        let mut level = self.fmt.top_level();
+        let mut level = self.top();
         loop {
             match self
                 .fmt
@@ -981,7 +1195,7 @@ impl<F: PtFormat> Core<F> {
 
     fn leaf_entry<S: FrameStore + ?Sized>(&self, m: &S, iova: Iova) -> Option<(u32, u64, Pte)> {
         let mut table = self.root;
-        let mut level = self.fmt.top_level();
+        let mut level = self.top();
         loop {
             let raw = m.read_u64(self.slot(table, level, iova.raw()));
             match self.fmt.decode(level, raw) {
@@ -998,7 +1212,7 @@ impl<F: PtFormat> Core<F> {
 
     fn leaf_sizes<S: FrameStore + ?Sized>(&self, m: &S) -> BTreeMap<u32, usize> {
         let mut out = BTreeMap::new();
-        self.sizes_level(m, self.root, self.fmt.top_level(), &mut out);
+        self.sizes_level(m, self.root, self.top(), &mut out);
         out
     }
 }
@@ -1010,13 +1224,13 @@ impl<F: PtFormat, M: TableMem> Drop for PageTable<F, M> {
         let mut all = core::mem::take(&mut self.deferred);
         let c = &self.core;
         self.mem.with_store_mut(|m| {
-            let mut stack = vec![(c.root, c.fmt.top_level())];
+            let mut stack = vec![(c.root, c.top())];
             while let Some((t, level)) = stack.pop() {
                 all.push(t);
                 if level == 0 {
                     continue;
                 }
-                for i in 0..(1u64 << c.fmt.index_bits(level)) {
+                for i in 0..(1u64 << c.bits(level)) {
                     if let Pte::Table(n) = c
                         .fmt
                         .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))

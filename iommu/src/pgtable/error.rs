@@ -61,6 +61,16 @@ pub enum PtError {
         /// Physical address of the chunk.
         paddr: PhysAddr,
     },
+    /// A `map_pages` page size that is not one of the table's page sizes
+    /// (io-pgtable `-EINVAL`).
+    BadPageSize {
+        /// IOVA of the request.
+        iova: Iova,
+        /// The page size asked for.
+        pgsize: u64,
+        /// The page sizes the table uses.
+        bitmap: u64,
+    },
     /// A format configuration is invalid.
     BadConfig {
         /// Which parameter.
@@ -104,6 +114,14 @@ impl fmt::Display for PtError {
             Self::NoPageSize { iova, paddr } => {
                 write!(f, "no supported page size fits IOVA {iova} -> phys {paddr}")
             }
+            Self::BadPageSize {
+                iova,
+                pgsize,
+                bitmap,
+            } => write!(
+                f,
+                "page size {pgsize:#x} at IOVA {iova} is not one of the table's sizes {bitmap:#x}"
+            ),
             Self::BadConfig { what, value } => {
                 write!(f, "invalid page-table config: {what} = {value}")
             }
@@ -136,9 +154,9 @@ impl From<PtError> for dma_api::DmaError {
                 phys: paddr,
                 len: size,
             },
-            PtError::NoAccess { iova } | PtError::NoPageSize { iova, .. } => {
-                DmaError::IovaRangeInvalid { iova, len: 0 }
-            }
+            PtError::NoAccess { iova }
+            | PtError::NoPageSize { iova, .. }
+            | PtError::BadPageSize { iova, .. } => DmaError::IovaRangeInvalid { iova, len: 0 },
             PtError::Mem(MemError::OutOfFrames { bytes }) => DmaError::OutOfMemory { bytes },
             PtError::Mem(_) | PtError::BadConfig { .. } => DmaError::OutOfMemory { bytes: 0 },
         }

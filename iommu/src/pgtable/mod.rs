@@ -10,8 +10,9 @@
 //!
 //! The engine is `no_std + alloc`: it reaches memory only through
 //! [`TableMem`] / [`FrameStore`]. With `std` the default is the shared
-//! simulated RAM (`SharedMem`); without it, [`BTreeMem`] (or a kernel's own
-//! [`FrameStore`]) holds the tables.
+//! simulated RAM (`SharedMem`), held as `SharedTableMem` so that entry loads
+//! and stores skip the RAM lock; without `std`, [`BTreeMem`] (or a kernel's
+//! own [`FrameStore`]) holds the tables.
 //!
 //! Levels are numbered as in generic_pt: level 0 holds the smallest (granule)
 //! pages and the top level is `levels - 1`.
@@ -23,6 +24,7 @@ mod engine;
 mod error;
 mod format;
 mod frame_pool;
+mod map_pages;
 mod table_mem;
 mod vtdss;
 
@@ -32,14 +34,19 @@ pub use arm_lpae::{ArmLpae, ArmStage, Granule};
 pub use btree_mem::BTreeMem;
 use dma_api::mem::MemError;
 #[cfg(feature = "std")]
-#[cfg(feature = "std")]
 mod phys_mem;
+#[cfg(feature = "std")]
+mod pool_pages;
+#[cfg(feature = "std")]
+mod shared_table_mem;
 pub use engine::{Gather, PageTable, PtStats};
 pub use error::PtError;
 pub use format::{AnyFormat, Prot, PtFormat, Pte};
 pub use frame_pool::FramePool;
 #[cfg(feature = "std")]
 pub use phys_mem::{PfnHasher, PhysMem, SharedMem};
+#[cfg(feature = "std")]
+pub use shared_table_mem::SharedTableMem;
 pub use table_mem::{FrameStore, TableMem};
 pub use vtdss::VtdSs;
 

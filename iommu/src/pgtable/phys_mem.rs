@@ -15,6 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
 
 use super::frame_pool::FramePool;
+use super::pool_pages::PoolPages;
 use super::MemError;
 use scatterlist::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 
@@ -45,11 +46,14 @@ type PageMap = HashMap<u64, Box<[u8; PAGE_SIZE as usize]>, BuildHasherDefault<Pf
 
 /// Sparse simulated physical memory plus a power-of-two frame allocator over a
 /// fixed pool `[pool_base, pool_end)`.
+///
+/// The pool's pages (where page tables live) are kept as atomic words in a
+/// [`PoolPages`] shared with the page-table writers
+/// ([`SharedTableMem`](super::SharedTableMem)), so they store entries without
+/// this memory's lock while every reader here sees the same bytes.
 pub struct PhysMem {
     pages: PageMap,
-    /// Pages inside the frame pool, indexed by `pfn - pool_base_pfn` (table
-    /// walks hit only these, so they avoid the hash lookup).
-    pool_pages: Vec<Option<Box<[u8; PAGE_SIZE as usize]>>>,
+    pool: Arc<PoolPages>,
     pool_base: u64,
     pool_end: u64,
     frames: FramePool,
@@ -58,7 +62,7 @@ pub struct PhysMem {
 impl fmt::Debug for PhysMem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PhysMem")
-            .field("resident_pages", &self.pages.len())
+            .field("resident_pages", &self.resident_pages())
             .field("pool", &(self.pool_base..self.pool_end))
             .field("live_frame_bytes", &self.frames.live_bytes())
             .finish()
@@ -88,57 +92,37 @@ impl PhysMem {
         let e = b.saturating_add(len) & !(PAGE_SIZE - 1);
         Self {
             pages: PageMap::default(),
-            pool_pages: Vec::new(),
+            pool: Arc::new(PoolPages::new(b, e)),
             pool_base: b,
             pool_end: e,
             frames: FramePool::new(base, len),
         }
     }
 
-    #[inline]
-    fn pool_index(&self, pfn: u64) -> Option<usize> {
-        let i = pfn.wrapping_sub(self.pool_base >> PAGE_SHIFT);
-        if pfn >= self.pool_base >> PAGE_SHIFT && pfn < self.pool_end >> PAGE_SHIFT {
-            usize::try_from(i).ok()
-        } else {
-            None
-        }
+    /// The pool's pages, for a table writer that stores entries without the
+    /// lock of the [`SharedMem`] this memory sits in.
+    pub(crate) fn pool_pages(&self) -> Arc<PoolPages> {
+        Arc::clone(&self.pool)
     }
 
     #[inline]
     fn page(&self, pfn: u64) -> Option<&[u8; PAGE_SIZE as usize]> {
-        match self.pool_index(pfn) {
-            Some(i) => self.pool_pages.get(i).and_then(|p| p.as_deref()),
-            None => self.pages.get(&pfn).map(|b| &**b),
-        }
+        self.pages.get(&pfn).map(|b| &**b)
     }
 
     #[inline]
     fn page_mut(&mut self, pfn: u64) -> &mut [u8; PAGE_SIZE as usize] {
-        match self.pool_index(pfn) {
-            Some(i) => {
-                if self.pool_pages.len() <= i {
-                    self.pool_pages.resize_with(i + 1, || None);
-                }
-                self.pool_pages[i].get_or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]))
-            }
-            None => self
-                .pages
-                .entry(pfn)
-                .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize])),
-        }
+        self.pages
+            .entry(pfn)
+            .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]))
     }
 
     fn drop_page(&mut self, pfn: u64) {
-        match self.pool_index(pfn) {
-            Some(i) => {
-                if let Some(p) = self.pool_pages.get_mut(i) {
-                    *p = None;
-                }
-            }
-            None => {
-                self.pages.remove(&pfn);
-            }
+        let a = pfn << PAGE_SHIFT;
+        if self.pool.covers(a) {
+            self.pool.zero_page(a);
+        } else {
+            self.pages.remove(&pfn);
         }
     }
 
@@ -159,6 +143,12 @@ impl PhysMem {
             let off = (a & (PAGE_SIZE - 1)) as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
             let dst = &mut buf[done..done + n];
+            if self.pool.covers(a) {
+                self.pool.read_bytes(a, dst);
+                done += n;
+                a = a.wrapping_add(n as u64);
+                continue;
+            }
             match self.page(a >> PAGE_SHIFT) {
                 Some(p) => dst.copy_from_slice(&p[off..off + n]),
                 None => dst.fill(0),
@@ -177,8 +167,12 @@ impl PhysMem {
         while done < buf.len() {
             let off = (a & (PAGE_SIZE - 1)) as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            let page = self.page_mut(a >> PAGE_SHIFT);
-            page[off..off + n].copy_from_slice(&buf[done..done + n]);
+            if self.pool.covers(a) {
+                self.pool.write_bytes(a, &buf[done..done + n]);
+            } else {
+                let page = self.page_mut(a >> PAGE_SHIFT);
+                page[off..off + n].copy_from_slice(&buf[done..done + n]);
+            }
             done += n;
             a = a.wrapping_add(n as u64);
         }
@@ -190,6 +184,9 @@ impl PhysMem {
     #[inline]
     pub fn read_u64(&self, addr: PhysAddr) -> u64 {
         let a = addr.raw() & !7;
+        if let Some(v) = self.pool.read_u64(a) {
+            return v;
+        }
         let off = (a & (PAGE_SIZE - 1)) as usize;
         match self.page(a >> PAGE_SHIFT) {
             Some(p) => {
@@ -206,6 +203,9 @@ impl PhysMem {
     #[inline]
     pub fn write_u64(&mut self, addr: PhysAddr, val: u64) {
         let a = addr.raw() & !7;
+        if self.pool.write_u64(a, val) {
+            return;
+        }
         let off = (a & (PAGE_SIZE - 1)) as usize;
         if val == 0 && self.page(a >> PAGE_SHIFT).is_none() {
             return; // keep memory sparse: zero is what an absent page reads as
@@ -245,9 +245,10 @@ impl PhysMem {
         self.frames.live_blocks()
     }
 
-    /// Pages that hold non-sparse data.
+    /// Pages that hold non-sparse data (a freed frame-pool page stays
+    /// resident, zeroed, for the next table that gets it).
     pub fn resident_pages(&self) -> usize {
-        self.pages.len() + self.pool_pages.iter().filter(|p| p.is_some()).count()
+        self.pages.len() + self.pool.resident()
     }
 }
 
@@ -273,6 +274,33 @@ mod tests {
                 len: 8
             })
         );
+    }
+
+    #[test]
+    fn pool_pages_hold_bytes_and_words_alike() {
+        let mut m = PhysMem::new();
+        let t = m.alloc_frames(2 * 4096).unwrap();
+        // Unaligned bytes across the boundary of two pool pages.
+        let at = PhysAddr::new(t.raw() + 4096 - 5);
+        let data: Vec<u8> = (1..=13).collect();
+        m.write(at, &data).unwrap();
+        let mut back = [0u8; 13];
+        m.read(at, &mut back).unwrap();
+        assert_eq!(back.as_slice(), data.as_slice());
+        assert_eq!(
+            m.read_u64(PhysAddr::new(t.raw() + 4096)),
+            u64::from_le_bytes([6, 7, 8, 9, 10, 11, 12, 13])
+        );
+        // A table writer's store is what the byte reader sees.
+        let pool = m.pool_pages();
+        assert!(pool.write_u64(t.raw() + 8, 0x0102_0304_0506_0708));
+        let mut b = [0u8; 8];
+        m.read(PhysAddr::new(t.raw() + 8), &mut b).unwrap();
+        assert_eq!(b, [8, 7, 6, 5, 4, 3, 2, 1]);
+        // Freed frames read as zero again.
+        m.free_frames(t).unwrap();
+        assert_eq!(m.read_u64(PhysAddr::new(t.raw() + 8)), 0);
+        assert_eq!(m.read_u64(PhysAddr::new(t.raw() + 4096)), 0);
     }
 
     #[test]

@@ -280,6 +280,16 @@ impl Topology {
         (phys.raw() <= last).then_some((id, idx))
     }
 
+    /// The lowest memory BAR whose first byte lies in `[phys, phys + len)`,
+    /// as (owner, BAR index); `None` for an empty range. Tells a caller that
+    /// decided a whole range from its first byte ([`bar_at`](Self::bar_at))
+    /// whether a BAR begins part-way through it.
+    pub fn bar_starting_in(&self, phys: PhysAddr, len: u64) -> Option<(DeviceId, u8)> {
+        let last = phys.raw().saturating_add(len.checked_sub(1)?);
+        let (_, &(_, id, idx)) = self.bars.range(phys.raw()..=last).next()?;
+        Some((id, idx))
+    }
+
     /// Bus address of a BAR's first byte through its host bridge's windows
     /// (`pci_bus_address`). Identity when the bridge has no windows.
     pub fn bar_bus_addr(&self, id: DeviceId, bar: u8) -> Result<BusAddr, BarAddrError> {

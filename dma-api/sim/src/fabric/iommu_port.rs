@@ -9,7 +9,7 @@
 use alloc::string::String;
 use core::fmt;
 use dma_pci::bdf::Bdf;
-use dma_pci::types::{DmaAddr, PhysAddr};
+use dma_pci::types::{DmaAddr, PhysAddr, PAGE_SIZE};
 
 /// Why the IOMMU refused a request.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -69,4 +69,56 @@ pub trait RootComplexIommu: Send + Sync {
         len: u64,
         write: bool,
     ) -> Result<Option<PhysAddr>, RcFault>;
+
+    /// Translates the longest prefix of `[addr, addr + len)` (`len >= 1`, not
+    /// wrapping) that one [`RcRun`] describes: every page of it translated
+    /// alike (all passed through, or all onto physically contiguous memory
+    /// with the access allowed), as [`translate`](Self::translate) would
+    /// answer each of its requests. The run holds at least the first page's
+    /// bytes; the first page's fault is returned, a later page's fault (or
+    /// a discontiguity) only ends the run, and the fabric asks again there.
+    ///
+    /// The fabric routes and copies a run at once (one request per IOTLB
+    /// lookup instead of one per TLP). The default asks [`translate`](Self::translate)
+    /// page by page; an implementation may take its locks once for the run.
+    fn translate_run(
+        &self,
+        requester: Bdf,
+        addr: DmaAddr,
+        len: u64,
+        write: bool,
+    ) -> Result<RcRun, RcFault> {
+        let first = len.min(PAGE_SIZE - addr.page_offset()).max(1);
+        let phys = self.translate(requester, addr, first, write)?;
+        let mut run = RcRun { phys, len: first };
+        while run.len < len {
+            // Cannot wrap: `[addr, addr + len)` does not.
+            let at = DmaAddr::new(addr.raw() + run.len);
+            let n = (len - run.len).min(PAGE_SIZE);
+            match self.translate(requester, at, n, write) {
+                Ok(p) if p == run.phys_at(run.len) => run.len += n,
+                _ => break,
+            }
+        }
+        Ok(run)
+    }
+}
+
+/// A stretch of DMA addresses the IOMMU translates alike
+/// ([`RootComplexIommu::translate_run`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RcRun {
+    /// The physical address of the first byte, or `None` when the
+    /// requester is not translated (the addresses are bus addresses).
+    pub phys: Option<PhysAddr>,
+    /// Bytes in the run.
+    pub len: u64,
+}
+
+impl RcRun {
+    /// What byte `off` of the run translates to (`None`: untranslated, or
+    /// past the top of the address space).
+    pub fn phys_at(&self, off: u64) -> Option<PhysAddr> {
+        self.phys.and_then(|p| p.checked_add(off))
+    }
 }

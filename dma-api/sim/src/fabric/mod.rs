@@ -12,17 +12,20 @@
 //! and device P2P see the same bytes). Every link counts payload bytes per
 //! direction, so "P2P kept X bytes off the root complex" is a number.
 //!
-//! The topology is shared (`Arc<RwLock<Topology>>`) and read per TLP: ACS
-//! changes and hot-plug take effect at the next TLP.
+//! The topology is shared (`Arc<RwLock<Topology>>`) and read per run of
+//! TLPs that route alike (`fabric/transfer.rs`: one route and one copy per
+//! run, counted as its TLPs): ACS changes and hot-plug take effect at the
+//! next transfer or run.
 
 pub mod fault;
 pub mod hop;
 pub mod iommu_port;
 mod route;
+mod transfer;
 
 pub use fault::{CpuAccessError, FabricFault, FaultReason};
 pub use hop::{format_route, Dir, Hop, LinkId, Node, Target, Translation};
-pub use iommu_port::{RcFault, RcFaultReason, RootComplexIommu};
+pub use iommu_port::{RcFault, RcFaultReason, RcRun, RootComplexIommu};
 
 use crate::machine::Machine;
 use dma_api::sync::{RwLock, RwLockReadGuard};
@@ -31,7 +34,7 @@ use dma_pci::bdf::Bdf;
 use dma_pci::memmap::{MemoryMap, RangeKind};
 use dma_pci::topology::Topology;
 use dma_pci::types::{DmaAddr, PhysAddr, PAGE_SIZE};
-use route::RouteCtx;
+use route::{RouteCtx, Translate};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -230,7 +233,7 @@ impl Fabric {
         let ctx = RouteCtx {
             topo: &topo,
             memmap: &self.memmap,
-            iommu: self.iommu.as_deref(),
+            iommu: self.iommu.as_ref().map(|m| m as &dyn Translate),
         };
         ctx.route(requester, addr, len, write)
             .map(|r| {
@@ -272,68 +275,6 @@ impl Fabric {
                 None => Ok(()),
             }
         })
-    }
-
-    fn transfer(
-        &self,
-        requester: Bdf,
-        addr: DmaAddr,
-        len: u64,
-        write: bool,
-        mut move_bytes: impl FnMut(Target, usize, usize) -> Result<(), FaultReason>,
-    ) -> Result<(), FabricFault> {
-        if len == 0 {
-            return Ok(());
-        }
-        if addr.last_of(len).is_none() {
-            return Err(self.record(FabricFault {
-                requester,
-                addr,
-                write,
-                reason: FaultReason::AddressOverflow { len },
-            }));
-        }
-        let max = if write {
-            self.config.max_payload
-        } else {
-            self.config.max_read_request
-        };
-        let mut off = 0u64;
-        while off < len {
-            // Cannot wrap: the whole range was checked above.
-            let a = DmaAddr::new(addr.raw() + off);
-            let n = (len - off).min(max).min(PAGE_SIZE - a.page_offset());
-            let routed = {
-                let topo = self.topo();
-                let ctx = RouteCtx {
-                    topo: &topo,
-                    memmap: &self.memmap,
-                    iommu: self.iommu.as_deref(),
-                };
-                ctx.route(requester, a, n, write)
-            };
-            let result = routed.and_then(|r| {
-                move_bytes(r.target, off as usize, n as usize)?;
-                Ok(r)
-            });
-            match result {
-                Ok(r) => match &r.completion {
-                    // The completion's hops are already in data direction.
-                    Some(c) => self.count(c, n, true, write),
-                    None => self.count(&r.hops, n, write, write),
-                },
-                Err(reason) => {
-                    return Err(self.record(FabricFault {
-                        requester,
-                        addr: a,
-                        write,
-                        reason,
-                    }))
-                }
-            }
-            off += n;
-        }
-        Ok(())
     }
 
     fn store(&self, target: Target, src: &[u8]) -> Result<(), FaultReason> {
@@ -380,9 +321,10 @@ impl Fabric {
         r.map_err(|_| FaultReason::NoMemory { phys, len })
     }
 
-    /// Counts `n` payload bytes on every link of `hops` (reversed unless
-    /// `forward`) and in the totals of a write or read.
-    fn count(&self, hops: &[Hop], n: u64, forward: bool, write: bool) {
+    /// Counts `n` payload bytes carried by `tlps` TLPs on every link of
+    /// `hops` (reversed unless `forward`) and in the totals of a write or
+    /// read.
+    fn count(&self, hops: &[Hop], n: u64, tlps: u64, forward: bool, write: bool) {
         let mut st = lock(&self.state);
         for h in hops {
             if let Hop::Link { link, dir } = h {
@@ -394,7 +336,7 @@ impl Fabric {
                 }
             }
         }
-        st.counters.tlps += 1;
+        st.counters.tlps = st.counters.tlps.saturating_add(tlps);
         if write {
             st.counters.bytes_written = st.counters.bytes_written.saturating_add(n);
         } else {

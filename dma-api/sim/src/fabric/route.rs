@@ -37,12 +37,13 @@
 
 use super::fault::FaultReason;
 use super::hop::{Dir, Hop, LinkId, Node, Target, Translation};
-use crate::fabric::RootComplexIommu;
+use crate::fabric::{RcFault, RootComplexIommu};
 use dma_pci::bdf::Bdf;
 use dma_pci::memmap::{MemoryMap, RangeKind};
 use dma_pci::p2p::{host_bridge_verdict, Access, Reason};
 use dma_pci::topology::{Acs, DeviceId, HostBridgeId, PortType, Topology};
 use dma_pci::types::{BusAddr, DmaAddr, PhysAddr};
+use std::sync::Arc;
 
 /// A routed TLP: its hops (ending in [`Hop::Deliver`]) and its target.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -55,11 +56,36 @@ pub(crate) struct Routed {
     pub completion: Option<Vec<Hop>>,
 }
 
+/// What the router asks at the root complex: the attached IOMMU, or a run
+/// of its answers the fabric fetched at once.
+pub(crate) trait Translate {
+    /// [`RootComplexIommu::translate`] for a request of `len` bytes.
+    fn translate(
+        &self,
+        requester: Bdf,
+        addr: DmaAddr,
+        len: u64,
+        write: bool,
+    ) -> Result<Option<PhysAddr>, RcFault>;
+}
+
+impl Translate for Arc<dyn RootComplexIommu> {
+    fn translate(
+        &self,
+        requester: Bdf,
+        addr: DmaAddr,
+        len: u64,
+        write: bool,
+    ) -> Result<Option<PhysAddr>, RcFault> {
+        RootComplexIommu::translate(&**self, requester, addr, len, write)
+    }
+}
+
 /// Everything the router reads.
 pub(crate) struct RouteCtx<'a> {
     pub topo: &'a Topology,
     pub memmap: &'a MemoryMap,
-    pub iommu: Option<&'a dyn RootComplexIommu>,
+    pub iommu: Option<&'a dyn Translate>,
 }
 
 fn dev_node(topo: &Topology, id: DeviceId) -> Node {
