@@ -48,5 +48,6 @@ pub mod hmm;
 pub mod nvme;
 pub mod rdma;
 pub mod sysram;
+pub mod udmabuf;
 pub mod vfio;
 pub mod xen_zcopy;

@@ -243,3 +243,43 @@ fn find_dir_page(w: &World, exp: &ZcopyExport, i: usize) -> GuestAddr {
     );
     p
 }
+
+#[test]
+fn imported_grants_shared_as_a_udmabuf() {
+    use dma_api::share::ShareAccess;
+    use dma_consumers::rdma::{MrKind, RdmaNic};
+    use dma_consumers::udmabuf::Udmabuf;
+    let w = world();
+    let (pages, data) = fill(&w, 16);
+    let exp = ZcopyExport::export(w.ops.clone(), A, B, &pages, true).unwrap();
+    let imp = ZcopyImport::import(w.ops.clone(), B, A, exp.first(), 16, true).unwrap();
+    let host = imp.host_pages().unwrap();
+    let nic = w.a.find("rdma0").unwrap();
+    let u = Udmabuf::new(w.a.ctx.clone(), nic.bdf, host, Some(Box::new(imp))).unwrap();
+    let buf = u.export().unwrap();
+    let mr = RdmaNic::new(nic.device.clone())
+        .register(&buf, ShareAccess::Read, MrKind::Revocable)
+        .unwrap();
+    let mut got = Vec::new();
+    for s in mr.mapping().unwrap().segments() {
+        let mut b = vec![0u8; s.len as usize];
+        w.a.fabric.dma_read(nic.bdf, s.dma, &mut b).unwrap();
+        got.extend_from_slice(&b);
+    }
+    assert!(got == data, "rdma0 read other bytes through the udmabuf");
+    mr.deregister().unwrap();
+    drop(buf);
+    assert_eq!(w.hv.grant_mappings(B), 16);
+    drop(u);
+    assert_eq!(w.hv.grant_mappings(B), 0, "the grants go with the exporter");
+    // Not RAM: refused, naming the page.
+    let bar = PhysAddr::new(0x40_0400_0000);
+    let e = Udmabuf::new(w.a.ctx.clone(), nic.bdf, vec![bar], None).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            dma_api::share::ShareError::NotExportable { index: 0, .. }
+        ),
+        "{e}"
+    );
+}

@@ -72,6 +72,15 @@ impl ZcopyImport {
         &self.pages
     }
 
+    /// The host pages behind the buffer (what a udmabuf-like export of the
+    /// imported buffer shares, [`crate::udmabuf::Udmabuf`]).
+    pub fn host_pages(&self) -> Result<Vec<dma_api::PhysAddr>, GrantError> {
+        self.pages
+            .iter()
+            .map(|&p| self.ops.to_host(self.dom, p))
+            .collect()
+    }
+
     /// The reference the buffer was announced with.
     pub fn first(&self) -> GrantRef {
         self.first

@@ -60,3 +60,47 @@ impl PageDirectory {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_per_page_and_directory_count() {
+        assert_eq!(REFS_PER_PAGE, 1023);
+        assert_eq!(directory_pages(1), 1);
+        assert_eq!(directory_pages(1000), 1);
+        assert_eq!(directory_pages(1023), 1);
+        assert_eq!(directory_pages(1024), 2);
+        assert_eq!(directory_pages(2100), 3);
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let d = PageDirectory {
+            next: GrantRef(77),
+            refs: (8..1031).map(GrantRef).collect(),
+        };
+        let page = d.encode().unwrap();
+        assert_eq!(page.len(), PAGE_SIZE as usize);
+        assert_eq!(&page[..4], &77u32.to_le_bytes());
+        assert_eq!(&page[4..8], &8u32.to_le_bytes());
+        assert_eq!(PageDirectory::decode(&page).unwrap(), d);
+    }
+
+    #[test]
+    fn too_many_refs_and_short_pages_are_refused() {
+        let d = PageDirectory {
+            next: GrantRef::INVALID,
+            refs: alloc::vec![GrantRef(9); REFS_PER_PAGE + 1],
+        };
+        assert_eq!(
+            d.encode().unwrap_err(),
+            GrantError::DirectoryFull { refs: 1024 }
+        );
+        assert_eq!(
+            PageDirectory::decode(&[0u8; 12]).unwrap_err(),
+            GrantError::DirectoryFull { refs: 12 }
+        );
+    }
+}
