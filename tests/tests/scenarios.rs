@@ -37,7 +37,7 @@ fn num(s: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} of {s}"))
 }
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 15] = [
     "switch-p2p",
     "host-bridge-p2p",
     "refused-read",
@@ -49,6 +49,10 @@ const NAMES: [&str; 11] = [
     "share-gpu-nic",
     "share-apu",
     "share-revoke",
+    "hmm-migrate",
+    "hmm-peers",
+    "hmm-vma",
+    "xdomain-export",
 ];
 
 #[test]
@@ -69,7 +73,7 @@ fn reference_text_every_scenario_passes_with_the_p2p_number() {
         "=> P2P kept 12288 bytes off the root complex and RAM",
         "deliver to BAR2 of 0000:03:00.0 (phys 0x4000000000)",
         "does not forward peer-to-peer reads",
-        "11 passed, 0 failed, 0 skipped",
+        "15 passed, 0 failed, 0 skipped",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
@@ -246,6 +250,19 @@ fn devices_are_picked_by_role_after_an_acs_change() {
     assert_eq!(num(s, "ram_bytes"), 0x4000, "{s}");
     let s = by_name(&v, "share-revoke");
     assert_eq!(s["faults"].as_array().unwrap().len(), 1, "{s}");
+    // Exactly two device-private pages migrate, by the GPU's writes to RAM.
+    let s = by_name(&v, "hmm-migrate");
+    assert_eq!(num(s, "ram_bytes"), 0x2000, "{s}");
+    // The stale peer address faults once; the re-mapped write reaches RAM.
+    let s = by_name(&v, "hmm-vma");
+    assert_eq!(s["faults"].as_array().unwrap().len(), 1, "{s}");
+    // 1000 granted pages read once by the device of domain 2.
+    let s = by_name(&v, "xdomain-export");
+    assert_eq!(num(s, "bytes"), 1000 * 4096, "{s}");
+    assert!(
+        s["reason"].as_str().unwrap().contains("1 directory page"),
+        "{s}"
+    );
 }
 
 #[test]
