@@ -229,3 +229,27 @@ fn registration_checks_the_memory_map() {
         .unwrap_err();
     assert!(matches!(e, HmmError::Unaligned { .. }), "{e}");
 }
+
+#[test]
+fn a_reserved_region_can_be_released() {
+    use dma_api::hmm::{release_region, request_free_region};
+    let (a, mem, g) = setup();
+    let gen = a.ctx.memmap.read().generation();
+    let second = request_free_region(&a.ctx, g.bdf(), 4 * PAGE_SIZE).unwrap();
+    assert!(second.raw() > g.page(PAGES - 1).unwrap().raw());
+    let third = request_free_region(&a.ctx, g.bdf(), PAGE_SIZE).unwrap();
+    release_region(&a.ctx, g.bdf(), second).unwrap();
+    // Only that range went; the memory map changed generation.
+    assert!(a.ctx.memmap.read().kind_of(second).is_none());
+    assert!(a.ctx.memmap.read().kind_of(third).is_some());
+    assert!(a.ctx.memmap.read().kind_of(g.page(0).unwrap()).is_some());
+    assert!(a.ctx.memmap.read().generation() > gen);
+    let e = mem.register(g.clone(), second, PAGE_SIZE).unwrap_err();
+    assert!(matches!(e, HmmError::NotDevicePrivate { .. }), "{e}");
+    // Twice, or a range that is not device-private of this owner: refused.
+    let e = release_region(&a.ctx, g.bdf(), second).unwrap_err();
+    assert!(matches!(e, HmmError::NotDevicePrivate { .. }), "{e}");
+    let nic = a.find("rdma0").unwrap().bdf;
+    let e = release_region(&a.ctx, nic, third).unwrap_err();
+    assert!(matches!(e, HmmError::NotDevicePrivate { .. }), "{e}");
+}

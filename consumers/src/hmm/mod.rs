@@ -11,8 +11,8 @@ mod pairs;
 pub use pairs::PairRule;
 
 use dma_api::hmm::{
-    request_free_region, DeviceEngine, DevicePrivateMemory, DevicePrivateOwner, HmmError,
-    PeerAnswer, PeerAsk,
+    release_region, request_free_region, DeviceEngine, DevicePrivateMemory, DevicePrivateOwner,
+    HmmError, PeerAnswer, PeerAsk,
 };
 use dma_api::{Bdf, Direction, DmaAttrs, DmaDevice, PhysAddr, PAGE_SIZE};
 use pairs::Pairs;
@@ -63,7 +63,11 @@ impl HmmGpu {
             pages,
             pairs: Pairs::default(),
         });
-        mem.register(me.clone(), private, len)?;
+        if let Err(e) = mem.register(me.clone(), private, len) {
+            // Nothing half-done: the reserved range goes back.
+            release_region(mem.context(), me.bdf(), private)?;
+            return Err(e);
+        }
         Ok(me)
     }
 

@@ -34,6 +34,6 @@ pub use engine::DeviceEngine;
 pub use error::HmmError;
 pub use owner::{DevicePrivateOwner, PeerAnswer, PeerAsk};
 pub use peer::{PageDecision, PeerMapping};
-pub use region::request_free_region;
+pub use region::{release_region, request_free_region};
 pub use registry::{DevicePrivateMemory, MigrationObserver};
 pub use vma::{Backing, HmmPfn, VirtAddr};

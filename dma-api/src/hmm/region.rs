@@ -56,3 +56,42 @@ pub fn request_free_region(ctx: &DmaContext, owner: Bdf, len: u64) -> Result<Phy
     })?;
     Ok(start)
 }
+
+/// Gives back a range of [`request_free_region`] (Linux
+/// `devm_release_mem_region`): the memory map no longer describes it. The
+/// range must be exactly one device-private range of `owner` starting at
+/// `start` ([`HmmError::NotDevicePrivate`] otherwise). The caller must have
+/// unregistered nothing in it: a registry that still holds the range keeps
+/// its registration but every kind lookup now misses.
+pub fn release_region(ctx: &DmaContext, owner: Bdf, start: PhysAddr) -> Result<(), HmmError> {
+    let provider = ctx
+        .provider_of(owner)
+        .map_err(|_| HmmError::NotDevicePrivate {
+            owner,
+            phys: start,
+            len: 0,
+        })?;
+    let target = RangeKind::DevicePrivate { owner: provider };
+    let mut map = ctx.memmap.write();
+    // Which of the owner's device-private ranges (in address order) it is:
+    // `remove_where` sees kinds only, and visits the ranges in order.
+    let nth = map
+        .ranges()
+        .iter()
+        .filter(|r| r.kind == target)
+        .position(|r| r.start == start)
+        .ok_or(HmmError::NotDevicePrivate {
+            owner,
+            phys: start,
+            len: 0,
+        })?;
+    let mut seen = 0usize;
+    map.remove_where(|k| {
+        if *k != target {
+            return false;
+        }
+        seen += 1;
+        seen == nth + 1
+    });
+    Ok(())
+}
