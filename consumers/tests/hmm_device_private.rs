@@ -253,3 +253,34 @@ fn a_reserved_region_can_be_released() {
     let e = release_region(&a.ctx, nic, third).unwrap_err();
     assert!(matches!(e, HmmError::NotDevicePrivate { .. }), "{e}");
 }
+
+#[test]
+fn explaining_a_peer_map_traces_the_alias_and_changes_nothing() {
+    let (a, mem, g) = setup();
+    let nic = a.find("rdma0").unwrap().device.clone();
+    let nvme = a.find("nvme0").unwrap().device.clone();
+    g.set_rule(nic.bdf(), Direction::ToDevice, PairRule::Alias);
+    let page = g.page(1).unwrap();
+    let live = nic.live_singles();
+    // The alias for a read: the owner allows, the oracle's route says no.
+    let x = mem
+        .explain_for_peer(&nic, page, Direction::ToDevice)
+        .unwrap();
+    assert_eq!(
+        x.answer,
+        Some(PeerAnswer::BarAlias(PhysAddr::new(VRAM + PAGE_SIZE)))
+    );
+    let d = x.decision.unwrap();
+    let route = d.route.as_ref().unwrap();
+    assert!(!route.read);
+    assert!(d.error.is_some());
+    assert!(x.reasons.iter().any(|r| r.source == ReasonSource::Oracle));
+    assert_eq!(nic.live_singles(), live);
+    // A migration is explained, not done.
+    let x = mem
+        .explain_for_peer(&nvme, page, Direction::ToDevice)
+        .unwrap();
+    assert_eq!(x.answer, Some(PeerAnswer::Migrate));
+    assert!(x.decision.is_none());
+    assert!(mem.migrated_pages().is_empty());
+}

@@ -33,7 +33,7 @@ mod vma;
 pub use engine::DeviceEngine;
 pub use error::HmmError;
 pub use owner::{DevicePrivateOwner, PeerAnswer, PeerAsk};
-pub use peer::{PageDecision, PeerMapping};
+pub use peer::{PageDecision, PeerExplanation, PeerMapping};
 pub use region::{release_region, request_free_region};
 pub use registry::{DevicePrivateMemory, MigrationObserver};
 pub use vma::{Backing, HmmPfn, VirtAddr};

@@ -13,7 +13,7 @@ use super::error::HmmError;
 use super::owner::{PeerAnswer, PeerAsk};
 use super::registry::DevicePrivateMemory;
 use crate::attrs::DmaAttrs;
-use crate::device::DmaDevice;
+use crate::device::{Decision, DmaDevice};
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::share::{Reason, ReasonSource};
@@ -90,7 +90,82 @@ impl Drop for PeerMapping {
     }
 }
 
+/// What a peer map of one page would do, without doing it (no migration,
+/// nothing left mapped): the owner's answer, the reason chain, and for a BAR
+/// alias the dispatcher's full [`Decision`] (policy, oracle route with its
+/// reasons, arch step, target) for the alias.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PeerExplanation {
+    /// The owner's answer (`None`: already migrated, not asked).
+    pub answer: Option<PeerAnswer>,
+    /// The reason chain.
+    pub reasons: Vec<Reason>,
+    /// The dispatcher's trace of the alias, or of the RAM copy of a page
+    /// that already migrated (`None` for a migration still to do or a
+    /// refusal).
+    pub decision: Option<Decision>,
+}
+
 impl DevicePrivateMemory {
+    /// Explains [`DevicePrivateMemory::map_for_peer`] for one page (the
+    /// `unidma map` of device-private memory): asks the owner, and traces
+    /// the alias through the dispatcher with
+    /// [`DmaDevice::explain_map`] (mapped and unmapped at once). A page to
+    /// migrate is not migrated.
+    pub fn explain_for_peer(
+        &self,
+        client: &DmaDevice,
+        page: PhysAddr,
+        dir: Direction,
+    ) -> Result<PeerExplanation, HmmError> {
+        let owner = self.owner_of(page)?;
+        let provider = owner.device();
+        if let Some(ram) = self.ram_copy(page) {
+            return Ok(PeerExplanation {
+                answer: None,
+                reasons: alloc::vec![Reason::new(
+                    ReasonSource::Policy,
+                    format!("{page} already migrated to RAM at {ram}"),
+                )],
+                decision: Some(client.explain_map(ram, PAGE_SIZE, dir)),
+            });
+        }
+        let answer = owner.peer_access(&PeerAsk {
+            provider,
+            client: client.bdf(),
+            access: dir,
+            page,
+        });
+        let (text, decision) = match &answer {
+            PeerAnswer::BarAlias(a) => (
+                format!(
+                    "{provider} lets {} {} {page} through its BAR alias {a}",
+                    client.bdf(),
+                    access_verb(dir)
+                ),
+                Some(client.explain_map(*a, PAGE_SIZE, dir)),
+            ),
+            PeerAnswer::Migrate => (
+                format!(
+                    "{provider} would migrate {page} to RAM for {} ({})",
+                    client.bdf(),
+                    access_verb(dir)
+                ),
+                None,
+            ),
+            PeerAnswer::Refuse(why) => (why.clone(), None),
+        };
+        let mut reasons = alloc::vec![Reason::new(ReasonSource::Policy, text)];
+        if let Some(e) = decision.as_ref().and_then(|d| d.error.as_ref()) {
+            reasons.extend(Reason::chain_of(e));
+        }
+        Ok(PeerExplanation {
+            answer: Some(answer),
+            reasons,
+            decision,
+        })
+    }
+
     /// Maps the device-private pages `[phys, phys + len)` for `client` in
     /// `dir`, asking the owner per page. All or nothing: on any refusal,
     /// bad alias or dispatcher error, the pages mapped so far are unmapped
