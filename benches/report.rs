@@ -27,6 +27,28 @@ fn bench(c: &mut Criterion) {
             out
         })
     });
+    // Scale (`unidma gen`): the cost per P2P pair of `report --json` must
+    // stay flat as the machine grows; compare the per-pair times of the
+    // small and the 4x larger machine (16x the pairs) in one run.
+    for n in [250usize, 1000] {
+        let spec = unidma::gen::GenSpec {
+            functions: n,
+            shape: unidma::gen::Shape::Switch,
+            providers: Some(n / 4),
+        };
+        let path = std::env::temp_dir().join(format!("unidma-bench-gen-{n}.toml"));
+        std::fs::write(&path, unidma::gen::machine_toml(&spec).unwrap()).unwrap();
+        let p = path.to_str().unwrap().to_string();
+        let args = ["unidma", "report", "--json", "--machine", p.as_str()];
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(unidma::cli::run_args(args, &mut out, &mut err), 0);
+        c.bench_function(&format!("cli/report_json_gen_switch_{n}"), |b| {
+            b.iter(|| {
+                let (mut out, mut err) = (Vec::new(), Vec::new());
+                unidma::cli::run_args(args, &mut out, &mut err)
+            })
+        });
+    }
     c.bench_function("machine/parse_reference", |b| {
         b.iter(|| dma_sim::machine::Machine::reference().unwrap())
     });

@@ -20,5 +20,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod gen;
 pub mod providers;
 pub mod scenarios;

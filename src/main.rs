@@ -1,8 +1,20 @@
 //! The `unidma` binary.
 
+use std::io::Write;
+
 fn main() {
-    let mut out = std::io::stdout().lock();
+    // Buffered: a report of a million P2P pairs is written in large
+    // blocks, not one system call per line.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut err = std::io::stderr().lock();
-    let code = unidma::cli::run_args(std::env::args_os(), &mut out, &mut err);
+    let mut code = unidma::cli::run_args(std::env::args_os(), &mut out, &mut err);
+    if let Err(e) = out.flush().or_else(|e| match e.kind() {
+        // The reader stopped reading (`unidma report | head`): quiet success.
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(e),
+    }) {
+        let _ = writeln!(err, "unidma: output error: {e}");
+        code = code.max(1);
+    }
     std::process::exit(code);
 }

@@ -20,29 +20,10 @@ use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::io::Write;
 
-/// Parses `0x…` hex, `0b…`, `0o…` or decimal, with an optional `K`/`M`/`G`
-/// (binary) suffix; no overflow.
+/// A number argument (`--phys`, `--len`) in the one number grammar of
+/// machine files and the command line ([`dma_sim::machine::num`]).
 pub(crate) fn parse_u64(s: &str) -> Result<u64, String> {
-    let t = s.trim().replace('_', "");
-    let (num, shift) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 10),
-        Some('m' | 'M') => (&t[..t.len() - 1], 20),
-        Some('g' | 'G') => (&t[..t.len() - 1], 30),
-        _ => (t.as_str(), 0),
-    };
-    let v = if let Some(h) = num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16)
-    } else if let Some(b) = num.strip_prefix("0b") {
-        u64::from_str_radix(b, 2)
-    } else if let Some(o) = num.strip_prefix("0o") {
-        u64::from_str_radix(o, 8)
-    } else {
-        num.parse::<u64>()
-    }
-    .map_err(|e| format!("bad number {s:?}: {e}"))?;
-    v.checked_mul(1u64 << shift)
-        .filter(|x| shift == 0 || x >> shift == v)
-        .ok_or_else(|| format!("number {s:?} does not fit in 64 bits"))
+    dma_sim::machine::num::parse_num(s).map_err(|e| e.to_string())
 }
 
 fn kind_name(k: ErrorKind) -> &'static str {

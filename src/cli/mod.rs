@@ -12,6 +12,7 @@
 mod arch;
 mod attach;
 mod check;
+mod gen;
 mod load;
 mod map;
 mod p2p;
@@ -92,6 +93,25 @@ impl IommuArg {
             Self::Off => dma_sim::assembly::IommuMode::Off,
             Self::Strict => dma_sim::assembly::IommuMode::Strict,
             Self::Lazy => dma_sim::assembly::IommuMode::Lazy,
+        }
+    }
+}
+
+/// `--shape` of `unidma gen`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ShapeArg {
+    /// Root ports, switches, downstream ports and 8-function endpoints.
+    #[default]
+    Switch,
+    /// 8-function root-complex integrated endpoints, 256 per root bus.
+    Flat,
+}
+
+impl From<ShapeArg> for crate::gen::Shape {
+    fn from(s: ShapeArg) -> Self {
+        match s {
+            ShapeArg::Switch => Self::Switch,
+            ShapeArg::Flat => Self::Flat,
         }
     }
 }
@@ -204,6 +224,20 @@ pub enum Command {
         #[command(flatten)]
         src: MachineArgs,
     },
+    /// Print a synthetic machine file of N functions (switch trees or flat
+    /// RC-integrated endpoints), to measure how the commands scale.
+    Gen {
+        /// Total PCI functions, ports included (1 to 65536).
+        #[arg(long, value_name = "N")]
+        functions: usize,
+        /// Topology shape.
+        #[arg(long, value_enum, default_value_t = ShapeArg::Switch)]
+        shape: ShapeArg,
+        /// Registered p2pmem providers, spread evenly over the endpoints
+        /// (default: a quarter of the endpoint functions).
+        #[arg(long, value_name = "K")]
+        providers: Option<usize>,
+    },
     /// The topology as a tree, or Graphviz with P2P routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
@@ -231,7 +265,16 @@ impl Failure {
 }
 
 impl From<std::io::Error> for Failure {
+    /// An output error exits 1 with its message, except a broken pipe (the
+    /// reader, `head` say, has what it wanted): that ends quietly with
+    /// success, as `lspci | head` does.
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Self {
+                code: 0,
+                message: String::new(),
+            };
+        }
         Self {
             code: 1,
             message: format!("output error: {e}"),
@@ -251,6 +294,24 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
         message: format!("JSON output failed: {e}"),
     })?;
     writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// Writes `v` as pretty JSON and a newline as it serialises, for outputs
+/// too large to hold (a P2P matrix of a million pairs): nothing is built
+/// in memory, so a failure may leave part of the output written.
+pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn Write,
+    v: &T,
+) -> Result<(), Failure> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(|e| match e.io_error_kind() {
+        Some(kind) => Failure::from(std::io::Error::from(kind)),
+        None => Failure {
+            code: 1,
+            message: format!("JSON output failed: {e}"),
+        },
+    })?;
+    writeln!(out)?;
     Ok(())
 }
 
@@ -292,6 +353,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             )
         }),
         Command::Check { file } => check::run(&file, json, out),
+        Command::Gen {
+            functions,
+            shape,
+            providers,
+        } => gen::run(functions, shape, providers, json, out),
         Command::Scenarios { iommu, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
             scenarios::run(&l.machine, iommu, json, out)
@@ -316,6 +382,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     };
     match r {
         Ok(code) => code,
+        Err(f) if f.code == 0 && f.message.is_empty() => 0,
         Err(f) => {
             let _ = writeln!(err, "unidma: {}", f.message);
             f.code
@@ -375,6 +442,38 @@ mod tests {
     impl serde::Serialize for Unserialisable {
         fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
             Err(serde::ser::Error::custom("deliberately unserialisable"))
+        }
+    }
+
+    /// A reader that went away after `limit` bytes (`unidma report | head`).
+    struct ClosedPipe {
+        limit: usize,
+    }
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.limit == 0 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(self.limit);
+            self.limit -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Bug: a broken pipe printed "output error: Broken pipe" and exited 1.
+    /// It ends quietly with success, text and JSON.
+    #[test]
+    fn a_broken_pipe_ends_quietly_with_success() {
+        for args in [&["unidma", "report"][..], &["unidma", "report", "--json"]] {
+            let mut out = ClosedPipe { limit: 100 };
+            let mut err = Vec::new();
+            let code = run_args(args.iter().copied(), &mut out, &mut err);
+            assert_eq!(code, 0, "{args:?}");
+            assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
         }
     }
 

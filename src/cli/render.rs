@@ -131,17 +131,39 @@ pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
 /// One route as JSON; `veto` is the arch's refusal, if any
 /// (`arch_allows` false, `arch_veto` the reason).
 pub(crate) fn route_json(r: &Route, veto: Option<&str>) -> Value {
-    json!({
-        "provider": r.provider.to_string(),
-        "client": r.client.to_string(),
-        "map_type": r.verdict.map_type.name(),
-        "distance": r.verdict.distance,
-        "read": r.verdict.read,
-        "write": r.verdict.write,
-        "reason": r.reasons.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-        "arch_allows": veto.is_none(),
-        "arch_veto": veto,
-    })
+    serde_json::to_value(RouteJson::new(r, veto.map(str::to_string))).unwrap_or(Value::Null)
+}
+
+/// One route in JSON, fields in the order (alphabetical) the report has
+/// always printed them; serialised straight to the output, so a matrix of
+/// a million pairs never exists as a tree of JSON values.
+#[derive(serde::Serialize)]
+pub(crate) struct RouteJson {
+    arch_allows: bool,
+    arch_veto: Option<String>,
+    client: String,
+    distance: u32,
+    map_type: &'static str,
+    provider: String,
+    read: bool,
+    reason: Vec<String>,
+    write: bool,
+}
+
+impl RouteJson {
+    pub(crate) fn new(r: &Route, veto: Option<String>) -> Self {
+        Self {
+            arch_allows: veto.is_none(),
+            arch_veto: veto,
+            client: r.client.to_string(),
+            distance: r.verdict.distance,
+            map_type: r.verdict.map_type.name(),
+            provider: r.provider.to_string(),
+            read: r.verdict.read,
+            reason: r.reasons.iter().map(|x| x.to_string()).collect(),
+            write: r.verdict.write,
+        }
+    }
 }
 
 pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>) {
@@ -176,46 +198,51 @@ pub(crate) struct Matrix {
     pub errors: Vec<PairError>,
 }
 
-impl Matrix {
-    /// The errors as JSON (`p2p_errors[]`).
-    pub(crate) fn errors_json(&self) -> Vec<Value> {
-        self.errors
-            .iter()
-            .map(|e| json!({"provider": e.provider, "client": e.client, "error": e.error}))
-            .collect()
-    }
-}
-
 /// Every ordered (provider, client) pair, provider != client, with the
-/// arch's veto (see [`super::arch::veto`]). Providers are `providers` (the
-/// one provider set, [`crate::providers`]); clients are every endpoint. A
-/// pair the oracle cannot judge is in [`Matrix::errors`].
-pub(crate) fn matrix(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Matrix {
+/// arch's veto (see [`super::arch::veto`]), or the error of a pair the
+/// oracle cannot judge; providers are `providers` (the one provider set,
+/// [`crate::providers`]), clients every endpoint. Lazy: one pair at a
+/// time, so the commands stream a matrix whose size grows with N².
+pub(crate) fn pairs<'a>(
+    m: &'a Machine,
+    providers: &'a ProviderSet,
+    a: &'a dyn ArchDma,
+) -> impl Iterator<Item = Result<(Route, Option<String>), PairError>> + 'a {
     let clients = crate::providers::clients(m);
-    let name = |id: DeviceId| {
+    let name = move |id: DeviceId| {
         m.topology
             .device(id)
             .map_or_else(|| id.to_string(), |d| d.bdf.to_string())
     };
+    providers.devices.iter().flat_map(move |&p| {
+        clients
+            .clone()
+            .into_iter()
+            .filter(move |&c| c != p)
+            .map(move |c| match calc_map_type_and_dist(&m.topology, p, c) {
+                Ok(r) => {
+                    let v = super::arch::veto(a, m, &r);
+                    Ok((r, v))
+                }
+                Err(e) => Err(PairError {
+                    provider: name(p),
+                    client: name(c),
+                    error: e.to_string(),
+                }),
+            })
+    })
+}
+
+/// The whole matrix, collected (see [`pairs`]).
+pub(crate) fn matrix(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Matrix {
     let mut out = Matrix {
         rows: Vec::new(),
         errors: Vec::new(),
     };
-    for &p in &providers.devices {
-        for &c in &clients {
-            if c != p {
-                match calc_map_type_and_dist(&m.topology, p, c) {
-                    Ok(r) => {
-                        let v = super::arch::veto(a, m, &r);
-                        out.rows.push((r, v));
-                    }
-                    Err(e) => out.errors.push(PairError {
-                        provider: name(p),
-                        client: name(c),
-                        error: e.to_string(),
-                    }),
-                }
-            }
+    for p in pairs(m, providers, a) {
+        match p {
+            Ok(row) => out.rows.push(row),
+            Err(e) => out.errors.push(e),
         }
     }
     out
@@ -272,8 +299,9 @@ mod tests {
             devices: vec![ghost],
         };
         let a = super::super::arch::backend(&l.machine).ok().unwrap();
-        let mut o = String::new();
-        super::super::report::matrix_text(&mut o, &l, &set, a);
+        let mut o = Vec::new();
+        super::super::report::matrix_text(&mut o, &l, &set, a).unwrap();
+        let o = String::from_utf8(o).unwrap();
         assert!(
             o.contains("dev#999") && o.contains("error"),
             "an erroring pair is not reported:\n{o}"

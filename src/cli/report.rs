@@ -7,7 +7,9 @@ use super::Failure;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::topology::CpuVendor;
+use serde::Serialize;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::io::Write;
 
 fn vendor_name(v: CpuVendor) -> &'static str {
@@ -18,8 +20,90 @@ fn vendor_name(v: CpuVendor) -> &'static str {
     }
 }
 
-/// The whole report as JSON (fields documented in README.md).
-pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
+/// What streaming the matrix learnt, for the fields after `p2p`.
+#[derive(Default)]
+struct MatrixState {
+    rows: usize,
+    errors: Vec<render::PairError>,
+}
+
+type PairIter<'a> =
+    Box<dyn Iterator<Item = Result<(dma_api::p2p::Route, Option<String>), render::PairError>> + 'a>;
+
+/// `p2p[]`: the judged pairs, serialised one at a time as the oracle
+/// judges them; erring pairs go to [`MatrixState`] for `p2p_errors`.
+struct MatrixJson<'a> {
+    pairs: RefCell<Option<PairIter<'a>>>,
+    state: &'a RefCell<MatrixState>,
+}
+
+impl Serialize for MatrixJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let pairs = self.pairs.borrow_mut().take().into_iter().flatten();
+        let state = self.state;
+        s.collect_seq(pairs.filter_map(|p| match p {
+            Ok((r, veto)) => {
+                state.borrow_mut().rows += 1;
+                Some(render::RouteJson::new(&r, veto))
+            }
+            Err(e) => {
+                state.borrow_mut().errors.push(e);
+                None
+            }
+        }))
+    }
+}
+
+/// `p2p_empty`: why the matrix is empty (after `p2p` was written).
+struct EmptyJson<'a> {
+    providers: &'a ProviderSet,
+    state: &'a RefCell<MatrixState>,
+}
+
+impl Serialize for EmptyJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let st = self.state.borrow();
+        render::empty_matrix_why(self.providers, st.rows, st.errors.len()).serialize(s)
+    }
+}
+
+/// `p2p_errors[]` (after `p2p` was written).
+struct ErrorsJson<'a>(&'a RefCell<MatrixState>);
+
+impl Serialize for ErrorsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .borrow()
+                .errors
+                .iter()
+                .map(|e| json!({"provider": e.provider, "client": e.client, "error": e.error})),
+        )
+    }
+}
+
+/// The whole report as JSON (fields documented in README.md), in the
+/// alphabetical key order of a JSON object; the P2P matrix streams.
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    arch: Value,
+    candidates: Vec<Value>,
+    devices: Vec<Value>,
+    groups: Vec<Vec<String>>,
+    host_bridges: Vec<Value>,
+    machine: Value,
+    memory_map: Vec<Value>,
+    notes: &'a [String],
+    p2p: MatrixJson<'a>,
+    p2p_empty: EmptyJson<'a>,
+    p2p_errors: ErrorsJson<'a>,
+    p2pmem: Vec<Value>,
+    providers: &'static str,
+    warnings: Vec<Value>,
+}
+
+/// Writes the report as pretty JSON to `out`, the matrix pair by pair.
+fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result<(), Failure> {
     let m = &l.machine;
     let t = &m.topology;
     let cpu = t.cpu();
@@ -40,17 +124,17 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
             })
             .collect(),
     };
-    let matrix = render::matrix(m, &providers, a);
-    json!({
-        "machine": {
+    let state = RefCell::new(MatrixState::default());
+    let report = ReportJson {
+        machine: json!({
             "name": m.name,
             "source": m.source,
             "arch": m.arch.name(),
             "cpu": {"vendor": vendor_name(cpu.vendor), "family": cpu.family},
             "generation": t.generation(),
-        },
-        "arch": super::arch::arch_json(a),
-        "host_bridges": t.host_bridge_ids().map(|(id, h)| json!({
+        }),
+        arch: super::arch::arch_json(a),
+        host_bridges: t.host_bridge_ids().map(|(id, h)| json!({
             "name": h.name,
             "domain": format!("{:04x}", h.domain),
             "bus": format!("{:02x}", h.root_bus),
@@ -61,16 +145,16 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
             "mmio": h.mmio.windows().iter().map(|w| json!({
                 "cpu": hex(w.cpu_start.raw()), "bus": hex(w.bus_start.raw()), "size": w.size
             })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "devices": t.devices().map(|(_, d)| render::device_json(t, d)).collect::<Vec<_>>(),
-        "memory_map": m.memmap.ranges().iter().map(|r| {
+        })).collect(),
+        devices: t.devices().map(|(_, d)| render::device_json(t, d)).collect(),
+        memory_map: m.memmap.ranges().iter().map(|r| {
             let (kind, owner) = render::range_kind(m, &r.kind);
             json!({"start": hex(r.start.raw()), "size": r.size, "kind": kind, "owner": owner})
-        }).collect::<Vec<_>>(),
-        "groups": groups.groups().iter().map(|g| g.iter()
+        }).collect(),
+        groups: groups.groups().iter().map(|g| g.iter()
             .filter_map(|id| t.device(*id).map(|d| d.bdf.to_string()))
-            .collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "p2pmem": crate::providers::provider_set(m, Basis::Registered).devices.into_iter().filter_map(|id| {
+            .collect()).collect(),
+        p2pmem: crate::providers::provider_set(m, Basis::Registered).devices.into_iter().filter_map(|id| {
             let d = t.device(id)?;
             let s = m.p2pmem.stats(id)?;
             Some(json!({
@@ -83,19 +167,24 @@ pub(crate) fn report_json(l: &Loaded, a: &dyn ArchDma) -> Value {
                     "bar": r.bar, "start": hex(r.phys.raw()), "bus": hex(r.bus.raw()), "size": r.size
                 })).collect::<Vec<_>>(),
             }))
-        }).collect::<Vec<_>>(),
-        "providers": providers.basis.name(),
-        "candidates": candidates,
-        "p2p": matrix.rows.iter()
-            .map(|(r, v)| render::route_json(r, v.as_deref()))
-            .collect::<Vec<_>>(),
-        "p2p_errors": matrix.errors_json(),
-        "p2p_empty": render::empty_matrix_why(&providers, matrix.rows.len(), matrix.errors.len()),
-        "notes": l.notes,
-        "warnings": l.warnings.iter()
+        }).collect(),
+        providers: providers.basis.name(),
+        candidates,
+        p2p: MatrixJson {
+            pairs: RefCell::new(Some(Box::new(render::pairs(m, &providers, a)))),
+            state: &state,
+        },
+        p2p_empty: EmptyJson {
+            providers: &providers,
+            state: &state,
+        },
+        p2p_errors: ErrorsJson(&state),
+        notes: &l.notes,
+        warnings: l.warnings.iter()
             .map(|w| json!({"path": w.path, "what": w.what}))
-            .collect::<Vec<_>>(),
-    })
+            .collect(),
+    };
+    super::stream_json(out, &report)
 }
 
 fn arch_text(o: &mut String, a: &dyn ArchDma) {
@@ -191,44 +280,47 @@ fn candidates_text(o: &mut String, l: &Loaded, providers: &ProviderSet) {
 }
 
 /// The P2P matrix over the provider set, headed by what the providers are;
-/// an empty matrix says why instead of printing a bare header.
-pub(crate) fn matrix_text(o: &mut String, l: &Loaded, providers: &ProviderSet, a: &dyn ArchDma) {
-    use std::fmt::Write as _;
+/// an empty matrix says why instead of printing a bare header. Rows are
+/// written as the oracle judges them (the matrix grows with N²); pairs the
+/// oracle cannot judge are listed after the rows.
+pub(crate) fn matrix_text(
+    o: &mut dyn Write,
+    l: &Loaded,
+    providers: &ProviderSet,
+    a: &dyn ArchDma,
+) -> std::io::Result<()> {
     let m = &l.machine;
-    let render::Matrix { rows, errors } = render::matrix(m, providers, a);
-    let _ = match providers.basis {
-        Basis::Registered => writeln!(o, "\nP2P matrix (registered p2pmem provider -> client):"),
+    match providers.basis {
+        Basis::Registered => writeln!(o, "\nP2P matrix (registered p2pmem provider -> client):")?,
         Basis::Candidates => writeln!(
             o,
             "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem):"
-        ),
-    };
-    if let Some(why) = render::empty_matrix_why(providers, rows.len(), errors.len()) {
-        let _ = writeln!(o, "  (empty: {why})");
-        return;
+        )?,
     }
-    for e in &errors {
-        let _ = writeln!(
-            o,
-            "  error: {} -> {}: {} (pair not judged)",
-            e.provider, e.client, e.error
-        );
-    }
-    if rows.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} reason",
-        "provider", "client", "map_type", "dist", "read", "write", "arch"
-    );
-    for (r, veto) in rows {
+    let mut rows = 0usize;
+    let mut errors = Vec::new();
+    for p in render::pairs(m, providers, a) {
+        let (r, veto) = match p {
+            Ok(row) => row,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if rows == 0 {
+            writeln!(
+                o,
+                "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} reason",
+                "provider", "client", "map_type", "dist", "read", "write", "arch"
+            )?;
+        }
+        rows += 1;
         let arch_ok = veto.is_none();
         let reason = match veto {
             Some(v) => v,
             None => r.reasons.last().map(|x| x.to_string()).unwrap_or_default(),
         };
-        let _ = writeln!(
+        writeln!(
             o,
             "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} {}",
             r.provider.to_string(),
@@ -239,12 +331,23 @@ pub(crate) fn matrix_text(o: &mut String, l: &Loaded, providers: &ProviderSet, a
             yn(r.verdict.write),
             yn(arch_ok),
             reason
-        );
+        )?;
     }
+    if let Some(why) = render::empty_matrix_why(providers, rows, errors.len()) {
+        writeln!(o, "  (empty: {why})")?;
+    }
+    for e in &errors {
+        writeln!(
+            o,
+            "  error: {} -> {}: {} (pair not judged)",
+            e.provider, e.client, e.error
+        )?;
+    }
+    Ok(())
 }
 
-/// The report as text.
-pub(crate) fn report_text(l: &Loaded, a: &dyn ArchDma) -> String {
+/// The report as text, written to `out` (the matrix row by row).
+fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::io::Result<()> {
     use std::fmt::Write as _;
     let m = &l.machine;
     let t = &m.topology;
@@ -290,7 +393,9 @@ pub(crate) fn report_text(l: &Loaded, a: &dyn ArchDma) -> String {
     if providers.basis == Basis::Candidates {
         candidates_text(&mut o, l, &providers);
     }
-    matrix_text(&mut o, l, &providers, a);
+    out.write_all(o.as_bytes())?;
+    o.clear();
+    matrix_text(out, l, &providers, a)?;
     if !l.notes.is_empty() {
         let _ = writeln!(o, "\nNotes:");
         for n in &l.notes {
@@ -303,15 +408,15 @@ pub(crate) fn report_text(l: &Loaded, a: &dyn ArchDma) -> String {
             let _ = writeln!(o, "  {}: {}", w.path, w.what);
         }
     }
-    o
+    out.write_all(o.as_bytes())
 }
 
 pub(crate) fn run(l: &Loaded, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
     let a = super::arch::backend(&l.machine)?;
     if json {
-        super::write_json(out, &report_json(l, a))?;
+        write_report_json(l, a, out)?;
     } else {
-        write!(out, "{}", report_text(l, a))?;
+        write_report_text(l, a, out)?;
     }
     Ok(0)
 }

@@ -37,7 +37,43 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("sysfs_ram", sysfs_ram),
     ("acs_param", acs_param),
     ("device_path", device_path),
+    ("dma_ops", dma_ops),
+    ("pgtable_ops", pgtable_ops),
+    ("iova_ops", iova_ops),
+    ("arch_translate", arch_translate),
+    ("sg_append", sg_append),
 ];
+
+/// A whole machine and an operation sequence over it
+/// (`dma_sim::fuzzing::FuzzCase`): every invariant of
+/// `dma_sim::fuzzing` after every step, checked through the fabric.
+pub fn dma_ops(data: &[u8]) {
+    dma_sim::fuzzing::check_bytes(data);
+}
+
+/// Every page-table format and page size against a model; the hardware
+/// walker and the writer agree with it (`dma_sim::fuzzing::pgtable_ops`).
+pub fn pgtable_ops(data: &[u8]) {
+    dma_sim::fuzzing::pgtable_ops::check(data);
+}
+
+/// The IOVA allocator against a model of drivers/iommu/iova.c
+/// (`dma_sim::fuzzing::iova_ops`).
+pub fn iova_ops(data: &[u8]) {
+    dma_sim::fuzzing::iova_ops::check(data);
+}
+
+/// Random windows and masks: translation, round trips and typed errors,
+/// every arch backend (`dma_sim::fuzzing::arch_translate`).
+pub fn arch_translate(data: &[u8]) {
+    dma_sim::fuzzing::arch_translate::check(data);
+}
+
+/// Scatterlist appends, chains and splits against a byte-stream model
+/// (`dma_sim::fuzzing::sg_append`).
+pub fn sg_append(data: &[u8]) {
+    dma_sim::fuzzing::sg_append::check(data);
+}
 
 /// The BDF parser never panics, and anything it accepts prints back to a
 /// string that parses to the same address.

@@ -381,3 +381,44 @@ fn acs_parameters_change_verdicts_and_groups() {
     assert_eq!(code, 2);
     assert!(err.contains("--config-acs"), "{err}");
 }
+
+/// `unidma gen` machines pass `check` (they assemble in every mode), and
+/// the streamed `report --json` is one valid document with every ordered
+/// (provider, client) pair: providers × (endpoints − 1).
+#[test]
+fn generated_machines_check_and_report_every_pair() {
+    let dir = std::env::temp_dir().join(format!("unidma-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (shape, n, k) in [("switch", "300", "12"), ("flat", "600", "9")] {
+        let (code, toml, err) = run(&["gen", "--functions", n, "--shape", shape, "--providers", k]);
+        assert_eq!(code, 0, "{err}");
+        let p = dir.join(format!("{shape}.toml"));
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(toml.as_bytes())
+            .unwrap();
+        let p = p.to_str().unwrap();
+        let (code, out, err) = run(&["check", p]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("assembles with --iommu strict, lazy, off"),
+            "{out}"
+        );
+        let v = json(&["report", "--machine", p, "--json"]);
+        let endpoints = v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| matches!(d["kind"].as_str(), Some("endpoint" | "rc_endpoint")))
+            .count();
+        let k: usize = k.parse().unwrap();
+        assert_eq!(v["p2pmem"].as_array().unwrap().len(), k, "{shape}");
+        assert_eq!(
+            v["p2p"].as_array().unwrap().len(),
+            k * (endpoints - 1),
+            "{shape}"
+        );
+        assert_eq!(v["p2p_errors"], serde_json::json!([]), "{shape}");
+        assert_eq!(v["p2p_empty"], Value::Null, "{shape}");
+    }
+}

@@ -222,6 +222,24 @@ fn s390x_arch_veto_is_a_fallback() {
 }
 
 #[test]
+fn numbers_take_every_suffix_of_the_machine_file_grammar() {
+    // Bug: `--len` refused `4KiB` and `1T` that machine files accept.
+    for len in ["4KiB", "4K", "0x1000", "4_096"] {
+        let (code, v) = json(&[
+            "nvme0",
+            "--phys",
+            "0x1000_0000",
+            "--len",
+            len,
+            "--dir",
+            "to-device",
+        ]);
+        assert_eq!(code, 0, "{len}: {v}");
+        assert_eq!(v["len"], 4096, "{len}: {v}");
+    }
+}
+
+#[test]
 fn stolen_ram_is_mapped_as_ram() {
     let (code, v) = json(&[
         "apu-gfx",
@@ -273,7 +291,21 @@ fn bad_input_exits_2_with_a_message() {
                 "--dir",
                 "to-device",
             ],
-            "bad number \"0xzz\"",
+            "invalid value '0xzz' for '--phys <PHYS>': \"0xzz\" is not a number: not a digit",
+        ),
+        (
+            // One number grammar with machine files: no sign, no spaces,
+            // `_` only between digits.
+            vec![
+                "nvme0", "--phys", "+0x1000", "--len", "1", "--dir", "to-device",
+            ],
+            "invalid value '+0x1000' for '--phys <PHYS>': \"+0x1000\" is not a number: no sign is allowed",
+        ),
+        (
+            vec![
+                "nvme0", "--phys", "0x1000", "--len", "4K_", "--dir", "to-device",
+            ],
+            "invalid value '4K_' for '--len <LEN>': \"4K_\" is not a number: `_` must sit between two digits",
         ),
         (
             vec![

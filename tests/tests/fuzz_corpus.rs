@@ -318,6 +318,10 @@ fn structured(target: &str, rng: &mut Rng) -> Option<Vec<u8>> {
 fn budget(target: &str) -> usize {
     match target {
         "machine_file" => 300,
+        // A whole machine and up to 64 steps each; tests/tests/fuzz_ops.rs
+        // runs more.
+        "dma_ops" => 60,
+        "pgtable_ops" | "iova_ops" => 400,
         _ => 3000,
     }
 }
@@ -325,7 +329,17 @@ fn budget(target: &str) -> usize {
 /// The generated inputs of `target`, deterministic.
 fn generated(target: &str, seeds: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
     let g = grammar(target);
-    let text = !matches!(target, "config_space" | "sg_from_pages" | "machine_file");
+    let text = !matches!(
+        target,
+        "config_space"
+            | "sg_from_pages"
+            | "machine_file"
+            | "dma_ops"
+            | "pgtable_ops"
+            | "iova_ops"
+            | "arch_translate"
+            | "sg_append"
+    );
     let mut rng = Rng::new(0x5eed ^ target.len() as u64 ^ (u64::from(target.as_bytes()[0]) << 32));
     (0..budget(target))
         .map(|i| {
@@ -336,8 +350,9 @@ fn generated(target: &str, seeds: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
             }
             if text && i % 3 == 0 {
                 soup(&mut rng, &g)
-            } else if target == "sg_from_pages" && i % 2 == 0 {
-                (0..rng.below(96)).map(|_| rng.next() as u8).collect()
+            } else if (target == "sg_from_pages" || !text) && i % 2 == 0 {
+                let max = if target == "sg_from_pages" { 96 } else { 800 };
+                (0..rng.below(max)).map(|_| rng.next() as u8).collect()
             } else {
                 mutate(&mut rng, seeds, &g)
             }
@@ -402,6 +417,11 @@ targets!(
     sysfs_ram,
     acs_param,
     device_path,
+    dma_ops,
+    pgtable_ops,
+    iova_ops,
+    arch_translate,
+    sg_append,
 );
 
 /// The generators reach the interesting side of the text parsers: a fair

@@ -254,3 +254,28 @@ fn check_refuses_a_machine_that_does_not_assemble() {
     assert_eq!(v["ok"], false);
     assert_eq!(v["iommu"], "strict");
 }
+
+/// Bug: the file parser trimmed spaces, dropped every `_` and took a sign
+/// (`"+2G"`, `"2G_"`, `" 0x1000"`); the one number grammar refuses them at
+/// the field.
+#[test]
+fn numbers_outside_the_grammar_are_refused_at_their_field() {
+    for (bad, why) in [
+        ("\"+2GiB\"", "no sign is allowed"),
+        ("\"2GiB_\"", "`_` must sit between two digits"),
+        ("\" 2GiB\"", "spaces are not allowed"),
+        ("\"2gib\"", "not a digit"),
+    ] {
+        let body = edit_once(REFERENCE_TOML, "size = \"2GiB\"", &format!("size = {bad}"));
+        refused(
+            "bad-number.toml",
+            &body,
+            bad,
+            "ram[0].size",
+            &format!(
+                "{} is not a number: {why} (decimal or 0x hex, `_` only between digits, optional suffix K, M, G, T or KiB, MiB, GiB, TiB)",
+                bad
+            ),
+        );
+    }
+}

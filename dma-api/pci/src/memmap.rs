@@ -137,6 +137,10 @@ impl core::error::Error for MemMapError {}
 pub struct MemoryMap {
     ranges: Vec<MemRange>,
     generation: u64,
+    /// The last byte of the highest RAM range, kept by every change so
+    /// [`ram_last`](Self::ram_last) costs O(1) (it is asked once per device
+    /// when a machine is assembled).
+    ram_last: Option<PhysAddr>,
 }
 
 /// Two maps are equal when they classify the same ranges the same way,
@@ -155,6 +159,7 @@ impl MemoryMap {
         Self {
             ranges: Vec::new(),
             generation: 0,
+            ram_last: None,
         }
     }
 
@@ -250,6 +255,9 @@ impl MemoryMap {
             }
         }
         self.ranges.insert(at, merged);
+        if merged.kind == RangeKind::Ram {
+            self.ram_last = self.ram_last.max(merged.last());
+        }
         self.generation += 1;
         Ok(())
     }
@@ -260,6 +268,12 @@ impl MemoryMap {
         self.ranges.retain(|r| !pred(&r.kind));
         if self.ranges.len() != before {
             self.generation += 1;
+            self.ram_last = self
+                .ranges
+                .iter()
+                .filter(|r| r.kind == RangeKind::Ram)
+                .filter_map(|r| r.last())
+                .max();
         }
     }
 
@@ -286,6 +300,12 @@ impl MemoryMap {
             .iter()
             .filter(|r| r.kind == RangeKind::Ram)
             .fold(0u64, |a, r| a.saturating_add(r.size))
+    }
+
+    /// The last byte of system RAM (the end `dma_addressing_limited`
+    /// compares a device's mask with), `None` without RAM. O(1).
+    pub fn ram_last(&self) -> Option<PhysAddr> {
+        self.ram_last
     }
 
     /// Re-checks the invariants (sorted, non-empty, non-wrapping, disjoint).

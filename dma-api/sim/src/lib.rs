@@ -63,3 +63,5 @@ pub mod xen;
 pub use assembly::{Assembly, AssemblyOptions, IommuMode};
 pub use iommu_adapter::RcIommu;
 pub use ram::{SimCpu, SimRam};
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;

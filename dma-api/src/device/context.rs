@@ -208,14 +208,7 @@ impl DmaContext {
     ) -> Result<DirectBackend, DmaError> {
         let (dev, mmio) = self.arch_device(bdf)?;
         if cfg.ram_last.is_none() {
-            cfg.ram_last = self
-                .memmap
-                .read()
-                .ranges()
-                .iter()
-                .filter(|r| r.kind == crate::memmap::RangeKind::Ram)
-                .filter_map(|r| r.last())
-                .max();
+            cfg.ram_last = self.memmap.read().ram_last();
         }
         Ok(DirectBackend::new(self.arch, dev, mmio, swiotlb, cfg).for_device(bdf))
     }

@@ -325,7 +325,25 @@ impl DirectBackend {
         }
         let bus = match self.arch.bar_to_bus(&self.host_bridge_mmio, phys, len) {
             Ok(b) => b,
-            Err(DmaError::NotTranslatable { .. }) => BusAddr::new(phys.raw()),
+            Err(DmaError::NotTranslatable { .. }) => {
+                // Outside the client's windows the CPU address is the DMA
+                // address (`dma_direct_map_phys` with `DMA_ATTR_MMIO`), and
+                // `dma_capable` holds it to `min_not_zero(mask,
+                // bus_dma_limit)`: the limit is the top of the device's
+                // dma-ranges (drivers/of/device.c `of_dma_configure_id`).
+                let bus = BusAddr::new(phys.raw());
+                let limit = self
+                    .dev
+                    .dma_ranges
+                    .windows()
+                    .iter()
+                    .map(|w| w.bus_start.raw().saturating_add(w.size - 1))
+                    .max();
+                if limit.is_some_and(|l| bus.raw().saturating_add(len.saturating_sub(1)) > l) {
+                    return Err(DmaError::MmioNotBounceable { phys, len });
+                }
+                bus
+            }
             Err(e) => return Err(e),
         };
         if limits::reach(self.lim.mask(), bus, len).is_err() {

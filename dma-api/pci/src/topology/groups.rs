@@ -128,19 +128,22 @@ impl IommuGroups {
             // Non-isolated functions of one slot share a group.
             let Some(rd) = topo.device(rep) else { continue };
             if rd.multifunction && !acs_isolated(topo, rep) {
-                let siblings: Vec<DeviceId> = match rd.parent {
-                    Some(p) => topo
-                        .device(p)
-                        .map(|pd| pd.children.clone())
-                        .unwrap_or_default(),
-                    None => topo.root_devices(rd.host_bridge).map(|(i, _)| i).collect(),
-                };
-                for s in siblings {
+                // drivers/iommu/iommu.c `get_pci_function_alias_group`: the
+                // other functions of the same bus and slot, looked up by
+                // BDF (at most 8), not by scanning the bus, so the groups
+                // of a machine cost O(n log n) however flat it is.
+                for f in 0..8u8 {
+                    let Some(s) = rd.bdf.with_func(f).and_then(|b| topo.lookup(b)) else {
+                        continue;
+                    };
                     if s == rep {
                         continue;
                     }
                     if let Some(sd) = topo.device(s) {
-                        if sd.bdf.same_slot(rd.bdf) && !acs_isolated(topo, s) {
+                        if sd.parent == rd.parent
+                            && sd.host_bridge == rd.host_bridge
+                            && !acs_isolated(topo, s)
+                        {
                             union(&mut parent, rep, s);
                         }
                     }

@@ -343,6 +343,11 @@ impl Assembly {
             });
             let fmt = iommu_format(&machine)?;
             let mut pending = Vec::new();
+            // The plans of each group, indexed once: linear in the devices.
+            let mut plans_of: BTreeMap<GroupId, Vec<&Plan>> = BTreeMap::new();
+            for p in &plans {
+                plans_of.entry(p.group).or_default().push(p);
+            }
             for (gi, members) in groups.groups().iter().enumerate() {
                 let Some(&first) = members.first() else {
                     continue;
@@ -352,7 +357,7 @@ impl Assembly {
                 }
                 let g = GroupId(gi as u32);
                 let mut need: Option<(Bdf, &str, DomainNeed)> = None;
-                for p in plans.iter().filter(|p| p.group == g) {
+                for p in plans_of.get(&g).into_iter().flatten() {
                     match need {
                         None => need = Some((p.bdf, &p.backend, p.spec.need)),
                         Some((b, n, k)) if k != p.spec.need => {

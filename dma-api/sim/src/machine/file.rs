@@ -4,7 +4,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// An integer written as a TOML integer or a string (`"0x1_0000_0000"`,
-/// `"16GiB"`, `"4K"`), for values above `i64::MAX` or readability.
+/// `"16GiB"`, `"4K"`) in the one number grammar ([`super::num`]), for
+/// values above `i64::MAX` or readability.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(untagged)]
 pub enum Num {
@@ -19,37 +20,9 @@ impl Num {
     pub fn value(&self) -> Result<u64, String> {
         match self {
             Num::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative")),
-            Num::Str(s) => parse_num(s),
+            Num::Str(s) => super::num::parse_num(s).map_err(|e| e.to_string()),
         }
     }
-}
-
-fn parse_num(s: &str) -> Result<u64, String> {
-    let t: String = s.trim().chars().filter(|c| *c != '_').collect();
-    let (digits, mult) = [
-        ("KiB", 1u64 << 10),
-        ("MiB", 1 << 20),
-        ("GiB", 1 << 30),
-        ("TiB", 1 << 40),
-        ("K", 1 << 10),
-        ("M", 1 << 20),
-        ("G", 1 << 30),
-        ("T", 1 << 40),
-    ]
-    .iter()
-    .find_map(|(suf, m)| t.strip_suffix(suf).map(|d| (d.to_string(), *m)))
-    .unwrap_or((t.clone(), 1));
-    let v = if let Some(h) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        u64::from_str_radix(h, 16)
-    } else {
-        digits.parse::<u64>()
-    }
-    .map_err(|_| format!("{s:?} is not a number (decimal, 0x hex, optional K/M/G/T[iB] suffix)"))?;
-    v.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} does not fit in 64 bits"))
 }
 
 /// The whole file.

@@ -8,6 +8,7 @@
 pub mod arch;
 pub mod file;
 mod load;
+pub mod num;
 
 pub use arch::ArchName;
 

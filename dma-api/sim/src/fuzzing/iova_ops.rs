@@ -1,0 +1,221 @@
+//! `iova_ops`: the IOVA allocator against a plain model of the kernel's
+//! rules (drivers/iommu/iova.c): top-down from the limit, size alignment to
+//! `roundup_pow_of_two(pages)` granules, reservations, free by any address
+//! inside a range, and the `max32_alloc_size` failing-size memo. The model
+//! walks the used ranges linearly from the top, as
+//! `__alloc_and_insert_iova_range` does from its anchor.
+
+use arbitrary::{Result, Unstructured};
+use dma_api::{DmaError, Iova};
+use dma_iommu::iova::IovaDomain;
+use std::collections::BTreeMap;
+
+const SHIFT: u32 = 12;
+/// Everything from this frame to 4 GiB is reserved, so the 32-bit space is
+/// small and the memo is exercised.
+const TOP_FREE: u64 = 5000;
+
+struct Model {
+    start_pfn: u64,
+    d32: u64,
+    max32: u64,
+    max32_unaligned: u64,
+    allocated: BTreeMap<u64, u64>,
+    reserved: Vec<(u64, u64)>,
+}
+
+impl Model {
+    fn used(&self) -> Vec<(u64, u64)> {
+        let mut all: Vec<(u64, u64)> = self.allocated.iter().map(|(&l, &h)| (l, h)).collect();
+        all.extend(self.reserved.iter().copied());
+        all.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (l, h) in all {
+            match out.last_mut() {
+                Some(last) if l <= last.1.saturating_add(1) => last.1 = last.1.max(h),
+                _ => out.push((l, h)),
+            }
+        }
+        out
+    }
+
+    fn walk(&self, size: u64, limit_end: u64, aligned: bool) -> Option<u64> {
+        let mask = if aligned {
+            !0u64 << (64 - (size - 1).leading_zeros()).min(63)
+        } else {
+            !0u64
+        };
+        let used = self.used();
+        let mut high = limit_end;
+        let mut curr_lo = u64::MAX;
+        let mut nodes = used.iter().rev();
+        let mut new;
+        loop {
+            high = high.min(curr_lo);
+            new = high.wrapping_sub(size) & mask;
+            match nodes.next() {
+                Some(&(lo, hi)) if new <= hi && new >= self.start_pfn => curr_lo = lo,
+                _ => break,
+            }
+        }
+        (high >= size && new >= self.start_pfn).then_some(new)
+    }
+
+    fn alloc(&mut self, size: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
+        let limit_end = limit_pfn + 1;
+        let memo = if aligned {
+            self.max32
+        } else {
+            self.max32_unaligned
+        };
+        if limit_end <= self.d32 && size >= memo {
+            assert_eq!(
+                self.walk(size, limit_end, aligned),
+                None,
+                "the memo ({memo}) refuses {size} pages (aligned: {aligned}) that fit"
+            );
+            return None;
+        }
+        let found = self.walk(size, limit_end, aligned);
+        match found {
+            Some(new) => {
+                self.allocated.insert(new, new + size - 1);
+            }
+            None if limit_end >= self.d32 => {
+                self.max32 = self.max32.min(size);
+                if !aligned {
+                    self.max32_unaligned = self.max32_unaligned.min(size);
+                }
+            }
+            None => {}
+        }
+        found
+    }
+
+    fn free(&mut self, pfn: u64) -> Option<(u64, u64)> {
+        let (&lo, &hi) = self.allocated.range(..=pfn).next_back()?;
+        if hi < pfn {
+            return None;
+        }
+        self.allocated.remove(&lo);
+        if lo < self.d32 {
+            self.max32 = self.d32;
+            self.max32_unaligned = self.d32;
+        }
+        Some((lo, hi))
+    }
+}
+
+fn limit(sel: u8) -> Iova {
+    match sel % 5 {
+        0 => Iova::new((256 << SHIFT) - 1),
+        1 => Iova::new((1000 << SHIFT) - 1),
+        2 => Iova::new((4096 << SHIFT) - 1),
+        3 => Iova::new(0xffff_ffff),
+        _ => Iova::new((4096 << SHIFT) + 0x7ff),
+    }
+}
+
+/// Decodes an operation sequence from `data` and runs it against the model.
+pub fn check(data: &[u8]) {
+    let _ = run(&mut Unstructured::new(data));
+}
+
+fn run(u: &mut Unstructured<'_>) -> Result<()> {
+    let start_pfn = u64::from(u.int_in_range(1..=64u8)?);
+    let mut d = IovaDomain::new(1 << SHIFT, Iova::new(start_pfn << SHIFT)).expect("domain");
+    let d32 = 1u64 << (32 - SHIFT);
+    let mut m = Model {
+        start_pfn,
+        d32,
+        max32: d32,
+        max32_unaligned: d32,
+        allocated: BTreeMap::new(),
+        reserved: Vec::new(),
+    };
+    d.reserve(Iova::new(TOP_FREE << SHIFT), Iova::new(0xffff_ffff))
+        .expect("reserve");
+    m.reserved.push((TOP_FREE, d32 - 1));
+    let mut live: Vec<u64> = Vec::new();
+    while !u.is_empty() {
+        match u.int_in_range(0..=11u8)? {
+            0..=5 => {
+                let pages = match u.int_in_range(0..=2u8)? {
+                    0 => u64::from(u.int_in_range(1..=4u8)?),
+                    1 => u64::from(u.int_in_range(1..=40u8)?),
+                    _ => u64::from(u.int_in_range(1..=300u16)?),
+                };
+                let lim = limit(u.arbitrary()?);
+                let aligned = u.arbitrary()?;
+                let got = d.alloc(pages, lim, aligned);
+                let want = m.alloc(pages, ((lim.raw() + 1) >> SHIFT) - 1, aligned);
+                match (&got, want) {
+                    (Ok(r), Some(p)) => {
+                        assert_eq!(r.pfn_lo(), p, "alloc {pages} below {lim:?}");
+                        assert_eq!(r.pages(), pages);
+                        assert!(r.last() <= lim);
+                        if aligned {
+                            assert_eq!(r.pfn_lo() % pages.next_power_of_two(), 0);
+                        }
+                        live.push(p);
+                    }
+                    (Err(DmaError::IovaExhausted { pages: p, limit: l }), None) => {
+                        assert_eq!((*p, *l), (pages, lim));
+                    }
+                    _ => panic!("alloc {pages} below {lim:?} aligned {aligned}: got {got:?}, model {want:?}"),
+                }
+                assert_eq!(d.max32_alloc_size(), m.max32);
+                assert_eq!(d.max32_unaligned_alloc_size(), m.max32_unaligned);
+            }
+            6..=9 => {
+                if live.is_empty() {
+                    continue;
+                }
+                let pick = usize::from(u.arbitrary::<u8>()?) % live.len();
+                let pfn = live.swap_remove(pick);
+                let inside = u64::from(u.arbitrary::<u16>()?) & 0xfff;
+                let r = d
+                    .free(Iova::new((pfn << SHIFT) + inside))
+                    .expect("free of a live range");
+                assert_eq!(Some((r.pfn_lo(), r.pfn_hi())), m.free(pfn));
+            }
+            10 => {
+                let pfn = u64::from(u.int_in_range(0..=5000u16)?);
+                let got = d.free(Iova::new(pfn << SHIFT));
+                match m.free(pfn) {
+                    None => assert_eq!(
+                        got,
+                        Err(DmaError::IovaNotAllocated {
+                            iova: Iova::new(pfn << SHIFT)
+                        })
+                    ),
+                    Some((lo, hi)) => {
+                        let r = got.expect("free inside a live range");
+                        assert_eq!((r.pfn_lo(), r.pfn_hi()), (lo, hi));
+                        live.retain(|&p| p != lo);
+                    }
+                }
+            }
+            _ => {
+                let lo = u64::from(u.int_in_range(0..=5000u16)?);
+                let len = u64::from(u.int_in_range(1..=200u8)?);
+                if d.reserve(Iova::new(lo << SHIFT), Iova::new(((lo + len) << SHIFT) - 1))
+                    .is_ok()
+                {
+                    m.reserved.push((lo, lo + len - 1));
+                }
+            }
+        }
+        d.check_invariants().expect("allocator invariants");
+        // No two allocations overlap, none overlaps a reservation.
+        let mut all: Vec<(u64, u64)> = d
+            .allocated_ranges()
+            .iter()
+            .map(|r| (r.pfn_lo(), r.pfn_hi()))
+            .collect();
+        assert_eq!(all.len(), m.allocated.len());
+        all.sort_unstable();
+        assert!(all.windows(2).all(|w| w[0].1 < w[1].0));
+    }
+    Ok(())
+}

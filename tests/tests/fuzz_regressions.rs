@@ -1,0 +1,97 @@
+//! Bugs the address-translation fuzzing (`dma_sim::fuzzing`, the `dma_ops`
+//! target) found, each pinned by the smallest machine that shows it.
+
+use dma_api::{Direction, DmaAttrs, DmaError, PhysAddr};
+use dma_sim::machine::Machine;
+use dma_sim::{Assembly, AssemblyOptions, IommuMode};
+
+/// Two host bridges without an IOMMU; the second has explicit dma-ranges
+/// over its RAM only (bus addresses up to 4 GiB + 1 GiB). An endpoint on
+/// it maps a p2pmem range of an endpoint on the first host bridge, whose
+/// BAR is in the first bridge's 64-bit window.
+const TWO_BRIDGES: &str = r#"
+[machine]
+name = "two-bridges"
+arch = "x86_64"
+cpu_vendor = "intel"
+cpu_family = 6
+
+[[ram]]
+start = 0x0
+size = "2GiB"
+
+[[ram]]
+start = 0x1_0000_0000
+size = "1GiB"
+
+[[host_bridge]]
+name = "pci0000:00"
+bus = 0
+iommu = false
+vendor = 0x8086
+device = 0x2030
+mmio = [{ cpu = 0xc000_0000, size = 0x800_0000 }, { cpu = 0x40_0000_0000, size = 0x10_0000_0000 }]
+
+[[host_bridge]]
+name = "pci0000:40"
+bus = 0x40
+iommu = false
+vendor = 0x8086
+device = 0x2030
+mmio = [{ cpu = 0xc800_0000, size = 0x800_0000 }, { cpu = 0x50_0000_0000, size = 0x10_0000_0000 }]
+dma_ranges = [{ cpu = 0x0, size = 0xc000_0000 }, { cpu = 0x1_0000_0000, size = 0x4000_0000 }]
+
+[[device]]
+bdf = "0000:00:08.0"
+name = "provider"
+kind = "rc_endpoint"
+vendor = 0x1d0f
+device = 0x1001
+bars = [{ index = 0, addr = 0x40_0000_0000, size = "1M", mem64 = true }]
+p2pmem = [{ bar = 0, publish = true }]
+
+[[device]]
+bdf = "0000:40:08.0"
+name = "client"
+kind = "rc_endpoint"
+vendor = 0x1d0f
+device = 0x1002
+"#;
+
+/// Peer MMIO outside the client's host-bridge windows is mapped 1:1 (Linux
+/// `dma_direct_map_phys` with `DMA_ATTR_MMIO`), and Linux's `dma_capable`
+/// then holds that address to `min_not_zero(mask, bus_dma_limit)`, the
+/// limit being the top of the device's dma-ranges. The direct backend
+/// checked the mask only and handed out 0x40_0000_0000, an address the
+/// client's root complex cannot decode (the fabric faults `Unroutable`).
+#[test]
+fn peer_mmio_beyond_the_clients_dma_ranges_is_refused_typed() {
+    let m = Machine::from_toml_str("two-bridges", TWO_BRIDGES).unwrap();
+    let opts = AssemblyOptions {
+        iommu: IommuMode::Off,
+        ..AssemblyOptions::default()
+    };
+    let a = Assembly::build(m, opts).unwrap();
+    let client = a.find("client").unwrap();
+    let bar = PhysAddr::new(0x40_0000_0000);
+    let got = client
+        .device
+        .map_phys(bar, 0x1000, Direction::ToDevice, DmaAttrs::empty());
+    assert_eq!(
+        got,
+        Err(DmaError::MmioNotBounceable {
+            phys: bar,
+            len: 0x1000
+        })
+    );
+    // Inside the dma-ranges' reach the 1:1 address still maps: the
+    // provider's own BAR from the provider, through its own window.
+    let provider = a.find("provider").unwrap();
+    assert_eq!(
+        provider
+            .device
+            .map_phys(bar, 0x1000, Direction::ToDevice, DmaAttrs::empty())
+            .map(|d| d.raw()),
+        Ok(0x40_0000_0000)
+    );
+}
