@@ -283,3 +283,28 @@ fn imported_grants_shared_as_a_udmabuf() {
         "{e}"
     );
 }
+
+#[test]
+fn dropping_an_export_ends_its_grants_once_unmapped() {
+    let w = world();
+    let (pages, data) = fill(&w, 8);
+    let exp = ZcopyExport::export(w.ops.clone(), A, B, &pages, true).unwrap();
+    let imp = ZcopyImport::import(w.ops.clone(), B, A, exp.first(), 8, true).unwrap();
+    assert_eq!(w.hv.live_grants(A), 9);
+    drop(exp);
+    // The directory grant ended at once; the mapped pages stay readable.
+    assert_eq!(w.hv.live_grants(A), 8);
+    let mut b = vec![0u8; 4096];
+    imp.read(7 * PAGE_SIZE, &mut b).unwrap();
+    assert_eq!(b, data[7 * 4096..]);
+    // No new mapping of an ended grant: the directory's is gone, a mapped
+    // page's is being revoked.
+    let e = ZcopyImport::import(w.ops.clone(), B, A, GrantRef(16), 8, true).unwrap_err();
+    assert!(matches!(e, GrantError::BadRef { .. }), "{e}");
+    let e = w.ops.map_grant(B, A, GrantRef(8), true).unwrap_err();
+    assert!(matches!(e, GrantError::Revoked { .. }), "{e}");
+    assert_eq!(w.hv.grant_mappings(B), 8);
+    imp.unmap().unwrap();
+    assert_eq!(w.hv.live_grants(A), 0);
+    assert_eq!(w.hv.grant_mappings(B), 0);
+}

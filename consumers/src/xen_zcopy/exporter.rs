@@ -177,3 +177,23 @@ impl ZcopyExport {
         true
     }
 }
+
+/// Dropping an export without revoking it ends every grant (Linux
+/// `gnttab_end_foreign_access` on release): grants nobody maps are freed at
+/// once, mapped ones when their importer unmaps. Directory pages whose grant
+/// ended go back to the domain; one still mapped somewhere is left to the
+/// domain (never reused while another domain may read it).
+impl Drop for ZcopyExport {
+    fn drop(&mut self) {
+        if !self.revoking {
+            for &r in self.data_refs.iter().chain(&self.dir_refs) {
+                let _ = self.ops.end_access(self.dom, r);
+            }
+        }
+        for (r, p) in self.dir_refs.iter().zip(self.dir_pages.drain(..)) {
+            if self.ops.access_ended(self.dom, *r) {
+                let _ = self.ops.free_page(self.dom, p);
+            }
+        }
+    }
+}
