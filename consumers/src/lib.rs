@@ -49,10 +49,13 @@
 pub mod apu;
 pub mod block;
 pub mod dgpu;
+pub mod hmm;
 pub mod nvme;
 pub mod nvmet;
 pub mod rdma;
 pub mod stack;
 pub mod sysram;
+pub mod udmabuf;
 pub mod vfio;
 pub mod wire;
+pub mod xen_zcopy;

@@ -127,6 +127,7 @@ pub mod direct;
 pub mod direction;
 pub mod error;
 pub mod fallback;
+pub mod hmm;
 pub mod mem;
 pub mod middleware;
 pub mod port;
@@ -134,6 +135,7 @@ pub mod share;
 pub mod swiotlb;
 pub mod sync;
 pub mod types;
+pub mod xdomain;
 
 /// What a driver needs in scope: `use dma_api::prelude::*;`.
 pub mod prelude {

@@ -18,6 +18,9 @@
 
 mod bounce;
 mod fallback;
+mod hmm_migrate;
+mod hmm_peers;
+mod hmm_vma;
 mod host_bridge_p2p;
 mod lazy_unmap;
 mod nvmet_offload;
@@ -29,6 +32,7 @@ mod share_revoke;
 mod stolen_ram;
 mod strict_unmap;
 mod switch_p2p;
+mod xdomain_export;
 
 use dma_api::device::DmaDevice;
 use dma_api::{Bdf, DmaAddr, PhysAddr};
@@ -121,6 +125,10 @@ pub const SCENARIOS: &[Scenario] = &[
     share_gpu_nic::SCENARIO,
     share_apu::SCENARIO,
     share_revoke::SCENARIO,
+    hmm_migrate::SCENARIO,
+    hmm_peers::SCENARIO,
+    hmm_vma::SCENARIO,
+    xdomain_export::SCENARIO,
     nvmet_offload::SCENARIO,
 ];
 

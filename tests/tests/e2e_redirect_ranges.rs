@@ -10,7 +10,7 @@ use dma_api::port::{PolicyDecision, ProviderPolicy};
 use dma_api::{
     Bdf, Direction, DmaAddr, DmaAttrs, DmaError, ErrorKind, IovaLink, PhysAddr, SegKind,
 };
-use dma_sim::assembly::IommuMode;
+use dma_sim::assembly::{Assembly, IommuMode};
 use std::sync::Arc;
 use unidma_tests::*;
 
@@ -26,20 +26,27 @@ impl ProviderPolicy for Scattered {
 }
 
 /// Two RAM pages that are not adjacent, the GPU's buffer as it now lives.
-fn pieces(a: &dma_sim::assembly::Assembly) -> Vec<(PhysAddr, u64)> {
+fn pieces(a: &Assembly) -> Vec<(PhysAddr, u64)> {
     let base = scratch(a, 4);
     vec![(base.checked_add(0x3000).unwrap(), 0x1000), (base, 0x1000)]
 }
 
-#[test]
-fn the_two_step_api_links_each_range_at_its_running_offset() {
+/// The reference server (strict IOMMU) with gpu0's registered range
+/// redirected to [`pieces`]: the assembly, the range, the pieces.
+fn scattered_gpu() -> (Assembly, PhysAddr, Vec<(PhysAddr, u64)>) {
     let a = reference_with(IommuMode::Strict);
-    let d = a.device(bdf(NVME1)).unwrap();
     let gpu = PhysAddr::new(GPU0_BAR1);
     let p = pieces(&a);
     a.ctx
         .set_range_policy(bdf(GPU0), gpu, Arc::new(Scattered(p.clone())))
         .unwrap();
+    (a, gpu, p)
+}
+
+#[test]
+fn the_two_step_api_links_each_range_at_its_running_offset() {
+    let (a, gpu, p) = scattered_gpu();
+    let d = a.device(bdf(NVME1)).unwrap();
     let st = d.iova_try_alloc(gpu, 0x2000).unwrap().unwrap();
     let l = d
         .iova_link(
@@ -68,13 +75,8 @@ fn the_two_step_api_links_each_range_at_its_running_offset() {
 
 #[test]
 fn a_table_entry_becomes_one_segment_per_range_and_the_table_comes_back() {
-    let a = reference_with(IommuMode::Strict);
+    let (a, gpu, p) = scattered_gpu();
     let d = a.device(bdf(NVME1)).unwrap();
-    let gpu = PhysAddr::new(GPU0_BAR1);
-    let p = pieces(&a);
-    a.ctx
-        .set_range_policy(bdf(GPU0), gpu, Arc::new(Scattered(p.clone())))
-        .unwrap();
     let head = scratch(&a, 1);
     let mut t = d
         .table_from_ranges(&[(head, 0x1000), (gpu, 0x2000)], 0x10_0000)
@@ -111,13 +113,8 @@ fn a_table_entry_becomes_one_segment_per_range_and_the_table_comes_back() {
 
 #[test]
 fn a_single_mapping_has_no_one_address_and_bad_lengths_are_typed() {
-    let a = reference_with(IommuMode::Strict);
+    let (a, gpu, p) = scattered_gpu();
     let d = a.device(bdf(NVME1)).unwrap();
-    let gpu = PhysAddr::new(GPU0_BAR1);
-    let p = pieces(&a);
-    a.ctx
-        .set_range_policy(bdf(GPU0), gpu, Arc::new(Scattered(p.clone())))
-        .unwrap();
     let e = d
         .map_phys(gpu, 0x2000, Direction::ToDevice, DmaAttrs::empty())
         .unwrap_err();
@@ -182,13 +179,8 @@ fn a_single_mapping_has_no_one_address_and_bad_lengths_are_typed() {
 /// expands it) instead of refusing the table or staging the entry.
 #[test]
 fn the_table_fallback_maps_a_scattered_redirect_without_staging_it() {
-    let a = reference_with(IommuMode::Strict);
+    let (a, gpu, p) = scattered_gpu();
     let d = a.device(bdf(NVME1)).unwrap();
-    let gpu = PhysAddr::new(GPU0_BAR1);
-    let p = pieces(&a);
-    a.ctx
-        .set_range_policy(bdf(GPU0), gpu, Arc::new(Scattered(p.clone())))
-        .unwrap();
     let t = d.table_from_ranges(&[(gpu, 0x2000)], 0x10_0000).unwrap();
     let before = a.ctx.ram_in_use();
     let f = dma_api::map_sgtable_or_fallback(

@@ -37,7 +37,7 @@ fn num(s: &Value, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} of {s}"))
 }
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 16] = [
     "switch-p2p",
     "host-bridge-p2p",
     "refused-read",
@@ -49,6 +49,10 @@ const NAMES: [&str; 12] = [
     "share-gpu-nic",
     "share-apu",
     "share-revoke",
+    "hmm-migrate",
+    "hmm-peers",
+    "hmm-vma",
+    "xdomain-export",
     "nvmet-offload",
 ];
 
@@ -70,7 +74,7 @@ fn reference_text_every_scenario_passes_with_the_p2p_number() {
         "=> P2P kept 12288 bytes off the root complex and RAM",
         "deliver to BAR2 of 0000:03:00.0 (phys 0x4000000000)",
         "does not forward peer-to-peer reads",
-        "12 passed, 0 failed, 0 skipped",
+        "16 passed, 0 failed, 0 skipped",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
@@ -247,6 +251,19 @@ fn devices_are_picked_by_role_after_an_acs_change() {
     assert_eq!(num(s, "ram_bytes"), 0x4000, "{s}");
     let s = by_name(&v, "share-revoke");
     assert_eq!(s["faults"].as_array().unwrap().len(), 1, "{s}");
+    // Exactly two device-private pages migrate, by the GPU's writes to RAM.
+    let s = by_name(&v, "hmm-migrate");
+    assert_eq!(num(s, "ram_bytes"), 0x2000, "{s}");
+    // The stale peer address faults once; the re-mapped write reaches RAM.
+    let s = by_name(&v, "hmm-vma");
+    assert_eq!(s["faults"].as_array().unwrap().len(), 1, "{s}");
+    // 1000 granted pages read once by the device of domain 2.
+    let s = by_name(&v, "xdomain-export");
+    assert_eq!(num(s, "bytes"), 1000 * 4096, "{s}");
+    assert!(
+        s["reason"].as_str().unwrap().contains("1 directory page"),
+        "{s}"
+    );
     // nvmet offload: no data byte through RAM with p2pmem, four times the
     // I/O size (twice per direction) with system memory.
     let s = by_name(&v, "nvmet-offload");

@@ -2,7 +2,7 @@
 //! the attachment's DMA-only mapping, so the block layer holds the
 //! *DMA segments* to the queue limits — the same rules as for a request's
 //! own segments, on the addresses the device will use. Linux has no block
-//! path for a dma-buf at all (only RDMA's umem takes one); RFC §5.11.
+//! path for a dma-buf at all (only RDMA's umem takes one); RFC §5.12.
 
 use super::bio::SECTOR_SIZE;
 use super::error::{BlockError, LimitViolation};

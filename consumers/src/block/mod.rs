@@ -8,7 +8,7 @@
 //! block/blk-settings.c (`blk_validate_limits`), block/blk-mq-dma.c
 //! (`blk_rq_dma_map_iter_start` / `_next`, `blk_can_dma_map_iova`).
 //!
-//! Where it differs (RFC §5.11): Linux decides whether a request is P2P from
+//! Where it differs (RFC §5.12): Linux decides whether a request is P2P from
 //! its *first* segment (`req_op` P2P flag / `pci_p2pdma_state` of the first
 //! bvec) and maps the rest the same way; here every segment is classified
 //! from the memory map on its own, a peer segment on a queue without

@@ -12,7 +12,7 @@
 //! registers the CMB as P2P memory whatever the flags and *publishes* it
 //! only when both WDS and RDS are set; this model has no submission queues
 //! in the CMB, so a CMB without both is refused with a typed error and
-//! nothing is registered (RFC §5.11).
+//! nothing is registered (RFC §5.12).
 
 use core::fmt;
 use dma_api::{Bdf, DmaContext, DmaError, P2pMemRegistration, PhysAddr};

@@ -51,11 +51,14 @@
 extern crate alloc;
 
 pub mod assembly;
+pub mod engine;
 pub mod fabric;
 pub mod iommu_adapter;
 pub mod machine;
+pub mod mm;
 pub mod ram;
 pub mod sysfs;
+pub mod xen;
 
 pub use assembly::{Assembly, AssemblyOptions, IommuMode};
 pub use iommu_adapter::RcIommu;
