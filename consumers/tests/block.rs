@@ -500,3 +500,59 @@ fn a_peer_refused_in_the_middle_of_the_iova_links_leaves_nothing_linked() {
     m.unmap().unwrap();
     assert_quiet(&a, n.device(), before);
 }
+
+#[test]
+fn the_controller_refuses_prps_that_break_the_rules() {
+    use dma_consumers::nvme::ControllerError;
+    // IOMMU off: the list page's DMA address is its physical address, so
+    // the test can corrupt it as a buggy driver would have written it.
+    let a = assembly(IommuMode::Off);
+    let n = nvme(&a);
+    let q = n.queue(true).unwrap();
+    let mut ctrl = NvmeController::new(n.device().bdf(), Namespace::new(1 << 16));
+    let len = 33 * 0x1000;
+    let data = pattern(len, 30);
+    let src = PhysAddr::new(HIGH + 0x100_0000);
+    a.fabric.cpu_write(src, &data).unwrap();
+    run(
+        &a,
+        &n,
+        &q,
+        &mut ctrl,
+        &BlockRequest::new(Op::Write, 0, &[(src, len)]),
+    );
+    let dst = PhysAddr::new(HIGH + 0x204);
+    let req = BlockRequest::new(Op::Read, 0, &[(dst, len)]);
+    let io = n.submit_block(&q, &req).unwrap();
+    let cmd = *io.command();
+    assert_eq!(cmd.list_pages, 1);
+    let wire = FabricWire(&a);
+    // PRP1 off a dword.
+    let bad = dma_consumers::nvme::Command {
+        prp1: cmd.prp1 + 2,
+        ..cmd
+    };
+    assert_eq!(
+        ctrl.execute(&wire, &bad).unwrap_err(),
+        ControllerError::Prp1Unaligned { prp1: cmd.prp1 + 2 }
+    );
+    // The second list entry not page aligned.
+    let entry = PhysAddr::new(cmd.prp2 + 8);
+    let good = cpu_read(&a, entry, 8);
+    let mut off = good.clone();
+    off[0] |= 0x10;
+    a.fabric.cpu_write(entry, &off).unwrap();
+    match ctrl.execute(&wire, &cmd).unwrap_err() {
+        ControllerError::EntryUnaligned { page: 1, entry } => assert_eq!(entry & 0xfff, 0x10),
+        e => panic!("{e}"),
+    }
+    // The rules are checked before any data moves.
+    assert!(
+        cpu_read(&a, dst, len).iter().all(|&b| b == 0),
+        "nothing moved"
+    );
+    a.fabric.cpu_write(entry, &good).unwrap();
+    ctrl.execute(&wire, &cmd).unwrap();
+    io.complete().unwrap();
+    assert_eq!(cpu_read(&a, dst, len), data);
+}
