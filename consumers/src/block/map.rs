@@ -204,9 +204,15 @@ impl BlockQueue {
                 });
             }
         }
-        let mut table = self
-            .dev
-            .table_from_ranges(&req.ranges(), self.limits.max_segment_size)?;
+        // The table over the pieces already classified (what
+        // `table_from_ranges` would build, without a second pass over the
+        // memory map); `map_sgtable` still checks every kind against it.
+        let c = self.dev.constraints();
+        let kinded: Vec<(PhysAddr, u64, SegKind)> =
+            pieces.iter().map(|p| (p.phys, p.len, p.kind)).collect();
+        let max = self.limits.max_segment_size.min(u64::from(c.max_seg_size));
+        let mut table = SgTable::from_kinded_ranges_bounded(&kinded, max, c.seg_boundary_mask)
+            .map_err(DmaError::from)?;
         self.dev.map_sgtable(&mut table, dir, DmaAttrs::empty())?;
         let segments = dma_api::segments(&table).collect();
         Ok(MappedRequest {
