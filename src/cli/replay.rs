@@ -23,7 +23,9 @@ use dma_api::port::{
     CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan,
 };
 use dma_api::{Bdf, Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
-use dma_sim::fuzzing::{run_case, FactoryEnv, FuzzCase, RunStats, StandardBackends};
+use dma_sim::fuzzing::{
+    run_case, BackendFactory, FactoryEnv, FuzzCase, RunStats, StandardBackends,
+};
 use scatterlist::SgTable;
 use serde_json::json;
 use std::io::Write;
@@ -36,6 +38,16 @@ type Log = Arc<Mutex<Vec<String>>>;
 
 /// Runs the replay; exit 0 when every invariant holds, 1 on a violation.
 pub fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+    run_over(file, json, out, &StandardBackends)
+}
+
+/// [`run`] over the backends of `base` (the tests plant a bug there).
+fn run_over(
+    file: &Path,
+    json: bool,
+    out: &mut dyn Write,
+    base: &dyn BackendFactory,
+) -> Result<i32, Failure> {
     let data = std::fs::read(file)
         .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", file.display())))?;
     let case = FuzzCase::from_bytes(&data).map_err(|e| {
@@ -44,7 +56,7 @@ pub fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, Failure>
             file.display()
         ))
     })?;
-    let verdict = run_case(&case, &StandardBackends);
+    let verdict = run_case(&case, base);
     let last = match &verdict {
         Err(v) => v.step.map_or(case.ops.len(), |s| s + 1),
         Ok(_) => case.ops.len(),
@@ -58,7 +70,7 @@ pub fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, Failure>
             ..case.clone()
         };
         let log: Log = Arc::default();
-        let res = run_case(&prefix, &recorder(log.clone()));
+        let res = run_case(&prefix, &recorder(base, log.clone()));
         let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
         let maps: Vec<String> = log.get(seen..).unwrap_or_default().to_vec();
         seen = seen.max(log.len());
@@ -136,10 +148,13 @@ pub fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, Failure>
 }
 
 /// The backend factory of a prefix run: every endpoint's standard backend
-/// wrapped in a [`Recorder`] writing to `log`.
-fn recorder(log: Log) -> impl Fn(&FactoryEnv<'_>) -> Arc<dyn DmaBackend> {
+/// (from `base`) wrapped in a [`Recorder`] writing to `log`.
+fn recorder<'b>(
+    base: &'b dyn BackendFactory,
+    log: Log,
+) -> impl Fn(&FactoryEnv<'_>) -> Arc<dyn DmaBackend> + 'b {
     move |env: &FactoryEnv<'_>| -> Arc<dyn DmaBackend> {
-        let inner = env.endpoint.device.raw_backend().clone();
+        let inner = base.backend(env);
         let ghost = Arc::new(Ghost {
             inner: inner.clone(),
         });
@@ -421,5 +436,115 @@ impl DmaBackend for Ghost {
     }
     fn constraints(&self) -> Option<DmaConstraints> {
         self.inner.constraints()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The standard backend with one planted bug: an unmap does nothing, so
+    /// the translation stays usable after the caller let go of it.
+    struct Leaky(Arc<dyn DmaBackend>);
+
+    impl DmaBackend for Leaky {
+        fn name(&self) -> &str {
+            "leaky"
+        }
+        fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+            self.0.map(req)
+        }
+        fn unmap(&self, _: DmaAddr, _: &MapRequest) -> Result<(), DmaError> {
+            Ok(())
+        }
+        fn map_sg(
+            &self,
+            t: &mut SgTable,
+            p: &[SegPlan],
+            d: Direction,
+            a: DmaAttrs,
+        ) -> Result<usize, DmaError> {
+            self.0.map_sg(t, p, d, a)
+        }
+        fn unmap_sg(
+            &self,
+            t: &mut SgTable,
+            p: &[SegPlan],
+            d: Direction,
+            a: DmaAttrs,
+        ) -> Result<(), DmaError> {
+            self.0.unmap_sg(t, p, d, a)
+        }
+        fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+            self.0.sync_for_cpu(dma, len, dir)
+        }
+        fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+            self.0.sync_for_device(dma, len, dir)
+        }
+        fn need_sync(&self, dma: DmaAddr) -> bool {
+            self.0.need_sync(dma)
+        }
+        fn max_mapping_size(&self) -> u64 {
+            self.0.max_mapping_size()
+        }
+        fn opt_mapping_size(&self) -> u64 {
+            self.0.opt_mapping_size()
+        }
+        fn merge_boundary(&self) -> u64 {
+            self.0.merge_boundary()
+        }
+        fn constraints(&self) -> Option<DmaConstraints> {
+            self.0.constraints()
+        }
+    }
+
+    fn leaky(env: &FactoryEnv<'_>) -> Arc<dyn DmaBackend> {
+        Arc::new(Leaky(env.endpoint.device.raw_backend().clone()))
+    }
+
+    /// A checked-in case that maps and unmaps through a strict IOMMU.
+    fn case_file() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/replay/unmap-in-strict.bin")
+    }
+
+    /// The checked-in case passes over the standard backends (exit 0) and
+    /// breaks an invariant with the planted bug: exit 1, the step and the
+    /// invariant named, the step marked in the trace.
+    #[test]
+    fn a_planted_bug_exits_one_naming_step_and_invariant() {
+        let mut out = Vec::new();
+        let code = run(&case_file(), false, &mut out).unwrap_or_else(|f| f.code);
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+
+        let mut out = Vec::new();
+        let code = run_over(&case_file(), false, &mut out, &leaky).unwrap_or_else(|f| f.code);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(code, 1, "{text}");
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("invariant broken after step 3: ")
+                && last.contains("which no live mapping of its group explains"),
+            "{last}"
+        );
+        assert!(text.contains("\nstep 3: Unmap"), "{text}");
+        assert!(text.contains("  invariants: BROKEN: "), "{text}");
+        assert!(
+            !text.contains("\nstep 4:"),
+            "steps after the violation run: {text}"
+        );
+    }
+
+    /// A file that cannot be read is bad input naming the file.
+    #[test]
+    fn an_unreadable_file_is_bad_input_naming_it() {
+        let dir = std::env::temp_dir();
+        let mut out = Vec::new();
+        let f = run(&dir, false, &mut out)
+            .err()
+            .map(|f| (f.code, f.message));
+        let (code, msg) = f.unwrap_or_default();
+        assert_eq!(code, 2);
+        assert!(msg.contains(&dir.display().to_string()), "{msg}");
+        assert!(out.is_empty());
     }
 }
