@@ -1,7 +1,7 @@
 //! The `unidma` command line.
 //!
 //! Exit codes: 0 success; 1 a `p2p` verdict that refuses the asked access,
-//! a failed scenario (or an output error, JSON serialisation included); 2 bad input (unparsable arguments, a bad machine
+//! a failed scenario, a broken invariant in a `replay` (or an output error, JSON serialisation included); 2 bad input (unparsable arguments, a bad machine
 //! file, an unknown device, a `p2p` provider outside the provider set, a `p2p` client or `map`
 //! device that is not an endpoint), with the message on stderr.
 //!
@@ -17,6 +17,7 @@ mod load;
 mod map;
 mod p2p;
 mod render;
+mod replay;
 mod report;
 mod scenarios;
 mod sysfs;
@@ -238,6 +239,13 @@ pub enum Command {
         #[arg(long, value_name = "K")]
         providers: Option<usize>,
     },
+    /// Re-run a saved fuzz input (raw bytes, as a fuzz target gets them)
+    /// step by step: each step, the decision chain of each mapping, the
+    /// invariant result. Exit 1 on a broken invariant.
+    Replay {
+        /// The input file.
+        file: PathBuf,
+    },
     /// The topology as a tree, or Graphviz with P2P routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
@@ -353,6 +361,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             )
         }),
         Command::Check { file } => check::run(&file, json, out),
+        Command::Replay { file } => replay::run(&file, json, out),
         Command::Gen {
             functions,
             shape,

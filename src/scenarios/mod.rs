@@ -2,7 +2,7 @@
 //!
 //! Every mapping decision is checked end to end by moving real bytes on the
 //! assembled machine's [`Fabric`](dma_sim::fabric::Fabric): a scenario maps
-//! through a [`DmaDevice`](dma_api::device::DmaDevice), lets the device use
+//! through a [`dma_api::device::DmaDevice`], lets the device use
 //! the address on the wire, then reads back where the mapping promised the
 //! bytes would land. The result carries the fabric's own numbers (payload
 //! bytes, bytes across the root complex, bytes to RAM, faults and the hop

@@ -12,7 +12,7 @@ use dma_api::port::{
 };
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
 use dma_sim::fuzzing::{run_case, FactoryEnv, FuzzCase, Violation};
-use scatterlist::SgTable;
+use scatterlist::{DmaFlags, SgTable};
 use std::sync::{Arc, Mutex};
 
 /// The planted bug.
@@ -29,6 +29,14 @@ enum Bug {
     OneProtection,
     /// Every range of a multi-range IOVA link is placed at offset 0.
     LinkAtZero,
+    /// A table's bus-address (switch P2P) DMA segments take their length
+    /// from the table's first entry instead of their own.
+    BusLenFromFirst,
+    /// A classifier that trusts the caller's kind: the caller claims every
+    /// entry of a table is plain RAM and each is mapped as RAM at its own
+    /// address, without asking the memory map — a BAR skips its P2P route
+    /// and a redirecting owner's policy, stolen RAM its owner.
+    TrustedKind,
 }
 
 struct Mutant {
@@ -107,7 +115,22 @@ impl DmaBackend for Mutant {
         } else {
             dir
         };
-        self.inner.map_sg(table, plan, dir, attrs)
+        let forged = self.trusted_plan(table, plan);
+        let n = self.inner.map_sg(table, &forged, dir, attrs)?;
+        if self.bug == Bug::BusLenFromFirst {
+            let first = table.iter().next().map_or(0, |e| e.len());
+            for seg in table.dma_iter_mut() {
+                let f = seg.dma_flags();
+                if f.contains(DmaFlags::BUS_ADDRESS) {
+                    let at = seg.dma_address();
+                    seg.set_dma(at, first, f)
+                        .map_err(|_| DmaError::ZeroLength {
+                            phys: PhysAddr::new(0),
+                        })?;
+                }
+            }
+        }
+        Ok(n)
     }
     fn unmap_sg(
         &self,
@@ -121,7 +144,8 @@ impl DmaBackend for Mutant {
         } else {
             dir
         };
-        self.inner.unmap_sg(table, plan, dir, attrs)
+        let forged = self.trusted_plan(table, plan);
+        self.inner.unmap_sg(table, &forged, dir, attrs)
     }
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
         self.inner.sync_for_cpu(self.real(dma), len, dir)
@@ -206,6 +230,22 @@ impl IovaOps for Mutant {
 }
 
 impl Mutant {
+    /// TrustedKind: the plan a classifier makes from the caller's claim
+    /// (every entry plain RAM, mapped at its own address); otherwise the
+    /// dispatcher's plan.
+    fn trusted_plan(&self, table: &SgTable, plan: &[SegPlan]) -> Vec<SegPlan> {
+        if self.bug != Bug::TrustedKind {
+            return plan.to_vec();
+        }
+        table
+            .iter()
+            .map(|e| SegPlan {
+                phys: e.phys(),
+                target: SegTarget::Ram,
+            })
+            .collect()
+    }
+
     fn ops(&self) -> Result<&dyn IovaOps, DmaError> {
         self.inner.iova_ops().ok_or(DmaError::IovaNotAllocated {
             iova: dma_api::Iova::new(0),
@@ -287,4 +327,23 @@ fn one_protection_for_a_whole_list_is_caught() {
 fn ranges_of_a_link_placed_at_offset_zero_are_caught() {
     let (i, v) = hunt(Bug::LinkAtZero);
     eprintln!("case #{i}: {}", v.message);
+}
+
+#[test]
+fn bus_address_segments_sized_from_the_first_entry_are_caught() {
+    let (i, v) = hunt(Bug::BusLenFromFirst);
+    eprintln!("case #{i}: {}", v.message);
+    assert!(v.message.contains("table DMA segments carry"), "{v}");
+}
+
+#[test]
+fn a_classifier_trusting_the_callers_kind_is_caught() {
+    let (i, v) = hunt(Bug::TrustedKind);
+    eprintln!("case #{i}: {}", v.message);
+    // The bytes of a redirected (or peer) entry arrive at the memory the
+    // caller named instead of where its owner sends them.
+    assert!(
+        v.message.contains("must land at") || v.message.contains("must carry"),
+        "{v}"
+    );
 }

@@ -1,5 +1,5 @@
 //! The IOMMU at the root complex: [`RootComplexIommu`] over a `dma-iommu`
-//! [`Iommu`](dma_iommu::Iommu).
+//! [`dma_iommu::Iommu`].
 //!
 //! A request from a requester ID is looked up to its IOMMU group, the group to
 //! its domain, and translated the way hardware does it: the IOTLB first, then

@@ -12,7 +12,7 @@
 //! RAM, or refuse — the typed error carries the [`Reason`] chain. Maps go
 //! through the importer device's normal dispatcher and return DMA-only
 //! [`ShareMapping`]s whose segments keep their route and length (see
-//! [`map`](self::map) for the IOVA layout of multi-range buffers).
+//! [`map`] for the IOVA layout of multi-range buffers).
 //!
 //! The buffer owns the provider policy of the peer ranges it exports, so a
 //! migration (redirect to the copy) or a revocation (refuse) changes what

@@ -107,7 +107,7 @@ impl StatCells {
 ///
 /// With `std`, `M` defaults to the shared simulated RAM as a table writer
 /// holds it ([`SharedTableMem`]), so `PageTable<F>` is the table the domains
-/// and the DMA backend use. Any [`TableMem`] works: a [`SharedMem`] itself
+/// and the DMA backend use. Any [`TableMem`] works: a [`SharedMem`](super::SharedMem) itself
 /// (locked once per call), an owned [`BTreeMem`](super::BTreeMem) or a
 /// kernel's own [`FrameStore`] in a `no_std` build.
 #[cfg(feature = "std")]

@@ -48,7 +48,7 @@ type PageMap = HashMap<u64, Box<[u8; PAGE_SIZE as usize]>, BuildHasherDefault<Pf
 /// fixed pool `[pool_base, pool_end)`.
 ///
 /// The pool's pages (where page tables live) are kept as atomic words in a
-/// [`PoolPages`] shared with the page-table writers
+/// pool shared with the page-table writers
 /// ([`SharedTableMem`](super::SharedTableMem)), so they store entries without
 /// this memory's lock while every reader here sees the same bytes.
 pub struct PhysMem {

@@ -38,7 +38,7 @@ const HIGH_RAM_BASE: u64 = 1 << 32;
 /// ACS capability and control bits of one port or function.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct AcsSpec {
-    /// Implemented bits (bit i = [`ACS_NAMES`]`[i]`).
+    /// Implemented bits (bit i = the i-th ACS capability name).
     pub cap: u8,
     /// Enabled bits, a subset of `cap`.
     pub ctrl: u8,

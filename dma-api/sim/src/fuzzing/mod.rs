@@ -4,7 +4,7 @@
 //! by construction ([`machine_gen`]) and operation sequences over them
 //! ([`ops`]); a harness that assembles the machine, runs the sequence
 //! through `DmaDevice`s and, after every step, checks the invariants of
-//! [`invariants`] by moving bytes on the simulated fabric and probing it —
+//! invariants (`invariants.rs`) by moving bytes on the simulated fabric and probing it —
 //! never by asking the code under test what it did. [`harness`] takes a
 //! backend factory, so the same fuzzing runs against a caller's backend.
 //!

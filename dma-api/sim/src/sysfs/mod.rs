@@ -2,7 +2,7 @@
 //!
 //! [`read_tree`] visits every entry (a symlink to the function's directory
 //! under `/sys/devices`), reads the ID files, the `resource` file, the
-//! binary `config` file (decoded with [`crate::pci`]), the optional
+//! binary `config` file (decoded with [`dma_pci::config`]), the optional
 //! `numa_node`, `iommu_group`, `driver` and `dma_mask_bits`, and derives the
 //! upstream bridge and host bridge from the canonical path. Nothing it meets
 //! is fatal: unreadable or odd files become [`Warning`]s naming the path and
