@@ -51,7 +51,7 @@ use crate::port::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry,
 use crate::port::{
     CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan, SegTarget,
 };
-use crate::swiotlb::Swiotlb;
+use crate::swiotlb::{SegBoundary, Swiotlb};
 use crate::sync::Mutex;
 use crate::types::{BusAddr, DmaAddr, PhysAddr, SegKind};
 use crate::window::WindowMap;
@@ -291,7 +291,16 @@ impl DirectBackend {
         if require_coherent {
             return Err(DmaError::RequireCoherent { phys, len });
         }
-        let tlb = pool.map(phys, len, dir, attrs, self.lim.min_align_mask())?;
+        // The pool's first byte as this device addresses it: the boundary
+        // is counted there (`phys_to_dma_unencrypted(dev, pool->start)`).
+        let boundary = SegBoundary {
+            mask: self.lim.constraints().seg_boundary_mask,
+            pool_dma: self
+                .arch
+                .ram_to_bus(&self.dev, pool.start(), 1, DmaAttrs::CC_SHARED)
+                .map_or(DmaAddr::new(pool.start().raw()), DmaAddr::from_bus),
+        };
+        let tlb = pool.map_bounded(phys, len, dir, attrs, self.lim.min_align_mask(), boundary)?;
         let bus = match self.ram_bus(self.lim.mask(), tlb, len, attrs | DmaAttrs::CC_SHARED) {
             Ok(b) => b,
             Err(e) => {

@@ -27,6 +27,28 @@ mod pool;
 
 pub use pool::{Swiotlb, SwiotlbStats};
 
+use crate::types::DmaAddr;
+
+/// The segment boundary a bounce must not span, in the mapping device's DMA
+/// address space: `mask` is `dma_get_seg_boundary` (`u64::MAX`: none) and
+/// `pool_dma` the DMA address of the pool's first byte for that device
+/// (Linux `phys_to_dma_unencrypted(dev, pool->start)`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SegBoundary {
+    /// The segment boundary mask (`2^n - 1`).
+    pub mask: u64,
+    /// Where the pool starts as the device addresses it.
+    pub pool_dma: DmaAddr,
+}
+
+impl SegBoundary {
+    /// No boundary.
+    pub const NONE: Self = Self {
+        mask: u64::MAX,
+        pool_dma: DmaAddr::new(0),
+    };
+}
+
 /// log2 of the slot size (`IO_TLB_SHIFT`).
 pub const IO_TLB_SHIFT: u32 = 11;
 /// Slot size in bytes (`IO_TLB_SIZE`, 2 KiB).

@@ -1,6 +1,8 @@
 //! The slot pool: allocation, bookkeeping and the copies.
 
-use super::{align_offset, max_mapping_size, IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE};
+use super::{
+    align_offset, max_mapping_size, SegBoundary, IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE,
+};
 use crate::attrs::DmaAttrs;
 use crate::device::context_mem_error as mem_error;
 use crate::direction::Direction;
@@ -170,14 +172,33 @@ impl Swiotlb {
     /// `swiotlb_tbl_map_single(orig, len, len, 0, dir, attrs)`: takes slots
     /// and copies the original into them (every direction, see the module
     /// docs). Returns the bounce physical address, whose low bits under
-    /// `min_align_mask` equal `orig`'s.
+    /// `min_align_mask` equal `orig`'s. No segment boundary is honoured: see
+    /// [`Swiotlb::map_bounded`].
     pub fn map(
+        &self,
+        orig: PhysAddr,
+        len: u64,
+        dir: Direction,
+        attrs: DmaAttrs,
+        min_align_mask: u64,
+    ) -> Result<PhysAddr, DmaError> {
+        self.map_bounded(orig, len, dir, attrs, min_align_mask, SegBoundary::NONE)
+    }
+
+    /// [`Swiotlb::map`] for a device with a segment boundary: the slots
+    /// taken never span a multiple of `boundary.mask + 1` in the device's
+    /// DMA address space (kernel/dma/swiotlb.c `swiotlb_search_pool_area`
+    /// with `dma_get_seg_boundary`, the span test of
+    /// include/linux/iommu-helper.h `iommu_is_span_boundary`), so the bounce
+    /// buffer does not cross it either.
+    pub fn map_bounded(
         &self,
         orig: PhysAddr,
         len: u64,
         _dir: Direction,
         _attrs: DmaAttrs,
         min_align_mask: u64,
+        boundary: SegBoundary,
     ) -> Result<PhysAddr, DmaError> {
         let offset = align_offset(min_align_mask, orig.raw());
         let alloc = len.saturating_add(offset);
@@ -203,6 +224,7 @@ impl Swiotlb {
             alloc,
             match_mask,
             zero_mask,
+            boundary,
         )
     }
 
@@ -247,6 +269,7 @@ impl Swiotlb {
             alloc,
             match_mask,
             zero_mask,
+            SegBoundary::NONE,
         )
     }
 
@@ -312,6 +335,7 @@ impl Swiotlb {
         alloc: u64,
         match_mask: u64,
         zero_mask: u64,
+        boundary: SegBoundary,
     ) -> Result<PhysAddr, DmaError> {
         if len == 0 {
             return Err(DmaError::ZeroLength { phys: orig });
@@ -331,7 +355,8 @@ impl Swiotlb {
             });
         }
         let mut st = self.lock();
-        let Some(head) = self.find_slots(&st, orig, nslots as usize, match_mask, zero_mask) else {
+        let found = self.find_slots(&st, orig, nslots as usize, match_mask, zero_mask, boundary);
+        let Some(head) = found else {
             st.stats.full += 1;
             return Err(DmaError::SwiotlbFull { len, slots: nslots });
         };
@@ -369,11 +394,20 @@ impl Swiotlb {
         nslots: usize,
         align_mask: u64,
         zero_mask: u64,
+        boundary: SegBoundary,
     ) -> Option<usize> {
         if nslots == 0 || nslots as u64 > IO_TLB_SEGSIZE || nslots > self.nslabs {
             return None;
         }
         let seg = IO_TLB_SEGSIZE as usize;
+        // Linux counts the boundary in slots from the pool's DMA address
+        // (`get_max_slots`, `nr_slots(tbl_dma_addr)`): a boundary below one
+        // slot lets single slots through, as there.
+        let span = (boundary.mask != u64::MAX).then(|| {
+            let max_slots = (boundary.mask >> IO_TLB_SHIFT) + 1;
+            let shift = (boundary.pool_dma.raw() & boundary.mask).div_ceil(IO_TLB_SIZE);
+            (max_slots, shift)
+        });
         for k in 0..self.nslabs {
             let idx = (st.hint + k) % self.nslabs;
             let slot_addr = self.start.raw() + ((idx as u64) << IO_TLB_SHIFT);
@@ -386,6 +420,13 @@ impl Swiotlb {
             }
             if idx % seg + nslots > seg || idx + nslots > self.nslabs {
                 continue;
+            }
+            if let Some((max_slots, shift)) = span {
+                // `iommu_is_span_boundary(idx, nslots, shift, max_slots)`.
+                let off = (shift + idx as u64) & (max_slots - 1);
+                if off + nslots as u64 > max_slots {
+                    continue;
+                }
             }
             if st.owner[idx..idx + nslots].iter().all(|&o| o == FREE) {
                 return Some(idx);

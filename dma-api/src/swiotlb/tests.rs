@@ -318,3 +318,45 @@ fn bug09_page_sized_bounces_are_page_aligned_without_a_min_align_mask() {
         .unwrap();
     assert_eq!(kept.raw() & 0xfff, 0x800, "min_align_mask keeps the offset");
 }
+
+/// The boundary is counted in the device's DMA space from the pool's DMA
+/// address (`swiotlb_search_pool_area`): with the pool at DMA 0x800 past a
+/// 4 KiB boundary, two slots from slot 0 would span it, so the search moves
+/// to slot 1; one slot fits anywhere, and a boundary below one slot still
+/// lets single slots through, as in Linux (`get_max_slots` = 1).
+#[test]
+fn slots_never_span_the_segment_boundary_in_dma_space() {
+    let (mem, s) = pool(16);
+    let orig = PhysAddr::new(0x20_0000);
+    fill(&mem, orig.raw(), &[7; 0x1000]);
+    let b = SegBoundary {
+        mask: 0xfff,
+        pool_dma: crate::types::DmaAddr::new(0x8000_0800),
+    };
+    let dir = Direction::ToDevice;
+    // 3 KiB: two slots, under a page (so no page alignment is asked).
+    let a = s
+        .map_bounded(orig, 0xc00, dir, DmaAttrs::empty(), 0, b)
+        .unwrap();
+    assert_eq!(a.raw(), POOL + IO_TLB_SIZE, "slot 1: DMA 0x8000_1000");
+    assert_eq!(read(&mem, a.raw(), 0xc00), vec![7; 0xc00]);
+    let one = s
+        .map_bounded(orig, 0x800, dir, DmaAttrs::empty(), 0, b)
+        .unwrap();
+    assert_eq!(one.raw(), POOL + 3 * IO_TLB_SIZE, "one slot after the hint");
+    // Without the boundary the same search takes slot 0.
+    s.unmap(a, 0xc00, dir, DmaAttrs::empty()).unwrap();
+    s.unmap(one, 0x800, dir, DmaAttrs::empty()).unwrap();
+    let (_, s) = pool(16);
+    let a = s.map(orig, 0xc00, dir, DmaAttrs::empty(), 0).unwrap();
+    assert_eq!(a.raw(), POOL);
+    // A boundary smaller than a slot: single slots still map.
+    let (_, s) = pool(16);
+    let tiny = SegBoundary {
+        mask: 0xff,
+        pool_dma: crate::types::DmaAddr::new(0),
+    };
+    assert!(s
+        .map_bounded(orig, 0x100, dir, DmaAttrs::empty(), 0, tiny)
+        .is_ok());
+}
