@@ -103,31 +103,23 @@ pub fn map_sgtable_or_fallback(
     attrs: DmaAttrs,
     peer: Arc<dyn CpuMemory>,
 ) -> Result<TableFallback, DmaError> {
-    let mut plans = dev.plan_entries(table, dir, attrs);
+    // Per entry: `None` maps as it is, `Some(reason)` is staged through RAM.
     // An entry its provider redirects to several RAM ranges has no one plan
     // but maps fine in a table (the map expands it): not an entry to stage.
-    for p in plans.iter_mut() {
-        if let Err(e) = p {
-            if let DmaError::RedirectScattered { pieces, .. } = e.root_cause() {
-                if let Some(&(phys, _)) = pieces.first() {
-                    *p = Ok(crate::port::SegPlan {
-                        phys,
-                        target: crate::port::SegTarget::Ram,
-                    });
-                }
+    let mut stage: Vec<Option<DmaError>> = Vec::with_capacity(table.orig_nents());
+    for p in dev.plan_entries(table, dir, attrs) {
+        match p {
+            Ok(_) => stage.push(None),
+            Err(e) if matches!(e.root_cause(), DmaError::RedirectScattered { .. }) => {
+                stage.push(None)
             }
+            Err(e) if e.kind() == ErrorKind::Fallback => stage.push(Some(e)),
+            Err(e) => return Err(e),
         }
-    }
-    if let Some(e) = plans
-        .iter()
-        .filter_map(|p| p.as_ref().err())
-        .find(|e| e.kind() != ErrorKind::Fallback)
-    {
-        return Err(e.clone());
     }
     let ctx = dev.context().clone();
     let mut bounced: Vec<BouncedEntry> = Vec::new();
-    let mut ranges: Vec<(PhysAddr, u64, SegKind)> = Vec::with_capacity(plans.len());
+    let mut ranges: Vec<(PhysAddr, u64, SegKind)> = Vec::with_capacity(stage.len());
     let undo = |bounced: &[BouncedEntry]| {
         for b in bounced {
             if let Err(e) = ctx.free_ram(b.bounce) {
@@ -135,9 +127,9 @@ pub fn map_sgtable_or_fallback(
             }
         }
     };
-    for ((index, e), plan) in table.iter().enumerate().zip(&plans) {
+    for ((index, e), reason) in table.iter().enumerate().zip(&stage) {
         let (orig, len, kind) = (e.phys(), u64::from(e.len()), e.kind());
-        let Err(reason) = plan else {
+        let Some(reason) = reason else {
             ranges.push((orig, len, kind));
             continue;
         };
