@@ -143,7 +143,7 @@ impl DmaConstraints {
     /// decides; a wrapping range screens as crossing every boundary but
     /// "none", as there).
     #[inline]
-    fn screen(max: u64, not_boundary: u64, start: u64, len: u64) -> u64 {
+    pub(crate) fn screen(max: u64, not_boundary: u64, start: u64, len: u64) -> u64 {
         let end = start.wrapping_add(len).wrapping_sub(1);
         u64::from(len > max) | ((start ^ end) & not_boundary)
     }

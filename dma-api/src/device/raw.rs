@@ -139,8 +139,7 @@ struct Pass {
 
 #[inline]
 fn screen(sc: Screen, start: u64, len: u64) -> u64 {
-    let end = start.wrapping_add(len).wrapping_sub(1);
-    u64::from(len > sc.max) | ((start ^ end) & sc.not_boundary)
+    DmaConstraints::screen(sc.max, sc.not_boundary, start, len)
 }
 
 /// Checks every CPU entry's kind against the memory map, screens it against

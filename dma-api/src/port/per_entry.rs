@@ -39,9 +39,8 @@ impl SegmentRules {
     /// [`SegmentRules::violation`]).
     #[inline]
     fn screen(&self, dma: u64, len: u64) -> u64 {
-        let end = dma.wrapping_add(len).wrapping_sub(1);
-        u64::from(len > u64::from(self.constraints.max_seg_size))
-            | ((dma ^ end) & !self.constraints.seg_boundary_mask)
+        let c = &self.constraints;
+        DmaConstraints::screen(u64::from(c.max_seg_size), !c.seg_boundary_mask, dma, len)
     }
 
     /// The error for DMA segment `index` if it breaks a rule.
