@@ -4,7 +4,7 @@
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
-use dma_api::p2p::{calc_map_type_and_dist, Route};
+use dma_api::p2p::{calc_map_type_and_dist, MapType, Reason, Route};
 use dma_api::topology::{Device, DeviceId, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
@@ -266,6 +266,52 @@ pub(crate) fn empty_matrix_why(
     } else {
         Some("no endpoint besides the providers to be a client")
     }
+}
+
+/// The reasons of a route that decided its verdict, decisive one first:
+/// what set the map type (for a bus route the common upstream device; for a
+/// host-bridge route the first ACS redirect on the path, else the
+/// different host bridges or the missing common upstream bridge; for an
+/// unsupported route the host bridge that is not allowed), then the
+/// accesses a host bridge does not forward (they decide `read`/`write`).
+/// The report's text matrix shows these; `p2p` and JSON keep the whole
+/// chain, outermost first.
+pub(crate) fn decisive_reasons(r: &Route) -> Vec<&Reason> {
+    let rs = &r.reasons;
+    let find = |f: &dyn Fn(&Reason) -> bool| rs.iter().find(|x| f(x));
+    let first = match r.verdict.map_type {
+        MapType::BusAddr => find(&|x| {
+            matches!(x, Reason::CommonUpstream { .. } | Reason::SameFunction)
+        }),
+        MapType::ThruHostBridge => find(&|x| matches!(x, Reason::AcsRedirect { .. }))
+            .or_else(|| find(&|x| matches!(x, Reason::DifferentHostBridges { .. })))
+            .or_else(|| find(&|x| matches!(x, Reason::NoCommonUpstream))),
+        MapType::NotSupported => find(&|x| {
+            matches!(
+                x,
+                Reason::HostBridgeNotAllowListed { .. }
+                    | Reason::HostBridgeSameOnly { .. }
+                    | Reason::HostBridgeUnidentified { .. }
+            )
+        }),
+    };
+    let mut out: Vec<&Reason> = first.into_iter().collect();
+    out.extend(
+        rs.iter()
+            .filter(|x| matches!(x, Reason::AccessNotForwarded { .. })),
+    );
+    if out.is_empty() {
+        out.extend(rs.last());
+    }
+    out
+}
+
+/// The reason column of the report's text matrix: the arch's veto if any,
+/// then [`decisive_reasons`], joined by `; `.
+pub(crate) fn matrix_reason(r: &Route, veto: Option<&str>) -> String {
+    let mut parts: Vec<String> = veto.map(str::to_string).into_iter().collect();
+    parts.extend(decisive_reasons(r).iter().map(|x| x.to_string()));
+    parts.join("; ")
 }
 
 pub(crate) fn yn(b: bool) -> &'static str {

@@ -316,10 +316,7 @@ pub(crate) fn matrix_text(
         }
         rows += 1;
         let arch_ok = veto.is_none();
-        let reason = match veto {
-            Some(v) => v,
-            None => r.reasons.last().map(|x| x.to_string()).unwrap_or_default(),
-        };
+        let reason = render::matrix_reason(&r, veto.as_deref());
         writeln!(
             o,
             "  {:<14} {:<14} {:<17} {:>4} {:<5} {:<5} {:<4} {}",
