@@ -106,6 +106,99 @@ pub fn provider_set(m: &Machine, basis: Basis) -> ProviderSet {
     }
 }
 
+/// Why a function is not in a provider set: a typed refusal, so `p2p`
+/// names what is wrong instead of giving verdicts for a function that can
+/// never provide peer memory.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum NotProvider {
+    /// A bridge, port or bridge-class function: it can never be a provider
+    /// (`pci_p2pdma_add_resource` registers an endpoint's BAR).
+    NotEndpoint {
+        /// The function (`0000:02:00.0 (switch-dp0)`).
+        device: String,
+        /// What it is ([`not_endpoint`]).
+        what: String,
+    },
+    /// An endpoint without a memory BAR: it has nothing to register.
+    NoMemoryBar {
+        /// The function.
+        device: String,
+    },
+    /// An endpoint whose memory BARs nobody registered (registered basis).
+    Unregistered {
+        /// The function.
+        device: String,
+        /// Its memory BARs (`BAR2 (64M)`).
+        bars: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for NotProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotEndpoint { device, what } => write!(
+                f,
+                "provider {device} cannot be a P2P provider: it is {what}, not an endpoint"
+            ),
+            Self::NoMemoryBar { device } => write!(
+                f,
+                "provider {device} cannot be a P2P provider: it has no memory BAR to register"
+            ),
+            Self::Unregistered { device, bars } => {
+                let bars = match bars.as_slice() {
+                    [] => String::new(),
+                    [one] => format!("its memory {one} is not registered"),
+                    [rest @ .., last] => format!(
+                        "its memory {} and {last} are not registered",
+                        rest.join(", ")
+                    ),
+                };
+                write!(
+                    f,
+                    "provider {device} registers no p2pmem, so it is not a P2P provider: {bars}"
+                )
+            }
+        }
+    }
+}
+
+/// Why `d` is not a provider on `basis` (its label `device`), or `None`
+/// if it may be one (an endpoint with a memory BAR, registered when the
+/// basis is [`Basis::Registered`] and `registered` says so).
+pub fn why_not_provider(
+    d: &Device,
+    device: String,
+    basis: Basis,
+    registered: bool,
+) -> Option<NotProvider> {
+    if let Some(what) = not_endpoint(d) {
+        return Some(NotProvider::NotEndpoint { device, what });
+    }
+    if !has_memory_bar(d) {
+        return Some(NotProvider::NoMemoryBar { device });
+    }
+    if basis == Basis::Registered && !registered {
+        let bars = d
+            .bars
+            .iter()
+            .filter(|b| b.is_mem())
+            .map(|b| format!("BAR{} ({})", b.index, size_text(b.size)))
+            .collect();
+        return Some(NotProvider::Unregistered { device, bars });
+    }
+    None
+}
+
+/// Human size of a BAR: 64M, 16K.
+fn size_text(v: u64) -> String {
+    for (s, u) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+        if v >= 1 << u && v % (1 << u) == 0 {
+            return format!("{}{s}", v >> u);
+        }
+    }
+    v.to_string()
+}
+
 /// The registered providers in the order a mapping user should try them:
 /// published first (what `pci_p2pmem_find` hands out), then the
 /// unpublished ones; BDF order within each.

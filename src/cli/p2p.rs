@@ -7,7 +7,7 @@
 //! and every client an endpoint; anything else is bad input (exit 2).
 
 use super::load::{self, Loaded};
-use super::render::{route_json, size, yn};
+use super::render::{route_json, yn};
 use super::{AccessArg, Failure};
 use crate::providers::{Basis, ProviderSet};
 use dma_api::p2p::{calc_map_type_and_dist, distance_many, Access};
@@ -16,9 +16,11 @@ use dma_sim::machine::Machine;
 use serde_json::json;
 use std::io::Write;
 
-/// `p` if it is in `set`, else bad input naming it: it registers no
-/// p2pmem (its memory BARs, if any, are not registered), or, on the
-/// candidate basis, it is not an endpoint with a memory BAR.
+/// `p` if it is in `set`, else bad input with the typed refusal
+/// ([`crate::providers::NotProvider`]): a bridge or a function without a
+/// memory BAR cannot be a provider; an endpoint whose memory BARs are not
+/// registered is not one. On the registered basis the message lists the
+/// registered providers; on the candidate basis it says what candidates are.
 fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Failure> {
     let p = load::device(m, spec)?;
     if set.contains(p) {
@@ -30,49 +32,25 @@ fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Fail
             m.name
         )));
     };
-    let bars: Vec<String> = d
-        .bars
-        .iter()
-        .filter(|b| b.is_mem())
-        .map(|b| format!("BAR{} ({})", b.index, size(b.size)))
-        .collect();
+    let why = crate::providers::why_not_provider(d, d.label(), set.basis, false).map_or_else(
+        || format!("provider {} is not a P2P provider", d.label()),
+        |w| w.to_string(),
+    );
     let msg = match set.basis {
+        Basis::Registered if set.is_empty() => {
+            format!("{why}; the machine registers no p2pmem provider")
+        }
         Basis::Registered => {
-            let why = match bars.as_slice() {
-                [] => "it has no memory BAR".to_string(),
-                [one] => format!("its memory {one} is not registered"),
-                [rest @ .., last] => {
-                    format!(
-                        "its memory {} and {last} are not registered",
-                        rest.join(", ")
-                    )
-                }
-            };
-            let known = if set.is_empty() {
-                "the machine registers no p2pmem provider".to_string()
-            } else {
-                let names: Vec<String> = set
-                    .devices
-                    .iter()
-                    .filter_map(|id| m.topology.device(*id).map(|d| d.label()))
-                    .collect();
-                format!("registered providers: {}", names.join(", "))
-            };
-            format!(
-                "provider {} registers no p2pmem, so it is not a P2P provider: {why}; {known}",
-                d.label()
-            )
+            let names: Vec<String> = set
+                .devices
+                .iter()
+                .filter_map(|id| m.topology.device(*id).map(|d| d.label()))
+                .collect();
+            format!("{why}; registered providers: {}", names.join(", "))
         }
-        Basis::Candidates => {
-            let why = match crate::providers::not_endpoint(d) {
-                Some(what) => format!("it is {what}"),
-                None => "it has no memory BAR".to_string(),
-            };
-            format!(
-                "provider {} is not a candidate provider: {why} (sysfs shows no p2pmem registrations; candidates are the endpoints with a memory BAR)",
-                d.label()
-            )
-        }
+        Basis::Candidates => format!(
+            "{why} (sysfs shows no p2pmem registrations; candidates are the endpoints with a memory BAR)"
+        ),
     };
     Err(Failure::bad_input(msg))
 }

@@ -86,3 +86,66 @@ fn matrix_names_the_refusing_host_bridge_after_the_arch_veto() {
         "{r}"
     );
 }
+
+/// A temporary file under a per-process directory.
+fn temp_file(name: &str, body: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("unidma-honest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const REGISTERED: &str = "registered providers: 0000:00:08.0 (apu-gfx), 0000:03:00.0 (nvme0), \
+                          0000:05:00.0 (rdma0), 0000:06:00.0 (gpu0)";
+
+/// Bug: `p2p` with a port or a BAR-less function as PROVIDER said it
+/// "registers no p2pmem" as if a registration could fix it. A function
+/// without memory BARs, or a bridge, cannot be a provider: a typed refusal,
+/// exit 2 (bad input), nothing on stdout.
+#[test]
+fn p2p_says_a_function_without_memory_bars_cannot_be_a_provider() {
+    for (spec, why) in [
+        (
+            "switch-dp0",
+            "provider 0000:02:00.0 (switch-dp0) cannot be a P2P provider: it is a bridge \
+             (switch_downstream), not an endpoint",
+        ),
+        (
+            "0000:00:01.0",
+            "provider 0000:00:01.0 (rp0) cannot be a P2P provider: it is a bridge (root_port), \
+             not an endpoint",
+        ),
+        (
+            "host-bridge",
+            "provider 0000:00:00.0 (host-bridge) cannot be a P2P provider: it is a bridge-class \
+             function (class 060000), not an endpoint",
+        ),
+        (
+            "nvme1",
+            "provider 0000:04:00.0 (nvme1) registers no p2pmem, so it is not a P2P provider: \
+             its memory BAR0 (16K) is not registered",
+        ),
+    ] {
+        let (code, out, err) = run(&["p2p", spec, "nvme0"]);
+        assert_eq!(code, 2, "{spec}");
+        assert_eq!(out, "", "{spec}");
+        assert_eq!(err, format!("unidma: {why}; {REGISTERED}\n"), "{spec}");
+    }
+    // A BAR-less endpoint.
+    let toml = dma_sim::machine::REFERENCE_TOML.replace(
+        "multifunction = true\nbars = [{ index = 0, addr = 0xc000_c000, size = \"16K\" }]\n",
+        "multifunction = true\n",
+    );
+    assert_ne!(toml, dma_sim::machine::REFERENCE_TOML, "edit missed");
+    let f = temp_file("barless.toml", &toml);
+    let (code, out, err) = run(&["p2p", "gpu0-audio", "nvme0", "--machine", &f, "--json"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        format!(
+            "unidma: provider 0000:06:00.1 (gpu0-audio) cannot be a P2P provider: it has no \
+             memory BAR to register; {REGISTERED}\n"
+        )
+    );
+}

@@ -619,7 +619,7 @@ fn synthetic_sysfs_providers_are_candidates() {
     assert_eq!(code, 2);
     assert!(
         err.contains(
-            "provider 0000:02:00.0 is not a candidate provider: it is a bridge (switch_downstream)"
+            "provider 0000:02:00.0 cannot be a P2P provider: it is a bridge (switch_downstream), not an endpoint (sysfs shows no p2pmem registrations"
         ),
         "{err}"
     );
