@@ -27,6 +27,13 @@ pub(crate) struct Loaded {
     /// Which devices count as P2P providers: the registered p2pmem
     /// providers, or (sysfs, which shows no registrations) the candidates.
     pub basis: Basis,
+    /// The ACS overrides in effect, in the order applied, in kernel
+    /// spelling (`disable_acs_redir=0000:02:03.0`).
+    pub acs_overrides: Vec<String>,
+    /// What applying them warned about (an entry that matches no device, a
+    /// device without an ACS capability, bits a port does not implement),
+    /// each prefixed with its option; printed on stderr by every command.
+    pub acs_warnings: Vec<String>,
 }
 
 impl Loaded {
@@ -52,16 +59,28 @@ pub(crate) fn machine(src: &MachineArgs) -> Result<Loaded, Failure> {
             warnings: Vec::new(),
             notes: Vec::new(),
             basis: Basis::Registered,
+            acs_overrides: Vec::new(),
+            acs_warnings: Vec::new(),
         }
     };
     let m = &mut loaded.machine;
     if let Some(v) = &src.disable_acs_redir {
-        apply_disable_acs_redir(&mut m.topology, v)
+        let done = apply_disable_acs_redir(&mut m.topology, v)
             .map_err(|e| Failure::bad_input(format!("--disable-acs-redir: {e}")))?;
+        loaded.acs_overrides.push(format!("disable_acs_redir={v}"));
+        loaded.acs_warnings.extend(
+            done.warnings
+                .iter()
+                .map(|w| format!("--disable-acs-redir: {w}")),
+        );
     }
     if let Some(v) = &src.config_acs {
-        apply_config_acs(&mut m.topology, v)
+        let done = apply_config_acs(&mut m.topology, v)
             .map_err(|e| Failure::bad_input(format!("--config-acs: {e}")))?;
+        loaded.acs_overrides.push(format!("config_acs={v}"));
+        loaded
+            .acs_warnings
+            .extend(done.warnings.iter().map(|w| format!("--config-acs: {w}")));
     }
     Ok(loaded)
 }

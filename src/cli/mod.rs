@@ -328,7 +328,10 @@ pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let json = cli.json;
     let r = match cli.command {
-        Command::Report { src } => load::machine(&src).and_then(|l| report::run(&l, json, out)),
+        Command::Report { src } => load::machine(&src).and_then(|l| {
+            acs_warnings(&l, err);
+            report::run(&l, json, out)
+        }),
         Command::P2p {
             provider,
             clients,
@@ -399,8 +402,19 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
 }
 
-/// Commands other than `report` only count the sysfs warnings (on stderr).
+/// The warnings of the ACS overrides, one `unidma: warning:` line each on
+/// stderr (RFC §5.2: entries that match no device and bits a port does not
+/// implement are not silently dropped).
+fn acs_warnings(l: &load::Loaded, err: &mut dyn Write) {
+    for w in &l.acs_warnings {
+        let _ = writeln!(err, "unidma: warning: {w}");
+    }
+}
+
+/// Commands other than `report` print the ACS warnings and only count the
+/// sysfs warnings (on stderr).
 fn mention_warnings(l: &load::Loaded, err: &mut dyn Write) {
+    acs_warnings(l, err);
     if !l.warnings.is_empty() {
         let _ = writeln!(
             err,

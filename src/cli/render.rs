@@ -338,6 +338,8 @@ mod tests {
             warnings: Vec::new(),
             notes: Vec::new(),
             basis: Basis::Registered,
+            acs_overrides: Vec::new(),
+            acs_warnings: Vec::new(),
         };
         let ghost = DeviceId::from_provider(ProviderId::new(999));
         let set = ProviderSet {

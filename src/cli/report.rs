@@ -86,6 +86,7 @@ impl Serialize for ErrorsJson<'_> {
 /// alphabetical key order of a JSON object; the P2P matrix streams.
 #[derive(Serialize)]
 struct ReportJson<'a> {
+    acs_overrides: &'a [String],
     arch: Value,
     candidates: Vec<Value>,
     devices: Vec<Value>,
@@ -126,6 +127,7 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
     };
     let state = RefCell::new(MatrixState::default());
     let report = ReportJson {
+        acs_overrides: &l.acs_overrides,
         machine: json!({
             "name": m.name,
             "source": m.source,
@@ -359,6 +361,9 @@ fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::i
         cpu.family,
         m.source
     );
+    if !l.acs_overrides.is_empty() {
+        let _ = writeln!(o, "ACS overrides: pci={}", l.acs_overrides.join(","));
+    }
     arch_text(&mut o, a);
     let _ = writeln!(o, "\nPCI tree:");
     o.push_str(&render::tree(m));

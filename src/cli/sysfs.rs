@@ -171,6 +171,8 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
         warnings,
         notes,
         basis: Basis::Candidates,
+        acs_overrides: Vec::new(),
+        acs_warnings: Vec::new(),
     })
 }
 

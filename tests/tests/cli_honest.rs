@@ -149,3 +149,45 @@ fn p2p_says_a_function_without_memory_bars_cannot_be_a_provider() {
         )
     );
 }
+
+/// Bug: ACS override entries that matched no device, devices without an
+/// ACS capability and bits a port does not implement were dropped silently
+/// although RFC §5.2 promises a warning. Each is a warning on stderr (every
+/// command), the text report heads with the overrides in effect, the JSON
+/// report lists them; the verdicts still follow the entries that matched.
+#[test]
+fn acs_overrides_warn_and_are_listed() {
+    let redir = "0000:02:03.0;0000:09:00.0;pci:abcd:1234";
+    let cfg = "1000001@0000:02:00.0;101xxxx@0000:03:00.0";
+    let warnings = "unidma: warning: --disable-acs-redir: 0000:09:00.0 matches no device\n\
+                    unidma: warning: --disable-acs-redir: pci:abcd:1234 matches no device\n\
+                    unidma: warning: --config-acs: 0000:02:00.0: ACS DT not implemented by the port, left off\n\
+                    unidma: warning: --config-acs: 0000:03:00.0: no ACS capability, parameter ignored\n";
+    let args = ["--disable-acs-redir", redir, "--config-acs", cfg];
+    let (code, out, err) = run(&[&["report"][..], &args].concat());
+    assert_eq!((code, err.as_str()), (0, warnings));
+    assert_eq!(
+        out.lines().nth(1),
+        Some(
+            "ACS overrides: pci=disable_acs_redir=0000:02:03.0;0000:09:00.0;pci:abcd:1234,\
+             config_acs=1000001@0000:02:00.0;101xxxx@0000:03:00.0"
+        )
+    );
+    // The redirect at 02:03.0 is off: gpu0 reaches nvme0 through the switch.
+    let (code, out, err) = run(&[&["p2p", "nvme0", "gpu0"][..], &args].concat());
+    assert_eq!((code, err.as_str()), (0, warnings), "{out}");
+    let (code, out, err) = run(&[&["report", "--json"][..], &args].concat());
+    assert_eq!((code, err.as_str()), (0, warnings));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["acs_overrides"],
+        serde_json::json!([format!("disable_acs_redir={redir}"), format!("config_acs={cfg}")])
+    );
+    // Without overrides: no header line, no warning, an empty list.
+    let (code, out, err) = run(&["report"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(!out.contains("ACS overrides"), "{out}");
+    let (_, out, _) = run(&["report", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["acs_overrides"], serde_json::json!([]));
+}

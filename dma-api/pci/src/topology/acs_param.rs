@@ -63,6 +63,22 @@ pub enum DevSpec {
     },
 }
 
+impl fmt::Display for DevSpec {
+    /// The kernel spelling: `0000:02:03.0/00.0` or `pci:10de:22a3`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Path { start, steps } => {
+                write!(f, "{start}")?;
+                for (dev, func) in steps {
+                    write!(f, "/{dev:02x}.{func:x}")?;
+                }
+                Ok(())
+            }
+            Self::Id { vendor, device } => write!(f, "pci:{vendor:04x}:{device:04x}"),
+        }
+    }
+}
+
 /// One `config_acs` entry: force `flags` under `mask`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AcsSetting {
@@ -296,7 +312,7 @@ fn apply_entries(
         let ids = resolve(topo, spec);
         if ids.is_empty() {
             out.warnings
-                .push(alloc::format!("{spec:?} matches no device"));
+                .push(alloc::format!("{spec} matches no device"));
         }
         for id in ids {
             if !done.insert(id) {
@@ -423,7 +439,7 @@ pub fn apply_at_enumeration(
     for (spec, _, _) in disable.iter().chain(config.iter()) {
         if resolve(topo, spec).is_empty() {
             out.warnings
-                .push(alloc::format!("{spec:?} matches no device"));
+                .push(alloc::format!("{spec} matches no device"));
         }
     }
     let ids: Vec<DeviceId> = topo.devices().map(|(id, _)| id).collect();
