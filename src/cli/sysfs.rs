@@ -127,6 +127,21 @@ pub(crate) fn machine(dir: &Path) -> Result<Loaded, Failure> {
         )
     };
     let scan = read_tree(dir);
+    if scan.devices.is_empty() {
+        // Nothing to describe: not a sysfs tree, or one without PCI (an
+        // empty copy, a mistyped path). Reporting an empty machine would
+        // pass for "this computer has no PCI devices".
+        let first = scan
+            .warnings
+            .first()
+            .map(|w| format!(" ({}: {})", w.path.display(), w.what))
+            .unwrap_or_default();
+        return Err(Failure::bad_input(format!(
+            "--sysfs {}: no PCI devices under {}{first}",
+            dir.display(),
+            dir.join("bus/pci/devices").display()
+        )));
+    }
     let opts = ImportOptions {
         name: if live {
             "sysfs-live".into()

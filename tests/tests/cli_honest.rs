@@ -191,3 +191,23 @@ fn acs_overrides_warn_and_are_listed() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["acs_overrides"], serde_json::json!([]));
 }
+
+/// Bug: `--sysfs` on an empty directory (or one without PCI devices)
+/// printed the report of an empty machine, as if this computer had no PCI.
+/// It is bad input naming the directory, for every command.
+#[test]
+fn sysfs_without_pci_devices_is_an_error_naming_the_directory() {
+    let root = std::env::temp_dir().join(format!("unidma-honest-sysfs-{}", std::process::id()));
+    let empty = root.join("empty");
+    let nopci = root.join("nopci");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(nopci.join("bus/pci/devices")).unwrap();
+    for dir in [&empty, &nopci] {
+        let d = dir.to_str().unwrap();
+        let msg = format!("unidma: --sysfs {d}: no PCI devices under {d}/bus/pci/devices\n");
+        for cmd in [&["report"][..], &["topo"], &["p2p", "a", "b"], &["report", "--json"]] {
+            let (code, out, err) = run(&[cmd, &["--sysfs", d]].concat());
+            assert_eq!((code, out.as_str(), err.as_str()), (2, "", msg.as_str()), "{cmd:?}");
+        }
+    }
+}

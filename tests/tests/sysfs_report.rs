@@ -513,8 +513,10 @@ fn sysfs_not_a_directory_is_bad_input() {
 
 #[test]
 fn live_sysfs_report() {
-    if !Path::new("/sys/bus/pci/devices").is_dir() {
-        println!("skipping: no /sys/bus/pci/devices");
+    // A container may show the directory empty: `--sysfs` refuses a tree
+    // without PCI devices (exit 2), tested on a synthetic tree.
+    if fs::read_dir("/sys/bus/pci/devices").map_or(true, |mut d| d.next().is_none()) {
+        println!("skipping: no PCI device under /sys/bus/pci/devices");
         return;
     }
     let (code, out, err) = run(&["report", "--sysfs", "/sys"]);
