@@ -21,5 +21,6 @@
 
 pub mod cli;
 pub mod gen;
+mod names;
 pub mod providers;
 pub mod scenarios;

@@ -190,16 +190,8 @@ pub(crate) fn run(
         };
         super::write_json(out, &v)?;
     } else {
-        // The trace prints the kind with its provider number; name the owner.
-        let text = d.to_string();
-        let text = match owner(&asm.machine, d.kind) {
-            Some(o) => text.replacen(
-                &format!("  kind:    {}\n", d.kind),
-                &format!("  kind:    {} of {o}\n", d.kind),
-                1,
-            ),
-            None => text,
-        };
+        // The trace prints providers and host bridges by id; name them.
+        let text = crate::names::named(&d.to_string(), &asm.machine);
         writeln!(out, "{text}")?;
         writeln!(
             out,

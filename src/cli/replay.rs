@@ -61,6 +61,9 @@ fn run_over(
         Err(v) => v.step.map_or(case.ops.len(), |s| s + 1),
         Ok(_) => case.ops.len(),
     };
+    // The machine names the ids in the mapping chains (an input whose
+    // machine does not build leaves them as they are).
+    let named_machine = case.machine.machine().ok();
     // Step k's mappings: what prefix k+1 recorded beyond prefix k.
     let mut steps = Vec::new();
     let (mut seen, mut before) = (0usize, RunStats::default());
@@ -72,7 +75,15 @@ fn run_over(
         let log: Log = Arc::default();
         let res = run_case(&prefix, &recorder(base, log.clone()));
         let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
-        let maps: Vec<String> = log.get(seen..).unwrap_or_default().to_vec();
+        let maps: Vec<String> = log
+            .get(seen..)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| match &named_machine {
+                Some(m) => crate::names::named(s, m),
+                None => s.clone(),
+            })
+            .collect();
         seen = seen.max(log.len());
         let outcome = match &res {
             Ok(s) if s.mapped > before.mapped => "mapped",

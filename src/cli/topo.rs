@@ -20,6 +20,11 @@ fn node(b: dma_api::Bdf) -> String {
     format!("\"{b}\"")
 }
 
+/// A host bridge's node: its name (no internal index in the output).
+fn hb_node(name: &str) -> String {
+    format!("\"host bridge {}\"", name.replace('"', "'"))
+}
+
 pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> String {
     let t = &m.topology;
     let mut o = String::new();
@@ -31,11 +36,11 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
             "  label=\"bold: candidate providers (endpoints with a memory BAR), not registered p2pmem\";"
         );
     }
-    for (hb, h) in t.host_bridge_ids() {
+    for (_, h) in t.host_bridge_ids() {
         let _ = writeln!(
             o,
-            "  \"hb{}\" [label=\"{}\\nhost bridge\", shape=house];",
-            hb.index(),
+            "  {} [label=\"{}\\nhost bridge\", shape=house];",
+            hb_node(&h.name),
             h.name.replace('"', "'")
         );
     }
@@ -58,7 +63,8 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
                 let _ = writeln!(o, "  {} -> {};", node(p.bdf), node(d.bdf));
             }
             None => {
-                let _ = writeln!(o, "  \"hb{}\" -> {};", d.host_bridge.index(), node(d.bdf));
+                let hb = t.host_bridge(d.host_bridge).map_or("", |h| h.name.as_str());
+                let _ = writeln!(o, "  {} -> {};", hb_node(hb), node(d.bdf));
             }
         }
     }

@@ -163,7 +163,12 @@ pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResu
         bytes = c.bytes_written.saturating_add(c.bytes_read);
         rc = a.fabric.root_complex_bytes();
         ram = a.fabric.ram_bytes();
-        faults = a.fabric.faults().iter().map(|f| f.to_string()).collect();
+        faults = a
+            .fabric
+            .faults()
+            .iter()
+            .map(|f| crate::names::named(&f.to_string(), machine))
+            .collect();
     }
     ScenarioResult {
         name: s.name,
@@ -174,8 +179,15 @@ pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResu
         root_complex_bytes: rc,
         ram_bytes: ram,
         faults,
-        route: format_route(&t.route).lines().map(str::to_string).collect(),
-        details: t.details,
+        route: crate::names::named(&format_route(&t.route), machine)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        details: t
+            .details
+            .iter()
+            .map(|d| crate::names::named(d, machine))
+            .collect(),
     }
 }
 

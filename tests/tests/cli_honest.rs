@@ -211,3 +211,71 @@ fn sysfs_without_pci_devices_is_an_error_naming_the_directory() {
         }
     }
 }
+
+/// True if `text` holds an internal id: `hb#0`, `provider#4`, `dev#7`.
+fn internal_id(text: &str) -> Option<&str> {
+    ["hb#", "provider#", "dev#", "\"hb"].into_iter().find(|tag| {
+        text.match_indices(tag).any(|(i, _)| {
+            text[i + tag.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+/// Bug: routes said `hb#0`, mapping chains `peer-bar(provider#4)`, the DOT
+/// graph had `"hb0"` nodes: ids no user can look up. Every command's
+/// output on every example machine is free of them.
+#[test]
+fn no_internal_ids_in_any_output() {
+    for name in ["reference-server", "amd-zen-two-gpus", "arm64-soc", "s390x-zpci"] {
+        let file = example(name);
+        let (_, report, _) = run(&["report", "--machine", &file, "--json"]);
+        let v: Value = serde_json::from_str(&report).unwrap();
+        let p2pmem = v["p2pmem"].as_array().unwrap();
+        let provider = p2pmem[0]["bdf"].as_str().unwrap().to_string();
+        let range = p2pmem[0]["ranges"][0]["start"].as_str().unwrap().to_string();
+        let clients: Vec<String> = v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "endpoint" || d["kind"] == "rc_endpoint")
+            .map(|d| d["bdf"].as_str().unwrap().to_string())
+            .filter(|b| *b != provider)
+            .collect();
+        let mut cmds: Vec<Vec<String>> = Vec::new();
+        for c in [
+            "report", "topo", "topo --dot", "scenarios", "scenarios --iommu off",
+        ] {
+            for json in [false, true] {
+                let mut a: Vec<String> = c.split(' ').map(str::to_string).collect();
+                a.extend(["--machine".to_string(), file.clone()]);
+                if json {
+                    a.push("--json".into());
+                }
+                cmds.push(a);
+            }
+        }
+        cmds.push(vec!["check".into(), file.clone()]);
+        let mut p2p = vec!["p2p".to_string(), provider.clone()];
+        p2p.extend(clients.iter().cloned());
+        p2p.extend(["--machine".to_string(), file.clone()]);
+        cmds.push(p2p);
+        for dir in ["to-device", "from-device"] {
+            cmds.push(
+                format!("map {} --phys {range} --len 4K --dir {dir} --machine {file}", clients[0])
+                    .split(' ')
+                    .map(str::to_string)
+                    .collect(),
+            );
+        }
+        for args in cmds {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (_, out, err) = run(&a);
+            for text in [&out, &err] {
+                assert_eq!(internal_id(text), None, "{name}: {a:?}:\n{text}");
+            }
+        }
+    }
+}
