@@ -279,3 +279,57 @@ fn no_internal_ids_in_any_output() {
         }
     }
 }
+
+/// A reader that went away after `limit` bytes (`unidma report | head`).
+struct ClosedPipe {
+    limit: usize,
+}
+
+impl std::io::Write for ClosedPipe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.limit == 0 {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let n = buf.len().min(self.limit);
+        self.limit -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader that stops early ends every command quietly with success:
+/// exit 0, nothing on stderr, text and JSON, wherever the pipe closes.
+#[test]
+fn a_broken_pipe_ends_every_command_quietly_with_success() {
+    let cmds: [&[&str]; 8] = [
+        &["report"],
+        &["p2p", "nvme0", "nvme1", "gpu0"],
+        &["topo"],
+        &["topo", "--dot"],
+        &["scenarios"],
+        &["map", "nvme0", "--phys", "0x1000_0000", "--len", "4K", "--dir", "to-device"],
+        &["attach", "gpu0", "rdma0", "--access", "read"],
+        &["check", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines/arm64-soc.toml")],
+    ];
+    for cmd in cmds {
+        for json in [false, true] {
+            for limit in [0, 10] {
+                let mut args = vec!["unidma"];
+                args.extend_from_slice(cmd);
+                if json {
+                    args.push("--json");
+                }
+                let mut out = ClosedPipe { limit };
+                let mut err = Vec::new();
+                let code = unidma::cli::run_args(args.clone(), &mut out, &mut err);
+                let err = String::from_utf8(err).unwrap();
+                // Even `p2p nvme0 gpu0`, whose verdict would exit 1: the
+                // reader left before the verdict was written.
+                assert!(code == 0, "{args:?} (limit {limit}): exit {code}, {err}");
+                assert_eq!(err, "", "{args:?} (limit {limit})");
+            }
+        }
+    }
+}
