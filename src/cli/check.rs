@@ -64,7 +64,8 @@ pub(crate) fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, F
             }
         }
     }
-    let groups = m.iommu_groups().groups().len();
+    let (iommu_groups, isolation_groups) = super::render::split_groups(&m);
+    let (groups, isolation) = (iommu_groups.len(), isolation_groups.len());
     let providers = crate::providers::provider_set(&m, crate::providers::Basis::Registered)
         .devices
         .len();
@@ -72,19 +73,25 @@ pub(crate) fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, F
         let v = json!({"ok": true, "file": file.display().to_string(), "name": m.name,
                        "arch": m.arch.name(), "devices": m.topology.len(),
                        "host_bridges": m.topology.host_bridges().len(),
-                       "groups": groups, "p2pmem_providers": providers,
+                       "groups": groups, "isolation_groups": isolation,
+                       "p2pmem_providers": providers,
                        "assembles": assembles, "notes": notes});
         writeln!(out, "{v}")?;
     } else {
         writeln!(
             out,
-            "{}: ok: machine {} ({}), {} host bridge(s), {} devices, {} IOMMU groups, {} p2pmem provider(s); assembles with --iommu {}",
+            "{}: ok: machine {} ({}), {} host bridge(s), {} devices, {} IOMMU groups{}, {} p2pmem provider(s); assembles with --iommu {}",
             file.display(),
             m.name,
             m.arch,
             m.topology.host_bridges().len(),
             m.topology.len(),
             groups,
+            if isolation > 0 {
+                format!(", {isolation} isolation groups (no IOMMU)")
+            } else {
+                String::new()
+            },
             providers,
             assembles.join(", ")
         )?;

@@ -180,6 +180,29 @@ pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>)
     }
 }
 
+/// The machine's groups (`pci_device_group`), numbered as the assembly
+/// numbers them, split by whether an IOMMU enforces them: `(iommu,
+/// isolation)`. A group is an IOMMU group only if its host bridge has an
+/// IOMMU (Linux creates `iommu_group`s only for devices an IOMMU driver
+/// probed); without one the same ACS computation only says which functions
+/// could be told apart, and nothing enforces it.
+pub(crate) fn split_groups(m: &Machine) -> (Vec<(usize, Vec<DeviceId>)>, Vec<(usize, Vec<DeviceId>)>) {
+    let t = &m.topology;
+    let mut iommu = Vec::new();
+    let mut isolation = Vec::new();
+    for (i, g) in m.iommu_groups().groups().iter().enumerate() {
+        let behind_iommu = g.first().and_then(|id| t.device(*id)).is_some_and(|d| {
+            t.host_bridge(d.host_bridge).is_some_and(|h| h.iommu)
+        });
+        if behind_iommu {
+            iommu.push((i, g.clone()));
+        } else {
+            isolation.push((i, g.clone()));
+        }
+    }
+    (iommu, isolation)
+}
+
 /// A pair of the P2P matrix the oracle could not judge.
 pub(crate) struct PairError {
     /// The provider: its BDF, or its id when it is not in the topology.

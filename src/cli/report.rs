@@ -92,6 +92,7 @@ struct ReportJson<'a> {
     devices: Vec<Value>,
     groups: Vec<Vec<String>>,
     host_bridges: Vec<Value>,
+    isolation_groups: Vec<Vec<String>>,
     machine: Value,
     memory_map: Vec<Value>,
     notes: &'a [String],
@@ -108,7 +109,16 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
     let m = &l.machine;
     let t = &m.topology;
     let cpu = t.cpu();
-    let groups = m.iommu_groups();
+    let (iommu_groups, isolation_groups) = render::split_groups(m);
+    let bdfs = |gs: Vec<(usize, Vec<dma_api::topology::DeviceId>)>| -> Vec<Vec<String>> {
+        gs.into_iter()
+            .map(|(_, g)| {
+                g.iter()
+                    .filter_map(|id| t.device(*id).map(|d| d.bdf.to_string()))
+                    .collect()
+            })
+            .collect()
+    };
     let providers = l.providers();
     let candidates: Vec<Value> = match providers.basis {
         Basis::Registered => Vec::new(),
@@ -153,9 +163,8 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
             let (kind, owner) = render::range_kind(m, &r.kind);
             json!({"start": hex(r.start.raw()), "size": r.size, "kind": kind, "owner": owner})
         }).collect(),
-        groups: groups.groups().iter().map(|g| g.iter()
-            .filter_map(|id| t.device(*id).map(|d| d.bdf.to_string()))
-            .collect()).collect(),
+        groups: bdfs(iommu_groups),
+        isolation_groups: bdfs(isolation_groups),
         p2pmem: crate::providers::provider_set(m, Basis::Registered).devices.into_iter().filter_map(|id| {
             let d = t.device(id)?;
             let s = m.p2pmem.stats(id)?;
@@ -382,13 +391,32 @@ fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::i
             owner.map(|b| format!(" of {b}")).unwrap_or_default()
         );
     }
-    let _ = writeln!(o, "\nIOMMU groups:");
-    for (i, g) in m.iommu_groups().groups().iter().enumerate() {
-        let names: Vec<String> = g
-            .iter()
-            .filter_map(|id| t.device(*id).map(|d| d.label()))
-            .collect();
-        let _ = writeln!(o, "  group {i}: {}", names.join(", "));
+    // IOMMU groups only where an IOMMU exists; the rest are labelled as
+    // isolation groups (README, *Commands*).
+    let (iommu, isolation) = render::split_groups(m);
+    let sections = [
+        ("IOMMU groups:", "group", iommu),
+        (
+            "Isolation groups (no IOMMU on their host bridge: ACS isolation only, nothing enforces it):",
+            "isolation group",
+            isolation,
+        ),
+    ];
+    for (head, label, groups) in sections {
+        if groups.is_empty() && label != "group" {
+            continue;
+        }
+        let _ = writeln!(o, "\n{head}");
+        if groups.is_empty() {
+            let _ = writeln!(o, "  (none: no host bridge has an IOMMU)");
+        }
+        for (i, g) in groups {
+            let names: Vec<String> = g
+                .iter()
+                .filter_map(|id| t.device(*id).map(|d| d.label()))
+                .collect();
+            let _ = writeln!(o, "  {label} {i}: {}", names.join(", "));
+        }
     }
     let providers = l.providers();
     p2pmem_text(&mut o, l);

@@ -333,3 +333,48 @@ fn a_broken_pipe_ends_every_command_quietly_with_success() {
         }
     }
 }
+
+/// Bug: a machine without an IOMMU listed "IOMMU groups" that no IOMMU
+/// enforces. Groups are IOMMU groups only under a host bridge with an
+/// IOMMU; the rest are labelled isolation groups (text, JSON, `check`).
+#[test]
+fn groups_without_an_iommu_are_isolation_groups() {
+    let toml = dma_sim::machine::REFERENCE_TOML.replace("\niommu = true\n", "\niommu = false\n");
+    assert_ne!(toml, dma_sim::machine::REFERENCE_TOML, "edit missed");
+    let f = temp_file("no-iommu.toml", &toml);
+    let (code, out, err) = run(&["report", "--machine", &f]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(
+        out.contains(
+            "\nIOMMU groups:\n  (none: no host bridge has an IOMMU)\n\n\
+             Isolation groups (no IOMMU on their host bridge: ACS isolation only, nothing enforces it):\n  \
+             isolation group 0: 0000:00:00.0 (host-bridge)\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\n  isolation group 9: 0000:06:00.0 (gpu0), 0000:06:00.1 (gpu0-audio)\n"), "{out}");
+    assert!(!out.contains("\n  group "), "{out}");
+    let (code, out, _) = run(&["report", "--machine", &f, "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["groups"], serde_json::json!([]));
+    assert_eq!(v["isolation_groups"].as_array().unwrap().len(), 11);
+    assert_eq!(v["isolation_groups"][9], serde_json::json!(["0000:06:00.0", "0000:06:00.1"]));
+    let (code, out, _) = run(&["check", &f]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!(
+            "{f}: ok: machine reference-server (x86_64), 1 host bridge(s), 15 devices, 0 IOMMU groups, \
+             11 isolation groups (no IOMMU), 4 p2pmem provider(s); assembles with --iommu strict, lazy, off\n"
+        )
+    );
+    // With the IOMMU: IOMMU groups, no isolation section.
+    let (_, out, _) = run(&["report"]);
+    assert!(out.contains("\nIOMMU groups:\n  group 0: 0000:00:00.0 (host-bridge)\n"), "{out}");
+    assert!(!out.contains("Isolation groups"), "{out}");
+    let (_, out, _) = run(&["report", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["isolation_groups"], serde_json::json!([]));
+    assert_eq!(v["groups"].as_array().unwrap().len(), 11);
+}

@@ -336,10 +336,12 @@ fn synthetic_sysfs_report() {
             ["0000:00:01.0"],
             ["0000:01:00.0"],
             ["0000:02:00.0", "0000:03:00.0"],
-            ["0000:02:01.0", "0000:04:00.0"],
-            ["0000:06:00.0"]
+            ["0000:02:01.0", "0000:04:00.0"]
         ])
     );
+    // The orphan's host bridge has no IOMMU (no `iommu_group` below it):
+    // its group is an isolation group, not an IOMMU group.
+    assert_eq!(v["isolation_groups"], serde_json::json!([["0000:06:00.0"]]));
 
     // Warnings: the scan's (numa_node) and the import's (orphan, overlap).
     let warns = v["warnings"].as_array().unwrap();
