@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod escape;
 pub mod gen;
 mod names;
 pub mod providers;

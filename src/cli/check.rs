@@ -81,8 +81,8 @@ pub(crate) fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, F
         writeln!(
             out,
             "{}: ok: machine {} ({}), {} host bridge(s), {} devices, {} IOMMU groups{}, {} p2pmem provider(s); assembles with --iommu {}",
-            file.display(),
-            m.name,
+            crate::escape::display(&file.display().to_string()),
+            crate::escape::display(&m.name),
             m.arch,
             m.topology.host_bridges().len(),
             m.topology.len(),
@@ -96,7 +96,12 @@ pub(crate) fn run(file: &Path, json: bool, out: &mut dyn Write) -> Result<i32, F
             assembles.join(", ")
         )?;
         for n in &notes {
-            writeln!(out, "{}: note: {n}", file.display())?;
+            writeln!(
+                out,
+                "{}: note: {}",
+                crate::escape::display(&file.display().to_string()),
+                crate::escape::display(n)
+            )?;
         }
     }
     Ok(0)

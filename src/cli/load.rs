@@ -43,6 +43,35 @@ impl Loaded {
     }
 }
 
+impl Loaded {
+    /// The machine with every displayed string from outside escaped by
+    /// [`crate::escape::display`] (machine, device and host-bridge names,
+    /// the source, sysfs notes and warnings): for text output, so a name
+    /// cannot forge a line. JSON keeps the exact strings (serde escapes).
+    pub(crate) fn escaped(mut self) -> Self {
+        use crate::escape::display;
+        let e = |s: &str| display(s).into_owned();
+        let m = &mut self.machine;
+        m.name = e(&m.name);
+        m.source = e(&m.source);
+        m.topology.relabel(&e);
+        for n in &mut self.notes {
+            *n = e(n);
+        }
+        for w in &mut self.warnings {
+            w.path = e(&w.path);
+            w.what = e(&w.what);
+        }
+        for w in &mut self.acs_warnings {
+            *w = e(w);
+        }
+        for o in &mut self.acs_overrides {
+            *o = e(o);
+        }
+        self
+    }
+}
+
 /// The machine named by `--machine` / `--sysfs`, else the embedded
 /// reference; then the ACS parameters, in kernel order (disable_acs_redir,
 /// then config_acs).

@@ -327,8 +327,13 @@ pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
 /// diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let json = cli.json;
+    // Text output prints names from outside escaped (`crate::escape`);
+    // JSON keeps them exact, serde escapes them.
+    let load = |src: &MachineArgs, text: bool| {
+        load::machine(src).map(|l| if text { l.escaped() } else { l })
+    };
     let r = match cli.command {
-        Command::Report { src } => load::machine(&src).and_then(|l| {
+        Command::Report { src } => load(&src, !json).and_then(|l| {
             acs_warnings(&l, err);
             report::run(&l, json, out)
         }),
@@ -337,7 +342,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             clients,
             access,
             src,
-        } => load::machine(&src).and_then(|l| {
+        } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             p2p::run(&l, &provider, &clients, access, json, out)
         }),
@@ -349,7 +354,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             iommu,
             force_bounce,
             src,
-        } => load::machine(&src).and_then(|l| {
+        } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             map::run(
                 l.machine,
@@ -370,7 +375,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             shape,
             providers,
         } => gen::run(functions, shape, providers, json, out),
-        Command::Scenarios { iommu, src } => load::machine(&src).and_then(|l| {
+        Command::Scenarios { iommu, src } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             scenarios::run(&l.machine, iommu, json, out)
         }),
@@ -381,13 +386,14 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             len,
             iommu,
             src,
-        } => load::machine(&src).and_then(|l| {
+        } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             attach::run(
                 l.machine, &exporter, &importer, access, len, iommu, json, out,
             )
         }),
-        Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
+        // DOT is a display format, in a JSON string too.
+        Command::Topo { dot, src } => load(&src, !json || dot).and_then(|l| {
             mention_warnings(&l, err);
             topo::run(&l, dot, json, out)
         }),
@@ -396,7 +402,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Ok(code) => code,
         Err(f) if f.code == 0 && f.message.is_empty() => 0,
         Err(f) => {
-            let _ = writeln!(err, "unidma: {}", f.message);
+            let _ = writeln!(err, "unidma: {}", crate::escape::display(&f.message));
             f.code
         }
     }
@@ -407,7 +413,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 /// implement are not silently dropped).
 fn acs_warnings(l: &load::Loaded, err: &mut dyn Write) {
     for w in &l.acs_warnings {
-        let _ = writeln!(err, "unidma: warning: {w}");
+        let _ = writeln!(err, "unidma: warning: {}", crate::escape::display(w));
     }
 }
 

@@ -8,6 +8,7 @@
 use super::load::Loaded;
 use super::render::{self, device_json};
 use super::Failure;
+use crate::escape::{dot_escaped, dot_quoted};
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::p2p::MapType;
@@ -22,13 +23,13 @@ fn node(b: dma_api::Bdf) -> String {
 
 /// A host bridge's node: its name (no internal index in the output).
 fn hb_node(name: &str) -> String {
-    format!("\"host bridge {}\"", name.replace('"', "'"))
+    dot_quoted(&format!("host bridge {name}"))
 }
 
 pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> String {
     let t = &m.topology;
     let mut o = String::new();
-    let _ = writeln!(o, "digraph \"{}\" {{", m.name.replace('"', "'"));
+    let _ = writeln!(o, "digraph {} {{", dot_quoted(&m.name));
     let _ = writeln!(o, "  rankdir=TB; node [shape=box, fontname=\"monospace\"];");
     if providers.basis == Basis::Candidates {
         let _ = writeln!(
@@ -41,7 +42,7 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
             o,
             "  {} [label=\"{}\\nhost bridge\", shape=house];",
             hb_node(&h.name),
-            h.name.replace('"', "'")
+            dot_escaped(&h.name)
         );
     }
     for (id, d) in t.devices() {
@@ -55,7 +56,7 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
             "  {} [label=\"{}\\n{}\\n{}\"{style}];",
             node(d.bdf),
             d.bdf,
-            d.name.as_deref().unwrap_or("").replace('"', "'"),
+            dot_escaped(d.name.as_deref().unwrap_or("")),
             d.port
         );
         match d.parent.and_then(|p| t.device(p)) {

@@ -378,3 +378,53 @@ fn groups_without_an_iommu_are_isolation_groups() {
     assert_eq!(v["isolation_groups"], serde_json::json!([]));
     assert_eq!(v["groups"].as_array().unwrap().len(), 11);
 }
+
+/// Bug: a device name with a newline forged a line of the report (here a
+/// fake matrix row), and control or bidi characters reached the terminal
+/// raw. Text and DOT print them escaped by one function
+/// (`unidma::escape::display`); JSON keeps the exact name (serde escapes it).
+#[test]
+fn names_cannot_forge_lines_or_reach_the_terminal_raw() {
+    let forged = "  0000:99:00.0   0000:98:00.0   bus_addr 1 yes yes yes forged";
+    let toml = dma_sim::machine::REFERENCE_TOML
+        .replacen("name = \"gpu0\"", &format!("name = \"gpu0\\n{forged}\\u202e\""), 1)
+        .replacen("name = \"pci0000:00\"", "name = \"pci0000:00\\u001b[31m\"", 1);
+    let f = temp_file("evil.toml", &toml);
+    let gpu0 = format!("gpu0\\n{forged}\\u{{202e}}");
+    let hb = "pci0000:00\\u{001b}[31m";
+    let raw = |c: char| c.is_control() && c != '\n' || c == '\u{202e}';
+    for cmd in [&["report"][..], &["topo"], &["topo", "--dot"], &["topo", "--dot", "--json"], &["scenarios"], &["p2p", "gpu0-audio", "nvme0"], &["check"]] {
+        let mut args: Vec<&str> = cmd.to_vec();
+        if cmd[0] == "check" {
+            args.push(&f);
+        } else {
+            args.extend(["--machine", &f]);
+        }
+        let (_, out, err) = run(&args);
+        for text in [&out, &err] {
+            assert!(!text.lines().any(|l| l.starts_with(forged)), "{cmd:?} forged a line:\n{text}");
+            assert!(!text.chars().any(raw), "{cmd:?} printed a raw control character:\n{text}");
+        }
+    }
+    let (code, out, _) = run(&["report", "--machine", &f]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("\n  group 9: 0000:06:00.0 ({gpu0}), 0000:06:00.1 (gpu0-audio)\n")), "{out}");
+    assert!(out.contains(&format!("\n-[0000:00]- {hb} (8086:2020) iommu=on")), "{out}");
+    assert!(out.contains(&format!("host bridge {hb} does not forward peer-to-peer reads\n")), "{out}");
+    let (code, out, _) = run(&["topo", "--dot", "--machine", &f]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("  \"host bridge pci0000:00\\\\u{001b}[31m\" [label=\"pci0000:00\\\\u{001b}[31m\\nhost bridge\", shape=house];\n"),
+        "{out}"
+    );
+    // `p2p` refuses gpu0-audio as a provider; the message lists gpu0 escaped.
+    let (code, _, err) = run(&["p2p", "gpu0-audio", "nvme0", "--machine", &f, "--json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("0000:06:00.0 ({gpu0})\n")), "{err}");
+    // JSON: the exact name.
+    let (code, out, _) = run(&["report", "--machine", &f, "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let d = v["devices"].as_array().unwrap().iter().find(|d| d["bdf"] == "0000:06:00.0").unwrap();
+    assert_eq!(d["name"], format!("gpu0\n{forged}\u{202e}"));
+}

@@ -327,6 +327,21 @@ impl Topology {
         Ok(old)
     }
 
+    /// Rewrites every device and host-bridge name with `f` (a display
+    /// escaping: the CLI makes control characters printable before it
+    /// prints text). Names are labels only: no verdict, group or lookup by
+    /// BDF depends on them, so the generation stays.
+    pub fn relabel(&mut self, f: &dyn Fn(&str) -> String) {
+        for h in &mut self.host_bridges {
+            h.name = f(&h.name);
+        }
+        for d in self.devices.iter_mut().flatten() {
+            if let Some(n) = d.name.as_mut() {
+                *n = f(n);
+            }
+        }
+    }
+
     /// Hot-adds one function (its parent must already be present); bumps the
     /// generation.
     pub fn hot_add(&mut self, r: DeviceRecord) -> Result<DeviceId, TopologyError> {
