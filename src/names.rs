@@ -58,7 +58,8 @@ mod tests {
             .find(|(_, d)| d.name.as_deref() == Some("nvme0"))
             .map(|(id, _)| id.index())
             .unwrap();
-        let text = format!("0000:02:00.0 -> hb#0\nkind: peer-bar(provider#{nvme0}) hb#7 provider#999 hb#");
+        let text =
+            format!("0000:02:00.0 -> hb#0\nkind: peer-bar(provider#{nvme0}) hb#7 provider#999 hb#");
         assert_eq!(
             named(&text, &m),
             "0000:02:00.0 -> pci0000:00\nkind: peer-bar(0000:03:00.0) hb#7 provider#999 hb#"

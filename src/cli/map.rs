@@ -11,7 +11,7 @@
 
 use super::{Failure, IommuArg};
 use dma_api::device::{ArchStep, Decision};
-use dma_api::port::{PolicyDecision, SegTarget};
+use dma_api::port::{BounceCause, PolicyDecision, SegTarget};
 use dma_api::topology::DeviceId;
 use dma_api::{Direction, DmaError, ErrorKind, PhysAddr, SegKind};
 use dma_iommu::DomainType;
@@ -108,9 +108,38 @@ pub fn decision_json(m: &Machine, d: &Decision, iommu: &str) -> Value {
         "target": target,
         "backend": if d.backend.is_empty() { Value::Null } else { json!(d.backend) },
         "dma": d.dma.map(|x| x.to_string()),
+        "bounce": d.bounce.map(|b| json!({ "slot": b.slot.to_string(), "cause": cause_name(b.cause) })),
         "mapped": d.error.is_none() && d.dma.is_some(),
         "error": error,
     })
+}
+
+fn cause_name(c: BounceCause) -> &'static str {
+    match c {
+        BounceCause::Forced => "forced",
+        BounceCause::Unreachable => "unreachable",
+        BounceCause::Untrusted => "untrusted",
+    }
+}
+
+/// What `--force-bounce` did for this mapping, or `None` if it was not
+/// asked. Linux `swiotlb=force` (`is_swiotlb_force_bounce`) is checked in
+/// dma-direct only (kernel/dma/direct.h `dma_direct_map_phys`); dma-iommu
+/// bounces untrusted devices only (drivers/iommu/dma-iommu.c
+/// `dev_use_swiotlb`), and a peer bus address takes no backend bounce. So
+/// with the IOMMU translating the device the option has no effect, and the
+/// chain says so instead of ignoring it silently.
+fn force_bounce_effect(d: &Decision, backend: &str) -> String {
+    match (&d.target, d.bounce) {
+        (_, Some(b)) if b.cause == BounceCause::Forced => "applied".to_string(),
+        (Some((_, SegTarget::PeerBus(_))), _) => {
+            "not applicable: a peer bus address is not mapped by a backend (Linux swiotlb=force acts in dma-direct only)".to_string()
+        }
+        _ if backend != "direct" => format!(
+            "not applicable: the {backend} backend translates this device (Linux swiotlb=force acts in dma-direct only, kernel/dma/direct.h)"
+        ),
+        _ => "not applied: the mapping failed before it was bounced".to_string(),
+    }
 }
 
 fn is_bad_input(e: &DmaError) -> bool {
@@ -181,8 +210,10 @@ pub(crate) fn run(
         (Some(_), _) => "no translation (direct)".to_string(),
         (None, _) => "not reached".to_string(),
     };
+    let forced = force_bounce.then(|| force_bounce_effect(&d, &ep.backend_name));
     if json {
         let mut v = decision_json(&asm.machine, &d, iommu_name);
+        v["force_bounce"] = json!(forced);
         v["iommu_step"] = json!(step);
         v["iommu_domain"] = match &domain {
             Some((g, id, ty)) => json!({ "group": g, "domain": id, "type": ty }),
@@ -198,6 +229,9 @@ pub(crate) fn run(
             "  iommu:   {iommu_name} (backend {}): {step}",
             ep.backend_name
         )?;
+        if let Some(f) = forced.as_deref().filter(|f| *f != "applied") {
+            writeln!(out, "  swiotlb: --force-bounce {f}")?;
+        }
         if let Some(e) = &d.error {
             writeln!(out, "  error kind: {}", kind_name(e.kind()))?;
         }

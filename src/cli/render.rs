@@ -186,14 +186,17 @@ pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>)
 /// IOMMU (Linux creates `iommu_group`s only for devices an IOMMU driver
 /// probed); without one the same ACS computation only says which functions
 /// could be told apart, and nothing enforces it.
-pub(crate) fn split_groups(m: &Machine) -> (Vec<(usize, Vec<DeviceId>)>, Vec<(usize, Vec<DeviceId>)>) {
+pub(crate) fn split_groups(
+    m: &Machine,
+) -> (Vec<(usize, Vec<DeviceId>)>, Vec<(usize, Vec<DeviceId>)>) {
     let t = &m.topology;
     let mut iommu = Vec::new();
     let mut isolation = Vec::new();
     for (i, g) in m.iommu_groups().groups().iter().enumerate() {
-        let behind_iommu = g.first().and_then(|id| t.device(*id)).is_some_and(|d| {
-            t.host_bridge(d.host_bridge).is_some_and(|h| h.iommu)
-        });
+        let behind_iommu = g
+            .first()
+            .and_then(|id| t.device(*id))
+            .is_some_and(|d| t.host_bridge(d.host_bridge).is_some_and(|h| h.iommu));
         if behind_iommu {
             iommu.push((i, g.clone()));
         } else {
@@ -303,9 +306,9 @@ pub(crate) fn decisive_reasons(r: &Route) -> Vec<&Reason> {
     let rs = &r.reasons;
     let find = |f: &dyn Fn(&Reason) -> bool| rs.iter().find(|x| f(x));
     let first = match r.verdict.map_type {
-        MapType::BusAddr => find(&|x| {
-            matches!(x, Reason::CommonUpstream { .. } | Reason::SameFunction)
-        }),
+        MapType::BusAddr => {
+            find(&|x| matches!(x, Reason::CommonUpstream { .. } | Reason::SameFunction))
+        }
         MapType::ThruHostBridge => find(&|x| matches!(x, Reason::AcsRedirect { .. }))
             .or_else(|| find(&|x| matches!(x, Reason::DifferentHostBridges { .. })))
             .or_else(|| find(&|x| matches!(x, Reason::NoCommonUpstream))),

@@ -52,11 +52,14 @@ fn matrix_shows_the_decisive_reason_first() {
     // The full chain, outermost first, in `p2p` and in JSON.
     let (code, out, _) = run(&["p2p", "nvme0", "gpu0"]);
     assert_eq!(code, 1);
-    assert!(out.starts_with(
-        "0000:03:00.0 -> 0000:06:00.0: thru_host_bridge distance 4 read no write yes\n  \
+    assert!(
+        out.starts_with(
+            "0000:03:00.0 -> 0000:06:00.0: thru_host_bridge distance 4 read no write yes\n  \
          - common upstream device 0000:01:00.0\n  \
          - ACS redirect (RR|CR) set on 0000:02:03.0"
-    ), "{out}");
+        ),
+        "{out}"
+    );
     let (code, out, _) = run(&["report", "--json"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -181,7 +184,10 @@ fn acs_overrides_warn_and_are_listed() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["acs_overrides"],
-        serde_json::json!([format!("disable_acs_redir={redir}"), format!("config_acs={cfg}")])
+        serde_json::json!([
+            format!("disable_acs_redir={redir}"),
+            format!("config_acs={cfg}")
+        ])
     );
     // Without overrides: no header line, no warning, an empty list.
     let (code, out, err) = run(&["report"]);
@@ -205,23 +211,34 @@ fn sysfs_without_pci_devices_is_an_error_naming_the_directory() {
     for dir in [&empty, &nopci] {
         let d = dir.to_str().unwrap();
         let msg = format!("unidma: --sysfs {d}: no PCI devices under {d}/bus/pci/devices\n");
-        for cmd in [&["report"][..], &["topo"], &["p2p", "a", "b"], &["report", "--json"]] {
+        for cmd in [
+            &["report"][..],
+            &["topo"],
+            &["p2p", "a", "b"],
+            &["report", "--json"],
+        ] {
             let (code, out, err) = run(&[cmd, &["--sysfs", d]].concat());
-            assert_eq!((code, out.as_str(), err.as_str()), (2, "", msg.as_str()), "{cmd:?}");
+            assert_eq!(
+                (code, out.as_str(), err.as_str()),
+                (2, "", msg.as_str()),
+                "{cmd:?}"
+            );
         }
     }
 }
 
 /// True if `text` holds an internal id: `hb#0`, `provider#4`, `dev#7`.
 fn internal_id(text: &str) -> Option<&str> {
-    ["hb#", "provider#", "dev#", "\"hb"].into_iter().find(|tag| {
-        text.match_indices(tag).any(|(i, _)| {
-            text[i + tag.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit())
+    ["hb#", "provider#", "dev#", "\"hb"]
+        .into_iter()
+        .find(|tag| {
+            text.match_indices(tag).any(|(i, _)| {
+                text[i + tag.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit())
+            })
         })
-    })
 }
 
 /// Bug: routes said `hb#0`, mapping chains `peer-bar(provider#4)`, the DOT
@@ -229,13 +246,21 @@ fn internal_id(text: &str) -> Option<&str> {
 /// output on every example machine is free of them.
 #[test]
 fn no_internal_ids_in_any_output() {
-    for name in ["reference-server", "amd-zen-two-gpus", "arm64-soc", "s390x-zpci"] {
+    for name in [
+        "reference-server",
+        "amd-zen-two-gpus",
+        "arm64-soc",
+        "s390x-zpci",
+    ] {
         let file = example(name);
         let (_, report, _) = run(&["report", "--machine", &file, "--json"]);
         let v: Value = serde_json::from_str(&report).unwrap();
         let p2pmem = v["p2pmem"].as_array().unwrap();
         let provider = p2pmem[0]["bdf"].as_str().unwrap().to_string();
-        let range = p2pmem[0]["ranges"][0]["start"].as_str().unwrap().to_string();
+        let range = p2pmem[0]["ranges"][0]["start"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let clients: Vec<String> = v["devices"]
             .as_array()
             .unwrap()
@@ -246,7 +271,11 @@ fn no_internal_ids_in_any_output() {
             .collect();
         let mut cmds: Vec<Vec<String>> = Vec::new();
         for c in [
-            "report", "topo", "topo --dot", "scenarios", "scenarios --iommu off",
+            "report",
+            "topo",
+            "topo --dot",
+            "scenarios",
+            "scenarios --iommu off",
         ] {
             for json in [false, true] {
                 let mut a: Vec<String> = c.split(' ').map(str::to_string).collect();
@@ -264,10 +293,13 @@ fn no_internal_ids_in_any_output() {
         cmds.push(p2p);
         for dir in ["to-device", "from-device"] {
             cmds.push(
-                format!("map {} --phys {range} --len 4K --dir {dir} --machine {file}", clients[0])
-                    .split(' ')
-                    .map(str::to_string)
-                    .collect(),
+                format!(
+                    "map {} --phys {range} --len 4K --dir {dir} --machine {file}",
+                    clients[0]
+                )
+                .split(' ')
+                .map(str::to_string)
+                .collect(),
             );
         }
         for args in cmds {
@@ -309,9 +341,24 @@ fn a_broken_pipe_ends_every_command_quietly_with_success() {
         &["topo"],
         &["topo", "--dot"],
         &["scenarios"],
-        &["map", "nvme0", "--phys", "0x1000_0000", "--len", "4K", "--dir", "to-device"],
+        &[
+            "map",
+            "nvme0",
+            "--phys",
+            "0x1000_0000",
+            "--len",
+            "4K",
+            "--dir",
+            "to-device",
+        ],
         &["attach", "gpu0", "rdma0", "--access", "read"],
-        &["check", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines/arm64-soc.toml")],
+        &[
+            "check",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/machines/arm64-soc.toml"
+            ),
+        ],
     ];
     for cmd in cmds {
         for json in [false, true] {
@@ -352,14 +399,20 @@ fn groups_without_an_iommu_are_isolation_groups() {
         ),
         "{out}"
     );
-    assert!(out.contains("\n  isolation group 9: 0000:06:00.0 (gpu0), 0000:06:00.1 (gpu0-audio)\n"), "{out}");
+    assert!(
+        out.contains("\n  isolation group 9: 0000:06:00.0 (gpu0), 0000:06:00.1 (gpu0-audio)\n"),
+        "{out}"
+    );
     assert!(!out.contains("\n  group "), "{out}");
     let (code, out, _) = run(&["report", "--machine", &f, "--json"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["groups"], serde_json::json!([]));
     assert_eq!(v["isolation_groups"].as_array().unwrap().len(), 11);
-    assert_eq!(v["isolation_groups"][9], serde_json::json!(["0000:06:00.0", "0000:06:00.1"]));
+    assert_eq!(
+        v["isolation_groups"][9],
+        serde_json::json!(["0000:06:00.0", "0000:06:00.1"])
+    );
     let (code, out, _) = run(&["check", &f]);
     assert_eq!(code, 0);
     assert_eq!(
@@ -371,7 +424,10 @@ fn groups_without_an_iommu_are_isolation_groups() {
     );
     // With the IOMMU: IOMMU groups, no isolation section.
     let (_, out, _) = run(&["report"]);
-    assert!(out.contains("\nIOMMU groups:\n  group 0: 0000:00:00.0 (host-bridge)\n"), "{out}");
+    assert!(
+        out.contains("\nIOMMU groups:\n  group 0: 0000:00:00.0 (host-bridge)\n"),
+        "{out}"
+    );
     assert!(!out.contains("Isolation groups"), "{out}");
     let (_, out, _) = run(&["report", "--json"]);
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -387,13 +443,29 @@ fn groups_without_an_iommu_are_isolation_groups() {
 fn names_cannot_forge_lines_or_reach_the_terminal_raw() {
     let forged = "  0000:99:00.0   0000:98:00.0   bus_addr 1 yes yes yes forged";
     let toml = dma_sim::machine::REFERENCE_TOML
-        .replacen("name = \"gpu0\"", &format!("name = \"gpu0\\n{forged}\\u202e\""), 1)
-        .replacen("name = \"pci0000:00\"", "name = \"pci0000:00\\u001b[31m\"", 1);
+        .replacen(
+            "name = \"gpu0\"",
+            &format!("name = \"gpu0\\n{forged}\\u202e\""),
+            1,
+        )
+        .replacen(
+            "name = \"pci0000:00\"",
+            "name = \"pci0000:00\\u001b[31m\"",
+            1,
+        );
     let f = temp_file("evil.toml", &toml);
     let gpu0 = format!("gpu0\\n{forged}\\u{{202e}}");
     let hb = "pci0000:00\\u{001b}[31m";
     let raw = |c: char| c.is_control() && c != '\n' || c == '\u{202e}';
-    for cmd in [&["report"][..], &["topo"], &["topo", "--dot"], &["topo", "--dot", "--json"], &["scenarios"], &["p2p", "gpu0-audio", "nvme0"], &["check"]] {
+    for cmd in [
+        &["report"][..],
+        &["topo"],
+        &["topo", "--dot"],
+        &["topo", "--dot", "--json"],
+        &["scenarios"],
+        &["p2p", "gpu0-audio", "nvme0"],
+        &["check"],
+    ] {
         let mut args: Vec<&str> = cmd.to_vec();
         if cmd[0] == "check" {
             args.push(&f);
@@ -402,15 +474,34 @@ fn names_cannot_forge_lines_or_reach_the_terminal_raw() {
         }
         let (_, out, err) = run(&args);
         for text in [&out, &err] {
-            assert!(!text.lines().any(|l| l.starts_with(forged)), "{cmd:?} forged a line:\n{text}");
-            assert!(!text.chars().any(raw), "{cmd:?} printed a raw control character:\n{text}");
+            assert!(
+                !text.lines().any(|l| l.starts_with(forged)),
+                "{cmd:?} forged a line:\n{text}"
+            );
+            assert!(
+                !text.chars().any(raw),
+                "{cmd:?} printed a raw control character:\n{text}"
+            );
         }
     }
     let (code, out, _) = run(&["report", "--machine", &f]);
     assert_eq!(code, 0);
-    assert!(out.contains(&format!("\n  group 9: 0000:06:00.0 ({gpu0}), 0000:06:00.1 (gpu0-audio)\n")), "{out}");
-    assert!(out.contains(&format!("\n-[0000:00]- {hb} (8086:2020) iommu=on")), "{out}");
-    assert!(out.contains(&format!("host bridge {hb} does not forward peer-to-peer reads\n")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "\n  group 9: 0000:06:00.0 ({gpu0}), 0000:06:00.1 (gpu0-audio)\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\n-[0000:00]- {hb} (8086:2020) iommu=on")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "host bridge {hb} does not forward peer-to-peer reads\n"
+        )),
+        "{out}"
+    );
     let (code, out, _) = run(&["topo", "--dot", "--machine", &f]);
     assert_eq!(code, 0);
     assert!(
@@ -425,6 +516,84 @@ fn names_cannot_forge_lines_or_reach_the_terminal_raw() {
     let (code, out, _) = run(&["report", "--machine", &f, "--json"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    let d = v["devices"].as_array().unwrap().iter().find(|d| d["bdf"] == "0000:06:00.0").unwrap();
+    let d = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["bdf"] == "0000:06:00.0")
+        .unwrap();
     assert_eq!(d["name"], format!("gpu0\n{forged}\u{202e}"));
+}
+
+/// The lines of a `map` run with `args` (exit code, stdout lines).
+fn map_lines(args: &[&str]) -> (i32, Vec<String>) {
+    let (code, out, err) = run(&[&["map"][..], args].concat());
+    assert_eq!(err, "", "{args:?}");
+    (code, out.lines().map(str::to_string).collect())
+}
+
+/// Bug: `map --force-bounce` with the IOMMU translating the device was
+/// silently ignored, and a bounced mapping (forced, a mask that cannot
+/// reach the buffer, an untrusted device) looked like a direct one. Linux
+/// `swiotlb=force` acts in dma-direct only (kernel/dma/direct.h
+/// `dma_direct_map_phys`); dma-iommu bounces untrusted devices only. The
+/// chain says which, with the slot.
+#[test]
+fn map_says_when_and_why_it_bounces() {
+    let base = ["nvme0", "--phys", "0x1000_0000", "--len", "4K", "--dir", "to-device"];
+    // IOMMU on: --force-bounce has no effect, and the chain says so.
+    let (code, lines) = map_lines(&[&base[..], &["--force-bounce"]].concat());
+    assert_eq!(code, 0);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(
+            "  swiotlb: --force-bounce not applicable: the iommu backend translates this device \
+             (Linux swiotlb=force acts in dma-direct only, kernel/dma/direct.h)"
+        )
+    );
+    assert!(!lines.iter().any(|l| l.contains("bounced through")), "{lines:?}");
+    // IOMMU off: forced, with the slot.
+    let (code, lines) = map_lines(&[&base[..], &["--force-bounce", "--iommu", "off"]].concat());
+    assert_eq!(code, 0);
+    assert!(
+        lines.contains(&"  swiotlb: bounced through the slot at 0x74000000: forced (swiotlb=force)".to_string()),
+        "{lines:?}"
+    );
+    let (_, out, _) = run(&[&["map"][..], &base, &["--force-bounce", "--iommu", "off", "--json"]].concat());
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["bounce"], serde_json::json!({"slot": "0x74000000", "cause": "forced"}));
+    assert_eq!(v["force_bounce"], "applied");
+    // Without the option: not bounced, nothing said.
+    let (_, out, _) = run(&[&["map"][..], &base, &["--json"]].concat());
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["bounce"].clone(), v["force_bounce"].clone()), (Value::Null, Value::Null));
+    // A 32-bit device and RAM above 4 GiB: bounced because it cannot reach.
+    let (code, lines) = map_lines(&[
+        "legacy-a", "--phys", "0x2_0000_0000", "--len", "4K", "--dir", "to-device",
+        "--machine", &example("arm64-soc"), "--iommu", "off",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        lines.contains(
+            &"  swiotlb: bounced through the slot at 0xf4000000: the device cannot address the buffer \
+              (DMA mask or dma-ranges)"
+                .to_string()
+        ),
+        "{lines:?}"
+    );
+    // An untrusted device's sub-granule range under the IOMMU.
+    let toml = dma_sim::machine::REFERENCE_TOML.replacen("name = \"nvme1\"", "untrusted = true\nname = \"nvme1\"", 1);
+    let f = temp_file("untrusted.toml", &toml);
+    let (code, lines) = map_lines(&[
+        "nvme1", "--phys", "0x1000_0100", "--len", "0x100", "--dir", "to-device", "--machine", &f,
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        lines.contains(
+            &"  swiotlb: bounced through the slot at 0x74000000: untrusted device, range not aligned \
+              to the IOVA granule"
+                .to_string()
+        ),
+        "{lines:?}"
+    );
 }

@@ -19,7 +19,8 @@ use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget,
+    Bounce, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
+    SegTarget,
 };
 use crate::sync::{Mutex, MutexGuard};
 use crate::types::{DmaAddr, PhysAddr};
@@ -429,6 +430,10 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
 
     fn need_sync(&self, dma: DmaAddr) -> bool {
         self.inner.need_sync(dma)
+    }
+
+    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
+        self.inner.bounce_of(dma)
     }
 
     fn max_mapping_size(&self) -> u64 {

@@ -5,7 +5,7 @@ use crate::bdf::Bdf;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::p2p::MapType;
-use crate::port::{PolicyDecision, SegTarget};
+use crate::port::{Bounce, PolicyDecision, SegTarget};
 use crate::types::{DmaAddr, PhysAddr, SegKind};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -71,6 +71,10 @@ pub struct Decision {
     pub backend: String,
     /// The DMA address the backend produced.
     pub dma: Option<DmaAddr>,
+    /// The swiotlb slot the mapping bounced through, if it did
+    /// ([`DmaBackend::bounce_of`](crate::port::DmaBackend::bounce_of)
+    /// asked while it was mapped).
+    pub bounce: Option<Bounce>,
     /// The error, if the mapping failed.
     pub error: Option<DmaError>,
 }
@@ -95,6 +99,7 @@ impl Decision {
             target: None,
             backend: String::new(),
             dma: None,
+            bounce: None,
             error: None,
         }
     }
@@ -151,6 +156,13 @@ impl fmt::Display for Decision {
         }
         if !self.backend.is_empty() {
             writeln!(f, "  backend: {}", self.backend)?;
+        }
+        if let Some(b) = self.bounce {
+            writeln!(
+                f,
+                "  swiotlb: bounced through the slot at {}: {}",
+                b.slot, b.cause
+            )?;
         }
         match (&self.dma, &self.error) {
             (_, Some(e)) => write!(f, "  result:  error {e}"),

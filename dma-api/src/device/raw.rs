@@ -1226,6 +1226,7 @@ impl DmaDevice {
         match self.backend.map(&req) {
             Ok(dma) => {
                 d.dma = Some(dma);
+                d.bounce = self.backend.bounce_of(dma);
                 if let Err(e) = self.backend.unmap(dma, &req) {
                     d.error = Some(e);
                 }

@@ -49,7 +49,8 @@ use crate::error::DmaError;
 use crate::mask::DmaMask;
 use crate::port::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry, SegmentRules};
 use crate::port::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan, SegTarget,
+    Bounce, BounceCause, CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan,
+    SegTarget,
 };
 use crate::swiotlb::{SegBoundary, Swiotlb};
 use crate::sync::Mutex;
@@ -531,10 +532,21 @@ impl DmaBackend for DirectBackend {
     }
 
     fn need_sync(&self, dma: DmaAddr) -> bool {
-        !self.coherent
-            || self
-                .ram_phys(dma, 1)
-                .is_ok_and(|p| self.pool_of(p).is_some())
+        !self.coherent || self.bounce_of(dma).is_some()
+    }
+
+    /// `is_swiotlb_buffer(dev, dma_to_phys(dev, dma))`.
+    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
+        let slot = self
+            .ram_phys(dma, 1)
+            .ok()
+            .filter(|p| self.pool_of(*p).is_some())?;
+        let cause = if self.cfg.force_bounce {
+            BounceCause::Forced
+        } else {
+            BounceCause::Unreachable
+        };
+        Some(Bounce { slot, cause })
     }
 
     fn max_mapping_size(&self) -> u64 {

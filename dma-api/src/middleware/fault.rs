@@ -14,7 +14,7 @@ use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
+    Bounce, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
 };
 use crate::sync::Mutex;
 use crate::types::{DmaAddr, PhysAddr};
@@ -277,6 +277,10 @@ impl<B: DmaBackend> DmaBackend for FaultInject<B> {
 
     fn need_sync(&self, dma: DmaAddr) -> bool {
         self.inner.need_sync(dma)
+    }
+
+    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
+        self.inner.bounce_of(dma)
     }
 
     fn max_mapping_size(&self) -> u64 {

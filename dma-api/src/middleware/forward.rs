@@ -7,7 +7,7 @@ use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::port::backend::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
+    Bounce, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
 };
 use crate::types::DmaAddr;
 use alloc::boxed::Box;
@@ -70,6 +70,9 @@ macro_rules! forward_backend {
             }
             fn need_sync(&self, dma: DmaAddr) -> bool {
                 (**self).need_sync(dma)
+            }
+            fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
+                (**self).bounce_of(dma)
             }
             fn max_mapping_size(&self) -> u64 {
                 (**self).max_mapping_size()

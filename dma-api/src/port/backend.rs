@@ -16,6 +16,41 @@ use crate::error::DmaError;
 use crate::types::{BusAddr, DmaAddr, Iova, PhysAddr};
 use scatterlist::SgTable;
 
+/// A mapping bounced through swiotlb: where, and why
+/// ([`DmaBackend::bounce_of`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Bounce {
+    /// The bounce buffer's CPU physical address (the swiotlb slot).
+    pub slot: PhysAddr,
+    /// Why the backend bounced.
+    pub cause: BounceCause,
+}
+
+/// Why a mapping bounced.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BounceCause {
+    /// dma-direct under `is_swiotlb_force_bounce` (`swiotlb=force`, a
+    /// confidential guest): every RAM mapping bounces (kernel/dma/direct.h
+    /// `dma_direct_map_phys`).
+    Forced,
+    /// dma-direct: the device cannot address the buffer (DMA mask or
+    /// dma-ranges: `dma_capable` failed).
+    Unreachable,
+    /// dma-iommu: an untrusted device's range that does not fill whole IOVA
+    /// granules (drivers/iommu/dma-iommu.c `dev_use_swiotlb`).
+    Untrusted,
+}
+
+impl core::fmt::Display for BounceCause {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Forced => "forced (swiotlb=force)",
+            Self::Unreachable => "the device cannot address the buffer (DMA mask or dma-ranges)",
+            Self::Untrusted => "untrusted device, range not aligned to the IOVA granule",
+        })
+    }
+}
+
 /// How one range reaches memory; decided before a backend sees it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum SegTarget {
@@ -254,6 +289,16 @@ pub trait DmaBackend: Send + Sync {
 
     /// Linux `dma_need_sync`: whether syncs on this address do anything.
     fn need_sync(&self, dma: DmaAddr) -> bool;
+
+    /// The swiotlb slot a live mapping at `dma` bounces through and why,
+    /// or `None` if it is not bounced: Linux `is_swiotlb_buffer(dev, phys)`
+    /// on the address behind `dma` (`dma_to_phys` for dma-direct,
+    /// `iommu_iova_to_phys` for dma-iommu), which their sync paths ask.
+    /// The default, for backends without a bounce pool, is `None`.
+    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
+        let _ = dma;
+        None
+    }
 
     /// Linux `dma_max_mapping_size`.
     fn max_mapping_size(&self) -> u64;

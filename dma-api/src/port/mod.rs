@@ -14,8 +14,8 @@ pub mod per_entry;
 pub mod policy;
 
 pub use backend::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan,
-    SegTarget,
+    Bounce, BounceCause, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState,
+    MapRequest, SegPlan, SegTarget,
 };
 pub use per_entry::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry, SegmentRules};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

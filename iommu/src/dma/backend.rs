@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use dma_api::device::DmaConstraints;
 use dma_api::port::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan, SegTarget,
+    Bounce, BounceCause, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest,
+    SegPlan, SegTarget,
 };
 use dma_api::swiotlb::Swiotlb;
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, Iova, PhysAddr};
@@ -590,6 +591,15 @@ impl DmaBackend for IommuDmaBackend {
     /// bounced addresses (the first swiotlb use clears `dma_skip_sync`).
     fn need_sync(&self, dma: DmaAddr) -> bool {
         !self.dev.coherent || self.bounce_phys(dma).is_some()
+    }
+
+    /// `is_swiotlb_buffer(dev, iommu_iova_to_phys(domain, dma))`: only
+    /// untrusted devices' unaligned ranges bounce (`dev_use_swiotlb`).
+    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
+        self.bounce_phys(dma).map(|slot| Bounce {
+            slot,
+            cause: BounceCause::Untrusted,
+        })
     }
 
     /// `iommu_dma_max_mapping_size`: unlimited, except untrusted devices

@@ -331,7 +331,7 @@ impl Topology {
     /// escaping: the CLI makes control characters printable before it
     /// prints text). Names are labels only: no verdict, group or lookup by
     /// BDF depends on them, so the generation stays.
-    pub fn relabel(&mut self, f: &dyn Fn(&str) -> String) {
+    pub fn relabel(&mut self, f: &dyn Fn(&str) -> alloc::string::String) {
         for h in &mut self.host_bridges {
             h.name = f(&h.name);
         }
