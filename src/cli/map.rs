@@ -72,6 +72,7 @@ pub fn decision_json(m: &Machine, d: &Decision, iommu: &str) -> Value {
     let route = d.route.as_ref().map(|r| {
         json!({
             "provider": r.provider.to_string(),
+            "client": d.client.to_string(),
             "map_type": r.map_type.to_string(),
             "distance": r.distance,
             "read": r.read,
@@ -96,7 +97,7 @@ pub fn decision_json(m: &Machine, d: &Decision, iommu: &str) -> Value {
         .as_ref()
         .map(|e| json!({ "kind": kind_name(e.kind()), "message": e.to_string() }));
     json!({
-        "device": d.client.to_string(),
+        "client": d.client.to_string(),
         "iommu": iommu,
         "phys": d.phys.to_string(),
         "len": d.len,

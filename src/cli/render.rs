@@ -146,7 +146,7 @@ pub(crate) struct RouteJson {
     map_type: &'static str,
     provider: String,
     read: bool,
-    reason: Vec<String>,
+    reasons: Vec<String>,
     write: bool,
 }
 
@@ -160,7 +160,7 @@ impl RouteJson {
             map_type: r.verdict.map_type.name(),
             provider: r.provider.to_string(),
             read: r.verdict.read,
-            reason: r.reasons.iter().map(|x| x.to_string()).collect(),
+            reasons: r.reasons.iter().map(|x| x.to_string()).collect(),
             write: r.verdict.write,
         }
     }

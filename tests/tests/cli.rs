@@ -57,7 +57,7 @@ fn report_json_fields() {
     assert_eq!(e["distance"], 4);
     assert_eq!(e["read"], false);
     assert_eq!(e["write"], true);
-    assert!(e["reason"][1].as_str().unwrap().contains("ACS redirect"));
+    assert!(e["reasons"][1].as_str().unwrap().contains("ACS redirect"));
     let groups = v["groups"].as_array().unwrap();
     assert!(groups
         .iter()

@@ -69,7 +69,7 @@ fn matrix_shows_the_decisive_reason_first() {
         .iter()
         .find(|r| r["provider"] == "0000:03:00.0" && r["client"] == "0000:06:00.0")
         .unwrap();
-    assert_eq!(r["reason"].as_array().unwrap().len(), 4, "{r}");
+    assert_eq!(r["reasons"].as_array().unwrap().len(), 4, "{r}");
 }
 
 /// An unsupported route names the host bridge that is not allowed, after
@@ -540,7 +540,15 @@ fn map_lines(args: &[&str]) -> (i32, Vec<String>) {
 /// chain says which, with the slot.
 #[test]
 fn map_says_when_and_why_it_bounces() {
-    let base = ["nvme0", "--phys", "0x1000_0000", "--len", "4K", "--dir", "to-device"];
+    let base = [
+        "nvme0",
+        "--phys",
+        "0x1000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "to-device",
+    ];
     // IOMMU on: --force-bounce has no effect, and the chain says so.
     let (code, lines) = map_lines(&[&base[..], &["--force-bounce"]].concat());
     assert_eq!(code, 0);
@@ -551,26 +559,52 @@ fn map_says_when_and_why_it_bounces() {
              (Linux swiotlb=force acts in dma-direct only, kernel/dma/direct.h)"
         )
     );
-    assert!(!lines.iter().any(|l| l.contains("bounced through")), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("bounced through")),
+        "{lines:?}"
+    );
     // IOMMU off: forced, with the slot.
     let (code, lines) = map_lines(&[&base[..], &["--force-bounce", "--iommu", "off"]].concat());
     assert_eq!(code, 0);
     assert!(
-        lines.contains(&"  swiotlb: bounced through the slot at 0x74000000: forced (swiotlb=force)".to_string()),
+        lines.contains(
+            &"  swiotlb: bounced through the slot at 0x74000000: forced (swiotlb=force)"
+                .to_string()
+        ),
         "{lines:?}"
     );
-    let (_, out, _) = run(&[&["map"][..], &base, &["--force-bounce", "--iommu", "off", "--json"]].concat());
+    let (_, out, _) = run(&[
+        &["map"][..],
+        &base,
+        &["--force-bounce", "--iommu", "off", "--json"],
+    ]
+    .concat());
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["bounce"], serde_json::json!({"slot": "0x74000000", "cause": "forced"}));
+    assert_eq!(
+        v["bounce"],
+        serde_json::json!({"slot": "0x74000000", "cause": "forced"})
+    );
     assert_eq!(v["force_bounce"], "applied");
     // Without the option: not bounced, nothing said.
     let (_, out, _) = run(&[&["map"][..], &base, &["--json"]].concat());
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v["bounce"].clone(), v["force_bounce"].clone()), (Value::Null, Value::Null));
+    assert_eq!(
+        (v["bounce"].clone(), v["force_bounce"].clone()),
+        (Value::Null, Value::Null)
+    );
     // A 32-bit device and RAM above 4 GiB: bounced because it cannot reach.
     let (code, lines) = map_lines(&[
-        "legacy-a", "--phys", "0x2_0000_0000", "--len", "4K", "--dir", "to-device",
-        "--machine", &example("arm64-soc"), "--iommu", "off",
+        "legacy-a",
+        "--phys",
+        "0x2_0000_0000",
+        "--len",
+        "4K",
+        "--dir",
+        "to-device",
+        "--machine",
+        &example("arm64-soc"),
+        "--iommu",
+        "off",
     ]);
     assert_eq!(code, 0);
     assert!(
@@ -582,10 +616,22 @@ fn map_says_when_and_why_it_bounces() {
         "{lines:?}"
     );
     // An untrusted device's sub-granule range under the IOMMU.
-    let toml = dma_sim::machine::REFERENCE_TOML.replacen("name = \"nvme1\"", "untrusted = true\nname = \"nvme1\"", 1);
+    let toml = dma_sim::machine::REFERENCE_TOML.replacen(
+        "name = \"nvme1\"",
+        "untrusted = true\nname = \"nvme1\"",
+        1,
+    );
     let f = temp_file("untrusted.toml", &toml);
     let (code, lines) = map_lines(&[
-        "nvme1", "--phys", "0x1000_0100", "--len", "0x100", "--dir", "to-device", "--machine", &f,
+        "nvme1",
+        "--phys",
+        "0x1000_0100",
+        "--len",
+        "0x100",
+        "--dir",
+        "to-device",
+        "--machine",
+        &f,
     ]);
     assert_eq!(code, 0);
     assert!(

@@ -310,7 +310,7 @@ fn synthetic_sysfs_report() {
     assert_eq!(r["arch_allows"], true);
     assert_eq!(r["arch_veto"], Value::Null);
     assert!(
-        r["reason"]
+        r["reasons"]
             .as_array()
             .unwrap()
             .iter()

@@ -130,8 +130,8 @@ impl fmt::Display for Decision {
             writeln!(
                 f,
                 "  route:   {} -> {}: {} distance {} (read {}, write {})",
-                self.client,
                 r.provider,
+                self.client,
                 r.map_type,
                 r.distance,
                 if r.read { "yes" } else { "no" },
