@@ -180,15 +180,16 @@ pub(crate) fn range_kind(m: &Machine, k: &RangeKind) -> (String, Option<String>)
     }
 }
 
+/// A group: its number (as the assembly numbers it) and its functions.
+pub(crate) type Group = (usize, Vec<DeviceId>);
+
 /// The machine's groups (`pci_device_group`), numbered as the assembly
 /// numbers them, split by whether an IOMMU enforces them: `(iommu,
 /// isolation)`. A group is an IOMMU group only if its host bridge has an
 /// IOMMU (Linux creates `iommu_group`s only for devices an IOMMU driver
 /// probed); without one the same ACS computation only says which functions
 /// could be told apart, and nothing enforces it.
-pub(crate) fn split_groups(
-    m: &Machine,
-) -> (Vec<(usize, Vec<DeviceId>)>, Vec<(usize, Vec<DeviceId>)>) {
+pub(crate) fn split_groups(m: &Machine) -> (Vec<Group>, Vec<Group>) {
     let t = &m.topology;
     let mut iommu = Vec::new();
     let mut isolation = Vec::new();

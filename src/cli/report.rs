@@ -110,7 +110,7 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
     let t = &m.topology;
     let cpu = t.cpu();
     let (iommu_groups, isolation_groups) = render::split_groups(m);
-    let bdfs = |gs: Vec<(usize, Vec<dma_api::topology::DeviceId>)>| -> Vec<Vec<String>> {
+    let bdfs = |gs: Vec<render::Group>| -> Vec<Vec<String>> {
         gs.into_iter()
             .map(|(_, g)| {
                 g.iter()
