@@ -308,7 +308,7 @@ impl<'a> ClientIndex<'a> {
                 }
                 continue;
             }
-            let eligible = |pos: &&usize| !same_slot(**pos) && !(far_class && near_p(**pos));
+            let eligible = |pos: &&usize| !same_slot(**pos) && (!far_class || !near_p(**pos));
             let mut rest = members
                 .iter()
                 .filter(eligible)
