@@ -49,6 +49,49 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Scale (`unidma gen`), per function: `check` (parse, validate, three
+    // assemblies) and `scenarios` (sixteen assemblies and the pair searches)
+    // on N and 4N functions of both shapes; time(4N) / time(N) should stay
+    // near 4 (linear). Each command is asserted once before timing.
+    let mut g = c.benchmark_group("cli/scale");
+    g.sample_size(10);
+    for shape in [unidma::gen::Shape::Switch, unidma::gen::Shape::Flat] {
+        for n in [1024usize, 4096] {
+            let spec = unidma::gen::GenSpec {
+                functions: n,
+                shape,
+                providers: None,
+            };
+            let path =
+                std::env::temp_dir().join(format!("unidma-bench-scale-{}-{n}.toml", shape.name()));
+            std::fs::write(&path, unidma::gen::machine_toml(&spec).unwrap()).unwrap();
+            let p = path.to_str().unwrap().to_string();
+            let check = ["unidma", "check", p.as_str()];
+            let scenarios = ["unidma", "scenarios", "--machine", p.as_str()];
+            for args in [&check[..], &scenarios[..]] {
+                let (mut out, mut err) = (Vec::new(), Vec::new());
+                assert_eq!(
+                    unidma::cli::run_args(args.iter().copied(), &mut out, &mut err),
+                    0,
+                    "{args:?}: {}",
+                    String::from_utf8_lossy(&err)
+                );
+            }
+            g.bench_function(format!("check_{}_{n}", shape.name()), |b| {
+                b.iter(|| {
+                    let (mut out, mut err) = (Vec::new(), Vec::new());
+                    unidma::cli::run_args(check, &mut out, &mut err)
+                })
+            });
+            g.bench_function(format!("scenarios_{}_{n}", shape.name()), |b| {
+                b.iter(|| {
+                    let (mut out, mut err) = (Vec::new(), Vec::new());
+                    unidma::cli::run_args(scenarios, &mut out, &mut err)
+                })
+            });
+        }
+    }
+    g.finish();
     c.bench_function("machine/parse_reference", |b| {
         b.iter(|| dma_sim::machine::Machine::reference().unwrap())
     });

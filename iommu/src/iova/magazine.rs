@@ -6,58 +6,60 @@
 pub const IOVA_MAG_SIZE: usize = 127;
 
 /// A stack of at most [`IOVA_MAG_SIZE`] first-frame numbers.
-#[derive(Clone, Debug)]
+///
+/// The frames live in a vector that gets its [`IOVA_MAG_SIZE`] slots on the
+/// first push, not when the magazine is made: a domain starts with two empty
+/// magazines per size class and CPU (24 with two CPUs), and a machine with
+/// thousands of IOMMU groups would otherwise zero a kilobyte for each of
+/// them before any DMA (`iova_domain_init_rcaches` allocates them up front;
+/// the difference is only when the memory is taken).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Magazine {
-    len: usize,
-    pfns: [u64; IOVA_MAG_SIZE],
+    pfns: super::alloc::vec::Vec<u64>,
 }
 
 impl Magazine {
+    /// An empty magazine; allocates nothing.
     pub(crate) const fn new() -> Self {
         Self {
-            len: 0,
-            pfns: [0; IOVA_MAG_SIZE],
+            pfns: super::alloc::vec::Vec::new(),
         }
     }
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.pfns.len()
     }
 
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        self.len == IOVA_MAG_SIZE
+        self.pfns.len() == IOVA_MAG_SIZE
     }
 
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.pfns.is_empty()
     }
 
     /// Pushes `pfn`; false (and no change) if full.
     #[inline]
     pub(crate) fn push(&mut self, pfn: u64) -> bool {
-        match self.pfns.get_mut(self.len) {
-            Some(slot) => {
-                *slot = pfn;
-                self.len += 1;
-                true
-            }
-            None => false,
+        if self.pfns.len() >= IOVA_MAG_SIZE {
+            return false;
         }
+        if self.pfns.capacity() == 0 {
+            self.pfns.reserve_exact(IOVA_MAG_SIZE);
+        }
+        self.pfns.push(pfn);
+        true
     }
 
     /// `iova_magazine_pop`: the topmost frame `<= max_pfn`, swapped with the
     /// top entry and removed; `None` if no cached frame satisfies the limit.
     #[inline]
     pub(crate) fn pop(&mut self, max_pfn: u64) -> Option<u64> {
-        let live = self.pfns.get(..self.len)?;
-        let i = live.iter().rposition(|&p| p <= max_pfn)?;
-        let pfn = live[i];
-        self.len -= 1;
-        self.pfns[i] = self.pfns[self.len];
-        Some(pfn)
+        let i = self.pfns.iter().rposition(|&p| p <= max_pfn)?;
+        Some(self.pfns.swap_remove(i))
     }
 
     /// Keeps the frames for which `keep` is true, in stack order, and appends
@@ -67,23 +69,18 @@ impl Magazine {
         mut keep: impl FnMut(u64) -> bool,
         removed: &mut super::alloc::vec::Vec<u64>,
     ) {
-        let mut kept = 0;
-        for i in 0..self.len {
-            let pfn = self.pfns[i];
-            if keep(pfn) {
-                self.pfns[kept] = pfn;
-                kept += 1;
-            } else {
+        self.pfns.retain(|&pfn| {
+            let k = keep(pfn);
+            if !k {
                 removed.push(pfn);
             }
-        }
-        self.len = kept;
+            k
+        });
     }
 
     /// Removes and returns every cached frame.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
-        let n = core::mem::replace(&mut self.len, 0);
-        self.pfns[..n].iter().copied()
+        self.pfns.drain(..)
     }
 }
 
@@ -115,5 +112,16 @@ mod tests {
         assert_eq!(m.len(), IOVA_MAG_SIZE.div_ceil(2));
         assert_eq!(removed.len(), IOVA_MAG_SIZE / 2);
         assert_eq!(m.pop(u64::MAX), Some(IOVA_MAG_SIZE as u64 - 1));
+    }
+
+    /// A new magazine takes no frame storage until its first push, then
+    /// exactly one magazine's worth.
+    #[test]
+    fn storage_comes_with_the_first_push() {
+        let mut m = Magazine::new();
+        assert_eq!(m.pfns.capacity(), 0);
+        assert_eq!(m.pop(u64::MAX), None);
+        assert!(m.push(7));
+        assert_eq!(m.pfns.capacity(), IOVA_MAG_SIZE);
     }
 }
