@@ -21,5 +21,6 @@
 
 pub mod cli;
 pub mod gen;
+pub mod pci_ids;
 pub mod providers;
 pub mod scenarios;
