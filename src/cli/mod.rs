@@ -15,6 +15,8 @@ mod check;
 mod gen;
 mod load;
 mod map;
+mod names;
+pub use names::{EMBEDDED as PCI_IDS_EMBEDDED, PCI_IDS_ENV};
 mod p2p;
 mod render;
 mod replay;
@@ -39,6 +41,11 @@ pub struct Cli {
     /// Print JSON instead of text (every command).
     #[arg(long, global = true)]
     pub json: bool,
+    /// PCI ID database for vendor and device names (`report`, `p2p`,
+    /// `topo`); default: `UNIDMA_PCI_IDS`, else the system's `pci.ids`, else
+    /// a small embedded table.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pci_ids: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -327,8 +334,13 @@ pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
 /// diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let json = cli.json;
+    let pci_ids = cli.pci_ids;
+    let names = |err: &mut dyn Write| names::load(pci_ids.as_deref(), err);
     let r = match cli.command {
-        Command::Report { src } => load::machine(&src).and_then(|l| report::run(&l, json, out)),
+        Command::Report { src } => load::machine(&src).and_then(|l| {
+            let ids = names(err)?;
+            report::run(&l, &ids, json, out)
+        }),
         Command::P2p {
             provider,
             clients,
@@ -336,7 +348,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             src,
         } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
-            p2p::run(&l, &provider, &clients, access, json, out)
+            let ids = names(err)?;
+            p2p::run(&l, &ids, &provider, &clients, access, json, out)
         }),
         Command::Map {
             device,
@@ -386,7 +399,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }),
         Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
-            topo::run(&l, dot, json, out)
+            let ids = names(err)?;
+            topo::run(&l, &ids, dot, json, out)
         }),
     };
     match r {

@@ -1,6 +1,7 @@
 //! Shared rendering: the tree, JSON shapes of devices and routes, and the
 //! P2P matrix over the one provider set ([`crate::providers`]).
 
+use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
@@ -24,17 +25,27 @@ pub(crate) fn size(v: u64) -> String {
     format!("{v}")
 }
 
-fn dev_line(d: &Device) -> String {
+/// `vvvv:dddd <vendor> <device>`, the IDs and their names as `lspci -nn`
+/// pairs them.
+pub(crate) fn pci_ident(names: &PciIds, d: &Device) -> String {
+    format!(
+        "{:04x}:{:04x} {}",
+        d.vendor,
+        d.device,
+        names.describe(d.vendor, d.device)
+    )
+}
+
+fn dev_line(d: &Device, names: &PciIds) -> String {
     let mut s = format!(
-        "{:02x}:{:02x}.{:x} {:04x}:{:04x}",
+        "{:02x}:{:02x}.{:x} {}",
         d.bdf.bus(),
         d.bdf.dev(),
         d.bdf.func(),
-        d.vendor,
-        d.device
+        pci_ident(names, d)
     );
     if let Some(n) = &d.name {
-        let _ = write!(s, " {n}");
+        let _ = write!(s, " ({n})");
     }
     let _ = write!(s, " [{}, class {:06x}]", d.port, d.class);
     if let Some(a) = d.acs {
@@ -53,23 +64,30 @@ fn dev_line(d: &Device) -> String {
     s
 }
 
-fn tree_rec(t: &Topology, id: DeviceId, prefix: &str, last: bool, out: &mut String) {
+fn tree_rec(
+    t: &Topology,
+    names: &PciIds,
+    id: DeviceId,
+    prefix: &str,
+    last: bool,
+    out: &mut String,
+) {
     let Some(d) = t.device(id) else { return };
     let _ = writeln!(
         out,
         "{prefix}{}{}",
         if last { "\\-" } else { "+-" },
-        dev_line(d)
+        dev_line(d, names)
     );
     let child_prefix = format!("{prefix}{}", if last { "  " } else { "| " });
     let n = d.children.len();
     for (i, c) in d.children.iter().enumerate() {
-        tree_rec(t, *c, &child_prefix, i + 1 == n, out);
+        tree_rec(t, names, *c, &child_prefix, i + 1 == n, out);
     }
 }
 
 /// `lspci -tv`-like tree: one block per host bridge.
-pub(crate) fn tree(m: &Machine) -> String {
+pub(crate) fn tree(m: &Machine, names: &PciIds) -> String {
     let t = &m.topology;
     let mut out = String::new();
     for (hb, h) in t.host_bridge_ids() {
@@ -91,13 +109,15 @@ pub(crate) fn tree(m: &Machine) -> String {
         let roots: Vec<DeviceId> = t.root_devices(hb).map(|(id, _)| id).collect();
         let n = roots.len();
         for (j, r) in roots.into_iter().enumerate() {
-            tree_rec(t, r, " ", j + 1 == n, &mut out);
+            tree_rec(t, names, r, " ", j + 1 == n, &mut out);
         }
     }
     out
 }
 
-pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
+/// One device as JSON; `vendor_name` and `device_name` come from the PCI
+/// ID database (`null` when it does not know the ID).
+pub(crate) fn device_json(t: &Topology, d: &Device, names: &PciIds) -> Value {
     let parent = d
         .parent
         .and_then(|p| t.device(p))
@@ -108,6 +128,8 @@ pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
         "name": d.name,
         "vendor": format!("{:04x}", d.vendor),
         "device": format!("{:04x}", d.device),
+        "vendor_name": names.vendor(d.vendor),
+        "device_name": names.device(d.vendor, d.device),
         "class": format!("{:06x}", d.class),
         "kind": d.port.name(),
         "parent": parent,

@@ -8,6 +8,7 @@
 use super::load::Loaded;
 use super::render::{self, device_json};
 use super::Failure;
+use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::p2p::MapType;
@@ -16,11 +17,17 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::io::Write;
 
+/// Text for a double-quoted DOT string: `\` and `"` escaped, so a name
+/// cannot end the string or start an escape sequence.
+fn dot_text(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 fn node(b: dma_api::Bdf) -> String {
     format!("\"{b}\"")
 }
 
-pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> String {
+pub(crate) fn dot(m: &Machine, names: &PciIds, providers: &ProviderSet, a: &dyn ArchDma) -> String {
     let t = &m.topology;
     let mut o = String::new();
     let _ = writeln!(o, "digraph \"{}\" {{", m.name.replace('"', "'"));
@@ -47,10 +54,11 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
         };
         let _ = writeln!(
             o,
-            "  {} [label=\"{}\\n{}\\n{}\"{style}];",
+            "  {} [label=\"{}\\n{}\\n{}\\n{}\"{style}];",
             node(d.bdf),
             d.bdf,
             d.name.as_deref().unwrap_or("").replace('"', "'"),
+            dot_text(&render::pci_ident(names, d)),
             d.port
         );
         match d.parent.and_then(|p| t.device(p)) {
@@ -100,6 +108,7 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
 
 pub(crate) fn run(
     l: &Loaded,
+    names: &PciIds,
     as_dot: bool,
     json: bool,
     out: &mut dyn Write,
@@ -109,18 +118,18 @@ pub(crate) fn run(
         let a = super::arch::backend(m)?;
         let providers = l.providers();
         if json {
-            writeln!(out, "{}", json!({ "dot": dot(m, &providers, a) }))?;
+            writeln!(out, "{}", json!({ "dot": dot(m, names, &providers, a) }))?;
         } else {
-            write!(out, "{}", dot(m, &providers, a))?;
+            write!(out, "{}", dot(m, names, &providers, a))?;
         }
     } else if json {
         let t = &m.topology;
         let v = json!({
-            "devices": t.devices().map(|(_, d)| device_json(t, d)).collect::<Vec<_>>(),
+            "devices": t.devices().map(|(_, d)| device_json(t, d, names)).collect::<Vec<_>>(),
         });
         super::write_json(out, &v)?;
     } else {
-        write!(out, "{}", render::tree(m))?;
+        write!(out, "{}", render::tree(m, names))?;
     }
     Ok(0)
 }

@@ -94,10 +94,7 @@ impl fmt::Display for PciIdsErrorKind {
                 entry,
                 digits,
                 found,
-            } => write!(
-                f,
-                "{entry} ID {found:?} is not {digits} hexadecimal digits"
-            ),
+            } => write!(f, "{entry} ID {found:?} is not {digits} hexadecimal digits"),
             MissingSeparator { entry } => {
                 write!(f, "{entry} ID is not followed by a space or tab")
             }
@@ -175,10 +172,7 @@ impl<'a> Line<'a> {
     /// Exactly `digits` hex digits at the start of `rest`.
     fn hex(&mut self, entry: &'static str, digits: u8) -> Result<u16, PciIdsError> {
         let n = usize::from(digits);
-        let end = self
-            .rest
-            .find([' ', '\t'])
-            .unwrap_or(self.rest.len());
+        let end = self.rest.find([' ', '\t']).unwrap_or(self.rest.len());
         let word = self.rest.get(..end).unwrap_or("");
         let ok = word.len() == n && word.bytes().all(|b| b.is_ascii_hexdigit());
         let value = if ok {
@@ -303,9 +297,7 @@ pub(super) fn parse(text: &str) -> Result<PciIds, PciIdsError> {
                     l.name("subclass")?;
                     mid = true;
                 }
-                Top::None => {
-                    return Err(l.err(2, PciIdsErrorKind::NoParent { entry: "device" }))
-                }
+                Top::None => return Err(l.err(2, PciIdsErrorKind::NoParent { entry: "device" })),
             },
             2 => match (top, mid) {
                 (Top::Vendor(_), true) => {
@@ -335,14 +327,7 @@ pub(super) fn parse(text: &str) -> Result<PciIds, PciIdsError> {
                         },
                     ))
                 }
-                _ => {
-                    return Err(l.err(
-                        3,
-                        PciIdsErrorKind::NoParent {
-                            entry: "subsystem",
-                        },
-                    ))
-                }
+                _ => return Err(l.err(3, PciIdsErrorKind::NoParent { entry: "subsystem" })),
             },
             n => return Err(l.err(1, PciIdsErrorKind::TooDeep { tabs: n })),
         }

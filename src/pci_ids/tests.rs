@@ -44,7 +44,10 @@ fn describe_reads_like_lspci() {
         ids.describe(0x8086, 0x2030),
         "Intel Corporation Sky Lake-E PCI Express Root Port A"
     );
-    assert_eq!(ids.describe(0x8086, 0x1234), "Intel Corporation Device 1234");
+    assert_eq!(
+        ids.describe(0x8086, 0x1234),
+        "Intel Corporation Device 1234"
+    );
     assert_eq!(ids.describe(0xabcd, 0x0001), "Device abcd:0001");
 }
 
