@@ -6,7 +6,7 @@ use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
 use dma_api::p2p::{calc_map_type_and_dist, Route};
-use dma_api::topology::{Device, DeviceId, Topology};
+use dma_api::topology::{Device, DeviceId, NumaNode, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -36,7 +36,14 @@ pub(crate) fn pci_ident(names: &PciIds, d: &Device) -> String {
     )
 }
 
-fn dev_line(d: &Device, names: &PciIds) -> String {
+/// `N`, or `none` for `NUMA_NO_NODE`.
+pub(crate) fn numa(n: Option<NumaNode>) -> String {
+    n.map_or_else(|| "none".to_string(), |n| n.to_string())
+}
+
+/// A tree line; the NUMA node is shown where it differs from the host
+/// bridge's (`hb_node`, on the bridge's line).
+fn dev_line(d: &Device, names: &PciIds, hb_node: Option<NumaNode>) -> String {
     let mut s = format!(
         "{:02x}:{:02x}.{:x} {}",
         d.bdf.bus(),
@@ -48,6 +55,9 @@ fn dev_line(d: &Device, names: &PciIds) -> String {
         let _ = write!(s, " ({n})");
     }
     let _ = write!(s, " [{}, class {:06x}]", d.port, d.class);
+    if d.numa_node != hb_node {
+        let _ = write!(s, " numa={}", numa(d.numa_node));
+    }
     if let Some(a) = d.acs {
         let _ = write!(s, " ACS cap {} ctrl {}", a.cap, a.ctrl);
     }
@@ -77,7 +87,11 @@ fn tree_rec(
         out,
         "{prefix}{}{}",
         if last { "\\-" } else { "+-" },
-        dev_line(d, names)
+        dev_line(
+            d,
+            names,
+            t.host_bridge(d.host_bridge).and_then(|h| h.numa_node)
+        )
     );
     let child_prefix = format!("{prefix}{}", if last { "  " } else { "| " });
     let n = d.children.len();
@@ -98,13 +112,14 @@ pub(crate) fn tree(m: &Machine, names: &PciIds) -> String {
             });
         let _ = writeln!(
             out,
-            "-[{:04x}:{:02x}]- {} ({ident}) iommu={} p2p read={} write={}",
+            "-[{:04x}:{:02x}]- {} ({ident}) iommu={} p2p read={} write={} numa={}",
             h.domain,
             h.root_bus,
             h.name,
             if h.iommu { "on" } else { "off" },
             if h.p2p_read { "yes" } else { "no" },
             if h.p2p_write { "yes" } else { "no" },
+            numa(h.numa_node),
         );
         let roots: Vec<DeviceId> = t.root_devices(hb).map(|(id, _)| id).collect();
         let n = roots.len();
@@ -135,6 +150,7 @@ pub(crate) fn device_json(t: &Topology, d: &Device, names: &PciIds) -> Value {
         "parent": parent,
         "host_bridge": hb,
         "multifunction": d.multifunction,
+        "numa_node": d.numa_node.map(NumaNode::get),
         "dma_mask_bits": d.dma_mask.bits(),
         "coherent": d.coherent,
         "untrusted": d.untrusted,

@@ -148,6 +148,7 @@ fn write_report_json(
             "iommu": h.iommu,
             "p2p_read": h.p2p_read,
             "p2p_write": h.p2p_write,
+            "numa_node": h.numa_node.map(dma_api::topology::NumaNode::get),
             "mmio": h.mmio.windows().iter().map(|w| json!({
                 "cpu": hex(w.cpu_start.raw()), "bus": hex(w.bus_start.raw()), "size": w.size
             })).collect::<Vec<_>>(),
