@@ -22,6 +22,7 @@ mod render;
 mod replay;
 mod report;
 mod scenarios;
+mod svg;
 mod sysfs;
 mod topo;
 
@@ -253,11 +254,15 @@ pub enum Command {
         /// The input file.
         file: PathBuf,
     },
-    /// The topology as a tree, or Graphviz with P2P routes highlighted.
+    /// The topology as a tree, as Graphviz, or as an SVG picture, with P2P
+    /// routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "svg")]
         dot: bool,
+        /// Emit a standalone SVG picture (no external program needed).
+        #[arg(long)]
+        svg: bool,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -397,10 +402,15 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 l.machine, &exporter, &importer, access, len, iommu, json, out,
             )
         }),
-        Command::Topo { dot, src } => load::machine(&src).and_then(|l| {
+        Command::Topo { dot, svg, src } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
             let ids = names(err)?;
-            topo::run(&l, &ids, dot, json, out)
+            let form = match (dot, svg) {
+                (true, _) => topo::Form::Dot,
+                (_, true) => topo::Form::Svg,
+                _ => topo::Form::Tree,
+            };
+            topo::run(&l, &ids, form, json, out)
         }),
     };
     match r {

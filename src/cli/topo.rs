@@ -1,4 +1,5 @@
-//! `unidma topo [--dot]`: the tree, or Graphviz with P2P routes highlighted
+//! `unidma topo [--dot | --svg]`: the tree, Graphviz, or an SVG picture
+//! ([`super::svg`]), with P2P routes highlighted
 //! (green: bus-address route through a switch; orange dashed: through the
 //! host bridge, labelled with the allowed accesses; unsupported pairs and
 //! pairs the arch vetoes are not drawn). Routes start at the providers of
@@ -106,21 +107,36 @@ pub(crate) fn dot(m: &Machine, names: &PciIds, providers: &ProviderSet, a: &dyn 
     o
 }
 
+/// What `topo` prints.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Form {
+    /// The `lspci -tv`-like tree (JSON: the devices).
+    Tree,
+    /// Graphviz (JSON: `{"dot": ...}`).
+    Dot,
+    /// SVG (JSON: `{"svg": ...}`).
+    Svg,
+}
+
 pub(crate) fn run(
     l: &Loaded,
     names: &PciIds,
-    as_dot: bool,
+    form: Form,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
     let m = &l.machine;
-    if as_dot {
+    if form != Form::Tree {
         let a = super::arch::backend(m)?;
         let providers = l.providers();
+        let (key, text) = match form {
+            Form::Svg => ("svg", super::svg::svg(m, names, &providers, a)),
+            _ => ("dot", dot(m, names, &providers, a)),
+        };
         if json {
-            writeln!(out, "{}", json!({ "dot": dot(m, names, &providers, a) }))?;
+            writeln!(out, "{}", json!({ key: text }))?;
         } else {
-            write!(out, "{}", dot(m, names, &providers, a))?;
+            write!(out, "{text}")?;
         }
     } else if json {
         let t = &m.topology;

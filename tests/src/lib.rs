@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod fuzz_checks;
+pub mod xml_check;
 
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
