@@ -359,12 +359,12 @@ pub(crate) fn svg(m: &Machine, names: &PciIds, providers: &ProviderSet, a: &dyn 
             o,
             r#"<path d="M{x0},{y0} C{x0},{low} {x1},{low} {x1},{y1}" stroke="{colour}" stroke-width="2"{dash} marker-end="url(#arrow-{colour})"/>"#
         );
-        // The curve's midpoint: (P0 + 3 P1 + 3 P2 + P3) / 8.
+        // Under the curve's midpoint, (P0 + 3 P1 + 3 P2 + P3) / 8.
         let (mx, my) = ((x0 + x1) / 2.0, (y0 + y1 + 6.0 * low) / 8.0);
         let _ = writeln!(
             o,
-            r#"<text x="{mx}" y="{}" fill="{colour}" text-anchor="middle" stroke="none">{}</text>"#,
-            my + 4.0,
+            r##"<text x="{mx}" y="{}" fill="{colour}" text-anchor="middle" stroke="#ffffff" stroke-width="3" paint-order="stroke">{}</text>"##,
+            my + 14.0,
             escape(&label)
         );
         let _ = writeln!(o, "</g>");
