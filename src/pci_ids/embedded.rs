@@ -17,6 +17,8 @@ pub const EMBEDDED_PCI_IDS: &str = "\
 1014  IBM
 \t04ed  Internal Shared Memory (ISM) virtual PCI device
 1022  Advanced Micro Devices, Inc. [AMD]
+\t14d8  Raphael/Granite Ridge Root Complex
+\t14db  Raphael/Granite Ridge GPP Bridge
 104c  Texas Instruments
 \t8240  XIO2001 PCI Express-to-PCI Bridge
 10b5  PLX Technology, Inc.
