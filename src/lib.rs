@@ -23,5 +23,6 @@ pub mod cli;
 pub mod escape;
 pub mod gen;
 mod names;
+pub mod pci_ids;
 pub mod providers;
 pub mod scenarios;

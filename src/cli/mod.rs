@@ -15,11 +15,14 @@ mod check;
 mod gen;
 mod load;
 mod map;
+mod names;
+pub use names::{EMBEDDED as PCI_IDS_EMBEDDED, PCI_IDS_ENV};
 mod p2p;
 mod render;
 mod replay;
 mod report;
 mod scenarios;
+mod svg;
 mod sysfs;
 mod topo;
 
@@ -39,6 +42,11 @@ pub struct Cli {
     /// Print JSON instead of text (every command).
     #[arg(long, global = true)]
     pub json: bool,
+    /// PCI ID database for vendor and device names (`report`, `p2p`,
+    /// `topo`); default: `UNIDMA_PCI_IDS`, else the system's `pci.ids`, else
+    /// a small embedded table.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pci_ids: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -246,11 +254,15 @@ pub enum Command {
         /// The input file.
         file: PathBuf,
     },
-    /// The topology as a tree, or Graphviz with P2P routes highlighted.
+    /// The topology as a tree, as Graphviz, or as an SVG picture, with P2P
+    /// routes highlighted.
     Topo {
         /// Emit Graphviz `dot`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "svg")]
         dot: bool,
+        /// Emit a standalone SVG picture (no external program needed).
+        #[arg(long)]
+        svg: bool,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -332,10 +344,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let load = |src: &MachineArgs, text: bool| {
         load::machine(src).map(|l| if text { l.escaped() } else { l })
     };
+    let pci_ids = cli.pci_ids;
+    let names = |err: &mut dyn Write| names::load(pci_ids.as_deref(), err);
     let r = match cli.command {
         Command::Report { src } => load(&src, !json).and_then(|l| {
             acs_warnings(&l, err);
-            report::run(&l, json, out)
+            let ids = names(err)?;
+            report::run(&l, &ids, json, out)
         }),
         Command::P2p {
             provider,
@@ -344,7 +359,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             src,
         } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
-            p2p::run(&l, &provider, &clients, access, json, out)
+            let ids = names(err)?;
+            p2p::run(&l, &ids, &provider, &clients, access, json, out)
         }),
         Command::Map {
             device,
@@ -393,9 +409,15 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             )
         }),
         // DOT is a display format, in a JSON string too.
-        Command::Topo { dot, src } => load(&src, !json || dot).and_then(|l| {
+        Command::Topo { dot, svg, src } => load(&src, !json || dot).and_then(|l| {
             mention_warnings(&l, err);
-            topo::run(&l, dot, json, out)
+            let ids = names(err)?;
+            let form = match (dot, svg) {
+                (true, _) => topo::Form::Dot,
+                (_, true) => topo::Form::Svg,
+                _ => topo::Form::Tree,
+            };
+            topo::run(&l, &ids, form, json, out)
         }),
     };
     match r {

@@ -7,8 +7,9 @@
 //! and every client an endpoint; anything else is bad input (exit 2).
 
 use super::load::{self, Loaded};
-use super::render::{route_json, yn};
+use super::render::{self, route_json, yn};
 use super::{AccessArg, Failure};
+use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::p2p::{calc_map_type_and_dist, distance_many, Access};
 use dma_api::topology::DeviceId;
@@ -55,8 +56,17 @@ fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Fail
     Err(Failure::bad_input(msg))
 }
 
+/// `role bdf (name): vvvv:dddd <vendor> <device>`.
+fn ident_line(m: &Machine, names: &PciIds, role: &str, id: DeviceId) -> String {
+    match m.topology.device(id) {
+        Some(d) => format!("{role} {}: {}", d.label(), render::pci_ident(names, d)),
+        None => format!("{role} {id}"),
+    }
+}
+
 pub(crate) fn run(
     l: &Loaded,
+    names: &PciIds,
     provider_spec: &str,
     clients: &[String],
     access: AccessArg,
@@ -95,8 +105,14 @@ pub(crate) fn run(
         AccessArg::Rw => "rw",
     };
     if json {
+        let pci_names: serde_json::Map<String, serde_json::Value> = std::iter::once(p)
+            .chain(cs.iter().copied())
+            .filter_map(|id| m.topology.device(id))
+            .map(|d| (d.bdf.to_string(), names.describe(d.vendor, d.device).into()))
+            .collect();
         let v = json!({
             "access": access_name,
+            "pci_names": pci_names,
             "allowed": allowed,
             "distance": total,
             "routes": routes.iter().zip(&vetoes)
@@ -105,6 +121,10 @@ pub(crate) fn run(
         });
         super::write_json(out, &v)?;
     } else {
+        writeln!(out, "{}", ident_line(m, names, "provider", p))?;
+        for &c in &cs {
+            writeln!(out, "{}", ident_line(m, names, "client", c))?;
+        }
         for (r, veto) in routes.iter().zip(&vetoes) {
             writeln!(
                 out,

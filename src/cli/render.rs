@@ -1,11 +1,12 @@
 //! Shared rendering: the tree, JSON shapes of devices and routes, and the
 //! P2P matrix over the one provider set ([`crate::providers`]).
 
+use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
 use dma_api::p2p::{calc_map_type_and_dist, MapType, Reason, Route};
-use dma_api::topology::{Device, DeviceId, Topology};
+use dma_api::topology::{Device, DeviceId, NumaNode, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -24,19 +25,39 @@ pub(crate) fn size(v: u64) -> String {
     format!("{v}")
 }
 
-fn dev_line(d: &Device) -> String {
+/// `vvvv:dddd <vendor> <device>`, the IDs and their names as `lspci -nn`
+/// pairs them.
+pub(crate) fn pci_ident(names: &PciIds, d: &Device) -> String {
+    format!(
+        "{:04x}:{:04x} {}",
+        d.vendor,
+        d.device,
+        crate::escape::display(&names.describe(d.vendor, d.device))
+    )
+}
+
+/// `N`, or `none` for `NUMA_NO_NODE`.
+pub(crate) fn numa(n: Option<NumaNode>) -> String {
+    n.map_or_else(|| "none".to_string(), |n| n.to_string())
+}
+
+/// A tree line; the NUMA node is shown where it differs from the host
+/// bridge's (`hb_node`, on the bridge's line).
+fn dev_line(d: &Device, names: &PciIds, hb_node: Option<NumaNode>) -> String {
     let mut s = format!(
-        "{:02x}:{:02x}.{:x} {:04x}:{:04x}",
+        "{:02x}:{:02x}.{:x} {}",
         d.bdf.bus(),
         d.bdf.dev(),
         d.bdf.func(),
-        d.vendor,
-        d.device
+        pci_ident(names, d)
     );
     if let Some(n) = &d.name {
-        let _ = write!(s, " {n}");
+        let _ = write!(s, " ({n})");
     }
     let _ = write!(s, " [{}, class {:06x}]", d.port, d.class);
+    if d.numa_node != hb_node {
+        let _ = write!(s, " numa={}", numa(d.numa_node));
+    }
     if let Some(a) = d.acs {
         let _ = write!(s, " ACS cap {} ctrl {}", a.cap, a.ctrl);
     }
@@ -53,23 +74,34 @@ fn dev_line(d: &Device) -> String {
     s
 }
 
-fn tree_rec(t: &Topology, id: DeviceId, prefix: &str, last: bool, out: &mut String) {
+fn tree_rec(
+    t: &Topology,
+    names: &PciIds,
+    id: DeviceId,
+    prefix: &str,
+    last: bool,
+    out: &mut String,
+) {
     let Some(d) = t.device(id) else { return };
     let _ = writeln!(
         out,
         "{prefix}{}{}",
         if last { "\\-" } else { "+-" },
-        dev_line(d)
+        dev_line(
+            d,
+            names,
+            t.host_bridge(d.host_bridge).and_then(|h| h.numa_node)
+        )
     );
     let child_prefix = format!("{prefix}{}", if last { "  " } else { "| " });
     let n = d.children.len();
     for (i, c) in d.children.iter().enumerate() {
-        tree_rec(t, *c, &child_prefix, i + 1 == n, out);
+        tree_rec(t, names, *c, &child_prefix, i + 1 == n, out);
     }
 }
 
 /// `lspci -tv`-like tree: one block per host bridge.
-pub(crate) fn tree(m: &Machine) -> String {
+pub(crate) fn tree(m: &Machine, names: &PciIds) -> String {
     let t = &m.topology;
     let mut out = String::new();
     for (hb, h) in t.host_bridge_ids() {
@@ -80,24 +112,27 @@ pub(crate) fn tree(m: &Machine) -> String {
             });
         let _ = writeln!(
             out,
-            "-[{:04x}:{:02x}]- {} ({ident}) iommu={} p2p read={} write={}",
+            "-[{:04x}:{:02x}]- {} ({ident}) iommu={} p2p read={} write={} numa={}",
             h.domain,
             h.root_bus,
             h.name,
             if h.iommu { "on" } else { "off" },
             if h.p2p_read { "yes" } else { "no" },
             if h.p2p_write { "yes" } else { "no" },
+            numa(h.numa_node),
         );
         let roots: Vec<DeviceId> = t.root_devices(hb).map(|(id, _)| id).collect();
         let n = roots.len();
         for (j, r) in roots.into_iter().enumerate() {
-            tree_rec(t, r, " ", j + 1 == n, &mut out);
+            tree_rec(t, names, r, " ", j + 1 == n, &mut out);
         }
     }
     out
 }
 
-pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
+/// One device as JSON; `vendor_name` and `device_name` come from the PCI
+/// ID database (`null` when it does not know the ID).
+pub(crate) fn device_json(t: &Topology, d: &Device, names: &PciIds) -> Value {
     let parent = d
         .parent
         .and_then(|p| t.device(p))
@@ -108,11 +143,14 @@ pub(crate) fn device_json(t: &Topology, d: &Device) -> Value {
         "name": d.name,
         "vendor": format!("{:04x}", d.vendor),
         "device": format!("{:04x}", d.device),
+        "vendor_name": names.vendor(d.vendor),
+        "device_name": names.device(d.vendor, d.device),
         "class": format!("{:06x}", d.class),
         "kind": d.port.name(),
         "parent": parent,
         "host_bridge": hb,
         "multifunction": d.multifunction,
+        "numa_node": d.numa_node.map(NumaNode::get),
         "dma_mask_bits": d.dma_mask.bits(),
         "coherent": d.coherent,
         "untrusted": d.untrusted,

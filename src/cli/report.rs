@@ -4,6 +4,7 @@
 use super::load::Loaded;
 use super::render::{self, hex, size, yn};
 use super::Failure;
+use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::topology::CpuVendor;
@@ -105,7 +106,12 @@ struct ReportJson<'a> {
 }
 
 /// Writes the report as pretty JSON to `out`, the matrix pair by pair.
-fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result<(), Failure> {
+fn write_report_json(
+    l: &Loaded,
+    names: &PciIds,
+    a: &dyn ArchDma,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let m = &l.machine;
     let t = &m.topology;
     let cpu = t.cpu();
@@ -154,11 +160,12 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
             "iommu": h.iommu,
             "p2p_read": h.p2p_read,
             "p2p_write": h.p2p_write,
+            "numa_node": h.numa_node.map(dma_api::topology::NumaNode::get),
             "mmio": h.mmio.windows().iter().map(|w| json!({
                 "cpu": hex(w.cpu_start.raw()), "bus": hex(w.bus_start.raw()), "size": w.size
             })).collect::<Vec<_>>(),
         })).collect(),
-        devices: t.devices().map(|(_, d)| render::device_json(t, d)).collect(),
+        devices: t.devices().map(|(_, d)| render::device_json(t, d, names)).collect(),
         memory_map: m.memmap.ranges().iter().map(|r| {
             let (kind, owner) = render::range_kind(m, &r.kind);
             json!({"start": hex(r.start.raw()), "size": r.size, "kind": kind, "owner": owner})
@@ -355,7 +362,12 @@ pub(crate) fn matrix_text(
 }
 
 /// The report as text, written to `out` (the matrix row by row).
-fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_report_text(
+    l: &Loaded,
+    names: &PciIds,
+    a: &dyn ArchDma,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     use std::fmt::Write as _;
     let m = &l.machine;
     let t = &m.topology;
@@ -375,7 +387,7 @@ fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::i
     }
     arch_text(&mut o, a);
     let _ = writeln!(o, "\nPCI tree:");
-    o.push_str(&render::tree(m));
+    o.push_str(&render::tree(m, names));
     let _ = writeln!(o, "\nMemory map:");
     if m.memmap.ram_bytes() == 0 {
         let _ = writeln!(o, "  (no RAM ranges)");
@@ -441,12 +453,17 @@ fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::i
     out.write_all(o.as_bytes())
 }
 
-pub(crate) fn run(l: &Loaded, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+pub(crate) fn run(
+    l: &Loaded,
+    names: &PciIds,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Failure> {
     let a = super::arch::backend(&l.machine)?;
     if json {
-        write_report_json(l, a, out)?;
+        write_report_json(l, names, a, out)?;
     } else {
-        write_report_text(l, a, out)?;
+        write_report_text(l, names, a, out)?;
     }
     Ok(0)
 }

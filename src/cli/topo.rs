@@ -1,4 +1,5 @@
-//! `unidma topo [--dot]`: the tree, or Graphviz with P2P routes highlighted
+//! `unidma topo [--dot | --svg]`: the tree, Graphviz, or an SVG picture
+//! ([`super::svg`]), with P2P routes highlighted
 //! (green: bus-address route through a switch; orange dashed: through the
 //! host bridge, labelled with the allowed accesses; unsupported pairs and
 //! pairs the arch vetoes are not drawn). Routes start at the providers of
@@ -9,6 +10,7 @@ use super::load::Loaded;
 use super::render::{self, device_json};
 use super::Failure;
 use crate::escape::{dot_escaped, dot_quoted};
+use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::p2p::MapType;
@@ -26,7 +28,7 @@ fn hb_node(name: &str) -> String {
     dot_quoted(&format!("host bridge {name}"))
 }
 
-pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> String {
+pub(crate) fn dot(m: &Machine, names: &PciIds, providers: &ProviderSet, a: &dyn ArchDma) -> String {
     let t = &m.topology;
     let mut o = String::new();
     let _ = writeln!(o, "digraph {} {{", dot_quoted(&m.name));
@@ -53,10 +55,11 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
         };
         let _ = writeln!(
             o,
-            "  {} [label=\"{}\\n{}\\n{}\"{style}];",
+            "  {} [label=\"{}\\n{}\\n{}\\n{}\"{style}];",
             node(d.bdf),
             d.bdf,
             dot_escaped(d.name.as_deref().unwrap_or("")),
+            dot_escaped(&render::pci_ident(names, d)),
             d.port
         );
         match d.parent.and_then(|p| t.device(p)) {
@@ -105,29 +108,45 @@ pub(crate) fn dot(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Stri
     o
 }
 
+/// What `topo` prints.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Form {
+    /// The `lspci -tv`-like tree (JSON: the devices).
+    Tree,
+    /// Graphviz (JSON: `{"dot": ...}`).
+    Dot,
+    /// SVG (JSON: `{"svg": ...}`).
+    Svg,
+}
+
 pub(crate) fn run(
     l: &Loaded,
-    as_dot: bool,
+    names: &PciIds,
+    form: Form,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
     let m = &l.machine;
-    if as_dot {
+    if form != Form::Tree {
         let a = super::arch::backend(m)?;
         let providers = l.providers();
+        let (key, text) = match form {
+            Form::Svg => ("svg", super::svg::svg(m, names, &providers, a)),
+            _ => ("dot", dot(m, names, &providers, a)),
+        };
         if json {
-            writeln!(out, "{}", json!({ "dot": dot(m, &providers, a) }))?;
+            writeln!(out, "{}", json!({ key: text }))?;
         } else {
-            write!(out, "{}", dot(m, &providers, a))?;
+            write!(out, "{text}")?;
         }
     } else if json {
         let t = &m.topology;
         let v = json!({
-            "devices": t.devices().map(|(_, d)| device_json(t, d)).collect::<Vec<_>>(),
+            "devices": t.devices().map(|(_, d)| device_json(t, d, names)).collect::<Vec<_>>(),
         });
         super::write_json(out, &v)?;
     } else {
-        write!(out, "{}", render::tree(m))?;
+        write!(out, "{}", render::tree(m, names))?;
     }
     Ok(0)
 }

@@ -60,6 +60,7 @@ fn small_mask_device(m: &Machine) -> Result<(Machine, Bdf, Option<String>), Stop
         untrusted: d.untrusted,
         multifunction: d.multifunction,
         acs: d.acs,
+        numa_node: dma_api::topology::NodeSpec::Given(d.numa_node),
     };
     // Its p2pmem registrations go with it and come back after the re-plug.
     let p2pmem: Vec<(u8, u64, u64)> = m

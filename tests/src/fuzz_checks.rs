@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("iova_ops", iova_ops),
     ("arch_translate", arch_translate),
     ("sg_append", sg_append),
+    ("pci_ids", pci_ids),
 ];
 
 /// A whole machine and an operation sequence over it
@@ -679,4 +680,54 @@ pub fn device_path(data: &[u8]) {
         Some(p),
         "{path:?} printed as {printed:?}"
     );
+}
+
+// ------------------------------------------------------------------ pci_ids
+
+/// The PCI ID database parser (`unidma::pci_ids::PciIds::parse_bytes`): no
+/// input panics; parsing is deterministic; an error's line and column lie
+/// inside the input (the column at most one past the line's end); an
+/// accepted database, written back in the `pci.ids` format, parses to the
+/// same database, and every name it holds is non-empty without leading or
+/// trailing blanks.
+pub fn pci_ids(data: &[u8]) {
+    use std::fmt::Write as _;
+    use unidma::pci_ids::PciIds;
+    let first = PciIds::parse_bytes(data);
+    assert_eq!(
+        first,
+        PciIds::parse_bytes(data),
+        "parsing is not deterministic"
+    );
+    match first {
+        Err(e) => {
+            let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
+            assert!(
+                e.line >= 1 && e.line <= lines.len(),
+                "{e}: line out of range"
+            );
+            let line = lines[e.line - 1];
+            let chars = String::from_utf8_lossy(line).chars().count();
+            assert!(
+                e.column >= 1 && e.column <= chars + 1,
+                "{e}: column out of range for a line of {chars} characters"
+            );
+        }
+        Ok(ids) => {
+            let mut text = String::new();
+            for (v, d, name) in ids.entries() {
+                assert!(
+                    !name.is_empty() && name.trim() == name,
+                    "{v:04x}: name {name:?}"
+                );
+                let _ = match d {
+                    None => writeln!(text, "{v:04x}  {name}"),
+                    Some(d) => writeln!(text, "\t{d:04x}  {name}"),
+                };
+            }
+            let again = PciIds::parse(&text)
+                .unwrap_or_else(|e| panic!("the printed database does not parse: {e}\n{text}"));
+            assert_eq!(again, ids, "the printed database parses differently");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod fuzz_checks;
+pub mod xml_check;
 
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};
@@ -95,7 +96,15 @@ pub fn scratch(a: &Assembly, n: u64) -> PhysAddr {
 
 /// Runs the `unidma` CLI in process with `args` (without the program name);
 /// returns (exit code, stdout, stderr).
+///
+/// PCI names come from the CLI's embedded table (`UNIDMA_PCI_IDS=embedded`,
+/// set once for the process), so outputs do not depend on the host's
+/// `pci.ids`; tests of other databases pass `--pci-ids FILE`.
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    static EMBEDDED_NAMES: std::sync::Once = std::sync::Once::new();
+    EMBEDDED_NAMES.call_once(|| {
+        std::env::set_var(unidma::cli::PCI_IDS_ENV, unidma::cli::PCI_IDS_EMBEDDED);
+    });
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut full = vec!["unidma"];
     full.extend_from_slice(args);

@@ -53,8 +53,8 @@ fn matrix_shows_the_decisive_reason_first() {
     let (code, out, _) = run(&["p2p", "nvme0", "gpu0"]);
     assert_eq!(code, 1);
     assert!(
-        out.starts_with(
-            "0000:03:00.0 -> 0000:06:00.0: thru_host_bridge distance 4 read no write yes\n  \
+        out.contains(
+            "\n0000:03:00.0 -> 0000:06:00.0: thru_host_bridge distance 4 read no write yes\n  \
          - common upstream device 0000:01:00.0\n  \
          - ACS redirect (RR|CR) set on 0000:02:03.0"
         ),

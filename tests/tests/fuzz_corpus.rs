@@ -208,6 +208,28 @@ fn grammar(target: &str) -> Grammar {
             chars: b"0123456789abcdef/:.pci ",
             max_len: 14,
         },
+        "pci_ids" => Grammar {
+            tokens: &[
+                "8086",
+                "144d",
+                "  ",
+                " ",
+                "\t",
+                "\t\t",
+                "\n",
+                "\r\n",
+                "#",
+                "C ",
+                "01",
+                "a824",
+                "1028 0001",
+                "Intel Corporation",
+                "NVMe",
+                "é",
+            ],
+            chars: b"0123456789abcdefCg \t\n#",
+            max_len: 24,
+        },
         // Binary and TOML targets: mutations of the seeds only.
         _ => Grammar {
             tokens: &["\0", "\x10", "\x40", "\x0d", "\u{ff}", "=", "\n", "\"", "["],
@@ -422,6 +444,7 @@ targets!(
     iova_ops,
     arch_translate,
     sg_append,
+    pci_ids,
 );
 
 /// The generators reach the interesting side of the text parsers: a fair

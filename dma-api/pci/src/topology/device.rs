@@ -223,6 +223,9 @@ pub struct HostBridge {
     pub p2p_write: bool,
     /// An IOMMU translates DMA from devices below.
     pub iommu: bool,
+    /// NUMA node of its root bus (`pcibus_to_node`); `None`:
+    /// `NUMA_NO_NODE`.
+    pub numa_node: Option<super::numa::NumaNode>,
 }
 
 /// One PCI function.
@@ -256,6 +259,9 @@ pub struct Device {
     pub multifunction: bool,
     /// ACS extended capability, if present.
     pub acs: Option<AcsCap>,
+    /// NUMA node (`dev_to_node`): the host bridge's unless the record
+    /// gave one; `None`: `NUMA_NO_NODE`.
+    pub numa_node: Option<super::numa::NumaNode>,
     /// Children (functions on the secondary bus), sorted by BDF.
     pub children: Vec<DeviceId>,
 }

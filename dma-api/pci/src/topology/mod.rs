@@ -10,6 +10,7 @@ pub mod acs;
 pub mod acs_param;
 pub mod device;
 pub mod groups;
+pub mod numa;
 pub mod record;
 
 pub use acs::{Acs, AcsCap};
@@ -17,6 +18,7 @@ pub use device::{
     Bar, BarSpace, CpuInfo, CpuVendor, Device, DeviceId, HostBridge, HostBridgeId, PortType,
 };
 pub use groups::IommuGroups;
+pub use numa::{NodeSpec, NumaNode, NumaNodeError};
 pub use record::{DeviceRecord, HostBridgeRecord, TopologyError};
 
 use crate::bdf::Bdf;
@@ -122,6 +124,7 @@ impl Topology {
                 p2p_read: r.p2p_read,
                 p2p_write: r.p2p_write,
                 iommu: r.iommu,
+                numa_node: r.numa_node,
             });
         }
         Ok(Self {
@@ -386,6 +389,9 @@ impl Topology {
             }
         };
         let bars = self.check_bars(&r, hb)?;
+        let numa_node = r
+            .numa_node
+            .resolve(self.host_bridge(hb).and_then(|h| h.numa_node));
         if self.devices.len() >= u32::MAX as usize {
             return Err(TopologyError::TooManyDevices);
         }
@@ -409,6 +415,7 @@ impl Topology {
             untrusted: r.untrusted,
             multifunction: r.multifunction,
             acs: r.acs,
+            numa_node,
             children: Vec::new(),
         }));
         self.by_bdf.insert(r.bdf, id);

@@ -9,6 +9,7 @@
 
 use super::acs::AcsCap;
 use super::device::{Bar, DeviceId, PortType};
+use super::numa::{NodeSpec, NumaNode};
 use crate::bdf::Bdf;
 use crate::mask::DmaMask;
 use crate::types::PhysAddr;
@@ -38,11 +39,13 @@ pub struct HostBridgeRecord {
     pub p2p_write: bool,
     /// An IOMMU sits behind it.
     pub iommu: bool,
+    /// Its NUMA node (ACPI `_PXM`); `None`: no node (`NUMA_NO_NODE`).
+    pub numa_node: Option<NumaNode>,
 }
 
 impl HostBridgeRecord {
     /// A bridge for `domain:root_bus` with identity windows, no allow-list
-    /// override, P2P both ways, IOMMU on.
+    /// override, P2P both ways, IOMMU on, no NUMA node.
     pub fn new(name: impl Into<String>, domain: u32, root_bus: u8) -> Self {
         Self {
             name: name.into(),
@@ -54,6 +57,7 @@ impl HostBridgeRecord {
             p2p_read: true,
             p2p_write: true,
             iommu: true,
+            numa_node: None,
         }
     }
 }
@@ -87,11 +91,13 @@ pub struct DeviceRecord {
     pub multifunction: bool,
     /// ACS capability and control, if the function has the capability.
     pub acs: Option<AcsCap>,
+    /// Its NUMA node: the host bridge's, or given.
+    pub numa_node: NodeSpec,
 }
 
 impl DeviceRecord {
     /// A record with defaults: 64-bit mask, coherent, trusted, single
-    /// function, no BARs, no ACS.
+    /// function, no BARs, no ACS, its host bridge's NUMA node.
     pub fn new(bdf: Bdf, port: PortType, parent: Option<Bdf>) -> Self {
         Self {
             bdf,
@@ -107,6 +113,7 @@ impl DeviceRecord {
             untrusted: false,
             multifunction: false,
             acs: None,
+            numa_node: NodeSpec::HostBridge,
         }
     }
 }

@@ -327,6 +327,7 @@ fn record_of(d: &dma_api::topology::Device, parent: Option<Bdf>) -> DeviceRecord
     r.untrusted = d.untrusted;
     r.multifunction = d.multifunction;
     r.acs = d.acs;
+    r.numa_node = dma_pci::topology::NodeSpec::Given(d.numa_node);
     r
 }
 

@@ -114,6 +114,9 @@ pub struct HostBridgeToml {
     /// DMA ranges (default: identity over everything).
     #[serde(default)]
     pub dma_ranges: Option<Vec<Spanned<WindowToml>>>,
+    /// NUMA node (0 to 1023; -1 or absent: none).
+    #[serde(default)]
+    pub numa_node: Option<Spanned<i64>>,
 }
 
 fn yes() -> bool {
@@ -209,4 +212,7 @@ pub struct DeviceToml {
     /// Device-private memory owned by this device.
     #[serde(default)]
     pub device_private: Option<Spanned<RangeToml>>,
+    /// NUMA node (0 to 1023, -1 for none); absent: the host bridge's.
+    #[serde(default)]
+    pub numa_node: Option<Spanned<i64>>,
 }

@@ -8,8 +8,8 @@ use dma_pci::mask::DmaMask;
 use dma_pci::memmap::{MemMapError, MemRange, MemoryMap, RangeKind};
 use dma_pci::p2p::P2pMemRegistry;
 use dma_pci::topology::{
-    Acs, AcsCap, Bar, BarSpace, CpuInfo, CpuVendor, DeviceRecord, HostBridgeRecord, PortType,
-    Topology, TopologyError,
+    Acs, AcsCap, Bar, BarSpace, CpuInfo, CpuVendor, DeviceRecord, HostBridgeRecord, NodeSpec,
+    NumaNode, PortType, Topology, TopologyError,
 };
 use dma_pci::types::{BusAddr, PhysAddr};
 use dma_pci::window::{AddrWindow, WindowMap};
@@ -79,6 +79,11 @@ impl Ctx<'_> {
             ));
         }
         Ok(v)
+    }
+
+    /// A `numa_node` value: -1 (none) or a node below [`NumaNode::LIMIT`].
+    fn numa_node(&self, n: &Spanned<i64>, field: &str) -> Result<Option<NumaNode>, MachineError> {
+        NumaNode::from_linux(*n.get_ref()).map_err(|e| self.err(n.span(), field, e.to_string()))
     }
 
     fn range(&self, r: &Spanned<RangeToml>, field: &str) -> Result<(PhysAddr, u64), MachineError> {
@@ -208,6 +213,9 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
             return Err(ctx.err(c.span(), f("acs_ctrl"), "acs_ctrl given without acs_cap"));
         }
         (None, None) => {}
+    }
+    if let Some(n) = &d.numa_node {
+        r.numa_node = NodeSpec::Given(ctx.numa_node(n, &f("numa_node"))?);
     }
     r.multifunction = d.multifunction;
     r.coherent = d.coherent;
@@ -529,6 +537,9 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
                 ))
             }
         };
+        if let Some(n) = &ht.numa_node {
+            r.numa_node = ctx.numa_node(n, &f("numa_node"))?;
+        }
         r.iommu = ht.iommu;
         r.p2p_read = ht.p2p_read;
         r.p2p_write = ht.p2p_write;

@@ -55,8 +55,8 @@ use dma_pci::mask::DmaMask;
 use dma_pci::memmap::{MemRange, MemoryMap, RangeKind};
 use dma_pci::p2p::P2pMemRegistry;
 use dma_pci::topology::{
-    Acs, AcsCap, Bar, BarSpace, CpuInfo, DeviceRecord, HostBridgeRecord, PortType, Topology,
-    TopologyError,
+    Acs, AcsCap, Bar, BarSpace, CpuInfo, DeviceRecord, HostBridgeRecord, NodeSpec, NumaNode,
+    PortType, Topology, TopologyError,
 };
 use dma_pci::types::PhysAddr;
 use dma_pci::window::{AddrWindow, WindowMap};
@@ -135,6 +135,11 @@ pub enum ImportProblem {
         /// The width read.
         bits: u32,
     },
+    /// `numa_node` above any node Linux can have; no node assumed.
+    BadNumaNode {
+        /// The node read.
+        node: u32,
+    },
     /// The topology refused the function; it was dropped.
     Rejected(TopologyError),
     /// The host bridges' windows were refused; the topology was built
@@ -184,6 +189,11 @@ impl fmt::Display for ImportProblem {
                 "BAR {index} overlaps BAR {other_index} of {other}; function dropped"
             ),
             BadDmaMask { bits } => write!(f, "dma_mask_bits {bits} unusable; 32 assumed"),
+            BadNumaNode { node } => write!(
+                f,
+                "numa_node {node} is not a node (0 to {}); no node assumed",
+                NumaNode::LIMIT - 1
+            ),
             Rejected(e) => write!(f, "{e}; function dropped"),
             WindowsDropped(e) => write!(
                 f,
@@ -698,7 +708,27 @@ pub fn to_records(scan: &SysfsScan, default_coherent: bool) -> ImportedRecords {
         r.coherent = default_coherent;
         r.multifunction = raw.multifunction.unwrap_or(false);
         r.acs = acs_of(raw);
+        // The function's own `numa_node` (-1 or absent: none), whatever
+        // its host bridge's (root may have overridden it).
+        r.numa_node = NodeSpec::Given(raw.numa_node.and_then(|node| {
+            let n = u16::try_from(node).ok().and_then(NumaNode::new);
+            if n.is_none() {
+                warn(&mut warnings, raw, ImportProblem::BadNumaNode { node });
+            }
+            n
+        }));
         devices.push(r);
+    }
+    // A host bridge's node: sysfs shows none for the bridge itself, so it
+    // is the node its root-bus functions agree on (`pci_device_add` gives
+    // them the root bus's), none if they disagree or have none.
+    let mut host_bridges: Vec<HostBridgeRecord> = host_bridges;
+    for h in &mut host_bridges {
+        let mut nodes = devices.iter().filter(|d| {
+            d.parent.is_none() && d.bdf.domain() == h.domain && d.bdf.bus() == h.root_bus
+        });
+        let first = nodes.next().and_then(|d| d.numa_node.resolve(None));
+        h.numa_node = first.filter(|n| nodes.all(|d| d.numa_node.resolve(None) == Some(*n)));
     }
     ImportedRecords {
         host_bridges,
@@ -1033,6 +1063,48 @@ mod tests {
             .iter()
             .map(|w| (w.bdf, w.what.clone()))
             .collect()
+    }
+
+    /// Each function keeps its own `numa_node` (-1: none); a host bridge
+    /// takes the node its root-bus functions agree on, none if they differ;
+    /// a node Linux cannot have is a warning and no node.
+    #[test]
+    fn numa_nodes_per_function_and_host_bridge() {
+        let mut rp0 = raw("0000:00:01.0", None, Some(PcieType::RootPort));
+        rp0.numa_node = Some(1);
+        let mut ep0 = raw(
+            "0000:01:00.0",
+            Some("0000:00:01.0"),
+            Some(PcieType::Endpoint),
+        );
+        ep0.numa_node = Some(1);
+        let mut rp1 = raw("0001:00:01.0", None, Some(PcieType::RootPort));
+        rp1.numa_node = Some(0);
+        let mut rp2 = raw("0001:00:02.0", None, Some(PcieType::RootPort));
+        rp2.numa_node = Some(1);
+        let mut ep1 = raw(
+            "0001:02:00.0",
+            Some("0001:00:02.0"),
+            Some(PcieType::Endpoint),
+        );
+        ep1.host_bridge = Some(PathHostBridge { domain: 1, bus: 0 });
+        ep1.numa_node = Some(5000);
+        let imp = import(&scan(vec![rp0, ep0, rp1, rp2, ep1]), &opts());
+        let t = &imp.machine.topology;
+        let node = |s: &str| t.device(t.lookup(b(s)).unwrap()).unwrap().numa_node;
+        let hb: Vec<Option<NumaNode>> = t.host_bridges().iter().map(|h| h.numa_node).collect();
+        assert_eq!(hb, vec![NumaNode::new(1), None], "domain 1 disagrees: none");
+        assert_eq!(node("0000:01:00.0"), NumaNode::new(1));
+        assert_eq!(node("0001:00:01.0"), NumaNode::new(0));
+        assert_eq!(node("0001:00:02.0"), NumaNode::new(1));
+        assert_eq!(node("0001:02:00.0"), None);
+        assert_eq!(
+            problems(&imp),
+            [(
+                Some(b("0001:02:00.0")),
+                ImportProblem::BadNumaNode { node: 5000 }
+            )]
+        );
     }
 
     #[test]
