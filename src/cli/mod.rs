@@ -15,6 +15,7 @@ mod check;
 mod gen;
 mod load;
 mod map;
+mod matrix;
 mod p2p;
 mod render;
 mod replay;
@@ -73,6 +74,30 @@ pub enum AccessArg {
     /// Both.
     #[default]
     Rw,
+}
+
+/// `--oracle`: which P2P oracle judges the pairs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OracleArg {
+    /// Exactly the kernel (drivers/pci/p2pdma.c `calc_map_type_and_dist`):
+    /// ACS redirect anywhere below the common bridge, either side, sends
+    /// both accesses through the host bridge. What mapping follows.
+    #[default]
+    Linux,
+    /// What PCIe routing does: request redirect at each request's ingress
+    /// port, completion redirect at the completer's port, per access
+    /// (analysis only: mapping still follows Linux).
+    Hardware,
+}
+
+impl OracleArg {
+    /// The oracle mode.
+    pub fn oracle(self) -> dma_api::p2p::Oracle {
+        match self {
+            Self::Linux => dma_api::p2p::Oracle::Linux,
+            Self::Hardware => dma_api::p2p::Oracle::Hardware,
+        }
+    }
 }
 
 /// `--iommu`: how devices behind an IOMMU are mapped.
@@ -144,6 +169,28 @@ pub enum Command {
     /// The main job: PCI tree, IOMMU groups, p2pmem providers and the P2P
     /// matrix of the machine.
     Report {
+        /// P2P oracle of the matrix.
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
+    /// The P2P matrix as a compact grid (like `nvidia-smi topo -m`): rows
+    /// providers, columns clients, one short code per cell, a legend.
+    Matrix {
+        /// Only this provider's row (BDF or name of a provider).
+        #[arg(long, value_name = "NAME|BDF")]
+        provider: Option<String>,
+        /// Only this client's column (BDF or name of an endpoint).
+        #[arg(long, value_name = "NAME|BDF")]
+        client: Option<String>,
+        /// Only refused cells (and the rows and columns holding one).
+        #[arg(long)]
+        refused: bool,
+        /// P2P oracle.
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -159,6 +206,9 @@ pub enum Command {
         /// Access to judge.
         #[arg(long, value_enum, default_value_t = AccessArg::Rw)]
         access: AccessArg,
+        /// P2P oracle.
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -190,6 +240,10 @@ pub enum Command {
         /// `swiotlb=force`: direct mappings of RAM bounce.
         #[arg(long)]
         force_bounce: bool,
+        /// P2P oracle shown for peer memory (the mapping itself always
+        /// follows the Linux oracle, as the dispatcher does).
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -328,15 +382,33 @@ pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let json = cli.json;
     let r = match cli.command {
-        Command::Report { src } => load::machine(&src).and_then(|l| report::run(&l, json, out)),
+        Command::Report { oracle, src } => {
+            load::machine(&src).and_then(|l| report::run(&l, oracle.oracle(), json, out))
+        }
+        Command::Matrix {
+            provider,
+            client,
+            refused,
+            oracle,
+            src,
+        } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            let filter = matrix::Filter {
+                provider,
+                client,
+                refused,
+            };
+            matrix::run(&l, &filter, oracle.oracle(), json, out)
+        }),
         Command::P2p {
             provider,
             clients,
             access,
+            oracle,
             src,
         } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
-            p2p::run(&l, &provider, &clients, access, json, out)
+            p2p::run(&l, &provider, &clients, access, oracle.oracle(), json, out)
         }),
         Command::Map {
             device,
@@ -345,6 +417,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             dir,
             iommu,
             force_bounce,
+            oracle,
             src,
         } => load::machine(&src).and_then(|l| {
             mention_warnings(&l, err);
@@ -356,6 +429,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 dir.into(),
                 iommu,
                 force_bounce,
+                oracle.oracle(),
                 json,
                 out,
             )

@@ -10,7 +10,7 @@ use super::load::{self, Loaded};
 use super::render::{route_json, size, yn};
 use super::{AccessArg, Failure};
 use crate::providers::{Basis, ProviderSet};
-use dma_api::p2p::{calc_map_type_and_dist, distance_many, Access};
+use dma_api::p2p::{distance_many, Access, MapType, Oracle};
 use dma_api::topology::DeviceId;
 use dma_sim::machine::Machine;
 use serde_json::json;
@@ -19,7 +19,7 @@ use std::io::Write;
 /// `p` if it is in `set`, else bad input naming it: it registers no
 /// p2pmem (its memory BARs, if any, are not registered), or, on the
 /// candidate basis, it is not an endpoint with a memory BAR.
-fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Failure> {
+pub(crate) fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Failure> {
     let p = load::device(m, spec)?;
     if set.contains(p) {
         return Ok(p);
@@ -82,6 +82,7 @@ pub(crate) fn run(
     provider_spec: &str,
     clients: &[String],
     access: AccessArg,
+    oracle: Oracle,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
@@ -98,7 +99,7 @@ pub(crate) fn run(
     };
     let routes = cs
         .iter()
-        .map(|&c| calc_map_type_and_dist(&m.topology, p, c))
+        .map(|&c| oracle.route(&m.topology, p, c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::bad_input(e.to_string()))?;
     let arch = super::arch::backend(m)?;
@@ -110,7 +111,17 @@ pub(crate) fn run(
         && routes
             .iter()
             .all(|r| want.iter().all(|a| r.verdict.allows(*a)));
-    let total = distance_many(&m.topology, p, &cs).ok();
+    // `pci_p2pdma_distance_many` for Linux; the same sum over the
+    // hardware's pair verdicts (no total when a client is not supported).
+    let total = match oracle {
+        Oracle::Linux => distance_many(&m.topology, p, &cs).ok(),
+        Oracle::Hardware => routes
+            .iter()
+            .try_fold(0u32, |acc, r| {
+                (r.verdict.map_type != MapType::NotSupported)
+                    .then(|| acc.saturating_add(r.verdict.distance))
+            }),
+    };
     let access_name = match access {
         AccessArg::Read => "read",
         AccessArg::Write => "write",
@@ -121,12 +132,14 @@ pub(crate) fn run(
             "access": access_name,
             "allowed": allowed,
             "distance": total,
+            "oracle": oracle.name(),
             "routes": routes.iter().zip(&vetoes)
                 .map(|(r, v)| route_json(r, v.as_deref()))
                 .collect::<Vec<_>>(),
         });
         super::write_json(out, &v)?;
     } else {
+        writeln!(out, "oracle: {oracle}")?;
         for (r, veto) in routes.iter().zip(&vetoes) {
             writeln!(
                 out,

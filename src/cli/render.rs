@@ -4,7 +4,7 @@
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
-use dma_api::p2p::{calc_map_type_and_dist, Route};
+use dma_api::p2p::{Oracle, Route};
 use dma_api::topology::{Device, DeviceId, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
@@ -201,12 +201,14 @@ pub(crate) struct Matrix {
 /// Every ordered (provider, client) pair, provider != client, with the
 /// arch's veto (see [`super::arch::veto`]), or the error of a pair the
 /// oracle cannot judge; providers are `providers` (the one provider set,
-/// [`crate::providers`]), clients every endpoint. Lazy: one pair at a
-/// time, so the commands stream a matrix whose size grows with N².
+/// [`crate::providers`]), clients every endpoint, judged by `oracle`.
+/// Lazy: one pair at a time, so the commands stream a matrix whose size
+/// grows with N².
 pub(crate) fn pairs<'a>(
     m: &'a Machine,
     providers: &'a ProviderSet,
     a: &'a dyn ArchDma,
+    oracle: Oracle,
 ) -> impl Iterator<Item = Result<(Route, Option<String>), PairError>> + 'a {
     let clients = crate::providers::clients(m);
     let name = move |id: DeviceId| {
@@ -219,7 +221,7 @@ pub(crate) fn pairs<'a>(
             .clone()
             .into_iter()
             .filter(move |&c| c != p)
-            .map(move |c| match calc_map_type_and_dist(&m.topology, p, c) {
+            .map(move |c| match oracle.route(&m.topology, p, c) {
                 Ok(r) => {
                     let v = super::arch::veto(a, m, &r);
                     Ok((r, v))
@@ -233,13 +235,13 @@ pub(crate) fn pairs<'a>(
     })
 }
 
-/// The whole matrix, collected (see [`pairs`]).
+/// The whole matrix by the Linux oracle, collected (see [`pairs`]).
 pub(crate) fn matrix(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Matrix {
     let mut out = Matrix {
         rows: Vec::new(),
         errors: Vec::new(),
     };
-    for p in pairs(m, providers, a) {
+    for p in pairs(m, providers, a, Oracle::Linux) {
         match p {
             Ok(row) => out.rows.push(row),
             Err(e) => out.errors.push(e),
@@ -300,7 +302,7 @@ mod tests {
         };
         let a = super::super::arch::backend(&l.machine).ok().unwrap();
         let mut o = Vec::new();
-        super::super::report::matrix_text(&mut o, &l, &set, a).unwrap();
+        super::super::report::matrix_text(&mut o, &l, &set, a, Oracle::Linux).unwrap();
         let o = String::from_utf8(o).unwrap();
         assert!(
             o.contains("dev#999") && o.contains("error"),

@@ -6,6 +6,7 @@ use super::render::{self, hex, size, yn};
 use super::Failure;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
+use dma_api::p2p::Oracle;
 use dma_api::topology::CpuVendor;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -94,6 +95,7 @@ struct ReportJson<'a> {
     machine: Value,
     memory_map: Vec<Value>,
     notes: &'a [String],
+    oracle: &'static str,
     p2p: MatrixJson<'a>,
     p2p_empty: EmptyJson<'a>,
     p2p_errors: ErrorsJson<'a>,
@@ -103,7 +105,12 @@ struct ReportJson<'a> {
 }
 
 /// Writes the report as pretty JSON to `out`, the matrix pair by pair.
-fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result<(), Failure> {
+fn write_report_json(
+    l: &Loaded,
+    a: &dyn ArchDma,
+    oracle: Oracle,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let m = &l.machine;
     let t = &m.topology;
     let cpu = t.cpu();
@@ -171,7 +178,7 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
         providers: providers.basis.name(),
         candidates,
         p2p: MatrixJson {
-            pairs: RefCell::new(Some(Box::new(render::pairs(m, &providers, a)))),
+            pairs: RefCell::new(Some(Box::new(render::pairs(m, &providers, a, oracle)))),
             state: &state,
         },
         p2p_empty: EmptyJson {
@@ -180,6 +187,7 @@ fn write_report_json(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> Result
         },
         p2p_errors: ErrorsJson(&state),
         notes: &l.notes,
+        oracle: oracle.name(),
         warnings: l.warnings.iter()
             .map(|w| json!({"path": w.path, "what": w.what}))
             .collect(),
@@ -288,18 +296,22 @@ pub(crate) fn matrix_text(
     l: &Loaded,
     providers: &ProviderSet,
     a: &dyn ArchDma,
+    oracle: Oracle,
 ) -> std::io::Result<()> {
     let m = &l.machine;
     match providers.basis {
-        Basis::Registered => writeln!(o, "\nP2P matrix (registered p2pmem provider -> client):")?,
+        Basis::Registered => writeln!(
+            o,
+            "\nP2P matrix (registered p2pmem provider -> client; oracle {oracle}):"
+        )?,
         Basis::Candidates => writeln!(
             o,
-            "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem):"
+            "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem; oracle {oracle}):"
         )?,
     }
     let mut rows = 0usize;
     let mut errors = Vec::new();
-    for p in render::pairs(m, providers, a) {
+    for p in render::pairs(m, providers, a, oracle) {
         let (r, veto) = match p {
             Ok(row) => row,
             Err(e) => {
@@ -347,7 +359,12 @@ pub(crate) fn matrix_text(
 }
 
 /// The report as text, written to `out` (the matrix row by row).
-fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_report_text(
+    l: &Loaded,
+    a: &dyn ArchDma,
+    oracle: Oracle,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     use std::fmt::Write as _;
     let m = &l.machine;
     let t = &m.topology;
@@ -395,7 +412,7 @@ fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::i
     }
     out.write_all(o.as_bytes())?;
     o.clear();
-    matrix_text(out, l, &providers, a)?;
+    matrix_text(out, l, &providers, a, oracle)?;
     if !l.notes.is_empty() {
         let _ = writeln!(o, "\nNotes:");
         for n in &l.notes {
@@ -411,12 +428,17 @@ fn write_report_text(l: &Loaded, a: &dyn ArchDma, out: &mut dyn Write) -> std::i
     out.write_all(o.as_bytes())
 }
 
-pub(crate) fn run(l: &Loaded, json: bool, out: &mut dyn Write) -> Result<i32, Failure> {
+pub(crate) fn run(
+    l: &Loaded,
+    oracle: Oracle,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, Failure> {
     let a = super::arch::backend(&l.machine)?;
     if json {
-        write_report_json(l, a, out)?;
+        write_report_json(l, a, oracle, out)?;
     } else {
-        write_report_text(l, a, out)?;
+        write_report_text(l, a, oracle, out)?;
     }
     Ok(0)
 }
