@@ -343,11 +343,10 @@ fn axes(l: &Loaded, f: &Filter) -> Result<(ProviderSet, Vec<DeviceId>), FilterEr
     let m = &l.machine;
     let mut providers = l.providers();
     if let Some(v) = &f.provider {
-        let id =
-            super::p2p::provider(m, &providers, v).map_err(|e| FilterError::Provider {
-                value: v.clone(),
-                why: e.message,
-            })?;
+        let id = super::p2p::provider(m, &providers, v).map_err(|e| FilterError::Provider {
+            value: v.clone(),
+            why: e.message,
+        })?;
         providers.devices = vec![id];
     }
     let clients = match &f.client {
@@ -444,7 +443,11 @@ pub(crate) fn run(
         out,
         "P2P matrix ({} provider rows, client columns; oracle {oracle}{})",
         providers.basis.name(),
-        if f.refused { "; refused cells only" } else { "" }
+        if f.refused {
+            "; refused cells only"
+        } else {
+            ""
+        }
     )?;
     if let Some(why) = empty {
         writeln!(out, "  (empty: {why})")?;
@@ -507,7 +510,11 @@ pub(crate) fn run(
     listed.extend(cols.iter().map(|&c| clients[c]));
     listed.sort_by_key(|id| bdf(t, *id));
     listed.dedup();
-    let lw = listed.iter().map(|&id| label(t, id).len()).max().unwrap_or(0);
+    let lw = listed
+        .iter()
+        .map(|&id| label(t, id).len())
+        .max()
+        .unwrap_or(0);
     for id in listed {
         writeln!(out, "  {:<lw$}  {}", label(t, id), bdf(t, id))?;
     }

@@ -115,12 +115,10 @@ pub(crate) fn run(
     // hardware's pair verdicts (no total when a client is not supported).
     let total = match oracle {
         Oracle::Linux => distance_many(&m.topology, p, &cs).ok(),
-        Oracle::Hardware => routes
-            .iter()
-            .try_fold(0u32, |acc, r| {
-                (r.verdict.map_type != MapType::NotSupported)
-                    .then(|| acc.saturating_add(r.verdict.distance))
-            }),
+        Oracle::Hardware => routes.iter().try_fold(0u32, |acc, r| {
+            (r.verdict.map_type != MapType::NotSupported)
+                .then(|| acc.saturating_add(r.verdict.distance))
+        }),
     };
     let access_name = match access {
         AccessArg::Read => "read",

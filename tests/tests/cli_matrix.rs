@@ -57,7 +57,8 @@ fn matrix_cells_are_the_report_pairs_on_every_machine() {
                 assert_eq!(c["client"], p["client"]);
                 assert_eq!(c["read"]["allowed"], p["read"], "{name} {oracle} {c}");
                 assert_eq!(c["write"]["allowed"], p["write"], "{name} {oracle} {c}");
-                let vetoed = !c["read"]["arch_veto"].is_null() || !c["write"]["arch_veto"].is_null();
+                let vetoed =
+                    !c["read"]["arch_veto"].is_null() || !c["write"]["arch_veto"].is_null();
                 assert_eq!(vetoed, p["arch_allows"] == false, "{name} {oracle} {c}");
                 if oracle == "linux" {
                     assert_eq!(c["read"]["map_type"], p["map_type"]);
@@ -85,11 +86,7 @@ fn provider_filter_keeps_one_row() {
     }
     let (code, out, _) = run(&["matrix", "--provider", "gpu0"]);
     assert_eq!(code, 0);
-    let rows: Vec<&str> = out
-        .lines()
-        .skip(2)
-        .take_while(|l| !l.is_empty())
-        .collect();
+    let rows: Vec<&str> = out.lines().skip(2).take_while(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), 1, "{out}");
     assert!(rows[0].trim_start().starts_with("gpu0 "), "{out}");
 }
@@ -97,7 +94,9 @@ fn provider_filter_keeps_one_row() {
 #[test]
 fn client_filter_keeps_one_column() {
     let all = cells(&json(&["matrix", "--json", "--oracle", "hardware"]));
-    let v = json(&["matrix", "--client", "nvme0", "--json", "--oracle", "hardware"]);
+    let v = json(&[
+        "matrix", "--client", "nvme0", "--json", "--oracle", "hardware",
+    ]);
     let want: Vec<&Value> = all
         .iter()
         .filter(|c| c["client"] == "0000:03:00.0")
@@ -106,7 +105,11 @@ fn client_filter_keeps_one_column() {
     assert_eq!(cells(&v).iter().collect::<Vec<_>>(), want);
     let (_, out, _) = run(&["matrix", "--client", "nvme0"]);
     let header = out.lines().nth(1).unwrap();
-    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["nvme0"], "{out}");
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["nvme0"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -114,12 +117,29 @@ fn refused_filter_keeps_exactly_the_refused_cells() {
     for name in MACHINES {
         let file = machine(name);
         for oracle in ["linux", "hardware"] {
-            let all = cells(&json(&["matrix", "--machine", &file, "--oracle", oracle, "--json"]));
+            let all = cells(&json(&[
+                "matrix",
+                "--machine",
+                &file,
+                "--oracle",
+                oracle,
+                "--json",
+            ]));
             let v = json(&[
-                "matrix", "--machine", &file, "--oracle", oracle, "--refused", "--json",
+                "matrix",
+                "--machine",
+                &file,
+                "--oracle",
+                oracle,
+                "--refused",
+                "--json",
             ]);
             let want: Vec<&Value> = all.iter().filter(|c| refused(c)).collect();
-            assert_eq!(cells(&v).iter().collect::<Vec<_>>(), want, "{name} {oracle}");
+            assert_eq!(
+                cells(&v).iter().collect::<Vec<_>>(),
+                want,
+                "{name} {oracle}"
+            );
         }
     }
     // On the reference server the hardware oracle lets gpu0's functions
@@ -217,10 +237,21 @@ fn every_command_names_its_oracle() {
         let (_, out, _) = run(&["p2p", "gpu0", "nvme0", "--oracle", oracle]);
         assert!(out.starts_with(&format!("oracle: {oracle}\n")), "{out}");
         let (_, out, _) = run(&["p2p", "gpu0", "nvme0", "--oracle", oracle, "--json"]);
-        assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["oracle"], oracle);
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap()["oracle"],
+            oracle
+        );
         let args = [
-            "map", "rdma0", "--phys", "0x50_0000_0000", "--len", "4K", "--dir", "from-device",
-            "--oracle", oracle,
+            "map",
+            "rdma0",
+            "--phys",
+            "0x50_0000_0000",
+            "--len",
+            "4K",
+            "--dir",
+            "from-device",
+            "--oracle",
+            oracle,
         ];
         let (code, out, err) = run(&args);
         assert_eq!(code, 0, "{err}");

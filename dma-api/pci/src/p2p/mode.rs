@@ -127,3 +127,17 @@ impl Judgement {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_linux_is_the_default() {
+        for o in Oracle::ALL {
+            assert_eq!(Oracle::from_name(o.name()), Some(o));
+        }
+        assert_eq!(Oracle::from_name("kernel"), None);
+        assert_eq!(Oracle::default(), Oracle::Linux);
+    }
+}
