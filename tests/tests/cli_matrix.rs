@@ -293,3 +293,82 @@ fn p2p_hardware_oracle_allows_inside_the_device() {
     assert!(out.contains("bus_addr"), "{out}");
     assert!(out.contains("delivered inside the device"), "{out}");
 }
+
+/// Two switches between provider and client: `PXB`; one: `PIX`.
+#[test]
+fn several_switches_are_pxb() {
+    let dev = |bdf: &str, kind: &str, parent: Option<&str>, extra: &str| {
+        format!(
+            "[[device]]\nbdf = \"{bdf}\"\nkind = \"{kind}\"\n{}vendor = 0x10b5\ndevice = 0x8747\nclass = {}\n{extra}\n",
+            parent.map_or(String::new(), |p| format!("parent = \"{p}\"\n")),
+            if kind == "endpoint" { "0x010802" } else { "0x060400" }
+        )
+    };
+    let mut src = String::from(
+        "[machine]\nname = \"two-switches\"\narch = \"x86_64\"\ncpu_vendor = \"intel\"\ncpu_family = 6\n\
+         [[ram]]\nstart = 0x0\nsize = \"2GiB\"\n\
+         [[host_bridge]]\nname = \"pci0000:00\"\ndomain = 0\nbus = 0\nmmio = [{ cpu = 0xc000_0000, size = 0x1000_0000 }]\n",
+    );
+    src += &dev("0000:00:01.0", "root_port", None, "");
+    src += &dev("0000:01:00.0", "switch_upstream", Some("0000:00:01.0"), "");
+    src += &dev(
+        "0000:02:00.0",
+        "switch_downstream",
+        Some("0000:01:00.0"),
+        "",
+    );
+    src += &dev(
+        "0000:02:01.0",
+        "switch_downstream",
+        Some("0000:01:00.0"),
+        "",
+    );
+    src += &dev("0000:03:00.0", "switch_upstream", Some("0000:02:00.0"), "");
+    src += &dev(
+        "0000:04:00.0",
+        "switch_downstream",
+        Some("0000:03:00.0"),
+        "",
+    );
+    src += &dev(
+        "0000:04:01.0",
+        "switch_downstream",
+        Some("0000:03:00.0"),
+        "",
+    );
+    src += &dev(
+        "0000:05:00.0",
+        "endpoint",
+        Some("0000:04:00.0"),
+        "name = \"deep\"\nbars = [{ index = 0, addr = 0xc000_0000, size = \"1M\", mem64 = true, prefetchable = true }]\np2pmem = [{ bar = 0, publish = true }]",
+    );
+    src += &dev(
+        "0000:06:00.0",
+        "endpoint",
+        Some("0000:04:01.0"),
+        "name = \"near\"",
+    );
+    src += &dev(
+        "0000:07:00.0",
+        "endpoint",
+        Some("0000:02:01.0"),
+        "name = \"far\"",
+    );
+    let dir = std::env::temp_dir().join(format!("unidma-pxb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("two-switches.toml");
+    std::fs::write(&file, src).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    let v = json(&["matrix", "--machine", &path, "--json"]);
+    let (_, out, _) = run(&["matrix", "--machine", &path]);
+    std::fs::remove_dir_all(&dir).ok();
+    let code = |client: &str| {
+        cells(&v)
+            .iter()
+            .find(|c| c["client_name"] == client)
+            .map(|c| c["code"].as_str().unwrap().to_string())
+    };
+    assert_eq!(code("near").as_deref(), Some("PIX"), "{out}");
+    assert_eq!(code("far").as_deref(), Some("PXB"), "{out}");
+    assert!(out.contains("PXB"), "{out}");
+}
