@@ -3,7 +3,8 @@
 //! (C0, DEL, C1), Unicode line separators and bidi controls are never
 //! printed raw, so a newline in a device name cannot forge a report line
 //! and a right-to-left override cannot reorder one. JSON needs none of it
-//! (serde escapes strings); DOT adds its own quoting ([`dot_quoted`]).
+//! (serde escapes strings); DOT adds its own quoting ([`dot_quoted`]); the
+//! `matrix` grid needs one space-free word per name ([`token`]).
 //!
 //! Escapes are `\n`, `\r`, `\t` and `\u{XXXX}`; a backslash is kept as it
 //! is, so escaping is idempotent (text escaped twice reads the same) and can
@@ -64,9 +65,39 @@ pub fn dot_quoted(s: &str) -> String {
     format!("\"{}\"", dot_escaped(s))
 }
 
+/// A name as one grid token (the `matrix` headers), stricter than
+/// [`display`] because a column must stay one space-free word: printable
+/// ASCII stays, `\` doubles, anything else (spaces, control characters, non-ASCII) is
+/// `\u{hex}`, so a name cannot break the grid or the terminal.
+pub fn token(s: &str) -> String {
+    if s.is_empty() {
+        return "\"\"".to_string();
+    }
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            c if c.is_ascii_graphic() => o.push(c),
+            c => o.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_keeps_plain_names_and_escapes_the_rest() {
+        assert_eq!(token("nvme0"), "nvme0");
+        assert_eq!(token("gpu0-audio"), "gpu0-audio");
+        assert_eq!(token("a b"), "a\\u{20}b");
+        assert_eq!(token("x\u{1b}[31m"), "x\\u{1b}[31m");
+        assert_eq!(token("back\\slash"), "back\\\\slash");
+        assert_eq!(token("\u{e9}"), "\\u{e9}");
+        assert_eq!(token(""), "\"\"");
+    }
 
     #[test]
     fn controls_and_bidi_are_escaped_idempotently() {

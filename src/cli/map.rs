@@ -11,6 +11,7 @@
 
 use super::{Failure, IommuArg};
 use dma_api::device::{ArchStep, Decision};
+use dma_api::p2p::Oracle;
 use dma_api::port::{BounceCause, PolicyDecision, SegTarget};
 use dma_api::topology::DeviceId;
 use dma_api::{Direction, DmaError, ErrorKind, PhysAddr, SegKind};
@@ -162,6 +163,7 @@ pub(crate) fn run(
     dir: Direction,
     iommu: IommuArg,
     force_bounce: bool,
+    oracle: Oracle,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
@@ -212,9 +214,50 @@ pub(crate) fn run(
         (None, _) => "not reached".to_string(),
     };
     let forced = force_bounce.then(|| force_bounce_effect(&d, &ep.backend_name));
+    // The hardware oracle's word on peer memory, beside the dispatcher's
+    // (Linux) route: the accesses this direction needs.
+    let hardware = match (oracle, &d.route) {
+        (Oracle::Hardware, Some(r)) => {
+            let t = &asm.machine.topology;
+            let (Some(p), Some(c)) = (t.lookup(r.provider), t.lookup(ep.bdf)) else {
+                return Err(Failure::bad_input(format!(
+                    "{} or {} is not in machine {name}",
+                    r.provider, ep.bdf
+                )));
+            };
+            let j = Oracle::Hardware
+                .judge(t, p, c)
+                .map_err(|e| Failure::bad_input(e.to_string()))?;
+            let mut v = Vec::new();
+            if dir.device_reads() {
+                v.push(j.read);
+            }
+            if dir.device_writes() {
+                v.push(j.write);
+            }
+            Some(v)
+        }
+        _ => None,
+    };
     if json {
         let mut v = decision_json(&asm.machine, &d, iommu_name);
         v["force_bounce"] = json!(forced);
+        v["oracle"] = json!(oracle.name());
+        v["hardware_route"] = match &hardware {
+            None => Value::Null,
+            Some(hs) => Value::Array(
+                hs.iter()
+                    .map(|h| {
+                        json!({
+                            "access": h.access.name(),
+                            "map_type": h.map_type.name(),
+                            "allowed": h.allowed,
+                            "reasons": h.reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect(),
+            ),
+        };
         v["iommu_step"] = json!(step);
         v["iommu_domain"] = match &domain {
             Some((g, id, ty)) => json!({ "group": g, "domain": id, "type": ty }),
@@ -230,6 +273,33 @@ pub(crate) fn run(
             "  iommu:   {iommu_name} (backend {}): {step}",
             ep.backend_name
         )?;
+        match &hardware {
+            None if oracle == Oracle::Linux => {
+                writeln!(out, "  oracle:  linux (the dispatcher's)")?
+            }
+            None => writeln!(
+                out,
+                "  oracle:  hardware (no peer memory: no P2P route to judge)"
+            )?,
+            Some(hs) => {
+                writeln!(
+                    out,
+                    "  oracle:  hardware (analysis; the mapping above follows the Linux oracle)"
+                )?;
+                for h in hs {
+                    writeln!(
+                        out,
+                        "    {}: {} {}",
+                        h.access,
+                        h.map_type,
+                        if h.allowed { "allowed" } else { "refused" }
+                    )?;
+                    for r in &h.reasons {
+                        writeln!(out, "      - {r}")?;
+                    }
+                }
+            }
+        }
         if let Some(f) = forced.as_deref().filter(|f| *f != "applied") {
             writeln!(out, "  swiotlb: --force-bounce {f}")?;
         }

@@ -15,6 +15,7 @@ mod check;
 mod gen;
 mod load;
 mod map;
+mod matrix;
 mod names;
 pub use names::{EMBEDDED as PCI_IDS_EMBEDDED, PCI_IDS_ENV};
 mod p2p;
@@ -81,6 +82,30 @@ pub enum AccessArg {
     /// Both.
     #[default]
     Rw,
+}
+
+/// `--oracle`: which P2P oracle judges the pairs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OracleArg {
+    /// Exactly the kernel (drivers/pci/p2pdma.c `calc_map_type_and_dist`):
+    /// ACS redirect anywhere below the common bridge, either side, sends
+    /// both accesses through the host bridge. What mapping follows.
+    #[default]
+    Linux,
+    /// What PCIe routing does: request redirect at each request's ingress
+    /// port, completion redirect at the completer's port, per access
+    /// (analysis only: mapping still follows Linux).
+    Hardware,
+}
+
+impl OracleArg {
+    /// The oracle mode.
+    pub fn oracle(self) -> dma_api::p2p::Oracle {
+        match self {
+            Self::Linux => dma_api::p2p::Oracle::Linux,
+            Self::Hardware => dma_api::p2p::Oracle::Hardware,
+        }
+    }
 }
 
 /// `--iommu`: how devices behind an IOMMU are mapped.
@@ -152,6 +177,28 @@ pub enum Command {
     /// The main job: PCI tree, IOMMU groups, p2pmem providers and the P2P
     /// matrix of the machine.
     Report {
+        /// P2P oracle of the matrix.
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
+        /// Machine source.
+        #[command(flatten)]
+        src: MachineArgs,
+    },
+    /// The P2P matrix as a compact grid (like `nvidia-smi topo -m`): rows
+    /// providers, columns clients, one short code per cell, a legend.
+    Matrix {
+        /// Only this provider's row (BDF or name of a provider).
+        #[arg(long, value_name = "NAME|BDF")]
+        provider: Option<String>,
+        /// Only this client's column (BDF or name of an endpoint).
+        #[arg(long, value_name = "NAME|BDF")]
+        client: Option<String>,
+        /// Only refused cells (and the rows and columns holding one).
+        #[arg(long)]
+        refused: bool,
+        /// P2P oracle.
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -167,6 +214,9 @@ pub enum Command {
         /// Access to judge.
         #[arg(long, value_enum, default_value_t = AccessArg::Rw)]
         access: AccessArg,
+        /// P2P oracle.
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -198,6 +248,10 @@ pub enum Command {
         /// `swiotlb=force`: direct mappings of RAM bounce.
         #[arg(long)]
         force_bounce: bool,
+        /// P2P oracle shown for peer memory (the mapping itself always
+        /// follows the Linux oracle, as the dispatcher does).
+        #[arg(long, value_enum, default_value_t = OracleArg::Linux)]
+        oracle: OracleArg,
         /// Machine source.
         #[command(flatten)]
         src: MachineArgs,
@@ -347,20 +401,45 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let pci_ids = cli.pci_ids;
     let names = |err: &mut dyn Write| names::load(pci_ids.as_deref(), err);
     let r = match cli.command {
-        Command::Report { src } => load(&src, !json).and_then(|l| {
+        Command::Report { oracle, src } => load(&src, !json).and_then(|l| {
             acs_warnings(&l, err);
             let ids = names(err)?;
-            report::run(&l, &ids, json, out)
+            report::run(&l, &ids, oracle.oracle(), json, out)
+        }),
+        Command::Matrix {
+            provider,
+            client,
+            refused,
+            oracle,
+            src,
+        } => load::machine(&src).and_then(|l| {
+            mention_warnings(&l, err);
+            let filter = matrix::Filter {
+                provider,
+                client,
+                refused,
+            };
+            matrix::run(&l, &filter, oracle.oracle(), json, out)
         }),
         Command::P2p {
             provider,
             clients,
             access,
+            oracle,
             src,
         } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             let ids = names(err)?;
-            p2p::run(&l, &ids, &provider, &clients, access, json, out)
+            p2p::run(
+                &l,
+                &ids,
+                &provider,
+                &clients,
+                access,
+                oracle.oracle(),
+                json,
+                out,
+            )
         }),
         Command::Map {
             device,
@@ -369,6 +448,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             dir,
             iommu,
             force_bounce,
+            oracle,
             src,
         } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
@@ -380,6 +460,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 dir.into(),
                 iommu,
                 force_bounce,
+                oracle.oracle(),
                 json,
                 out,
             )

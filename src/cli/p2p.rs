@@ -11,7 +11,7 @@ use super::render::{self, route_json, yn};
 use super::{AccessArg, Failure};
 use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
-use dma_api::p2p::{calc_map_type_and_dist, distance_many, Access};
+use dma_api::p2p::{distance_many, Access, MapType, Oracle};
 use dma_api::topology::DeviceId;
 use dma_sim::machine::Machine;
 use serde_json::json;
@@ -22,7 +22,7 @@ use std::io::Write;
 /// memory BAR cannot be a provider; an endpoint whose memory BARs are not
 /// registered is not one. On the registered basis the message lists the
 /// registered providers; on the candidate basis it says what candidates are.
-fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Failure> {
+pub(crate) fn provider(m: &Machine, set: &ProviderSet, spec: &str) -> Result<DeviceId, Failure> {
     let p = load::device(m, spec)?;
     if set.contains(p) {
         return Ok(p);
@@ -70,6 +70,7 @@ pub(crate) fn run(
     provider_spec: &str,
     clients: &[String],
     access: AccessArg,
+    oracle: Oracle,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
@@ -86,7 +87,7 @@ pub(crate) fn run(
     };
     let routes = cs
         .iter()
-        .map(|&c| calc_map_type_and_dist(&m.topology, p, c))
+        .map(|&c| oracle.route(&m.topology, p, c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Failure::bad_input(e.to_string()))?;
     let arch = super::arch::backend(m)?;
@@ -98,7 +99,15 @@ pub(crate) fn run(
         && routes
             .iter()
             .all(|r| want.iter().all(|a| r.verdict.allows(*a)));
-    let total = distance_many(&m.topology, p, &cs).ok();
+    // `pci_p2pdma_distance_many` for Linux; the same sum over the
+    // hardware's pair verdicts (no total when a client is not supported).
+    let total = match oracle {
+        Oracle::Linux => distance_many(&m.topology, p, &cs).ok(),
+        Oracle::Hardware => routes.iter().try_fold(0u32, |acc, r| {
+            (r.verdict.map_type != MapType::NotSupported)
+                .then(|| acc.saturating_add(r.verdict.distance))
+        }),
+    };
     let access_name = match access {
         AccessArg::Read => "read",
         AccessArg::Write => "write",
@@ -115,12 +124,14 @@ pub(crate) fn run(
             "pci_names": pci_names,
             "allowed": allowed,
             "distance": total,
+            "oracle": oracle.name(),
             "routes": routes.iter().zip(&vetoes)
                 .map(|(r, v)| route_json(r, v.as_deref()))
                 .collect::<Vec<_>>(),
         });
         super::write_json(out, &v)?;
     } else {
+        writeln!(out, "oracle: {oracle}")?;
         writeln!(out, "{}", ident_line(m, names, "provider", p))?;
         for &c in &cs {
             writeln!(out, "{}", ident_line(m, names, "client", c))?;

@@ -5,7 +5,7 @@ use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
-use dma_api::p2p::{calc_map_type_and_dist, MapType, Reason, Route};
+use dma_api::p2p::{MapType, Oracle, Reason, Route};
 use dma_api::topology::{Device, DeviceId, NumaNode, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
@@ -266,12 +266,14 @@ pub(crate) struct Matrix {
 /// Every ordered (provider, client) pair, provider != client, with the
 /// arch's veto (see [`super::arch::veto`]), or the error of a pair the
 /// oracle cannot judge; providers are `providers` (the one provider set,
-/// [`crate::providers`]), clients every endpoint. Lazy: one pair at a
-/// time, so the commands stream a matrix whose size grows with N².
+/// [`crate::providers`]), clients every endpoint, judged by `oracle`.
+/// Lazy: one pair at a time, so the commands stream a matrix whose size
+/// grows with N².
 pub(crate) fn pairs<'a>(
     m: &'a Machine,
     providers: &'a ProviderSet,
     a: &'a dyn ArchDma,
+    oracle: Oracle,
 ) -> impl Iterator<Item = Result<(Route, Option<String>), PairError>> + 'a {
     let clients = crate::providers::clients(m);
     let name = move |id: DeviceId| {
@@ -284,7 +286,7 @@ pub(crate) fn pairs<'a>(
             .clone()
             .into_iter()
             .filter(move |&c| c != p)
-            .map(move |c| match calc_map_type_and_dist(&m.topology, p, c) {
+            .map(move |c| match oracle.route(&m.topology, p, c) {
                 Ok(r) => {
                     let v = super::arch::veto(a, m, &r);
                     Ok((r, v))
@@ -298,13 +300,13 @@ pub(crate) fn pairs<'a>(
     })
 }
 
-/// The whole matrix, collected (see [`pairs`]).
+/// The whole matrix by the Linux oracle, collected (see [`pairs`]).
 pub(crate) fn matrix(m: &Machine, providers: &ProviderSet, a: &dyn ArchDma) -> Matrix {
     let mut out = Matrix {
         rows: Vec::new(),
         errors: Vec::new(),
     };
-    for p in pairs(m, providers, a) {
+    for p in pairs(m, providers, a, Oracle::Linux) {
         match p {
             Ok(row) => out.rows.push(row),
             Err(e) => out.errors.push(e),
@@ -337,20 +339,46 @@ pub(crate) fn empty_matrix_why(
 /// what set the map type (for a bus route the common upstream device; for a
 /// host-bridge route the first ACS redirect on the path, else the
 /// different host bridges or the missing common upstream bridge; for an
-/// unsupported route the host bridge that is not allowed), then the
-/// accesses a host bridge does not forward (they decide `read`/`write`).
+/// unsupported route the host bridge that is not allowed; the hardware
+/// oracle's per-port reasons likewise), then the refused accesses (a host
+/// bridge that does not forward them, or, in hardware mode, a port that
+/// blocks them: they decide `read`/`write`).
 /// The report's text matrix shows these; `p2p` and JSON keep the whole
 /// chain, outermost first.
 pub(crate) fn decisive_reasons(r: &Route) -> Vec<&Reason> {
     let rs = &r.reasons;
     let find = |f: &dyn Fn(&Reason) -> bool| rs.iter().find(|x| f(x));
+    // A refusal below the host bridge (hardware oracle: an ACS violation
+    // or a port without upstream forwarding) decides an access as the host
+    // bridge's refusal does.
+    let refuses = |x: &Reason| {
+        matches!(
+            x,
+            Reason::AccessNotForwarded { .. }
+                | Reason::EgressBlocked { .. }
+                | Reason::UpstreamForwardingOff { .. }
+        )
+    };
     let first = match r.verdict.map_type {
-        MapType::BusAddr => {
-            find(&|x| matches!(x, Reason::CommonUpstream { .. } | Reason::SameFunction))
-        }
-        MapType::ThruHostBridge => find(&|x| matches!(x, Reason::AcsRedirect { .. }))
-            .or_else(|| find(&|x| matches!(x, Reason::DifferentHostBridges { .. })))
-            .or_else(|| find(&|x| matches!(x, Reason::NoCommonUpstream))),
+        MapType::BusAddr => find(&|x| {
+            matches!(
+                x,
+                Reason::CommonUpstream { .. }
+                    | Reason::SameFunction
+                    | Reason::DirectAcross { .. }
+                    | Reason::InsideDevice { .. }
+            )
+        }),
+        MapType::ThruHostBridge => find(&|x| {
+            matches!(
+                x,
+                Reason::AcsRedirect { .. }
+                    | Reason::IngressRedirect { .. }
+                    | Reason::CompletionRedirect { .. }
+            )
+        })
+        .or_else(|| find(&|x| matches!(x, Reason::DifferentHostBridges { .. })))
+        .or_else(|| find(&|x| matches!(x, Reason::NoCommonUpstream))),
         MapType::NotSupported => find(&|x| {
             matches!(
                 x,
@@ -361,10 +389,11 @@ pub(crate) fn decisive_reasons(r: &Route) -> Vec<&Reason> {
         }),
     };
     let mut out: Vec<&Reason> = first.into_iter().collect();
-    out.extend(
-        rs.iter()
-            .filter(|x| matches!(x, Reason::AccessNotForwarded { .. })),
-    );
+    let refused: Vec<&Reason> = rs
+        .iter()
+        .filter(|x| refuses(x) && !out.contains(x))
+        .collect();
+    out.extend(refused);
     if out.is_empty() {
         out.extend(rs.last());
     }
@@ -413,7 +442,7 @@ mod tests {
         };
         let a = super::super::arch::backend(&l.machine).ok().unwrap();
         let mut o = Vec::new();
-        super::super::report::matrix_text(&mut o, &l, &set, a).unwrap();
+        super::super::report::matrix_text(&mut o, &l, &set, a, Oracle::Linux).unwrap();
         let o = String::from_utf8(o).unwrap();
         assert!(
             o.contains("dev#999") && o.contains("error"),

@@ -7,6 +7,7 @@ use super::Failure;
 use crate::pci_ids::PciIds;
 use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
+use dma_api::p2p::Oracle;
 use dma_api::topology::CpuVendor;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -97,6 +98,7 @@ struct ReportJson<'a> {
     machine: Value,
     memory_map: Vec<Value>,
     notes: &'a [String],
+    oracle: &'static str,
     p2p: MatrixJson<'a>,
     p2p_empty: EmptyJson<'a>,
     p2p_errors: ErrorsJson<'a>,
@@ -110,6 +112,7 @@ fn write_report_json(
     l: &Loaded,
     names: &PciIds,
     a: &dyn ArchDma,
+    oracle: Oracle,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let m = &l.machine;
@@ -189,7 +192,7 @@ fn write_report_json(
         providers: providers.basis.name(),
         candidates,
         p2p: MatrixJson {
-            pairs: RefCell::new(Some(Box::new(render::pairs(m, &providers, a)))),
+            pairs: RefCell::new(Some(Box::new(render::pairs(m, &providers, a, oracle)))),
             state: &state,
         },
         p2p_empty: EmptyJson {
@@ -198,6 +201,7 @@ fn write_report_json(
         },
         p2p_errors: ErrorsJson(&state),
         notes: &l.notes,
+        oracle: oracle.name(),
         warnings: l.warnings.iter()
             .map(|w| json!({"path": w.path, "what": w.what}))
             .collect(),
@@ -306,18 +310,22 @@ pub(crate) fn matrix_text(
     l: &Loaded,
     providers: &ProviderSet,
     a: &dyn ArchDma,
+    oracle: Oracle,
 ) -> std::io::Result<()> {
     let m = &l.machine;
     match providers.basis {
-        Basis::Registered => writeln!(o, "\nP2P matrix (registered p2pmem provider -> client):")?,
+        Basis::Registered => writeln!(
+            o,
+            "\nP2P matrix (registered p2pmem provider -> client; oracle {oracle}):"
+        )?,
         Basis::Candidates => writeln!(
             o,
-            "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem):"
+            "\nP2P matrix (candidate provider -> client; candidates are not registered p2pmem; oracle {oracle}):"
         )?,
     }
     let mut rows = 0usize;
     let mut errors = Vec::new();
-    for p in render::pairs(m, providers, a) {
+    for p in render::pairs(m, providers, a, oracle) {
         let (r, veto) = match p {
             Ok(row) => row,
             Err(e) => {
@@ -366,6 +374,7 @@ fn write_report_text(
     l: &Loaded,
     names: &PciIds,
     a: &dyn ArchDma,
+    oracle: Oracle,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     use std::fmt::Write as _;
@@ -437,7 +446,7 @@ fn write_report_text(
     }
     out.write_all(o.as_bytes())?;
     o.clear();
-    matrix_text(out, l, &providers, a)?;
+    matrix_text(out, l, &providers, a, oracle)?;
     if !l.notes.is_empty() {
         let _ = writeln!(o, "\nNotes:");
         for n in &l.notes {
@@ -456,14 +465,15 @@ fn write_report_text(
 pub(crate) fn run(
     l: &Loaded,
     names: &PciIds,
+    oracle: Oracle,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
     let a = super::arch::backend(&l.machine)?;
     if json {
-        write_report_json(l, names, a, out)?;
+        write_report_json(l, names, a, oracle, out)?;
     } else {
-        write_report_text(l, names, a, out)?;
+        write_report_text(l, names, a, oracle, out)?;
     }
     Ok(0)
 }

@@ -124,7 +124,7 @@ fn matrix_providers_are_exactly_the_registered_providers() {
     let (code, out, _) = run(&["report"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("P2P matrix (registered p2pmem provider -> client):"),
+        out.contains("P2P matrix (registered p2pmem provider -> client; oracle linux):"),
         "{out}"
     );
     let rows = out
@@ -164,7 +164,7 @@ fn empty_matrix_says_why() {
     );
     assert!(
         out.contains(
-            "P2P matrix (registered p2pmem provider -> client):\n  (empty: the machine registers no p2pmem provider)\n"
+            "P2P matrix (registered p2pmem provider -> client; oracle linux):\n  (empty: the machine registers no p2pmem provider)\n"
         ),
         "{out}"
     );

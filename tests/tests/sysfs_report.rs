@@ -610,7 +610,7 @@ fn synthetic_sysfs_providers_are_candidates() {
         "Candidate providers (endpoints with a memory BAR; not registered p2pmem):\n",
         "  0000:03:00.0: BAR0 0x6000000000 +256M (pf), BAR2 0x6010000000 +16M\n",
         "  0000:04:00.0 (nvme): BAR0 0x6020000000 +16K, BAR2 0x6020100000 +1M (pf)\n",
-        "P2P matrix (candidate provider -> client; candidates are not registered p2pmem):\n  provider ",
+        "P2P matrix (candidate provider -> client; candidates are not registered p2pmem; oracle linux):\n  provider ",
         "p2pmem registrations are not imported",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
@@ -687,7 +687,7 @@ fn synthetic_sysfs_without_candidates_says_why_the_matrix_is_empty() {
     );
     assert!(
         out.contains(
-            "P2P matrix (candidate provider -> client; candidates are not registered p2pmem):\n  (empty: no candidate provider: no endpoint has a memory BAR)\n"
+            "P2P matrix (candidate provider -> client; candidates are not registered p2pmem; oracle linux):\n  (empty: no candidate provider: no endpoint has a memory BAR)\n"
         ),
         "{out}"
     );

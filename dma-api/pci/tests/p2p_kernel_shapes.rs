@@ -7,7 +7,10 @@
 //! nodes are tested for ACS redirect changes a row.
 
 use dma_pci::p2p::allowlist::{self, P2PDMA_ALLOW_LIST};
-use dma_pci::p2p::{calc_map_type_and_dist, distance_many, DistanceError, MapType, Reason};
+use dma_pci::p2p::{
+    calc_map_type_and_dist, distance_many, hardware_route, Access, DistanceError, MapType, Oracle,
+    Reason,
+};
 use dma_pci::topology::acs_param::apply_disable_acs_redir;
 use dma_pci::topology::{
     Acs, AcsCap, CpuInfo, CpuVendor, DeviceRecord, HostBridgeRecord, IommuGroups, PortType,
@@ -125,8 +128,31 @@ fn set(t: &mut Topology, s: &str, ctrl: Acs) {
     t.set_acs_ctrl(id, ctrl).unwrap();
 }
 
+/// Linux's verdict; checks on the way that `--oracle linux` is exactly it
+/// and how the hardware oracle relates to it: the same distance, and a
+/// Linux bus route (no redirect anywhere below the common bridge) or a
+/// route with no common bridge is the hardware's too, for both accesses.
 fn verdict(t: &Topology, p: &str, c: &str) -> (MapType, u32) {
-    let r = calc_map_type_and_dist(t, t.lookup(b(p)).unwrap(), t.lookup(b(c)).unwrap()).unwrap();
+    let (pid, cid) = (t.lookup(b(p)).unwrap(), t.lookup(b(c)).unwrap());
+    let r = calc_map_type_and_dist(t, pid, cid).unwrap();
+    assert_eq!(Oracle::Linux.route(t, pid, cid).unwrap(), r);
+    let j = Oracle::Linux.judge(t, pid, cid).unwrap();
+    let h = hardware_route(t, pid, cid).unwrap();
+    assert_eq!(h.distance, r.verdict.distance, "{p} -> {c}");
+    for a in [Access::Read, Access::Write] {
+        assert_eq!(j.access(a).map_type, r.verdict.map_type);
+        assert_eq!(j.access(a).allowed, r.verdict.allows(a));
+        let same =
+            r.verdict.map_type == MapType::BusAddr || r.reasons.contains(&Reason::NoCommonUpstream);
+        if same {
+            let hw = h.access(a);
+            assert_eq!(
+                (hw.map_type, hw.allowed),
+                (r.verdict.map_type, r.verdict.allows(a)),
+                "{p} -> {c} {a}"
+            );
+        }
+    }
     (r.verdict.map_type, r.verdict.distance)
 }
 

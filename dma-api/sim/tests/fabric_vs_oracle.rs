@@ -10,7 +10,7 @@
 //!   over-approximates (writes to a provider whose port alone redirects,
 //!   and traffic between functions below a redirecting common port).
 
-use dma_api::p2p::{calc_map_type_and_dist, MapType};
+use dma_api::p2p::{calc_map_type_and_dist, hardware_route, Access, MapType, Oracle};
 use dma_api::types::DmaAddr;
 use dma_sim::fabric::{Fabric, Hop, Node};
 use dma_sim::machine::Machine;
@@ -91,4 +91,46 @@ fn fabric_agrees_with_the_oracle_where_it_must() {
     got.sort();
     got.dedup();
     assert_eq!(got, want);
+    // The hardware oracle names exactly these cases as the ones where it
+    // goes direct and Linux through the host bridge, and agrees with Linux
+    // everywhere else.
+    let mut differ = Vec::new();
+    for (cid, c) in t.devices() {
+        if c.port.is_bridge() {
+            continue;
+        }
+        for (pid, p) in t
+            .devices()
+            .filter(|(_, p)| p.bars.iter().any(|b| b.is_mem()))
+        {
+            let linux = calc_map_type_and_dist(t, pid, cid).unwrap();
+            assert_eq!(Oracle::Linux.route(t, pid, cid).unwrap(), linux);
+            let hw = hardware_route(t, pid, cid).unwrap();
+            assert_eq!(
+                hw.distance, linux.verdict.distance,
+                "{} -> {}",
+                c.bdf, p.bdf
+            );
+            for access in [Access::Read, Access::Write] {
+                let h = hw.access(access);
+                if (h.map_type, h.allowed) != (linux.verdict.map_type, linux.verdict.allows(access))
+                {
+                    assert_eq!(
+                        (linux.verdict.map_type, h.map_type),
+                        (MapType::ThruHostBridge, MapType::BusAddr),
+                        "{} -> {} {access}",
+                        c.bdf,
+                        p.bdf
+                    );
+                    differ.push((
+                        c.bdf.to_string(),
+                        p.bdf.to_string(),
+                        access == Access::Write,
+                    ));
+                }
+            }
+        }
+    }
+    differ.sort();
+    assert_eq!(differ, want);
 }

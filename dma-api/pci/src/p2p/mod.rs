@@ -5,15 +5,22 @@
 //! `cpu_supports_p2pdma`), plus our extensions: per-access verdicts
 //! (host bridges may forward P2P writes but not reads), a reason chain for
 //! every verdict, and a route cache keyed by the topology generation.
+//!
+//! A second oracle, [`hardware`], answers what PCIe routing does per access
+//! (ACS applied at each request's ingress port); [`Oracle`] picks one.
 
 pub mod allowlist;
 pub mod cache;
+pub mod hardware;
+pub mod mode;
 pub mod oracle;
 pub mod provider;
 pub mod reason;
 
 pub use crate::access::Access;
 pub use cache::RouteCache;
+pub use hardware::{hardware_route, AccessRoute, HardwareRoute};
+pub use mode::{Judgement, Oracle};
 pub use oracle::{
     calc_map_type_and_dist, distance_many, host_bridge_verdict, DistanceError, HostBridgeVerdict,
 };

@@ -80,6 +80,60 @@ pub enum Reason {
         /// The refused access.
         access: Access,
     },
+    /// Hardware oracle: ACS P2P Request Redirect on the ingress port (the
+    /// client-side port of the common node) sends the client's request up
+    /// to the root complex.
+    IngressRedirect {
+        /// The ingress port (or the requesting function itself).
+        port: Bdf,
+        /// The request's access.
+        access: Access,
+    },
+    /// Hardware oracle: ACS P2P Egress Control without RR on the ingress
+    /// port blocks the client's request (an ACS violation).
+    EgressBlocked {
+        /// The ingress port (or the requesting function itself).
+        port: Bdf,
+        /// The request's access.
+        access: Access,
+    },
+    /// Hardware oracle: ACS P2P Completion Redirect on the provider's
+    /// port sends the read completion up to the root complex and back down.
+    CompletionRedirect {
+        /// The provider-side port.
+        port: Bdf,
+    },
+    /// Hardware oracle: a redirected TLP would have to leave a port through
+    /// the link it came in on; without ACS Upstream Forwarding the port
+    /// refuses it.
+    UpstreamForwardingOff {
+        /// The refusing port.
+        port: Bdf,
+        /// The access.
+        access: Access,
+        /// The TLP is the read's completion, not the request.
+        completion: bool,
+    },
+    /// Hardware oracle: no redirect on the ingress port, so the request
+    /// crosses the common bridge's internal bus directly.
+    DirectAcross {
+        /// The ingress port.
+        port: Bdf,
+        /// The common bridge.
+        bridge: Bdf,
+        /// The request's access.
+        access: Access,
+    },
+    /// Hardware oracle: client and provider are functions of one device
+    /// below a port; without redirect the device delivers internally.
+    InsideDevice {
+        /// The requesting function.
+        from: Bdf,
+        /// The provider's function.
+        to: Bdf,
+        /// The access.
+        access: Access,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -115,6 +169,31 @@ impl fmt::Display for Reason {
             AccessNotForwarded { bridge, access } => {
                 write!(f, "host bridge {bridge} does not forward peer-to-peer {access}s")
             }
+            IngressRedirect { port, access } => write!(
+                f,
+                "{access} request: ACS RR on ingress port {port} redirects it upstream to the root complex"
+            ),
+            EgressBlocked { port, access } => write!(
+                f,
+                "{access} request: ACS EC without RR on ingress port {port} blocks it (ACS violation)"
+            ),
+            CompletionRedirect { port } => write!(
+                f,
+                "read completion: ACS CR on provider port {port} redirects it up through the root complex"
+            ),
+            UpstreamForwardingOff { port, access, completion } => write!(
+                f,
+                "{access} {}: ACS UF off on {port}, which cannot send it back upstream",
+                if *completion { "completion" } else { "request" }
+            ),
+            DirectAcross { port, bridge, access } => write!(
+                f,
+                "{access} request: no ACS redirect on ingress port {port}, crosses {bridge} directly"
+            ),
+            InsideDevice { from, to, access } => write!(
+                f,
+                "{access} request: delivered inside the device from {from} to {to}"
+            ),
         }
     }
 }
