@@ -430,16 +430,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             let ids = names(err)?;
-            p2p::run(
-                &l,
-                &ids,
-                &provider,
-                &clients,
+            let q = p2p::Query {
+                provider: &provider,
+                clients: &clients,
                 access,
-                oracle.oracle(),
-                json,
-                out,
-            )
+                oracle: oracle.oracle(),
+            };
+            p2p::run(&l, &ids, &q, json, out)
         }),
         Command::Map {
             device,

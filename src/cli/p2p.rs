@@ -64,16 +64,31 @@ fn ident_line(m: &Machine, names: &PciIds, role: &str, id: DeviceId) -> String {
     }
 }
 
+/// What `p2p` is asked: a provider, its clients, the access and the oracle.
+pub(crate) struct Query<'a> {
+    /// The provider as given (BDF or name).
+    pub provider: &'a str,
+    /// The clients as given.
+    pub clients: &'a [String],
+    /// The access to judge.
+    pub access: AccessArg,
+    /// The oracle that judges.
+    pub oracle: Oracle,
+}
+
 pub(crate) fn run(
     l: &Loaded,
     names: &PciIds,
-    provider_spec: &str,
-    clients: &[String],
-    access: AccessArg,
-    oracle: Oracle,
+    q: &Query<'_>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
+    let Query {
+        provider: provider_spec,
+        clients,
+        access,
+        oracle,
+    } = *q;
     let m = &l.machine;
     let p = provider(m, &l.providers(), provider_spec)?;
     let cs = clients
