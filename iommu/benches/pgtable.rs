@@ -6,6 +6,11 @@
 //! immediately on ours. `pages`: one `map_pages`/`unmap_pages` call for the
 //! whole GiB (Linux's batched io-pgtable ops).
 //!
+//! The closing summary (`summary`) times every implementation in the same
+//! rounds, in rotating order, and prints best / median ratios to the x86_64
+//! crate: the figures RFC.md §5.5 quotes (run alone with a filter matching
+//! no criterion group, e.g. `-- none`).
+//!
 //! Every workload runs once, checked, before it is timed (the walker reads
 //! back what was mapped; unmaps return the full size), so no timing can hide
 //! an error.
