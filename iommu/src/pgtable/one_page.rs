@@ -63,7 +63,8 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         let mut n = None;
         self.mem
             .update_u64(slot, |raw| match core.fmt.decode(level, raw) {
-                Pte::Leaf { size_lg2, .. } if size_lg2 == core.item(level) => {
+                // `size` is the table's one-entry page size (`page_slot`).
+                Pte::Leaf { size_lg2, .. } if size_lg2 == size.trailing_zeros() => {
                     n = Some(1u64 << size_lg2);
                     Some(0)
                 }
