@@ -252,8 +252,9 @@ impl PhysMem {
         self.frames.live_blocks()
     }
 
-    /// Pages that hold non-sparse data (a freed frame-pool page stays
-    /// resident, zeroed, for the next table that gets it).
+    /// Pages that hold non-sparse data (a frame-pool page is resident from
+    /// its first allocation and stays so, zeroed, after it is freed, for the
+    /// next table that gets it).
     pub fn resident_pages(&self) -> usize {
         self.pages.len() + self.pool.resident()
     }
