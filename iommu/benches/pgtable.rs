@@ -6,6 +6,11 @@
 //! immediately on ours. `pages`: one `map_pages`/`unmap_pages` call for the
 //! whole GiB (Linux's batched io-pgtable ops).
 //!
+//! The closing summary (`summary`) times every implementation in the same
+//! rounds, in rotating order, and prints best / median ratios to the x86_64
+//! crate: the figures RFC.md §5.5 quotes (run alone with a filter matching
+//! no criterion group, e.g. `-- none`).
+//!
 //! Every workload runs once, checked, before it is timed (the walker reads
 //! back what was mapped; unmaps return the full size), so no timing can hide
 //! an error.
@@ -17,6 +22,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dma_iommu::pgtable::{AmdV1, ArmLpae, ArmStage, Granule, PageTable, Prot, PtFormat, VtdSs};
@@ -469,5 +475,95 @@ fn bench_range_map(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_translate, bench_range_map);
+/// Times of one round: (map, unmap).
+type Round = (Duration, Duration);
+
+/// One round of our table: per-page map then unmap of the GiB, or the
+/// batched ops. Each is timed alone; setup and drop are not.
+fn round_ours<F: PtFormat + Copy>(fmt: F, page: u64, batched: bool) -> Round {
+    let mut pt = PageTable::new(fmt).expect("table");
+    let t = Instant::now();
+    if batched {
+        ours_map_pages(&mut pt, page);
+    } else {
+        ours_map(&mut pt, page);
+    }
+    let map = t.elapsed();
+    let t = Instant::now();
+    if batched {
+        ours_unmap_pages(&mut pt, page);
+    } else {
+        ours_unmap(&mut pt, page);
+    }
+    let unmap = t.elapsed();
+    assert_eq!(pt.leaf_count(), 0);
+    (map, unmap)
+}
+
+fn round_peer(page: u64) -> Round {
+    let mut p = Peer::new();
+    let t = Instant::now();
+    p.map(page);
+    let map = t.elapsed();
+    let t = Instant::now();
+    p.unmap(page);
+    (map, t.elapsed())
+}
+
+/// (best, median) of `v`.
+fn best_median(v: &mut [Duration]) -> (f64, f64) {
+    v.sort();
+    let ns = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_nanos() as f64);
+    (ns(v.first()), ns(v.get(v.len() / 2)))
+}
+
+/// The summary the RFC quotes: every implementation timed in the same
+/// interleaved rounds (peer, then each of ours, then again), so load on a
+/// shared machine hits all alike; best and median of the rounds, as ratios
+/// to the x86_64 crate. Every workload was checked before (`check_ours`,
+/// `bench_peer`).
+fn summary(_: &mut Criterion) {
+    const ROUNDS: usize = 15;
+    type Runner = Box<dyn Fn(u64) -> Round>;
+    let ours: [(&str, Runner); 6] = [
+        ("VT-d", Box::new(|p| round_ours(vtdss(), p, false))),
+        ("VT-d pages", Box::new(|p| round_ours(vtdss(), p, true))),
+        ("AMD v1", Box::new(|p| round_ours(amdv1(), p, false))),
+        ("AMD v1 pages", Box::new(|p| round_ours(amdv1(), p, true))),
+        ("ARM LPAE", Box::new(|p| round_ours(arm(), p, false))),
+        ("ARM LPAE pages", Box::new(|p| round_ours(arm(), p, true))),
+    ];
+    println!("\npgtable summary: ratio to x86_64 MappedPageTable, best / median of {ROUNDS} interleaved rounds");
+    for (label, page) in [("4K", 4096u64), ("2M", 1u64 << 21)] {
+        let mut peer: [Vec<Duration>; 2] = Default::default();
+        let mut mine: Vec<[Vec<Duration>; 2]> = ours.iter().map(|_| Default::default()).collect();
+        // The order rotates each round, so whatever a run leaves behind
+        // (allocator state, caches) falls on every implementation alike.
+        for r in 0..ROUNDS {
+            for k in 0..=ours.len() {
+                let (which, (m, u)) = match (r + k) % (ours.len() + 1) {
+                    0 => (&mut peer, round_peer(page)),
+                    i => (&mut mine[i - 1], (ours[i - 1].1)(page)),
+                };
+                which[0].push(m);
+                which[1].push(u);
+            }
+        }
+        for (op, k) in [("map", 0), ("unmap", 1)] {
+            let (pb, pm) = best_median(&mut peer[k]);
+            let mut line = format!(
+                "  {op:5} {label}: x86_64 {:>9.1} / {:>9.1} us",
+                pb / 1e3,
+                pm / 1e3
+            );
+            for ((name, _), t) in ours.iter().zip(&mut mine) {
+                let (b, m) = best_median(&mut t[k]);
+                line += &format!(" | {name} {:.2}x / {:.2}x", b / pb, m / pm);
+            }
+            println!("{line}");
+        }
+    }
+}
+
+criterion_group!(benches, bench, bench_translate, bench_range_map, summary);
 criterion_main!(benches);

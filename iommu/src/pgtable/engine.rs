@@ -29,6 +29,16 @@ pub struct Gather {
 }
 
 impl Gather {
+    /// The gather of `len` bytes unmapped at `iova`, with no table detached.
+    #[inline]
+    pub(super) fn range(iova: Iova, len: u64) -> Self {
+        Self {
+            iova,
+            len,
+            freed: Vec::new(),
+        }
+    }
+
     /// Table frames waiting for the invalidation.
     pub fn freed_tables(&self) -> &[PhysAddr] {
         &self.freed
@@ -234,9 +244,39 @@ impl MapScratch {
 pub(super) struct WalkCache {
     valid: bool,
     level: u32,
-    /// `va >> span(level)` of the VAs the table covers.
-    key: u64,
     table: PhysAddr,
+    /// First VA of the span the table covers.
+    base: u64,
+    /// `span - 1`: the VA bits that index inside the table's span.
+    span_mask: u64,
+    /// log2 of the bytes one entry of the table covers.
+    item: u32,
+    /// The one-entry page size of the table (`2^item`) if the table's page
+    /// sizes include it, else 0: what the one-page fast path accepts.
+    page: u64,
+}
+
+impl WalkCache {
+    /// Whether the cached table covers `va`.
+    #[inline]
+    pub(super) fn covers(&self, va: u64) -> bool {
+        self.valid && va & !self.span_mask == self.base
+    }
+
+    /// The entry slot and level for a one-page call of `size` bytes at `va`,
+    /// if the cached table covers `va` and the page is exactly one entry of
+    /// it (not a contiguous group) of a size the table uses, at a
+    /// size-aligned IOVA.
+    #[inline(always)]
+    pub(super) fn page_slot(&self, va: u64, size: u64) -> Option<(PhysAddr, u32)> {
+        // `page` is 0 for a table whose entry size is not in use: no size
+        // matches it, 0 included.
+        let ok = size == self.page && size != 0 && va & (size - 1) == 0 && self.covers(va);
+        ok.then(|| {
+            let idx = (va & self.span_mask) >> (self.item & 63);
+            (PhysAddr::new(self.table.raw() + idx * 8), self.level)
+        })
+    }
 }
 
 struct UnmapAcc {
@@ -303,6 +343,8 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             });
         }
         self.core.pgsize_bitmap = b;
+        // The cache's one-page size follows the bitmap.
+        self.walk_cache = WalkCache::default();
         Ok(())
     }
 
@@ -362,6 +404,21 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         size: u64,
         prot: Prot,
     ) -> Result<(), PtError> {
+        if self.map_cached(iova, paddr, size, prot) {
+            return Ok(());
+        }
+        self.map_general(iova, paddr, size, prot)
+    }
+
+    /// [`map`](Self::map) past the one-page fast path.
+    #[inline(never)]
+    fn map_general(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), PtError> {
         self.core.check_map(iova, paddr, size, prot)?;
         let mut scratch = MapScratch::new(self.walk_cache);
         let core = &self.core;
@@ -397,7 +454,10 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     #[must_use = "the gather must be flushed before its table pages are released"]
     #[inline]
     pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
-        self.unmap_inner(iova, size, true)
+        match self.unmap_cached(iova, size) {
+            Some(n) => (n, Gather::range(iova, n)),
+            None => self.unmap_inner(iova, size, true),
+        }
     }
 
     /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
@@ -498,7 +558,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         StatCells::add(&self.stats.entries_visited, visited);
     }
 
-    #[inline]
+    #[inline(never)]
     pub(super) fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
         let core = &self.core;
         let Some(last) = core.unmap_last(iova, size) else {
@@ -683,6 +743,12 @@ impl<F: PtFormat> Core<F> {
         (va >> self.item(level)) & ((1u64 << self.bits(level)) - 1)
     }
 
+    /// The largest output address a leaf may hold.
+    #[inline]
+    pub(super) fn oas_mask(&self) -> u64 {
+        self.geo.oas_mask
+    }
+
     /// Level of the root table.
     #[inline]
     pub(super) fn top(&self) -> u32 {
@@ -808,22 +874,35 @@ impl<F: PtFormat> Core<F> {
     /// its span, else the root.
     #[inline]
     fn cached_start(&self, wc: &WalkCache, va: u64) -> (PhysAddr, u32) {
-        if wc.valid && shr(va, self.item(wc.level) + self.bits(wc.level)) == wc.key {
+        if wc.covers(va) {
             (wc.table, wc.level)
         } else {
             (self.root, self.top())
         }
     }
 
-    /// Caches `table` (at `level`, below the root) as the table for `va`.
+    /// Caches `table` (at `level`, below the root) as the table for `va`,
+    /// if its whole span lies inside the input address size (so that a VA
+    /// the cache covers is a valid IOVA).
     #[inline]
     fn remember(&self, wc: &mut WalkCache, table: PhysAddr, level: u32, va: u64) {
-        if level < self.top() {
+        let item = self.item(level);
+        let span_mask = mask(item + self.bits(level));
+        let base = va & !span_mask;
+        if level < self.top() && base | span_mask <= self.geo.ias_mask {
+            let one = 1u64 << item;
             *wc = WalkCache {
                 valid: true,
                 level,
-                key: shr(va, self.item(level) + self.bits(level)),
                 table,
+                base,
+                span_mask,
+                item,
+                page: if one & self.pgsize_bitmap != 0 {
+                    one
+                } else {
+                    0
+                },
             };
         }
     }

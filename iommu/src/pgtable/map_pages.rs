@@ -79,7 +79,11 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             && pgcount != 0
             && iova.raw() & (pgsize - 1) == 0;
         match pgsize.checked_mul(pgcount) {
-            Some(size) if ok => self.unmap_inner(iova, size, pgcount == 1),
+            Some(size) if ok && pgcount == 1 => match self.unmap_cached(iova, size) {
+                Some(n) => (n, Gather::range(iova, n)),
+                None => self.unmap_inner(iova, size, true),
+            },
+            Some(size) if ok => self.unmap_inner(iova, size, false),
             _ => (
                 0,
                 Gather {

@@ -25,6 +25,7 @@ mod error;
 mod format;
 mod frame_pool;
 mod map_pages;
+mod one_page;
 mod table_mem;
 mod vtdss;
 

@@ -217,7 +217,14 @@ impl PhysMem {
     /// Allocates a zeroed block of `bytes` (a power-of-two number of pages,
     /// at least one page), naturally aligned to its size.
     pub fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError> {
-        self.frames.alloc(bytes)
+        let at = self.frames.alloc(bytes)?;
+        // Table frames are written right away: materialise them now.
+        let mut a = at.raw();
+        while a < at.raw().saturating_add(bytes.max(PAGE_SIZE)) {
+            self.pool.materialize(a);
+            a += PAGE_SIZE;
+        }
+        Ok(at)
     }
 
     /// Returns a block from [`alloc_frames`](Self::alloc_frames) to the pool;
@@ -245,8 +252,9 @@ impl PhysMem {
         self.frames.live_blocks()
     }
 
-    /// Pages that hold non-sparse data (a freed frame-pool page stays
-    /// resident, zeroed, for the next table that gets it).
+    /// Pages that hold non-sparse data (a frame-pool page is resident from
+    /// its first allocation and stays so, zeroed, after it is freed, for the
+    /// next table that gets it).
     pub fn resident_pages(&self) -> usize {
         self.pages.len() + self.pool.resident()
     }

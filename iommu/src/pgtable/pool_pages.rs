@@ -16,7 +16,7 @@
 //! sees the table's zeroed contents (plain moves on x86).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use scatterlist::{PAGE_SHIFT, PAGE_SIZE};
 
@@ -30,8 +30,17 @@ const CHUNK_FRAMES: usize = 1 << CHUNK_SHIFT;
 /// larger pool is kept by the RAM's page map, behind its lock).
 const MAX_COVERED: u64 = 64 << 30;
 
-type Frame = [AtomicU64; WORDS];
-type Chunk = [OnceLock<Box<Frame>>; CHUNK_FRAMES];
+/// One 4 KiB frame as words. Shared (`Arc`) so that a table writer can keep
+/// the frame it is filling at hand ([`SharedTableMem`](super::SharedTableMem)):
+/// a frame, once materialised, is never dropped or moved while the pool lives.
+pub(crate) type Frame = [AtomicU64; WORDS];
+type Chunk = [OnceLock<Arc<Frame>>; CHUNK_FRAMES];
+
+/// The word of `frame` holding the 8-byte aligned `addr` (low bits ignored).
+#[inline]
+pub(crate) fn word(frame: &Frame, addr: u64) -> &AtomicU64 {
+    &frame[(addr as usize >> 3) & (WORDS - 1)]
+}
 
 /// The covered part of a frame pool, `[base, end)`, as atomic words.
 #[derive(Debug)]
@@ -72,9 +81,14 @@ impl PoolPages {
     }
 
     #[inline]
-    fn frame(&self, i: usize) -> Option<&Frame> {
+    fn frame_arc(&self, i: usize) -> Option<&Arc<Frame>> {
         let chunk = self.chunks.get(i >> CHUNK_SHIFT)?.get()?;
-        chunk[i & (CHUNK_FRAMES - 1)].get().map(|f| &**f)
+        chunk[i & (CHUNK_FRAMES - 1)].get()
+    }
+
+    #[inline]
+    fn frame(&self, i: usize) -> Option<&Frame> {
+        self.frame_arc(i).map(|f| &**f)
     }
 
     fn frame_or_insert(&self, i: usize) -> Option<&Frame> {
@@ -84,8 +98,22 @@ impl PoolPages {
             .get_or_init(|| Box::new(core::array::from_fn(|_| OnceLock::new())));
         Some(
             chunk[i & (CHUNK_FRAMES - 1)]
-                .get_or_init(|| Box::new(core::array::from_fn(|_| AtomicU64::new(0)))),
+                .get_or_init(|| Arc::new(core::array::from_fn(|_| AtomicU64::new(0)))),
         )
+    }
+
+    /// The materialised frame holding `addr`, if covered and materialised.
+    #[inline]
+    pub(crate) fn frame_at(&self, addr: u64) -> Option<&Arc<Frame>> {
+        self.frame_arc(self.index(addr)?)
+    }
+
+    /// Materialises the covered page at `addr` (an allocated table frame:
+    /// its writer then finds it without the lazy first-store path).
+    pub(crate) fn materialize(&self, addr: u64) {
+        if let Some(i) = self.index(addr) {
+            let _ = self.frame_or_insert(i);
+        }
     }
 
     /// The word at the 8-byte aligned `addr` (low bits ignored); `None` if

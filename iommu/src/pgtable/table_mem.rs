@@ -23,6 +23,18 @@ pub trait FrameStore: WalkMem {
     /// address bits ignored).
     fn write_u64(&mut self, addr: PhysAddr, val: u64);
 
+    /// Loads the entry at `addr` and stores `f(old)` there if it is `Some`;
+    /// returns the old value. A store that finds an entry once (a cache of
+    /// the frame last written) overrides it to look the entry up once.
+    #[inline(always)]
+    fn update_u64(&mut self, addr: PhysAddr, f: impl FnOnce(u64) -> Option<u64>) -> u64 {
+        let old = self.read_u64(addr);
+        if let Some(new) = f(old) {
+            self.write_u64(addr, new);
+        }
+        old
+    }
+
     /// A zeroed block of `bytes` (a power-of-two number of pages, at least
     /// one page), naturally aligned to its size.
     fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError>;
@@ -43,6 +55,13 @@ pub trait TableMem {
 
     /// Runs `f` with write access to the store (a write lock, if shared).
     fn with_store_mut<R>(&mut self, f: impl FnOnce(&mut Self::Store) -> R) -> R;
+
+    /// [`FrameStore::update_u64`] on the store: one entry read and maybe
+    /// written (the one-page fast path's only memory access).
+    #[inline(always)]
+    fn update_u64(&mut self, addr: PhysAddr, f: impl FnOnce(u64) -> Option<u64>) -> u64 {
+        self.with_store_mut(|m| m.update_u64(addr, f))
+    }
 }
 
 /// An owned store is its own handle: no lock at all.
@@ -54,9 +73,14 @@ impl<S: FrameStore> TableMem for S {
         f(self)
     }
 
-    #[inline]
+    #[inline(always)]
     fn with_store_mut<R>(&mut self, f: impl FnOnce(&mut S) -> R) -> R {
         f(self)
+    }
+
+    #[inline(always)]
+    fn update_u64(&mut self, addr: PhysAddr, f: impl FnOnce(u64) -> Option<u64>) -> u64 {
+        FrameStore::update_u64(self, addr, f)
     }
 }
 

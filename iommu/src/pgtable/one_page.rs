@@ -1,0 +1,89 @@
+//! The one-page fast path of `map` and `unmap`: a call for exactly one page
+//! whose leaf table the walk cache already holds.
+//!
+//! `dma_map_page`-style callers map and unmap one page per call at
+//! consecutive IOVAs, so almost every call lands in the leaf table the
+//! previous one used. Such a call needs one entry read and one entry write in
+//! that table; the general paths (the chunk loop of `map` with its rollback
+//! bookkeeping, the range walk of `unmap` with its gather of detached tables)
+//! only add work around them. Linux's per-page cost is the same shape:
+//! `iommu_map` → `map_pages` for one page, `__iommu_unmap` → `unmap_pages`.
+//!
+//! The fast path only answers when the outcome is the plain one (an empty
+//! slot filled, a single-entry leaf of exactly the asked size removed); any
+//! other case (a hole, a contiguous group, a large leaf the range ends
+//! inside, an empty table to replace, a refusal) returns `None` before
+//! anything is written, and the general path decides with its full rules. The
+//! cache is validated by the VA span of the table it holds (see
+//! [`WalkCache`](super::engine::WalkCache)), so it can only say where to
+//! write, never what; the entry is read and written through the table memory
+//! port like every other.
+
+use scatterlist::{Iova, PhysAddr};
+
+use super::engine::Core;
+use super::{PageTable, Prot, PtFormat, Pte, TableMem};
+
+impl<F: PtFormat, M: TableMem> PageTable<F, M> {
+    /// Maps one page from the walk cache; false (nothing written) when the
+    /// call is not a plain one-page map into the cached leaf table.
+    #[inline(always)]
+    pub(super) fn map_cached(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> bool {
+        let Some((slot, level)) = self.walk_cache.page_slot(iova.raw(), size) else {
+            return false;
+        };
+        let core = &self.core;
+        if !core.may_map_page(paddr, size, prot) {
+            return false;
+        }
+        let mut done = false;
+        self.mem.update_u64(slot, |raw| {
+            done = core.fmt.decode(level, raw) == Pte::Empty;
+            done.then(|| {
+                core.fmt
+                    .encode_leaf(level, paddr, size.trailing_zeros(), prot)
+            })
+        });
+        done
+    }
+
+    /// Unmaps one page from the walk cache and returns its size; `None`
+    /// (nothing written) when the call is not a plain one-page unmap of a
+    /// leaf in the cached table.
+    #[inline(always)]
+    pub(super) fn unmap_cached(&mut self, iova: Iova, size: u64) -> Option<u64> {
+        let (slot, level) = self.walk_cache.page_slot(iova.raw(), size)?;
+        let core = &self.core;
+        let mut n = None;
+        self.mem
+            .update_u64(slot, |raw| match core.fmt.decode(level, raw) {
+                // `size` is the table's one-entry page size (`page_slot`).
+                Pte::Leaf { size_lg2, .. } if size_lg2 == size.trailing_zeros() => {
+                    n = Some(1u64 << size_lg2);
+                    Some(0)
+                }
+                _ => None,
+            });
+        if n.is_some() {
+            self.stats.unmap_walk(1);
+        }
+        n
+    }
+}
+
+impl<F: PtFormat> Core<F> {
+    /// The checks of [`PageTable::map`] on `paddr` and `prot` for a page of
+    /// `size` bytes (the IOVA side was checked against the walk cache).
+    #[inline(always)]
+    fn may_map_page(&self, paddr: PhysAddr, size: u64, prot: Prot) -> bool {
+        paddr.raw() & (size - 1) == 0
+            && paddr.raw() | (size - 1) <= self.oas_mask()
+            && prot.intersects(Prot::READ | Prot::WRITE)
+    }
+}
