@@ -23,7 +23,8 @@ pub(crate) fn run(
         shape: shape.into(),
         providers,
     };
-    let text = machine_toml_on_nodes(&spec, numa_nodes).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let text =
+        machine_toml_on_nodes(&spec, numa_nodes).map_err(|e| Failure::bad_input(e.to_string()))?;
     out.write_all(text.as_bytes())?;
     Ok(0)
 }

@@ -65,10 +65,7 @@ fn report_shows_bridge_nodes_and_function_overrides() {
 /// The two-socket test machine: pci0000:00 and pci0000:40 on node 0,
 /// pci0000:80 on node 1.
 fn two_socket() -> String {
-    let path = format!(
-        "{}/machines/two-socket.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/machines/two-socket.toml", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -111,7 +108,10 @@ fn matrix_codes(
 }
 
 fn code_of(
-    cells: &std::collections::BTreeMap<(String, String), (String, serde_json::Value, serde_json::Value)>,
+    cells: &std::collections::BTreeMap<
+        (String, String),
+        (String, serde_json::Value, serde_json::Value),
+    >,
     p: &str,
     c: &str,
 ) -> String {
@@ -128,7 +128,11 @@ fn matrix_tells_one_bridge_one_node_and_two_nodes_apart() {
     for oracle in ["linux", "hardware"] {
         let cells = matrix_codes(&file, oracle);
         assert_eq!(code_of(&cells, "gpu0", "nvme0"), "PHB", "one host bridge");
-        assert_eq!(code_of(&cells, "gpu0", "gpu1"), "NODE", "two bridges, node 0");
+        assert_eq!(
+            code_of(&cells, "gpu0", "gpu1"),
+            "NODE",
+            "two bridges, node 0"
+        );
         assert_eq!(code_of(&cells, "gpu1", "nvme0"), "NODE");
         assert_eq!(code_of(&cells, "gpu0", "gpu2"), "SYS", "nodes 0 and 1");
         assert_eq!(code_of(&cells, "gpu2", "nvme0"), "SYS");
@@ -167,7 +171,9 @@ fn a_refused_access_between_sockets_stays_no() {
 /// what counts.
 #[test]
 fn unknown_and_overridden_nodes() {
-    let none = two_socket().replace("numa_node = 0\n", "").replace("numa_node = 1\n", "");
+    let none = two_socket()
+        .replace("numa_node = 0\n", "")
+        .replace("numa_node = 1\n", "");
     assert!(!none.contains("numa_node"));
     let file = machine_file("none", &none);
     let cells = matrix_codes(&file, "linux");
@@ -184,14 +190,30 @@ fn unknown_and_overridden_nodes() {
     );
     assert!(out.contains("  gpu0   0000:01:00.0  numa=none\n"), "{out}");
 
-    let text = edit_once(&two_socket(), "name = \"gpu2\"\n", "name = \"gpu2\"\nnuma_node = -1\n");
-    let text = edit_once(&text, "name = \"nvme0\"\n", "name = \"nvme0\"\nnuma_node = 1\n");
+    let text = edit_once(
+        &two_socket(),
+        "name = \"gpu2\"\n",
+        "name = \"gpu2\"\nnuma_node = -1\n",
+    );
+    let text = edit_once(
+        &text,
+        "name = \"nvme0\"\n",
+        "name = \"nvme0\"\nnuma_node = 1\n",
+    );
     let file = machine_file("override", &text);
     let cells = matrix_codes(&file, "linux");
     assert_eq!(code_of(&cells, "gpu0", "gpu2"), "XHB");
     assert_eq!(code_of(&cells, "gpu0", "gpu1"), "NODE");
-    assert_eq!(code_of(&cells, "gpu0", "nvme0"), "PHB", "one bridge, whatever the nodes");
-    assert_eq!(code_of(&cells, "gpu1", "nvme0"), "SYS", "nvme0's own node 1");
+    assert_eq!(
+        code_of(&cells, "gpu0", "nvme0"),
+        "PHB",
+        "one bridge, whatever the nodes"
+    );
+    assert_eq!(
+        code_of(&cells, "gpu1", "nvme0"),
+        "SYS",
+        "nvme0's own node 1"
+    );
     let (_, out, _) = run_cli(&["matrix", "--machine", &file]);
     assert!(!out.contains("NUMA nodes unknown"), "{out}");
 }
@@ -212,7 +234,15 @@ fn gen_spreads_bridges_over_nodes_and_refuses_bad_counts() {
 
     // 3 root buses of the flat shape on 2 nodes: buses 0 and 2 on node 0.
     let (code, text, err) = run_cli(&[
-        "gen", "--functions", "600", "--shape", "flat", "--providers", "3", "--numa-nodes", "2",
+        "gen",
+        "--functions",
+        "600",
+        "--shape",
+        "flat",
+        "--providers",
+        "3",
+        "--numa-nodes",
+        "2",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(text.starts_with(
@@ -223,9 +253,20 @@ fn gen_spreads_bridges_over_nodes_and_refuses_bad_counts() {
     let count = |code: &str| cells.values().filter(|c| c.0 == code).count();
     // Providers nic0 (bus 0, node 0), nic200 (bus 0), nic400 (bus 1, node 1):
     // each sees its own bus as PHB, bus 2 as NODE or SYS.
-    assert!(count("PHB") > 0 && count("NODE") > 0 && count("SYS") > 0, "{cells:?}");
+    assert!(
+        count("PHB") > 0 && count("NODE") > 0 && count("SYS") > 0,
+        "{cells:?}"
+    );
     assert_eq!(count("XHB"), 0);
-    let (code, one, _) = run_cli(&["gen", "--functions", "600", "--shape", "flat", "--providers", "3"]);
+    let (code, one, _) = run_cli(&[
+        "gen",
+        "--functions",
+        "600",
+        "--shape",
+        "flat",
+        "--providers",
+        "3",
+    ]);
     assert_eq!(code, 0);
     assert!(!one.contains("numa_node"), "one node is left unsaid");
 }
