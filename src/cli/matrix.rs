@@ -2,7 +2,14 @@
 //! `nvidia-smi topo -m`: rows are the providers (registered p2pmem, or the
 //! candidates for `--sysfs`, [`crate::providers`]), columns the clients
 //! (every endpoint), each cell a short code (legend below the grid), split
-//! `R:…/W:…` when reads and writes differ. `--provider`, `--client` and
+//! `R:…/W:…` when reads and writes differ. A route through the host bridge
+//! is told apart by where it goes, as `nvidia-smi topo -m` does: inside one
+//! host bridge (`PHB`), between two host bridges of one NUMA node (`NODE`),
+//! between host bridges on two nodes, across the inter-socket link (`SYS`),
+//! or between host bridges when a node is unknown (`XHB`); the nodes
+//! compared are the functions' own (`dev_to_node`, what sysfs `numa_node`
+//! shows), listed with each device under the grid.
+//! `--provider`, `--client` and
 //! `--refused` narrow it; `--json` gives the cells as a list with both
 //! verdicts and the decisive reason; `--oracle` picks the P2P oracle.
 //!
@@ -15,7 +22,7 @@ use super::Failure;
 use crate::providers::ProviderSet;
 use dma_api::arch_port::ArchDma;
 use dma_api::p2p::{AccessRoute, Judgement, MapType, Oracle, Reason};
-use dma_api::topology::{DeviceId, PortType, Topology};
+use dma_api::topology::{DeviceId, NumaNode, PortType, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::fmt;
@@ -73,8 +80,14 @@ enum Code {
     Pix,
     /// Bus address through several switches.
     Pxb,
-    /// Through the host bridge.
+    /// Through the host bridge, inside one host bridge.
     Phb,
+    /// Through two host bridges of one NUMA node.
+    Node,
+    /// Through two host bridges on different NUMA nodes.
+    Sys,
+    /// Through two host bridges, a NUMA node unknown.
+    Xhb,
     /// Refused by the oracle.
     No,
     /// Vetoed by the arch.
@@ -87,6 +100,9 @@ impl Code {
             Code::Pix => "PIX",
             Code::Pxb => "PXB",
             Code::Phb => "PHB",
+            Code::Node => "NODE",
+            Code::Sys => "SYS",
+            Code::Xhb => "XHB",
             Code::No => "NO",
             Code::Arch => "ARCH",
         }
@@ -94,19 +110,64 @@ impl Code {
 }
 
 /// The legend printed under the grid.
-const LEGEND: [(&str, &str); 8] = [
+const LEGEND: [(&str, &str); 11] = [
     ("X", "the provider itself"),
     (
         "PIX",
         "bus address through at most one PCIe switch (or inside one device)",
     ),
     ("PXB", "bus address through several PCIe switches"),
-    ("PHB", "through the host bridge (root complex)"),
+    ("PHB", "through one host bridge (root complex)"),
+    ("NODE", "through two host bridges of one NUMA node"),
+    (
+        "SYS",
+        "through host bridges on two NUMA nodes (the inter-socket link)",
+    ),
+    ("XHB", "through two host bridges, a NUMA node unknown"),
     ("NO", "refused by the oracle"),
     ("ARCH", "the arch vetoes the route"),
     ("ERR", "the oracle could not judge the pair"),
     ("R:a/W:b", "reads get a, writes get b"),
 ];
+
+/// Where a route through the host bridge goes: the provider's and the
+/// client's host bridges and NUMA nodes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Span {
+    /// One host bridge.
+    OneBridge,
+    /// Two host bridges, both functions on one node.
+    SameNode,
+    /// Two host bridges, the functions on two nodes.
+    TwoNodes,
+    /// Two host bridges, a function without a node.
+    NodeUnknown,
+}
+
+impl Span {
+    fn of(t: &Topology, p: DeviceId, c: DeviceId) -> Self {
+        let (Some(pd), Some(cd)) = (t.device(p), t.device(c)) else {
+            return Self::OneBridge;
+        };
+        if pd.host_bridge == cd.host_bridge {
+            return Self::OneBridge;
+        }
+        match (pd.numa_node, cd.numa_node) {
+            (Some(a), Some(b)) if a == b => Self::SameNode,
+            (Some(_), Some(_)) => Self::TwoNodes,
+            _ => Self::NodeUnknown,
+        }
+    }
+
+    const fn code(self) -> Code {
+        match self {
+            Self::OneBridge => Code::Phb,
+            Self::SameNode => Code::Node,
+            Self::TwoNodes => Code::Sys,
+            Self::NodeUnknown => Code::Xhb,
+        }
+    }
+}
 
 /// One access of one cell.
 struct AccessCell {
@@ -207,7 +268,9 @@ impl Cell {
             Code::Pix => 0,
             Code::Pxb => 1,
             Code::Phb => 2,
-            Code::No | Code::Arch => 3,
+            Code::Node | Code::Xhb => 3,
+            Code::Sys => 4,
+            Code::No | Code::Arch => 5,
         };
         if rank(&self.read) > rank(&self.write) {
             self.read.decisive()
@@ -236,6 +299,11 @@ fn label(t: &Topology, id: DeviceId) -> String {
             None => d.bdf.to_string(),
         },
     )
+}
+
+/// A device's NUMA node (`dev_to_node`), `None` for `NUMA_NO_NODE`.
+fn node(t: &Topology, id: DeviceId) -> Option<NumaNode> {
+    t.device(id).and_then(|d| d.numa_node)
 }
 
 fn bdf(t: &Topology, id: DeviceId) -> String {
@@ -278,6 +346,7 @@ fn access_cell(
     j: &Judgement,
     route: &AccessRoute,
     sw: usize,
+    span: Span,
 ) -> AccessCell {
     let mut r = j.route.clone();
     r.verdict.map_type = route.map_type;
@@ -290,7 +359,7 @@ fn access_cell(
         match route.map_type {
             MapType::BusAddr if sw <= 1 => Code::Pix,
             MapType::BusAddr => Code::Pxb,
-            MapType::ThruHostBridge => Code::Phb,
+            MapType::ThruHostBridge => span.code(),
             MapType::NotSupported => Code::No,
         }
     };
@@ -309,11 +378,12 @@ fn judge(m: &Machine, a: &dyn ArchDma, oracle: Oracle, p: DeviceId, c: DeviceId)
     match oracle.judge(t, p, c) {
         Ok(j) => {
             let sw = switches(t, p, c);
+            let span = Span::of(t, p, c);
             Slot::Judged(Box::new(Cell {
                 provider: p,
                 client: c,
-                read: access_cell(m, a, &j, &j.read, sw),
-                write: access_cell(m, a, &j, &j.write, sw),
+                read: access_cell(m, a, &j, &j.read, sw, span),
+                write: access_cell(m, a, &j, &j.write, sw, span),
             }))
         }
         Err(e) => Slot::Error(e.to_string()),
@@ -396,6 +466,8 @@ pub(crate) fn run(
                         "provider_name": t.device(cell.provider).and_then(|d| d.name.clone()),
                         "client": bdf(t, cell.client),
                         "client_name": t.device(cell.client).and_then(|d| d.name.clone()),
+                        "provider_numa": node(t, cell.provider).map(NumaNode::get),
+                        "client_numa": node(t, cell.client).map(NumaNode::get),
                         "code": cell.text(),
                         "read": cell.read.json(),
                         "write": cell.write.json(),
@@ -487,18 +559,30 @@ pub(crate) fn run(
     if f.refused {
         writeln!(out, "  {:<7} not refused", ".")?;
     }
-    writeln!(out, "\nDevices:")?;
     let mut listed: Vec<DeviceId> = rows.iter().map(|&r| providers.devices[r]).collect();
     listed.extend(cols.iter().map(|&c| clients[c]));
     listed.sort_by_key(|id| bdf(t, *id));
     listed.dedup();
+    if listed.iter().all(|&id| node(t, id).is_none()) {
+        writeln!(
+            out,
+            "  (NUMA nodes unknown: no device here has one, so routes between host bridges are XHB)"
+        )?;
+    }
+    writeln!(out, "\nDevices:")?;
     let lw = listed
         .iter()
         .map(|&id| label(t, id).len())
         .max()
         .unwrap_or(0);
     for id in listed {
-        writeln!(out, "  {:<lw$}  {}", label(t, id), bdf(t, id))?;
+        writeln!(
+            out,
+            "  {:<lw$}  {}  numa={}",
+            label(t, id),
+            bdf(t, id),
+            super::render::numa(node(t, id))
+        )?;
     }
     for (r, row) in grid.iter().enumerate() {
         for (c, slot) in row.iter().enumerate() {

@@ -300,6 +300,10 @@ pub enum Command {
         /// (default: a quarter of the endpoint functions).
         #[arg(long, value_name = "K")]
         providers: Option<usize>,
+        /// NUMA nodes the host bridges are spread over, round-robin (1 to
+        /// 1024; 1 writes no node).
+        #[arg(long, value_name = "K", default_value_t = 1)]
+        numa_nodes: usize,
     },
     /// Re-run a saved fuzz input (raw bytes, as a fuzz target gets them)
     /// step by step: each step, the decision chain of each mapping, the
@@ -468,7 +472,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             functions,
             shape,
             providers,
-        } => gen::run(functions, shape, providers, json, out),
+            numa_nodes,
+        } => gen::run(functions, shape, providers, numa_nodes, json, out),
         Command::Scenarios { iommu, src } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             scenarios::run(&l.machine, iommu, json, out)

@@ -22,7 +22,8 @@ fn embedded_names_show_in_report_topo_and_p2p() {
     let (_, out, _) = run_cli(&["p2p", "nvme0", "nvme1"]);
     assert!(
         out.starts_with(
-            "provider 0000:03:00.0 (nvme0): 144d:a824 Samsung Electronics Co Ltd NVMe SSD Controller PM173X\n\
+            "oracle: linux\n\
+             provider 0000:03:00.0 (nvme0): 144d:a824 Samsung Electronics Co Ltd NVMe SSD Controller PM173X\n\
              client 0000:04:00.0 (nvme1): 144d:a824 Samsung"
         ),
         "{out}"

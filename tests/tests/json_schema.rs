@@ -285,4 +285,26 @@ fn json_outputs_follow_the_schema() {
             "0000:02:03.0;0000:09:00.0",
         ],
     );
+    // The hardware oracle's per-access verdicts of a peer mapping.
+    let v = validate(
+        "map",
+        &[
+            "map",
+            "rdma0",
+            "--phys",
+            "0x50_0000_0000",
+            "--len",
+            "4K",
+            "--dir",
+            "bidirectional",
+            "--oracle",
+            "hardware",
+            "--json",
+        ],
+    );
+    assert_eq!(v["hardware_route"].as_array().map(Vec::len), Some(2));
+    for oracle in ["linux", "hardware"] {
+        let v = validate("report", &["report", "--oracle", oracle, "--json"]);
+        assert_eq!(v["oracle"], oracle);
+    }
 }

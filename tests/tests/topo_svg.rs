@@ -83,10 +83,10 @@ fn hostile_names_are_escaped() {
     assert_eq!(code, 0, "{err}");
     check(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert!(
-        out.contains("nv&lt;me&gt;&amp;&quot;0&apos;\\u{1b}"),
+        out.contains("nv&lt;me&gt;&amp;&quot;0&apos;\\u{001b}"),
         "{out}"
     );
     assert!(out.contains("&lt;/svg&gt;&lt;x&gt;"));
     assert!(out.contains("Evil &lt;Corp&gt; &amp; &quot;Sons&quot;"));
-    assert!(out.contains("]]&gt; &apos;\\u{7}&apos;"));
+    assert!(out.contains("]]&gt; &apos;\\u{0007}&apos;"));
 }
