@@ -9,7 +9,9 @@
 # inputs were run (libFuzzer -runs; no time limit). Targets default to the
 # five address-translation ones. Set SANITIZER=address for an ASan build
 # (default none: the workspace has no unsafe code, and ASan costs ~2x);
-# NICE (default 10) is the nice level. Logs go to fuzz/campaign-logs/.
+# NICE (default 10) is the nice level; FUZZ_FLAGS adds cargo-fuzz build
+# flags (e.g. --no-trace-compares: faster, coarser feedback; a different
+# flag set rebuilds everything). Logs go to fuzz/campaign-logs/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,7 +31,7 @@ san="${SANITIZER:-none}"
 export RUSTC_BOOTSTRAP=1
 
 mkdir -p campaign-logs
-for t in "${targets[@]}"; do nice -n "${NICE:-10}" cargo fuzz build -s "$san" "$t"; done
+for t in "${targets[@]}"; do nice -n "${NICE:-10}" cargo fuzz build -s "$san" ${FUZZ_FLAGS:-} "$t"; done
 
 rows=()
 for t in "${targets[@]}"; do
@@ -38,7 +40,7 @@ for t in "${targets[@]}"; do
   log="campaign-logs/$t.log"
   start=$(date +%s)
   status=ok
-  nice -n "${NICE:-10}" cargo fuzz run -s "$san" "$t" "corpus/$t" -- "${limit[@]}" -print_final_stats=1 \
+  nice -n "${NICE:-10}" cargo fuzz run -s "$san" ${FUZZ_FLAGS:-} "$t" "corpus/$t" -- "${limit[@]}" -print_final_stats=1 \
     >"$log" 2>&1 || status="FAILED (see $log)"
   secs=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
@@ -50,7 +52,7 @@ for t in "${targets[@]}"; do
   rows+=("| \`$t\` | ${execs:-?} | ${secs} s | ${rate}/s | ${corp:-?} | ${cov:-?} | ${to1m} | ${status} |")
 done
 
-echo "sanitizer: $san; each target: $what; $(nproc) cores; $(date -u +%Y-%m-%d)"
+echo "sanitizer: $san; flags: ${FUZZ_FLAGS:-none}; each target: $what; $(nproc) cores; $(date -u +%Y-%m-%d)"
 echo "| target | executions | time | rate | corpus | coverage (\`cov\`) | time to 1 M | result |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

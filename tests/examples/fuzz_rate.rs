@@ -32,9 +32,7 @@ fn main() {
                 .map(|e| e.expect("dir entry").path())
                 .collect();
             v.sort();
-            v.iter()
-                .map(|p| std::fs::read(p).expect("input"))
-                .collect()
+            v.iter().map(|p| std::fs::read(p).expect("input")).collect()
         }
         None => Vec::new(),
     };

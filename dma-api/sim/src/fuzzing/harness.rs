@@ -326,7 +326,9 @@ thread_local! {
 }
 
 fn loaded(spec: &MachineSpec) -> Result<crate::machine::Machine, crate::machine::MachineError> {
-    if let Some(m) = LOADED.with_borrow(|c| c.iter().find(|(s, _)| s == spec).map(|(_, m)| m.clone())) {
+    if let Some(m) =
+        LOADED.with_borrow(|c| c.iter().find(|(s, _)| s == spec).map(|(_, m)| m.clone()))
+    {
         return Ok(m);
     }
     let m = spec.machine()?;

@@ -203,100 +203,98 @@ fn bytes(run: &mut Run<'_>, scope: Scope) -> Result<(), String> {
 /// Live mapping `i` moves its bytes both ways its direction allows, and a
 /// read-only IOMMU mapping refuses device writes.
 fn live_bytes(run: &mut Run<'_>, i: usize) -> Result<(), String> {
-    {
-        let bdf = run.lives[i].dev;
-        let spans = live_spans(run, i);
-        let translating = run
-            .group_of(bdf)
-            .is_some_and(|g| run.translating.contains(&g));
-        // Device to memory.
-        if spans.iter().any(|(_, d)| d.device_writes()) {
-            run.epoch += 1;
-            let epoch = run.epoch;
-            let mut wrote = Vec::new();
-            for (s, d) in spans.iter().filter(|(_, d)| d.device_writes()) {
-                for (dma, land, n) in windows(s) {
-                    let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
-                    match run.a.fabric.dma_write(bdf, DmaAddr::new(dma), &data) {
+    let bdf = run.lives[i].dev;
+    let spans = live_spans(run, i);
+    let translating = run
+        .group_of(bdf)
+        .is_some_and(|g| run.translating.contains(&g));
+    // Device to memory.
+    if spans.iter().any(|(_, d)| d.device_writes()) {
+        run.epoch += 1;
+        let epoch = run.epoch;
+        let mut wrote = Vec::new();
+        for (s, d) in spans.iter().filter(|(_, d)| d.device_writes()) {
+            for (dma, land, n) in windows(s) {
+                let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
+                match run.a.fabric.dma_write(bdf, DmaAddr::new(dma), &data) {
                         Ok(()) => {}
                         Err(f) if oracle_blind(&f) => continue,
                         Err(f) => return Err(format!(
                             "{bdf} writing its live {d:?} mapping at DMA {dma:#x} (landing at {land:#x}) faulted: {f}"
                         )),
                     }
-                    wrote.push((dma, land, data));
-                    run.stats.windows += 1;
-                }
+                wrote.push((dma, land, data));
+                run.stats.windows += 1;
             }
-            sync_live(run, i, true)?;
-            for (dma, land, data) in wrote {
-                let mut got = vec![0u8; data.len()];
-                run.a
-                    .fabric
-                    .cpu_read(PhysAddr::new(land), &mut got)
-                    .map_err(|e| format!("CPU read at {land:#x} failed: {e}"))?;
-                if got != data {
-                    return Err(format!(
+        }
+        sync_live(run, i, true)?;
+        for (dma, land, data) in wrote {
+            let mut got = vec![0u8; data.len()];
+            run.a
+                .fabric
+                .cpu_read(PhysAddr::new(land), &mut got)
+                .map_err(|e| format!("CPU read at {land:#x} failed: {e}"))?;
+            if got != data {
+                return Err(format!(
                         "{bdf} wrote {} bytes at DMA {dma:#x}; they must land at {land:#x} but the CPU reads {got:02x?} there, not {data:02x?}",
                         data.len()
                     ));
-                }
             }
         }
-        // Memory to device.
-        if spans.iter().any(|(_, d)| d.device_reads()) {
-            run.epoch += 1;
-            let epoch = run.epoch;
-            let mut wrote = Vec::new();
-            for (s, _) in spans.iter().filter(|(_, d)| d.device_reads()) {
-                for (dma, land, n) in windows(s) {
-                    let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
-                    run.a
-                        .fabric
-                        .cpu_write(PhysAddr::new(land), &data)
-                        .map_err(|e| format!("CPU write at {land:#x} failed: {e}"))?;
-                    wrote.push((dma, land, data));
-                }
+    }
+    // Memory to device.
+    if spans.iter().any(|(_, d)| d.device_reads()) {
+        run.epoch += 1;
+        let epoch = run.epoch;
+        let mut wrote = Vec::new();
+        for (s, _) in spans.iter().filter(|(_, d)| d.device_reads()) {
+            for (dma, land, n) in windows(s) {
+                let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
+                run.a
+                    .fabric
+                    .cpu_write(PhysAddr::new(land), &data)
+                    .map_err(|e| format!("CPU write at {land:#x} failed: {e}"))?;
+                wrote.push((dma, land, data));
             }
-            sync_live(run, i, false)?;
-            for (dma, land, data) in wrote {
-                let mut got = vec![0u8; data.len()];
-                match run.a.fabric.dma_read(bdf, DmaAddr::new(dma), &mut got) {
+        }
+        sync_live(run, i, false)?;
+        for (dma, land, data) in wrote {
+            let mut got = vec![0u8; data.len()];
+            match run.a.fabric.dma_read(bdf, DmaAddr::new(dma), &mut got) {
                     Ok(()) => {}
                     Err(f) if oracle_blind(&f) => continue,
                     Err(f) => return Err(format!(
                         "{bdf} reading its live mapping at DMA {dma:#x} (memory at {land:#x}) faulted: {f}"
                     )),
                 }
-                run.stats.windows += 1;
-                if got != data {
-                    return Err(format!(
+            run.stats.windows += 1;
+            if got != data {
+                return Err(format!(
                         "{bdf} read DMA {dma:#x}, which must carry the bytes at {land:#x} ({data:02x?}), and got {got:02x?}"
                     ));
-                }
             }
         }
-        // A read-only IOMMU mapping refuses device writes.
-        if translating {
-            for (s, d) in &spans {
-                if *d != Direction::ToDevice {
-                    continue;
-                }
-                let routed = run.a.fabric.route_of(bdf, DmaAddr::new(s.dma), false);
-                if routed.ok().as_deref().and_then(iommu_target).is_none() {
-                    continue;
-                }
-                if run
-                    .a
-                    .fabric
-                    .route_of(bdf, DmaAddr::new(s.dma), true)
-                    .is_ok()
-                {
-                    return Err(format!(
-                        "{bdf} may write its to-device (read-only) mapping at DMA {:#x}",
-                        s.dma
-                    ));
-                }
+    }
+    // A read-only IOMMU mapping refuses device writes.
+    if translating {
+        for (s, d) in &spans {
+            if *d != Direction::ToDevice {
+                continue;
+            }
+            let routed = run.a.fabric.route_of(bdf, DmaAddr::new(s.dma), false);
+            if routed.ok().as_deref().and_then(iommu_target).is_none() {
+                continue;
+            }
+            if run
+                .a
+                .fabric
+                .route_of(bdf, DmaAddr::new(s.dma), true)
+                .is_ok()
+            {
+                return Err(format!(
+                    "{bdf} may write its to-device (read-only) mapping at DMA {:#x}",
+                    s.dma
+                ));
             }
         }
     }
