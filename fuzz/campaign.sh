@@ -48,7 +48,9 @@ for t in "${targets[@]}"; do
   cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
   corp=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || true)
   rate=$(( ${execs:-0} / (secs > 0 ? secs : 1) ))
-  if [ "${rate}" -gt 0 ]; then to1m="$(( 1000000 / rate / 60 )) min"; else to1m="-"; fi
+  if [ "${execs:-0}" -ge 1000000 ]; then to1m="reached"
+  elif [ "${rate}" -gt 0 ]; then to1m="~$(( 1000000 / rate / 60 )) min"
+  else to1m="-"; fi
   rows+=("| \`$t\` | ${execs:-?} | ${secs} s | ${rate}/s | ${corp:-?} | ${cov:-?} | ${to1m} | ${status} |")
 done
 
