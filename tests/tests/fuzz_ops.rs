@@ -29,17 +29,50 @@ fn inputs(seed: u64, n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Cases of the full length (up to 64 steps) on every `cargo test`
+/// (`UNIDMA_FUZZ_CASES` for more).
+const FULL_CASES: usize = 240;
+/// Short cases: a random machine, assembled and checked at its start and
+/// end, with its first few steps (most of a case's cost is its steps).
+const SHORT_CASES: usize = 2400;
+/// Steps a short case keeps.
+const SHORT_STEPS: usize = 4;
+
 #[test]
 fn random_sequences_keep_every_invariant() {
     let n: usize = std::env::var("UNIDMA_FUZZ_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(80);
+        .unwrap_or(FULL_CASES);
+    let total = run_all(0xd1a_5eed, n, None);
+    assert!(total.mapped > n, "too few mappings succeeded: {total:?}");
+    assert!(total.windows > 0 && total.probes > 0);
+}
+
+#[test]
+fn many_short_sequences_keep_every_invariant() {
+    let total = run_all(0x5407_5eed, SHORT_CASES, Some(SHORT_STEPS));
+    assert!(
+        total.mapped > SHORT_CASES / 2,
+        "too few mappings succeeded: {total:?}"
+    );
+    assert!(total.windows > 0 && total.probes > 0);
+}
+
+/// Runs `n` seeded cases (their steps cut to `steps`), summing the stats;
+/// a failing case panics with its replay form and the path of its saved
+/// input.
+fn run_all(seed: u64, n: usize, steps: Option<usize>) -> dma_sim::fuzzing::RunStats {
     let mut total = dma_sim::fuzzing::RunStats::default();
-    for (i, data) in inputs(0xd1a_5eed, n).iter().enumerate() {
-        let Ok(case) = FuzzCase::from_bytes(data) else {
+    let mut cases = 0;
+    for (i, data) in inputs(seed, n).iter().enumerate() {
+        let Ok(mut case) = FuzzCase::from_bytes(data) else {
             continue;
         };
+        if let Some(k) = steps {
+            case.ops.truncate(k);
+        }
+        cases += 1;
         match run_case(&case, &StandardBackends) {
             Ok(s) => {
                 total.steps += s.steps;
@@ -49,15 +82,18 @@ fn random_sequences_keep_every_invariant() {
                 total.probes += s.probes;
             }
             Err(v) => {
-                let out = std::env::temp_dir().join(format!("unidma-fuzz-case-{i}.bin"));
+                let out = std::env::temp_dir().join(format!("unidma-fuzz-case-{seed:x}-{i}.bin"));
                 let _ = std::fs::write(&out, data);
-                panic!("case #{i} (input saved to {}): {v}", out.display())
+                let cut = match steps {
+                    Some(k) => format!(", its first {k} steps"),
+                    None => String::new(),
+                };
+                panic!("case #{i} (input saved to {}{cut}): {v}", out.display())
             }
         }
     }
-    eprintln!("{total:?}");
-    assert!(total.mapped > n, "too few mappings succeeded: {total:?}");
-    assert!(total.windows > 0 && total.probes > 0);
+    eprintln!("{cases} cases: {total:?}");
+    total
 }
 
 /// Replays one input file (a libFuzzer crash artifact, a seed, or what a

@@ -95,3 +95,24 @@ fn peer_mmio_beyond_the_clients_dma_ranges_is_refused_typed() {
         Ok(0x40_0000_0000)
     );
 }
+
+/// The same RAM mapped twice by one device without an IOMMU (one from the
+/// device, one both ways) has one DMA address; a sync of the second must be
+/// checked against the second (Linux dma-debug's best fit by size and
+/// direction), not reported as a direction mismatch against the first. The
+/// input the `dma_ops` target found (a 47-step case, dma-debug on), kept as
+/// `fuzz/seeds/dma_ops/regress-sync-best-fit`.
+#[test]
+fn a_sync_of_memory_mapped_twice_is_checked_against_the_best_fitting_mapping() {
+    use dma_sim::fuzzing::{run_case, FuzzCase, StandardBackends};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/dma_ops/regress-sync-best-fit"
+    );
+    let data = std::fs::read(path).expect("the checked-in input");
+    let case = FuzzCase::from_bytes(&data).expect("decodes");
+    assert!(case.debug, "the case runs with dma-debug");
+    if let Err(v) = run_case(&case, &StandardBackends) {
+        panic!("{v}");
+    }
+}

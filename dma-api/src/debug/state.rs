@@ -330,12 +330,17 @@ impl State {
     }
 
     /// The mapping holding `[dma, dma + len)`, or failing that the one
-    /// holding `dma` (returned with `false`).
-    fn find_containing(&self, dma: DmaAddr, len: u64) -> Option<(&Entry, bool)> {
+    /// holding `dma` (returned with `false`). Several mappings may hold it
+    /// (the same memory mapped twice without an IOMMU has one DMA address):
+    /// like Linux `__hash_bucket_find` with `containing_match`, the best fit
+    /// wins, scored by equal size and equal direction (a perfect fit at
+    /// once, else the first of the best score).
+    fn find_containing(&self, dma: DmaAddr, len: u64, dir: Direction) -> Option<(&Entry, bool)> {
         let start = dma.raw();
         let end = start.checked_add(len);
         let lo = start.saturating_sub(self.max_len);
         let mut partial = None;
+        let mut best: Option<(&Entry, u8)> = None;
         for (_, v) in self.active.range(lo..=start).rev() {
             for e in v {
                 let e_end = e.dma.raw().saturating_add(e.len);
@@ -343,19 +348,26 @@ impl State {
                     continue;
                 }
                 if matches!(end, Some(x) if x <= e_end) {
-                    return Some((e, true));
+                    let score = u8::from(e.len == len) + u8::from(e.dir == dir);
+                    if score == 2 {
+                        return Some((e, true));
+                    }
+                    if best.is_none_or(|(_, b)| score > b) {
+                        best = Some((e, score));
+                    }
+                    continue;
                 }
                 if partial.is_none() {
                     partial = Some(e);
                 }
             }
         }
-        partial.map(|e| (e, false))
+        best.map(|(e, _)| (e, true)).or(partial.map(|e| (e, false)))
     }
 
     /// Linux `check_sync`.
     pub fn check_sync(&mut self, op: SyncCall, dma: DmaAddr, len: u64, dir: Direction) {
-        let (mapping, mapped) = match self.find_containing(dma, len) {
+        let (mapping, mapped) = match self.find_containing(dma, len, dir) {
             None => {
                 self.reports
                     .push(DebugReport::SyncNotMapped { op, dma, len });

@@ -9,6 +9,7 @@
 //! invariants compare that record with what the fabric does.
 
 use super::invariants;
+use super::machine_gen::MachineSpec;
 use super::ops::{FuzzCase, MemPick, MemRef, Op, PolicyPick};
 use crate::assembly::{Assembly, AssemblyOptions, Endpoint, IommuMode, LayoutSizes};
 use core::fmt;
@@ -154,6 +155,9 @@ pub(crate) struct Live {
     pub spans: Vec<Span>,
     /// Owners of the memory it maps (a replug of an owner waits for it).
     pub owners: BTreeSet<Bdf>,
+    /// The step that created it or last linked into it (checked in full
+    /// after that step; older mappings are sampled, see `invariants`).
+    pub born: usize,
 }
 
 impl Live {
@@ -232,6 +236,9 @@ pub(crate) struct Run<'f> {
     pub start: Option<invariants::Snapshot>,
     /// An ACS control register was written.
     acs_changed: bool,
+    /// Does (device, DMA address, write) route through the IOMMU? Cleared
+    /// when a re-add or an ACS write may change routes.
+    pub via_iommu: std::collections::HashMap<(Bdf, u64, bool), bool>,
     /// Records to re-add endpoints with.
     records: BTreeMap<Bdf, DeviceRecord>,
     /// Every owner of memory (providers for policies), in BDF order.
@@ -248,9 +255,7 @@ pub fn run_case(case: &FuzzCase, factory: &dyn BackendFactory) -> Result<RunStat
         message,
         case: Box::new(case.clone()),
     };
-    let machine = case
-        .machine
-        .machine()
+    let machine = loaded(&case.machine)
         .map_err(|e| fail(None, format!("generated machine does not load: {e}")))?;
     let opts = AssemblyOptions {
         iommu: case.mode,
@@ -298,11 +303,42 @@ pub fn run_case(case: &FuzzCase, factory: &dyn BackendFactory) -> Result<RunStat
             eprintln!("step {i}: {op:?} -> {outcome}");
         }
         run.stats.steps += 1;
-        invariants::after_step(&mut run, op).map_err(|m| fail(Some(i), m))?;
+        invariants::after_step(&mut run, op, i).map_err(|m| fail(Some(i), m))?;
     }
+    // Every live mapping and every edge from every device, once, before
+    // the teardown (the steps sampled the older state).
+    let last = case.ops.len().checked_sub(1);
+    invariants::full(&mut run).map_err(|m| fail(last, m))?;
     run.teardown().map_err(|m| fail(None, m))?;
     invariants::at_end(&mut run).map_err(|m| fail(None, m))?;
     Ok(run.stats)
+}
+
+/// Machines loaded lately, by spec: a fuzzer mostly mutates the operations
+/// and keeps the machine, and rendering plus loading the machine file is a
+/// tenth of a case. A hit is the machine the loader returned for the same
+/// file (a `Machine` is plain data; every case assembles its own copy).
+const LOADED_CACHE: usize = 8;
+
+thread_local! {
+    static LOADED: std::cell::RefCell<Vec<(MachineSpec, crate::machine::Machine)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn loaded(spec: &MachineSpec) -> Result<crate::machine::Machine, crate::machine::MachineError> {
+    if let Some(m) =
+        LOADED.with_borrow(|c| c.iter().find(|(s, _)| s == spec).map(|(_, m)| m.clone()))
+    {
+        return Ok(m);
+    }
+    let m = spec.machine()?;
+    LOADED.with_borrow_mut(|c| {
+        if c.len() == LOADED_CACHE {
+            c.remove(0);
+        }
+        c.push((spec.clone(), m.clone()));
+    });
+    Ok(m)
 }
 
 /// The fuzz-target entry: decodes `data` into a [`FuzzCase`] and panics
@@ -380,7 +416,10 @@ impl<'f> Run<'f> {
                 lazy_groups.insert(g);
             }
         }
-        let seed = case.ops.len() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        // A fixed seed: the random draws of step k do not depend on how
+        // many steps follow, so a prefix of the case runs its steps exactly
+        // as the whole case does (`unidma replay`).
+        let seed = 0x9e37_79b9_7f4a_7c15;
         let mut run = Self {
             devs: Vec::new(),
             lives: Vec::new(),
@@ -394,6 +433,7 @@ impl<'f> Run<'f> {
             translating,
             history: Vec::new(),
             acs_changed: false,
+            via_iommu: Default::default(),
             start: None,
             records,
             owners: owners.into_iter().collect(),
@@ -577,6 +617,7 @@ impl<'f> Run<'f> {
                                 land,
                             }],
                             owners: owner.into_iter().collect(),
+                            born: self.stats.steps,
                         });
                     }
                     Err(_) => self.stats.refused += 1,
@@ -623,6 +664,7 @@ impl<'f> Run<'f> {
                             handle: Handle::Table(Box::new(table)),
                             spans,
                             owners,
+                            born: self.stats.steps,
                         });
                     }
                     Err(_) => self.stats.refused += 1,
@@ -659,6 +701,7 @@ impl<'f> Run<'f> {
                         },
                         spans: Vec::new(),
                         owners: BTreeSet::new(),
+                        born: self.stats.steps,
                     }),
                     Ok(None) => {}
                     Err(_) => self.stats.refused += 1,
@@ -727,7 +770,9 @@ impl<'f> Run<'f> {
                             IovaLink::Bus(b) => (b.raw(), false),
                         };
                         self.stats.mapped += 1;
+                        let step = self.stats.steps;
                         let live = &mut self.lives[i];
+                        live.born = step;
                         live.owners.extend(owner);
                         if let Handle::Iova { links, .. } = &mut live.handle {
                             links.push(IovaPiece {
@@ -805,6 +850,7 @@ impl<'f> Run<'f> {
                                 land: phys.raw(),
                             }],
                             owners: BTreeSet::new(),
+                            born: self.stats.steps,
                         });
                     }
                     Err(_) => self.stats.refused += 1,
@@ -846,6 +892,7 @@ impl<'f> Run<'f> {
                 let ctrl = super::machine_gen::normalize_acs_ctrl(cap_bits, *ctrl);
                 let bits = dma_api::topology::Acs::from_bits_truncate(u16::from(ctrl)) & cap.cap;
                 self.acs_changed = true;
+                self.via_iommu.clear();
                 t.set_acs_ctrl(id, bits)
                     .map_err(|e| format!("set_acs_ctrl inside the capability failed: {e}"))?;
             }
@@ -882,6 +929,7 @@ impl<'f> Run<'f> {
                     .hot_remove(bdf)
                     .map_err(|e| format!("hot_remove of an idle endpoint {bdf} failed: {e}"))?;
                 self.policies.remove(&bdf);
+                self.via_iommu.clear();
                 match self.a.hot_add(rec) {
                     Ok(_) => {}
                     // After an ACS change the function's group may now span

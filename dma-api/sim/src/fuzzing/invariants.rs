@@ -145,103 +145,156 @@ fn oracle_blind(f: &crate::fabric::FabricFault) -> bool {
     )
 }
 
-/// Bytes: every live mapping moves its bytes both ways its direction
-/// allows.
-fn bytes(run: &mut Run<'_>) -> Result<(), String> {
-    for i in 0..run.lives.len() {
-        let bdf = run.lives[i].dev;
-        let spans = live_spans(run, i);
-        let translating = run
-            .group_of(bdf)
-            .is_some_and(|g| run.translating.contains(&g));
-        // Device to memory.
-        if spans.iter().any(|(_, d)| d.device_writes()) {
-            run.epoch += 1;
-            let epoch = run.epoch;
-            let mut wrote = Vec::new();
-            for (s, d) in spans.iter().filter(|(_, d)| d.device_writes()) {
-                for (dma, land, n) in windows(s) {
-                    let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
-                    match run.a.fabric.dma_write(bdf, DmaAddr::new(dma), &data) {
+/// Which checks a pass runs: after step `k`, the state that step made in
+/// full and a sample of the older state; at the end of the case,
+/// everything.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scope {
+    Step(usize),
+    All,
+}
+
+impl Scope {
+    /// Is live mapping `l` checked in full?
+    fn fresh(self, l: &super::harness::Live) -> bool {
+        match self {
+            Scope::Step(k) => l.born == k,
+            Scope::All => true,
+        }
+    }
+}
+
+/// Older live mappings whose bytes a step moves again (the ones the step
+/// made or linked into are always moved).
+const OLD_LIVES_PER_STEP: usize = 2;
+/// Older edges (of live and stale mappings) a step probes again.
+const OLD_EDGES_PER_STEP: usize = 16;
+/// Translating devices, besides those of the mappings a step made, that
+/// probe after the step.
+const OTHER_DEVS_PER_STEP: usize = 3;
+
+/// `n` indices below `len` drawn from the run's generator (deterministic
+/// from the input).
+fn sample(run: &mut Run<'_>, len: usize, n: usize) -> Vec<usize> {
+    if len == 0 {
+        return Vec::new();
+    }
+    (0..n.min(len))
+        .map(|_| (run.next_rand() % len as u64) as usize)
+        .collect()
+}
+
+/// Bytes: every live mapping in `scope` (and a sample of the older ones)
+/// moves its bytes both ways its direction allows.
+fn bytes(run: &mut Run<'_>, scope: Scope) -> Result<(), String> {
+    let (mut which, old): (Vec<usize>, Vec<usize>) =
+        (0..run.lives.len()).partition(|&i| scope.fresh(&run.lives[i]));
+    for k in sample(run, old.len(), OLD_LIVES_PER_STEP) {
+        which.push(old[k]);
+    }
+    which.sort_unstable();
+    which.dedup();
+    for i in which {
+        live_bytes(run, i)?;
+    }
+    Ok(())
+}
+
+/// Live mapping `i` moves its bytes both ways its direction allows, and a
+/// read-only IOMMU mapping refuses device writes.
+fn live_bytes(run: &mut Run<'_>, i: usize) -> Result<(), String> {
+    let bdf = run.lives[i].dev;
+    let spans = live_spans(run, i);
+    let translating = run
+        .group_of(bdf)
+        .is_some_and(|g| run.translating.contains(&g));
+    // Device to memory.
+    if spans.iter().any(|(_, d)| d.device_writes()) {
+        run.epoch += 1;
+        let epoch = run.epoch;
+        let mut wrote = Vec::new();
+        for (s, d) in spans.iter().filter(|(_, d)| d.device_writes()) {
+            for (dma, land, n) in windows(s) {
+                let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
+                match run.a.fabric.dma_write(bdf, DmaAddr::new(dma), &data) {
                         Ok(()) => {}
                         Err(f) if oracle_blind(&f) => continue,
                         Err(f) => return Err(format!(
                             "{bdf} writing its live {d:?} mapping at DMA {dma:#x} (landing at {land:#x}) faulted: {f}"
                         )),
                     }
-                    wrote.push((dma, land, data));
-                    run.stats.windows += 1;
-                }
+                wrote.push((dma, land, data));
+                run.stats.windows += 1;
             }
-            sync_live(run, i, true)?;
-            for (dma, land, data) in wrote {
-                let mut got = vec![0u8; data.len()];
-                run.a
-                    .fabric
-                    .cpu_read(PhysAddr::new(land), &mut got)
-                    .map_err(|e| format!("CPU read at {land:#x} failed: {e}"))?;
-                if got != data {
-                    return Err(format!(
+        }
+        sync_live(run, i, true)?;
+        for (dma, land, data) in wrote {
+            let mut got = vec![0u8; data.len()];
+            run.a
+                .fabric
+                .cpu_read(PhysAddr::new(land), &mut got)
+                .map_err(|e| format!("CPU read at {land:#x} failed: {e}"))?;
+            if got != data {
+                return Err(format!(
                         "{bdf} wrote {} bytes at DMA {dma:#x}; they must land at {land:#x} but the CPU reads {got:02x?} there, not {data:02x?}",
                         data.len()
                     ));
-                }
             }
         }
-        // Memory to device.
-        if spans.iter().any(|(_, d)| d.device_reads()) {
-            run.epoch += 1;
-            let epoch = run.epoch;
-            let mut wrote = Vec::new();
-            for (s, _) in spans.iter().filter(|(_, d)| d.device_reads()) {
-                for (dma, land, n) in windows(s) {
-                    let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
-                    run.a
-                        .fabric
-                        .cpu_write(PhysAddr::new(land), &data)
-                        .map_err(|e| format!("CPU write at {land:#x} failed: {e}"))?;
-                    wrote.push((dma, land, data));
-                }
+    }
+    // Memory to device.
+    if spans.iter().any(|(_, d)| d.device_reads()) {
+        run.epoch += 1;
+        let epoch = run.epoch;
+        let mut wrote = Vec::new();
+        for (s, _) in spans.iter().filter(|(_, d)| d.device_reads()) {
+            for (dma, land, n) in windows(s) {
+                let data: Vec<u8> = (0..n as u64).map(|k| pattern(land + k, epoch)).collect();
+                run.a
+                    .fabric
+                    .cpu_write(PhysAddr::new(land), &data)
+                    .map_err(|e| format!("CPU write at {land:#x} failed: {e}"))?;
+                wrote.push((dma, land, data));
             }
-            sync_live(run, i, false)?;
-            for (dma, land, data) in wrote {
-                let mut got = vec![0u8; data.len()];
-                match run.a.fabric.dma_read(bdf, DmaAddr::new(dma), &mut got) {
+        }
+        sync_live(run, i, false)?;
+        for (dma, land, data) in wrote {
+            let mut got = vec![0u8; data.len()];
+            match run.a.fabric.dma_read(bdf, DmaAddr::new(dma), &mut got) {
                     Ok(()) => {}
                     Err(f) if oracle_blind(&f) => continue,
                     Err(f) => return Err(format!(
                         "{bdf} reading its live mapping at DMA {dma:#x} (memory at {land:#x}) faulted: {f}"
                     )),
                 }
-                run.stats.windows += 1;
-                if got != data {
-                    return Err(format!(
+            run.stats.windows += 1;
+            if got != data {
+                return Err(format!(
                         "{bdf} read DMA {dma:#x}, which must carry the bytes at {land:#x} ({data:02x?}), and got {got:02x?}"
                     ));
-                }
             }
         }
-        // A read-only IOMMU mapping refuses device writes.
-        if translating {
-            for (s, d) in &spans {
-                if *d != Direction::ToDevice {
-                    continue;
-                }
-                let routed = run.a.fabric.route_of(bdf, DmaAddr::new(s.dma), false);
-                if routed.ok().as_deref().and_then(iommu_target).is_none() {
-                    continue;
-                }
-                if run
-                    .a
-                    .fabric
-                    .route_of(bdf, DmaAddr::new(s.dma), true)
-                    .is_ok()
-                {
-                    return Err(format!(
-                        "{bdf} may write its to-device (read-only) mapping at DMA {:#x}",
-                        s.dma
-                    ));
-                }
+    }
+    // A read-only IOMMU mapping refuses device writes.
+    if translating {
+        for (s, d) in &spans {
+            if *d != Direction::ToDevice {
+                continue;
+            }
+            let routed = run.a.fabric.route_of(bdf, DmaAddr::new(s.dma), false);
+            if routed.ok().as_deref().and_then(iommu_target).is_none() {
+                continue;
+            }
+            if run
+                .a
+                .fabric
+                .route_of(bdf, DmaAddr::new(s.dma), true)
+                .is_ok()
+            {
+                return Err(format!(
+                    "{bdf} may write its to-device (read-only) mapping at DMA {:#x}",
+                    s.dma
+                ));
             }
         }
     }
@@ -286,17 +339,26 @@ fn explained(run: &Run<'_>, group: GroupId, addr: u64, to: u64) -> bool {
         .any(|s| fits(s) && !reused(s))
 }
 
-/// Probes `addrs` from every device of a translating group (or of `only`).
-fn probe(run: &mut Run<'_>, addrs: &[u64], only: Option<GroupId>) -> Result<(), String> {
-    expire(run);
-    let devs: Vec<(Bdf, GroupId)> = run
-        .devs
+/// Every device of a translating group (or of `only`).
+fn translating_devs(run: &Run<'_>, only: Option<GroupId>) -> Vec<(Bdf, GroupId)> {
+    run.devs
         .iter()
         .filter(|d| run.translating.contains(&d.group))
         .filter(|d| only.is_none_or(|g| d.group == g))
         .map(|d| (d.bdf, d.group))
-        .collect();
-    for (bdf, g) in devs {
+        .collect()
+}
+
+/// Probes `addrs` from every device of a translating group (or of `only`).
+fn probe(run: &mut Run<'_>, addrs: &[u64], only: Option<GroupId>) -> Result<(), String> {
+    let devs = translating_devs(run, only);
+    probe_from(run, addrs, &devs)
+}
+
+/// Probes `addrs` from `devs`.
+fn probe_from(run: &mut Run<'_>, addrs: &[u64], devs: &[(Bdf, GroupId)]) -> Result<(), String> {
+    expire(run);
+    for &(bdf, g) in devs {
         for &a in addrs {
             run.stats.probes += 1;
             let Ok(hops) = run.a.fabric.route_of(bdf, DmaAddr::new(a), false) else {
@@ -329,18 +391,37 @@ fn edges(spans: &[Span], out: &mut Vec<u64>) {
     }
 }
 
-/// Reach: nothing translated that no live mapping explains.
-fn reach(run: &mut Run<'_>) -> Result<(), String> {
-    let mut addrs = Vec::new();
+/// Reach: nothing translated that no live mapping explains. After a step:
+/// the edges of the mappings the step made, a sample of the older edges
+/// (live and stale) and random addresses, from the new mappings' devices
+/// and a few other translating devices drawn at random; at the end of the
+/// case every edge from every device.
+fn reach(run: &mut Run<'_>, scope: Scope) -> Result<(), String> {
+    let (mut addrs, mut old) = (Vec::new(), Vec::new());
+    let mut fresh_devs = Vec::new();
     for l in &run.lives {
-        edges(&l.spans, &mut addrs);
+        let out = if scope.fresh(l) {
+            fresh_devs.push(l.dev);
+            &mut addrs
+        } else {
+            &mut old
+        };
+        edges(&l.spans, out);
         if let Handle::Iova { state, .. } = &l.handle {
             let b = state.base.raw();
-            addrs.extend([b, b + state.size - 1, b + state.size]);
+            out.extend([b, b + state.size - 1, b + state.size]);
         }
     }
     for s in &run.stale {
-        edges(&s.spans, &mut addrs);
+        edges(&s.spans, &mut old);
+    }
+    match scope {
+        Scope::All => addrs.extend(old),
+        Scope::Step(_) => {
+            for k in sample(run, old.len(), OLD_EDGES_PER_STEP) {
+                addrs.push(old[k]);
+            }
+        }
     }
     for _ in 0..4 {
         let r = run.next_rand();
@@ -356,8 +437,27 @@ fn reach(run: &mut Run<'_>) -> Result<(), String> {
         run.history.extend(addrs.iter().copied().take(16));
     }
     addrs.sort_unstable();
-    addrs.dedup();
-    probe(run, &addrs, None)
+    match scope {
+        Scope::All => addrs.dedup(),
+        // The IOMMU translates whole pages: within a step one address per
+        // page tells (the end of the case probes every edge).
+        Scope::Step(_) => addrs.dedup_by_key(|a| *a / PAGE),
+    }
+    let all = translating_devs(run, None);
+    let devs = match scope {
+        Scope::All => all,
+        Scope::Step(_) => {
+            let mut devs: Vec<(Bdf, GroupId)> = sample(run, all.len(), OTHER_DEVS_PER_STEP)
+                .into_iter()
+                .map(|k| all[k])
+                .collect();
+            devs.extend(all.iter().filter(|(b, _)| fresh_devs.contains(b)));
+            devs.sort_unstable();
+            devs.dedup();
+            devs
+        }
+    };
+    probe_from(run, &addrs, &devs)
 }
 
 /// Right after an unmap: the unmapped range is unreachable (strict) or
@@ -379,7 +479,9 @@ pub(crate) fn after_unmap(
     probe(run, &addrs, Some(g))
 }
 
-/// No two live IOVA allocations of a group overlap.
+/// No two live IOVA allocations of a group overlap. Whether a span goes
+/// through the IOMMU is remembered per (device, DMA address, write) until
+/// a re-add or an ACS write may change routes (`Run::via_iommu`).
 fn overlap(run: &mut Run<'_>) -> Result<(), String> {
     let mut by_group: BTreeMap<GroupId, Vec<(u64, u64, usize)>> = BTreeMap::new();
     for (i, l) in run.lives.iter().enumerate() {
@@ -392,11 +494,12 @@ fn overlap(run: &mut Run<'_>) -> Result<(), String> {
             continue;
         }
         for s in &l.spans {
-            let routed =
-                run.a
-                    .fabric
-                    .route_of(l.dev, DmaAddr::new(s.dma), l.dir == Direction::FromDevice);
-            if routed.ok().as_deref().and_then(iommu_target).is_none() {
+            let key = (l.dev, s.dma, l.dir == Direction::FromDevice);
+            let via = *run.via_iommu.entry(key).or_insert_with(|| {
+                let routed = run.a.fabric.route_of(l.dev, DmaAddr::new(s.dma), key.2);
+                routed.ok().as_deref().and_then(iommu_target).is_some()
+            });
+            if !via {
                 continue;
             }
             let lo = s.dma & !(PAGE - 1);
@@ -450,15 +553,25 @@ fn verdicts(run: &Run<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Every check after a step.
-pub(crate) fn after_step(run: &mut Run<'_>, op: &Op) -> Result<(), String> {
-    bytes(run)?;
-    reach(run)?;
+/// Every check after step `step` (`op`): the state the step made in full,
+/// the older state sampled (deterministically from the input).
+pub(crate) fn after_step(run: &mut Run<'_>, op: &Op, step: usize) -> Result<(), String> {
+    bytes(run, Scope::Step(step))?;
+    reach(run, Scope::Step(step))?;
     overlap(run)?;
     if matches!(op, Op::SetAcs { .. } | Op::Replug { .. }) {
         verdicts(run)?;
     }
     Ok(())
+}
+
+/// Every check over the whole state: every live mapping's bytes, every
+/// edge probed from every translating device (at the end of a case,
+/// before the teardown).
+pub(crate) fn full(run: &mut Run<'_>) -> Result<(), String> {
+    bytes(run, Scope::All)?;
+    reach(run, Scope::All)?;
+    overlap(run)
 }
 
 /// IOVA allocations and page-table leaves of every translating domain.
@@ -537,10 +650,19 @@ pub(crate) fn at_end(run: &mut Run<'_>) -> Result<(), String> {
     match run.start.clone() {
         None => run.start = Some(now),
         Some(start) => {
-            let mut addrs = core::mem::take(&mut run.history);
+            // Nothing is mapped any more, so one address per IOMMU page
+            // tells, from one device of each translating group (every
+            // device probed every edge before the teardown).
+            let mut addrs: Vec<u64> = core::mem::take(&mut run.history)
+                .into_iter()
+                .map(|a| a & !(PAGE - 1))
+                .collect();
             addrs.sort_unstable();
             addrs.dedup();
-            probe(run, &addrs, None)?;
+            let mut reps = translating_devs(run, None);
+            reps.sort_by_key(|&(b, g)| (g, b));
+            reps.dedup_by_key(|&mut (_, g)| g);
+            probe_from(run, &addrs, &reps)?;
             for (g, (ranges, leaves)) in &now.domains {
                 let (want_ranges, want_leaves) = start
                     .domains

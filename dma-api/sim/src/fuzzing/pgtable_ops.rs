@@ -43,7 +43,7 @@ pub fn check(data: &[u8]) {
     let _ = run(&mut Unstructured::new(data));
 }
 
-fn probe(pt: &PageTable<AnyFormat>, recs: &[Rec], va: u64) {
+fn probe(pt: &PageTable<AnyFormat>, recs: &[Rec], va: u64, name: &str) {
     let regs = pt.hw_regs();
     let mem = pt.mem().read().unwrap_or_else(|e| e.into_inner());
     let want = recs
@@ -52,7 +52,6 @@ fn probe(pt: &PageTable<AnyFormat>, recs: &[Rec], va: u64) {
         .map(|r| (r.pa + (va - r.va), r.write));
     let hw = walker::translate(&regs, &*mem, Iova::new(va), Access::Read);
     let sw = pt.iova_to_phys(Iova::new(va));
-    let name = pt.format().name();
     match want {
         Some((pa, write)) => {
             assert_eq!(hw, Ok(PhysAddr::new(pa)), "{name}: walker at {va:#x}");
@@ -80,6 +79,8 @@ fn probe(pt: &PageTable<AnyFormat>, recs: &[Rec], va: u64) {
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let fmt = format(u)?;
     let mut pt = PageTable::new(fmt).expect("table");
+    // Rendered once: the messages name the format.
+    let name = fmt.name();
     let bm = pt.pgsize_bitmap() & ((1u64 << 31) - 1);
     let sizes: Vec<u64> = (0..31)
         .filter(|b| bm & (1 << b) != 0)
@@ -128,7 +129,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     assert!(
                         !clash,
                         "{}: map over a live mapping at {va:#x} succeeded",
-                        fmt.name()
+                        name
                     );
                     recs.push(Rec {
                         va,
@@ -141,16 +142,16 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     assert!(
                         clash,
                         "{}: map of free {va:#x}+{len:#x} refused as in use",
-                        fmt.name()
+                        name
                     )
                 }
-                Err(e) => panic!("{}: map {va:#x} -> {pa:#x} + {len:#x}: {e}", fmt.name()),
+                Err(e) => panic!("{}: map {va:#x} -> {pa:#x} + {len:#x}: {e}", name),
             }
         } else if !recs.is_empty() {
             let i = usize::from(u.arbitrary::<u8>()?) % recs.len();
             let r = recs.swap_remove(i);
             let (n, g) = pt.unmap(Iova::new(r.va), r.size);
-            assert_eq!(n, r.size, "{}: unmap of {r:x?}", fmt.name());
+            assert_eq!(n, r.size, "{}: unmap of {r:x?}", name);
             pt.release(g);
         }
         while let Some(g) = pt.take_deferred() {
@@ -165,7 +166,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             probes.push(u64::from(u.arbitrary::<u32>()?) * 0x1000 % window);
         }
         for va in probes {
-            probe(&pt, &recs, va);
+            probe(&pt, &recs, va, &name);
         }
     }
     for r in recs.drain(..) {
@@ -180,7 +181,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         pt.leaf_count(),
         0,
         "{}: leaves left after unmapping everything",
-        fmt.name()
+        name
     );
     Ok(())
 }
