@@ -21,6 +21,24 @@ const MAX_SIZE: u64 = 1 << 52;
 /// More devices than this is not a machine file, it is an attack.
 const MAX_DEVICES: usize = 1 << 16;
 
+/// The path of a field (`device[3].bars[0].addr`), built only when an
+/// error needs it: a string or a closure that formats one.
+trait FieldName {
+    fn name(&self) -> String;
+}
+
+impl FieldName for &str {
+    fn name(&self) -> String {
+        (*self).to_string()
+    }
+}
+
+impl<F: Fn() -> String> FieldName for F {
+    fn name(&self) -> String {
+        self()
+    }
+}
+
 struct Ctx<'a> {
     file: &'a str,
     src: &'a str,
@@ -48,33 +66,40 @@ impl Ctx<'_> {
         }
     }
 
-    fn num(&self, n: &Spanned<Num>, field: &str) -> Result<u64, MachineError> {
+    /// The value of `n`; `field` names it in an error (a closure, so the
+    /// path of every number in a large file is only formatted on error).
+    fn num(&self, n: &Spanned<Num>, field: impl FieldName) -> Result<u64, MachineError> {
         n.get_ref()
             .value()
-            .map_err(|m| self.err(n.span(), field, m))
+            .map_err(|m| self.err(n.span(), field.name(), m))
     }
 
-    fn num_max(&self, n: &Spanned<Num>, field: &str, max: u64) -> Result<u64, MachineError> {
-        let v = self.num(n, field)?;
+    fn num_max(
+        &self,
+        n: &Spanned<Num>,
+        field: impl FieldName,
+        max: u64,
+    ) -> Result<u64, MachineError> {
+        let v = self.num(n, || field.name())?;
         if v > max {
             return Err(self.err(
                 n.span(),
-                field,
+                field.name(),
                 format!("{v:#x} is above the maximum {max:#x}"),
             ));
         }
         Ok(v)
     }
 
-    fn size(&self, n: &Spanned<Num>, field: &str) -> Result<u64, MachineError> {
-        let v = self.num(n, field)?;
+    fn size(&self, n: &Spanned<Num>, field: impl FieldName) -> Result<u64, MachineError> {
+        let v = self.num(n, || field.name())?;
         if v == 0 {
-            return Err(self.err(n.span(), field, "size must not be zero"));
+            return Err(self.err(n.span(), field.name(), "size must not be zero"));
         }
         if v > MAX_SIZE {
             return Err(self.err(
                 n.span(),
-                field,
+                field.name(),
                 format!("absurd size {v:#x} (limit {MAX_SIZE:#x})"),
             ));
         }
@@ -82,8 +107,8 @@ impl Ctx<'_> {
     }
 
     fn range(&self, r: &Spanned<RangeToml>, field: &str) -> Result<(PhysAddr, u64), MachineError> {
-        let start = self.num(&r.get_ref().start, &format!("{field}.start"))?;
-        let size = self.size(&r.get_ref().size, &format!("{field}.size"))?;
+        let start = self.num(&r.get_ref().start, || format!("{field}.start"))?;
+        let size = self.size(&r.get_ref().size, || format!("{field}.size"))?;
         if start.checked_add(size - 1).is_none() {
             return Err(self.err(r.span(), field, "range wraps the address space"));
         }
@@ -94,12 +119,12 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for (i, w) in ws.iter().enumerate() {
             let f = format!("{field}[{i}]");
-            let cpu = self.num(&w.get_ref().cpu, &format!("{f}.cpu"))?;
+            let cpu = self.num(&w.get_ref().cpu, || format!("{f}.cpu"))?;
             let bus = match &w.get_ref().bus {
-                Some(b) => self.num(b, &format!("{f}.bus"))?,
+                Some(b) => self.num(b, || format!("{f}.bus"))?,
                 None => cpu,
             };
-            let size = self.size(&w.get_ref().size, &format!("{f}.size"))?;
+            let size = self.size(&w.get_ref().size, || format!("{f}.size"))?;
             out.push(AddrWindow {
                 cpu_start: PhysAddr::new(cpu),
                 bus_start: BusAddr::new(bus),
@@ -165,10 +190,10 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
     };
     let mut r = DeviceRecord::new(bdf, port, parent);
     r.name = d.name.as_ref().map(|n| n.get_ref().clone());
-    r.vendor = ctx.num_max(&d.vendor, &f("vendor"), 0xffff)? as u16;
-    r.device = ctx.num_max(&d.device, &f("device"), 0xffff)? as u16;
+    r.vendor = ctx.num_max(&d.vendor, || f("vendor"), 0xffff)? as u16;
+    r.device = ctx.num_max(&d.device, || f("device"), 0xffff)? as u16;
     if let Some(c) = &d.class {
-        r.class = ctx.num_max(c, &f("class"), 0xff_ffff)? as u32;
+        r.class = ctx.num_max(c, || f("class"), 0xff_ffff)? as u32;
     }
     let acs_bits = |s: &Spanned<String>, name: &str| {
         Acs::parse_names(s.get_ref()).map_err(|w| {
@@ -213,16 +238,16 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
     r.coherent = d.coherent;
     r.untrusted = d.untrusted;
     if let Some(m) = &d.dma_mask {
-        let bits = ctx.num_max(m, &f("dma_mask"), 64)? as u32;
+        let bits = ctx.num_max(m, || f("dma_mask"), 64)? as u32;
         r.dma_mask =
             DmaMask::new(bits).map_err(|e| ctx.err(m.span(), f("dma_mask"), e.to_string()))?;
     }
     for (j, b) in d.bars.iter().enumerate() {
         let bf = |s: &str| format!("device[{i}].bars[{j}].{s}");
         let bt = b.get_ref();
-        let index = ctx.num_max(&bt.index, &bf("index"), 5)? as u8;
-        let addr = ctx.num(&bt.addr, &bf("addr"))?;
-        let size = ctx.size(&bt.size, &bf("size"))?;
+        let index = ctx.num_max(&bt.index, || bf("index"), 5)? as u8;
+        let addr = ctx.num(&bt.addr, || bf("addr"))?;
+        let size = ctx.size(&bt.size, || bf("size"))?;
         r.bars.push(Bar {
             index,
             addr: PhysAddr::new(addr),
@@ -507,18 +532,18 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         let ht = h.get_ref();
         let f = |s: &str| format!("host_bridge[{i}].{s}");
         let domain = match &ht.domain {
-            Some(n) => ctx.num_max(n, &f("domain"), u32::MAX as u64)? as u32,
+            Some(n) => ctx.num_max(n, || f("domain"), u32::MAX as u64)? as u32,
             None => 0,
         };
         let bus = match &ht.bus {
-            Some(n) => ctx.num_max(n, &f("bus"), 0xff)? as u8,
+            Some(n) => ctx.num_max(n, || f("bus"), 0xff)? as u8,
             None => 0,
         };
         let mut r = HostBridgeRecord::new(ht.name.clone(), domain, bus);
         r.ident = match (&ht.vendor, &ht.device) {
             (Some(v), Some(d)) => Some((
-                ctx.num_max(v, &f("vendor"), 0xffff)? as u16,
-                ctx.num_max(d, &f("device"), 0xffff)? as u16,
+                ctx.num_max(v, || f("vendor"), 0xffff)? as u16,
+                ctx.num_max(d, || f("device"), 0xffff)? as u16,
             )),
             (None, None) => None,
             _ => {
@@ -630,13 +655,13 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         for (j, pm) in dt.p2pmem.iter().enumerate() {
             let f = |s: &str| format!("device[{i}].p2pmem[{j}].{s}");
             let pt = pm.get_ref();
-            let bar = ctx.num_max(&pt.bar, &f("bar"), 5)? as u8;
+            let bar = ctx.num_max(&pt.bar, || f("bar"), 5)? as u8;
             let offset = match &pt.offset {
-                Some(n) => ctx.num(n, &f("offset"))?,
+                Some(n) => ctx.num(n, || f("offset"))?,
                 None => 0,
             };
             let size = match &pt.size {
-                Some(n) => ctx.num(n, &f("size"))?,
+                Some(n) => ctx.num(n, || f("size"))?,
                 None => 0,
             };
             p2p.add_resource(&topology, id, bar, size, offset)
