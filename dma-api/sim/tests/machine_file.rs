@@ -308,7 +308,10 @@ fn a_number_of_the_wrong_type_says_what_a_number_is() {
     let src = "[machine]\nname = \"x\"\narch = \"x86_64\"\n[[ram]]\nstart = 1.5\nsize = 4096\n";
     let e = err_of(src);
     assert_eq!(e.line, 5, "{e}");
-    assert!(e.message.starts_with("invalid type: floating point `1.5`"), "{e}");
+    assert!(
+        e.message.starts_with("invalid type: floating point `1.5`"),
+        "{e}"
+    );
 }
 
 /// The paths of numbers are formatted only on error; each still names its
