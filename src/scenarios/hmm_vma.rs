@@ -26,7 +26,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     if a.iommu.is_none() {
         return Err(skip("no IOMMU"));
     }
-    let (owner, vram) = gpu(&a)?;
+    let (owner, vram) = gpu(&a.machine)?;
     let (dp, g) = probe(&a, owner, vram)?;
     let mm = ProcessMm::new(dp.clone());
     let va = VirtAddr::new(VA);

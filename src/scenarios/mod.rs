@@ -13,7 +13,11 @@
 //! log are its own), picks its devices by role on whatever machine it is
 //! given, and is skipped with "not applicable: …" only when the machine has
 //! no such devices; anything else that goes wrong, an assembly failure
-//! included, fails it. One file per scenario; this file holds the runner and the
+//! included, fails it. What the machine description answers (is there a
+//! stolen-RAM carve-out, a GPU with registered VRAM, a NIC?) is asked
+//! before assembling, so a scenario the machine cannot run costs no
+//! assembly; [`run`] has assembled the machine in the asked mode first, so
+//! a machine that does not assemble is still reported. One file per scenario; this file holds the runner and the
 //! few helpers they share.
 
 mod bounce;
@@ -135,19 +139,35 @@ pub const SCENARIOS: &[Scenario] = &[
 /// Runs every scenario on `machine` with `mode` as the default IOMMU mode
 /// (the swiotlb and unmap scenarios pick their own). Fails only if the
 /// machine cannot be assembled in `mode` at all.
+///
+/// The assembly that proves the machine assembles is fresh (nothing has
+/// used it), so it is handed to the first scenario that asks for one in
+/// `mode` on the unedited machine instead of being built again.
 pub fn run(machine: &Machine, mode: IommuMode) -> Result<Vec<ScenarioResult>, AssemblyError> {
-    Assembly::build(machine.clone(), options(mode))?;
+    let mut spare = Some(Assembly::build(machine.clone(), options(mode))?);
     Ok(SCENARIOS
         .iter()
-        .map(|s| run_one(s, machine, mode))
+        .map(|s| run_one_with(s, machine, mode, &mut spare))
         .collect())
 }
 
 /// Runs one scenario.
 pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResult {
+    run_one_with(s, machine, mode, &mut None)
+}
+
+/// [`run_one`], taking `spare` (a fresh assembly of `machine` in `mode`)
+/// for the scenario's first such assembly; it stays there if unused.
+fn run_one_with(
+    s: &Scenario,
+    machine: &Machine,
+    mode: IommuMode,
+    spare: &mut Option<Assembly>,
+) -> ScenarioResult {
     let mut t = Trial {
         machine,
         mode,
+        spare: spare.take(),
         assembly: None,
         route: Vec::new(),
         details: Vec::new(),
@@ -157,6 +177,7 @@ pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResu
         Err(Stop::Skip(r)) => (Status::Skip, format!("not applicable: {r}")),
         Err(Stop::Fail(r)) => (Status::Fail, r),
     };
+    *spare = t.spare.take();
     let (mut bytes, mut rc, mut ram, mut faults) = (0, 0, 0, Vec::new());
     if let Some(a) = &t.assembly {
         let c = a.fabric.counters();
@@ -230,6 +251,9 @@ pub(crate) fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), Stop> 
 pub(crate) struct Trial<'m> {
     machine: &'m Machine,
     mode: IommuMode,
+    /// A fresh assembly of `machine` in `mode`, taken by the first
+    /// [`assemble`](Self::assemble) in that mode.
+    spare: Option<Assembly>,
     assembly: Option<Rc<Assembly>>,
     route: Vec<Hop>,
     details: Vec<String>,
@@ -251,6 +275,13 @@ impl Trial<'_> {
     /// with the error (a skip means only that the machine lacks the
     /// devices).
     pub(crate) fn assemble(&mut self, mode: IommuMode) -> Result<Rc<Assembly>, Stop> {
+        if mode == self.mode {
+            if let Some(a) = self.spare.take() {
+                let a = Rc::new(a);
+                self.assembly = Some(a.clone());
+                return Ok(a);
+            }
+        }
         self.assemble_machine(self.machine.clone(), mode)
     }
 
@@ -449,6 +480,60 @@ mod tests {
             r.reason.contains("does not assemble") && r.reason.contains("RAM"),
             "{}",
             r.reason
+        );
+    }
+
+    fn assembles_lazy(t: &mut Trial<'_>) -> Result<String, Stop> {
+        t.assemble(IommuMode::Lazy)?;
+        Ok("lazy".into())
+    }
+
+    fn assembles_strict(t: &mut Trial<'_>) -> Result<String, Stop> {
+        let a = t.assemble(IommuMode::Strict)?;
+        Ok(format!("{:?}", a.options.iommu))
+    }
+
+    /// The runner's fresh assembly goes to the first scenario that asks
+    /// for one in the runner's mode, and only to it; one in another mode
+    /// leaves it.
+    #[test]
+    fn the_spare_assembly_goes_to_the_first_scenario_in_its_mode() {
+        let m = Machine::reference().unwrap();
+        let spare = Assembly::build(m.clone(), options(IommuMode::Strict)).unwrap();
+        let at = spare.fabric.as_ref() as *const _;
+        let mut spare = Some(spare);
+        let lazy = Scenario {
+            name: "l",
+            description: "d",
+            run: assembles_lazy,
+        };
+        let r = run_one_with(&lazy, &m, IommuMode::Strict, &mut spare);
+        assert_eq!(r.status, Status::Pass, "{}", r.reason);
+        assert!(
+            spare.is_some(),
+            "a lazy assembly must not take the strict spare"
+        );
+        let mut t = Trial {
+            machine: &m,
+            mode: IommuMode::Strict,
+            spare: spare.take(),
+            assembly: None,
+            route: Vec::new(),
+            details: Vec::new(),
+        };
+        let a = t.assemble(IommuMode::Strict).ok().unwrap();
+        assert!(core::ptr::eq(a.fabric.as_ref(), at), "the spare is used");
+        assert!(t.spare.is_none());
+        let b = t.assemble(IommuMode::Strict).ok().unwrap();
+        assert!(!core::ptr::eq(b.fabric.as_ref(), at), "used once only");
+        let strict = Scenario {
+            name: "s",
+            description: "d",
+            run: assembles_strict,
+        };
+        assert_eq!(
+            run_one_with(&strict, &m, IommuMode::Strict, &mut None).status,
+            Status::Pass
         );
     }
 
