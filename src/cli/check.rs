@@ -101,12 +101,14 @@ fn one(
     super::arch::backend(&m).map_err(named)?;
     let mut assembles = Vec::new();
     let mut notes = Vec::new();
+    // One machine, three assemblies: the groups are computed once.
+    let groups = m.iommu_groups();
     for (k, mode) in MODES.into_iter().enumerate() {
         let options = AssemblyOptions {
             iommu: mode,
             ..AssemblyOptions::default()
         };
-        match Assembly::build(m.clone(), options) {
+        match Assembly::build_grouped(m.clone(), &groups, options) {
             Ok(_) => assembles.push(mode.name()),
             Err(e) if k > 0 && impossible_mode(mode, &e) => notes.push(format!(
                 "--iommu {} is impossible on this machine: {e}",

@@ -27,7 +27,13 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     // the same order: a strict assembly has an IOMMU exactly when a host
     // bridge has one (`Assembly::build`).
     if t.mode() == IommuMode::Strict {
-        if !t.machine().topology.host_bridges().iter().any(|hb| hb.iommu) {
+        if !t
+            .machine()
+            .topology
+            .host_bridges()
+            .iter()
+            .any(|hb| hb.iommu)
+        {
             return Err(skip("no IOMMU"));
         }
         gpu(t.machine())?;

@@ -39,6 +39,7 @@ mod switch_p2p;
 mod xdomain_export;
 
 use dma_api::device::DmaDevice;
+use dma_api::topology::IommuGroups;
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 use dma_sim::assembly::{Assembly, AssemblyError, AssemblyOptions, Endpoint, IommuMode};
 use dma_sim::fabric::{format_route, Hop};
@@ -144,28 +145,36 @@ pub const SCENARIOS: &[Scenario] = &[
 /// used it), so it is handed to the first scenario that asks for one in
 /// `mode` on the unedited machine instead of being built again.
 pub fn run(machine: &Machine, mode: IommuMode) -> Result<Vec<ScenarioResult>, AssemblyError> {
-    let mut spare = Some(Assembly::build(machine.clone(), options(mode))?);
+    let groups = machine.iommu_groups();
+    let mut spare = Some(Assembly::build_grouped(
+        machine.clone(),
+        &groups,
+        options(mode),
+    )?);
     Ok(SCENARIOS
         .iter()
-        .map(|s| run_one_with(s, machine, mode, &mut spare))
+        .map(|s| run_one_with(s, machine, Some(&groups), mode, &mut spare))
         .collect())
 }
 
 /// Runs one scenario.
 pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResult {
-    run_one_with(s, machine, mode, &mut None)
+    run_one_with(s, machine, None, mode, &mut None)
 }
 
 /// [`run_one`], taking `spare` (a fresh assembly of `machine` in `mode`)
-/// for the scenario's first such assembly; it stays there if unused.
+/// for the scenario's first such assembly (it stays there if unused), and
+/// assembling the machine with `groups`, its IOMMU groups, when given.
 fn run_one_with(
     s: &Scenario,
     machine: &Machine,
+    groups: Option<&IommuGroups>,
     mode: IommuMode,
     spare: &mut Option<Assembly>,
 ) -> ScenarioResult {
     let mut t = Trial {
         machine,
+        groups,
         mode,
         spare: spare.take(),
         assembly: None,
@@ -250,6 +259,8 @@ pub(crate) fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), Stop> 
 /// result reports, and what was noted on the way.
 pub(crate) struct Trial<'m> {
     machine: &'m Machine,
+    /// The machine's IOMMU groups, when the runner has computed them.
+    groups: Option<&'m IommuGroups>,
     mode: IommuMode,
     /// A fresh assembly of `machine` in `mode`, taken by the first
     /// [`assemble`](Self::assemble) in that mode.
@@ -282,7 +293,23 @@ impl Trial<'_> {
                 return Ok(a);
             }
         }
+        if let Some(g) = self.groups {
+            let a = Assembly::build_grouped(self.machine.clone(), g, options(mode))
+                .map_err(|e| self.not_assembled(mode, e))?;
+            let a = Rc::new(a);
+            self.assembly = Some(a.clone());
+            return Ok(a);
+        }
         self.assemble_machine(self.machine.clone(), mode)
+    }
+
+    /// The failure of an assembly in `mode`.
+    fn not_assembled(&self, mode: IommuMode, e: AssemblyError) -> Stop {
+        Stop::Fail(format!(
+            "machine {} does not assemble with iommu={}: {e}",
+            self.machine.name,
+            mode.name()
+        ))
     }
 
     /// [`assemble`](Self::assemble) for an edited copy of the machine.
@@ -305,11 +332,7 @@ impl Trial<'_> {
     ) -> Result<Rc<Assembly>, Stop> {
         let a = Assembly::build(m, options(mode)).map_err(|e| match lacks(&e) {
             Some(why) => skip(why),
-            None => Stop::Fail(format!(
-                "machine {} does not assemble with iommu={}: {e}",
-                self.machine.name,
-                mode.name()
-            )),
+            None => self.not_assembled(mode, e),
         })?;
         let a = Rc::new(a);
         self.assembly = Some(a.clone());
@@ -507,7 +530,7 @@ mod tests {
             description: "d",
             run: assembles_lazy,
         };
-        let r = run_one_with(&lazy, &m, IommuMode::Strict, &mut spare);
+        let r = run_one_with(&lazy, &m, None, IommuMode::Strict, &mut spare);
         assert_eq!(r.status, Status::Pass, "{}", r.reason);
         assert!(
             spare.is_some(),
@@ -515,6 +538,7 @@ mod tests {
         );
         let mut t = Trial {
             machine: &m,
+            groups: None,
             mode: IommuMode::Strict,
             spare: spare.take(),
             assembly: None,
@@ -532,7 +556,7 @@ mod tests {
             run: assembles_strict,
         };
         assert_eq!(
-            run_one_with(&strict, &m, IommuMode::Strict, &mut None).status,
+            run_one_with(&strict, &m, None, IommuMode::Strict, &mut None).status,
             Status::Pass
         );
     }
