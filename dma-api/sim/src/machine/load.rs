@@ -320,11 +320,7 @@ fn check_names(ctx: &Ctx<'_>, file: &MachineFile) -> Result<(), MachineError> {
 ///   of a bridge is on one bus, and that bus is not the bridge's own
 ///   (primary) bus. The file has no secondary-bus field, so the secondary
 ///   bus is the bus of the bridge's children.
-fn check_shape(
-    ctx: &Ctx<'_>,
-    file: &MachineFile,
-    records: &[DeviceRecord],
-) -> Result<(), MachineError> {
+fn check_shape(ctx: &Ctx<'_>, file: &MachineFile, records: &[Shape]) -> Result<(), MachineError> {
     let by_bdf: HashMap<Bdf, usize> = records
         .iter()
         .enumerate()
@@ -401,6 +397,13 @@ fn check_shape(
         }
     }
     Ok(())
+}
+
+/// The fields of a device record the shape rules read.
+struct Shape {
+    bdf: Bdf,
+    port: PortType,
+    parent: Option<Bdf>,
 }
 
 fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineError {
@@ -575,9 +578,18 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         records.push(device_record(&ctx, i, d.get_ref())?);
     }
     check_names(&ctx, &file)?;
-    let topology =
-        Topology::build(cpu, hbs, records.clone()).map_err(|e| topo_error(&ctx, &file, e))?;
-    check_shape(&ctx, &file, &records)?;
+    // What the shape rules read, kept before the records move into the
+    // topology (cloning 65 536 records with their names and BARs cost more).
+    let shapes: Vec<Shape> = records
+        .iter()
+        .map(|r| Shape {
+            bdf: r.bdf,
+            port: r.port,
+            parent: r.parent,
+        })
+        .collect();
+    let topology = Topology::build(cpu, hbs, records).map_err(|e| topo_error(&ctx, &file, e))?;
+    check_shape(&ctx, &file, &shapes)?;
 
     // Memory map: RAM, every memory BAR, carve-outs.
     let mut memmap = MemoryMap::new();
@@ -593,12 +605,8 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
             })
             .map_err(|e| mm_err(r.span(), format!("ram[{i}]"), e))?;
     }
-    let mut index: HashMap<Bdf, usize> = HashMap::new();
-    for (i, d) in file.device.iter().enumerate() {
-        if let Ok(b) = d.get_ref().bdf.get_ref().parse::<Bdf>() {
-            index.entry(b).or_insert(i);
-        }
-    }
+    // Every BDF parsed (the records are), and unique (the topology built).
+    let index: HashMap<Bdf, usize> = shapes.iter().enumerate().map(|(i, s)| (s.bdf, i)).collect();
     let mut p2p = P2pMemRegistry::new();
     for (id, dev) in topology.devices() {
         let Some(&i) = index.get(&dev.bdf) else {
