@@ -617,14 +617,16 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         };
         let dt = dt.get_ref();
         for b in dev.bars.iter().filter(|b| b.is_mem()) {
-            let (span, field) = dt
-                .bars
-                .iter()
-                .enumerate()
-                .find(|(_, x)| x.get_ref().index.get_ref().value().ok() == Some(b.index as u64))
-                .map_or((0..0, format!("device[{i}].bars")), |(j, x)| {
-                    (x.span(), format!("device[{i}].bars[{j}]"))
-                });
+            // Where the BAR is in the file, looked up only on error.
+            let at = || {
+                dt.bars
+                    .iter()
+                    .enumerate()
+                    .find(|(_, x)| x.get_ref().index.get_ref().value().ok() == Some(b.index as u64))
+                    .map_or((0..0, format!("device[{i}].bars")), |(j, x)| {
+                        (x.span(), format!("device[{i}].bars[{j}]"))
+                    })
+            };
             memmap
                 .insert(MemRange {
                     start: b.addr,
@@ -634,7 +636,10 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
                         bar: b.index,
                     },
                 })
-                .map_err(|e| mm_err(span, field, e))?;
+                .map_err(|e| {
+                    let (span, field) = at();
+                    mm_err(span, field, e)
+                })?;
         }
         if let Some(s) = &dt.stolen_ram {
             let (start, size) = ctx.range(s, &format!("device[{i}].stolen_ram"))?;
