@@ -7,7 +7,6 @@
 use super::{check, failed, pattern, skip, Scenario, Stop, Trial};
 use dma_api::hmm::DevicePrivateMemory;
 use dma_api::mem::CpuMemory;
-use dma_api::memmap::RangeKind;
 use dma_api::{Bdf, PhysAddr, PAGE_SIZE};
 use dma_consumers::hmm::HmmGpu;
 use dma_sim::engine::FabricEngine;
@@ -27,12 +26,7 @@ const DISPLAY: u32 = 0x03;
 /// A discrete GPU (display class, no stolen RAM) with a registered VRAM
 /// window of at least `PAGES` pages, and where its window starts.
 pub(super) fn gpu(m: &Machine) -> Result<(Bdf, PhysAddr), Stop> {
-    let apu = |id: dma_api::topology::DeviceId| {
-        m.memmap
-            .ranges()
-            .iter()
-            .any(|r| matches!(r.kind, RangeKind::StolenRam { owner } if owner == id.provider_id()))
-    };
+    let apu = super::apu_test(m);
     crate::providers::registered_for_mapping(m)
         .into_iter()
         .filter(|&id| !apu(id))

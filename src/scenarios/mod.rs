@@ -45,6 +45,7 @@ use dma_sim::assembly::{Assembly, AssemblyError, AssemblyOptions, Endpoint, Iomm
 use dma_sim::fabric::{format_route, Hop};
 use dma_sim::machine::Machine;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -369,6 +370,22 @@ pub(crate) fn masters(a: &Assembly) -> impl Iterator<Item = &Endpoint> + '_ {
 /// True for a function that can be a DMA master (see [`masters`]).
 pub(crate) fn is_master(d: &dma_api::topology::Device) -> bool {
     crate::providers::is_endpoint(d)
+}
+
+/// Whether a device owns a stolen-RAM carve-out (an APU), from one pass
+/// over the memory map (a pass per device was quadratic on a machine with
+/// thousands of providers and memory ranges).
+pub(crate) fn apu_test(m: &Machine) -> impl Fn(dma_api::topology::DeviceId) -> bool {
+    let owners: BTreeSet<_> = m
+        .memmap
+        .ranges()
+        .iter()
+        .filter_map(|r| match r.kind {
+            dma_api::memmap::RangeKind::StolenRam { owner } => Some(owner),
+            _ => None,
+        })
+        .collect();
+    move |id| owners.contains(&id.provider_id())
 }
 
 /// The DMA device at `bdf`.

@@ -7,7 +7,6 @@
 //!    which way they went.
 
 use super::{check, cpu_read, device, failed, pattern, skip, Scenario, Stop, Trial};
-use dma_api::memmap::RangeKind;
 use dma_api::share::ShareAccess;
 use dma_api::PhysAddr;
 use dma_consumers::dgpu::{DGpu, VramLayout};
@@ -29,12 +28,7 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
     let m = t.machine();
     // A discrete GPU: display class, registered VRAM, no stolen RAM (that
     // is an APU, the `share-apu` scenario).
-    let apu = |id: dma_api::topology::DeviceId| {
-        m.memmap
-            .ranges()
-            .iter()
-            .any(|r| matches!(r.kind, RangeKind::StolenRam { owner } if owner == id.provider_id()))
-    };
+    let apu = super::apu_test(m);
     let (gpu, window) = crate::providers::registered_for_mapping(m)
         .into_iter()
         .filter(|&id| !apu(id))
