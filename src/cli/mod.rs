@@ -29,7 +29,7 @@ mod topo;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 /// Command-line arguments of `unidma`.
@@ -224,8 +224,10 @@ pub enum Command {
     /// Validate a machine file, then assemble it in every IOMMU mode
     /// (strict, lazy, off).
     Check {
-        /// The file.
-        file: PathBuf,
+        /// The files, each checked and reported on its own; `-` is standard
+        /// input (reported as `<stdin>`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Assemble the machine and explain one mapping of `[phys, phys + len)`
     /// for a device: kind, policy, P2P verdict, arch or IOMMU step, DMA
@@ -396,6 +398,16 @@ pub(crate) fn stream_json<T: serde::Serialize + ?Sized>(
 /// Runs a parsed command line; returns the exit code. Output goes to `out`,
 /// diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    run_with_input(cli, &mut std::io::stdin().lock(), out, err)
+}
+
+/// [`run`] with `input` as standard input (`unidma check -`).
+pub fn run_with_input(
+    cli: Cli,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let json = cli.json;
     // Text output prints names from outside escaped (`crate::escape`);
     // JSON keeps them exact, serde escapes them.
@@ -466,7 +478,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 out,
             )
         }),
-        Command::Check { file } => check::run(&file, json, out),
+        Command::Check { files } => check::run(&files, input, json, out, err),
         Command::Replay { file } => replay::run(&file, json, out),
         Command::Gen {
             functions,
@@ -542,8 +554,22 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    run_args_with_input(args, &mut std::io::stdin().lock(), out, err)
+}
+
+/// [`run_args`] with `input` as standard input (`unidma check -`).
+pub fn run_args_with_input<I, T>(
+    args: I,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     match Cli::try_parse_from(args) {
-        Ok(cli) => run(cli, out, err),
+        Ok(cli) => run_with_input(cli, input, out, err),
         Err(e) => {
             use clap::error::ErrorKind as K;
             match e.kind() {

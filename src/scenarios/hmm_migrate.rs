@@ -7,10 +7,10 @@
 use super::{check, failed, pattern, skip, Scenario, Stop, Trial};
 use dma_api::hmm::DevicePrivateMemory;
 use dma_api::mem::CpuMemory;
-use dma_api::memmap::RangeKind;
 use dma_api::{Bdf, PhysAddr, PAGE_SIZE};
 use dma_consumers::hmm::HmmGpu;
 use dma_sim::engine::FabricEngine;
+use dma_sim::machine::Machine;
 use dma_sim::Assembly;
 use std::sync::Arc;
 
@@ -25,14 +25,8 @@ const DISPLAY: u32 = 0x03;
 
 /// A discrete GPU (display class, no stolen RAM) with a registered VRAM
 /// window of at least `PAGES` pages, and where its window starts.
-pub(super) fn gpu(a: &Assembly) -> Result<(Bdf, PhysAddr), Stop> {
-    let m = &a.machine;
-    let apu = |id: dma_api::topology::DeviceId| {
-        m.memmap
-            .ranges()
-            .iter()
-            .any(|r| matches!(r.kind, RangeKind::StolenRam { owner } if owner == id.provider_id()))
-    };
+pub(super) fn gpu(m: &Machine) -> Result<(Bdf, PhysAddr), Stop> {
+    let apu = super::apu_test(m);
     crate::providers::registered_for_mapping(m)
         .into_iter()
         .filter(|&id| !apu(id))
@@ -64,8 +58,8 @@ pub(super) fn probe(
 }
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
+    let (bdf, vram) = gpu(t.machine())?;
     let a = t.assemble(t.mode())?;
-    let (bdf, vram) = gpu(&a)?;
     let (dp, g) = probe(&a, bdf, vram)?;
     for i in 0..PAGES {
         g.write_local(i, 0, &pattern(PAGE_SIZE, i as u8))

@@ -17,8 +17,8 @@ pub(super) const SCENARIO: Scenario = Scenario {
 };
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
+    let (owner, vram) = gpu(t.machine())?;
     let a = t.assemble(t.mode())?;
-    let (owner, vram) = gpu(&a)?;
     let (dp, g) = probe(&a, owner, vram)?;
     let peers: Vec<_> = masters(&a)
         .map(|e| e.bdf)

@@ -13,7 +13,11 @@
 //! log are its own), picks its devices by role on whatever machine it is
 //! given, and is skipped with "not applicable: …" only when the machine has
 //! no such devices; anything else that goes wrong, an assembly failure
-//! included, fails it. One file per scenario; this file holds the runner and the
+//! included, fails it. What the machine description answers (is there a
+//! stolen-RAM carve-out, a GPU with registered VRAM, a NIC?) is asked
+//! before assembling, so a scenario the machine cannot run costs no
+//! assembly; [`run`] has assembled the machine in the asked mode first, so
+//! a machine that does not assemble is still reported. One file per scenario; this file holds the runner and the
 //! few helpers they share.
 
 mod bounce;
@@ -35,11 +39,13 @@ mod switch_p2p;
 mod xdomain_export;
 
 use dma_api::device::DmaDevice;
+use dma_api::topology::IommuGroups;
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 use dma_sim::assembly::{Assembly, AssemblyError, AssemblyOptions, Endpoint, IommuMode};
 use dma_sim::fabric::{format_route, Hop};
 use dma_sim::machine::Machine;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -135,19 +141,43 @@ pub const SCENARIOS: &[Scenario] = &[
 /// Runs every scenario on `machine` with `mode` as the default IOMMU mode
 /// (the swiotlb and unmap scenarios pick their own). Fails only if the
 /// machine cannot be assembled in `mode` at all.
+///
+/// The assembly that proves the machine assembles is fresh (nothing has
+/// used it), so it is handed to the first scenario that asks for one in
+/// `mode` on the unedited machine instead of being built again.
 pub fn run(machine: &Machine, mode: IommuMode) -> Result<Vec<ScenarioResult>, AssemblyError> {
-    Assembly::build(machine.clone(), options(mode))?;
+    let groups = machine.iommu_groups();
+    let mut spare = Some(Assembly::build_grouped(
+        machine.clone(),
+        &groups,
+        options(mode),
+    )?);
     Ok(SCENARIOS
         .iter()
-        .map(|s| run_one(s, machine, mode))
+        .map(|s| run_one_with(s, machine, Some(&groups), mode, &mut spare))
         .collect())
 }
 
 /// Runs one scenario.
 pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResult {
+    run_one_with(s, machine, None, mode, &mut None)
+}
+
+/// [`run_one`], taking `spare` (a fresh assembly of `machine` in `mode`)
+/// for the scenario's first such assembly (it stays there if unused), and
+/// assembling the machine with `groups`, its IOMMU groups, when given.
+fn run_one_with(
+    s: &Scenario,
+    machine: &Machine,
+    groups: Option<&IommuGroups>,
+    mode: IommuMode,
+    spare: &mut Option<Assembly>,
+) -> ScenarioResult {
     let mut t = Trial {
         machine,
+        groups,
         mode,
+        spare: spare.take(),
         assembly: None,
         route: Vec::new(),
         details: Vec::new(),
@@ -157,6 +187,7 @@ pub fn run_one(s: &Scenario, machine: &Machine, mode: IommuMode) -> ScenarioResu
         Err(Stop::Skip(r)) => (Status::Skip, format!("not applicable: {r}")),
         Err(Stop::Fail(r)) => (Status::Fail, r),
     };
+    *spare = t.spare.take();
     let (mut bytes, mut rc, mut ram, mut faults) = (0, 0, 0, Vec::new());
     if let Some(a) = &t.assembly {
         let c = a.fabric.counters();
@@ -229,7 +260,12 @@ pub(crate) fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), Stop> 
 /// result reports, and what was noted on the way.
 pub(crate) struct Trial<'m> {
     machine: &'m Machine,
+    /// The machine's IOMMU groups, when the runner has computed them.
+    groups: Option<&'m IommuGroups>,
     mode: IommuMode,
+    /// A fresh assembly of `machine` in `mode`, taken by the first
+    /// [`assemble`](Self::assemble) in that mode.
+    spare: Option<Assembly>,
     assembly: Option<Rc<Assembly>>,
     route: Vec<Hop>,
     details: Vec<String>,
@@ -251,7 +287,30 @@ impl Trial<'_> {
     /// with the error (a skip means only that the machine lacks the
     /// devices).
     pub(crate) fn assemble(&mut self, mode: IommuMode) -> Result<Rc<Assembly>, Stop> {
+        if mode == self.mode {
+            if let Some(a) = self.spare.take() {
+                let a = Rc::new(a);
+                self.assembly = Some(a.clone());
+                return Ok(a);
+            }
+        }
+        if let Some(g) = self.groups {
+            let a = Assembly::build_grouped(self.machine.clone(), g, options(mode))
+                .map_err(|e| self.not_assembled(mode, e))?;
+            let a = Rc::new(a);
+            self.assembly = Some(a.clone());
+            return Ok(a);
+        }
         self.assemble_machine(self.machine.clone(), mode)
+    }
+
+    /// The failure of an assembly in `mode`.
+    fn not_assembled(&self, mode: IommuMode, e: AssemblyError) -> Stop {
+        Stop::Fail(format!(
+            "machine {} does not assemble with iommu={}: {e}",
+            self.machine.name,
+            mode.name()
+        ))
     }
 
     /// [`assemble`](Self::assemble) for an edited copy of the machine.
@@ -274,11 +333,7 @@ impl Trial<'_> {
     ) -> Result<Rc<Assembly>, Stop> {
         let a = Assembly::build(m, options(mode)).map_err(|e| match lacks(&e) {
             Some(why) => skip(why),
-            None => Stop::Fail(format!(
-                "machine {} does not assemble with iommu={}: {e}",
-                self.machine.name,
-                mode.name()
-            )),
+            None => self.not_assembled(mode, e),
         })?;
         let a = Rc::new(a);
         self.assembly = Some(a.clone());
@@ -315,6 +370,22 @@ pub(crate) fn masters(a: &Assembly) -> impl Iterator<Item = &Endpoint> + '_ {
 /// True for a function that can be a DMA master (see [`masters`]).
 pub(crate) fn is_master(d: &dma_api::topology::Device) -> bool {
     crate::providers::is_endpoint(d)
+}
+
+/// Whether a device owns a stolen-RAM carve-out (an APU), from one pass
+/// over the memory map (a pass per device was quadratic on a machine with
+/// thousands of providers and memory ranges).
+pub(crate) fn apu_test(m: &Machine) -> impl Fn(dma_api::topology::DeviceId) -> bool {
+    let owners: BTreeSet<_> = m
+        .memmap
+        .ranges()
+        .iter()
+        .filter_map(|r| match r.kind {
+            dma_api::memmap::RangeKind::StolenRam { owner } => Some(owner),
+            _ => None,
+        })
+        .collect();
+    move |id| owners.contains(&id.provider_id())
 }
 
 /// The DMA device at `bdf`.
@@ -449,6 +520,61 @@ mod tests {
             r.reason.contains("does not assemble") && r.reason.contains("RAM"),
             "{}",
             r.reason
+        );
+    }
+
+    fn assembles_lazy(t: &mut Trial<'_>) -> Result<String, Stop> {
+        t.assemble(IommuMode::Lazy)?;
+        Ok("lazy".into())
+    }
+
+    fn assembles_strict(t: &mut Trial<'_>) -> Result<String, Stop> {
+        let a = t.assemble(IommuMode::Strict)?;
+        Ok(format!("{:?}", a.options.iommu))
+    }
+
+    /// The runner's fresh assembly goes to the first scenario that asks
+    /// for one in the runner's mode, and only to it; one in another mode
+    /// leaves it.
+    #[test]
+    fn the_spare_assembly_goes_to_the_first_scenario_in_its_mode() {
+        let m = Machine::reference().unwrap();
+        let spare = Assembly::build(m.clone(), options(IommuMode::Strict)).unwrap();
+        let at = spare.fabric.as_ref() as *const _;
+        let mut spare = Some(spare);
+        let lazy = Scenario {
+            name: "l",
+            description: "d",
+            run: assembles_lazy,
+        };
+        let r = run_one_with(&lazy, &m, None, IommuMode::Strict, &mut spare);
+        assert_eq!(r.status, Status::Pass, "{}", r.reason);
+        assert!(
+            spare.is_some(),
+            "a lazy assembly must not take the strict spare"
+        );
+        let mut t = Trial {
+            machine: &m,
+            groups: None,
+            mode: IommuMode::Strict,
+            spare: spare.take(),
+            assembly: None,
+            route: Vec::new(),
+            details: Vec::new(),
+        };
+        let a = t.assemble(IommuMode::Strict).ok().unwrap();
+        assert!(core::ptr::eq(a.fabric.as_ref(), at), "the spare is used");
+        assert!(t.spare.is_none());
+        let b = t.assemble(IommuMode::Strict).ok().unwrap();
+        assert!(!core::ptr::eq(b.fabric.as_ref(), at), "used once only");
+        let strict = Scenario {
+            name: "s",
+            description: "d",
+            run: assembles_strict,
+        };
+        assert_eq!(
+            run_one_with(&strict, &m, None, IommuMode::Strict, &mut None).status,
+            Status::Pass
         );
     }
 

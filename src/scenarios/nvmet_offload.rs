@@ -122,27 +122,31 @@ fn phase(a: &Assembly, nic: Bdf, ns: Bdf, setting: P2pMemSetting, seed: u8) -> R
 }
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
-    let a = t.assemble(t.mode())?;
-    let class_of = |b: Bdf| {
-        let topo = &a.machine.topology;
-        topo.lookup(b)
-            .and_then(|id| topo.device(id))
-            .map_or(0, |d| d.class)
-    };
-    let masters: Vec<Bdf> = super::masters(&a).map(|e| e.bdf).collect();
+    // What the machine description answers is asked before assembling: a
+    // machine without a NIC and an NVMe controller is skipped without one.
+    // The masters are its endpoints that can be DMA masters, in BDF order,
+    // as `super::masters` lists them on the assembly.
+    let topo = &t.machine().topology;
+    let mut masters: Vec<(Bdf, u32)> = topo
+        .devices()
+        .filter(|(_, d)| !d.port.is_bridge() && super::is_master(d))
+        .map(|(_, d)| (d.bdf, d.class))
+        .collect();
+    masters.sort_by_key(|m| m.0);
     let nic = masters
         .iter()
-        .copied()
-        .find(|&b| class_of(b) >> 16 == NETWORK)
+        .find(|m| m.1 >> 16 == NETWORK)
+        .map(|m| m.0)
         .ok_or_else(|| skip("no network device to serve the port"))?;
     let nvmes: Vec<Bdf> = masters
         .iter()
-        .copied()
-        .filter(|&b| class_of(b) == NVME_CLASS)
+        .filter(|m| m.1 == NVME_CLASS)
+        .map(|m| m.0)
         .collect();
     if nvmes.is_empty() {
         return Err(skip("no NVMe controller for the namespace"));
     }
+    let a = t.assemble(t.mode())?;
     // The namespace: the first NVMe for which find_many over {NIC, it}
     // finds a provider other than itself, else one that is its own.
     let mut picks = Vec::new();

@@ -7,7 +7,6 @@
 //!    which way they went.
 
 use super::{check, cpu_read, device, failed, pattern, skip, Scenario, Stop, Trial};
-use dma_api::memmap::RangeKind;
 use dma_api::share::ShareAccess;
 use dma_api::PhysAddr;
 use dma_consumers::dgpu::{DGpu, VramLayout};
@@ -24,22 +23,12 @@ const DISPLAY: u32 = 0x03;
 const NETWORK: u32 = 0x02;
 
 fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
-    let a = t.assemble(t.mode())?;
-    let m = &a.machine;
-    let class_of = |b: dma_api::Bdf| {
-        m.topology
-            .lookup(b)
-            .and_then(|id| m.topology.device(id))
-            .map_or(0, |d| d.class >> 16)
-    };
+    // What the machine description answers is asked before assembling: a
+    // machine without such a GPU is skipped without one.
+    let m = t.machine();
     // A discrete GPU: display class, registered VRAM, no stolen RAM (that
     // is an APU, the `share-apu` scenario).
-    let apu = |id: dma_api::topology::DeviceId| {
-        m.memmap
-            .ranges()
-            .iter()
-            .any(|r| matches!(r.kind, RangeKind::StolenRam { owner } if owner == id.provider_id()))
-    };
+    let apu = super::apu_test(m);
     let (gpu, window) = crate::providers::registered_for_mapping(m)
         .into_iter()
         .filter(|&id| !apu(id))
@@ -50,6 +39,14 @@ fn run(t: &mut Trial<'_>) -> Result<String, Stop> {
         })
         .next()
         .ok_or_else(|| skip("no display device registers p2pmem"))?;
+    let a = t.assemble(t.mode())?;
+    let m = &a.machine;
+    let class_of = |b: dma_api::Bdf| {
+        m.topology
+            .lookup(b)
+            .and_then(|id| m.topology.device(id))
+            .map_or(0, |d| d.class >> 16)
+    };
     let nic = super::masters(&a)
         .map(|e| e.bdf)
         .find(|&b| class_of(b) == NETWORK && !b.same_slot(gpu))

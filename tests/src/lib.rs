@@ -116,6 +116,19 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// [`run_cli`] with `stdin` as standard input.
+pub fn run_cli_with_stdin(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut full = vec!["unidma"];
+    full.extend_from_slice(args);
+    let code = unidma::cli::run_args_with_input(full, &mut &stdin[..], &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap_or_default(),
+        String::from_utf8(err).unwrap_or_default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::pattern;

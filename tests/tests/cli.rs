@@ -292,6 +292,75 @@ fn temp_file(name: &str, body: &str) -> std::path::PathBuf {
     p
 }
 
+/// `check` of several files and of standard input (`-`): each file is
+/// reported under its name, a failing file does not stop the next, and the
+/// exit code is the worst of them.
+#[test]
+fn check_several_files_and_stdin() {
+    let good = temp_file("several-good.toml", dma_sim::machine::REFERENCE_TOML);
+    let good = good.to_str().unwrap();
+    let bad = temp_file(
+        "several-bad.toml",
+        "[machine]\nname = \"x\"\narch = \"vax\"\n",
+    );
+    let bad = bad.to_str().unwrap();
+    let ok_line = |name: &str| {
+        format!(
+            "{name}: ok: machine reference-server (x86_64), 1 host bridge(s), 15 devices, 11 IOMMU groups, 4 p2pmem provider(s); assembles with --iommu strict, lazy, off\n"
+        )
+    };
+    let arch_error = format!(
+        "unidma: {bad}:3:8: machine.arch: unknown arch \"vax\"; expected one of x86_64, arm64, powerpc64, riscv64, s390x\n"
+    );
+
+    // Good, bad, stdin: every file reported, the worst exit code (2).
+    let (code, out, err) = unidma_tests::run_cli_with_stdin(
+        &["check", good, bad, "-"],
+        dma_sim::machine::REFERENCE_TOML.as_bytes(),
+    );
+    assert_eq!(code, 2);
+    assert_eq!(out, format!("{}{}", ok_line(good), ok_line("<stdin>")));
+    assert_eq!(err, arch_error);
+
+    // All good: exit 0.
+    let (code, out, err) = unidma_tests::run_cli_with_stdin(
+        &["check", "-", good],
+        dma_sim::machine::REFERENCE_TOML.as_bytes(),
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, format!("{}{}", ok_line("<stdin>"), ok_line(good)));
+
+    // JSON: one line per file, in order.
+    let (code, out, _) =
+        unidma_tests::run_cli_with_stdin(&["check", "--json", bad, "-"], b"[machine]\n");
+    assert_eq!(code, 2);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["file"], bad);
+    assert_eq!(lines[0]["field"], "machine.arch");
+    assert_eq!(lines[1]["file"], "<stdin>");
+    assert_eq!(lines[1]["ok"], false);
+
+    // Bad input on stdin is named `<stdin>`.
+    let (code, out, err) = unidma_tests::run_cli_with_stdin(&["check", "-"], b"\xff");
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "unidma: <stdin>: file: stream did not contain valid UTF-8\n"
+    );
+
+    // Standard input can be read once.
+    let (code, out, err) = unidma_tests::run_cli_with_stdin(&["check", "-", good, "-"], b"");
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "unidma: standard input (`-`) can be checked only once\n"
+    );
+}
+
 #[test]
 fn check_good_and_bad_files() {
     let good = temp_file("good.toml", dma_sim::machine::REFERENCE_TOML);

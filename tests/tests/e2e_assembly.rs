@@ -137,3 +137,35 @@ fn every_example_machine_assembles() {
         }
     }
 }
+
+/// Groups computed once serve several assemblies of one machine; groups
+/// of another topology generation (the machine changed since) are not
+/// used, the assembly computes its own.
+#[test]
+fn assembly_with_precomputed_groups_matches_and_stale_groups_are_recomputed() {
+    use dma_api::topology::{DeviceRecord, PortType};
+    use dma_sim::machine::Machine;
+    let m = Machine::reference().unwrap();
+    let groups = m.iommu_groups();
+    let domains = |a: &Assembly| {
+        a.iommu
+            .as_ref()
+            .unwrap()
+            .domains
+            .iter()
+            .map(|(g, d)| (*g, d.members.clone()))
+            .collect::<Vec<_>>()
+    };
+    let plain = Assembly::new(m.clone()).unwrap();
+    let shared = Assembly::build_grouped(m.clone(), &groups, AssemblyOptions::default()).unwrap();
+    assert_eq!(domains(&plain), domains(&shared));
+    // The machine gains a function after the groups were computed.
+    let mut grown = m.clone();
+    let mut r = DeviceRecord::new(bdf("00:09.0"), PortType::RcEndpoint, None);
+    r.vendor = 0x8086;
+    grown.hot_add(r).unwrap();
+    let a = Assembly::build_grouped(grown.clone(), &groups, AssemblyOptions::default()).unwrap();
+    assert_eq!(domains(&a), domains(&Assembly::new(grown).unwrap()));
+    assert!(a.endpoint(bdf("00:09.0")).is_some());
+    assert_eq!(domains(&a).len(), domains(&plain).len() + 1);
+}

@@ -291,3 +291,40 @@ fn machine_hot_plug_keeps_memory_map_in_sync() {
         .contains("outside every MMIO window"));
     m2.check_invariants().unwrap();
 }
+
+/// A number of the wrong TOML type is refused at its line with what a
+/// number may be (numbers used to be an untagged enum, whose error named
+/// no form).
+#[test]
+fn a_number_of_the_wrong_type_says_what_a_number_is() {
+    let src = "[machine]\nname = \"x\"\narch = \"x86_64\"\n[[ram]]\nstart = 0\nsize = true\n";
+    let e = err_of(src);
+    assert_eq!(e.line, 6, "{e}");
+    assert_eq!(
+        e.message,
+        "invalid type: boolean `true`, expected a number: a TOML integer or a string such as \"0x1000\" or \"4K\"",
+        "{e}"
+    );
+    let src = "[machine]\nname = \"x\"\narch = \"x86_64\"\n[[ram]]\nstart = 1.5\nsize = 4096\n";
+    let e = err_of(src);
+    assert_eq!(e.line, 5, "{e}");
+    assert!(
+        e.message.starts_with("invalid type: floating point `1.5`"),
+        "{e}"
+    );
+}
+
+/// The paths of numbers are formatted only on error; each still names its
+/// field exactly.
+#[test]
+fn number_errors_name_their_field_path() {
+    let src = with_reference_edit("size = \"60GiB\"", "size = \"60GB\"");
+    assert_eq!(err_of(&src).field, "ram[1].size");
+    let src = with_reference_edit("vendor = 0x10b5", "vendor = 0x10b5_0");
+    let e = err_of(&src);
+    assert!(
+        e.field.starts_with("device[") && e.field.ends_with("].vendor"),
+        "{e}"
+    );
+    assert!(e.message.contains("is above the maximum 0xffff"), "{e}");
+}

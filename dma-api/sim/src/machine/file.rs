@@ -1,13 +1,18 @@
 //! The serde shape of a machine file (see docs/machine-format.md).
 
+use core::fmt;
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
 /// An integer written as a TOML integer or a string (`"0x1_0000_0000"`,
 /// `"16GiB"`, `"4K"`) in the one number grammar ([`super::num`]), for
 /// values above `i64::MAX` or readability.
-#[derive(Deserialize, Clone, Debug)]
-#[serde(untagged)]
+///
+/// Deserialised by hand rather than as an untagged enum: serde buffers every
+/// value of an untagged enum before trying the variants, and a machine file
+/// of 65 536 functions has a few hundred thousand numbers.
+#[derive(Clone, Debug)]
 pub enum Num {
     /// A TOML integer.
     Int(i64),
@@ -22,6 +27,40 @@ impl Num {
             Num::Int(i) => u64::try_from(*i).map_err(|_| format!("{i} is negative")),
             Num::Str(s) => super::num::parse_num(s).map_err(|e| e.to_string()),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumVisitor)
+    }
+}
+
+struct NumVisitor;
+
+impl Visitor<'_> for NumVisitor {
+    type Value = Num;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number: a TOML integer or a string such as \"0x1000\" or \"4K\"")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+        Ok(Num::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+        // TOML integers are i64; a larger one cannot come from the file,
+        // but keep the value rather than refuse it.
+        Ok(i64::try_from(v).map_or_else(|_| Num::Str(v.to_string()), Num::Int))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+        Ok(Num::Str(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Num, E> {
+        Ok(Num::Str(v))
     }
 }
 

@@ -21,6 +21,24 @@ const MAX_SIZE: u64 = 1 << 52;
 /// More devices than this is not a machine file, it is an attack.
 const MAX_DEVICES: usize = 1 << 16;
 
+/// The path of a field (`device[3].bars[0].addr`), built only when an
+/// error needs it: a string or a closure that formats one.
+trait FieldName {
+    fn name(&self) -> String;
+}
+
+impl FieldName for &str {
+    fn name(&self) -> String {
+        (*self).to_string()
+    }
+}
+
+impl<F: Fn() -> String> FieldName for F {
+    fn name(&self) -> String {
+        self()
+    }
+}
+
 struct Ctx<'a> {
     file: &'a str,
     src: &'a str,
@@ -48,33 +66,40 @@ impl Ctx<'_> {
         }
     }
 
-    fn num(&self, n: &Spanned<Num>, field: &str) -> Result<u64, MachineError> {
+    /// The value of `n`; `field` names it in an error (a closure, so the
+    /// path of every number in a large file is only formatted on error).
+    fn num(&self, n: &Spanned<Num>, field: impl FieldName) -> Result<u64, MachineError> {
         n.get_ref()
             .value()
-            .map_err(|m| self.err(n.span(), field, m))
+            .map_err(|m| self.err(n.span(), field.name(), m))
     }
 
-    fn num_max(&self, n: &Spanned<Num>, field: &str, max: u64) -> Result<u64, MachineError> {
-        let v = self.num(n, field)?;
+    fn num_max(
+        &self,
+        n: &Spanned<Num>,
+        field: impl FieldName,
+        max: u64,
+    ) -> Result<u64, MachineError> {
+        let v = self.num(n, || field.name())?;
         if v > max {
             return Err(self.err(
                 n.span(),
-                field,
+                field.name(),
                 format!("{v:#x} is above the maximum {max:#x}"),
             ));
         }
         Ok(v)
     }
 
-    fn size(&self, n: &Spanned<Num>, field: &str) -> Result<u64, MachineError> {
-        let v = self.num(n, field)?;
+    fn size(&self, n: &Spanned<Num>, field: impl FieldName) -> Result<u64, MachineError> {
+        let v = self.num(n, || field.name())?;
         if v == 0 {
-            return Err(self.err(n.span(), field, "size must not be zero"));
+            return Err(self.err(n.span(), field.name(), "size must not be zero"));
         }
         if v > MAX_SIZE {
             return Err(self.err(
                 n.span(),
-                field,
+                field.name(),
                 format!("absurd size {v:#x} (limit {MAX_SIZE:#x})"),
             ));
         }
@@ -87,8 +112,8 @@ impl Ctx<'_> {
     }
 
     fn range(&self, r: &Spanned<RangeToml>, field: &str) -> Result<(PhysAddr, u64), MachineError> {
-        let start = self.num(&r.get_ref().start, &format!("{field}.start"))?;
-        let size = self.size(&r.get_ref().size, &format!("{field}.size"))?;
+        let start = self.num(&r.get_ref().start, || format!("{field}.start"))?;
+        let size = self.size(&r.get_ref().size, || format!("{field}.size"))?;
         if start.checked_add(size - 1).is_none() {
             return Err(self.err(r.span(), field, "range wraps the address space"));
         }
@@ -99,12 +124,12 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for (i, w) in ws.iter().enumerate() {
             let f = format!("{field}[{i}]");
-            let cpu = self.num(&w.get_ref().cpu, &format!("{f}.cpu"))?;
+            let cpu = self.num(&w.get_ref().cpu, || format!("{f}.cpu"))?;
             let bus = match &w.get_ref().bus {
-                Some(b) => self.num(b, &format!("{f}.bus"))?,
+                Some(b) => self.num(b, || format!("{f}.bus"))?,
                 None => cpu,
             };
-            let size = self.size(&w.get_ref().size, &format!("{f}.size"))?;
+            let size = self.size(&w.get_ref().size, || format!("{f}.size"))?;
             out.push(AddrWindow {
                 cpu_start: PhysAddr::new(cpu),
                 bus_start: BusAddr::new(bus),
@@ -170,10 +195,10 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
     };
     let mut r = DeviceRecord::new(bdf, port, parent);
     r.name = d.name.as_ref().map(|n| n.get_ref().clone());
-    r.vendor = ctx.num_max(&d.vendor, &f("vendor"), 0xffff)? as u16;
-    r.device = ctx.num_max(&d.device, &f("device"), 0xffff)? as u16;
+    r.vendor = ctx.num_max(&d.vendor, || f("vendor"), 0xffff)? as u16;
+    r.device = ctx.num_max(&d.device, || f("device"), 0xffff)? as u16;
     if let Some(c) = &d.class {
-        r.class = ctx.num_max(c, &f("class"), 0xff_ffff)? as u32;
+        r.class = ctx.num_max(c, || f("class"), 0xff_ffff)? as u32;
     }
     let acs_bits = |s: &Spanned<String>, name: &str| {
         Acs::parse_names(s.get_ref()).map_err(|w| {
@@ -221,16 +246,16 @@ fn device_record(ctx: &Ctx<'_>, i: usize, d: &DeviceToml) -> Result<DeviceRecord
     r.coherent = d.coherent;
     r.untrusted = d.untrusted;
     if let Some(m) = &d.dma_mask {
-        let bits = ctx.num_max(m, &f("dma_mask"), 64)? as u32;
+        let bits = ctx.num_max(m, || f("dma_mask"), 64)? as u32;
         r.dma_mask =
             DmaMask::new(bits).map_err(|e| ctx.err(m.span(), f("dma_mask"), e.to_string()))?;
     }
     for (j, b) in d.bars.iter().enumerate() {
         let bf = |s: &str| format!("device[{i}].bars[{j}].{s}");
         let bt = b.get_ref();
-        let index = ctx.num_max(&bt.index, &bf("index"), 5)? as u8;
-        let addr = ctx.num(&bt.addr, &bf("addr"))?;
-        let size = ctx.size(&bt.size, &bf("size"))?;
+        let index = ctx.num_max(&bt.index, || bf("index"), 5)? as u8;
+        let addr = ctx.num(&bt.addr, || bf("addr"))?;
+        let size = ctx.size(&bt.size, || bf("size"))?;
         r.bars.push(Bar {
             index,
             addr: PhysAddr::new(addr),
@@ -303,11 +328,7 @@ fn check_names(ctx: &Ctx<'_>, file: &MachineFile) -> Result<(), MachineError> {
 ///   of a bridge is on one bus, and that bus is not the bridge's own
 ///   (primary) bus. The file has no secondary-bus field, so the secondary
 ///   bus is the bus of the bridge's children.
-fn check_shape(
-    ctx: &Ctx<'_>,
-    file: &MachineFile,
-    records: &[DeviceRecord],
-) -> Result<(), MachineError> {
+fn check_shape(ctx: &Ctx<'_>, file: &MachineFile, records: &[Shape]) -> Result<(), MachineError> {
     let by_bdf: HashMap<Bdf, usize> = records
         .iter()
         .enumerate()
@@ -384,6 +405,13 @@ fn check_shape(
         }
     }
     Ok(())
+}
+
+/// The fields of a device record the shape rules read.
+struct Shape {
+    bdf: Bdf,
+    port: PortType,
+    parent: Option<Bdf>,
 }
 
 fn topo_error(ctx: &Ctx<'_>, file: &MachineFile, e: TopologyError) -> MachineError {
@@ -515,18 +543,18 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         let ht = h.get_ref();
         let f = |s: &str| format!("host_bridge[{i}].{s}");
         let domain = match &ht.domain {
-            Some(n) => ctx.num_max(n, &f("domain"), u32::MAX as u64)? as u32,
+            Some(n) => ctx.num_max(n, || f("domain"), u32::MAX as u64)? as u32,
             None => 0,
         };
         let bus = match &ht.bus {
-            Some(n) => ctx.num_max(n, &f("bus"), 0xff)? as u8,
+            Some(n) => ctx.num_max(n, || f("bus"), 0xff)? as u8,
             None => 0,
         };
         let mut r = HostBridgeRecord::new(ht.name.clone(), domain, bus);
         r.ident = match (&ht.vendor, &ht.device) {
             (Some(v), Some(d)) => Some((
-                ctx.num_max(v, &f("vendor"), 0xffff)? as u16,
-                ctx.num_max(d, &f("device"), 0xffff)? as u16,
+                ctx.num_max(v, || f("vendor"), 0xffff)? as u16,
+                ctx.num_max(d, || f("device"), 0xffff)? as u16,
             )),
             (None, None) => None,
             _ => {
@@ -561,9 +589,18 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         records.push(device_record(&ctx, i, d.get_ref())?);
     }
     check_names(&ctx, &file)?;
-    let topology =
-        Topology::build(cpu, hbs, records.clone()).map_err(|e| topo_error(&ctx, &file, e))?;
-    check_shape(&ctx, &file, &records)?;
+    // What the shape rules read, kept before the records move into the
+    // topology (cloning 65 536 records with their names and BARs cost more).
+    let shapes: Vec<Shape> = records
+        .iter()
+        .map(|r| Shape {
+            bdf: r.bdf,
+            port: r.port,
+            parent: r.parent,
+        })
+        .collect();
+    let topology = Topology::build(cpu, hbs, records).map_err(|e| topo_error(&ctx, &file, e))?;
+    check_shape(&ctx, &file, &shapes)?;
 
     // Memory map: RAM, every memory BAR, carve-outs.
     let mut memmap = MemoryMap::new();
@@ -579,12 +616,8 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
             })
             .map_err(|e| mm_err(r.span(), format!("ram[{i}]"), e))?;
     }
-    let mut index: HashMap<Bdf, usize> = HashMap::new();
-    for (i, d) in file.device.iter().enumerate() {
-        if let Ok(b) = d.get_ref().bdf.get_ref().parse::<Bdf>() {
-            index.entry(b).or_insert(i);
-        }
-    }
+    // Every BDF parsed (the records are), and unique (the topology built).
+    let index: HashMap<Bdf, usize> = shapes.iter().enumerate().map(|(i, s)| (s.bdf, i)).collect();
     let mut p2p = P2pMemRegistry::new();
     for (id, dev) in topology.devices() {
         let Some(&i) = index.get(&dev.bdf) else {
@@ -595,14 +628,16 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         };
         let dt = dt.get_ref();
         for b in dev.bars.iter().filter(|b| b.is_mem()) {
-            let (span, field) = dt
-                .bars
-                .iter()
-                .enumerate()
-                .find(|(_, x)| x.get_ref().index.get_ref().value().ok() == Some(b.index as u64))
-                .map_or((0..0, format!("device[{i}].bars")), |(j, x)| {
-                    (x.span(), format!("device[{i}].bars[{j}]"))
-                });
+            // Where the BAR is in the file, looked up only on error.
+            let at = || {
+                dt.bars
+                    .iter()
+                    .enumerate()
+                    .find(|(_, x)| x.get_ref().index.get_ref().value().ok() == Some(b.index as u64))
+                    .map_or((0..0, format!("device[{i}].bars")), |(j, x)| {
+                        (x.span(), format!("device[{i}].bars[{j}]"))
+                    })
+            };
             memmap
                 .insert(MemRange {
                     start: b.addr,
@@ -612,7 +647,10 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
                         bar: b.index,
                     },
                 })
-                .map_err(|e| mm_err(span, field, e))?;
+                .map_err(|e| {
+                    let (span, field) = at();
+                    mm_err(span, field, e)
+                })?;
         }
         if let Some(s) = &dt.stolen_ram {
             let (start, size) = ctx.range(s, &format!("device[{i}].stolen_ram"))?;
@@ -641,13 +679,13 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         for (j, pm) in dt.p2pmem.iter().enumerate() {
             let f = |s: &str| format!("device[{i}].p2pmem[{j}].{s}");
             let pt = pm.get_ref();
-            let bar = ctx.num_max(&pt.bar, &f("bar"), 5)? as u8;
+            let bar = ctx.num_max(&pt.bar, || f("bar"), 5)? as u8;
             let offset = match &pt.offset {
-                Some(n) => ctx.num(n, &f("offset"))?,
+                Some(n) => ctx.num(n, || f("offset"))?,
                 None => 0,
             };
             let size = match &pt.size {
-                Some(n) => ctx.num(n, &f("size"))?,
+                Some(n) => ctx.num(n, || f("size"))?,
                 None => 0,
             };
             p2p.add_resource(&topology, id, bar, size, offset)
