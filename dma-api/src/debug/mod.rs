@@ -298,13 +298,13 @@ impl<B: DmaBackend> DmaDebug<B> {
             phys: Some(req.phys),
             nents: None,
         };
-        self.with_state(|st| st.check_unmap(&r, DMA_MAPPING_ERROR));
+        self.with_state(|st| st.check_unmap(&r, None, DMA_MAPPING_ERROR));
     }
 
     fn check_unmap_sg(&self, table: &SgTable, plan: &[SegPlan], dir: Direction) {
         let nents = table.orig_nents();
         self.with_state(|st| {
-            let mut mapped = None;
+            let mut info = None;
             for (i, seg) in table.dma_iter().enumerate() {
                 let r = UnmapRef {
                     kind: MapKind::Sg,
@@ -316,15 +316,15 @@ impl<B: DmaBackend> DmaDebug<B> {
                     nents: Some(nents),
                 };
                 if i == 0 {
-                    mapped = st.mapped_nents(&r);
-                    if let Some(info) = st.sg_info(&r) {
+                    info = st.sg_info(&r, plan);
+                    if let Some(info) = &info {
                         check_plan(st, seg.dma_address(), &info.plan, plan);
                     }
                 }
-                if matches!(mapped, Some(m) if m != 0 && i >= m) {
+                if matches!(&info, Some(t) if t.mapped_nents != 0 && i >= t.mapped_nents) {
                     break;
                 }
-                st.check_unmap(&r, DMA_MAPPING_ERROR);
+                st.check_unmap(&r, info.as_ref(), DMA_MAPPING_ERROR);
             }
         });
     }
