@@ -116,3 +116,26 @@ fn a_sync_of_memory_mapped_twice_is_checked_against_the_best_fitting_mapping() {
         panic!("{v}");
     }
 }
+
+/// Two live tables of one device (riscv64, no IOMMU) start with the same
+/// page, so their first segments share one DMA address and fit an unmap
+/// equally well; their later entries differ. dma-debug compared each
+/// unmap_sg's plan with the first table holding that address and reported
+/// a phys mismatch for both correct unmaps (Linux compares no physical
+/// address on unmap_sg; each unmap now undoes the table with its plan). The
+/// input the `dma_ops` target found, kept as
+/// `fuzz/seeds/dma_ops/regress-unmap-sg-shared-page`.
+#[test]
+fn two_tables_sharing_a_first_page_each_unmap_their_own_entries() {
+    use dma_sim::fuzzing::{run_case, FuzzCase, StandardBackends};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/dma_ops/regress-unmap-sg-shared-page"
+    );
+    let data = std::fs::read(path).expect("the checked-in input");
+    let case = FuzzCase::from_bytes(&data).expect("decodes");
+    assert!(case.debug, "the case runs with dma-debug");
+    if let Err(v) = run_case(&case, &StandardBackends) {
+        panic!("{v}");
+    }
+}
