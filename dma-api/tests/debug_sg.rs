@@ -209,3 +209,40 @@ fn a_lying_plan_over_a_shared_first_segment_is_reported_against_the_first_table(
         }]
     );
 }
+
+/// Three live tables start with the same segment; two of them have the
+/// same plan (every entry the same page) and differ only in the length of
+/// their last entry. An unmap told tables apart by plan alone, so the
+/// second took the first's entries, which then took the third's, whose
+/// own unmap was compared with another plan. Tables are told apart by plan,
+/// CPU lengths and DMA segments: every unmap order is clean. Found by the
+/// `dma_ops` fuzz target.
+#[test]
+fn tables_with_one_plan_and_other_lengths_each_unmap_their_own_entries() {
+    let shapes: [&[(u64, u64)]; 3] = [
+        &[(0x1_0000, 0x800), (0x1_0000, 1), (0x5_0000, 1)],
+        &[(0x1_0000, 0x800), (0x1_0000, 0x800), (0x1_0000, 0x800)],
+        &[(0x1_0000, 0x800), (0x1_0000, 0x800), (0x1_0000, 0x400)],
+    ];
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let d = DmaDebug::new(Arena::direct());
+        let mut tables: Vec<_> = shapes.iter().map(|s| table(s)).collect();
+        for (t, plan) in &mut tables {
+            assert_eq!(d.map_sg(t, plan, TO, none()).unwrap(), 3);
+        }
+        for i in order {
+            let (t, plan) = &mut tables[i];
+            d.unmap_sg(t, plan, TO, none()).unwrap();
+        }
+        assert_eq!(d.reports(), vec![], "unmap order {order:?}");
+        assert_eq!(d.active_count(), 0);
+    }
+}

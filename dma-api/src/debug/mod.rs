@@ -29,7 +29,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use scatterlist::SgTable;
-use state::{Entry, SgInfo, State, UnmapRef};
+use state::{Entry, SgInfo, State, TableShape, UnmapRef};
 
 /// Linux `DMA_MAPPING_ERROR` (all ones): what the raw layer returns for a
 /// failed single mapping.
@@ -246,6 +246,7 @@ impl<B: DmaBackend> DmaDebug<B> {
             orig_nents: table.orig_nents(),
             mapped_nents: n,
             plan: plan.into(),
+            shape: shape_of(table),
         });
         self.with_state(|st| {
             let mut lines = Vec::new();
@@ -316,7 +317,7 @@ impl<B: DmaBackend> DmaDebug<B> {
                     nents: Some(nents),
                 };
                 if i == 0 {
-                    info = st.sg_info(&r, plan);
+                    info = st.sg_info(&r, plan, &shape_of(table));
                     if let Some(info) = &info {
                         check_plan(st, seg.dma_address(), &info.plan, plan);
                     }
@@ -327,6 +328,17 @@ impl<B: DmaBackend> DmaDebug<B> {
                 st.check_unmap(&r, info.as_ref(), DMA_MAPPING_ERROR);
             }
         });
+    }
+}
+
+/// The CPU entry lengths and the DMA segments of `table`.
+fn shape_of(table: &SgTable) -> TableShape {
+    TableShape {
+        cpu_lens: table.iter().map(|e| e.len()).collect(),
+        segs: table
+            .dma_iter()
+            .map(|s| (s.dma_address(), s.dma_len()))
+            .collect(),
     }
 }
 

@@ -26,6 +26,19 @@ pub(crate) struct SgInfo {
     pub mapped_nents: usize,
     /// The dispatcher's plan at map time.
     pub plan: Arc<[SegPlan]>,
+    /// What tells this table apart from another live one that shares its
+    /// first segment.
+    pub shape: TableShape,
+}
+
+/// The lengths of a table's CPU entries and its DMA segments (address,
+/// length), in order: with the plan, what an unmap_sg must give back.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct TableShape {
+    /// Length of each CPU entry.
+    pub cpu_lens: Vec<u32>,
+    /// Address and length of each mapped DMA segment.
+    pub segs: Vec<(DmaAddr, u32)>,
 }
 
 /// One active mapping (one DMA segment for a table).
@@ -196,21 +209,27 @@ impl State {
         }
     }
 
-    /// The table an unmap_sg whose first segment is `r` and whose plan is
-    /// `plan` undoes. Linux (`get_nr_mapped_entries`) takes the first perfect
-    /// fit at the first segment's address; two live tables can share that
-    /// segment (the same page mapped twice without an IOMMU), so among the
-    /// perfect fits the table mapped with the same plan wins, else the
-    /// first. Its `mapped_nents` bounds the segments checked, its plan is
-    /// compared, and its entries are the ones removed.
-    pub fn sg_info(&self, r: &UnmapRef, plan: &[SegPlan]) -> Option<Arc<SgInfo>> {
+    /// The table an unmap_sg whose first segment is `r` undoes. Linux
+    /// (`get_nr_mapped_entries`) takes the first perfect fit at the first
+    /// segment's address; two live tables can share that segment (the same
+    /// page mapped twice without an IOMMU), so among the perfect fits the
+    /// table with the same plan and shape wins (identical tables are
+    /// interchangeable), else the first. Its `mapped_nents` bounds the
+    /// segments checked, its plan is compared, and its entries are the ones
+    /// removed, so a correct unmap never takes another table's entries.
+    pub fn sg_info(
+        &self,
+        r: &UnmapRef,
+        plan: &[SegPlan],
+        shape: &TableShape,
+    ) -> Option<Arc<SgInfo>> {
         let v = self.active.get(&r.dma.raw())?;
-        let same_plan = v
+        let same = v
             .iter()
             .filter(|e| Self::score(e, r) == 4)
             .filter_map(|e| e.sg.as_ref())
-            .find(|s| s.plan[..] == plan[..]);
-        if let Some(s) = same_plan {
+            .find(|s| s.plan[..] == plan[..] && s.shape == *shape);
+        if let Some(s) = same {
             return Some(Arc::clone(s));
         }
         let i = self.find_exact(r, None)?;
