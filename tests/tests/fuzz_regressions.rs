@@ -128,7 +128,7 @@ fn replay_seed(path: &str) {
 /// unmap_sg's plan with the first table holding that address and reported
 /// a phys mismatch for both correct unmaps (Linux compares no physical
 /// address on unmap_sg; each unmap now undoes its own table). The input the
-/// `dma_ops` target found, kept as
+/// `dma_ops` target found, kept (minimised) as
 /// `fuzz/seeds/dma_ops/regress-unmap-sg-shared-page`.
 #[test]
 fn two_tables_sharing_a_first_page_each_unmap_their_own_entries() {
@@ -138,9 +138,9 @@ fn two_tables_sharing_a_first_page_each_unmap_their_own_entries() {
     ));
 }
 
-/// Tables of one device (arm64, no IOMMU, peer memory redirected to RAM)
-/// whose entries are all one page: two have the same plan and differ only
-/// in the length of their last entry, a third shares their first segment.
+/// Three tables of one device (arm64, no IOMMU, peer memory redirected to
+/// RAM) start with the same segment; two have the same plan (the same
+/// pages) and differ only in the lengths of their later entries.
 /// Telling tables apart by plan alone let one unmap take another table's
 /// entries, and a later correct unmap was compared with a foreign plan;
 /// tables are now told apart by plan, CPU lengths and DMA segments. Found
