@@ -144,7 +144,7 @@ fn two_tables_sharing_a_first_page_each_unmap_their_own_entries() {
 /// Telling tables apart by plan alone let one unmap take another table's
 /// entries, and a later correct unmap was compared with a foreign plan;
 /// tables are now told apart by plan, CPU lengths and DMA segments. Found
-/// by the `dma_ops` target right after the fix above, kept as
+/// by the `dma_ops` target right after the fix above, kept (minimised) as
 /// `fuzz/seeds/dma_ops/regress-unmap-sg-same-plan`.
 #[test]
 fn tables_with_one_plan_but_other_lengths_each_unmap_their_own_entries() {
