@@ -157,3 +157,92 @@ fn table_unmapped_twice() {
         }]
     );
 }
+
+/// Two live tables whose first entries are the same page (mapped twice
+/// without an IOMMU: one DMA address) but whose later entries differ. Each
+/// unmap_sg undoes its own table: the first segment's perfect fits are
+/// told apart by the plan, so neither unmap is compared with the other
+/// table's plan (Linux compares no physical address on unmap_sg at all).
+/// Found by the `dma_ops` fuzz target (tests/tests/fuzz_regressions.rs).
+#[test]
+fn two_tables_sharing_their_first_segment_unmap_cleanly_in_any_order() {
+    for second_first in [true, false] {
+        let d = DmaDebug::new(Arena::direct());
+        let (mut a, plan_a) = table(&[(0x1_0000, 4096), (0x3_0000, 4096)]);
+        let (mut b, plan_b) = table(&[(0x1_0000, 4096), (0x5_0000, 4096)]);
+        assert_eq!(d.map_sg(&mut a, &plan_a, TO, none()).unwrap(), 2);
+        assert_eq!(d.map_sg(&mut b, &plan_b, TO, none()).unwrap(), 2);
+        let first = |t: &scatterlist::SgTable| t.dma_iter().next().unwrap().dma_address();
+        assert_eq!(first(&a), first(&b), "one DMA address for the shared page");
+        if second_first {
+            d.unmap_sg(&mut b, &plan_b, TO, none()).unwrap();
+            d.unmap_sg(&mut a, &plan_a, TO, none()).unwrap();
+        } else {
+            d.unmap_sg(&mut a, &plan_a, TO, none()).unwrap();
+            d.unmap_sg(&mut b, &plan_b, TO, none()).unwrap();
+        }
+        assert_eq!(d.reports(), vec![], "unmapping b first: {second_first}");
+        assert_eq!(d.active_count(), 0);
+        assert_eq!(d.inner().live_count(), 0);
+    }
+}
+
+/// A plan that fits neither of two tables sharing the first segment is
+/// still compared with the first of them (Linux's first perfect fit).
+#[test]
+fn a_lying_plan_over_a_shared_first_segment_is_reported_against_the_first_table() {
+    let d = DmaDebug::new(Arena::direct());
+    let (mut a, plan_a) = table(&[(0x1_0000, 4096), (0x3_0000, 4096)]);
+    let (mut b, plan_b) = table(&[(0x1_0000, 4096), (0x5_0000, 4096)]);
+    d.map_sg(&mut a, &plan_a, TO, none()).unwrap();
+    d.map_sg(&mut b, &plan_b, TO, none()).unwrap();
+    let shared = a.dma_iter().next().unwrap().dma_address();
+    let mut lie = plan_b.clone();
+    lie[1].phys = dma_api::PhysAddr::new(0x7_0000);
+    d.unmap_sg(&mut b, &lie, TO, none()).unwrap();
+    assert_eq!(
+        d.reports(),
+        vec![DebugReport::UnmapPhysMismatch {
+            dma: shared,
+            mapped: plan_a[1].phys,
+            unmapped: dma_api::PhysAddr::new(0x7_0000),
+        }]
+    );
+}
+
+/// Three live tables start with the same segment; two of them have the
+/// same plan (every entry the same page) and differ only in the length of
+/// their last entry. An unmap told tables apart by plan alone, so the
+/// second took the first's entries, which then took the third's, whose
+/// own unmap was compared with another plan. Tables are told apart by plan,
+/// CPU lengths and DMA segments: every unmap order is clean. Found by the
+/// `dma_ops` fuzz target.
+#[test]
+fn tables_with_one_plan_and_other_lengths_each_unmap_their_own_entries() {
+    let shapes: [&[(u64, u64)]; 3] = [
+        &[(0x1_0000, 0x800), (0x1_0000, 1), (0x5_0000, 1)],
+        &[(0x1_0000, 0x800), (0x1_0000, 0x800), (0x1_0000, 0x800)],
+        &[(0x1_0000, 0x800), (0x1_0000, 0x800), (0x1_0000, 0x400)],
+    ];
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let d = DmaDebug::new(Arena::direct());
+        let mut tables: Vec<_> = shapes.iter().map(|s| table(s)).collect();
+        for (t, plan) in &mut tables {
+            assert_eq!(d.map_sg(t, plan, TO, none()).unwrap(), 3);
+        }
+        for i in order {
+            let (t, plan) = &mut tables[i];
+            d.unmap_sg(t, plan, TO, none()).unwrap();
+        }
+        assert_eq!(d.reports(), vec![], "unmap order {order:?}");
+        assert_eq!(d.active_count(), 0);
+    }
+}

@@ -104,15 +104,52 @@ fn peer_mmio_beyond_the_clients_dma_ranges_is_refused_typed() {
 /// `fuzz/seeds/dma_ops/regress-sync-best-fit`.
 #[test]
 fn a_sync_of_memory_mapped_twice_is_checked_against_the_best_fitting_mapping() {
-    use dma_sim::fuzzing::{run_case, FuzzCase, StandardBackends};
-    let path = concat!(
+    replay_seed(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../fuzz/seeds/dma_ops/regress-sync-best-fit"
-    );
+    ));
+}
+
+/// Replays a checked-in `dma_ops` input (it must run with dma-debug on)
+/// and panics with the broken invariant.
+fn replay_seed(path: &str) {
+    use dma_sim::fuzzing::{run_case, FuzzCase, StandardBackends};
     let data = std::fs::read(path).expect("the checked-in input");
     let case = FuzzCase::from_bytes(&data).expect("decodes");
     assert!(case.debug, "the case runs with dma-debug");
     if let Err(v) = run_case(&case, &StandardBackends) {
         panic!("{v}");
     }
+}
+
+/// Two live tables of one device (riscv64, no IOMMU) start with the same
+/// page, so their first segments share one DMA address and fit an unmap
+/// equally well; their later entries differ. dma-debug compared each
+/// unmap_sg's plan with the first table holding that address and reported
+/// a phys mismatch for both correct unmaps (Linux compares no physical
+/// address on unmap_sg; each unmap now undoes its own table). The input the
+/// `dma_ops` target found, kept (minimised) as
+/// `fuzz/seeds/dma_ops/regress-unmap-sg-shared-page`.
+#[test]
+fn two_tables_sharing_a_first_page_each_unmap_their_own_entries() {
+    replay_seed(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/dma_ops/regress-unmap-sg-shared-page"
+    ));
+}
+
+/// Three tables of one device (arm64, no IOMMU, peer memory redirected to
+/// RAM) start with the same segment; two have the same plan (the same
+/// pages) and differ only in the lengths of their later entries.
+/// Telling tables apart by plan alone let one unmap take another table's
+/// entries, and a later correct unmap was compared with a foreign plan;
+/// tables are now told apart by plan, CPU lengths and DMA segments. Found
+/// by the `dma_ops` target right after the fix above, kept (minimised) as
+/// `fuzz/seeds/dma_ops/regress-unmap-sg-same-plan`.
+#[test]
+fn tables_with_one_plan_but_other_lengths_each_unmap_their_own_entries() {
+    replay_seed(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/dma_ops/regress-unmap-sg-same-plan"
+    ));
 }

@@ -29,7 +29,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use scatterlist::SgTable;
-use state::{Entry, SgInfo, State, UnmapRef};
+use state::{Entry, SgInfo, State, TableShape, UnmapRef};
 
 /// Linux `DMA_MAPPING_ERROR` (all ones): what the raw layer returns for a
 /// failed single mapping.
@@ -246,6 +246,7 @@ impl<B: DmaBackend> DmaDebug<B> {
             orig_nents: table.orig_nents(),
             mapped_nents: n,
             plan: plan.into(),
+            shape: shape_of(table),
         });
         self.with_state(|st| {
             let mut lines = Vec::new();
@@ -298,13 +299,13 @@ impl<B: DmaBackend> DmaDebug<B> {
             phys: Some(req.phys),
             nents: None,
         };
-        self.with_state(|st| st.check_unmap(&r, DMA_MAPPING_ERROR));
+        self.with_state(|st| st.check_unmap(&r, None, DMA_MAPPING_ERROR));
     }
 
     fn check_unmap_sg(&self, table: &SgTable, plan: &[SegPlan], dir: Direction) {
         let nents = table.orig_nents();
         self.with_state(|st| {
-            let mut mapped = None;
+            let mut info = None;
             for (i, seg) in table.dma_iter().enumerate() {
                 let r = UnmapRef {
                     kind: MapKind::Sg,
@@ -316,17 +317,28 @@ impl<B: DmaBackend> DmaDebug<B> {
                     nents: Some(nents),
                 };
                 if i == 0 {
-                    mapped = st.mapped_nents(&r);
-                    if let Some(info) = st.sg_info(&r) {
+                    info = st.sg_info(&r, plan, &shape_of(table));
+                    if let Some(info) = &info {
                         check_plan(st, seg.dma_address(), &info.plan, plan);
                     }
                 }
-                if matches!(mapped, Some(m) if m != 0 && i >= m) {
+                if matches!(&info, Some(t) if t.mapped_nents != 0 && i >= t.mapped_nents) {
                     break;
                 }
-                st.check_unmap(&r, DMA_MAPPING_ERROR);
+                st.check_unmap(&r, info.as_ref(), DMA_MAPPING_ERROR);
             }
         });
+    }
+}
+
+/// The CPU entry lengths and the DMA segments of `table`.
+fn shape_of(table: &SgTable) -> TableShape {
+    TableShape {
+        cpu_lens: table.iter().map(|e| e.len()).collect(),
+        segs: table
+            .dma_iter()
+            .map(|s| (s.dma_address(), s.dma_len()))
+            .collect(),
     }
 }
 

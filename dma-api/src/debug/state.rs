@@ -26,6 +26,19 @@ pub(crate) struct SgInfo {
     pub mapped_nents: usize,
     /// The dispatcher's plan at map time.
     pub plan: Arc<[SegPlan]>,
+    /// What tells this table apart from another live one that shares its
+    /// first segment.
+    pub shape: TableShape,
+}
+
+/// The lengths of a table's CPU entries and its DMA segments (address,
+/// length), in order: with the plan, what an unmap_sg must give back.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct TableShape {
+    /// Length of each CPU entry.
+    pub cpu_lens: Vec<u32>,
+    /// Address and length of each mapped DMA segment.
+    pub segs: Vec<(DmaAddr, u32)>,
 }
 
 /// One active mapping (one DMA segment for a table).
@@ -171,11 +184,23 @@ impl State {
     }
 
     /// Linux `bucket_find_exact`: among entries at exactly `r.dma`, the
-    /// perfect fit, else the best fit if it is the only candidate.
-    fn find_exact(&self, r: &UnmapRef) -> Option<usize> {
+    /// perfect fit, else the best fit if it is the only candidate. Among
+    /// perfect fits Linux takes the first; they differ only in what Linux
+    /// does not compare on unmap, so a segment of table `table` prefers an
+    /// entry of that same table (see [`Self::sg_info`]).
+    fn find_exact(&self, r: &UnmapRef, table: Option<&Arc<SgInfo>>) -> Option<usize> {
         let v = self.active.get(&r.dma.raw())?;
-        if let Some(i) = v.iter().position(|e| Self::score(e, r) == 4) {
-            return Some(i);
+        let mut perfect = v.iter().enumerate().filter(|(_, e)| Self::score(e, r) == 4);
+        if let Some((first, _)) = perfect.next() {
+            let same_table = |e: &Entry| matches!((table, e.sg.as_ref()), (Some(t), Some(s)) if Arc::ptr_eq(t, s));
+            if same_table(&v[first]) {
+                return Some(first);
+            }
+            return Some(
+                perfect
+                    .find(|(_, e)| same_table(e))
+                    .map_or(first, |(i, _)| i),
+            );
         }
         if v.len() == 1 {
             Some(0)
@@ -184,24 +209,38 @@ impl State {
         }
     }
 
-    /// `mapped_nents` of the table segment an unmap_sg starts at (Linux
-    /// `get_nr_mapped_entries`).
-    pub fn mapped_nents(&self, r: &UnmapRef) -> Option<usize> {
-        let i = self.find_exact(r)?;
-        let e = self.active.get(&r.dma.raw())?.get(i)?;
-        e.sg.as_ref().map(|s| s.mapped_nents)
-    }
-
-    /// The table bookkeeping of the segment an unmap_sg starts at.
-    pub fn sg_info(&self, r: &UnmapRef) -> Option<Arc<SgInfo>> {
-        let i = self.find_exact(r)?;
-        self.active.get(&r.dma.raw())?.get(i)?.sg.clone()
+    /// The table an unmap_sg whose first segment is `r` undoes. Linux
+    /// (`get_nr_mapped_entries`) takes the first perfect fit at the first
+    /// segment's address; two live tables can share that segment (the same
+    /// page mapped twice without an IOMMU), so among the perfect fits the
+    /// table with the same plan and shape wins (identical tables are
+    /// interchangeable), else the first. Its `mapped_nents` bounds the
+    /// segments checked, its plan is compared, and its entries are the ones
+    /// removed, so a correct unmap never takes another table's entries.
+    pub fn sg_info(
+        &self,
+        r: &UnmapRef,
+        plan: &[SegPlan],
+        shape: &TableShape,
+    ) -> Option<Arc<SgInfo>> {
+        let v = self.active.get(&r.dma.raw())?;
+        let same = v
+            .iter()
+            .filter(|e| Self::score(e, r) == 4)
+            .filter_map(|e| e.sg.as_ref())
+            .find(|s| s.plan[..] == plan[..] && s.shape == *shape);
+        if let Some(s) = same {
+            return Some(Arc::clone(s));
+        }
+        let i = self.find_exact(r, None)?;
+        v.get(i)?.sg.clone()
     }
 
     /// Linux `check_unmap`, plus the target/phys checks and the double-unmap
-    /// history. Removes the entry when found.
-    pub fn check_unmap(&mut self, r: &UnmapRef, invalid: DmaAddr) {
-        let Some(i) = self.find_exact(r) else {
+    /// history. Removes the entry when found, preferring an entry of `table`
+    /// among equally fitting ones.
+    pub fn check_unmap(&mut self, r: &UnmapRef, table: Option<&Arc<SgInfo>>, invalid: DmaAddr) {
+        let Some(i) = self.find_exact(r, table) else {
             let rep = if r.dma == invalid {
                 DebugReport::UnmapInvalidAddress { kind: r.kind }
             } else if let Some(f) = self.freed.get(&r.dma.raw()) {
