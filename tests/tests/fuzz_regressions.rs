@@ -113,10 +113,16 @@ fn a_sync_of_memory_mapped_twice_is_checked_against_the_best_fitting_mapping() {
 /// Replays a checked-in `dma_ops` input (it must run with dma-debug on)
 /// and panics with the broken invariant.
 fn replay_seed(path: &str) {
+    replay_input(path, true);
+}
+
+/// Replays a checked-in `dma_ops` input, which must run with dma-debug on
+/// or off as `debug` says, and panics with the broken invariant.
+fn replay_input(path: &str, debug: bool) {
     use dma_sim::fuzzing::{run_case, FuzzCase, StandardBackends};
     let data = std::fs::read(path).expect("the checked-in input");
     let case = FuzzCase::from_bytes(&data).expect("decodes");
-    assert!(case.debug, "the case runs with dma-debug");
+    assert_eq!(case.debug, debug, "the case runs with dma-debug {debug}");
     if let Err(v) = run_case(&case, &StandardBackends) {
         panic!("{v}");
     }
@@ -152,4 +158,26 @@ fn tables_with_one_plan_but_other_lengths_each_unmap_their_own_entries() {
         env!("CARGO_MANIFEST_DIR"),
         "/../fuzz/seeds/dma_ops/regress-unmap-sg-same-plan"
     ));
+}
+
+/// arm64, lazy IOMMU mode: an untrusted function keeps the group of two
+/// functions strict (Linux gives an untrusted device a strict `DMA`
+/// domain). After an ACS write splits the hierarchy, the trusted function
+/// is re-added alone in a new group, whose new default domain is lazy
+/// (`DMA_FQ`), so its unmap leaves the translation reachable until the
+/// flush. The harness copied the old group's strict mode to the new group
+/// and reported that stale translation as unexplained reach; it now derives
+/// a re-added function's invalidation mode as at start (mode and trust of
+/// the new group's members; an untrusted function joining a lazy group
+/// makes it strict). The raw input the `dma_ops` target found, kept as
+/// `fuzz/seeds/dma_ops/regress-lazy-replug`.
+#[test]
+fn a_function_re_added_alone_after_an_acs_change_gets_a_lazy_domain() {
+    replay_input(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/seeds/dma_ops/regress-lazy-replug"
+        ),
+        false,
+    );
 }

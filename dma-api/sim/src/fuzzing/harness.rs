@@ -236,6 +236,8 @@ pub(crate) struct Run<'f> {
     pub start: Option<invariants::Snapshot>,
     /// An ACS control register was written.
     acs_changed: bool,
+    /// The case asked for lazy invalidation (`IommuMode::Lazy`).
+    lazy_mode: bool,
     /// Does (device, DMA address, write) route through the IOMMU? Cleared
     /// when a re-add or an ACS write may change routes.
     pub via_iommu: std::collections::HashMap<(Bdf, u64, bool), bool>,
@@ -433,6 +435,7 @@ impl<'f> Run<'f> {
             translating,
             history: Vec::new(),
             acs_changed: false,
+            lazy_mode: case.mode == IommuMode::Lazy,
             via_iommu: Default::default(),
             start: None,
             records,
@@ -941,14 +944,7 @@ impl<'f> Run<'f> {
                     Err(e) => return Err(format!("re-adding {bdf} at the same BDF failed: {e}")),
                 }
                 if let Some(d) = self.make_dev(bdf) {
-                    // The function may come back in a new group (its old one
-                    // emptied): same translation and invalidation as before.
-                    if self.translating.contains(&old_group) {
-                        self.translating.insert(d.group);
-                    }
-                    if self.lazy_groups.contains(&old_group) {
-                        self.lazy_groups.insert(d.group);
-                    }
+                    self.regrouped(bdf, old_group, d.group);
                     self.devs.push(d);
                     self.devs.sort_by_key(|d| d.bdf);
                 }
@@ -1007,6 +1003,45 @@ impl<'f> Run<'f> {
             ));
         }
         Ok((spans, owners))
+    }
+
+    /// The model of a re-added function's group, derived from the input as
+    /// at start (`Run::new`), not copied from its old group: after an ACS
+    /// write the function may come back alone in a new group, or join
+    /// another one. Translation follows the host bridge, the same as
+    /// before. A new group's default domain is lazy in lazy mode when every
+    /// member is trusted, even if the old group was strict for an untrusted
+    /// mate (Linux `iommu_get_default_domain_type`: an untrusted device
+    /// gets a strict `DMA` domain); an untrusted function joining a lazy
+    /// group makes it strict and flushes its queue (the domain layer's
+    /// `attach_group`), so its stale translations are gone.
+    fn regrouped(&mut self, bdf: Bdf, old_group: GroupId, group: GroupId) {
+        if !self.translating.contains(&old_group) {
+            return;
+        }
+        self.translating.insert(group);
+        let trusted = {
+            let topo = self.a.ctx.topology.read();
+            let groups = IommuGroups::compute(&topo);
+            topo.lookup(bdf)
+                .and_then(|id| groups.group_of(id))
+                .and_then(|g| groups.groups().get(g))
+                .is_some_and(|members| {
+                    members
+                        .iter()
+                        .all(|id| topo.device(*id).is_some_and(|d| !d.untrusted))
+                })
+        };
+        let joined = self.devs.iter().any(|d| d.group == group);
+        if !joined {
+            if self.lazy_mode && trusted {
+                self.lazy_groups.insert(group);
+            } else {
+                self.lazy_groups.remove(&group);
+            }
+        } else if !trusted && self.lazy_groups.remove(&group) {
+            self.stale.retain(|s| s.group != group);
+        }
     }
 
     fn went_stale(&mut self, group: Option<GroupId>, spans: Vec<Span>) {
