@@ -181,3 +181,22 @@ fn a_function_re_added_alone_after_an_acs_change_gets_a_lazy_domain() {
         false,
     );
 }
+
+/// After an ACS change put a root port and an idle function into one IOMMU
+/// group, the function was removed and re-added at its BDF; its record asks
+/// for a lazy IOMMU domain while the port's group already has a strict one.
+/// The assembly refuses with a typed `GroupConflict` (one domain per group;
+/// Linux never regroups a running system), as it refuses a `GroupMerge`, and
+/// the harness took the refusal for a broken invariant. The raw input the
+/// `dma_ops` target found, kept as
+/// `fuzz/seeds/dma_ops/regress-replug-group-conflict`.
+#[test]
+fn a_re_add_into_a_group_with_another_domain_type_is_a_typed_refusal() {
+    replay_input(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/seeds/dma_ops/regress-replug-group-conflict"
+        ),
+        true,
+    );
+}

@@ -936,11 +936,14 @@ impl<'f> Run<'f> {
                 match self.a.hot_add(rec) {
                     Ok(_) => {}
                     // After an ACS change the function's group may now span
-                    // groups that have their own domains: a typed refusal,
-                    // like Linux, which never regroups a running system.
-                    Err(crate::assembly::AssemblyError::GroupMerge { .. }) if self.acs_changed => {
-                        return Ok(())
-                    }
+                    // groups that have their own domains, or hold a port
+                    // whose domain type differs from the one the function's
+                    // record asks for: a typed refusal, like Linux, which
+                    // never regroups a running system.
+                    Err(
+                        crate::assembly::AssemblyError::GroupMerge { .. }
+                        | crate::assembly::AssemblyError::GroupConflict { .. },
+                    ) if self.acs_changed => return Ok(()),
                     Err(e) => return Err(format!("re-adding {bdf} at the same BDF failed: {e}")),
                 }
                 if let Some(d) = self.make_dev(bdf) {
