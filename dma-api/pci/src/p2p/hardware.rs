@@ -177,12 +177,8 @@ fn judge(
     client: DeviceId,
     access: Access,
 ) -> Result<AccessRoute, TopologyError> {
-    let pd = topo
-        .device(provider)
-        .ok_or(TopologyError::UnknownId { id: provider })?;
-    let cd = topo
-        .device(client)
-        .ok_or(TopologyError::UnknownId { id: client })?;
+    let pd = topo.known(provider)?;
+    let cd = topo.known(client)?;
     let mut reasons = Vec::new();
     let rchain = chain(topo, client);
     let tchain = chain(topo, provider);

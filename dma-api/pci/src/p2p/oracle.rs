@@ -171,12 +171,8 @@ pub fn calc_map_type_and_dist(
     provider: DeviceId,
     client: DeviceId,
 ) -> Result<Route, TopologyError> {
-    let pd = topo
-        .device(provider)
-        .ok_or(TopologyError::UnknownId { id: provider })?;
-    let cd = topo
-        .device(client)
-        .ok_or(TopologyError::UnknownId { id: client })?;
+    let pd = topo.known(provider)?;
+    let cd = topo.known(client)?;
     let mut reasons = Vec::new();
     let mut acs: Vec<DeviceId> = Vec::new();
     let mut a = Some(provider);

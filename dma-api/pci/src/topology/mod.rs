@@ -224,6 +224,11 @@ impl Topology {
         self.devices.get(id.index()).and_then(|d| d.as_ref())
     }
 
+    /// Device `id`, or [`TopologyError::UnknownId`] naming it.
+    pub fn known(&self, id: DeviceId) -> Result<&Device, TopologyError> {
+        self.device(id).ok_or(TopologyError::UnknownId { id })
+    }
+
     /// The device at `bdf`.
     pub fn lookup(&self, bdf: Bdf) -> Option<DeviceId> {
         self.by_bdf.get(&bdf).copied()
@@ -435,7 +440,7 @@ impl Topology {
     /// Hot-removes `id` and everything below it; bumps the generation.
     /// Returns the removed ids (the subtree, `id` first).
     pub fn hot_remove(&mut self, id: DeviceId) -> Result<Vec<DeviceId>, TopologyError> {
-        let d = self.device(id).ok_or(TopologyError::UnknownId { id })?;
+        let d = self.known(id)?;
         let parent = d.parent;
         let mut removed = Vec::new();
         let mut stack = alloc::vec![id];
