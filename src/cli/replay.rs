@@ -12,7 +12,8 @@
 //! notes each mapping the dispatcher hands down and explains it
 //! (`DmaDevice::explain_map` over a side-effect-free copy of the device,
 //! so a lazy flush queue or a bounce pool never sees the explanation), and
-//! the case is run once per prefix to attribute the mappings to their step.
+//! the case runs once more with an observer that marks where each step's
+//! records end (two runs in all, however many steps).
 //! A refused mapping never reaches a backend: its step reports "refused".
 //! A single mapping a policy redirected is explained at the address the
 //! backend got (the RAM it was redirected to).
@@ -24,7 +25,7 @@ use dma_api::port::{
 };
 use dma_api::{Bdf, Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
 use dma_sim::fuzzing::{
-    run_case, BackendFactory, FactoryEnv, FuzzCase, RunStats, StandardBackends,
+    run_case, run_case_observed, BackendFactory, FactoryEnv, FuzzCase, RunStats, StandardBackends,
 };
 use scatterlist::SgTable;
 use serde_json::json;
@@ -64,19 +65,21 @@ fn run_over(
     // The machine names the ids in the mapping chains (an input whose
     // machine does not build leaves them as they are).
     let named_machine = case.machine.machine().ok();
-    // Step k's mappings: what prefix k+1 recorded beyond prefix k.
+    // One recorded run; after each step the observer notes how far the
+    // log and the counters had got, which attributes every mapping to its
+    // step.
+    let log: Log = Arc::default();
+    let mut marks: Vec<(usize, RunStats)> = Vec::with_capacity(last);
+    let _ = run_case_observed(&case, &recorder(base, log.clone()), &mut |_, stats| {
+        let len = log.lock().unwrap_or_else(|p| p.into_inner()).len();
+        marks.push((len, *stats));
+    });
+    let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
     let mut steps = Vec::new();
     let (mut seen, mut before) = (0usize, RunStats::default());
-    for k in 0..last {
-        let prefix = FuzzCase {
-            ops: case.ops[..=k].to_vec(),
-            ..case.clone()
-        };
-        let log: Log = Arc::default();
-        let res = run_case(&prefix, &recorder(base, log.clone()));
-        let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
+    for (k, &(len, stats)) in marks.iter().enumerate().take(last) {
         let maps: Vec<String> = log
-            .get(seen..)
+            .get(seen..len)
             .unwrap_or_default()
             .iter()
             .map(|s| match &named_machine {
@@ -84,16 +87,15 @@ fn run_over(
                 None => s.clone(),
             })
             .collect();
-        seen = seen.max(log.len());
-        let outcome = match &res {
-            Ok(s) if s.mapped > before.mapped => "mapped",
-            Ok(s) if s.refused > before.refused => "refused",
-            Ok(_) => "",
-            Err(_) => "",
+        seen = len;
+        let outcome = if stats.mapped > before.mapped {
+            "mapped"
+        } else if stats.refused > before.refused {
+            "refused"
+        } else {
+            ""
         };
-        if let Ok(s) = res {
-            before = s;
-        }
+        before = stats;
         let broken = match &verdict {
             Err(v) if v.step == Some(k) => Some(v.message.clone()),
             _ => None,
