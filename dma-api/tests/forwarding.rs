@@ -309,7 +309,12 @@ fn every_method() -> BTreeSet<String> {
 #[test]
 fn the_list_of_methods_is_read_from_the_trait() {
     let all = every_method();
-    for m in ["name", "map_coherent", "note_mapping_error_check", "destroy"] {
+    for m in [
+        "name",
+        "map_coherent",
+        "note_mapping_error_check",
+        "destroy",
+    ] {
         assert!(all.contains(m), "{m} missing from {all:?}");
     }
     assert!(all.len() >= 25, "{all:?}");
@@ -371,7 +376,12 @@ fn the_decorators_forward_every_call_they_do_not_change() {
     let t = Tracing::ring(&m, 64);
     m.take();
     assert_eq!(exercise(&t, &m, "tracing(marked)"), every_method());
-    let f = FaultInject::new(&m, FaultOps::all(), Trigger::Never, InjectError::NoResources);
+    let f = FaultInject::new(
+        &m,
+        FaultOps::all(),
+        Trigger::Never,
+        InjectError::NoResources,
+    );
     m.take();
     assert_eq!(exercise(&f, &m, "fault(marked)"), every_method());
 }

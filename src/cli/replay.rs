@@ -384,13 +384,21 @@ mod tests {
         fn name<'a>(&'a self, _: &'a Arc<dyn DmaBackend>) -> &'a str {
             "leaky"
         }
-        fn unmap(&self, _: &Arc<dyn DmaBackend>, _: DmaAddr, _: &MapRequest) -> Result<(), DmaError> {
+        fn unmap(
+            &self,
+            _: &Arc<dyn DmaBackend>,
+            _: DmaAddr,
+            _: &MapRequest,
+        ) -> Result<(), DmaError> {
             Ok(())
         }
     }
 
     fn leaky(env: &FactoryEnv<'_>) -> Arc<dyn DmaBackend> {
-        Arc::new(Layered::wrap(env.endpoint.device.raw_backend().clone(), Leaky))
+        Arc::new(Layered::wrap(
+            env.endpoint.device.raw_backend().clone(),
+            Leaky,
+        ))
     }
 
     /// A checked-in case that maps and unmaps through a strict IOMMU.

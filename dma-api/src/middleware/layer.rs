@@ -442,7 +442,8 @@ impl<B: DmaBackend, M: Middleware<B>> IovaOps for Layered<B, M> {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let next = self.next_ops(state.base)?;
-        self.layer.iova_unlink(next, state, offset, size, dir, attrs)
+        self.layer
+            .iova_unlink(next, state, offset, size, dir, attrs)
     }
     fn destroy(
         &self,
@@ -452,7 +453,6 @@ impl<B: DmaBackend, M: Middleware<B>> IovaOps for Layered<B, M> {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let next = self.next_ops(state.base)?;
-        self.layer
-            .iova_destroy(next, state, mapped_len, dir, attrs)
+        self.layer.iova_destroy(next, state, mapped_len, dir, attrs)
     }
 }
