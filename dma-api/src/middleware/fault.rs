@@ -201,7 +201,7 @@ impl FaultLayer {
         };
         let fire = match &self.trigger {
             Trigger::Never => false,
-            Trigger::EveryNth(n) => *n != 0 && nth % n == 0,
+            Trigger::EveryNth(n) => *n != 0 && nth.is_multiple_of(*n),
             Trigger::FirstN(n) => nth <= *n,
             Trigger::Probability { per_million, .. } => self.rng.lock().chance(*per_million),
             Trigger::Predicate(p) => p(&call),
