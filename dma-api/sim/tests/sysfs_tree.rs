@@ -433,7 +433,7 @@ fn synthetic_tree_decodes_every_field() {
 fn sysfs_root_without_pci_is_one_warning() {
     let tmp = TempDir::new("sysfs-nopci");
     fs::create_dir_all(tmp.path().join("bus/usb")).unwrap();
-    let scan = read_tree(&tmp.path());
+    let scan = read_tree(tmp.path());
     assert!(scan.devices.is_empty());
     assert_eq!(scan.warnings.len(), 1);
     assert_eq!(scan.warnings[0].path, tmp.path().join("bus/pci/devices"));
