@@ -5,8 +5,36 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use std::path::PathBuf;
+
+/// The directory of this run's generated machine files (regenerated every
+/// run, not a cache), removed when the bench ends, even by a panic.
+struct RunDir(PathBuf);
+
+impl RunDir {
+    fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("unidma-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        RunDir(p)
+    }
+
+    /// Writes `text` to `name` in the directory; its path as a string.
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 fn bench(c: &mut Criterion) {
+    let dir = RunDir::new();
     c.bench_function("cli/report_default_text", |b| {
         b.iter(|| {
             let (mut out, mut err) = (Vec::with_capacity(16 << 10), Vec::new());
@@ -36,9 +64,10 @@ fn bench(c: &mut Criterion) {
             shape: unidma::gen::Shape::Switch,
             providers: Some(n / 4),
         };
-        let path = std::env::temp_dir().join(format!("unidma-bench-gen-{n}.toml"));
-        std::fs::write(&path, unidma::gen::machine_toml(&spec).unwrap()).unwrap();
-        let p = path.to_str().unwrap().to_string();
+        let p = dir.write(
+            &format!("gen-{n}.toml"),
+            &unidma::gen::machine_toml(&spec).unwrap(),
+        );
         let args = ["unidma", "report", "--json", "--machine", p.as_str()];
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(unidma::cli::run_args(args, &mut out, &mut err), 0);
@@ -62,10 +91,10 @@ fn bench(c: &mut Criterion) {
                 shape,
                 providers: None,
             };
-            let path =
-                std::env::temp_dir().join(format!("unidma-bench-scale-{}-{n}.toml", shape.name()));
-            std::fs::write(&path, unidma::gen::machine_toml(&spec).unwrap()).unwrap();
-            let p = path.to_str().unwrap().to_string();
+            let p = dir.write(
+                &format!("scale-{}-{n}.toml", shape.name()),
+                &unidma::gen::machine_toml(&spec).unwrap(),
+            );
             let check = ["unidma", "check", p.as_str()];
             let scenarios = ["unidma", "scenarios", "--machine", p.as_str()];
             for args in [&check[..], &scenarios[..]] {

@@ -1,11 +1,15 @@
 //! End-to-end tests live in `tests/tests/`; this library holds their shared
 //! helpers: assembling the reference machine (or a textual variant of it),
-//! byte patterns, and device/CPU accesses through the fabric.
+//! byte patterns, device/CPU accesses through the fabric, running the CLI
+//! in process, and temporary directories for the files it reads.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod fuzz_checks;
+pub mod temp_dir;
 pub mod xml_check;
+
+pub use temp_dir::TempDir;
 
 use dma_api::{Bdf, DmaAddr, PhysAddr};
 use dma_sim::assembly::{Assembly, AssemblyOptions, IommuMode};

@@ -1,7 +1,7 @@
 //! The `unidma` CLI, driven through `unidma::cli::run_args`.
 
 use serde_json::Value;
-use std::io::Write;
+use unidma_tests::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     unidma_tests::run_cli(args)
@@ -148,13 +148,14 @@ fn matrix_providers_are_exactly_the_registered_providers() {
 
 #[test]
 fn empty_matrix_says_why() {
+    let tmp = TempDir::new("cli");
     // The reference server without its registration.
     let src = dma_sim::machine::REFERENCE_TOML
         .lines()
         .filter(|l| !l.starts_with("p2pmem"))
         .collect::<Vec<_>>()
         .join("\n");
-    let f = temp_file("no-p2pmem.toml", &src);
+    let f = tmp.write("no-p2pmem.toml", &src);
     let path = f.to_str().unwrap();
     let (code, out, err) = run(&["report", "--machine", path]);
     assert_eq!(code, 0, "{err}");
@@ -283,23 +284,15 @@ fn bad_input_exits_2_with_message() {
     assert!(err.contains("sysfs"), "{err}");
 }
 
-fn temp_file(name: &str, body: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("unidma-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    let mut f = std::fs::File::create(&p).unwrap();
-    f.write_all(body.as_bytes()).unwrap();
-    p
-}
-
 /// `check` of several files and of standard input (`-`): each file is
 /// reported under its name, a failing file does not stop the next, and the
 /// exit code is the worst of them.
 #[test]
 fn check_several_files_and_stdin() {
-    let good = temp_file("several-good.toml", dma_sim::machine::REFERENCE_TOML);
+    let tmp = TempDir::new("cli");
+    let good = tmp.write("several-good.toml", dma_sim::machine::REFERENCE_TOML);
     let good = good.to_str().unwrap();
-    let bad = temp_file(
+    let bad = tmp.write(
         "several-bad.toml",
         "[machine]\nname = \"x\"\narch = \"vax\"\n",
     );
@@ -363,7 +356,8 @@ fn check_several_files_and_stdin() {
 
 #[test]
 fn check_good_and_bad_files() {
-    let good = temp_file("good.toml", dma_sim::machine::REFERENCE_TOML);
+    let tmp = TempDir::new("cli");
+    let good = tmp.write("good.toml", dma_sim::machine::REFERENCE_TOML);
     let (code, out, _) = run(&["check", good.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(
@@ -375,7 +369,7 @@ fn check_good_and_bad_files() {
         "parent = \"0000:0f:01.0\"",
         1,
     );
-    let bad = temp_file("bad.toml", &bad_src);
+    let bad = tmp.write("bad.toml", &bad_src);
     let (code, _, err) = run(&["check", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
     let line = bad_src
@@ -456,16 +450,11 @@ fn acs_parameters_change_verdicts_and_groups() {
 /// (provider, client) pair: providers × (endpoints − 1).
 #[test]
 fn generated_machines_check_and_report_every_pair() {
-    let dir = std::env::temp_dir().join(format!("unidma-gen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("gen");
     for (shape, n, k) in [("switch", "300", "12"), ("flat", "600", "9")] {
         let (code, toml, err) = run(&["gen", "--functions", n, "--shape", shape, "--providers", k]);
         assert_eq!(code, 0, "{err}");
-        let p = dir.join(format!("{shape}.toml"));
-        std::fs::File::create(&p)
-            .unwrap()
-            .write_all(toml.as_bytes())
-            .unwrap();
+        let p = tmp.write(&format!("{shape}.toml"), &toml);
         let p = p.to_str().unwrap();
         let (code, out, err) = run(&["check", p]);
         assert_eq!(code, 0, "{out}{err}");

@@ -4,6 +4,7 @@
 //! Every test asserts the exact message and exit code.
 
 use serde_json::Value;
+use unidma_tests::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     unidma_tests::run_cli(args)
@@ -90,13 +91,9 @@ fn matrix_names_the_refusing_host_bridge_after_the_arch_veto() {
     );
 }
 
-/// A temporary file under a per-process directory.
-fn temp_file(name: &str, body: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("unidma-honest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p.to_str().unwrap().to_string()
+/// `body` written to `name` in `tmp`; the file's path.
+fn temp_file(tmp: &TempDir, name: &str, body: &str) -> String {
+    tmp.write(name, body).to_str().unwrap().to_string()
 }
 
 const REGISTERED: &str = "registered providers: 0000:00:08.0 (apu-gfx), 0000:03:00.0 (nvme0), \
@@ -108,6 +105,7 @@ const REGISTERED: &str = "registered providers: 0000:00:08.0 (apu-gfx), 0000:03:
 /// exit 2 (bad input), nothing on stdout.
 #[test]
 fn p2p_says_a_function_without_memory_bars_cannot_be_a_provider() {
+    let tmp = TempDir::new("honest");
     for (spec, why) in [
         (
             "switch-dp0",
@@ -141,7 +139,7 @@ fn p2p_says_a_function_without_memory_bars_cannot_be_a_provider() {
         "multifunction = true\n",
     );
     assert_ne!(toml, dma_sim::machine::REFERENCE_TOML, "edit missed");
-    let f = temp_file("barless.toml", &toml);
+    let f = temp_file(&tmp, "barless.toml", &toml);
     let (code, out, err) = run(&["p2p", "gpu0-audio", "nvme0", "--machine", &f, "--json"]);
     assert_eq!((code, out.as_str()), (2, ""));
     assert_eq!(
@@ -203,9 +201,9 @@ fn acs_overrides_warn_and_are_listed() {
 /// It is bad input naming the directory, for every command.
 #[test]
 fn sysfs_without_pci_devices_is_an_error_naming_the_directory() {
-    let root = std::env::temp_dir().join(format!("unidma-honest-sysfs-{}", std::process::id()));
-    let empty = root.join("empty");
-    let nopci = root.join("nopci");
+    let tmp = TempDir::new("honest-sysfs");
+    let empty = tmp.path().join("empty");
+    let nopci = tmp.path().join("nopci");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::create_dir_all(nopci.join("bus/pci/devices")).unwrap();
     for dir in [&empty, &nopci] {
@@ -401,9 +399,10 @@ fn a_broken_pipe_ends_every_command_quietly_keeping_verdicts() {
 /// IOMMU; the rest are labelled isolation groups (text, JSON, `check`).
 #[test]
 fn groups_without_an_iommu_are_isolation_groups() {
+    let tmp = TempDir::new("honest");
     let toml = dma_sim::machine::REFERENCE_TOML.replace("\niommu = true\n", "\niommu = false\n");
     assert_ne!(toml, dma_sim::machine::REFERENCE_TOML, "edit missed");
-    let f = temp_file("no-iommu.toml", &toml);
+    let f = temp_file(&tmp, "no-iommu.toml", &toml);
     let (code, out, err) = run(&["report", "--machine", &f]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert!(
@@ -456,6 +455,7 @@ fn groups_without_an_iommu_are_isolation_groups() {
 /// (`unidma::escape::display`); JSON keeps the exact name (serde escapes it).
 #[test]
 fn names_cannot_forge_lines_or_reach_the_terminal_raw() {
+    let tmp = TempDir::new("honest");
     let forged = "  0000:99:00.0   0000:98:00.0   bus_addr 1 yes yes yes forged";
     let toml = dma_sim::machine::REFERENCE_TOML
         .replacen(
@@ -468,7 +468,7 @@ fn names_cannot_forge_lines_or_reach_the_terminal_raw() {
             "name = \"pci0000:00\\u001b[31m\"",
             1,
         );
-    let f = temp_file("evil.toml", &toml);
+    let f = temp_file(&tmp, "evil.toml", &toml);
     let gpu0 = format!("gpu0\\n{forged}\\u{{202e}}");
     let hb = "pci0000:00\\u{001b}[31m";
     let raw = |c: char| c.is_control() && c != '\n' || c == '\u{202e}';
@@ -555,6 +555,7 @@ fn map_lines(args: &[&str]) -> (i32, Vec<String>) {
 /// chain says which, with the slot.
 #[test]
 fn map_says_when_and_why_it_bounces() {
+    let tmp = TempDir::new("honest");
     let base = [
         "nvme0",
         "--phys",
@@ -636,7 +637,7 @@ fn map_says_when_and_why_it_bounces() {
         "untrusted = true\nname = \"nvme1\"",
         1,
     );
-    let f = temp_file("untrusted.toml", &toml);
+    let f = temp_file(&tmp, "untrusted.toml", &toml);
     let (code, lines) = map_lines(&[
         "nvme1",
         "--phys",

@@ -3,6 +3,7 @@
 //! takes it.
 
 use serde_json::Value;
+use unidma_tests::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     unidma_tests::run_cli(args)
@@ -217,12 +218,9 @@ fn device_names_are_escaped_in_the_grid() {
     let src = src
         .replace("name = \"nvme1\"", "name = \"nv me\\u001b[31m\"")
         .replace("name = \"gpu0\"", "name = \"g\\\\pu\"");
-    let dir = std::env::temp_dir().join(format!("unidma-matrix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("escaped.toml");
-    std::fs::write(&file, src).unwrap();
+    let tmp = TempDir::new("matrix");
+    let file = tmp.write("escaped.toml", src);
     let (code, out, err) = run(&["matrix", "--machine", file.to_str().unwrap()]);
-    std::fs::remove_dir_all(&dir).ok();
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains('\u{1b}'), "{out}");
     assert!(out.contains("nv\\u{20}me\\u{1b}[31m"), "{out}");
@@ -357,14 +355,11 @@ fn several_switches_are_pxb() {
         Some("0000:02:01.0"),
         "name = \"far\"",
     );
-    let dir = std::env::temp_dir().join(format!("unidma-pxb-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("two-switches.toml");
-    std::fs::write(&file, src).unwrap();
+    let tmp = TempDir::new("pxb");
+    let file = tmp.write("two-switches.toml", src);
     let path = file.to_str().unwrap().to_string();
     let v = json(&["matrix", "--machine", &path, "--json"]);
     let (_, out, _) = run(&["matrix", "--machine", &path]);
-    std::fs::remove_dir_all(&dir).ok();
     let code = |client: &str| {
         cells(&v)
             .iter()

@@ -2,15 +2,7 @@
 //! database named by `--pci-ids`, and a malformed database refused with
 //! its line and column.
 
-use unidma_tests::run_cli;
-
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("unidma-names-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use unidma_tests::{run_cli, TempDir};
 
 #[test]
 fn embedded_names_show_in_report_topo_and_p2p() {
@@ -37,7 +29,8 @@ fn embedded_names_show_in_report_topo_and_p2p() {
 
 #[test]
 fn pci_ids_option_replaces_the_table() {
-    let p = temp_file(
+    let tmp = TempDir::new("names");
+    let p = tmp.write(
         "custom.ids",
         "# test database\n144d  Samsung (test)\n\ta824  Test Drive \"X\"\n",
     );
@@ -54,7 +47,8 @@ fn pci_ids_option_replaces_the_table() {
 
 #[test]
 fn a_malformed_database_is_bad_input_naming_line_and_column() {
-    let p = temp_file("bad.ids", "8086  Intel Corporation\n\t20g0  Bad ID\n");
+    let tmp = TempDir::new("names");
+    let p = tmp.write("bad.ids", "8086  Intel Corporation\n\t20g0  Bad ID\n");
     let (code, out, err) = run_cli(&["topo", "--pci-ids", p.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(out.is_empty());

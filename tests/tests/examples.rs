@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use unidma_tests::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     unidma_tests::run_cli(args)
@@ -110,10 +111,8 @@ fn x86_reference_arch_allows_what_the_oracle_allows() {
 fn powerpc_refuses_only_across_host_bridges() {
     let src =
         dma_sim::machine::REFERENCE_TOML.replacen("arch = \"x86_64\"", "arch = \"powerpc64\"", 1);
-    let dir = std::env::temp_dir().join(format!("unidma-examples-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("ppc.toml");
-    std::fs::write(&f, src).unwrap();
+    let tmp = TempDir::new("examples");
+    let f = tmp.write("ppc.toml", src);
     let v = json(&["report", "--machine", f.to_str().unwrap(), "--json"]);
     assert_eq!(v["arch"]["p2p"]["support"], "same_host_bridge");
     // One host bridge: every route stays below it, nothing is vetoed.
@@ -130,8 +129,7 @@ fn powerpc_refuses_only_across_host_bridges() {
     ))
     .unwrap()
     .replacen("arch = \"arm64\"", "arch = \"powerpc64\"", 1);
-    let f = dir.join("ppc-soc.toml");
-    std::fs::write(&f, soc).unwrap();
+    let f = tmp.write("ppc-soc.toml", soc);
     let v = json(&["report", "--machine", f.to_str().unwrap(), "--json"]);
     let pair = |p: &str, c: &str| {
         v["p2p"]
@@ -151,5 +149,4 @@ fn powerpc_refuses_only_across_host_bridges() {
         .as_str()
         .unwrap()
         .starts_with("arch: same host bridge only (peer traffic cannot cross POWER PHBs"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,18 +3,7 @@
 //! reference machine: the exact message and exit code of `unidma check`.
 
 use dma_sim::machine::REFERENCE_TOML;
-use std::io::Write;
-use std::path::PathBuf;
-use unidma_tests::{edit_once, run_cli};
-
-fn temp_file(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("unidma-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    let mut f = std::fs::File::create(&p).unwrap();
-    f.write_all(body.as_bytes()).unwrap();
-    p
-}
+use unidma_tests::{edit_once, run_cli, TempDir};
 
 /// `line:col` of the first occurrence of `needle` in `text` (1-based).
 fn place(text: &str, needle: &str) -> String {
@@ -30,7 +19,8 @@ fn place(text: &str, needle: &str) -> String {
 /// Runs `unidma check` on `body` (written as `name`); asserts exit 2 and
 /// that stderr is exactly `unidma: FILE:<place of at>: <field>: <message>`.
 fn refused(name: &str, body: &str, at: &str, field: &str, message: &str) {
-    let path = temp_file(name, body);
+    let tmp = TempDir::new("rules");
+    let path = tmp.write(name, body);
     let p = path.to_str().unwrap();
     let (code, out, err) = run_cli(&["check", p]);
     assert_eq!(code, 2, "{name}: accepted: {out}");
@@ -192,7 +182,8 @@ fn a_root_port_with_children_on_two_buses_is_refused() {
 
 #[test]
 fn check_assembles_in_every_mode() {
-    let path = temp_file("reference.toml", REFERENCE_TOML);
+    let tmp = TempDir::new("rules");
+    let path = tmp.write("reference.toml", REFERENCE_TOML);
     let p = path.to_str().unwrap();
     let (code, out, err) = run_cli(&["check", p]);
     assert_eq!(code, 0, "{err}");
@@ -236,9 +227,10 @@ fn check_notes_an_impossible_iommu_off() {
 /// `check` (exit 2), naming the mode.
 #[test]
 fn check_refuses_a_machine_that_does_not_assemble() {
+    let tmp = TempDir::new("rules");
     // No RAM below 4 GiB large enough for the page tables and the pools.
     let body = edit_once(REFERENCE_TOML, "size = \"2GiB\"", "size = \"4K\"");
-    let path = temp_file("no-low-ram.toml", &body);
+    let path = tmp.write("no-low-ram.toml", &body);
     let p = path.to_str().unwrap();
     let (code, out, err) = run_cli(&["check", p]);
     assert_eq!(code, 2, "{out}");

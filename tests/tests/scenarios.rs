@@ -4,6 +4,7 @@
 //! fails a scenario (skips allowed).
 
 use serde_json::Value;
+use unidma_tests::TempDir;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/machines");
 
@@ -333,22 +334,23 @@ fn bad_input_exits_2() {
     assert!(err.contains("does not assemble"), "{err}");
 }
 
-/// The reference server's TOML edited by `edit`, written to a temp file.
-fn variant_file(tag: &str, edit: impl FnOnce(&str) -> String) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("unidma-scenarios-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join(format!("{tag}.toml"));
-    std::fs::write(&f, edit(dma_sim::machine::REFERENCE_TOML)).unwrap();
-    f
+/// The reference server's TOML edited by `edit`, written to `TAG.toml` in
+/// `tmp`.
+fn variant_file(tmp: &TempDir, tag: &str, edit: impl FnOnce(&str) -> String) -> std::path::PathBuf {
+    tmp.write(
+        &format!("{tag}.toml"),
+        edit(dma_sim::machine::REFERENCE_TOML),
+    )
 }
 
 const P2P_SCENARIOS: [&str; 4] = ["switch-p2p", "host-bridge-p2p", "refused-read", "fallback"];
 
 #[test]
 fn no_registered_provider_skips_the_p2p_scenarios() {
+    let tmp = TempDir::new("scenarios");
     // Same machine, same prefetchable BARs, no registration: no peer
     // memory, so every P2P scenario is skipped (not a BAR picked anyway).
-    let f = variant_file("no-p2pmem", |t| {
+    let f = variant_file(&tmp, "no-p2pmem", |t| {
         t.lines()
             .filter(|l| !l.starts_with("p2pmem"))
             .collect::<Vec<_>>()
@@ -381,11 +383,12 @@ fn no_registered_provider_skips_the_p2p_scenarios() {
 
 #[test]
 fn published_providers_are_picked_first() {
+    let tmp = TempDir::new("scenarios");
     // nvme0's CMB registered but unpublished; rdma0's BAR0 registered and
     // published: the switch scenario writes rdma0's BAR (as
     // pci_p2pmem_find would hand it out), not nvme0's. gpu0 registers
     // nothing in this variant.
-    let f = variant_file("published-first", |t| {
+    let f = variant_file(&tmp, "published-first", |t| {
         let t = unidma_tests::edit_once(
             t,
             "p2pmem = [{ bar = 2, publish = true }]",

@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use unidma_tests::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     unidma_tests::run_cli(args)
@@ -16,24 +17,6 @@ fn json(args: &[&str]) -> Value {
     let (code, out, err) = run(args);
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap()
-}
-
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("unidma-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(fs::canonicalize(&p).unwrap())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// `resource` text: `(index, start, size, flags)` rows, 17 slots.
@@ -190,7 +173,7 @@ fn route<'a>(v: &'a Value, p: &str, c: &str) -> &'a Value {
 #[test]
 fn synthetic_sysfs_report() {
     let tmp = TempDir::new("sysfs-report");
-    let root = &tmp.0;
+    let root = tmp.path();
     build(root);
     let dir = root.to_str().unwrap();
     let v = json(&["report", "--sysfs", dir, "--json"]);
@@ -402,7 +385,7 @@ fn memmap_entry(root: &Path, n: usize, start: &str, end: &str, ty: &str) {
 #[test]
 fn synthetic_sysfs_ram_from_firmware_memmap() {
     let tmp = TempDir::new("sysfs-memmap");
-    let root = &tmp.0;
+    let root = tmp.path();
     build(root);
     let dir = root.to_str().unwrap();
 
@@ -556,7 +539,7 @@ fn live_sysfs_report() {
 #[test]
 fn synthetic_sysfs_providers_are_candidates() {
     let tmp = TempDir::new("sysfs-candidates");
-    let root = &tmp.0;
+    let root = tmp.path();
     build(root);
     let dir = root.to_str().unwrap();
     let v = json(&["report", "--sysfs", dir, "--json"]);
@@ -661,7 +644,7 @@ fn synthetic_sysfs_providers_are_candidates() {
 #[test]
 fn synthetic_sysfs_without_candidates_says_why_the_matrix_is_empty() {
     let tmp = TempDir::new("sysfs-no-candidates");
-    let root = &tmp.0;
+    let root = tmp.path();
     fs::create_dir_all(root.join("bus/pci/devices")).unwrap();
     // A root port and a function below it with an I/O BAR only.
     let mut rp = ConfigBuilder::new(4096, 0x8086, 0x2f01, 0x060400, 0x01);

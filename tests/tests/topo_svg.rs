@@ -2,7 +2,7 @@
 //! machine, with hostile names escaped; the JSON form wraps the same text.
 
 use unidma_tests::xml_check::check;
-use unidma_tests::{edit_once, run_cli};
+use unidma_tests::{edit_once, run_cli, TempDir};
 
 const MACHINES: &[&str] = &[
     "reference-server",
@@ -66,12 +66,12 @@ fn hostile_names_are_escaped() {
         "name = \"nv<me>&\\\"0'\\u001b\"",
     );
     let text = edit_once(&text, "name = \"reference-server\"", "name = \"</svg><x>\"");
-    let dir = std::env::temp_dir().join(format!("unidma-svg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let m = dir.join("hostile.toml");
-    std::fs::write(&m, text).unwrap();
-    let ids = dir.join("hostile.ids");
-    std::fs::write(&ids, "144d  Evil <Corp> & \"Sons\"\n\ta824  ]]> '\u{7}'\n").unwrap();
+    let tmp = TempDir::new("svg");
+    let m = tmp.write("hostile.toml", text);
+    let ids = tmp.write(
+        "hostile.ids",
+        "144d  Evil <Corp> & \"Sons\"\n\ta824  ]]> '\u{7}'\n",
+    );
     let (code, out, err) = run_cli(&[
         "topo",
         "--svg",

@@ -2,28 +2,14 @@
 //! `sysfs::ram`, plus the live `/sys/firmware/memmap` when there is one.
 #![cfg(unix)]
 
+#[path = "common/temp_dir.rs"]
+mod temp_dir;
+
 use dma_api::PhysAddr;
 use dma_sim::sysfs::{read_firmware_memmap, read_iomem, read_ram, Problem, RamRange, RamSource};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("unidma-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(fs::canonicalize(&p).unwrap())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use temp_dir::TempDir;
 
 fn r(start: u64, size: u64) -> RamRange {
     RamRange {
@@ -45,7 +31,7 @@ fn entry(root: &Path, n: &str, start: &str, end: &str, ty: &str) -> PathBuf {
 #[test]
 fn firmware_memmap_ram_only_merged_with_warnings() {
     let tmp = TempDir::new("memmap-tree");
-    let root = &tmp.0;
+    let root = tmp.path();
     // Firmware order is not address order; 10 sorts after 2 numerically.
     entry(root, "0", "0x0", "0x9fbff", "System RAM");
     entry(root, "1", "0x9fc00", "0xfffff", "Reserved");
@@ -110,7 +96,7 @@ fn firmware_memmap_ram_only_merged_with_warnings() {
 #[test]
 fn no_memmap_falls_back_to_iomem_only_when_given() {
     let tmp = TempDir::new("memmap-iomem");
-    let root = &tmp.0;
+    let root = tmp.path();
     let iomem = root.join("iomem");
     fs::write(
         &iomem,

@@ -2,6 +2,9 @@
 //! read back by `sysfs::read_tree`; every decoded field is asserted.
 #![cfg(unix)]
 
+#[path = "common/temp_dir.rs"]
+mod temp_dir;
+
 use dma_api::{Bdf, PhysAddr};
 use dma_pci::config::{
     AcsBits, AcsRegs, BridgeBuses, ConfigBuilder, ConfigError, HeaderType, HostBridgeId, PcieType,
@@ -10,24 +13,7 @@ use dma_sim::sysfs::{read_tree, Problem, RawBar, RawPciDevice};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("unidma-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(fs::canonicalize(&p).unwrap())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use temp_dir::TempDir;
 
 const EMPTY: &str = "0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
 
@@ -236,7 +222,7 @@ fn bar(index: usize, start: u64, size: u64, io: bool, is_64: bool, prefetch: boo
 #[test]
 fn synthetic_tree_decodes_every_field() {
     let tmp = TempDir::new("sysfs-tree");
-    let root = &tmp.0;
+    let root = tmp.path();
     build(root);
     let scan = read_tree(root);
     let devs = &scan.devices;
@@ -446,11 +432,11 @@ fn synthetic_tree_decodes_every_field() {
 #[test]
 fn sysfs_root_without_pci_is_one_warning() {
     let tmp = TempDir::new("sysfs-nopci");
-    fs::create_dir_all(tmp.0.join("bus/usb")).unwrap();
-    let scan = read_tree(&tmp.0);
+    fs::create_dir_all(tmp.path().join("bus/usb")).unwrap();
+    let scan = read_tree(tmp.path());
     assert!(scan.devices.is_empty());
     assert_eq!(scan.warnings.len(), 1);
-    assert_eq!(scan.warnings[0].path, tmp.0.join("bus/pci/devices"));
+    assert_eq!(scan.warnings[0].path, tmp.path().join("bus/pci/devices"));
 }
 
 #[test]
@@ -470,7 +456,7 @@ fn missing_dir_is_one_warning() {
 #[test]
 fn ids_fall_back_to_config_and_no_ids_skips() {
     let tmp = TempDir::new("sysfs-ids");
-    let root = &tmp.0;
+    let root = tmp.path();
     fs::create_dir_all(root.join("bus/pci/devices")).unwrap();
     let cfg = ConfigBuilder::new(256, 0x15b3, 0x101b, 0x020700, 0x80);
     let dir = add(
