@@ -11,7 +11,7 @@ use scatterlist::{Iova, PhysAddr};
 #[cfg(feature = "std")]
 use super::SharedTableMem;
 use super::{best_pgsize, mask, shr, FrameStore, LeafBits, Prot, PtError, PtFormat, Pte, TableMem};
-use crate::walker::{HwRegs, WalkMem};
+use crate::walker::HwRegs;
 
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
 /// range whose translations were removed and the table pages detached from
@@ -130,6 +130,10 @@ pub struct PageTable<F: PtFormat, M: TableMem = SharedTableMem> {
     pub(super) mem: M,
     pub(super) deferred: Vec<PhysAddr>,
     pub(super) table_frames: usize,
+    /// Tables linked into the tree below the root (an exact count: `Drop`
+    /// stops reading entries once it has found them all, and reads none
+    /// of a table that never had one).
+    pub(super) linked_tables: usize,
     pub(super) stats: StatCells,
     pub(super) walk_cache: WalkCache,
 }
@@ -144,6 +148,10 @@ pub struct PageTable<F: PtFormat, M: TableMem> {
     pub(super) mem: M,
     pub(super) deferred: Vec<PhysAddr>,
     pub(super) table_frames: usize,
+    /// Tables linked into the tree below the root (an exact count: `Drop`
+    /// stops reading entries once it has found them all, and reads none
+    /// of a table that never had one).
+    pub(super) linked_tables: usize,
     pub(super) stats: StatCells,
     pub(super) walk_cache: WalkCache,
 }
@@ -395,6 +403,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             mem,
             deferred: Vec::new(),
             table_frames: 1,
+            linked_tables: 0,
             stats: StatCells::default(),
             walk_cache: WalkCache::default(),
         })
@@ -457,6 +466,12 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         self.table_frames
     }
 
+    /// Tables linked below the root now (not counting detached ones
+    /// waiting in a gather or for [`take_deferred`](Self::take_deferred)).
+    pub fn linked_tables(&self) -> usize {
+        self.linked_tables
+    }
+
     /// Maps `[iova, iova + size)` to `[paddr, paddr + size)`, choosing for
     /// each chunk the largest page size both addresses are aligned to and that
     /// fits the rest of the range (generic_pt `pt_compute_best_pgsize`, driven
@@ -501,6 +516,9 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     #[inline]
     pub(super) fn absorb(&mut self, scratch: MapScratch, ok: bool) {
         self.table_frames += scratch.new_tables;
+        // Every table a map creates is linked at once; `replaced` holds the
+        // tables it detached (replaced by a large leaf, or rolled back).
+        self.linked_tables = (self.linked_tables + scratch.new_tables) - scratch.replaced.len();
         // A failed map may have rolled back (detached) tables.
         self.walk_cache = if ok && scratch.replaced.is_empty() {
             scratch.wc
@@ -565,6 +583,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         };
         let stats = &mut self.stats;
         let wc = &mut self.walk_cache;
+        let linked = &mut self.linked_tables;
         self.mem.with_store_mut(|m| {
             let mut acc = SparseAcc {
                 unmapped: 0,
@@ -578,6 +597,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             stats.unmap_walk(acc.visited);
             if !acc.freed.is_empty() {
                 *wc = WalkCache::default();
+                *linked -= acc.freed.len();
             }
             let gather = if acc.lo > acc.hi {
                 Gather {
@@ -647,6 +667,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         };
         let stats = &mut self.stats;
         let wc = &mut self.walk_cache;
+        let linked = &mut self.linked_tables;
         self.mem.with_store_mut(|m| {
             let mut visited = 0;
             if paths.one_leaf {
@@ -672,6 +693,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             stats.unmap_walk(acc.visited);
             if !acc.freed.is_empty() {
                 *wc = WalkCache::default();
+                *linked -= acc.freed.len();
             }
             let len = acc
                 .unmapped
@@ -1397,28 +1419,52 @@ impl<F: PtFormat> Core<F> {
 impl<F: PtFormat, M: TableMem> Drop for PageTable<F, M> {
     fn drop(&mut self) {
         // Free every frame still reachable, plus the deferred ones (the owner
-        // of the table guarantees the hardware no longer uses it).
-        let mut all = core::mem::take(&mut self.deferred);
+        // of the table guarantees the hardware no longer uses it). The scan
+        // for linked tables stops once it has found all `linked_tables` of
+        // them, so a table that never linked one (a domain that mapped
+        // nothing, or only leaves in its root) reads no entry.
+        let deferred = core::mem::take(&mut self.deferred);
+        let linked = self.linked_tables;
         let c = &self.core;
         self.mem.with_store_mut(|m| {
-            let mut stack = vec![(c.root, c.top())];
-            while let Some((t, level)) = stack.pop() {
-                all.push(t);
-                if level == 0 {
-                    continue;
-                }
-                for i in 0..(1u64 << c.bits(level)) {
-                    if let Pte::Table(n) = c
-                        .fmt
-                        .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
-                    {
-                        stack.push((n, level - 1));
-                    }
-                }
-            }
-            for t in all {
+            let found = if linked == 0 {
+                Vec::new()
+            } else {
+                c.linked_below_root(m, linked)
+            };
+            for t in [c.root].into_iter().chain(deferred).chain(found) {
                 let _ = m.free_frames(t);
             }
         });
+    }
+}
+
+impl<F: PtFormat> Core<F> {
+    /// The tables linked below the root, found depth first (a table's
+    /// subtree before its next entry); stops reading as soon as `linked`
+    /// were found (none is left to find below the rest).
+    fn linked_below_root<S: FrameStore + ?Sized>(&self, m: &S, linked: usize) -> Vec<PhysAddr> {
+        let mut found = Vec::with_capacity(linked);
+        // (table, level, next index to read)
+        let mut stack = vec![(self.root, self.top(), 0u64)];
+        while let Some((t, level, next)) = stack.last_mut() {
+            if *level == 0 || *next >> self.bits(*level) != 0 {
+                stack.pop();
+                continue;
+            }
+            let (t, level, i) = (*t, *level, *next);
+            *next += 1;
+            if let Pte::Table(n) = self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
+            {
+                found.push(n);
+                if found.len() == linked {
+                    break;
+                }
+                stack.push((n, level - 1, 0));
+            }
+        }
+        found
     }
 }
