@@ -1,19 +1,19 @@
-//! The per-page and batched 2 MiB / 4 KiB unmaps of the `pgtable` bench, once
-//! each, for counting instructions rather than timing them (an instruction
-//! count does not depend on the load of a shared machine):
+//! One workload of the `pgtable` bench (the per-page and batched unmaps,
+//! the batched map, over 1 GiB), or the drop of 4096 empty tables, run once
+//! for counting instructions rather than timing them (an instruction count
+//! does not depend on the load of a shared machine):
 //!
 //! ```text
 //! cargo build --profile bench -p dma-iommu --example pgtable_instr
-//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
-//!     target/release/examples/pgtable_instr
-//! callgrind_annotate --inclusive=yes /tmp/cg.out | grep 'pgtable_instr::op_'
+//! valgrind --tool=callgrind --toggle-collect='pgtable_instr::op_*' \
+//!     target/release/examples/pgtable_instr vtdss 2m each
 //! ```
 //!
-//! Each `op_*` function does one workload over 1 GiB (512 calls for 2 MiB
-//! pages, 262 144 for 4 KiB); its inclusive count divided by the calls is
-//! the cost of one call. `op_x86_*` is the x86_64 crate's
-//! `MappedPageTable` over heap frames, as in the bench. `op_drop_empty`
-//! drops 4096 tables that never mapped anything.
+//! Arguments: `vtdss|amdv1|arm|x86`, `4k|2m`, `each|pages|map_pages|drop`.
+//! Only the `op_*` function is counted; its total divided by the pages (512
+//! of 2 MiB, 262 144 of 4 KiB) or the 4096 tables is the cost of one. `x86`
+//! is the x86_64 crate's `MappedPageTable` over heap frames, unmapping page
+//! by page as in the bench.
 //!
 //! `unsafe` is needed only for the peer's `PageTableFrameMapping` /
 //! `FrameAllocator` traits and `map_to`; the library itself stays safe.
@@ -69,6 +69,21 @@ fn op_unmap_each<F: PtFormat>(pt: &mut PageTable<F>, page: u64) -> u64 {
 }
 
 #[inline(never)]
+fn op_map_pages<F: PtFormat>(pt: &mut PageTable<F>, page: u64) -> u64 {
+    let mut mapped = 0;
+    pt.map_pages(
+        Iova::new(IOVA_BASE),
+        PhysAddr::new(PA_BASE),
+        page,
+        GIB / page,
+        RW,
+        &mut mapped,
+    )
+    .expect("map_pages");
+    mapped
+}
+
+#[inline(never)]
 fn op_unmap_pages<F: PtFormat>(pt: &mut PageTable<F>, page: u64) -> u64 {
     let (n, g) = pt.unmap_pages(Iova::new(IOVA_BASE), page, GIB / page);
     pt.release(g);
@@ -81,6 +96,10 @@ fn ours<F: PtFormat + Copy>(fmt: F, page: u64, mode: &str) {
             let mut pt = mapped(fmt, page);
             assert_eq!(op_unmap_each(&mut pt, page), GIB);
             assert_eq!(pt.leaf_count(), 0);
+        }
+        "map_pages" => {
+            let mut pt = PageTable::new(fmt).expect("table");
+            assert_eq!(op_map_pages(&mut pt, page), GIB);
         }
         "pages" => {
             let mut pt = mapped(fmt, page);
@@ -181,7 +200,7 @@ where
 }
 
 /// One workload, chosen by the arguments: `vtdss|amdv1|arm|x86 4k|2m
-/// each|pages|drop`.
+/// each|pages|map_pages|drop`.
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());
