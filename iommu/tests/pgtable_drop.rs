@@ -163,7 +163,7 @@ fn drop_case(fmt: AnyFormat, ops: &[Op]) -> Result<(), TestCaseError> {
     let window = (big * 4).min(1u64 << fmt.ias().min(63));
     let (mut pt, ram) = table(fmt);
     for op in ops {
-        let at = |size: u64, slot: u16| (u64::from(slot) * s[0]) % window & !(size - 1);
+        let at = |size: u64, slot: u16| ((u64::from(slot) * s[0]) % window) & !(size - 1);
         match *op {
             Op::Map { size, slot } => {
                 let size = s[size as usize % s.len()];
