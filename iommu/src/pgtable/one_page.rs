@@ -17,7 +17,11 @@
 //! cache is validated by the VA span of the table it holds (see
 //! [`WalkCache`](super::engine::WalkCache)), so it can only say where to
 //! write, never what; the entry is read and written through the table memory
-//! port like every other.
+//! port like every other. An unmap recognises its leaf by the format's
+//! one-entry bit test ([`PtFormat::one_entry_leaf`], copied into the cache
+//! for the cached table's level) rather than a full decode: the test only
+//! matches what `decode` calls a leaf of that size, and whatever it refuses
+//! goes to the general path.
 
 use scatterlist::{Iova, PhysAddr};
 
