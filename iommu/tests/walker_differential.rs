@@ -260,6 +260,7 @@ fn fast_path_case(fmt: AnyFormat, ops: &[Op], probe_seed: &[u32]) -> Result<(), 
                 let (na, ga) = a.unmap(Iova::new(va), len);
                 let (nb, gb) = b.unmap_full_walk(Iova::new(va), len);
                 prop_assert_eq!(na, nb);
+                prop_assert_eq!((ga.iova, ga.len), (gb.iova, gb.len));
                 prop_assert_eq!(ga.freed_tables().len(), gb.freed_tables().len());
                 a.release(ga);
                 b.release(gb);

@@ -20,7 +20,7 @@ use alloc::string::String;
 
 use scatterlist::PhysAddr;
 
-use super::{mask, Prot, PtError, PtFormat, Pte};
+use super::{mask, LeafBits, Prot, PtError, PtFormat, Pte};
 use crate::walker::HwRegs;
 
 const PR: u64 = 1 << 0;
@@ -163,6 +163,16 @@ impl PtFormat for AmdV1 {
             };
         }
         Pte::Table(PhysAddr::new(pte & OA))
+    }
+    /// Present with next level 0: a page of the level's own size (the
+    /// next-level-7 encoding of the same size is left to the general path).
+    #[inline]
+    fn one_entry_leaf(&self, _level: u32) -> LeafBits {
+        LeafBits {
+            mask: PR | NL_MASK,
+            flip: NL_MASK,
+            min: PR | NL_MASK,
+        }
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {
         HwRegs::AmdV1 {

@@ -24,7 +24,7 @@ use alloc::string::String;
 
 use scatterlist::PhysAddr;
 
-use super::{mask, Prot, PtError, PtFormat, Pte};
+use super::{mask, LeafBits, Prot, PtError, PtFormat, Pte};
 use crate::walker::HwRegs;
 
 const VALID: u64 = 1 << 0;
@@ -340,6 +340,16 @@ impl PtFormat for ArmLpae {
             oa: PhysAddr::new(pte & self.oa_mask()),
             size_lg2: self.item_lg2(level),
             prot,
+        }
+    }
+    /// Valid, with the table/page bit set at level 0 (a page) and clear
+    /// above (a block): [`decode`](Self::decode)'s leaf rule.
+    #[inline]
+    fn one_entry_leaf(&self, level: u32) -> LeafBits {
+        LeafBits {
+            mask: VALID | TYPE_TABLE_OR_PAGE,
+            flip: if level == 0 { 0 } else { TYPE_TABLE_OR_PAGE },
+            min: VALID | TYPE_TABLE_OR_PAGE,
         }
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {

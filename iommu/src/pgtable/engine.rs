@@ -10,8 +10,8 @@ use scatterlist::{Iova, PhysAddr};
 
 #[cfg(feature = "std")]
 use super::SharedTableMem;
-use super::{best_pgsize, mask, shr, FrameStore, Prot, PtError, PtFormat, Pte, TableMem};
-use crate::walker::{HwRegs, WalkMem};
+use super::{best_pgsize, mask, shr, FrameStore, LeafBits, Prot, PtError, PtFormat, Pte, TableMem};
+use crate::walker::HwRegs;
 
 /// The IOTLB gather of an unmap (Linux `struct iommu_iotlb_gather`): the IOVA
 /// range whose translations were removed and the table pages detached from
@@ -90,6 +90,9 @@ pub(super) struct StatCells {
     unmap_calls: AtomicU64,
     entries_visited: AtomicU64,
     lookups: AtomicU64,
+    /// One-page unmaps from the walk cache: each one call reading one entry
+    /// (counted once here rather than in both counters above).
+    pub(super) one_page_unmaps: u64,
 }
 
 impl StatCells {
@@ -127,6 +130,10 @@ pub struct PageTable<F: PtFormat, M: TableMem = SharedTableMem> {
     pub(super) mem: M,
     pub(super) deferred: Vec<PhysAddr>,
     pub(super) table_frames: usize,
+    /// Tables linked into the tree below the root (an exact count: `Drop`
+    /// stops reading entries once it has found them all, and reads none
+    /// of a table that never had one).
+    pub(super) linked_tables: usize,
     pub(super) stats: StatCells,
     pub(super) walk_cache: WalkCache,
 }
@@ -141,6 +148,10 @@ pub struct PageTable<F: PtFormat, M: TableMem> {
     pub(super) mem: M,
     pub(super) deferred: Vec<PhysAddr>,
     pub(super) table_frames: usize,
+    /// Tables linked into the tree below the root (an exact count: `Drop`
+    /// stops reading entries once it has found them all, and reads none
+    /// of a table that never had one).
+    pub(super) linked_tables: usize,
     pub(super) stats: StatCells,
     pub(super) walk_cache: WalkCache,
 }
@@ -173,6 +184,8 @@ struct Geometry {
     oas: u32,
     ias_mask: u64,
     oas_mask: u64,
+    /// For each level, how a leaf of one entry looks there.
+    leaf: [LeafBits; MAX_LEVELS],
 }
 
 impl Geometry {
@@ -193,8 +206,10 @@ impl Geometry {
             oas: fmt.oas(),
             ias_mask: mask(fmt.ias()),
             oas_mask: mask(fmt.oas()),
+            leaf: [LeafBits::NEVER; MAX_LEVELS],
         };
         for l in 0..=top {
+            g.leaf[l as usize] = fmt.one_entry_leaf(l);
             // Entry spans and index widths are below 64 for every format.
             g.item[l as usize] = fmt.item_lg2(l).min(63) as u8;
             g.bits[l as usize] = fmt.index_bits(l).min(63) as u8;
@@ -240,20 +255,51 @@ impl MapScratch {
 /// operation that detaches or replaces a table clears the cache, and tables
 /// are only added below existing ones otherwise. What the walker reads is
 /// unchanged: the cache holds where to write, never what is written.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct WalkCache {
     valid: bool,
-    level: u32,
+    pub(super) level: u32,
     table: PhysAddr,
     /// First VA of the span the table covers.
     base: u64,
     /// `span - 1`: the VA bits that index inside the table's span.
     span_mask: u64,
-    /// log2 of the bytes one entry of the table covers.
-    item: u32,
+    /// log2 of the bytes one entry of the table covers, less 3 (entries are
+    /// 8 bytes): `va >> slot_shift` is `va`'s entry offset in bytes.
+    slot_shift: u32,
     /// The one-entry page size of the table (`2^item`) if the table's page
     /// sizes include it, else 0: what the one-page fast path accepts.
     page: u64,
+    /// `!span_mask | (page - 1)`: a VA the one-page path may use has these
+    /// bits equal to `page_base`.
+    page_mask: u64,
+    /// `base`, or 1 (which no VA masked by `page_mask` equals) when `page`
+    /// is 0 or the cache is empty.
+    page_base: u64,
+    /// `table - (base >> slot_shift)`: a page-aligned VA the table covers
+    /// has its entry at `slot_bias + (va >> slot_shift)`.
+    slot_bias: u64,
+    /// How a leaf of one entry of the table looks
+    /// ([`PtFormat::one_entry_leaf`]).
+    pub(super) leaf: LeafBits,
+}
+
+impl Default for WalkCache {
+    fn default() -> Self {
+        Self {
+            valid: false,
+            level: 0,
+            table: PhysAddr::new(0),
+            base: 0,
+            span_mask: 0,
+            slot_shift: 0,
+            page: 0,
+            page_mask: 0,
+            page_base: 1,
+            slot_bias: 0,
+            leaf: LeafBits::NEVER,
+        }
+    }
 }
 
 impl WalkCache {
@@ -263,26 +309,56 @@ impl WalkCache {
         self.valid && va & !self.span_mask == self.base
     }
 
-    /// The entry slot and level for a one-page call of `size` bytes at `va`,
-    /// if the cached table covers `va` and the page is exactly one entry of
-    /// it (not a contiguous group) of a size the table uses, at a
-    /// size-aligned IOVA.
+    /// The entry slot for a one-page call of `size` bytes at `va`, if the
+    /// cached table covers `va` and the page is exactly one entry of it
+    /// (not a contiguous group) of a size the table uses, at a size-aligned
+    /// IOVA.
     #[inline(always)]
-    pub(super) fn page_slot(&self, va: u64, size: u64) -> Option<(PhysAddr, u32)> {
-        // `page` is 0 for a table whose entry size is not in use: no size
-        // matches it, 0 included.
-        let ok = size == self.page && size != 0 && va & (size - 1) == 0 && self.covers(va);
-        ok.then(|| {
-            let idx = (va & self.span_mask) >> (self.item & 63);
-            (PhysAddr::new(self.table.raw() + idx * 8), self.level)
-        })
+    pub(super) fn page_slot(&self, va: u64, size: u64) -> Option<PhysAddr> {
+        // `page_base` is 1 unless the cache holds a table whose one-entry
+        // size `page` is in use, so no size matches an empty cache (0
+        // included), and `va & page_mask` also checks `va`'s alignment.
+        let ok = size == self.page && va & self.page_mask == self.page_base;
+        // `va - base` is a multiple of the page `2^item` (`item >= 3`, see
+        // `Core::remember`), so the slot `table + ((va - base) >> item) * 8`
+        // is `slot_bias + (va >> slot_shift)`.
+        ok.then(|| PhysAddr::new(self.slot_bias.wrapping_add(va >> (self.slot_shift & 63))))
     }
+}
+
+/// The fast paths an unmap may take: the walk from the cached table for a
+/// range inside one leaf, and the leaf runs of `unmap_level` (clearing
+/// one-entry leaves a table at a time). [`PageTable::unmap_full_walk`]
+/// takes neither, for the tests comparing them with the general rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct UnmapPaths {
+    pub(super) one_leaf: bool,
+    pub(super) runs: bool,
+}
+
+impl UnmapPaths {
+    /// Every fast path.
+    pub(super) const ALL: Self = Self {
+        one_leaf: true,
+        runs: true,
+    };
+    /// The leaf runs only: for ranges of many pages.
+    pub(super) const RUNS: Self = Self {
+        one_leaf: false,
+        runs: true,
+    };
+    /// None: the general rules alone.
+    const NONE: Self = Self {
+        one_leaf: false,
+        runs: false,
+    };
 }
 
 struct UnmapAcc {
     unmapped: u64,
     freed: Vec<PhysAddr>,
     visited: u64,
+    runs: bool,
 }
 
 /// What an [`PageTable::unmap_sparse`] walk did: bytes unmapped, tables
@@ -327,6 +403,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             mem,
             deferred: Vec::new(),
             table_frames: 1,
+            linked_tables: 0,
             stats: StatCells::default(),
             walk_cache: WalkCache::default(),
         })
@@ -377,8 +454,8 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     pub fn stats(&self) -> PtStats {
         let s = &self.stats;
         PtStats {
-            unmap_calls: s.unmap_calls.load(Ordering::Relaxed),
-            entries_visited: s.entries_visited.load(Ordering::Relaxed),
+            unmap_calls: s.unmap_calls.load(Ordering::Relaxed) + s.one_page_unmaps,
+            entries_visited: s.entries_visited.load(Ordering::Relaxed) + s.one_page_unmaps,
             lookups: s.lookups.load(Ordering::Relaxed),
         }
     }
@@ -387,6 +464,12 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// waiting in a gather).
     pub fn table_frames(&self) -> usize {
         self.table_frames
+    }
+
+    /// Tables linked below the root now (not counting detached ones
+    /// waiting in a gather or for [`take_deferred`](Self::take_deferred)).
+    pub fn linked_tables(&self) -> usize {
+        self.linked_tables
     }
 
     /// Maps `[iova, iova + size)` to `[paddr, paddr + size)`, choosing for
@@ -433,6 +516,9 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     #[inline]
     pub(super) fn absorb(&mut self, scratch: MapScratch, ok: bool) {
         self.table_frames += scratch.new_tables;
+        // Every table a map creates is linked at once; `replaced` holds the
+        // tables it detached (replaced by a large leaf, or rolled back).
+        self.linked_tables = (self.linked_tables + scratch.new_tables) - scratch.replaced.len();
         // A failed map may have rolled back (detached) tables.
         self.walk_cache = if ok && scratch.replaced.is_empty() {
             scratch.wc
@@ -456,15 +542,16 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     pub fn unmap(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
         match self.unmap_cached(iova, size) {
             Some(n) => (n, Gather::range(iova, n)),
-            None => self.unmap_inner(iova, size, true),
+            None => self.unmap_inner(iova, size, UnmapPaths::ALL),
         }
     }
 
-    /// [`unmap`](Self::unmap) without the single-leaf fast path (for tests
-    /// that check the fast path against the full walk).
+    /// [`unmap`](Self::unmap) without its fast paths: the single-leaf walk
+    /// from the cache and the leaf runs (for tests that check the fast
+    /// paths against the full walk).
     #[doc(hidden)]
     pub fn unmap_full_walk(&mut self, iova: Iova, size: u64) -> (u64, Gather) {
-        self.unmap_inner(iova, size, false)
+        self.unmap_inner(iova, size, UnmapPaths::NONE)
     }
 
     /// Unmaps every leaf that starts inside `[iova, iova + size)`, stepping
@@ -496,6 +583,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         };
         let stats = &mut self.stats;
         let wc = &mut self.walk_cache;
+        let linked = &mut self.linked_tables;
         self.mem.with_store_mut(|m| {
             let mut acc = SparseAcc {
                 unmapped: 0,
@@ -509,6 +597,7 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
             stats.unmap_walk(acc.visited);
             if !acc.freed.is_empty() {
                 *wc = WalkCache::default();
+                *linked -= acc.freed.len();
             }
             let gather = if acc.lo > acc.hi {
                 Gather {
@@ -559,7 +648,12 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     }
 
     #[inline(never)]
-    pub(super) fn unmap_inner(&mut self, iova: Iova, size: u64, fast: bool) -> (u64, Gather) {
+    pub(super) fn unmap_inner(
+        &mut self,
+        iova: Iova,
+        size: u64,
+        paths: UnmapPaths,
+    ) -> (u64, Gather) {
         let core = &self.core;
         let Some(last) = core.unmap_last(iova, size) else {
             return (
@@ -573,9 +667,10 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         };
         let stats = &mut self.stats;
         let wc = &mut self.walk_cache;
+        let linked = &mut self.linked_tables;
         self.mem.with_store_mut(|m| {
             let mut visited = 0;
-            if fast {
+            if paths.one_leaf {
                 if let Some(n) = core.unmap_one_leaf(m, iova.raw(), last, &mut visited, wc) {
                     stats.unmap_walk(visited);
                     return (
@@ -592,11 +687,13 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
                 unmapped: 0,
                 freed: Vec::new(),
                 visited,
+                runs: paths.runs,
             };
             core.unmap_walk(m, iova.raw(), last, &mut acc);
             stats.unmap_walk(acc.visited);
             if !acc.freed.is_empty() {
                 *wc = WalkCache::default();
+                *linked -= acc.freed.len();
             }
             let len = acc
                 .unmapped
@@ -715,6 +812,7 @@ impl<F: PtFormat> Core<F> {
                 unmapped: 0,
                 freed: Vec::new(),
                 visited: 0,
+                runs: true,
             };
             self.unmap_walk(m, iova.raw(), va - 1, &mut acc);
             scratch.replaced.extend(acc.freed);
@@ -891,18 +989,26 @@ impl<F: PtFormat> Core<F> {
         let base = va & !span_mask;
         if level < self.top() && base | span_mask <= self.geo.ias_mask {
             let one = 1u64 << item;
+            // Every format's entries span at least 8 bytes (`slot_bias`).
+            let page = if one & self.pgsize_bitmap != 0 && item >= 3 {
+                one
+            } else {
+                0
+            };
             *wc = WalkCache {
                 valid: true,
                 level,
                 table,
                 base,
                 span_mask,
-                item,
-                page: if one & self.pgsize_bitmap != 0 {
-                    one
-                } else {
-                    0
-                },
+                slot_shift: item.wrapping_sub(3),
+                page,
+                page_mask: !span_mask | one.wrapping_sub(1),
+                page_base: if page != 0 { base } else { 1 },
+                slot_bias: table
+                    .raw()
+                    .wrapping_sub(base >> (item.wrapping_sub(3) & 63)),
+                leaf: self.geo.leaf[(level as usize) & (MAX_LEVELS - 1)],
             };
         }
     }
@@ -1060,7 +1166,21 @@ impl<F: PtFormat> Core<F> {
             let slot = PhysAddr::new(table.raw() + idx * 8);
             let entry_va = base + (idx << item);
             acc.visited += 1;
-            match self.fmt.decode(level, m.read_u64(slot)) {
+            let raw = m.read_u64(slot);
+            let leaf = self.geo.leaf[(level as usize) & (MAX_LEVELS - 1)];
+            if acc.runs && leaf.matches(raw) && (!first || va & mask(item) == 0) {
+                // A run of one-entry leaves (what `unmap_pages` of the
+                // level's own page size meets): each is the `Leaf` arm below
+                // with a group of one, cleared in one pass over the table.
+                // The entry that ends the run is read again by the loop.
+                let k = m.clear_run(slot, end - idx, |e| leaf.matches(e));
+                acc.unmapped += k << item;
+                acc.visited += k - 1;
+                idx += k;
+                first = false;
+                continue;
+            }
+            match self.fmt.decode(level, raw) {
                 Pte::Empty => return false,
                 Pte::Table(_) if level == 0 => return false,
                 Pte::Table(next) => {
@@ -1299,28 +1419,52 @@ impl<F: PtFormat> Core<F> {
 impl<F: PtFormat, M: TableMem> Drop for PageTable<F, M> {
     fn drop(&mut self) {
         // Free every frame still reachable, plus the deferred ones (the owner
-        // of the table guarantees the hardware no longer uses it).
-        let mut all = core::mem::take(&mut self.deferred);
+        // of the table guarantees the hardware no longer uses it). The scan
+        // for linked tables stops once it has found all `linked_tables` of
+        // them, so a table that never linked one (a domain that mapped
+        // nothing, or only leaves in its root) reads no entry.
+        let deferred = core::mem::take(&mut self.deferred);
+        let linked = self.linked_tables;
         let c = &self.core;
         self.mem.with_store_mut(|m| {
-            let mut stack = vec![(c.root, c.top())];
-            while let Some((t, level)) = stack.pop() {
-                all.push(t);
-                if level == 0 {
-                    continue;
-                }
-                for i in 0..(1u64 << c.bits(level)) {
-                    if let Pte::Table(n) = c
-                        .fmt
-                        .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
-                    {
-                        stack.push((n, level - 1));
-                    }
-                }
-            }
-            for t in all {
+            let found = if linked == 0 {
+                Vec::new()
+            } else {
+                c.linked_below_root(m, linked)
+            };
+            for t in [c.root].into_iter().chain(deferred).chain(found) {
                 let _ = m.free_frames(t);
             }
         });
+    }
+}
+
+impl<F: PtFormat> Core<F> {
+    /// The tables linked below the root, found depth first (a table's
+    /// subtree before its next entry); stops reading as soon as `linked`
+    /// were found (none is left to find below the rest).
+    fn linked_below_root<S: FrameStore + ?Sized>(&self, m: &S, linked: usize) -> Vec<PhysAddr> {
+        let mut found = Vec::with_capacity(linked);
+        // (table, level, next index to read)
+        let mut stack = vec![(self.root, self.top(), 0u64)];
+        while let Some((t, level, next)) = stack.last_mut() {
+            if *level == 0 || *next >> self.bits(*level) != 0 {
+                stack.pop();
+                continue;
+            }
+            let (t, level, i) = (*t, *level, *next);
+            *next += 1;
+            if let Pte::Table(n) = self
+                .fmt
+                .decode(level, m.read_u64(PhysAddr::new(t.raw() + i * 8)))
+            {
+                found.push(n);
+                if found.len() == linked {
+                    break;
+                }
+                stack.push((n, level - 1, 0));
+            }
+        }
+        found
     }
 }

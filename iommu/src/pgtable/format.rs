@@ -47,6 +47,37 @@ pub enum Pte {
     },
 }
 
+/// A bit test on a raw entry ([`PtFormat::one_entry_leaf`]): it matches
+/// `pte` when `(pte & mask) ^ flip >= min`. One comparison expresses "these
+/// bits set, those clear" (flip the bits that must be clear, `min` = all the
+/// masked bits) as well as "this bit set and at least one of those" (no
+/// flip, `min` = the one bit plus the lowest of the others, when the others
+/// are all below it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafBits {
+    /// The bits looked at.
+    pub mask: u64,
+    /// The masked bits that are inverted before the comparison.
+    pub flip: u64,
+    /// The least value the masked, flipped bits may have.
+    pub min: u64,
+}
+
+impl LeafBits {
+    /// Matches no entry.
+    pub const NEVER: Self = Self {
+        mask: 0,
+        flip: 0,
+        min: 1,
+    };
+
+    /// Whether `pte` matches.
+    #[inline(always)]
+    pub fn matches(&self, pte: u64) -> bool {
+        (pte & self.mask) ^ self.flip >= self.min
+    }
+}
+
 /// Geometry and entry encoding of a page-table format (generic_pt `fmt/*.h`).
 ///
 /// The engine never looks at entry bits itself; everything goes through
@@ -78,6 +109,16 @@ pub trait PtFormat {
     fn encode_leaf(&self, level: u32, oa: PhysAddr, size_lg2: u32, prot: Prot) -> u64;
     /// Decodes an entry read at `level`.
     fn decode(&self, level: u32, pte: u64) -> Pte;
+    /// How to recognise, from its bits alone, a leaf of exactly one entry
+    /// (`2^item_lg2(level)` bytes) at `level`: the test of the one-page
+    /// unmap fast path. It must be conservative: whenever it matches,
+    /// [`decode`](Self::decode) says `Leaf` with `size_lg2 ==
+    /// item_lg2(level)`; it may refuse other encodings of such a leaf (the
+    /// general path then decides). The default never matches.
+    fn one_entry_leaf(&self, level: u32) -> LeafBits {
+        let _ = level;
+        LeafBits::NEVER
+    }
     /// The register values (root pointer, widths) the hardware walker is
     /// programmed with for a table rooted at `root`.
     fn hw_regs(&self, root: PhysAddr) -> HwRegs;
@@ -145,6 +186,9 @@ impl PtFormat for AnyFormat {
     }
     fn decode(&self, level: u32, pte: u64) -> Pte {
         dispatch!(self, decode(level, pte))
+    }
+    fn one_entry_leaf(&self, level: u32) -> LeafBits {
+        dispatch!(self, one_entry_leaf(level))
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {
         dispatch!(self, hw_regs(root))

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 
 use scatterlist::{Iova, PhysAddr};
 
-use super::engine::{Core, MapScratch};
+use super::engine::{Core, MapScratch, UnmapPaths};
 use super::{mask, shr, FrameStore, Gather, PageTable, Prot, PtError, PtFormat, TableMem};
 
 impl<F: PtFormat, M: TableMem> PageTable<F, M> {
@@ -81,9 +81,9 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         match pgsize.checked_mul(pgcount) {
             Some(size) if ok && pgcount == 1 => match self.unmap_cached(iova, size) {
                 Some(n) => (n, Gather::range(iova, n)),
-                None => self.unmap_inner(iova, size, true),
+                None => self.unmap_inner(iova, size, UnmapPaths::ALL),
             },
-            Some(size) if ok => self.unmap_inner(iova, size, false),
+            Some(size) if ok => self.unmap_inner(iova, size, UnmapPaths::RUNS),
             _ => (
                 0,
                 Gather {

@@ -42,7 +42,7 @@ mod pool_pages;
 mod shared_table_mem;
 pub use engine::{Gather, PageTable, PtStats};
 pub use error::PtError;
-pub use format::{AnyFormat, Prot, PtFormat, Pte};
+pub use format::{AnyFormat, LeafBits, Prot, PtFormat, Pte};
 pub use frame_pool::FramePool;
 #[cfg(feature = "std")]
 pub use phys_mem::{PfnHasher, PhysMem, SharedMem};

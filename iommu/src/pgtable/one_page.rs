@@ -17,7 +17,11 @@
 //! cache is validated by the VA span of the table it holds (see
 //! [`WalkCache`](super::engine::WalkCache)), so it can only say where to
 //! write, never what; the entry is read and written through the table memory
-//! port like every other.
+//! port like every other. An unmap recognises its leaf by the format's
+//! one-entry bit test ([`PtFormat::one_entry_leaf`], copied into the cache
+//! for the cached table's level) rather than a full decode: the test only
+//! matches what `decode` calls a leaf of that size, and whatever it refuses
+//! goes to the general path.
 
 use scatterlist::{Iova, PhysAddr};
 
@@ -35,9 +39,10 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
         size: u64,
         prot: Prot,
     ) -> bool {
-        let Some((slot, level)) = self.walk_cache.page_slot(iova.raw(), size) else {
+        let Some(slot) = self.walk_cache.page_slot(iova.raw(), size) else {
             return false;
         };
+        let level = self.walk_cache.level;
         let core = &self.core;
         if !core.may_map_page(paddr, size, prot) {
             return false;
@@ -58,22 +63,22 @@ impl<F: PtFormat, M: TableMem> PageTable<F, M> {
     /// leaf in the cached table.
     #[inline(always)]
     pub(super) fn unmap_cached(&mut self, iova: Iova, size: u64) -> Option<u64> {
-        let (slot, level) = self.walk_cache.page_slot(iova.raw(), size)?;
-        let core = &self.core;
-        let mut n = None;
-        self.mem
-            .update_u64(slot, |raw| match core.fmt.decode(level, raw) {
-                // `size` is the table's one-entry page size (`page_slot`).
-                Pte::Leaf { size_lg2, .. } if size_lg2 == size.trailing_zeros() => {
-                    n = Some(1u64 << size_lg2);
-                    Some(0)
-                }
-                _ => None,
-            });
-        if n.is_some() {
-            self.stats.unmap_walk(1);
+        let slot = self.walk_cache.page_slot(iova.raw(), size)?;
+        // `size` is the table's one-entry page size (`page_slot`), and an
+        // entry the format's one-entry test matches decodes as a leaf of
+        // exactly that size.
+        let leaf = self.walk_cache.leaf;
+        let mut hit = false;
+        self.mem.update_u64(slot, |raw| {
+            hit = leaf.matches(raw);
+            hit.then_some(0)
+        });
+        if hit {
+            self.stats.one_page_unmaps += 1;
+            Some(size)
+        } else {
+            None
         }
-        n
     }
 }
 

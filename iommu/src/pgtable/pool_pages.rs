@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use scatterlist::{PAGE_SHIFT, PAGE_SIZE};
 
 /// Words per 4 KiB frame.
-const WORDS: usize = (PAGE_SIZE / 8) as usize;
+pub(crate) const WORDS: usize = (PAGE_SIZE / 8) as usize;
 /// log2 of the frames per directory chunk.
 const CHUNK_SHIFT: u32 = 9;
 /// Frames per directory chunk.

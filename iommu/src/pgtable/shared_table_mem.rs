@@ -16,12 +16,12 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use scatterlist::PhysAddr;
 
-use super::pool_pages::{word, Frame, PoolPages};
+use super::pool_pages::{word, Frame, PoolPages, WORDS};
 use super::{FrameStore, MemError, PhysMem, SharedMem};
 use crate::walker::WalkMem;
 
@@ -33,8 +33,20 @@ use crate::walker::WalkMem;
 pub struct SharedTableMem {
     shared: SharedMem,
     pool: Arc<PoolPages>,
-    /// The frame of the last store into the pool: (page address, words).
-    last: Option<(u64, Arc<Frame>)>,
+    /// The page address of the frame of the last store into the pool, or
+    /// [`NO_PAGE`] (no page address is `NO_PAGE`).
+    last_page: u64,
+    /// The words of that frame (a frame never stored to, for `NO_PAGE`).
+    last_frame: Arc<Frame>,
+}
+
+/// `last_page` before any store: not page aligned, so no address's page.
+const NO_PAGE: u64 = u64::MAX;
+
+/// The frame `last_frame` holds before any store: shared, never written.
+fn no_frame() -> Arc<Frame> {
+    static NONE: OnceLock<Arc<Frame>> = OnceLock::new();
+    Arc::clone(NONE.get_or_init(|| Arc::new([const { AtomicU64::new(0) }; WORDS])))
 }
 
 impl fmt::Debug for SharedTableMem {
@@ -43,7 +55,7 @@ impl fmt::Debug for SharedTableMem {
             .field("shared", &self.shared)
             .field(
                 "last_frame",
-                &self.last.as_ref().map(|l| PhysAddr::new(l.0)),
+                &(self.last_page != NO_PAGE).then(|| PhysAddr::new(self.last_page)),
             )
             .finish_non_exhaustive()
     }
@@ -59,7 +71,8 @@ impl SharedTableMem {
         Self {
             shared,
             pool,
-            last: None,
+            last_page: NO_PAGE,
+            last_frame: no_frame(),
         }
     }
 
@@ -120,7 +133,8 @@ impl SharedTableMem {
         let a = addr.raw();
         if let Some(f) = self.pool.frame_at(a) {
             word(f, a).store(val, Ordering::Release);
-            self.last = Some((a & !PAGE_MASK, Arc::clone(f)));
+            self.last_page = a & !PAGE_MASK;
+            self.last_frame = Arc::clone(f);
         } else if !self.pool.write_u64(a & !7, val) {
             self.write_locked(addr, val);
         }
@@ -130,10 +144,8 @@ impl SharedTableMem {
 impl WalkMem for SharedTableMem {
     #[inline]
     fn read_u64(&self, addr: PhysAddr) -> u64 {
-        if let Some((page, f)) = &self.last {
-            if addr.raw() & !PAGE_MASK == *page {
-                return word(f, addr.raw()).load(Ordering::Acquire);
-            }
+        if addr.raw() & !PAGE_MASK == self.last_page {
+            return word(&self.last_frame, addr.raw()).load(Ordering::Acquire);
         }
         match self.pool.read_u64(addr.raw() & !7) {
             Some(v) => v,
@@ -145,33 +157,75 @@ impl WalkMem for SharedTableMem {
 impl FrameStore for SharedTableMem {
     #[inline]
     fn write_u64(&mut self, addr: PhysAddr, val: u64) {
-        let page = addr.raw() & !PAGE_MASK;
-        if let Some((p, f)) = &self.last {
-            if page == *p {
-                word(f, addr.raw()).store(val, Ordering::Release);
-                return;
-            }
+        if addr.raw() & !PAGE_MASK == self.last_page {
+            word(&self.last_frame, addr.raw()).store(val, Ordering::Release);
+            return;
         }
         self.write_other(addr, val);
     }
 
     #[inline(always)]
     fn update_u64(&mut self, addr: PhysAddr, f: impl FnOnce(u64) -> Option<u64>) -> u64 {
-        if let Some((p, frame)) = &self.last {
-            if addr.raw() & !PAGE_MASK == *p {
-                let w = word(frame, addr.raw());
-                let old = w.load(Ordering::Acquire);
-                if let Some(new) = f(old) {
-                    w.store(new, Ordering::Release);
-                }
-                return old;
+        if addr.raw() & !PAGE_MASK == self.last_page {
+            let w = word(&self.last_frame, addr.raw());
+            let old = w.load(Ordering::Acquire);
+            if let Some(new) = f(old) {
+                w.store(new, Ordering::Release);
             }
+            return old;
         }
         let old = self.read_u64(addr);
         if let Some(new) = f(old) {
             self.write_other(addr, new);
         }
         old
+    }
+
+    /// Page by page: the words of a pool frame directly, anything else
+    /// through the entry-wise default.
+    fn clear_run(&mut self, addr: PhysAddr, n: u64, mut hit: impl FnMut(u64) -> bool) -> u64 {
+        let mut done = 0;
+        while done < n {
+            let a = (addr.raw() & !7) + done * 8;
+            let first = (a as usize >> 3) & (WORDS - 1);
+            // The entries left in this page (at least one).
+            let here = n.min((WORDS - first) as u64);
+            let frame = if a & !PAGE_MASK == self.last_page {
+                Some(&self.last_frame)
+            } else {
+                self.pool.frame_at(a)
+            };
+            let k = match frame {
+                Some(f) => {
+                    let mut k = 0;
+                    for w in &f[first..first + here as usize] {
+                        if !hit(w.load(Ordering::Acquire)) {
+                            break;
+                        }
+                        w.store(0, Ordering::Release);
+                        k += 1;
+                    }
+                    k
+                }
+                _ => {
+                    let mut k = 0;
+                    while k < here {
+                        let e = PhysAddr::new(a + k * 8);
+                        if !hit(self.read_u64(e)) {
+                            break;
+                        }
+                        self.write_u64(e, 0);
+                        k += 1;
+                    }
+                    k
+                }
+            };
+            done += k;
+            if k < here {
+                break;
+            }
+        }
+        done
     }
 
     fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError> {

@@ -35,6 +35,26 @@ pub trait FrameStore: WalkMem {
         old
     }
 
+    /// Clears the entries at the 8-byte aligned `addr` (low three bits
+    /// ignored), `addr + 8`, … (at most `n`) as long as
+    /// `hit` accepts the entry found; returns how many were cleared (the
+    /// first refused entry is left as it is). The batched unmap's run over
+    /// the leaves of one table. A store that finds an entry once overrides
+    /// it to look the frame up once per page rather than per entry.
+    #[inline]
+    fn clear_run(&mut self, addr: PhysAddr, n: u64, mut hit: impl FnMut(u64) -> bool) -> u64 {
+        let mut k = 0;
+        while k < n {
+            let a = PhysAddr::new((addr.raw() & !7) + k * 8);
+            if !hit(self.read_u64(a)) {
+                break;
+            }
+            self.write_u64(a, 0);
+            k += 1;
+        }
+        k
+    }
+
     /// A zeroed block of `bytes` (a power-of-two number of pages, at least
     /// one page), naturally aligned to its size.
     fn alloc_frames(&mut self, bytes: u64) -> Result<PhysAddr, MemError>;

@@ -13,7 +13,7 @@ use alloc::string::String;
 
 use scatterlist::PhysAddr;
 
-use super::{Prot, PtError, PtFormat, Pte};
+use super::{LeafBits, Prot, PtError, PtFormat, Pte};
 use crate::walker::HwRegs;
 
 const R: u64 = 1 << 0;
@@ -148,6 +148,25 @@ impl PtFormat for VtdSs {
             };
         }
         Pte::Table(PhysAddr::new(pte & OA))
+    }
+    /// Present (R or W) and, above level 0, PS: [`decode`](Self::decode)'s
+    /// leaf rule (PS is above R and W, so "PS and R or W" is at least
+    /// PS | R). No leaf exists above level 2.
+    #[inline]
+    fn one_entry_leaf(&self, level: u32) -> LeafBits {
+        match level {
+            0 => LeafBits {
+                mask: R | W,
+                flip: 0,
+                min: R,
+            },
+            1 | 2 => LeafBits {
+                mask: PS | R | W,
+                flip: 0,
+                min: PS | R,
+            },
+            _ => LeafBits::NEVER,
+        }
     }
     fn hw_regs(&self, root: PhysAddr) -> HwRegs {
         HwRegs::VtdSs {
