@@ -129,7 +129,7 @@ fn one(
             }
         }
     }
-    let (iommu_groups, isolation_groups) = super::render::split_groups(&m);
+    let (iommu_groups, isolation_groups) = super::render::split_groups_of(&m, &groups);
     let (groups, isolation) = (iommu_groups.len(), isolation_groups.len());
     let providers = crate::providers::provider_set(&m, crate::providers::Basis::Registered)
         .devices

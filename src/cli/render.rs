@@ -6,7 +6,7 @@ use crate::providers::{Basis, ProviderSet};
 use dma_api::arch_port::ArchDma;
 use dma_api::memmap::RangeKind;
 use dma_api::p2p::{MapType, Oracle, Reason, Route};
-use dma_api::topology::{Device, DeviceId, NumaNode, Topology};
+use dma_api::topology::{Device, DeviceId, IommuGroups, NumaNode, Topology};
 use dma_sim::machine::Machine;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -228,10 +228,15 @@ pub(crate) type Group = (usize, Vec<DeviceId>);
 /// probed); without one the same ACS computation only says which functions
 /// could be told apart, and nothing enforces it.
 pub(crate) fn split_groups(m: &Machine) -> (Vec<Group>, Vec<Group>) {
+    split_groups_of(m, &m.iommu_groups())
+}
+
+/// [`split_groups`] of groups already computed for `m`.
+pub(crate) fn split_groups_of(m: &Machine, groups: &IommuGroups) -> (Vec<Group>, Vec<Group>) {
     let t = &m.topology;
     let mut iommu = Vec::new();
     let mut isolation = Vec::new();
-    for (i, g) in m.iommu_groups().groups().iter().enumerate() {
+    for (i, g) in groups.groups().iter().enumerate() {
         let behind_iommu = g
             .first()
             .and_then(|id| t.device(*id))

@@ -95,8 +95,27 @@ pub fn group_representative(topo: &Topology, id: DeviceId) -> DeviceId {
 pub struct IommuGroups {
     /// Groups, each sorted by BDF; groups ordered by their first BDF.
     groups: Vec<Vec<DeviceId>>,
-    of: BTreeMap<DeviceId, usize>,
+    /// Group number by arena index ([`ABSENT`] where no device is), as
+    /// long as the highest present index: equal partitions compare equal.
+    of: Vec<usize>,
     generation: u64,
+}
+
+/// No device at this arena index.
+const ABSENT: usize = usize::MAX;
+
+/// `value` by `id.index()`, [`ABSENT`] elsewhere, up to the highest id.
+fn by_index(pairs: impl Iterator<Item = (DeviceId, usize)> + Clone) -> Vec<usize> {
+    let len = pairs
+        .clone()
+        .map(|(id, _)| id.index() + 1)
+        .max()
+        .unwrap_or(0);
+    let mut v = alloc::vec![ABSENT; len];
+    for (id, value) in pairs {
+        v[id.index()] = value;
+    }
+    v
 }
 
 fn find(parent: &mut [usize], mut x: usize) -> usize {
@@ -111,11 +130,13 @@ impl IommuGroups {
     /// Computes the groups of `topo`.
     pub fn compute(topo: &Topology) -> Self {
         let ids: Vec<DeviceId> = topo.devices().map(|(id, _)| id).collect();
-        let slot: BTreeMap<DeviceId, usize> =
-            ids.iter().enumerate().map(|(i, &d)| (d, i)).collect();
+        // Position in `ids` by arena index (ids are dense arena indices;
+        // `ABSENT` for a removed slot): a lookup per union, not a search.
+        let slot = by_index(ids.iter().enumerate().map(|(i, &d)| (d, i)));
+        let pos = |id: DeviceId| slot.get(id.index()).copied().filter(|&i| i != ABSENT);
         let mut parent: Vec<usize> = (0..ids.len()).collect();
         let union = |parent: &mut Vec<usize>, a: DeviceId, b: DeviceId| {
-            if let (Some(&x), Some(&y)) = (slot.get(&a), slot.get(&b)) {
+            if let (Some(x), Some(y)) = (pos(a), pos(b)) {
                 let (rx, ry) = (find(parent, x), find(parent, y));
                 if rx != ry {
                     parent[rx.max(ry)] = rx.min(ry);
@@ -158,12 +179,12 @@ impl IommuGroups {
         // `ids` is in BDF order and roots are minimal indices, so groups come
         // out ordered by first BDF with members in BDF order.
         let groups: Vec<Vec<DeviceId>> = by_root.into_values().collect();
-        let mut of = BTreeMap::new();
-        for (g, members) in groups.iter().enumerate() {
-            for &m in members {
-                of.insert(m, g);
-            }
-        }
+        let of = by_index(
+            groups
+                .iter()
+                .enumerate()
+                .flat_map(|(g, members)| members.iter().map(move |&m| (m, g))),
+        );
         Self {
             groups,
             of,
@@ -178,7 +199,7 @@ impl IommuGroups {
 
     /// The group number of `id`.
     pub fn group_of(&self, id: DeviceId) -> Option<usize> {
-        self.of.get(&id).copied()
+        self.of.get(id.index()).copied().filter(|&g| g != ABSENT)
     }
 
     /// The topology generation these groups were computed at.
