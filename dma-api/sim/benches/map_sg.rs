@@ -20,13 +20,20 @@
 //! noisy, the bench first prints an *interleaved* comparison of each pair
 //! (alternating blocks of 64 iterations, best block per side), which is what
 //! the targets are checked against; the criterion numbers follow.
+//!
+//! Instruction counts do not depend on the load: every timed path is a
+//! named, never-inlined function, so callgrind can count one path alone,
+//! e.g. `MAP_SG_BLOCKS=4 valgrind --tool=callgrind
+//! --toggle-collect='map_sg::ram_device' <bench binary> --bench nomatch`
+//! (`MAP_SG_BLOCKS` shortens the interleaved comparison; `nomatch` skips
+//! the criterion runs), then divide by the calls `callgrind_annotate` shows.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use dma_api::arch_port::{ArchInfo, CacheProgram, EdgePolicy, P2pSupport, SyncRules};
-use dma_api::device::DmaDevice;
-use dma_api::direct::DirectConfig;
+use dma_api::device::{ClassifiedTable, DmaContext, DmaDevice};
+use dma_api::direct::{DirectBackend, DirectConfig};
 use dma_api::port::{DmaBackend, SegPlan, SegTarget};
 use dma_api::{ArchDma, Bdf, Direction, DmaAttrs, DmaError, PhysAddr, SegKind};
 use dma_iommu::{PhysMem, SharedMem};
@@ -80,11 +87,16 @@ fn table(peer: Option<SegKind>) -> SgTable {
     t
 }
 
-/// Best time per iteration of `a` and `b`, measured in alternating blocks.
+/// Best time per iteration of `a` and `b`, measured in alternating blocks
+/// (300, or `MAP_SG_BLOCKS`).
 fn interleaved(mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
     const BLOCK: u32 = 64;
+    let blocks = std::env::var("MAP_SG_BLOCKS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(300u32);
     let (mut best_a, mut best_b) = (Duration::MAX, Duration::MAX);
-    for _ in 0..300 {
+    for _ in 0..blocks {
         let t = Instant::now();
         for _ in 0..BLOCK {
             a();
@@ -97,6 +109,107 @@ fn interleaved(mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration)
         best_b = best_b.min(t.elapsed() / BLOCK);
     }
     (best_a, best_b)
+}
+
+// The timed paths, one function each (never inlined: callgrind counts
+// each alone with `--toggle-collect=map_sg::NAME`).
+
+/// The backend alone, with a precomputed plan.
+#[inline(never)]
+fn backend_only(backend: &DirectBackend, t: &mut SgTable, plan: &[SegPlan]) -> usize {
+    let (dir, attrs) = (Direction::ToDevice, DmaAttrs::empty());
+    let n = backend.map_sg(t, plan, dir, attrs).unwrap();
+    backend.unmap_sg(t, plan, dir, attrs).unwrap();
+    n
+}
+
+/// `DmaDevice::map_sgtable` of an all-RAM table, and its unmap.
+#[inline(never)]
+fn ram_device(dev: &DmaDevice, t: &mut SgTable) -> usize {
+    // The tag keeps the two bodies apart (identical functions get merged,
+    // and callgrind would count both under one name).
+    device_map(dev, t, black_box(0))
+}
+
+/// `DmaDevice::map_sgtable` of the half-peer table, and its unmap.
+#[inline(never)]
+fn half_device(dev: &DmaDevice, t: &mut SgTable) -> usize {
+    device_map(dev, t, black_box(1))
+}
+
+#[inline(always)]
+fn device_map(dev: &DmaDevice, t: &mut SgTable, tag: usize) -> usize {
+    let (dir, attrs) = (Direction::ToDevice, DmaAttrs::empty());
+    let n = dev.map_sgtable(t, dir, attrs).unwrap();
+    dev.unmap_sgtable(t, dir, attrs).unwrap();
+    black_box(tag);
+    n
+}
+
+/// `DmaDevice::map_classified` of the all-RAM table, and its unmap.
+#[inline(never)]
+fn ram_classified(dev: &DmaDevice, c: &mut ClassifiedTable) -> usize {
+    let (dir, attrs) = (Direction::ToDevice, DmaAttrs::empty());
+    let n = dev.map_classified(c, dir, attrs).unwrap();
+    dev.unmap_classified(c, dir, attrs).unwrap();
+    n
+}
+
+/// The pgmap way, per page: every page of every segment is looked up in
+/// the memory map, then the segment decided.
+#[inline(never)]
+fn per_page_lookup(
+    ctx: &DmaContext,
+    dev: &DmaDevice,
+    backend: &DirectBackend,
+    half: &mut SgTable,
+) -> usize {
+    let (dir, attrs) = (Direction::ToDevice, DmaAttrs::empty());
+    let mut plan = Vec::with_capacity(half.orig_nents());
+    {
+        let map = ctx.memmap.read();
+        for e in half.iter() {
+            let mut kind = None;
+            let mut a = e.phys().raw();
+            let end = e.phys().raw() + u64::from(e.len());
+            while a < end {
+                let k = map.kind_of(PhysAddr::new(a)).map(|(_, k)| k);
+                kind = Some(k);
+                a += PAGE_SIZE;
+            }
+            let k = kind.flatten().unwrap();
+            plan.push(
+                dev.plan_segment(e.phys(), u64::from(e.len()), k, dir)
+                    .unwrap(),
+            );
+        }
+    }
+    let n = backend.map_sg(half, &plan, dir, attrs).unwrap();
+    backend.unmap_sg(half, &plan, dir, attrs).unwrap();
+    n
+}
+
+/// Linux's way: one memory-map search per sg entry, then decide.
+#[inline(never)]
+fn per_entry_lookup(
+    ctx: &DmaContext,
+    dev: &DmaDevice,
+    backend: &DirectBackend,
+    half: &mut SgTable,
+) -> usize {
+    let (dir, attrs) = (Direction::ToDevice, DmaAttrs::empty());
+    let mut plan = Vec::with_capacity(half.orig_nents());
+    {
+        let map = ctx.memmap.read();
+        for e in half.iter() {
+            let len = u64::from(e.len());
+            let (_, k) = map.kind_of_range(e.phys(), len).unwrap();
+            plan.push(dev.plan_segment(e.phys(), len, k, dir).unwrap());
+        }
+    }
+    let n = backend.map_sg(half, &plan, dir, attrs).unwrap();
+    backend.unmap_sg(half, &plan, dir, attrs).unwrap();
+    n
 }
 
 fn bench(c: &mut Criterion) {
@@ -129,46 +242,8 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let mut half = table(Some(rdma));
-    let per_page = |half: &mut SgTable| {
-        // The pgmap way: every page of every segment is looked up.
-        let mut plan = Vec::with_capacity(half.orig_nents());
-        {
-            let map = ctx.memmap.read();
-            for e in half.iter() {
-                let mut kind = None;
-                let mut a = e.phys().raw();
-                let end = e.phys().raw() + u64::from(e.len());
-                while a < end {
-                    let k = map.kind_of(PhysAddr::new(a)).map(|(_, k)| k);
-                    kind = Some(k);
-                    a += PAGE_SIZE;
-                }
-                let k = kind.flatten().unwrap();
-                plan.push(
-                    dev.plan_segment(e.phys(), u64::from(e.len()), k, dir)
-                        .unwrap(),
-                );
-            }
-        }
-        let n = backend.map_sg(half, &plan, dir, attrs).unwrap();
-        backend.unmap_sg(half, &plan, dir, attrs).unwrap();
-        n
-    };
-    let per_entry = |half: &mut SgTable| {
-        // Linux's way: one memory-map search per entry, then decide.
-        let mut plan = Vec::with_capacity(half.orig_nents());
-        {
-            let map = ctx.memmap.read();
-            for e in half.iter() {
-                let len = u64::from(e.len());
-                let (_, k) = map.kind_of_range(e.phys(), len).unwrap();
-                plan.push(dev.plan_segment(e.phys(), len, k, dir).unwrap());
-            }
-        }
-        let n = backend.map_sg(half, &plan, dir, attrs).unwrap();
-        backend.unmap_sg(half, &plan, dir, attrs).unwrap();
-        n
-    };
+    let per_page = |half: &mut SgTable| per_page_lookup(&ctx, &dev, &backend, half);
+    let per_entry = |half: &mut SgTable| per_entry_lookup(&ctx, &dev, &backend, half);
     // Every timed path succeeds with the expected result (checked once here,
     // before anything is timed): the device gives the backend's DMA view of
     // the all-RAM table, and every half-peer variant maps all 256 segments.
@@ -210,12 +285,10 @@ fn bench(c: &mut Criterion) {
         let mut t2 = ram.clone();
         let (base, with) = interleaved(
             || {
-                backend.map_sg(&mut t1, &ram_plan, dir, attrs).unwrap();
-                backend.unmap_sg(&mut t1, &ram_plan, dir, attrs).unwrap();
+                backend_only(&backend, &mut t1, &ram_plan);
             },
             || {
-                dev.map_sgtable(&mut t2, dir, attrs).unwrap();
-                dev.unmap_sgtable(&mut t2, dir, attrs).unwrap();
+                ram_device(&dev, &mut t2);
             },
         );
         eprintln!(
@@ -229,12 +302,10 @@ fn bench(c: &mut Criterion) {
         dev.unmap_classified(&mut c1, dir, attrs).unwrap();
         let (base, with) = interleaved(
             || {
-                backend.map_sg(&mut t3, &ram_plan, dir, attrs).unwrap();
-                backend.unmap_sg(&mut t3, &ram_plan, dir, attrs).unwrap();
+                backend_only(&backend, &mut t3, &ram_plan);
             },
             || {
-                dev.map_classified(&mut c1, dir, attrs).unwrap();
-                dev.unmap_classified(&mut c1, dir, attrs).unwrap();
+                ram_classified(&dev, &mut c1);
             },
         );
         eprintln!(
@@ -245,8 +316,7 @@ fn bench(c: &mut Criterion) {
         let mut h2 = half.clone();
         let (flag, page) = interleaved(
             || {
-                dev.map_sgtable(&mut h1, dir, attrs).unwrap();
-                dev.unmap_sgtable(&mut h1, dir, attrs).unwrap();
+                half_device(&dev, &mut h1);
             },
             || {
                 per_page(&mut h2);
@@ -260,8 +330,7 @@ fn bench(c: &mut Criterion) {
         let mut h4 = half.clone();
         let (flag, entry) = interleaved(
             || {
-                dev.map_sgtable(&mut h3, dir, attrs).unwrap();
-                dev.unmap_sgtable(&mut h3, dir, attrs).unwrap();
+                half_device(&dev, &mut h3);
             },
             || {
                 per_entry(&mut h4);
