@@ -467,7 +467,12 @@ impl DmaDevice {
     /// stored as the table's `nents`). A table that breaks the device's
     /// [`constraints`](DmaDevice::constraints) is refused with
     /// [`DmaError::ConstraintViolated`] naming the entry: CPU entries before
-    /// mapping, the backend's DMA segments after (then unmapped).
+    /// mapping, the backend's DMA segments after (then unmapped). Every
+    /// entry's kind is checked against the memory map first, in one pass
+    /// that searches the map only when an entry leaves the range the last
+    /// one hit (`verify.rs`; Linux reads each page's pgmap instead); an
+    /// all-RAM table then goes to the backend without a plan
+    /// ([`DmaBackend::map_sg_ram`]) where the backend has that path.
     pub fn map_sgtable(
         &self,
         table: &mut SgTable,

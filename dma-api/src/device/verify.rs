@@ -3,22 +3,26 @@
 //! the map, never from the caller), the entry screened against the device's
 //! segment rules. Nothing is written: an all-RAM table needs no plan.
 //!
-//! Linux checks a page's pgmap once per sg entry (drivers/pci/p2pdma.c
-//! `pci_p2pdma_state`, called per entry from kernel/dma/mapping.c
-//! `dma_map_sg_attrs` through the direct and IOMMU `map_sg`); the pgmap is
-//! part of the page, so the check is a pointer load. Our kind is a claim
+//! Linux checks a page's pgmap once per sg entry: `dma_direct_map_sg`
+//! (kernel/dma/direct.c) and `iommu_dma_map_sg` (drivers/iommu/dma-iommu.c),
+//! reached from kernel/dma/mapping.c, call `pci_p2pdma_state`
+//! (drivers/pci/p2pdma.c) for every entry, which recomputes the map type
+//! only when the entry's provider differs from the last one's. The pgmap is
+//! part of the page, so that check is a pointer load. Our kind is a claim
 //! the caller wrote into the entry, so it is checked against the memory map
 //! instead, and a search of the map per entry would cost more than the
-//! mapping it guards. So the pass keeps the range of the map the last RAM
-//! entry hit (and, apart, the last range of any other kind): an entry that
-//! claims RAM and lies wholly inside the last RAM range costs three
-//! comparisons, anything else a check against the other hint and then one
-//! binary search. A hint is never trusted beyond its bounds (an entry
-//! inside a range of a sorted, disjoint map has that range as its only
-//! candidate, which is what a fresh search finds) and never outlives the
-//! pass: it is taken under the memory map's read lock and dropped before
-//! the lock, so a range registered or removed between two maps cannot be
-//! answered from a stale hint.
+//! mapping it guards. So the pass keeps, like Linux's per-loop state, what
+//! the last entries hit: the range of the map the last RAM entry lay in
+//! (and, apart, the last range of any other kind). An entry that claims RAM
+//! and lies wholly inside the RAM hint costs three comparisons; anything
+//! else is checked against the other hint, then costs one binary search,
+//! which renews the hint of the kind it finds. A hint is never trusted
+//! beyond its bounds (an entry inside a range of a sorted, disjoint map has
+//! that range as its only candidate, which is what a fresh search finds)
+//! and never outlives the pass: it is taken under the memory map's read
+//! lock and dropped before the lock, so a range registered or removed
+//! between two maps cannot be answered from a stale hint
+//! (`verify_tests.rs` compares the pass with a fresh search per entry).
 //!
 //! The segment rules are screened without a branch per entry: the OR of
 //! every entry's `start ^ last` against the complement of the boundary mask
@@ -194,8 +198,12 @@ fn slow(
         })
     };
     if actual != Some(claimed) {
-        // The entry's index among the CPU entries, counted only here.
-        let index = table.iter().position(|x| core::ptr::eq(x, e)).unwrap_or(0);
+        // The entry's index among the CPU entries, counted only here (`e`
+        // is one of them: the fast path never counts).
+        let index = table
+            .iter()
+            .position(|x| core::ptr::eq(x, e))
+            .unwrap_or_default();
         return Err(DmaError::KindMismatch {
             index,
             phys,
