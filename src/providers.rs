@@ -192,7 +192,7 @@ pub fn why_not_provider(
 /// Human size of a BAR: 64M, 16K.
 fn size_text(v: u64) -> String {
     for (s, u) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-        if v >= 1 << u && v % (1 << u) == 0 {
+        if v >= 1 << u && v.is_multiple_of(1 << u) {
             return format!("{}{s}", v >> u);
         }
     }

@@ -8,66 +8,22 @@ mod common;
 use common::Arena;
 use dma_api::debug::DmaDebug;
 use dma_api::device::DmaConstraints;
-use dma_api::middleware::{FaultInject, FaultOps, InjectError, Tracing, Trigger};
-use dma_api::port::{ConstraintsRequest, DmaBackend, MapRequest, SegPlan};
-use dma_api::{Bdf, Direction, DmaAddr, DmaAttrs, DmaError, DmaMask, PhysAddr};
-use scatterlist::SgTable;
+use dma_api::middleware::{
+    FaultInject, FaultOps, InjectError, Layered, Middleware, Tracing, Trigger,
+};
+use dma_api::port::{ConstraintsRequest, DmaBackend};
+use dma_api::{Bdf, DmaError, DmaMask, PhysAddr};
 use std::sync::{Arc, Mutex};
 
-/// A backend that only keeps the constraints it is given.
+/// Keeps the constraints it is given, over a backend that keeps none.
 #[derive(Default)]
 struct Keeper(Mutex<Option<DmaConstraints>>);
 
-impl DmaBackend for Keeper {
-    fn name(&self) -> &str {
-        "keeper"
-    }
-    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
-        Ok(DmaAddr::new(req.phys.raw()))
-    }
-    fn unmap(&self, _: DmaAddr, _: &MapRequest) -> Result<(), DmaError> {
-        Ok(())
-    }
-    fn map_sg(
-        &self,
-        _: &mut SgTable,
-        _: &[SegPlan],
-        _: Direction,
-        _: DmaAttrs,
-    ) -> Result<usize, DmaError> {
-        Ok(0)
-    }
-    fn unmap_sg(
-        &self,
-        _: &mut SgTable,
-        _: &[SegPlan],
-        _: Direction,
-        _: DmaAttrs,
-    ) -> Result<(), DmaError> {
-        Ok(())
-    }
-    fn sync_for_cpu(&self, _: DmaAddr, _: u64, _: Direction) -> Result<(), DmaError> {
-        Ok(())
-    }
-    fn sync_for_device(&self, _: DmaAddr, _: u64, _: Direction) -> Result<(), DmaError> {
-        Ok(())
-    }
-    fn need_sync(&self, _: DmaAddr) -> bool {
-        false
-    }
-    fn max_mapping_size(&self) -> u64 {
-        u64::MAX
-    }
-    fn opt_mapping_size(&self) -> u64 {
-        u64::MAX
-    }
-    fn merge_boundary(&self) -> u64 {
-        0
-    }
-    fn constraints(&self) -> Option<DmaConstraints> {
+impl<B: DmaBackend + ?Sized> Middleware<B> for Keeper {
+    fn constraints(&self, _: &B) -> Option<DmaConstraints> {
         *self.0.lock().unwrap()
     }
-    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
+    fn set_constraints(&self, _: &B, req: &ConstraintsRequest) -> Result<(), DmaError> {
         *self.0.lock().unwrap() = Some(req.constraints);
         Ok(())
     }
@@ -87,7 +43,7 @@ fn request(bits: u32) -> ConstraintsRequest {
 
 #[test]
 fn every_decorator_and_pointer_forwards_constraints() {
-    let keeper = Arc::new(Keeper::default());
+    let keeper = Arc::new(Layered::wrap(Arena::direct(), Keeper::default()));
     let debug = DmaDebug::new(keeper.clone());
     let fault = FaultInject::new(
         debug,
@@ -101,7 +57,7 @@ fn every_decorator_and_pointer_forwards_constraints() {
     // Not a call Linux can fail by injection: it passes even when every
     // injectable call fails.
     stack.set_constraints(&r).unwrap();
-    assert_eq!(*keeper.0.lock().unwrap(), Some(r.constraints));
+    assert_eq!(*keeper.layer().0.lock().unwrap(), Some(r.constraints));
     assert_eq!(stack.constraints(), Some(r.constraints));
     let by_ref: &dyn DmaBackend = &*stack;
     assert_eq!(by_ref.constraints(), Some(r.constraints));

@@ -71,6 +71,7 @@ pub mod iter;
 pub mod kind;
 pub mod pages;
 pub mod ranges;
+mod run_breaks;
 pub mod split;
 pub mod table;
 

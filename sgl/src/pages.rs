@@ -10,6 +10,7 @@
 
 use crate::addr::{Pfn, PAGE_SHIFT};
 use crate::kind::SegKind;
+use crate::run_breaks::{self, Window, BLOCK};
 
 /// An indexed list of pages with their kinds.
 pub trait PageSource {
@@ -64,119 +65,103 @@ impl PageSource for [Pfn] {
         SegKind::Ram
     }
 
-    /// Two-level scan over superblocks of up to 8 blocks of 64 neighbour
-    /// pairs: a branch-free vector pass marks the 8-pair groups holding a run
-    /// boundary, then only those groups are looked at pair by pair (while the
-    /// superblock is still in L1); the last < 64 pairs one by one.
-    fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, mut sink: F) {
-        let Some(pages) = self.get(from..to) else {
-            return;
-        };
-        let (Some(&first), Some(a), Some(b)) = (
-            pages.first(),
-            pages.get(..pages.len().saturating_sub(1)),
-            pages.get(1..),
-        ) else {
-            return;
-        };
-        sink(from, first);
-        let mut base = from + 1;
-        let mut ca = a.chunks_exact(BLOCK * SUPER);
-        let mut cb = b.chunks_exact(BLOCK * SUPER);
-        for (xs, ys) in (&mut ca).zip(&mut cb) {
-            scan_superblock(xs, ys, base, &mut sink);
-            base += BLOCK * SUPER;
+    /// Block scan: the `run_breaks` kernel gives the break mask of each
+    /// block of 64 neighbour pairs, and only its set bits (about one per
+    /// run) are visited; the last < 64 pairs one by one.
+    fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, sink: F) {
+        scan_blocks(self, from, to, run_breaks::breaks, sink);
+    }
+}
+
+/// Blocks per superblock: the run starts of up to [`SUPER`] blocks are
+/// collected before any is reported.
+const SUPER: usize = 8;
+/// Run starts a block writes unconditionally (more take a loop).
+const EAGER: usize = 4;
+/// Room for one superblock's run starts plus the unconditional writes.
+const STARTS: usize = SUPER * BLOCK + EAGER;
+
+/// [`PageSource::run_starts`] over RAM pages with the block kernel `breaks`
+/// (the build's kernel, or in tests each kernel in turn). Each block's break
+/// mask is flattened into a list of positions without a branch per bit
+/// (the first [`EAGER`] positions are written whether the bits exist or
+/// not; only the count advances by what was there), and the sink is called
+/// once per superblock in a counted loop: a data-dependent loop per block
+/// would mispredict its exit about once per block.
+#[inline(always)]
+pub(crate) fn scan_blocks<F: FnMut(usize, Pfn)>(
+    pfns: &[Pfn],
+    from: usize,
+    to: usize,
+    breaks: impl Fn(&Window) -> u64,
+    mut sink: F,
+) {
+    let Some(pages) = pfns.get(from..to) else {
+        return;
+    };
+    let Some(&first) = pages.first() else {
+        return;
+    };
+    sink(from, first);
+    let window = |at: usize| {
+        pages
+            .get(at..at + BLOCK + 1)
+            .and_then(|s| <&Window>::try_from(s).ok())
+    };
+    // Pair `at + k` is (pages[at + k], pages[at + k + 1]): page `at + k + 1`.
+    let mut at = 0;
+    let mut starts = [0u16; STARTS];
+    loop {
+        let mut n = 0;
+        let mut blocks = 0;
+        while let Some(w) = window(at + blocks * BLOCK).filter(|_| blocks < SUPER) {
+            n = flatten(breaks(w), blocks * BLOCK, &mut starts, n);
+            blocks += 1;
         }
-        // Whole blocks of the rest, then the last pairs.
-        let (xs, ys) = (ca.remainder(), cb.remainder());
-        let whole = xs.len() / BLOCK * BLOCK;
-        let (Some(xh), Some(yh), Some(xt), Some(yt)) = (
-            xs.get(..whole),
-            ys.get(..whole),
-            xs.get(whole..),
-            ys.get(whole..),
-        ) else {
-            return;
-        };
-        scan_superblock(xh, yh, base, &mut sink);
-        base += whole;
-        for (k, (p, q)) in xt.iter().zip(yt).enumerate() {
+        for &k in starts.get(..n).unwrap_or_default() {
+            let i = at + usize::from(k) + 1;
+            if let Some(&p) = pages.get(i) {
+                sink(from + i, p);
+            }
+        }
+        at += blocks * BLOCK;
+        if blocks < SUPER {
+            break;
+        }
+    }
+    let Some(rest) = pages.get(at..) else {
+        return;
+    };
+    for (k, pq) in rest.windows(2).enumerate() {
+        if let [p, q] = pq {
             if q.raw() != p.raw().wrapping_add(1) {
-                sink(base + k, *q);
+                sink(from + at + k + 1, *q);
             }
         }
     }
 }
 
-/// Pairs per block of the fast scan.
-const BLOCK: usize = 64;
-/// Pairs per group: one dirty bit each.
-const GROUP: usize = 8;
-/// Blocks per superblock: its groups' dirty bits fill one `u64`.
-const SUPER: usize = 8;
-
-/// Reports the run starts among the neighbour pairs `(xs[i], ys[i])` (page
-/// `base + i` is `ys[i]`), for whole blocks of [`BLOCK`] pairs, at most
-/// [`SUPER`] of them. First pass: for each [`GROUP`]-pair group, a branch-free
-/// OR-reduction of `pfn[i] ^ (pfn[i - 1] + 1)` in two lanes (LLVM turns it
-/// into SSE2 adds and xors) says whether it holds a run boundary; the
-/// superblock's dirty bits make one `u64`. Second pass, while the
-/// superblock is still in L1: only the dirty groups are looked at pair by
-/// pair. Runs average tens of pages, so a dirty group mostly holds one
-/// boundary: walking one mask over the superblock and reporting a group's
-/// first boundary before testing for more keeps the branches predictable
-/// (a mispredicted branch per group costs more than the group's compares).
+/// Appends the set bits of `m`, plus `base`, to `starts[..n]`; returns the
+/// new count. `n <= base` (at most one start per pair before this block).
 #[inline(always)]
-fn scan_superblock<F: FnMut(usize, Pfn)>(xs: &[Pfn], ys: &[Pfn], base: usize, sink: &mut F) {
-    let mut dirt = 0u64;
-    for (b, (x, y)) in xs
-        .chunks_exact(BLOCK)
-        .zip(ys.chunks_exact(BLOCK))
-        .enumerate()
-    {
-        let (Ok(x), Ok(y)) = (<&[Pfn; BLOCK]>::try_from(x), <&[Pfn; BLOCK]>::try_from(y)) else {
-            continue;
-        };
-        let mut dirty = 0u64;
-        for j in 0..BLOCK / GROUP {
-            let mut acc = [0u64; 2];
-            for k in 0..GROUP / 2 {
-                #[allow(clippy::needless_range_loop)] // this form vectorises
-                for l in 0..2 {
-                    let i = j * GROUP + k * 2 + l;
-                    acc[l] |= y[i].raw() ^ x[i].raw().wrapping_add(1);
-                }
-            }
-            dirty |= u64::from((acc[0] | acc[1]) != 0) << j;
-        }
-        dirt |= dirty << ((BLOCK / GROUP * b) % 64);
-    }
-    while dirt != 0 {
-        let at = (dirt.trailing_zeros() as usize % 64) * GROUP;
-        dirt &= dirt - 1;
-        let (Some(x), Some(y)) = (xs.get(at..at + GROUP), ys.get(at..at + GROUP)) else {
-            continue;
-        };
-        let (Ok(x), Ok(y)) = (<&[Pfn; GROUP]>::try_from(x), <&[Pfn; GROUP]>::try_from(y)) else {
-            continue;
-        };
-        // Folding each difference to 32 bits before the test vectorises to
-        // fewer instructions than a 64-bit compare does with SSE2.
-        let mut m = 0u32;
-        for k in 0..GROUP {
-            let t = y[k].raw() ^ x[k].raw().wrapping_add(1);
-            m |= u32::from((t | t >> 32) as u32 != 0) << k;
-        }
-        // A dirty group has a boundary: report it, then look for more.
-        loop {
-            let i = m.trailing_zeros() as usize % GROUP;
-            sink(base + at + i, y[i]);
+fn flatten(mut m: u64, base: usize, starts: &mut [u16; STARTS], mut n: usize) -> usize {
+    // Positions stay below SUPER * BLOCK + 64 <= u16::MAX.
+    let pos = |m: u64| (base + m.trailing_zeros() as usize) as u16;
+    if let Some(eager) = starts.get_mut(n..n + EAGER) {
+        for s in eager {
+            *s = pos(m);
+            n += usize::from(m != 0);
             m &= m.wrapping_sub(1);
-            if m == 0 {
-                break;
-            }
         }
     }
+    while m != 0 {
+        if let Some(s) = starts.get_mut(n) {
+            *s = pos(m);
+        }
+        n += 1;
+        m &= m - 1;
+    }
+    n
 }
 
 /// Pages with an explicit kind each.

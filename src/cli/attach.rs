@@ -113,7 +113,7 @@ pub(crate) fn run(
     let name = machine.name.clone();
     let eid = super::load::device(&machine, exporter)?;
     super::load::endpoint(&machine, importer, "importer")?;
-    if len == 0 || len % 4096 != 0 {
+    if len == 0 || !len.is_multiple_of(4096) {
         return Err(Failure::bad_input(
             "--len must be a non-zero multiple of 4096",
         ));

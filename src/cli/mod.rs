@@ -362,6 +362,55 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// The output of a command whose exit code is a verdict decided before it
+/// writes (`p2p`, `map`, `attach`): a reader that leaves early
+/// (`unidma p2p a b | head -1`) does not change the verdict. After a broken
+/// pipe the rest of the output is dropped; any other error passes through.
+/// The binary's buffered stdout behaves the same way (`main` keeps the
+/// exit code when the final flush meets a broken pipe), so the exit code no
+/// longer depends on how much was written before the pipe closed.
+struct KeepVerdict<'a> {
+    inner: &'a mut dyn Write,
+    closed: bool,
+}
+
+impl<'a> KeepVerdict<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
+        Self {
+            inner,
+            closed: false,
+        }
+    }
+
+    fn closed<T>(&mut self, r: std::io::Result<T>, done: T) -> std::io::Result<T> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(done)
+            }
+            r => r,
+        }
+    }
+}
+
+impl Write for KeepVerdict<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let r = self.inner.write(buf);
+        self.closed(r, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = self.inner.flush();
+        self.closed(r, ())
+    }
+}
+
 /// Writes `v` as pretty JSON and a newline; a value that does not
 /// serialise is a failure (exit 1, the message on stderr), with nothing
 /// written.
@@ -452,7 +501,7 @@ pub fn run_with_input(
                 access,
                 oracle: oracle.oracle(),
             };
-            p2p::run(&l, &ids, &q, json, out)
+            p2p::run(&l, &ids, &q, json, &mut KeepVerdict::new(out))
         }),
         Command::Map {
             device,
@@ -475,7 +524,7 @@ pub fn run_with_input(
                 force_bounce,
                 oracle.oracle(),
                 json,
-                out,
+                &mut KeepVerdict::new(out),
             )
         }),
         Command::Check { files } => check::run(&files, input, json, out, err),
@@ -500,7 +549,14 @@ pub fn run_with_input(
         } => load(&src, !json).and_then(|l| {
             mention_warnings(&l, err);
             attach::run(
-                l.machine, &exporter, &importer, access, len, iommu, json, out,
+                l.machine,
+                &exporter,
+                &importer,
+                access,
+                len,
+                iommu,
+                json,
+                &mut KeepVerdict::new(out),
             )
         }),
         // DOT is a display format, in a JSON string too.

@@ -18,7 +18,7 @@ pub(crate) fn hex(v: u64) -> String {
 /// Human size: 64M, 16K, 64G.
 pub(crate) fn size(v: u64) -> String {
     for (s, u) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-        if v >= 1 << u && v % (1 << u) == 0 {
+        if v >= 1 << u && v.is_multiple_of(1 << u) {
             return format!("{}{s}", v >> u);
         }
     }

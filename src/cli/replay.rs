@@ -12,19 +12,19 @@
 //! notes each mapping the dispatcher hands down and explains it
 //! (`DmaDevice::explain_map` over a side-effect-free copy of the device,
 //! so a lazy flush queue or a bounce pool never sees the explanation), and
-//! the case is run once per prefix to attribute the mappings to their step.
+//! the case runs once more with an observer that marks where each step's
+//! records end (two runs in all, however many steps).
 //! A refused mapping never reaches a backend: its step reports "refused".
 //! A single mapping a policy redirected is explained at the address the
 //! backend got (the RAM it was redirected to).
 
 use super::Failure;
 use dma_api::device::{DmaConstraints, DmaDevice};
-use dma_api::port::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan,
-};
+use dma_api::middleware::{Layered, Middleware};
+use dma_api::port::{CoherentRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan};
 use dma_api::{Bdf, Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
 use dma_sim::fuzzing::{
-    run_case, BackendFactory, FactoryEnv, FuzzCase, RunStats, StandardBackends,
+    run_case, run_case_observed, BackendFactory, FactoryEnv, FuzzCase, RunStats, StandardBackends,
 };
 use scatterlist::SgTable;
 use serde_json::json;
@@ -64,19 +64,21 @@ fn run_over(
     // The machine names the ids in the mapping chains (an input whose
     // machine does not build leaves them as they are).
     let named_machine = case.machine.machine().ok();
-    // Step k's mappings: what prefix k+1 recorded beyond prefix k.
+    // One recorded run; after each step the observer notes how far the
+    // log and the counters had got, which attributes every mapping to its
+    // step.
+    let log: Log = Arc::default();
+    let mut marks: Vec<(usize, RunStats)> = Vec::with_capacity(last);
+    let _ = run_case_observed(&case, &recorder(base, log.clone()), &mut |_, stats| {
+        let len = log.lock().unwrap_or_else(|p| p.into_inner()).len();
+        marks.push((len, *stats));
+    });
+    let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
     let mut steps = Vec::new();
     let (mut seen, mut before) = (0usize, RunStats::default());
-    for k in 0..last {
-        let prefix = FuzzCase {
-            ops: case.ops[..=k].to_vec(),
-            ..case.clone()
-        };
-        let log: Log = Arc::default();
-        let res = run_case(&prefix, &recorder(base, log.clone()));
-        let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
+    for (k, &(len, stats)) in marks.iter().enumerate().take(last) {
         let maps: Vec<String> = log
-            .get(seen..)
+            .get(seen..len)
             .unwrap_or_default()
             .iter()
             .map(|s| match &named_machine {
@@ -84,16 +86,15 @@ fn run_over(
                 None => s.clone(),
             })
             .collect();
-        seen = seen.max(log.len());
-        let outcome = match &res {
-            Ok(s) if s.mapped > before.mapped => "mapped",
-            Ok(s) if s.refused > before.refused => "refused",
-            Ok(_) => "",
-            Err(_) => "",
+        seen = len;
+        let outcome = if stats.mapped > before.mapped {
+            "mapped"
+        } else if stats.refused > before.refused {
+            "refused"
+        } else {
+            ""
         };
-        if let Ok(s) = res {
-            before = s;
-        }
+        before = stats;
         let broken = match &verdict {
             Err(v) if v.step == Some(k) => Some(v.message.clone()),
             _ => None,
@@ -170,12 +171,12 @@ fn recorder<'b>(
             inner: inner.clone(),
         });
         let explainer = DmaDevice::new(env.assembly.ctx.clone(), env.endpoint.bdf, ghost).ok();
-        Arc::new(Recorder {
-            inner,
+        let recorder = Recorder {
             explainer,
             bdf: env.endpoint.bdf,
             log: log.clone(),
-        })
+        };
+        Arc::new(Layered::wrap(inner, recorder))
     }
 }
 
@@ -199,10 +200,9 @@ fn chain(explainer: Option<&DmaDevice>, phys: PhysAddr, len: u64, dir: Direction
     s
 }
 
-/// Passes every call to the standard backend and records, for each mapping,
-/// the decision chain and what the backend returned.
+/// Records, for each mapping handed to the standard backend, the decision
+/// chain and what the backend returned; every other call passes unchanged.
 struct Recorder {
-    inner: Arc<dyn DmaBackend>,
     explainer: Option<DmaDevice>,
     bdf: Bdf,
     log: Log,
@@ -217,28 +217,23 @@ impl Recorder {
     }
 }
 
-impl DmaBackend for Recorder {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
-        let r = self.inner.map(req);
+impl Middleware<Arc<dyn DmaBackend>> for Recorder {
+    fn map(&self, next: &Arc<dyn DmaBackend>, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        let r = next.map(req);
         let mut s = chain(self.explainer.as_ref(), req.phys, req.len, req.dir);
         match &r {
-            Ok(d) => s.push_str(&format!("  result:  {} DMA address {d}", self.inner.name())),
-            Err(e) => s.push_str(&format!("  result:  {} error {e}", self.inner.name())),
+            Ok(d) => s.push_str(&format!("  result:  {} DMA address {d}", next.name())),
+            Err(e) => s.push_str(&format!("  result:  {} error {e}", next.name())),
         }
         self.note(s);
         r
     }
-    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.check(req)
-    }
-    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.unmap(dma, req)
-    }
-    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
-        let r = self.inner.map_coherent(req);
+    fn map_coherent(
+        &self,
+        next: &Arc<dyn DmaBackend>,
+        req: &CoherentRequest,
+    ) -> Result<DmaAddr, DmaError> {
+        let r = next.map_coherent(req);
         let res = match &r {
             Ok(d) => format!("DMA address {d}"),
             Err(e) => format!("error {e}"),
@@ -248,15 +243,13 @@ impl DmaBackend for Recorder {
             req.phys,
             req.len,
             self.bdf,
-            self.inner.name()
+            next.name()
         ));
         r
     }
-    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
-        self.inner.unmap_coherent(dma, req)
-    }
     fn map_sg(
         &self,
+        next: &Arc<dyn DmaBackend>,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
@@ -273,7 +266,7 @@ impl DmaBackend for Recorder {
                 s.push_str(&format!("  {line}\n"));
             }
         }
-        let r = self.inner.map_sg(table, plan, dir, attrs);
+        let r = next.map_sg(table, plan, dir, attrs);
         match &r {
             Ok(_) => {
                 let segs: Vec<String> = table
@@ -282,74 +275,27 @@ impl DmaBackend for Recorder {
                     .collect();
                 s.push_str(&format!(
                     "  result:  {} DMA segments {}",
-                    self.inner.name(),
+                    next.name(),
                     segs.join(", ")
                 ));
             }
-            Err(e) => s.push_str(&format!("  result:  {} error {e}", self.inner.name())),
+            Err(e) => s.push_str(&format!("  result:  {} error {e}", next.name())),
         }
         self.note(s);
         r
     }
-    fn unmap_sg(
+    /// The two-step API goes through [`Middleware::iova_link`] below.
+    fn iova_ops<'a>(
+        &'a self,
+        next: &'a Arc<dyn DmaBackend>,
+        wrapped: &'a dyn IovaOps,
+    ) -> Option<&'a dyn IovaOps> {
+        next.iova_ops()?;
+        Some(wrapped)
+    }
+    fn iova_link(
         &self,
-        table: &mut SgTable,
-        plan: &[SegPlan],
-        dir: Direction,
-        attrs: DmaAttrs,
-    ) -> Result<(), DmaError> {
-        self.inner.unmap_sg(table, plan, dir, attrs)
-    }
-    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.inner.sync_for_cpu(dma, len, dir)
-    }
-    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.inner.sync_for_device(dma, len, dir)
-    }
-    fn need_sync(&self, dma: DmaAddr) -> bool {
-        self.inner.need_sync(dma)
-    }
-    fn max_mapping_size(&self) -> u64 {
-        self.inner.max_mapping_size()
-    }
-    fn opt_mapping_size(&self) -> u64 {
-        self.inner.opt_mapping_size()
-    }
-    fn merge_boundary(&self) -> u64 {
-        self.inner.merge_boundary()
-    }
-    fn checks_mapped_segments(&self) -> bool {
-        self.inner.checks_mapped_segments()
-    }
-    fn iova_ops(&self) -> Option<&dyn IovaOps> {
-        self.inner.iova_ops()?;
-        Some(self)
-    }
-    fn constraints(&self) -> Option<DmaConstraints> {
-        self.inner.constraints()
-    }
-    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
-        self.inner.set_constraints(req)
-    }
-    fn note_mapping_error_check(&self, dma: DmaAddr) {
-        self.inner.note_mapping_error_check(dma)
-    }
-}
-
-impl Recorder {
-    fn ops(&self) -> Result<&dyn IovaOps, DmaError> {
-        self.inner.iova_ops().ok_or(DmaError::IovaNotAllocated {
-            iova: dma_api::Iova::new(0),
-        })
-    }
-}
-
-impl IovaOps for Recorder {
-    fn try_alloc(&self, phys: PhysAddr, size: u64) -> Result<IovaState, DmaError> {
-        self.ops()?.try_alloc(phys, size)
-    }
-    fn link(
-        &self,
+        next: &dyn IovaOps,
         state: &IovaState,
         phys: PhysAddr,
         offset: u64,
@@ -357,7 +303,7 @@ impl IovaOps for Recorder {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        let r = self.ops()?.link(state, phys, offset, size, dir, attrs);
+        let r = next.link(state, phys, offset, size, dir, attrs);
         let mut s = chain(self.explainer.as_ref(), phys, size, dir);
         let at = state.base.raw() + state.first_offset + offset;
         match &r {
@@ -366,28 +312,6 @@ impl IovaOps for Recorder {
         }
         self.note(s);
         r
-    }
-    fn sync(&self, state: &IovaState, offset: u64, size: u64) -> Result<(), DmaError> {
-        self.ops()?.sync(state, offset, size)
-    }
-    fn unlink(
-        &self,
-        state: &IovaState,
-        offset: u64,
-        size: u64,
-        dir: Direction,
-        attrs: DmaAttrs,
-    ) -> Result<(), DmaError> {
-        self.ops()?.unlink(state, offset, size, dir, attrs)
-    }
-    fn destroy(
-        &self,
-        state: IovaState,
-        mapped_len: u64,
-        dir: Direction,
-        attrs: DmaAttrs,
-    ) -> Result<(), DmaError> {
-        self.ops()?.destroy(state, mapped_len, dir, attrs)
     }
 }
 
@@ -456,61 +380,27 @@ mod tests {
 
     /// The standard backend with one planted bug: an unmap does nothing, so
     /// the translation stays usable after the caller let go of it.
-    struct Leaky(Arc<dyn DmaBackend>);
+    struct Leaky;
 
-    impl DmaBackend for Leaky {
-        fn name(&self) -> &str {
+    impl Middleware<Arc<dyn DmaBackend>> for Leaky {
+        fn name<'a>(&'a self, _: &'a Arc<dyn DmaBackend>) -> &'a str {
             "leaky"
         }
-        fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
-            self.0.map(req)
-        }
-        fn unmap(&self, _: DmaAddr, _: &MapRequest) -> Result<(), DmaError> {
-            Ok(())
-        }
-        fn map_sg(
+        fn unmap(
             &self,
-            t: &mut SgTable,
-            p: &[SegPlan],
-            d: Direction,
-            a: DmaAttrs,
-        ) -> Result<usize, DmaError> {
-            self.0.map_sg(t, p, d, a)
-        }
-        fn unmap_sg(
-            &self,
-            t: &mut SgTable,
-            p: &[SegPlan],
-            d: Direction,
-            a: DmaAttrs,
+            _: &Arc<dyn DmaBackend>,
+            _: DmaAddr,
+            _: &MapRequest,
         ) -> Result<(), DmaError> {
-            self.0.unmap_sg(t, p, d, a)
-        }
-        fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-            self.0.sync_for_cpu(dma, len, dir)
-        }
-        fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-            self.0.sync_for_device(dma, len, dir)
-        }
-        fn need_sync(&self, dma: DmaAddr) -> bool {
-            self.0.need_sync(dma)
-        }
-        fn max_mapping_size(&self) -> u64 {
-            self.0.max_mapping_size()
-        }
-        fn opt_mapping_size(&self) -> u64 {
-            self.0.opt_mapping_size()
-        }
-        fn merge_boundary(&self) -> u64 {
-            self.0.merge_boundary()
-        }
-        fn constraints(&self) -> Option<DmaConstraints> {
-            self.0.constraints()
+            Ok(())
         }
     }
 
     fn leaky(env: &FactoryEnv<'_>) -> Arc<dyn DmaBackend> {
-        Arc::new(Leaky(env.endpoint.device.raw_backend().clone()))
+        Arc::new(Layered::wrap(
+            env.endpoint.device.raw_backend().clone(),
+            Leaky,
+        ))
     }
 
     /// A checked-in case that maps and unmaps through a strict IOMMU.

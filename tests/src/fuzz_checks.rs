@@ -17,6 +17,7 @@ use dma_pci::topology::acs_param::{
     parse_disable_acs_redir, AcsEnumeration, AcsSetting, ApplyError, DevSpec,
 };
 use dma_pci::topology::{Acs, AcsCap, CpuInfo, DeviceRecord, HostBridgeRecord, PortType, Topology};
+use dma_sim::machine::parse::parse_split;
 use dma_sim::machine::Machine;
 use dma_sim::sysfs::{
     parse_device_path, parse_iomem, parse_memmap_entry, parse_resource, DevicePath,
@@ -138,11 +139,24 @@ pub fn sysfs_resource(data: &[u8]) {
 
 /// Any machine file the TOML parser accepts satisfies the machine's
 /// invariants, computes IOMMU groups and routes every pair of its first 16
-/// functions.
+/// functions; and parsing it in pieces (split at `[[device]]` headers)
+/// gives exactly the whole-document parse, spans and errors included.
 pub fn machine_file(data: &[u8]) {
     let Ok(src) = std::str::from_utf8(data) else {
         return;
     };
+    let show = |r: Result<dma_sim::machine::file::MachineFile, _>| match r {
+        Ok(f) => format!("{f:?}"),
+        Err(e) => format!("{e:?}"),
+    };
+    let whole = show(parse_split(src, usize::MAX, 0, 1));
+    for (piece, threads) in [(0, 1), (64, 2)] {
+        assert_eq!(
+            show(parse_split(src, 0, piece, threads)),
+            whole,
+            "pieces of {piece} bytes differ from the whole parse"
+        );
+    }
     let Ok(m) = Machine::from_toml_str("fuzz.toml", src) else {
         return;
     };

@@ -331,13 +331,17 @@ impl std::io::Write for ClosedPipe {
     }
 }
 
-/// A reader that stops early ends every command quietly with success:
-/// exit 0, nothing on stderr, text and JSON, wherever the pipe closes.
+/// A reader that stops early ends every command quietly: nothing on
+/// stderr, text and JSON, wherever the pipe closes; exit 0, except that a
+/// verdict decided before any output (`p2p`, `map`, `attach`) keeps its
+/// exit code, as the binary's buffered stdout already did for short output.
 #[test]
-fn a_broken_pipe_ends_every_command_quietly_with_success() {
-    let cmds: [&[&str]; 8] = [
+fn a_broken_pipe_ends_every_command_quietly_keeping_verdicts() {
+    let cmds: [&[&str]; 9] = [
         &["report"],
         &["p2p", "nvme0", "nvme1", "gpu0"],
+        // Refused (exit 1): the verdict must survive the closed pipe.
+        &["p2p", "nvme0", "gpu0", "--access", "read"],
         &["topo"],
         &["topo", "--dot"],
         &["scenarios"],
@@ -360,6 +364,7 @@ fn a_broken_pipe_ends_every_command_quietly_with_success() {
             ),
         ],
     ];
+    let mut refusals = 0;
     for cmd in cmds {
         for json in [false, true] {
             // 0: gone before the first byte; 10 and 100: mid-output (the
@@ -370,17 +375,25 @@ fn a_broken_pipe_ends_every_command_quietly_with_success() {
                 if json {
                     args.push("--json");
                 }
+                let verdict = unidma::cli::run_args(args.clone(), &mut Vec::new(), &mut Vec::new());
+                let want = match cmd[0] {
+                    "p2p" | "map" | "attach" => verdict,
+                    _ => 0,
+                };
+                refusals += usize::from(want == 1);
                 let mut out = ClosedPipe { limit };
                 let mut err = Vec::new();
                 let code = unidma::cli::run_args(args.clone(), &mut out, &mut err);
                 let err = String::from_utf8(err).unwrap();
-                // Even `p2p nvme0 gpu0`, whose verdict would exit 1: the
-                // reader left before the verdict was written.
-                assert!(code == 0, "{args:?} (limit {limit}): exit {code}, {err}");
+                assert!(
+                    code == want,
+                    "{args:?} (limit {limit}): exit {code}, want {want}: {err}"
+                );
                 assert_eq!(err, "", "{args:?} (limit {limit})");
             }
         }
     }
+    assert!(refusals > 0, "no refused verdict was tested");
 }
 
 /// Bug: a machine without an IOMMU listed "IOMMU groups" that no IOMMU

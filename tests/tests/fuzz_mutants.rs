@@ -5,11 +5,8 @@
 //! reproduces. Without the bug the same cases pass
 //! (tests/tests/fuzz_ops.rs runs them over the standard backends).
 
-use dma_api::device::DmaConstraints;
-use dma_api::port::{
-    CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan,
-    SegTarget,
-};
+use dma_api::middleware::{Layered, Middleware};
+use dma_api::port::{Bounce, DmaBackend, IovaOps, IovaState, MapRequest, SegPlan, SegTarget};
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
 use dma_sim::fuzzing::{run_case, FactoryEnv, FuzzCase, Violation};
 use scatterlist::{DmaFlags, SgTable};
@@ -39,14 +36,17 @@ enum Bug {
     TrustedKind,
 }
 
+/// The planted bug, as a layer over the standard backend: it changes only
+/// the calls the bug lives in, everything else reaches the backend.
 struct Mutant {
-    inner: Arc<dyn DmaBackend>,
     bug: Bug,
     /// OffByOne: the (shifted address, length) of live shifted mappings.
     shifted: Mutex<Vec<(u64, u64)>>,
     /// LateInvalidation: unmaps not done yet.
     pending: Mutex<Vec<(DmaAddr, MapRequest)>>,
 }
+
+type Next = Arc<dyn DmaBackend>;
 
 impl Mutant {
     fn real(&self, dma: DmaAddr) -> DmaAddr {
@@ -57,24 +57,58 @@ impl Mutant {
         }
     }
 
-    fn catch_up(&self) -> Result<(), DmaError> {
+    fn catch_up(&self, next: &Next) -> Result<(), DmaError> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap());
         for (dma, req) in pending {
-            self.inner.unmap(dma, &req)?;
+            next.unmap(dma, &req)?;
         }
         Ok(())
     }
+
+    /// OneProtection: every table bidirectional.
+    fn table_dir(&self, dir: Direction) -> Direction {
+        if self.bug == Bug::OneProtection {
+            Direction::Bidirectional
+        } else {
+            dir
+        }
+    }
+
+    /// LinkAtZero: every range of a link at offset 0.
+    fn link_offset(&self, offset: u64) -> u64 {
+        if self.bug == Bug::LinkAtZero {
+            0
+        } else {
+            offset
+        }
+    }
+
+    /// TrustedKind: the plan a classifier makes from the caller's claim
+    /// (every entry plain RAM, mapped at its own address); otherwise the
+    /// dispatcher's plan.
+    fn trusted_plan(&self, table: &SgTable, plan: &[SegPlan]) -> Vec<SegPlan> {
+        if self.bug != Bug::TrustedKind {
+            return plan.to_vec();
+        }
+        table
+            .iter()
+            .map(|e| SegPlan {
+                phys: e.phys(),
+                target: SegTarget::Ram,
+            })
+            .collect()
+    }
 }
 
-impl DmaBackend for Mutant {
-    fn name(&self) -> &str {
+impl Middleware<Next> for Mutant {
+    fn name<'a>(&'a self, _: &'a Next) -> &'a str {
         "mutant"
     }
-    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+    fn map(&self, next: &Next, req: &MapRequest) -> Result<DmaAddr, DmaError> {
         if self.bug == Bug::LateInvalidation {
-            self.catch_up()?;
+            self.catch_up(next)?;
         }
-        let dma = self.inner.map(req)?;
+        let dma = next.map(req)?;
         if self.bug == Bug::OffByOne && req.target == SegTarget::Ram && req.len > 1 {
             let s = dma.raw() + 1;
             self.shifted.lock().unwrap().push((s, req.len));
@@ -82,10 +116,7 @@ impl DmaBackend for Mutant {
         }
         Ok(dma)
     }
-    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.check(req)
-    }
-    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
+    fn unmap(&self, next: &Next, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
         if self.bug == Bug::LateInvalidation {
             self.pending.lock().unwrap().push((dma, *req));
             return Ok(());
@@ -95,28 +126,18 @@ impl DmaBackend for Mutant {
             .lock()
             .unwrap()
             .retain(|(a, _)| *a != dma.raw());
-        self.inner.unmap(real, req)
-    }
-    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
-        self.inner.map_coherent(req)
-    }
-    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
-        self.inner.unmap_coherent(dma, req)
+        next.unmap(real, req)
     }
     fn map_sg(
         &self,
+        next: &Next,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
-        let dir = if self.bug == Bug::OneProtection {
-            Direction::Bidirectional
-        } else {
-            dir
-        };
         let forged = self.trusted_plan(table, plan);
-        let n = self.inner.map_sg(table, &forged, dir, attrs)?;
+        let n = next.map_sg(table, &forged, self.table_dir(dir), attrs)?;
         if self.bug == Bug::BusLenFromFirst {
             let first = table.iter().next().map_or(0, |e| e.len());
             for seg in table.dma_iter_mut() {
@@ -134,58 +155,47 @@ impl DmaBackend for Mutant {
     }
     fn unmap_sg(
         &self,
+        next: &Next,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        let dir = if self.bug == Bug::OneProtection {
-            Direction::Bidirectional
-        } else {
-            dir
-        };
         let forged = self.trusted_plan(table, plan);
-        self.inner.unmap_sg(table, &forged, dir, attrs)
+        next.unmap_sg(table, &forged, self.table_dir(dir), attrs)
     }
-    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.inner.sync_for_cpu(self.real(dma), len, dir)
-    }
-    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        self.inner.sync_for_device(self.real(dma), len, dir)
-    }
-    fn need_sync(&self, dma: DmaAddr) -> bool {
-        self.inner.need_sync(self.real(dma))
-    }
-    fn max_mapping_size(&self) -> u64 {
-        self.inner.max_mapping_size()
-    }
-    fn opt_mapping_size(&self) -> u64 {
-        self.inner.opt_mapping_size()
-    }
-    fn merge_boundary(&self) -> u64 {
-        self.inner.merge_boundary()
-    }
-    fn iova_ops(&self) -> Option<&dyn IovaOps> {
-        self.inner.iova_ops()?;
-        Some(self)
-    }
-    fn constraints(&self) -> Option<DmaConstraints> {
-        self.inner.constraints()
-    }
-    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
-        self.inner.set_constraints(req)
-    }
-    fn note_mapping_error_check(&self, dma: DmaAddr) {
-        self.inner.note_mapping_error_check(dma)
-    }
-}
-
-impl IovaOps for Mutant {
-    fn try_alloc(&self, phys: PhysAddr, size: u64) -> Result<IovaState, DmaError> {
-        self.ops()?.try_alloc(phys, size)
-    }
-    fn link(
+    fn sync_for_cpu(
         &self,
+        next: &Next,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        next.sync_for_cpu(self.real(dma), len, dir)
+    }
+    fn sync_for_device(
+        &self,
+        next: &Next,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        next.sync_for_device(self.real(dma), len, dir)
+    }
+    fn need_sync(&self, next: &Next, dma: DmaAddr) -> bool {
+        next.need_sync(self.real(dma))
+    }
+    fn bounce_of(&self, next: &Next, dma: DmaAddr) -> Option<Bounce> {
+        next.bounce_of(self.real(dma))
+    }
+    /// LinkAtZero lives in the two-step API: hand out the layer's view.
+    fn iova_ops<'a>(&'a self, next: &'a Next, wrapped: &'a dyn IovaOps) -> Option<&'a dyn IovaOps> {
+        next.iova_ops()?;
+        Some(wrapped)
+    }
+    fn iova_link(
+        &self,
+        next: &dyn IovaOps,
         state: &IovaState,
         phys: PhysAddr,
         offset: u64,
@@ -193,63 +203,20 @@ impl IovaOps for Mutant {
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        let offset = if self.bug == Bug::LinkAtZero {
-            0
-        } else {
-            offset
-        };
-        self.ops()?.link(state, phys, offset, size, dir, attrs)
+        let offset = self.link_offset(offset);
+        next.link(state, phys, offset, size, dir, attrs)
     }
-    fn sync(&self, state: &IovaState, offset: u64, size: u64) -> Result<(), DmaError> {
-        self.ops()?.sync(state, offset, size)
-    }
-    fn unlink(
+    fn iova_unlink(
         &self,
+        next: &dyn IovaOps,
         state: &IovaState,
         offset: u64,
         size: u64,
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        let offset = if self.bug == Bug::LinkAtZero {
-            0
-        } else {
-            offset
-        };
-        self.ops()?.unlink(state, offset, size, dir, attrs)
-    }
-    fn destroy(
-        &self,
-        state: IovaState,
-        mapped_len: u64,
-        dir: Direction,
-        attrs: DmaAttrs,
-    ) -> Result<(), DmaError> {
-        self.ops()?.destroy(state, mapped_len, dir, attrs)
-    }
-}
-
-impl Mutant {
-    /// TrustedKind: the plan a classifier makes from the caller's claim
-    /// (every entry plain RAM, mapped at its own address); otherwise the
-    /// dispatcher's plan.
-    fn trusted_plan(&self, table: &SgTable, plan: &[SegPlan]) -> Vec<SegPlan> {
-        if self.bug != Bug::TrustedKind {
-            return plan.to_vec();
-        }
-        table
-            .iter()
-            .map(|e| SegPlan {
-                phys: e.phys(),
-                target: SegTarget::Ram,
-            })
-            .collect()
-    }
-
-    fn ops(&self) -> Result<&dyn IovaOps, DmaError> {
-        self.inner.iova_ops().ok_or(DmaError::IovaNotAllocated {
-            iova: dma_api::Iova::new(0),
-        })
+        let offset = self.link_offset(offset);
+        next.unlink(state, offset, size, dir, attrs)
     }
 }
 
@@ -272,12 +239,15 @@ const BUDGET: usize = 150;
 /// returns the violation, after replaying its case to show it reproduces.
 fn hunt(bug: Bug) -> (usize, Violation) {
     let factory = move |env: &FactoryEnv<'_>| -> Arc<dyn DmaBackend> {
-        Arc::new(Mutant {
-            inner: env.endpoint.device.raw_backend().clone(),
+        let mutant = Mutant {
             bug,
             shifted: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
-        })
+        };
+        Arc::new(Layered::wrap(
+            env.endpoint.device.raw_backend().clone(),
+            mutant,
+        ))
     };
     let mut rng = Rng(0xd1a_5eed | 1);
     for i in 0..BUDGET {

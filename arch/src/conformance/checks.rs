@@ -481,8 +481,8 @@ fn expected_lines(start: u64, len: u64, line: u64) -> Vec<u64> {
 
 fn expected_op(info: &ArchInfo, op: SyncOp, start: u64, len: u64, l: u64) -> SyncOp {
     let line = info.cache_line_size;
-    let head = start % line != 0;
-    let tail = (start + len) % line != 0;
+    let head = !start.is_multiple_of(line);
+    let tail = !(start + len).is_multiple_of(line);
     let first = start & !(line - 1);
     let last = (start + len - 1) & !(line - 1);
     let op = match (op, info.invalidate_edges) {

@@ -34,7 +34,7 @@ fn line(op: SyncOp, addr: Option<u64>, at: usize) -> Result<CacheEvent, String> 
 }
 
 fn words(code: &[u8]) -> Result<impl Iterator<Item = (usize, u32)> + '_, String> {
-    if code.len() % 4 != 0 {
+    if !code.len().is_multiple_of(4) {
         return Err(format!(
             "{} bytes is not a whole number of words",
             code.len()

@@ -62,7 +62,7 @@ impl QueueLimits {
                 value: 0,
             });
         }
-        if max_hw_bytes < PAGE_SIZE || max_hw_bytes % SECTOR_SIZE != 0 {
+        if max_hw_bytes < PAGE_SIZE || !max_hw_bytes.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::InvalidLimit {
                 field: "max_hw_bytes",
                 value: max_hw_bytes,
@@ -195,7 +195,7 @@ impl QueueLimits {
                 });
             }
         }
-        if total % SECTOR_SIZE != 0 {
+        if !total.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::OverLimits {
                 index: None,
                 violation: LimitViolation::NotSectorMultiple { len: total },

@@ -170,7 +170,7 @@ impl Namespace {
         let fits = slba
             .checked_add(blocks)
             .is_some_and(|end| end <= self.capacity);
-        if len % LBA_SIZE != 0 || !fits {
+        if !len.is_multiple_of(LBA_SIZE) || !fits {
             return Err(ControllerError::BadRange { slba, len });
         }
         Ok(())
@@ -265,7 +265,7 @@ impl NvmeController {
         match n {
             0 if cmd.prp2 != 0 => return Err(ControllerError::Prp2NotZero { prp2: cmd.prp2 }),
             0 => return Ok(out),
-            1 if cmd.prp2 % PAGE != 0 => {
+            1 if !cmd.prp2.is_multiple_of(PAGE) => {
                 return Err(ControllerError::Prp2Unaligned { prp2: cmd.prp2 })
             }
             1 => {
@@ -274,7 +274,7 @@ impl NvmeController {
             }
             _ => {}
         }
-        if cmd.prp2 % 8 != 0 {
+        if !cmd.prp2.is_multiple_of(8) {
             return Err(ControllerError::ListUnaligned { list: cmd.prp2 });
         }
         let (mut list, mut slot) = (cmd.prp2 - cmd.prp2 % PAGE, cmd.prp2 % PAGE / 8);

@@ -16,7 +16,7 @@ pub const SQE_SIZE: u64 = 64;
 /// length is not 1..=65536 whole blocks (what NLB can say).
 pub fn encode(cmd: &Command, nsid: u32, cid: u16) -> Option<[u8; 64]> {
     let blocks = cmd.len / LBA_SIZE;
-    if cmd.len % LBA_SIZE != 0 || blocks == 0 || blocks > 0x1_0000 {
+    if !cmd.len.is_multiple_of(LBA_SIZE) || blocks == 0 || blocks > 0x1_0000 {
         return None;
     }
     let mut b = [0u8; 64];

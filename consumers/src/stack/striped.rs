@@ -52,7 +52,7 @@ impl Striped {
     /// be whole sectors.
     pub fn split(&self, req: &BlockRequest) -> Result<Vec<Part>, StackError> {
         let total = req.len().unwrap_or(u64::MAX);
-        if req.is_empty() || total % SECTOR_SIZE != 0 {
+        if req.is_empty() || !total.is_multiple_of(SECTOR_SIZE) {
             return Err(StackError::Block {
                 member: 0,
                 error: crate::block::BlockError::OverLimits {

@@ -2,7 +2,8 @@
 //!
 //! Linux hooks the debug checks into every `dma_*` wrapper behind
 //! `CONFIG_DMA_API_DEBUG`. Here they wrap a backend instead: [`DmaDebug`]
-//! forwards every call unchanged and keeps a table of active mappings, so the
+//! (a [`Layered`] backend with the [`DebugLayer`] middleware) forwards
+//! every call unchanged and keeps a table of active mappings, so the
 //! same checks run over the direct, IOMMU or any other backend, and stack
 //! with the [`crate::middleware`] decorators in any order. Violations are
 //! typed [`DebugReport`] values collected in a list (optionally panicking,
@@ -15,13 +16,10 @@ mod state;
 pub use report::{DebugReport, ErrCheck, MapKind, SyncCall};
 
 use crate::attrs::DmaAttrs;
-use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{
-    Bounce, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
-    SegTarget,
-};
+use crate::middleware::{Layered, Middleware};
+use crate::port::backend::{CoherentRequest, DmaBackend, MapRequest, SegPlan, SegTarget};
 use crate::sync::{Mutex, MutexGuard};
 use crate::types::{DmaAddr, PhysAddr};
 use alloc::format;
@@ -82,10 +80,13 @@ pub struct ActiveMapping {
     pub err: ErrCheck,
 }
 
-/// The dma-debug decorator: forwards to `B`, checks every call.
+/// The dma-debug decorator: forwards every call to `B` and checks it.
+pub type DmaDebug<B> = Layered<B, DebugLayer>;
+
+/// dma-debug's [`Middleware`]: the table of active mappings and the
+/// reports. Built by [`DmaDebug::new`] and [`DmaDebug::with_config`].
 #[derive(Debug)]
-pub struct DmaDebug<B> {
-    inner: B,
+pub struct DebugLayer {
     name: String,
     cfg: DebugConfig,
     state: Mutex<State>,
@@ -102,19 +103,92 @@ impl<B: DmaBackend> DmaDebug<B> {
         cfg.cacheline_shift = cfg.cacheline_shift.min(63);
         let name = format!("debug({})", inner.name());
         let state = State::new(cfg.cacheline_shift, cfg.freed_history);
-        Self {
-            inner,
+        let layer = DebugLayer {
             name,
             cfg,
             state: Mutex::new(state),
+        };
+        Layered::wrap(inner, layer)
+    }
+
+    /// Every report so far, oldest first.
+    pub fn reports(&self) -> Vec<DebugReport> {
+        self.layer().lock().reports.clone()
+    }
+
+    /// Takes the reports, leaving the list empty.
+    pub fn take_reports(&self) -> Vec<DebugReport> {
+        core::mem::take(&mut self.layer().lock().reports)
+    }
+
+    /// Number of active mappings (table segments count one each).
+    pub fn active_count(&self) -> usize {
+        self.layer().lock().active_count()
+    }
+
+    /// Snapshot of the active mappings, by DMA address.
+    pub fn active(&self) -> Vec<ActiveMapping> {
+        self.layer()
+            .lock()
+            .entries()
+            .map(|e| ActiveMapping {
+                kind: e.kind,
+                dma: e.dma,
+                len: e.len,
+                dir: e.dir,
+                target: e.target,
+                phys: e.phys,
+                err: e.err,
+            })
+            .collect()
+    }
+
+    /// One [`DebugReport::Leak`] per active mapping, without recording them.
+    pub fn check_leaks(&self) -> Vec<DebugReport> {
+        self.layer()
+            .lock()
+            .entries()
+            .map(|e| DebugReport::Leak {
+                kind: e.kind,
+                dma: e.dma,
+                len: e.len,
+                dir: e.dir,
+                target: e.target,
+            })
+            .collect()
+    }
+
+    /// The driver lets go of the device (Linux `BUS_NOTIFY_UNBOUND_DRIVER`):
+    /// records and returns a leak report per active mapping. The entries stay,
+    /// like in Linux, so a late unmap is still checked.
+    pub fn detach(&self) -> Vec<DebugReport> {
+        let leaks = self.check_leaks();
+        self.layer()
+            .with_state(|st| st.reports.extend(leaks.iter().cloned()));
+        leaks
+    }
+
+    /// Linux `dma_mapping_error`: true iff `dma` is [`DMA_MAPPING_ERROR`];
+    /// records that the driver checked `dma`.
+    pub fn mapping_error(&self, dma: DmaAddr) -> bool {
+        self.layer().lock().mark_checked(dma);
+        dma == DMA_MAPPING_ERROR
+    }
+
+    /// The raw, C-style single map: [`DMA_MAPPING_ERROR`] on failure, and the
+    /// returned address must pass [`Self::mapping_error`] before unmap.
+    pub fn map_raw(&self, req: &MapRequest) -> DmaAddr {
+        match self.inner().map(req) {
+            Ok(dma) => {
+                self.layer().record_single(dma, req, ErrCheck::NotChecked);
+                dma
+            }
+            Err(_) => DMA_MAPPING_ERROR,
         }
     }
+}
 
-    /// The wrapped backend.
-    pub fn inner(&self) -> &B {
-        &self.inner
-    }
-
+impl DebugLayer {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
     }
@@ -133,79 +207,6 @@ impl<B: DmaBackend> DmaDebug<B> {
             }
         }
         r
-    }
-
-    /// Every report so far, oldest first.
-    pub fn reports(&self) -> Vec<DebugReport> {
-        self.lock().reports.clone()
-    }
-
-    /// Takes the reports, leaving the list empty.
-    pub fn take_reports(&self) -> Vec<DebugReport> {
-        core::mem::take(&mut self.lock().reports)
-    }
-
-    /// Number of active mappings (table segments count one each).
-    pub fn active_count(&self) -> usize {
-        self.lock().active_count()
-    }
-
-    /// Snapshot of the active mappings, by DMA address.
-    pub fn active(&self) -> Vec<ActiveMapping> {
-        self.lock()
-            .entries()
-            .map(|e| ActiveMapping {
-                kind: e.kind,
-                dma: e.dma,
-                len: e.len,
-                dir: e.dir,
-                target: e.target,
-                phys: e.phys,
-                err: e.err,
-            })
-            .collect()
-    }
-
-    /// One [`DebugReport::Leak`] per active mapping, without recording them.
-    pub fn check_leaks(&self) -> Vec<DebugReport> {
-        self.lock()
-            .entries()
-            .map(|e| DebugReport::Leak {
-                kind: e.kind,
-                dma: e.dma,
-                len: e.len,
-                dir: e.dir,
-                target: e.target,
-            })
-            .collect()
-    }
-
-    /// The driver lets go of the device (Linux `BUS_NOTIFY_UNBOUND_DRIVER`):
-    /// records and returns a leak report per active mapping. The entries stay,
-    /// like in Linux, so a late unmap is still checked.
-    pub fn detach(&self) -> Vec<DebugReport> {
-        let leaks = self.check_leaks();
-        self.with_state(|st| st.reports.extend(leaks.iter().cloned()));
-        leaks
-    }
-
-    /// Linux `dma_mapping_error`: true iff `dma` is [`DMA_MAPPING_ERROR`];
-    /// records that the driver checked `dma`.
-    pub fn mapping_error(&self, dma: DmaAddr) -> bool {
-        self.lock().mark_checked(dma);
-        dma == DMA_MAPPING_ERROR
-    }
-
-    /// The raw, C-style single map: [`DMA_MAPPING_ERROR`] on failure, and the
-    /// returned address must pass [`Self::mapping_error`] before unmap.
-    pub fn map_raw(&self, req: &MapRequest) -> DmaAddr {
-        match self.inner.map(req) {
-            Ok(dma) => {
-                self.record_single(dma, req, ErrCheck::NotChecked);
-                dma
-            }
-            Err(_) => DMA_MAPPING_ERROR,
-        }
     }
 
     fn record_single(&self, dma: DmaAddr, req: &MapRequest, err: ErrCheck) {
@@ -365,13 +366,13 @@ fn check_plan(st: &mut State, dma: DmaAddr, mapped: &[SegPlan], given: &[SegPlan
     }
 }
 
-impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
-    fn name(&self) -> &str {
+impl<B: DmaBackend + ?Sized> Middleware<B> for DebugLayer {
+    fn name<'a>(&'a self, _next: &'a B) -> &'a str {
         &self.name
     }
 
-    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
-        let dma = self.inner.map(req)?;
+    fn map(&self, next: &B, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        let dma = next.map(req)?;
         let err = if self.cfg.require_error_check {
             ErrCheck::NotChecked
         } else {
@@ -381,15 +382,15 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
         Ok(dma)
     }
 
-    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
+    fn unmap(&self, next: &B, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
         self.check_unmap_single(MapKind::Single, dma, req);
-        self.inner.unmap(dma, req)
+        next.unmap(dma, req)
     }
 
     /// `debug_dma_alloc_coherent`: recorded as a coherent entry (its cache
     /// lines are tracked like a bidirectional `SKIP_CPU_SYNC` mapping).
-    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
-        let dma = self.inner.map_coherent(req)?;
+    fn map_coherent(&self, next: &B, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        let dma = next.map_coherent(req)?;
         self.record(
             MapKind::Coherent,
             dma,
@@ -402,86 +403,65 @@ impl<B: DmaBackend> DmaBackend for DmaDebug<B> {
     /// `debug_dma_free_coherent`: the entry must be a coherent one with the
     /// same size and CPU address ("wrong function", "different size",
     /// "different CPU address" otherwise).
-    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
+    fn unmap_coherent(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        req: &CoherentRequest,
+    ) -> Result<(), DmaError> {
         self.check_unmap_single(MapKind::Coherent, dma, &req.as_map_request());
-        self.inner.unmap_coherent(dma, req)
+        next.unmap_coherent(dma, req)
     }
 
     fn map_sg(
         &self,
+        next: &B,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
-        let n = self.inner.map_sg(table, plan, dir, attrs)?;
+        let n = next.map_sg(table, plan, dir, attrs)?;
         self.record_sg(table, plan, n, dir, attrs);
         Ok(n)
     }
 
     fn unmap_sg(
         &self,
+        next: &B,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         self.check_unmap_sg(table, plan, dir);
-        self.inner.unmap_sg(table, plan, dir, attrs)
+        next.unmap_sg(table, plan, dir, attrs)
     }
 
-    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+    fn sync_for_cpu(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
         self.with_state(|st| st.check_sync(SyncCall::ForCpu, dma, len, dir));
-        self.inner.sync_for_cpu(dma, len, dir)
+        next.sync_for_cpu(dma, len, dir)
     }
 
-    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+    fn sync_for_device(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
         self.with_state(|st| st.check_sync(SyncCall::ForDevice, dma, len, dir));
-        self.inner.sync_for_device(dma, len, dir)
+        next.sync_for_device(dma, len, dir)
     }
 
-    fn need_sync(&self, dma: DmaAddr) -> bool {
-        self.inner.need_sync(dma)
-    }
-
-    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
-        self.inner.bounce_of(dma)
-    }
-
-    fn max_mapping_size(&self) -> u64 {
-        self.inner.max_mapping_size()
-    }
-
-    fn opt_mapping_size(&self) -> u64 {
-        self.inner.opt_mapping_size()
-    }
-
-    fn merge_boundary(&self) -> u64 {
-        self.inner.merge_boundary()
-    }
-
-    fn checks_mapped_segments(&self) -> bool {
-        self.inner.checks_mapped_segments()
-    }
-
-    fn iova_ops(&self) -> Option<&dyn IovaOps> {
-        self.inner.iova_ops()
-    }
-
-    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.check(req)
-    }
-
-    fn constraints(&self) -> Option<DmaConstraints> {
-        self.inner.constraints()
-    }
-
-    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
-        self.inner.set_constraints(req)
-    }
-
-    fn note_mapping_error_check(&self, dma: DmaAddr) {
+    fn note_mapping_error_check(&self, next: &B, dma: DmaAddr) {
         self.lock().mark_checked(dma);
-        self.inner.note_mapping_error_check(dma);
+        next.note_mapping_error_check(dma);
     }
 }

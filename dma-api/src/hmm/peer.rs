@@ -177,7 +177,7 @@ impl DevicePrivateMemory {
         len: u64,
         dir: Direction,
     ) -> Result<PeerMapping, HmmError> {
-        if len == 0 || len % PAGE_SIZE != 0 || !phys.is_aligned(PAGE_SIZE) {
+        if len == 0 || !len.is_multiple_of(PAGE_SIZE) || !phys.is_aligned(PAGE_SIZE) {
             return Err(HmmError::Unaligned { phys, len });
         }
         let mut done = PeerMapping {

@@ -19,7 +19,7 @@ const SECTION: u64 = 128 << 20;
 /// everything the memory map describes and records it as device-private
 /// memory of `owner`. Returns its start.
 pub fn request_free_region(ctx: &DmaContext, owner: Bdf, len: u64) -> Result<PhysAddr, HmmError> {
-    if len == 0 || len % PAGE_SIZE != 0 {
+    if len == 0 || !len.is_multiple_of(PAGE_SIZE) {
         return Err(HmmError::Unaligned {
             phys: PhysAddr::new(0),
             len,

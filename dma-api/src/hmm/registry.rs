@@ -81,7 +81,7 @@ impl DevicePrivateMemory {
         start: PhysAddr,
         len: u64,
     ) -> Result<(), HmmError> {
-        if len == 0 || len % PAGE_SIZE != 0 || !start.is_aligned(PAGE_SIZE) {
+        if len == 0 || !len.is_multiple_of(PAGE_SIZE) || !start.is_aligned(PAGE_SIZE) {
             return Err(HmmError::Unaligned { phys: start, len });
         }
         let bdf = owner.device();

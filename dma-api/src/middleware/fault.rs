@@ -8,14 +8,12 @@
 //! copies through an IOMMU can fail here). Unmaps never fail in Linux
 //! (`void`, `dma_free_attrs` included), so they are always forwarded.
 
+use super::layer::{Layered, Middleware};
 use super::rng::XorShift64;
 use crate::attrs::DmaAttrs;
-use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{
-    Bounce, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
-};
+use crate::port::backend::{CoherentRequest, DmaBackend, MapRequest, SegPlan};
 use crate::sync::Mutex;
 use crate::types::{DmaAddr, PhysAddr};
 use alloc::boxed::Box;
@@ -133,9 +131,12 @@ pub enum InjectError {
 }
 
 /// The fault-injection decorator.
+pub type FaultInject<B> = Layered<B, FaultLayer>;
+
+/// Fault injection's [`Middleware`]: which calls fail, when, with what.
+/// Built by [`FaultInject::new`].
 #[derive(Debug)]
-pub struct FaultInject<B> {
-    inner: B,
+pub struct FaultLayer {
     name: String,
     ops: FaultOps,
     trigger: Trigger,
@@ -153,8 +154,7 @@ impl<B: DmaBackend> FaultInject<B> {
             _ => 0,
         };
         let name = format!("fault({})", inner.name());
-        Self {
-            inner,
+        let layer = FaultLayer {
             name,
             ops,
             trigger,
@@ -162,24 +162,22 @@ impl<B: DmaBackend> FaultInject<B> {
             rng: Mutex::new(XorShift64::new(seed)),
             calls: AtomicU64::new(0),
             injected: AtomicU64::new(0),
-        }
-    }
-
-    /// The wrapped backend.
-    pub fn inner(&self) -> &B {
-        &self.inner
+        };
+        Layered::wrap(inner, layer)
     }
 
     /// Faults injected so far.
     pub fn injected(&self) -> u64 {
-        self.injected.load(Ordering::Relaxed)
+        self.layer().injected.load(Ordering::Relaxed)
     }
 
     /// Eligible calls seen so far (injected or not).
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.layer().calls.load(Ordering::Relaxed)
     }
+}
 
+impl FaultLayer {
     /// Decides one call; `Err` is the injected error.
     fn gate(
         &self,
@@ -203,7 +201,7 @@ impl<B: DmaBackend> FaultInject<B> {
         };
         let fire = match &self.trigger {
             Trigger::Never => false,
-            Trigger::EveryNth(n) => *n != 0 && nth % n == 0,
+            Trigger::EveryNth(n) => *n != 0 && nth.is_multiple_of(*n),
             Trigger::FirstN(n) => nth <= *n,
             Trigger::Probability { per_million, .. } => self.rng.lock().chance(*per_million),
             Trigger::Predicate(p) => p(&call),
@@ -219,32 +217,26 @@ impl<B: DmaBackend> FaultInject<B> {
     }
 }
 
-impl<B: DmaBackend> DmaBackend for FaultInject<B> {
-    fn name(&self) -> &str {
+/// Unmaps, queries and constraints are not injectable: they forward.
+impl<B: DmaBackend + ?Sized> Middleware<B> for FaultLayer {
+    fn name<'a>(&'a self, _next: &'a B) -> &'a str {
         &self.name
     }
 
-    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+    fn map(&self, next: &B, req: &MapRequest) -> Result<DmaAddr, DmaError> {
         self.gate(FaultOp::Map, Some(req.phys), None, req.len, req.dir)?;
-        self.inner.map(req)
+        next.map(req)
     }
 
-    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.unmap(dma, req)
-    }
-
-    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+    fn map_coherent(&self, next: &B, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
         let dir = Direction::Bidirectional;
         self.gate(FaultOp::MapCoherent, Some(req.phys), None, req.len, dir)?;
-        self.inner.map_coherent(req)
-    }
-
-    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
-        self.inner.unmap_coherent(dma, req)
+        next.map_coherent(req)
     }
 
     fn map_sg(
         &self,
+        next: &B,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
@@ -252,70 +244,28 @@ impl<B: DmaBackend> DmaBackend for FaultInject<B> {
     ) -> Result<usize, DmaError> {
         let phys = plan.first().map(|p| p.phys);
         self.gate(FaultOp::MapSg, phys, None, table.total_len(), dir)?;
-        self.inner.map_sg(table, plan, dir, attrs)
+        next.map_sg(table, plan, dir, attrs)
     }
 
-    fn unmap_sg(
+    fn sync_for_cpu(
         &self,
-        table: &mut SgTable,
-        plan: &[SegPlan],
+        next: &B,
+        dma: DmaAddr,
+        len: u64,
         dir: Direction,
-        attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
-        self.inner.unmap_sg(table, plan, dir, attrs)
-    }
-
-    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
         self.gate(FaultOp::SyncForCpu, None, Some(dma), len, dir)?;
-        self.inner.sync_for_cpu(dma, len, dir)
+        next.sync_for_cpu(dma, len, dir)
     }
 
-    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
+    fn sync_for_device(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
         self.gate(FaultOp::SyncForDevice, None, Some(dma), len, dir)?;
-        self.inner.sync_for_device(dma, len, dir)
-    }
-
-    fn need_sync(&self, dma: DmaAddr) -> bool {
-        self.inner.need_sync(dma)
-    }
-
-    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
-        self.inner.bounce_of(dma)
-    }
-
-    fn max_mapping_size(&self) -> u64 {
-        self.inner.max_mapping_size()
-    }
-
-    fn opt_mapping_size(&self) -> u64 {
-        self.inner.opt_mapping_size()
-    }
-
-    fn merge_boundary(&self) -> u64 {
-        self.inner.merge_boundary()
-    }
-
-    fn checks_mapped_segments(&self) -> bool {
-        self.inner.checks_mapped_segments()
-    }
-
-    fn iova_ops(&self) -> Option<&dyn IovaOps> {
-        self.inner.iova_ops()
-    }
-
-    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.check(req)
-    }
-
-    fn constraints(&self) -> Option<DmaConstraints> {
-        self.inner.constraints()
-    }
-
-    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
-        self.inner.set_constraints(req)
-    }
-
-    fn note_mapping_error_check(&self, dma: DmaAddr) {
-        self.inner.note_mapping_error_check(dma);
+        next.sync_for_device(dma, len, dir)
     }
 }

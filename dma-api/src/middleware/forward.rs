@@ -1,6 +1,9 @@
 //! `DmaBackend` for pointers to backends (`&T`, `Box<T>`, `Arc<T>`, `T` may be
 //! `dyn DmaBackend`), so decorators stack over a shared or type-erased backend
 //! (`DmaDebug<Arc<dyn DmaBackend>>`). Every method forwards, defaults included.
+//! The one hand-written forwarding besides `Layered` (`layer.rs`): a pointer
+//! wraps no backend a middleware could take as `next`. `tests/forwarding.rs`
+//! checks that every method reaches the pointee.
 
 use crate::attrs::DmaAttrs;
 use crate::device::DmaConstraints;

@@ -1,13 +1,11 @@
 //! A backend decorator that records every mapping call — operation,
 //! arguments, result — into a bounded ring or hands it to a callback.
 
+use super::layer::{Layered, Middleware};
 use crate::attrs::DmaAttrs;
-use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use crate::port::backend::{
-    Bounce, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, MapRequest, SegPlan,
-};
+use crate::port::backend::{CoherentRequest, DmaBackend, MapRequest, SegPlan};
 use crate::sync::Mutex;
 use crate::types::DmaAddr;
 use alloc::boxed::Box;
@@ -132,9 +130,12 @@ impl core::fmt::Debug for TraceSink {
 }
 
 /// The tracing decorator.
+pub type Tracing<B> = Layered<B, TraceLayer>;
+
+/// Tracing's [`Middleware`]: the sink and the ring. Built by
+/// [`Tracing::ring`], [`Tracing::callback`] and [`Tracing::with_sink`].
 #[derive(Debug)]
-pub struct Tracing<B> {
-    inner: B,
+pub struct TraceLayer {
     name: String,
     sink: TraceSink,
     ring: Mutex<VecDeque<TraceRecord>>,
@@ -163,36 +164,33 @@ impl<B: DmaBackend> Tracing<B> {
     /// Traces into `sink`.
     pub fn with_sink(inner: B, sink: TraceSink) -> Self {
         let name = format!("tracing({})", inner.name());
-        Self {
-            inner,
+        let layer = TraceLayer {
             name,
             sink,
             ring: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-        }
-    }
-
-    /// The wrapped backend.
-    pub fn inner(&self) -> &B {
-        &self.inner
+        };
+        Layered::wrap(inner, layer)
     }
 
     /// The records in the ring, oldest first (empty with a callback sink).
     pub fn records(&self) -> Vec<TraceRecord> {
-        self.ring.lock().iter().cloned().collect()
+        self.layer().ring.lock().iter().cloned().collect()
     }
 
     /// Takes the records out of the ring.
     pub fn take(&self) -> Vec<TraceRecord> {
-        self.ring.lock().drain(..).collect()
+        self.layer().ring.lock().drain(..).collect()
     }
 
     /// Records dropped because the ring was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.layer().dropped.load(Ordering::Relaxed)
     }
+}
 
+impl TraceLayer {
     fn emit(&self, op: TraceOp, result: Result<TraceOk, DmaError>) {
         let rec = TraceRecord {
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
@@ -221,25 +219,26 @@ fn done(r: &Result<(), DmaError>) -> Result<TraceOk, DmaError> {
     r.clone().map(|()| TraceOk::Done)
 }
 
-impl<B: DmaBackend> DmaBackend for Tracing<B> {
-    fn name(&self) -> &str {
+/// Queries and constraints are not traced: they forward.
+impl<B: DmaBackend + ?Sized> Middleware<B> for TraceLayer {
+    fn name<'a>(&'a self, _next: &'a B) -> &'a str {
         &self.name
     }
 
-    fn map(&self, req: &MapRequest) -> Result<DmaAddr, DmaError> {
-        let r = self.inner.map(req);
+    fn map(&self, next: &B, req: &MapRequest) -> Result<DmaAddr, DmaError> {
+        let r = next.map(req);
         self.emit(TraceOp::Map { req: *req }, r.clone().map(TraceOk::Dma));
         r
     }
 
-    fn unmap(&self, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
-        let r = self.inner.unmap(dma, req);
+    fn unmap(&self, next: &B, dma: DmaAddr, req: &MapRequest) -> Result<(), DmaError> {
+        let r = next.unmap(dma, req);
         self.emit(TraceOp::Unmap { dma, req: *req }, done(&r));
         r
     }
 
-    fn map_coherent(&self, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
-        let r = self.inner.map_coherent(req);
+    fn map_coherent(&self, next: &B, req: &CoherentRequest) -> Result<DmaAddr, DmaError> {
+        let r = next.map_coherent(req);
         self.emit(
             TraceOp::MapCoherent { req: *req },
             r.clone().map(TraceOk::Dma),
@@ -247,21 +246,27 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
         r
     }
 
-    fn unmap_coherent(&self, dma: DmaAddr, req: &CoherentRequest) -> Result<(), DmaError> {
-        let r = self.inner.unmap_coherent(dma, req);
+    fn unmap_coherent(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        req: &CoherentRequest,
+    ) -> Result<(), DmaError> {
+        let r = next.unmap_coherent(dma, req);
         self.emit(TraceOp::UnmapCoherent { dma, req: *req }, done(&r));
         r
     }
 
     fn map_sg(
         &self,
+        next: &B,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<usize, DmaError> {
         let orig_nents = table.orig_nents();
-        let r = self.inner.map_sg(table, plan, dir, attrs);
+        let r = next.map_sg(table, plan, dir, attrs);
         let res = match &r {
             Ok(_) => Ok(TraceOk::Segments(segments(table))),
             Err(e) => Err(e.clone()),
@@ -278,13 +283,14 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
 
     fn unmap_sg(
         &self,
+        next: &B,
         table: &mut SgTable,
         plan: &[SegPlan],
         dir: Direction,
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         let segs = segments(table);
-        let r = self.inner.unmap_sg(table, plan, dir, attrs);
+        let r = next.unmap_sg(table, plan, dir, attrs);
         let op = TraceOp::UnmapSg {
             segments: segs,
             plan: plan.to_vec(),
@@ -295,60 +301,32 @@ impl<B: DmaBackend> DmaBackend for Tracing<B> {
         r
     }
 
-    fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        let r = self.inner.sync_for_cpu(dma, len, dir);
+    fn sync_for_cpu(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        let r = next.sync_for_cpu(dma, len, dir);
         self.emit(TraceOp::SyncForCpu { dma, len, dir }, done(&r));
         r
     }
 
-    fn sync_for_device(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
-        let r = self.inner.sync_for_device(dma, len, dir);
+    fn sync_for_device(
+        &self,
+        next: &B,
+        dma: DmaAddr,
+        len: u64,
+        dir: Direction,
+    ) -> Result<(), DmaError> {
+        let r = next.sync_for_device(dma, len, dir);
         self.emit(TraceOp::SyncForDevice { dma, len, dir }, done(&r));
         r
     }
 
-    fn need_sync(&self, dma: DmaAddr) -> bool {
-        self.inner.need_sync(dma)
-    }
-
-    fn bounce_of(&self, dma: DmaAddr) -> Option<Bounce> {
-        self.inner.bounce_of(dma)
-    }
-
-    fn max_mapping_size(&self) -> u64 {
-        self.inner.max_mapping_size()
-    }
-
-    fn opt_mapping_size(&self) -> u64 {
-        self.inner.opt_mapping_size()
-    }
-
-    fn merge_boundary(&self) -> u64 {
-        self.inner.merge_boundary()
-    }
-
-    fn checks_mapped_segments(&self) -> bool {
-        self.inner.checks_mapped_segments()
-    }
-
-    fn iova_ops(&self) -> Option<&dyn IovaOps> {
-        self.inner.iova_ops()
-    }
-
-    fn check(&self, req: &MapRequest) -> Result<(), DmaError> {
-        self.inner.check(req)
-    }
-
-    fn constraints(&self) -> Option<DmaConstraints> {
-        self.inner.constraints()
-    }
-
-    fn set_constraints(&self, req: &ConstraintsRequest) -> Result<(), DmaError> {
-        self.inner.set_constraints(req)
-    }
-
-    fn note_mapping_error_check(&self, dma: DmaAddr) {
-        self.inner.note_mapping_error_check(dma);
+    fn note_mapping_error_check(&self, next: &B, dma: DmaAddr) {
+        next.note_mapping_error_check(dma);
         self.emit(TraceOp::MappingErrorCheck { dma }, Ok(TraceOk::Done));
     }
 }

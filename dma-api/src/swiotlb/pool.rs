@@ -85,7 +85,7 @@ impl Swiotlb {
         };
         if size == 0
             || !start.is_aligned(IO_TLB_SIZE)
-            || size % IO_TLB_SIZE != 0
+            || !size.is_multiple_of(IO_TLB_SIZE)
             || start.last_of(size).is_none()
         {
             return Err(bad);

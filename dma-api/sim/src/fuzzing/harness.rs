@@ -252,6 +252,18 @@ pub(crate) struct Run<'f> {
 /// Runs `case` over backends from `factory`, checking every invariant
 /// after every step; the first broken one is the error.
 pub fn run_case(case: &FuzzCase, factory: &dyn BackendFactory) -> Result<RunStats, Violation> {
+    run_case_observed(case, factory, &mut |_, _| {})
+}
+
+/// [`run_case`], calling `after_step(i, stats)` once step `i` has run and
+/// before its invariants are checked, or once it failed (so the step that
+/// breaks one is observed too): how `unidma replay` attributes what the backends saw to
+/// each step in one run.
+pub fn run_case_observed(
+    case: &FuzzCase,
+    factory: &dyn BackendFactory,
+    after_step: &mut dyn FnMut(usize, &RunStats),
+) -> Result<RunStats, Violation> {
     let fail = |step: Option<usize>, message: String| Violation {
         step,
         message,
@@ -289,7 +301,10 @@ pub fn run_case(case: &FuzzCase, factory: &dyn BackendFactory) -> Result<RunStat
     let trace = std::env::var_os("UNIDMA_FUZZ_TRACE").is_some();
     for (i, op) in case.ops.iter().enumerate() {
         let before = run.stats;
-        run.step(op).map_err(|m| fail(Some(i), m))?;
+        if let Err(m) = run.step(op) {
+            after_step(i, &run.stats);
+            return Err(fail(Some(i), m));
+        }
         if trace {
             let outcome = if run.stats.mapped > before.mapped {
                 let l = run
@@ -305,6 +320,7 @@ pub fn run_case(case: &FuzzCase, factory: &dyn BackendFactory) -> Result<RunStat
             eprintln!("step {i}: {op:?} -> {outcome}");
         }
         run.stats.steps += 1;
+        after_step(i, &run.stats);
         invariants::after_step(&mut run, op, i).map_err(|m| fail(Some(i), m))?;
     }
     // Every live mapping and every edge from every device, once, before

@@ -53,7 +53,8 @@ pub mod machine_gen;
 pub mod ops;
 
 pub use harness::{
-    check_bytes, run_case, BackendFactory, FactoryEnv, RunStats, StandardBackends, Violation,
+    check_bytes, run_case, run_case_observed, BackendFactory, FactoryEnv, RunStats,
+    StandardBackends, Violation,
 };
 pub use machine_gen::MachineSpec;
 pub use ops::{FuzzCase, Op};

@@ -500,7 +500,7 @@ pub(super) fn load(file_name: &str, src: &str) -> Result<Machine, MachineError> 
         file: file_name,
         src,
     };
-    let file: MachineFile = toml::from_str(src).map_err(|e| toml_error(&ctx, e))?;
+    let file: MachineFile = super::parse::parse(src).map_err(|e| toml_error(&ctx, e))?;
     let m = &file.machine;
     let arch = ArchName::from_name(m.arch.get_ref()).ok_or_else(|| {
         let names: Vec<&str> = ArchName::ALL.iter().map(|a| a.name()).collect();

@@ -9,6 +9,7 @@ pub mod arch;
 pub mod file;
 mod load;
 pub mod num;
+pub mod parse;
 
 pub use arch::ArchName;
 

@@ -65,7 +65,7 @@ fn unaligned(va: VirtAddr, len: u64) -> HmmError {
 }
 
 fn pages_of(va: VirtAddr, len: u64) -> Result<impl Iterator<Item = u64>, HmmError> {
-    if len == 0 || len % PAGE_SIZE != 0 || va.raw() % PAGE_SIZE != 0 {
+    if len == 0 || !len.is_multiple_of(PAGE_SIZE) || !va.raw().is_multiple_of(PAGE_SIZE) {
         return Err(unaligned(va, len));
     }
     let end = va.raw().checked_add(len).ok_or(unaligned(va, len))?;

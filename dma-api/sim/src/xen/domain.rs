@@ -43,7 +43,7 @@ impl Domain {
             .map_err(|e| mem_err(id, e.to_string()))?;
         let mut s2 =
             PageTable::with_mem(fmt, BTreeMem::new()).map_err(|e| mem_err(id, e.to_string()))?;
-        if len == 0 || len % PAGE_SIZE != 0 || len > GRANT_AREA {
+        if len == 0 || !len.is_multiple_of(PAGE_SIZE) || len > GRANT_AREA {
             return Err(mem_err(id, format!("bad RAM size {len:#x}")));
         }
         s2.map(
@@ -78,7 +78,7 @@ impl Domain {
 
     /// Whether the domain owns `page` (its own RAM, not a grant mapping).
     pub fn owns(&self, page: GuestAddr) -> bool {
-        page.raw() < self.ram && page.raw() % PAGE_SIZE == 0
+        page.raw() < self.ram && page.raw().is_multiple_of(PAGE_SIZE)
     }
 
     pub fn alloc_page(&mut self) -> Result<GuestAddr, GrantError> {
