@@ -24,6 +24,9 @@ mod ram_alloc;
 mod raw;
 mod segments;
 mod typed;
+mod verify;
+#[cfg(test)]
+mod verify_tests;
 
 pub use classified::ClassifiedTable;
 pub use coherent::CoherentAllocation;

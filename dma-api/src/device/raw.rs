@@ -17,6 +17,7 @@ use super::constraints::DmaConstraints;
 use super::context::DmaContext;
 use super::decision::Decision;
 use super::dispatch::{plan_segment, Env};
+use super::verify::{verify, Screen};
 use crate::attrs::DmaAttrs;
 use crate::bdf::Bdf;
 use crate::direction::Direction;
@@ -52,7 +53,11 @@ type Fingerprint = (u64, u64, usize);
 /// The plan of one live table.
 struct PlanRecord {
     fingerprint: Fingerprint,
+    /// Empty for a table mapped without a plan
+    /// ([`DmaBackend::map_sg_ram`]: `ram` set).
     plan: Vec<SegPlan>,
+    /// Mapped with [`DmaBackend::map_sg_ram`]: unmap with `unmap_sg_ram`.
+    ram: bool,
     /// The caller's table as it was before a multi-range redirect expanded
     /// it (one entry per RAM range): put back on unmap.
     original: Option<SgTable>,
@@ -118,126 +123,6 @@ fn give_spare(v: Vec<SegPlan>) {
 }
 type FastMap<K, V> = HashMap<K, V>;
 
-/// The segment rules screened in the same pass as the kinds: `max` is the
-/// max segment size, `not_boundary` the complement of the segment boundary
-/// mask. `(u64::MAX, 0)` screens nothing.
-#[derive(Clone, Copy)]
-struct Screen {
-    max: u64,
-    not_boundary: u64,
-}
-
-/// What one pass over a table found: whether every entry is RAM, and the
-/// constraint screens (non-zero `bad`: some entry is too long or crosses a
-/// boundary; `gaps`: OR of every inner edge, tested against the virt
-/// boundary mask).
-struct Pass {
-    all_ram: bool,
-    bad: u64,
-    gaps: u64,
-}
-
-#[inline]
-fn screen(sc: Screen, start: u64, len: u64) -> u64 {
-    DmaConstraints::screen(sc.max, sc.not_boundary, start, len)
-}
-
-/// Checks every CPU entry's kind against the memory map, screens it against
-/// the segment rules and appends a RAM plan for it, in one pass.
-/// Consecutive entries inside the range the last lookup found cost two
-/// comparisons; a new range costs one binary search.
-fn verify_into(
-    memmap: &crate::memmap::MemoryMap,
-    table: &SgTable,
-    plan: &mut Vec<SegPlan>,
-    sc: Screen,
-) -> Result<Pass, DmaError> {
-    // The common case first: every entry claims RAM and the span from the
-    // lowest start to the highest end lies in one RAM range of the map. One
-    // pass over the raw slots (chain links skipped; every other slot is a
-    // CPU entry when no allocated entry is spare) screens, collects the span
-    // and writes the RAM plan; one lookup then checks every entry.
-    let n = table.orig_nents();
-    if table.alloc_nents() == n {
-        plan.reserve(n);
-        let (mut lo, mut hi, mut other) = (u64::MAX, 0u64, false);
-        let (mut bad, mut gaps, mut prev_end, mut inner) = (0u64, 0u64, 0u64, 0u64);
-        // The slices between chain links hold the CPU entries.
-        for data in table.slots().split(|e| e.is_chain()) {
-            plan.extend(data.iter().map(|e| SegPlan {
-                phys: e.phys(),
-                target: SegTarget::Ram,
-            }));
-            for e in data {
-                let (s, l) = (e.phys().raw(), u64::from(e.len()));
-                let end = s.wrapping_add(l);
-                lo = lo.min(s);
-                hi = hi.max(end.wrapping_sub(1));
-                other |= !e.is_ram();
-                bad |= screen(sc, s, l);
-                // `inner` is 0 for the first entry, all ones after it.
-                gaps |= (prev_end | s) & inner;
-                inner = u64::MAX;
-                prev_end = end;
-            }
-        }
-        let whole = !other
-            && lo <= hi
-            && matches!(
-                memmap.kind_of_range(PhysAddr::new(lo), hi - lo + 1),
-                Some((_, scatterlist::SegKind::Ram))
-            );
-        if whole && plan.len() == n {
-            return Ok(Pass {
-                all_ram: true,
-                bad,
-                gaps,
-            });
-        }
-        plan.clear();
-    }
-    // The range of the last lookup, as raw [start, end] and its kind.
-    let (mut lo, mut hi, mut known) = (1u64, 0u64, scatterlist::SegKind::Ram);
-    let (mut all_ram, mut bad, mut gaps, mut prev_end) = (true, 0u64, 0u64, None::<u64>);
-    plan.reserve(n);
-    for (index, e) in table.iter().enumerate() {
-        let (phys, len, claimed) = (e.phys(), u64::from(e.len()), e.kind());
-        let start = phys.raw();
-        // An entry is never empty and never wraps (scatterlist invariant).
-        let end = start.wrapping_add(len).wrapping_sub(1);
-        let actual = if lo <= start && end <= hi && end >= start {
-            Some(known)
-        } else {
-            memmap.kind_of_range(phys, len).map(|(r, k)| {
-                if let Some(l) = r.last() {
-                    (lo, hi, known) = (r.start.raw(), l.raw(), k);
-                }
-                k
-            })
-        };
-        if actual != Some(claimed) {
-            return Err(DmaError::KindMismatch {
-                index,
-                phys,
-                len,
-                claimed,
-                actual,
-            });
-        }
-        all_ram &= claimed == scatterlist::SegKind::Ram;
-        bad |= screen(sc, start, len);
-        if let Some(p) = prev_end {
-            gaps |= p | start;
-        }
-        prev_end = Some(start.wrapping_add(len));
-        plan.push(SegPlan {
-            phys,
-            target: SegTarget::Ram,
-        });
-    }
-    Ok(Pass { all_ram, bad, gaps })
-}
-
 /// Appends a RAM plan for every CPU entry of `table`: slice by slice
 /// between chain links when no allocated entry is spare.
 fn ram_plan(table: &SgTable, plan: &mut Vec<SegPlan>) {
@@ -264,6 +149,17 @@ enum PlanMode<'a> {
     /// A classified table: nothing checked while the stamp holds, else
     /// checked as `Checked` and the stamp renewed.
     Stamped(&'a mut Stamp),
+}
+
+/// What [`DmaDevice::plan_into`] left in the plan.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Planned {
+    /// Every entry is system RAM and the plan was not written: the backend
+    /// maps the table without one ([`DmaBackend::map_sg_ram`]), or the
+    /// caller writes the RAM plan.
+    AllRam,
+    /// The plan of every entry.
+    Written,
 }
 
 /// What a classified table was checked against: the memory map's
@@ -534,6 +430,29 @@ impl DmaDevice {
         table.slots().as_ptr() as usize
     }
 
+    /// Undoes the backend's map of `table`: with `unmap_sg_ram` if it was
+    /// mapped without a plan (`ram`), else with `unmap_sg` and `plan`.
+    fn backend_unmap(
+        &self,
+        table: &mut SgTable,
+        plan: &[SegPlan],
+        ram: bool,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Result<(), DmaError> {
+        if !ram {
+            return self.backend.unmap_sg(table, plan, dir, attrs);
+        }
+        if let Some(done) = self.backend.unmap_sg_ram(table, dir, attrs) {
+            return done;
+        }
+        // A backend with `map_sg_ram` but without its unmap: the RAM plan
+        // says the same.
+        let mut plan = Vec::new();
+        ram_plan(table, &mut plan);
+        self.backend.unmap_sg(table, &plan, dir, attrs)
+    }
+
     fn fingerprint(table: &SgTable) -> Fingerprint {
         let first = table.iter().next();
         (
@@ -548,7 +467,12 @@ impl DmaDevice {
     /// stored as the table's `nents`). A table that breaks the device's
     /// [`constraints`](DmaDevice::constraints) is refused with
     /// [`DmaError::ConstraintViolated`] naming the entry: CPU entries before
-    /// mapping, the backend's DMA segments after (then unmapped).
+    /// mapping, the backend's DMA segments after (then unmapped). Every
+    /// entry's kind is checked against the memory map first, in one pass
+    /// that searches the map only when an entry leaves the range the last
+    /// one hit (`verify.rs`; Linux reads each page's pgmap instead); an
+    /// all-RAM table then goes to the backend without a plan
+    /// ([`DmaBackend::map_sg_ram`]) where the backend has that path.
     pub fn map_sgtable(
         &self,
         table: &mut SgTable,
@@ -575,7 +499,7 @@ impl DmaDevice {
             });
         }
         let mut plan = take_spare(table.orig_nents());
-        let original = match self.plan_expanding(table, dir, &mut plan, stamp) {
+        let (original, planned) = match self.plan_expanding(table, dir, &mut plan, stamp) {
             Ok(o) => o,
             Err(e) => {
                 give_spare(plan);
@@ -588,7 +512,21 @@ impl DmaDevice {
                 *table = o;
             }
         };
-        let n = match self.backend.map_sg(table, &plan, dir, attrs) {
+        // An all-RAM table goes to a backend that maps it without a plan;
+        // otherwise (or if the backend wants one) the RAM plan is written.
+        let ram_only = planned == Planned::AllRam;
+        let mapped = match ram_only {
+            true => self.backend.map_sg_ram(table, dir, attrs),
+            false => None,
+        };
+        let ram = mapped.is_some();
+        let mapped = mapped.unwrap_or_else(|| {
+            if ram_only {
+                ram_plan(table, &mut plan);
+            }
+            self.backend.map_sg(table, &plan, dir, attrs)
+        });
+        let n = match mapped {
             Ok(n) => n,
             Err(e) => {
                 give_spare(plan);
@@ -604,9 +542,7 @@ impl DmaDevice {
             self.check_mapped_constraints(table)
         };
         if let Err(e) = checked {
-            let undo = self
-                .backend
-                .unmap_sg(table, &plan, dir, attrs | DmaAttrs::SKIP_CPU_SYNC);
+            let undo = self.backend_unmap(table, &plan, ram, dir, attrs | DmaAttrs::SKIP_CPU_SYNC);
             give_spare(plan);
             if undo.is_ok() {
                 restore(table, original);
@@ -616,6 +552,7 @@ impl DmaDevice {
         let record = PlanRecord {
             fingerprint: Self::fingerprint(table),
             plan,
+            ram,
             original,
         };
         let stale = self.tables.lock().insert(Self::table_key(table), record);
@@ -633,7 +570,8 @@ impl DmaDevice {
     /// in the caller's table, by one entry per range (classified by the
     /// memory map, cut to the device's segment rules), and the table planned
     /// again. Returns the caller's table as it was if it was expanded (the
-    /// unmap puts it back); on error the table is as it was.
+    /// unmap puts it back), and whether the plan was written (an all-RAM
+    /// table's is not); on error the table is as it was.
     ///
     /// [`PolicyDecision::RedirectRanges`]: crate::port::PolicyDecision::RedirectRanges
     fn plan_expanding(
@@ -642,7 +580,7 @@ impl DmaDevice {
         dir: Direction,
         plan: &mut Vec<SegPlan>,
         mut stamp: Option<&mut Stamp>,
-    ) -> Result<Option<SgTable>, DmaError> {
+    ) -> Result<(Option<SgTable>, Planned), DmaError> {
         let mut original: Option<SgTable> = None;
         // Each round replaces one redirected entry by RAM; a policy that
         // keeps redirecting the RAM it redirected to is cut off.
@@ -653,8 +591,8 @@ impl DmaDevice {
                 Some(st) => PlanMode::Stamped(st),
                 None => PlanMode::Checked,
             };
-            let err = match self.plan_into(table, dir, plan, mode) {
-                Ok(()) => return Ok(original),
+            let err = match self.plan_into(table, dir, plan, mode, false) {
+                Ok(planned) => return Ok((original, planned)),
                 Err(e) => e,
             };
             let expanded = match (&err, rounds) {
@@ -721,30 +659,39 @@ impl DmaDevice {
     /// The plan for every CPU entry of `table`.
     pub fn plan_table(&self, table: &SgTable, dir: Direction) -> Result<Vec<SegPlan>, DmaError> {
         let mut plan = Vec::with_capacity(table.orig_nents());
-        self.plan_into(table, dir, &mut plan, PlanMode::Unchecked)?;
+        self.plan_into(table, dir, &mut plan, PlanMode::Unchecked, true)?;
         Ok(plan)
     }
 
     /// The plan of every CPU entry. [`PlanMode::Checked`] also holds the
     /// table to the device's constraints (screened in the same pass; the
     /// exact offender named only when the screen finds one);
-    /// [`PlanMode::Stamped`] skips both checks while its stamp holds.
+    /// [`PlanMode::Stamped`] skips both checks while its stamp holds. An
+    /// all-RAM table's plan is written only when `write_ram` asks for it
+    /// (else [`Planned::AllRam`] and `plan` untouched).
     fn plan_into(
         &self,
         table: &SgTable,
         dir: Direction,
         plan: &mut Vec<SegPlan>,
         mode: PlanMode<'_>,
-    ) -> Result<(), DmaError> {
+        write_ram: bool,
+    ) -> Result<Planned, DmaError> {
+        let ram = |plan: &mut Vec<SegPlan>| {
+            if write_ram {
+                ram_plan(table, plan);
+                Planned::Written
+            } else {
+                Planned::AllRam
+            }
+        };
         // An all-RAM table under a holding stamp needs only the memory
-        // map's generation: no topology lock, no entry looked at but to
-        // write its plan.
+        // map's generation: no topology lock, no entry looked at.
         if let PlanMode::Stamped(st) = &mode {
             if st.all_ram {
                 let generation = self.ctx.memmap.read().generation();
                 if **st == Stamp::now(self, generation, true) {
-                    ram_plan(table, plan);
-                    return Ok(());
+                    return Ok(ram(plan));
                 }
             }
         }
@@ -756,63 +703,62 @@ impl DmaDevice {
             PlanMode::Stamped(st) => {
                 let now = Stamp::now(self, env.memmap().generation(), st.all_ram);
                 if *st == now {
-                    ram_plan(table, plan);
                     st.all_ram
                 } else {
-                    let all_ram = self.verify_plan(&mut env, table, plan, checked)?;
+                    let all_ram = self.verify_table(&mut env, table, checked)?;
                     *st = Stamp { all_ram, ..now };
                     all_ram
                 }
             }
-            _ => self.verify_plan(&mut env, table, plan, checked)?,
+            _ => self.verify_table(&mut env, table, checked)?,
         };
         if all_ram {
-            return Ok(());
+            return Ok(ram(plan));
         }
-        for (i, (p, e)) in plan.iter_mut().zip(table.iter()).enumerate() {
-            let kind = e.kind();
-            if kind != scatterlist::SegKind::Ram {
-                let (phys, len) = (e.phys(), u64::from(e.len()));
-                *p = plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
-                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?;
-            }
+        // Every kind is the memory map's (checked above, or under a holding
+        // stamp): RAM is planned as RAM, the rest decided one by one.
+        plan.reserve(table.orig_nents());
+        for (i, e) in table.iter().enumerate() {
+            let (phys, kind) = (e.phys(), e.kind());
+            let p = if kind == scatterlist::SegKind::Ram {
+                SegPlan {
+                    phys,
+                    target: SegTarget::Ram,
+                }
+            } else {
+                let len = u64::from(e.len());
+                plan_segment(&mut env, self.id, self.bdf, phys, len, kind, dir, None)
+                    .map_err(|cause| DmaError::at_entry(i, phys, len, kind, cause))?
+            };
+            plan.push(p);
         }
-        Ok(())
+        Ok(Planned::Written)
     }
 
     /// Checks every entry's kind against the memory map (and, `checked`,
-    /// the device's constraints) and writes the RAM plan; true if every
-    /// entry is RAM.
-    fn verify_plan(
+    /// the device's constraints); true if every entry is RAM.
+    fn verify_table(
         &self,
         env: &mut Env<'_>,
         table: &SgTable,
-        plan: &mut Vec<SegPlan>,
         checked: bool,
     ) -> Result<bool, DmaError> {
         // Kinds come from the memory map, never from the caller: one pass
-        // checks every entry against it (one range lookup per run of entries
-        // in one range of the map, like Linux's one pgmap check per sg entry)
-        // and writes it as RAM (the common case); segments of other kinds are
-        // then decided in place.
-        let (sc, virt) = if checked {
+        // checks every entry against it (`verify.rs`: the map range the last
+        // entry hit answers while the entry lies inside it, a search
+        // otherwise); segments of other kinds are then decided one by one.
+        let sc = if checked {
             let c = self.constraints();
-            let sc = Screen {
+            Screen {
                 max: u64::from(c.max_seg_size),
                 not_boundary: !c.seg_boundary_mask,
-            };
-            (sc, c.virt_boundary_mask)
+                virt: c.virt_boundary_mask,
+            }
         } else {
-            (
-                Screen {
-                    max: u64::MAX,
-                    not_boundary: 0,
-                },
-                0,
-            )
+            Screen::NONE
         };
-        let pass = verify_into(env.memmap(), table, plan, sc)?;
-        if pass.bad != 0 || pass.gaps & virt != 0 {
+        let pass = verify(env.memmap(), table, sc)?;
+        if pass.suspect {
             self.check_table_constraints(table)?;
         }
         Ok(pass.all_ram)
@@ -825,10 +771,8 @@ impl DmaDevice {
         let mut env = Env::new(&self.ctx);
         env.ensure_topo();
         let generation = env.memmap().generation();
-        let mut plan = take_spare(table.orig_nents());
-        let res = self.verify_plan(&mut env, table, &mut plan, true);
-        give_spare(plan);
-        Ok(Stamp::now(self, generation, res?))
+        let all_ram = self.verify_table(&mut env, table, true)?;
+        Ok(Stamp::now(self, generation, all_ram))
     }
 
     /// A table over `ranges` whose kinds come from the memory map (never
@@ -923,7 +867,7 @@ impl DmaDevice {
                 len: table.total_dma_len(),
             })?
         };
-        match self.backend.unmap_sg(table, &record.plan, dir, attrs) {
+        match self.backend_unmap(table, &record.plan, record.ram, dir, attrs) {
             Ok(()) => {
                 give_spare(record.plan);
                 if let Some(o) = record.original {

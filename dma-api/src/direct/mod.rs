@@ -47,7 +47,10 @@ use crate::device::DmaConstraints;
 use crate::direction::Direction;
 use crate::error::DmaError;
 use crate::mask::DmaMask;
-use crate::port::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry, SegmentRules};
+use crate::port::{
+    map_sg_per_entry, map_sg_per_entry_within, map_sg_ram_per_entry, unmap_sg_per_entry,
+    unmap_sg_ram_per_entry, SegmentRules,
+};
 use crate::port::{
     Bounce, BounceCause, CoherentRequest, ConstraintsRequest, DmaBackend, MapRequest, SegPlan,
     SegTarget,
@@ -510,6 +513,34 @@ impl DmaBackend for DirectBackend {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         unmap_sg_per_entry(self, table, plan, dir, attrs)
+    }
+
+    fn map_sg_ram(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<usize, DmaError>> {
+        let rules = self
+            .bdf
+            .map(|device| SegmentRules::new(device, &self.lim.constraints()));
+        Some(map_sg_ram_per_entry(
+            self,
+            table,
+            dir,
+            attrs,
+            DmaFlags::EMPTY,
+            rules,
+        ))
+    }
+
+    fn unmap_sg_ram(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<(), DmaError>> {
+        Some(unmap_sg_ram_per_entry(self, table, dir, attrs))
     }
 
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {

@@ -60,6 +60,22 @@ macro_rules! forward_backend {
             ) -> Result<(), DmaError> {
                 (**self).unmap_sg(table, plan, dir, attrs)
             }
+            fn map_sg_ram(
+                &self,
+                table: &mut SgTable,
+                dir: Direction,
+                attrs: DmaAttrs,
+            ) -> Option<Result<usize, DmaError>> {
+                (**self).map_sg_ram(table, dir, attrs)
+            }
+            fn unmap_sg_ram(
+                &self,
+                table: &mut SgTable,
+                dir: Direction,
+                attrs: DmaAttrs,
+            ) -> Option<Result<(), DmaError>> {
+                (**self).unmap_sg_ram(table, dir, attrs)
+            }
             fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {
                 (**self).sync_for_cpu(dma, len, dir)
             }

@@ -8,7 +8,9 @@
 //! trait's *default* instead of forwarding — a wrapper that did not forward
 //! `checks_mapped_segments`, `need_sync` or `map_coherent` changed
 //! behaviour without a compile error. Here every [`Middleware`] method
-//! takes the wrapped backend as `next` and its default forwards to it, so
+//! takes the wrapped backend as `next` and its default forwards to it (but
+//! the plan-less table calls, [`Middleware::map_sg_ram`], which a layer
+//! must not be skipped by and so declines unless it opts in), so
 //! a new `DmaBackend` method is added in this file only, and a decorator
 //! that does not mention it forwards it. The cost is nil: `Layered` is
 //! generic over both halves and every forwarding method is `#[inline]`,
@@ -107,6 +109,38 @@ pub trait Middleware<B: DmaBackend + ?Sized>: Send + Sync {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         next.unmap_sg(table, plan, dir, attrs)
+    }
+
+    /// [`DmaBackend::map_sg_ram`]. The one default that does not forward:
+    /// `None`, so the dispatcher writes the RAM plan and the table comes
+    /// through this layer's [`Middleware::map_sg`] like every other — a
+    /// layer that watches or changes `map_sg` cannot be skipped by an
+    /// all-RAM table. A layer that leaves tables alone may forward it
+    /// ([`Identity`] does) to keep the plan-less path.
+    #[inline]
+    fn map_sg_ram(
+        &self,
+        next: &B,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<usize, DmaError>> {
+        let _ = (next, table, dir, attrs);
+        None
+    }
+
+    /// [`DmaBackend::unmap_sg_ram`]; `None` by default, as
+    /// [`Middleware::map_sg_ram`].
+    #[inline]
+    fn unmap_sg_ram(
+        &self,
+        next: &B,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<(), DmaError>> {
+        let _ = (next, table, dir, attrs);
+        None
     }
 
     /// [`DmaBackend::sync_for_cpu`].
@@ -268,7 +302,31 @@ pub trait Middleware<B: DmaBackend + ?Sized>: Send + Sync {
 #[derive(Clone, Copy, Default, Debug)]
 pub struct Identity;
 
-impl<B: DmaBackend + ?Sized> Middleware<B> for Identity {}
+impl<B: DmaBackend + ?Sized> Middleware<B> for Identity {
+    // The one default that does not forward (`Middleware::map_sg_ram`):
+    // changing nothing, Identity forwards it too.
+    #[inline]
+    fn map_sg_ram(
+        &self,
+        next: &B,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<usize, DmaError>> {
+        next.map_sg_ram(table, dir, attrs)
+    }
+
+    #[inline]
+    fn unmap_sg_ram(
+        &self,
+        next: &B,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<(), DmaError>> {
+        next.unmap_sg_ram(table, dir, attrs)
+    }
+}
 
 /// A backend `B` seen through the middleware `M`: the one [`DmaBackend`]
 /// implementation of every decorator ([`DmaDebug`](crate::debug::DmaDebug),
@@ -347,6 +405,24 @@ impl<B: DmaBackend, M: Middleware<B>> DmaBackend for Layered<B, M> {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError> {
         self.layer.unmap_sg(&self.inner, table, plan, dir, attrs)
+    }
+    #[inline]
+    fn map_sg_ram(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<usize, DmaError>> {
+        self.layer.map_sg_ram(&self.inner, table, dir, attrs)
+    }
+    #[inline]
+    fn unmap_sg_ram(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<(), DmaError>> {
+        self.layer.unmap_sg_ram(&self.inner, table, dir, attrs)
     }
     #[inline]
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError> {

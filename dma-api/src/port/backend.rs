@@ -279,6 +279,38 @@ pub trait DmaBackend: Send + Sync {
         attrs: DmaAttrs,
     ) -> Result<(), DmaError>;
 
+    /// [`DmaBackend::map_sg`] of a table whose every CPU entry is system RAM
+    /// reached at its own address — the plan would say
+    /// `SegPlan { phys: entry.phys(), target: SegTarget::Ram }` for every
+    /// entry — without that plan: the dispatcher has checked every entry's
+    /// kind against the memory map and need not write a plan the backend
+    /// would only read back. `None`: this backend wants the plan (the
+    /// caller writes it and calls `map_sg`), the default. A decorator must
+    /// keep the default (forwarding would skip its own `map_sg`); pointers
+    /// forward it. Linux has no plan to skip: `dma_map_sg_attrs` hands the
+    /// backend the scatterlist alone.
+    fn map_sg_ram(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<usize, DmaError>> {
+        let _ = (table, dir, attrs);
+        None
+    }
+
+    /// Undoes [`DmaBackend::map_sg_ram`] as [`DmaBackend::unmap_sg`] undoes
+    /// `map_sg`; `None` (the default) if this backend has no `map_sg_ram`.
+    fn unmap_sg_ram(
+        &self,
+        table: &mut SgTable,
+        dir: Direction,
+        attrs: DmaAttrs,
+    ) -> Option<Result<(), DmaError>> {
+        let _ = (table, dir, attrs);
+        None
+    }
+
     /// Hands `[dma, dma + len)` (a sub-range of a mapping is allowed) back to
     /// the CPU: invalidate caches / copy out of the bounce buffer.
     fn sync_for_cpu(&self, dma: DmaAddr, len: u64, dir: Direction) -> Result<(), DmaError>;

@@ -17,5 +17,8 @@ pub use backend::{
     Bounce, BounceCause, CoherentRequest, ConstraintsRequest, DmaBackend, IovaOps, IovaState,
     MapRequest, SegPlan, SegTarget,
 };
-pub use per_entry::{map_sg_per_entry, map_sg_per_entry_within, unmap_sg_per_entry, SegmentRules};
+pub use per_entry::{
+    map_sg_per_entry, map_sg_per_entry_within, map_sg_ram_per_entry, unmap_sg_per_entry,
+    unmap_sg_ram_per_entry, SegmentRules,
+};
 pub use policy::{AllowAll, PolicyDecision, ProviderPolicy};

@@ -14,7 +14,7 @@ use crate::device::DmaConstraints;
 use crate::device::EntryAddr;
 use crate::direction::Direction;
 use crate::error::DmaError;
-use scatterlist::{DmaFlags, SgTable};
+use scatterlist::{DmaFlags, SgEntry, SgTable};
 
 /// The segment rules a backend holds its own DMA segments to while mapping
 /// ([`DmaBackend::checks_mapped_segments`]): the max segment size and the
@@ -58,6 +58,35 @@ impl SegmentRules {
     }
 }
 
+/// Where the per-entry loops take each entry's plan from: a caller's plan,
+/// or "system RAM at the entry's own address" for an all-RAM table
+/// ([`DmaBackend::map_sg_ram`]), which needs no plan written.
+trait PlanSource: Clone {
+    /// The plan of `e`, the next entry; `None` when a given plan ran out.
+    fn next_plan(&mut self, e: &SgEntry) -> Option<SegPlan>;
+}
+
+impl PlanSource for core::slice::Iter<'_, SegPlan> {
+    #[inline(always)]
+    fn next_plan(&mut self, _: &SgEntry) -> Option<SegPlan> {
+        self.next().copied()
+    }
+}
+
+/// Every entry is system RAM at its own address.
+#[derive(Clone, Copy)]
+struct AllRam;
+
+impl PlanSource for AllRam {
+    #[inline(always)]
+    fn next_plan(&mut self, e: &SgEntry) -> Option<SegPlan> {
+        Some(SegPlan {
+            phys: e.phys(),
+            target: SegTarget::Ram,
+        })
+    }
+}
+
 fn check_plan(table: &SgTable, plan: &[SegPlan]) -> Result<usize, DmaError> {
     let nents = table.orig_nents();
     if plan.len() != nents {
@@ -91,7 +120,17 @@ pub fn map_sg_per_entry<B: DmaBackend + ?Sized>(
     attrs: DmaAttrs,
     first_flags: DmaFlags,
 ) -> Result<usize, DmaError> {
-    map_entries(backend, table, plan, dir, attrs, first_flags, None)
+    let nents = check_plan(table, plan)?;
+    map_entries(
+        backend,
+        table,
+        nents,
+        plan.iter(),
+        dir,
+        attrs,
+        first_flags,
+        None,
+    )
 }
 
 /// [`map_sg_per_entry`] holding every DMA segment to `rules` in the same
@@ -107,10 +146,12 @@ pub fn map_sg_per_entry_within<B: DmaBackend + ?Sized>(
     attrs: DmaAttrs,
     rules: SegmentRules,
 ) -> Result<usize, DmaError> {
+    let nents = check_plan(table, plan)?;
     map_entries(
         backend,
         table,
-        plan,
+        nents,
+        plan.iter(),
         dir,
         attrs,
         DmaFlags::EMPTY,
@@ -118,19 +159,48 @@ pub fn map_sg_per_entry_within<B: DmaBackend + ?Sized>(
     )
 }
 
-fn map_entries<B: DmaBackend + ?Sized>(
+/// [`map_sg_per_entry`] (with `rules`: [`map_sg_per_entry_within`]) of a
+/// table whose every CPU entry is system RAM mapped at its own address,
+/// without a plan: what a backend's [`DmaBackend::map_sg_ram`] does.
+pub fn map_sg_ram_per_entry<B: DmaBackend + ?Sized>(
     backend: &B,
     table: &mut SgTable,
-    plan: &[SegPlan],
     dir: Direction,
     attrs: DmaAttrs,
     first_flags: DmaFlags,
     rules: Option<SegmentRules>,
 ) -> Result<usize, DmaError> {
-    let nents = check_plan(table, plan)?;
+    let nents = table.orig_nents();
+    map_entries(
+        backend,
+        table,
+        nents,
+        AllRam,
+        dir,
+        attrs,
+        first_flags,
+        rules,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn map_entries<B: DmaBackend + ?Sized, P: PlanSource>(
+    backend: &B,
+    table: &mut SgTable,
+    nents: usize,
+    plan: P,
+    dir: Direction,
+    attrs: DmaAttrs,
+    first_flags: DmaFlags,
+    rules: Option<SegmentRules>,
+) -> Result<usize, DmaError> {
     let mut failed = None;
     let mut done = 0usize;
-    for (i, (e, p)) in table.iter_mut().zip(plan).enumerate() {
+    let mut plans = plan.clone();
+    for (i, e) in table.iter_mut().enumerate() {
+        let Some(p) = plans.next_plan(e) else {
+            break;
+        };
         let len = u64::from(e.len());
         let req = MapRequest {
             phys: p.phys,
@@ -173,7 +243,11 @@ fn map_entries<B: DmaBackend + ?Sized>(
         }
     }
     if let Some(err) = failed {
-        for (e, p) in table.iter().zip(plan).take(done) {
+        let mut plans = plan;
+        for e in table.iter().take(done) {
+            let Some(p) = plans.next_plan(e) else {
+                break;
+            };
             let req = MapRequest {
                 phys: p.phys,
                 len: u64::from(e.len()),
@@ -201,8 +275,31 @@ pub fn unmap_sg_per_entry<B: DmaBackend + ?Sized>(
     attrs: DmaAttrs,
 ) -> Result<(), DmaError> {
     check_plan(table, plan)?;
+    unmap_entries(backend, table, plan.iter(), dir, attrs)
+}
+
+/// [`unmap_sg_per_entry`] of a table [`map_sg_ram_per_entry`] mapped.
+pub fn unmap_sg_ram_per_entry<B: DmaBackend + ?Sized>(
+    backend: &B,
+    table: &mut SgTable,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> Result<(), DmaError> {
+    unmap_entries(backend, table, AllRam, dir, attrs)
+}
+
+fn unmap_entries<B: DmaBackend + ?Sized, P: PlanSource>(
+    backend: &B,
+    table: &mut SgTable,
+    mut plans: P,
+    dir: Direction,
+    attrs: DmaAttrs,
+) -> Result<(), DmaError> {
     let mut first_err = None;
-    for (e, p) in table.iter().zip(plan) {
+    for e in table.iter() {
+        let Some(p) = plans.next_plan(e) else {
+            break;
+        };
         if e.dma_flags().contains(DmaFlags::BUS_ADDRESS) {
             continue;
         }
