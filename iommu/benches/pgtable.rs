@@ -20,18 +20,20 @@
 #![allow(unsafe_code)]
 #![allow(missing_docs)]
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dma_iommu::pgtable::{AmdV1, ArmLpae, ArmStage, Granule, PageTable, Prot, PtFormat, VtdSs};
 use dma_iommu::{Iova, PhysAddr};
-use x86_64::structures::paging::mapper::{MappedPageTable, Mapper, PageTableFrameMapping};
+use x86_64::structures::paging::mapper::{MappedPageTable, Mapper};
 use x86_64::structures::paging::{
-    FrameAllocator, Page, PageTable as X86Table, PageTableFlags, PhysFrame, Size2MiB, Size4KiB,
+    Page, PageTable as X86Table, PageTableFlags, PhysFrame, Size2MiB, Size4KiB,
 };
 use x86_64::{PhysAddr as XPhys, VirtAddr};
+
+#[path = "common/x86_frames.rs"]
+mod x86_frames;
+use x86_frames::Frames;
 
 const GIB: u64 = 1 << 30;
 const IOVA_BASE: u64 = 0x40_0000_0000;
@@ -141,33 +143,6 @@ fn check_ours<F: PtFormat + Copy>(fmt: F, page: u64, batched: bool) {
 }
 
 // ---------------------------------------------------------------- x86_64 peer
-
-/// Heap frames: frame `i` lives at physical `FRAME_BASE + i * 4096`.
-const FRAME_BASE: u64 = 0x1000_0000;
-
-#[derive(Clone, Default)]
-struct Frames(Rc<RefCell<Vec<Box<X86Table>>>>);
-
-// SAFETY: every frame handed out by `allocate_frame` is backed by a distinct,
-// live, 4 KiB-aligned boxed `PageTable` in `Frames`, which outlives the
-// mapper; boxes never move when the Vec grows, so the pointers stay valid.
-unsafe impl PageTableFrameMapping for Frames {
-    fn frame_to_pointer(&self, frame: PhysFrame) -> *mut X86Table {
-        let idx = ((frame.start_address().as_u64() - FRAME_BASE) / 4096) as usize;
-        let mut v = self.0.borrow_mut();
-        &mut *v[idx] as *mut X86Table
-    }
-}
-
-// SAFETY: returns frames that are not in use: each call appends a new one.
-unsafe impl FrameAllocator<Size4KiB> for Frames {
-    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        let mut v = self.0.borrow_mut();
-        v.push(Box::new(X86Table::new()));
-        let addr = FRAME_BASE + (v.len() as u64 - 1) * 4096;
-        PhysFrame::from_start_address(XPhys::new(addr)).ok()
-    }
-}
 
 struct Peer {
     frames: Frames,
