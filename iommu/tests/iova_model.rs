@@ -1,133 +1,14 @@
-//! Differential test: the O(log n) IOVA domain against a reference model that
-//! walks the used ranges top-down the way drivers/iommu/iova.c
+//! Differential test: the O(log n) IOVA domain against the reference model
+//! (`dma_iommu::iova::model`) that walks the used ranges top-down the way drivers/iommu/iova.c
 //! `__alloc_and_insert_iova_range` does (started from the anchor, i.e.
 //! without the cached-node hint), on random alloc / free / reserve sequences.
 
 use dma_api::{DmaError, Iova};
+use dma_iommu::iova::model::IovaModel;
 use dma_iommu::iova::IovaDomain;
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 
 const SHIFT: u32 = 12;
-
-/// The reference: allocated and reserved frame ranges, and a linear walk.
-struct Model {
-    start_pfn: u64,
-    dma_32bit_pfn: u64,
-    /// The memo of size-aligned requests (Linux's `max32_alloc_size`).
-    max32: u64,
-    /// The memo of unaligned requests.
-    max32_unaligned: u64,
-    allocated: BTreeMap<u64, u64>,
-    reserved: Vec<(u64, u64)>,
-}
-
-impl Model {
-    fn new(start_pfn: u64) -> Self {
-        let d32 = 1u64 << (32 - SHIFT);
-        Self {
-            start_pfn,
-            dma_32bit_pfn: d32,
-            max32: d32,
-            max32_unaligned: d32,
-            allocated: BTreeMap::new(),
-            reserved: Vec::new(),
-        }
-    }
-
-    /// Used frames (allocated or reserved) as disjoint sorted ranges.
-    fn used(&self) -> Vec<(u64, u64)> {
-        let mut all: Vec<(u64, u64)> = self.allocated.iter().map(|(&l, &h)| (l, h)).collect();
-        all.extend(self.reserved.iter().copied());
-        all.sort_unstable();
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        for (l, h) in all {
-            match out.last_mut() {
-                Some(last) if l <= last.1.saturating_add(1) => last.1 = last.1.max(h),
-                _ => out.push((l, h)),
-            }
-        }
-        out
-    }
-
-    /// The kernel's top-down walk from the anchor node, with the failing-size
-    /// memo of the request's alignment class in front. A refusal by the memo
-    /// must be one the walk would give too.
-    fn alloc(&mut self, size: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
-        let limit_end = limit_pfn + 1;
-        let memo = if aligned {
-            self.max32
-        } else {
-            self.max32_unaligned
-        };
-        if limit_end <= self.dma_32bit_pfn && size >= memo {
-            assert_eq!(
-                self.walk(size, limit_end, aligned),
-                None,
-                "the memo ({memo}) refused {size} pages (aligned: {aligned}) that fit"
-            );
-            return None;
-        }
-        let found = self.walk(size, limit_end, aligned);
-        match found {
-            Some(new) => {
-                self.allocated.insert(new, new + size - 1);
-            }
-            None if limit_end >= self.dma_32bit_pfn => {
-                self.max32 = self.max32.min(size);
-                if !aligned {
-                    self.max32_unaligned = self.max32_unaligned.min(size);
-                }
-            }
-            None => {}
-        }
-        found
-    }
-
-    /// The walk alone (`__alloc_and_insert_iova_range` without the memo).
-    fn walk(&self, size: u64, limit_end: u64, aligned: bool) -> Option<u64> {
-        let mask = if aligned {
-            !0u64 << (64 - (size - 1).leading_zeros()).min(63)
-        } else {
-            !0u64
-        };
-        let used = self.used();
-        let low = self.start_pfn;
-        let mut high = limit_end;
-        let mut curr_lo = u64::MAX; // the anchor
-        let mut nodes = used.iter().rev();
-        let mut new;
-        loop {
-            high = high.min(curr_lo);
-            new = high.wrapping_sub(size) & mask;
-            match nodes.next() {
-                Some(&(lo, hi)) if new <= hi && new >= low => curr_lo = lo,
-                _ => break,
-            }
-        }
-        if high < size || new < low {
-            return None;
-        }
-        Some(new)
-    }
-
-    fn free(&mut self, pfn: u64) -> Option<(u64, u64)> {
-        let (&lo, &hi) = self.allocated.range(..=pfn).next_back()?;
-        if hi < pfn {
-            return None;
-        }
-        self.allocated.remove(&lo);
-        if lo < self.dma_32bit_pfn {
-            self.max32 = self.dma_32bit_pfn;
-            self.max32_unaligned = self.dma_32bit_pfn;
-        }
-        Some((lo, hi))
-    }
-
-    fn reserve(&mut self, lo: u64, hi: u64) {
-        self.reserved.push((lo, hi));
-    }
-}
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -170,7 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut d = IovaDomain::new(1 << SHIFT, Iova::new(start_pfn << SHIFT)).unwrap();
-    let mut m = Model::new(start_pfn.max(1));
+    let mut m = IovaModel::new(start_pfn, SHIFT);
     // Make the 32-bit space small so that the memo is exercised: everything
     // from frame 5000 to 4 GiB is reserved in both.
     let top32 = (1u64 << (32 - SHIFT)) - 1;
@@ -188,6 +69,10 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                 let lim = limit_of(limit);
                 let got = d.alloc(pages, lim, aligned);
                 let want = m.alloc(pages, ((lim.raw() + 1) >> SHIFT) - 1, aligned);
+                let want = match want {
+                    Ok(w) => w,
+                    Err(e) => return Err(TestCaseError::fail(format!("model: {e:?}"))),
+                };
                 match (&got, want) {
                     (Ok(r), Some(p)) => {
                         prop_assert_eq!(r.pfn_lo(), p, "op {}: {:?}", i, op);
@@ -205,10 +90,10 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                     _ => prop_assert!(false, "op {}: {:?}: got {:?}, model {:?}", i, op, got, want),
                 }
-                prop_assert_eq!(d.max32_alloc_size(), m.max32, "memo after op {}", i);
+                prop_assert_eq!(d.max32_alloc_size(), m.max32(), "memo after op {}", i);
                 prop_assert_eq!(
                     d.max32_unaligned_alloc_size(),
-                    m.max32_unaligned,
+                    m.max32_unaligned(),
                     "unaligned memo after op {}",
                     i
                 );
@@ -251,15 +136,11 @@ fn run(start_pfn: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     }
     // Reserved frames are never handed out.
     for r in d.allocated_ranges() {
-        for &(rl, rh) in &m.reserved {
+        for &(rl, rh) in m.reserved() {
             let overlaps = r.pfn_lo() <= rh && rl <= r.pfn_hi();
             // Only reservations made *after* the allocation may overlap it.
             if overlaps {
-                prop_assert!(
-                    m.allocated.contains_key(&r.pfn_lo()),
-                    "allocated {:?} is not in the model",
-                    r
-                );
+                prop_assert!(m.holds(r.pfn_lo()), "allocated {:?} is not in the model", r);
             }
         }
     }

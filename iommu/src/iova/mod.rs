@@ -30,6 +30,7 @@ extern crate alloc;
 mod domain;
 mod lock;
 mod magazine;
+pub mod model;
 mod policy;
 mod range;
 mod rcache;

@@ -1,14 +1,13 @@
-//! `iova_ops`: the IOVA allocator against a plain model of the kernel's
-//! rules (drivers/iommu/iova.c): top-down from the limit, size alignment to
-//! `roundup_pow_of_two(pages)` granules, reservations, free by any address
-//! inside a range, and the `max32_alloc_size` failing-size memo. The model
-//! walks the used ranges linearly from the top, as
-//! `__alloc_and_insert_iova_range` does from its anchor.
+//! `iova_ops`: the IOVA allocator against the plain model of the kernel's
+//! rules (drivers/iommu/iova.c) in `dma_iommu::iova::model`, the one the
+//! allocator's own differential test uses: top-down from the limit, size
+//! alignment to `roundup_pow_of_two(pages)` granules, reservations, free by
+//! any address inside a range, and the `max32_alloc_size` failing-size memo.
 
 use arbitrary::{Result, Unstructured};
 use dma_api::{DmaError, Iova};
+use dma_iommu::iova::model::IovaModel;
 use dma_iommu::iova::IovaDomain;
-use std::collections::BTreeMap;
 
 const SHIFT: u32 = 12;
 /// Everything from this frame to 4 GiB is reserved, so the 32-bit space is
@@ -18,97 +17,6 @@ const TOP_FREE: u64 = 5000;
 /// memo), few enough that a case stays cheap (the structural check is
 /// linear in the allocations and reservations).
 const MAX_STEPS: usize = 256;
-
-struct Model {
-    start_pfn: u64,
-    d32: u64,
-    max32: u64,
-    max32_unaligned: u64,
-    allocated: BTreeMap<u64, u64>,
-    reserved: Vec<(u64, u64)>,
-}
-
-impl Model {
-    fn used(&self) -> Vec<(u64, u64)> {
-        let mut all: Vec<(u64, u64)> = self.allocated.iter().map(|(&l, &h)| (l, h)).collect();
-        all.extend(self.reserved.iter().copied());
-        all.sort_unstable();
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        for (l, h) in all {
-            match out.last_mut() {
-                Some(last) if l <= last.1.saturating_add(1) => last.1 = last.1.max(h),
-                _ => out.push((l, h)),
-            }
-        }
-        out
-    }
-
-    fn walk(&self, size: u64, limit_end: u64, aligned: bool) -> Option<u64> {
-        let mask = if aligned {
-            !0u64 << (64 - (size - 1).leading_zeros()).min(63)
-        } else {
-            !0u64
-        };
-        let used = self.used();
-        let mut high = limit_end;
-        let mut curr_lo = u64::MAX;
-        let mut nodes = used.iter().rev();
-        let mut new;
-        loop {
-            high = high.min(curr_lo);
-            new = high.wrapping_sub(size) & mask;
-            match nodes.next() {
-                Some(&(lo, hi)) if new <= hi && new >= self.start_pfn => curr_lo = lo,
-                _ => break,
-            }
-        }
-        (high >= size && new >= self.start_pfn).then_some(new)
-    }
-
-    fn alloc(&mut self, size: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
-        let limit_end = limit_pfn + 1;
-        let memo = if aligned {
-            self.max32
-        } else {
-            self.max32_unaligned
-        };
-        if limit_end <= self.d32 && size >= memo {
-            assert_eq!(
-                self.walk(size, limit_end, aligned),
-                None,
-                "the memo ({memo}) refuses {size} pages (aligned: {aligned}) that fit"
-            );
-            return None;
-        }
-        let found = self.walk(size, limit_end, aligned);
-        match found {
-            Some(new) => {
-                self.allocated.insert(new, new + size - 1);
-            }
-            None if limit_end >= self.d32 => {
-                self.max32 = self.max32.min(size);
-                if !aligned {
-                    self.max32_unaligned = self.max32_unaligned.min(size);
-                }
-            }
-            None => {}
-        }
-        found
-    }
-
-    fn free(&mut self, pfn: u64) -> Option<(u64, u64)> {
-        let (&lo, &hi) = self.allocated.range(..=pfn).next_back()?;
-        if hi < pfn {
-            return None;
-        }
-        self.allocated.remove(&lo);
-        if lo < self.d32 {
-            self.max32 = self.d32;
-            self.max32_unaligned = self.d32;
-        }
-        Some((lo, hi))
-    }
-}
 
 fn limit(sel: u8) -> Iova {
     match sel % 5 {
@@ -130,17 +38,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let start_pfn = u64::from(u.int_in_range(1..=64u8)?);
     let mut d = IovaDomain::new(1 << SHIFT, Iova::new(start_pfn << SHIFT)).expect("domain");
     let d32 = 1u64 << (32 - SHIFT);
-    let mut m = Model {
-        start_pfn,
-        d32,
-        max32: d32,
-        max32_unaligned: d32,
-        allocated: BTreeMap::new(),
-        reserved: Vec::new(),
-    };
+    let mut m = IovaModel::new(start_pfn, SHIFT);
     d.reserve(Iova::new(TOP_FREE << SHIFT), Iova::new(0xffff_ffff))
         .expect("reserve");
-    m.reserved.push((TOP_FREE, d32 - 1));
+    m.reserve(TOP_FREE, d32 - 1);
     let mut live: Vec<u64> = Vec::new();
     let mut steps = 0;
     while !u.is_empty() && steps < MAX_STEPS {
@@ -158,7 +59,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let lim = limit(u.arbitrary()?);
                 let aligned = u.arbitrary()?;
                 let got = d.alloc(pages, lim, aligned);
-                let want = m.alloc(pages, ((lim.raw() + 1) >> SHIFT) - 1, aligned);
+                let want = m
+                    .alloc(pages, ((lim.raw() + 1) >> SHIFT) - 1, aligned)
+                    .expect("the model's memo refuses only what cannot fit");
                 match (&got, want) {
                     (Ok(r), Some(p)) => {
                         assert_eq!(r.pfn_lo(), p, "alloc {pages} below {lim:?}");
@@ -175,8 +78,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     }
                     _ => panic!("alloc {pages} below {lim:?} aligned {aligned}: got {got:?}, model {want:?}"),
                 }
-                assert_eq!(d.max32_alloc_size(), m.max32);
-                assert_eq!(d.max32_unaligned_alloc_size(), m.max32_unaligned);
+                assert_eq!(d.max32_alloc_size(), m.max32());
+                assert_eq!(d.max32_unaligned_alloc_size(), m.max32_unaligned());
             }
             6..=9 => {
                 if live.is_empty() {
@@ -215,7 +118,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 if d.reserve(Iova::new(lo << SHIFT), Iova::new(((lo + len) << SHIFT) - 1))
                     .is_ok()
                 {
-                    m.reserved.push((lo, lo + len - 1));
+                    m.reserve(lo, lo + len - 1);
                 }
                 changed = true;
             }
@@ -233,14 +136,14 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
 
 /// The allocator's own invariants hold, and it holds what the model holds:
 /// as many allocations, none overlapping another.
-fn structure(d: &IovaDomain, m: &Model) {
+fn structure(d: &IovaDomain, m: &IovaModel) {
     d.check_invariants().expect("allocator invariants");
     let mut all: Vec<(u64, u64)> = d
         .allocated_ranges()
         .iter()
         .map(|r| (r.pfn_lo(), r.pfn_hi()))
         .collect();
-    assert_eq!(all.len(), m.allocated.len());
+    assert_eq!(all.len(), m.live());
     all.sort_unstable();
     assert!(all.windows(2).all(|w| w[0].1 < w[1].0));
 }
