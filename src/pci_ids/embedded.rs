@@ -4,7 +4,10 @@
 /// `pci.ids` file of pciutils) in its own format: the vendors and devices of
 /// the example machines in `examples/machines/`. A device whose entry is not
 /// certain is left out, so it prints as `<vendor> Device <dddd>`, as
-/// `lspci` prints an ID the database lacks. The database is distributed
+/// `lspci` prints an ID the database lacks; a vendor the database lacks
+/// (`1234` of `arm64-soc`) is left out too and prints as
+/// `Device <vvvv>:<dddd>`. Every line was checked against `pci.ids`
+/// version 2026.05.24. The database is distributed
 /// under the GNU GPL v2+ or the 3-clause BSD licence; these lines are facts
 /// (ID, name) from it.
 pub const EMBEDDED_PCI_IDS: &str = "\
@@ -26,7 +29,6 @@ pub const EMBEDDED_PCI_IDS: &str = "\
 10de  NVIDIA Corporation
 \t22a3  GH100 [H100 NVSwitch]
 \t2330  GH100 [H100 SXM5 80GB]
-1234  Technical Corp.
 144d  Samsung Electronics Co Ltd
 \ta80a  NVMe SSD Controller PM9A1/PM9A3/980PRO
 \ta824  NVMe SSD Controller PM173X
