@@ -286,6 +286,9 @@ impl SgAppendTable {
     }
 }
 
+/// Entries the one-pass builder stages before copying them into the table.
+const STAGE: usize = 64;
+
 /// Appends entries in the layout `get_next_sg` gives a one-shot build.
 struct ChunkWriter {
     slots: Vec<SgEntry>,
@@ -310,6 +313,27 @@ impl ChunkWriter {
         }
         self.slots.push(e);
         self.in_chunk += 1;
+    }
+
+    /// [`push`](Self::push) of each entry of `es` in turn, copied a chunk's
+    /// room at a time.
+    #[inline(never)]
+    fn push_all(&mut self, mut es: &[SgEntry]) {
+        while !es.is_empty() {
+            if self.in_chunk == SG_MAX_SINGLE_ALLOC {
+                if let Some(last) = self.slots.last_mut() {
+                    let moved = core::mem::replace(last, SgEntry::CHAIN);
+                    self.chunk_start = self.slots.len();
+                    self.slots.push(moved);
+                    self.in_chunk = 1;
+                }
+            }
+            let room = SG_MAX_SINGLE_ALLOC.saturating_sub(self.in_chunk).max(1);
+            let (now, rest) = es.split_at(room.min(es.len()));
+            self.slots.extend_from_slice(now);
+            self.in_chunk += now.len();
+            es = rest;
+        }
     }
 
     /// Appends a run of `n` pages at `phys` longer than `pages_per_seg`, cut
@@ -356,21 +380,36 @@ fn build_fresh<P: PageSource + ?Sized>(
     // at most MAX_PFN (all ones), and a run's last frame only wraps when its
     // first is already invalid.
     let mut frames = 0u64;
+    // Entries are staged in a small local buffer and copied into the table a
+    // batch at a time: the table's length and chunk fill then stay out of the
+    // per-run loop (which would otherwise carry them through memory).
+    let mut buf = [SgEntry::EMPTY; STAGE];
+    let mut staged = 0usize;
     // Entries of the run of pages `start..end` whose first frame is `pfn`:
     // one, or pieces of `pages_per_seg` pages (Linux's max_segment rule).
-    let mut emit = |w: &mut ChunkWriter, (start, pfn): (usize, Pfn), end: usize| {
+    let mut emit = |w: &mut ChunkWriter,
+                    buf: &mut [SgEntry; STAGE],
+                    staged: &mut usize,
+                    (start, pfn): (usize, Pfn),
+                    end: usize| {
         let n = end.wrapping_sub(start);
         let last = pfn.raw().wrapping_add(n as u64).wrapping_sub(1);
         frames |= pfn.raw() | last;
         let kind = pages.kind(start);
         if n <= pages_per_seg {
             // n pages <= ms <= MAX_SEGMENT_LIMIT bytes: fits in a u32.
-            w.push(SgEntry::cpu(
-                pfn.raw() << PAGE_SHIFT,
-                (n as u64 * PAGE_SIZE) as u32,
-                kind,
-            ));
+            let e = SgEntry::cpu(pfn.raw() << PAGE_SHIFT, (n as u64 * PAGE_SIZE) as u32, kind);
+            if let Some(slot) = buf.get_mut(*staged) {
+                *slot = e;
+            }
+            *staged += 1;
+            if *staged == STAGE {
+                w.push_all(buf);
+                *staged = 0;
+            }
         } else {
+            w.push_all(buf.get(..*staged).unwrap_or_default());
+            *staged = 0;
             w.push_split(pfn.raw() << PAGE_SHIFT, n, pages_per_seg, kind);
         }
     };
@@ -378,11 +417,12 @@ fn build_fresh<P: PageSource + ?Sized>(
     pages.run_starts(0, used, |i, p| {
         // The first run start is page 0; every later one ends a run.
         if i > 0 {
-            emit(&mut w, prev, i);
+            emit(&mut w, &mut buf, &mut staged, prev, i);
         }
         prev = (i, p);
     });
-    emit(&mut w, prev, used);
+    emit(&mut w, &mut buf, &mut staged, prev, used);
+    w.push_all(buf.get(..staged).unwrap_or_default());
     let ChunkWriter {
         mut slots,
         chunk_start,
