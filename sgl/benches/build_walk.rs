@@ -118,8 +118,17 @@ fn bench(c: &mut Criterion) {
         },
         30,
     );
+    // The break-mask kernel the build picks on this CPU (RFC 5.1).
+    let kernel = if cfg!(not(target_arch = "x86_64")) {
+        "portable"
+    } else if avx2() {
+        "AVX2"
+    } else {
+        "SSE2"
+    };
     println!(
-        "\nsgl build+walk summary (best / median of 30): {PAGES} pages -> {entries} entries\n  \
+        "\nsgl build+walk summary (best / median of 30): {PAGES} pages -> {entries} entries, \
+         {kernel} kernel\n  \
          copy (Vec clone)       {:.3} / {:.3} ns/page\n  \
          copy (copy_from_slice) {:.3} / {:.3} ns/page\n  \
          build + walk           {:.3} / {:.3} ns/page\n  \
@@ -139,6 +148,18 @@ fn bench(c: &mut Criterion) {
         build.0 / copy.0,
         build.1 / copy.1
     );
+}
+
+/// Whether the build's scan runs its AVX2 kernel here (it checks the same).
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 criterion_group!(benches, bench);

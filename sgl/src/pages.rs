@@ -10,7 +10,7 @@
 
 use crate::addr::{Pfn, PAGE_SHIFT};
 use crate::kind::SegKind;
-use crate::run_breaks::{self, Window, BLOCK};
+use crate::run_breaks;
 
 /// An indexed list of pages with their kinds.
 pub trait PageSource {
@@ -65,103 +65,12 @@ impl PageSource for [Pfn] {
         SegKind::Ram
     }
 
-    /// Block scan: the `run_breaks` kernel gives the break mask of each
+    /// Block scan: the CPU's fastest `run_breaks` kernel gives the break mask of each
     /// block of 64 neighbour pairs, and only its set bits (about one per
     /// run) are visited; the last < 64 pairs one by one.
     fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, sink: F) {
-        scan_blocks(self, from, to, run_breaks::breaks, sink);
+        run_breaks::scan(self, from, to, sink);
     }
-}
-
-/// Blocks per superblock: the run starts of up to [`SUPER`] blocks are
-/// collected before any is reported.
-const SUPER: usize = 8;
-/// Run starts a block writes unconditionally (more take a loop).
-const EAGER: usize = 4;
-/// Room for one superblock's run starts plus the unconditional writes.
-const STARTS: usize = SUPER * BLOCK + EAGER;
-
-/// [`PageSource::run_starts`] over RAM pages with the block kernel `breaks`
-/// (the build's kernel, or in tests each kernel in turn). Each block's break
-/// mask is flattened into a list of positions without a branch per bit
-/// (the first [`EAGER`] positions are written whether the bits exist or
-/// not; only the count advances by what was there), and the sink is called
-/// once per superblock in a counted loop: a data-dependent loop per block
-/// would mispredict its exit about once per block.
-#[inline(always)]
-pub(crate) fn scan_blocks<F: FnMut(usize, Pfn)>(
-    pfns: &[Pfn],
-    from: usize,
-    to: usize,
-    breaks: impl Fn(&Window) -> u64,
-    mut sink: F,
-) {
-    let Some(pages) = pfns.get(from..to) else {
-        return;
-    };
-    let Some(&first) = pages.first() else {
-        return;
-    };
-    sink(from, first);
-    let window = |at: usize| {
-        pages
-            .get(at..at + BLOCK + 1)
-            .and_then(|s| <&Window>::try_from(s).ok())
-    };
-    // Pair `at + k` is (pages[at + k], pages[at + k + 1]): page `at + k + 1`.
-    let mut at = 0;
-    let mut starts = [0u16; STARTS];
-    loop {
-        let mut n = 0;
-        let mut blocks = 0;
-        while let Some(w) = window(at + blocks * BLOCK).filter(|_| blocks < SUPER) {
-            n = flatten(breaks(w), blocks * BLOCK, &mut starts, n);
-            blocks += 1;
-        }
-        for &k in starts.get(..n).unwrap_or_default() {
-            let i = at + usize::from(k) + 1;
-            if let Some(&p) = pages.get(i) {
-                sink(from + i, p);
-            }
-        }
-        at += blocks * BLOCK;
-        if blocks < SUPER {
-            break;
-        }
-    }
-    let Some(rest) = pages.get(at..) else {
-        return;
-    };
-    for (k, pq) in rest.windows(2).enumerate() {
-        if let [p, q] = pq {
-            if q.raw() != p.raw().wrapping_add(1) {
-                sink(from + at + k + 1, *q);
-            }
-        }
-    }
-}
-
-/// Appends the set bits of `m`, plus `base`, to `starts[..n]`; returns the
-/// new count. `n <= base` (at most one start per pair before this block).
-#[inline(always)]
-fn flatten(mut m: u64, base: usize, starts: &mut [u16; STARTS], mut n: usize) -> usize {
-    // Positions stay below SUPER * BLOCK + 64 <= u16::MAX.
-    let pos = |m: u64| (base + m.trailing_zeros() as usize) as u16;
-    if let Some(eager) = starts.get_mut(n..n + EAGER) {
-        for s in eager {
-            *s = pos(m);
-            n += usize::from(m != 0);
-            m &= m.wrapping_sub(1);
-        }
-    }
-    while m != 0 {
-        if let Some(s) = starts.get_mut(n) {
-            *s = pos(m);
-        }
-        n += 1;
-        m &= m - 1;
-    }
-    n
 }
 
 /// Pages with an explicit kind each.
