@@ -22,7 +22,8 @@
 //! `unsafe` only inside a `#[target_feature]` function, which in turn needs
 //! `unsafe` to be called from plain code. So each vector kernel is safe code
 //! behind one `unsafe` call whose proof is either the build's baseline (SSE2)
-//! or the run-time check (AVX2): the crate's only two (RFC §5.1 "Speed").
+//! or the run-time check (AVX2): the crate's only two outside its tests
+//! (RFC §5.1 "Speed").
 
 use crate::addr::Pfn;
 use block_scan::{scan_blocks, superblock};
