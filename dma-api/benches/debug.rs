@@ -2,7 +2,8 @@
 //! nothing (identity addresses), with 1024 other mappings active so the
 //! debug lookups work on a populated table; `empty_layer` is the delegation
 //! mechanism alone (a middleware that changes nothing), to compare with
-//! `bare`.
+//! `bare`. `map_sg_unmap_sg` does the same for a 16-entry table. Every cycle
+//! is run once and checked (no error, no dma-debug report) before timing.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -13,7 +14,7 @@ use dma_api::middleware::{
 };
 use dma_api::port::{DmaBackend, MapRequest, SegPlan, SegTarget};
 use dma_api::{Direction, DmaAddr, DmaAttrs, DmaError, PhysAddr};
-use scatterlist::SgTable;
+use scatterlist::{DmaFlags, Pfn, SgTable, PAGE_SIZE};
 use std::hint::black_box;
 
 struct Null;
@@ -35,15 +36,22 @@ impl DmaBackend for Null {
         _: Direction,
         _: DmaAttrs,
     ) -> Result<usize, DmaError> {
-        Ok(t.orig_nents())
+        for e in t.iter_mut() {
+            let (phys, len) = (e.phys().raw(), u64::from(e.len()));
+            e.set_dma(DmaAddr::new(phys), len, DmaFlags::EMPTY)?;
+        }
+        let n = t.orig_nents();
+        t.set_nents(n)?;
+        Ok(n)
     }
     fn unmap_sg(
         &self,
-        _: &mut SgTable,
+        t: &mut SgTable,
         _: &[SegPlan],
         _: Direction,
         _: DmaAttrs,
     ) -> Result<(), DmaError> {
+        t.clear_dma();
         Ok(())
     }
     fn sync_for_cpu(&self, _: DmaAddr, _: u64, _: Direction) -> Result<(), DmaError> {
@@ -76,25 +84,54 @@ fn req(i: u64) -> MapRequest {
     }
 }
 
-fn cycle(b: &dyn DmaBackend, r: &MapRequest) {
-    let dma = b.map(r).unwrap_or(DmaAddr::MAX);
-    let _ = b.sync_for_cpu(dma, r.len, r.dir);
-    let _ = b.unmap(black_box(dma), r);
+fn cycle(b: &dyn DmaBackend, r: &MapRequest) -> Result<(), DmaError> {
+    let dma = b.map(r)?;
+    b.sync_for_cpu(dma, r.len, r.dir)?;
+    b.unmap(black_box(dma), r)
+}
+
+/// A 16-entry RAM table of 2-page entries, and its plan.
+fn table() -> (SgTable, Vec<SegPlan>) {
+    let pfns: Vec<Pfn> = (0..16u64)
+        .flat_map(|i| [Pfn::new(0x20_000 + 3 * i), Pfn::new(0x20_001 + 3 * i)])
+        .collect();
+    let t = SgTable::from_pages(&pfns, 0, pfns.len() as u64 * PAGE_SIZE, u64::MAX)
+        .expect("bench table builds");
+    assert_eq!(t.orig_nents(), 16);
+    let plan = t
+        .iter()
+        .map(|e| SegPlan {
+            phys: e.phys(),
+            target: SegTarget::Ram,
+        })
+        .collect();
+    (t, plan)
+}
+
+fn sg_cycle(b: &dyn DmaBackend, t: &mut SgTable, plan: &[SegPlan]) -> Result<(), DmaError> {
+    let (dir, attrs) = (Direction::ToDevice, DmaAttrs::empty());
+    b.map_sg(t, plan, dir, attrs)?;
+    b.unmap_sg(black_box(t), plan, dir, attrs)
 }
 
 fn bench(c: &mut Criterion) {
     let r = req(5000);
     let mut g = c.benchmark_group("map_sync_unmap");
+    cycle(&Null, &r).expect("bare cycle");
     g.bench_function("bare", |b| b.iter(|| cycle(&Null, black_box(&r))));
     // The delegation mechanism alone: a layer that changes nothing.
     let e = Layered::wrap(Null, Identity);
+    cycle(&e, &r).expect("empty layer cycle");
     g.bench_function("empty_layer", |b| b.iter(|| cycle(&e, black_box(&r))));
     let d = DmaDebug::new(Null);
     for i in 0..1024 {
-        let _ = d.map(&req(i));
+        d.map(&req(i)).expect("background mapping");
     }
+    cycle(&d, &r).expect("debug cycle");
+    assert!(d.reports().is_empty(), "{:?}", d.reports());
     g.bench_function("debug", |b| b.iter(|| cycle(&d, black_box(&r))));
     let t = Tracing::ring(Null, 4096);
+    cycle(&t, &r).expect("tracing cycle");
     g.bench_function("tracing", |b| b.iter(|| cycle(&t, black_box(&r))));
     let f = FaultInject::new(
         Null,
@@ -102,7 +139,21 @@ fn bench(c: &mut Criterion) {
         Trigger::Never,
         InjectError::NoResources,
     );
+    cycle(&f, &r).expect("fault-never cycle");
     g.bench_function("fault_never", |b| b.iter(|| cycle(&f, black_box(&r))));
+    g.finish();
+
+    let mut g = c.benchmark_group("map_sg_unmap_sg");
+    let (mut tb, plan) = table();
+    sg_cycle(&Null, &mut tb, &plan).expect("bare sg cycle");
+    g.bench_function("bare", |b| {
+        b.iter(|| sg_cycle(&Null, black_box(&mut tb), black_box(&plan)))
+    });
+    sg_cycle(&d, &mut tb, &plan).expect("debug sg cycle");
+    assert!(d.reports().is_empty(), "{:?}", d.reports());
+    g.bench_function("debug", |b| {
+        b.iter(|| sg_cycle(&d, black_box(&mut tb), black_box(&plan)))
+    });
     g.finish();
 }
 

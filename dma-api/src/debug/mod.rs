@@ -247,7 +247,7 @@ impl DebugLayer {
             orig_nents: table.orig_nents(),
             mapped_nents: n,
             plan: plan.into(),
-            shape: shape_of(table),
+            shape: TableShape::of(table),
         });
         self.with_state(|st| {
             let mut lines = Vec::new();
@@ -318,7 +318,7 @@ impl DebugLayer {
                     nents: Some(nents),
                 };
                 if i == 0 {
-                    info = st.sg_info(&r, plan, &shape_of(table));
+                    info = st.sg_info(&r, plan, table);
                     if let Some(info) = &info {
                         check_plan(st, seg.dma_address(), &info.plan, plan);
                     }
@@ -329,17 +329,6 @@ impl DebugLayer {
                 st.check_unmap(&r, info.as_ref(), DMA_MAPPING_ERROR);
             }
         });
-    }
-}
-
-/// The CPU entry lengths and the DMA segments of `table`.
-fn shape_of(table: &SgTable) -> TableShape {
-    TableShape {
-        cpu_lens: table.iter().map(|e| e.len()).collect(),
-        segs: table
-            .dma_iter()
-            .map(|s| (s.dma_address(), s.dma_len()))
-            .collect(),
     }
 }
 

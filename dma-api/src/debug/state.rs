@@ -16,6 +16,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
+use scatterlist::SgTable;
 
 /// Sg bookkeeping shared by every segment of one mapped table.
 #[derive(Debug)]
@@ -39,6 +40,30 @@ pub(crate) struct TableShape {
     pub cpu_lens: Vec<u32>,
     /// Address and length of each mapped DMA segment.
     pub segs: Vec<(DmaAddr, u32)>,
+}
+
+impl TableShape {
+    /// The shape of `table` as mapped (recorded at map_sg).
+    pub fn of(table: &SgTable) -> Self {
+        Self {
+            cpu_lens: table.iter().map(|e| e.len()).collect(),
+            segs: Self::segs_of(table).collect(),
+        }
+    }
+
+    /// Whether `table` has this shape, compared entry by entry without
+    /// building its shape (checked at every unmap_sg).
+    pub fn matches(&self, table: &SgTable) -> bool {
+        self.cpu_lens
+            .iter()
+            .copied()
+            .eq(table.iter().map(|e| e.len()))
+            && self.segs.iter().copied().eq(Self::segs_of(table))
+    }
+
+    fn segs_of(table: &SgTable) -> impl Iterator<Item = (DmaAddr, u32)> + '_ {
+        table.dma_iter().map(|s| (s.dma_address(), s.dma_len()))
+    }
 }
 
 /// One active mapping (one DMA segment for a table).
@@ -217,18 +242,13 @@ impl State {
     /// interchangeable), else the first. Its `mapped_nents` bounds the
     /// segments checked, its plan is compared, and its entries are the ones
     /// removed, so a correct unmap never takes another table's entries.
-    pub fn sg_info(
-        &self,
-        r: &UnmapRef,
-        plan: &[SegPlan],
-        shape: &TableShape,
-    ) -> Option<Arc<SgInfo>> {
+    pub fn sg_info(&self, r: &UnmapRef, plan: &[SegPlan], table: &SgTable) -> Option<Arc<SgInfo>> {
         let v = self.active.get(&r.dma.raw())?;
         let same = v
             .iter()
             .filter(|e| Self::score(e, r) == 4)
             .filter_map(|e| e.sg.as_ref())
-            .find(|s| s.plan[..] == plan[..] && s.shape == *shape);
+            .find(|s| s.plan[..] == plan[..] && s.shape.matches(table));
         if let Some(s) = same {
             return Some(Arc::clone(s));
         }
