@@ -37,8 +37,8 @@ pub const EMBEDDED_PCI_IDS: &str = "\
 \t101b  MT28908 Family [ConnectX-6]
 1b96  Western Digital
 \t2500  Ultrastar DC SN840 NVMe SSD
-1e0f  KIOXIA Corporation
-\t0001  NVMe SSD Controller BG4 (DRAM-less)
+1d87  Rockchip Electronics Co., Ltd
+\t0100  RK3399 PCI Express Root Port
 8086  Intel Corporation
 \t2020  Sky Lake-E DMI3 Registers
 \t2030  Sky Lake-E PCI Express Root Port A

@@ -120,7 +120,7 @@ fn columns_count_characters_not_bytes() {
 fn the_embedded_table_parses_and_covers_every_example_vendor_pci_ids_knows() {
     let ids = PciIds::embedded().unwrap();
     for v in [
-        0x1000, 0x1002, 0x1014, 0x1022, 0x104c, 0x10b5, 0x10de, 0x144d, 0x15b3, 0x1b96, 0x1e0f,
+        0x1000, 0x1002, 0x1014, 0x1022, 0x104c, 0x10b5, 0x10de, 0x144d, 0x15b3, 0x1b96, 0x1d87,
         0x8086,
     ] {
         assert!(ids.vendor(v).is_some(), "{v:04x}");
@@ -132,5 +132,12 @@ fn the_embedded_table_parses_and_covers_every_example_vendor_pci_ids_knows() {
     assert_eq!(
         ids.describe(0x144d, 0xa824),
         "Samsung Electronics Co Ltd NVMe SSD Controller PM173X"
+    );
+    // arm64-soc's root ports carry an ID pci.ids lists as a root port, so
+    // they are never named as some other device (1e0f:0001, which they
+    // carried before, is a KIOXIA NVMe SSD controller).
+    assert_eq!(
+        ids.describe(0x1d87, 0x0100),
+        "Rockchip Electronics Co., Ltd RK3399 PCI Express Root Port"
     );
 }
