@@ -35,7 +35,7 @@ pub(crate) fn superblock_fn() -> Option<impl Fn(&[Pfn], usize, &mut Starts) -> (
 /// Only these are compiled for AVX2: the caller's sink stays in the caller.
 #[target_feature(enable = "avx2,popcnt")]
 fn superblock(pages: &[Pfn], at: usize, starts: &mut Starts) -> (usize, usize) {
-    super::superblock::<true>(pages, at, |w| breaks(w), starts)
+    super::block_scan::superblock::<true>(pages, at, |w| breaks(w), starts)
 }
 
 /// [`breaks`] if this CPU has AVX2 (for the tests that hold every kernel to

@@ -4,7 +4,7 @@
 //! `pages_are_mergeable` frame test (`lib/scatterlist.c`): does `pfn[i]` equal
 //! `pfn[i - 1] + 1`? A kernel answers it for a whole block of [`BLOCK`] pairs
 //! at once as a bitmask, so the scan only walks the set bits (about one per
-//! run). Three kernels give identical masks:
+//! run). Three kernels give identical run starts:
 //!
 //! - [`sse2`] on x86_64: the 64-bit differences narrowed to one byte per pair
 //!   by saturating packs, then `pmovmskb`. SSE2 is in the x86_64 baseline, so
@@ -15,7 +15,8 @@
 //!   routines by CPU feature) and then computes each superblock of run
 //!   starts in a function compiled for AVX2 ([`block_scan::superblock`]);
 //! - [`portable`] everywhere else: a branch-free pass marks the 8-pair groups
-//!   holding a break, then only those are tested pair by pair.
+//!   of a whole superblock holding a break, then only those are tested pair
+//!   by pair.
 //!
 //! Portable code cannot get `pmovmskb` (LLVM builds a bitmask from per-lane
 //! bit constants and horizontal ORs), and intrinsics may be called without
@@ -26,10 +27,14 @@
 //! (RFC §5.1 "Speed").
 
 use crate::addr::Pfn;
-use block_scan::{scan_blocks, superblock};
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) mod avx2;
+// Without a vector kernel the block scan serves only the tests.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_feature = "sse2")),
+    allow(dead_code)
+)]
 pub(crate) mod block_scan;
 #[cfg_attr(
     all(target_arch = "x86_64", target_feature = "sse2", not(test)),
@@ -45,6 +50,10 @@ mod tests;
 pub(crate) const BLOCK: usize = 64;
 
 /// The pages of one block: pair `k` is `(w[k], w[k + 1])`.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_feature = "sse2")),
+    allow(dead_code)
+)]
 pub(crate) type Window = [Pfn; BLOCK + 1];
 
 /// The build's baseline kernel: bit `k` set iff `w[k + 1] != w[k] + 1`
@@ -60,28 +69,30 @@ pub(crate) fn breaks(w: &Window) -> u64 {
     unsafe { sse2::breaks(w) }
 }
 
-/// The build's baseline kernel: bit `k` set iff `w[k + 1] != w[k] + 1`
-/// (wrapping), i.e. page `k + 1` of the window starts a run.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
+/// The portable per-block mask, standing in for the baseline kernel in the
+/// tests of a target without one (the scan uses [`portable::scan`]).
+#[cfg(all(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 pub(crate) fn breaks(w: &Window) -> u64 {
     portable::breaks(w)
 }
 
 /// [`PageSource::run_starts`](crate::PageSource::run_starts) for RAM pages
 /// with the fastest kernel this CPU has: AVX2 when the run-time check finds
-/// it, else the build's baseline kernel.
+/// it, else the build's baseline kernel (SSE2), else the portable scan.
 #[inline]
 pub(crate) fn scan<F: FnMut(usize, Pfn)>(pfns: &[Pfn], from: usize, to: usize, sink: F) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if let Some(avx2) = avx2::superblock_fn() {
-        return scan_blocks(pfns, from, to, avx2, sink);
+        return block_scan::scan_blocks(pfns, from, to, avx2, sink);
     }
-    scan_blocks(
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    block_scan::scan_blocks(
         pfns,
         from,
         to,
-        |p, at, s| superblock::<false>(p, at, breaks, s),
+        |p, at, s| block_scan::superblock::<false>(p, at, breaks, s),
         sink,
     );
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    portable::scan(pfns, from, to, sink);
 }

@@ -137,11 +137,19 @@ fn kernels_agree_with_the_definition_on_every_block() {
     }
 }
 
-/// RAM pages scanned with one given kernel and flattening (with a
-/// population count or not); the build's `[Pfn]` scan picks its own.
-struct Kernel<'a>(&'a [Pfn], KernelFn, bool);
+/// How a [`Scanned`] source finds its run starts.
+#[derive(Clone, Copy)]
+enum Scan {
+    /// A block kernel, flattened with a population count or not.
+    Block(KernelFn, bool),
+    /// The portable scan.
+    Portable,
+}
 
-impl PageSource for Kernel<'_> {
+/// RAM pages scanned one given way (the build's `[Pfn]` scan picks its own).
+struct Scanned<'a>(&'a [Pfn], Scan);
+
+impl PageSource for Scanned<'_> {
     fn page_count(&self) -> usize {
         self.0.len()
     }
@@ -152,25 +160,37 @@ impl PageSource for Kernel<'_> {
         SegKind::Ram
     }
     fn run_starts<F: FnMut(usize, Pfn)>(&self, from: usize, to: usize, sink: F) {
-        let k = self.1;
-        if self.2 {
-            scan_blocks(
+        match self.1 {
+            Scan::Block(k, true) => scan_blocks(
                 self.0,
                 from,
                 to,
                 |p, at, s| superblock::<true>(p, at, k, s),
                 sink,
-            );
-        } else {
-            scan_blocks(
+            ),
+            Scan::Block(k, false) => scan_blocks(
                 self.0,
                 from,
                 to,
                 |p, at, s| superblock::<false>(p, at, k, s),
                 sink,
-            );
+            ),
+            Scan::Portable => portable::scan(self.0, from, to, sink),
         }
     }
+}
+
+/// Every scan to compare, by name: each kernel with both flattenings, and
+/// the portable scan.
+fn scans(kernels: &[(&'static str, KernelFn)]) -> Vec<(String, Scan)> {
+    let mut v: Vec<(String, Scan)> = kernels
+        .iter()
+        .flat_map(|&(name, k)| {
+            [false, true].map(|p| (format!("{name} popcnt {p}"), Scan::Block(k, p)))
+        })
+        .collect();
+    v.push(("portable scan".into(), Scan::Portable));
+    v
 }
 
 fn starts(src: &(impl PageSource + ?Sized), from: usize, to: usize) -> Vec<(usize, Pfn)> {
@@ -186,20 +206,17 @@ fn tables(pfns: &[Pfn], ms: u64) -> (Built, Vec<(String, Built)>) {
     let size = pfns.len() as u64 * PAGE_SIZE;
     let kinds: Vec<(Pfn, SegKind)> = pfns.iter().map(|&p| (p, SegKind::Ram)).collect();
     let mut built = vec![("build".into(), SgTable::from_pages(pfns, 0, size, ms))];
-    for ((name, k), popcnt) in kernels().into_iter().flat_map(|k| [(k, false), (k, true)]) {
+    for (name, scan) in scans(&kernels()) {
         let mut t = SgAppendTable::new();
-        let r = t.append_from(&Kernel(pfns, k, popcnt), 0, size, ms, 0);
-        built.push((
-            format!("{name} popcnt {popcnt}"),
-            r.map(|()| t.into_table()),
-        ));
+        let r = t.append_from(&Scanned(pfns, scan), 0, size, ms, 0);
+        built.push((name, r.map(|()| t.into_table())));
     }
     (SgTable::from_pages_kinds(&kinds, 0, size, ms), built)
 }
 
 #[test]
 fn scans_and_tables_agree_across_kernels() {
-    let kernels = kernels();
+    let scans = scans(&kernels());
     let mut rng = SmallRng::seed_from_u64(0x007a_b1e5);
     let kinds_of =
         |v: &[Pfn]| -> Vec<(Pfn, SegKind)> { v.iter().map(|&p| (p, SegKind::Ram)).collect() };
@@ -225,11 +242,11 @@ fn scans_and_tables_agree_across_kernels() {
                 want,
                 "build scan {from}..{to} of {n}"
             );
-            for (&(name, k), popcnt) in kernels.iter().flat_map(|k| [(k, false), (k, true)]) {
+            for (name, scan) in &scans {
                 assert_eq!(
-                    starts(&Kernel(&v, k, popcnt), from, to),
+                    starts(&Scanned(&v, *scan), from, to),
                     want,
-                    "{name} popcnt {popcnt}: {from}..{to} of {n}"
+                    "{name}: {from}..{to} of {n}"
                 );
             }
         }
