@@ -26,18 +26,7 @@ pub(crate) fn breaks(w: &Window) -> u64 {
     let (Some(x), Some(y)) = (w.first_chunk::<BLOCK>(), w.last_chunk::<BLOCK>()) else {
         return 0; // Not reached: a window holds BLOCK + 1 pages.
     };
-    let mut dirty = 0u32;
-    for j in 0..BLOCK / GROUP {
-        let mut acc = [0u64; 2];
-        for k in 0..GROUP / 2 {
-            #[allow(clippy::needless_range_loop)] // this form vectorises
-            for l in 0..2 {
-                let i = j * GROUP + k * 2 + l;
-                acc[l] |= y[i].raw() ^ x[i].raw().wrapping_add(1);
-            }
-        }
-        dirty |= u32::from((acc[0] | acc[1]) != 0) << j;
-    }
+    let mut dirty = dirty_groups(x, y);
     let mut m = 0u64;
     while dirty != 0 {
         let at = (dirty.trailing_zeros() as usize % (BLOCK / GROUP)) * GROUP;
@@ -62,6 +51,27 @@ fn group(x: &[Pfn; BLOCK], y: &[Pfn; BLOCK], at: usize) -> u64 {
         m |= u64::from((t | t >> 32) as u32 != 0) << k;
     }
     m
+}
+
+/// Bit `j` set iff the 8-pair group `j` of the block, pairs
+/// `(x[i], y[i])`, holds a break: a branch-free OR of
+/// `y[i] ^ (x[i] + 1)` in two lanes, which LLVM turns into vector adds and
+/// xors.
+#[inline(always)]
+fn dirty_groups(x: &[Pfn; BLOCK], y: &[Pfn; BLOCK]) -> u64 {
+    let mut dirty = 0u64;
+    for j in 0..BLOCK / GROUP {
+        let mut acc = [0u64; 2];
+        for k in 0..GROUP / 2 {
+            #[allow(clippy::needless_range_loop)] // this form vectorises
+            for l in 0..2 {
+                let i = j * GROUP + k * 2 + l;
+                acc[l] |= y[i].raw() ^ x[i].raw().wrapping_add(1);
+            }
+        }
+        dirty |= u64::from((acc[0] | acc[1]) != 0) << j;
+    }
+    dirty
 }
 
 /// [`PageSource::run_starts`](crate::PageSource::run_starts) for RAM pages
@@ -127,20 +137,8 @@ fn superblock<F: FnMut(usize, Pfn)>(xs: &[Pfn], ys: &[Pfn], base: usize, sink: &
         else {
             continue;
         };
-        let mut dirty = 0u64;
-        for j in 0..BLOCK / GROUP {
-            let mut acc = [0u64; 2];
-            for k in 0..GROUP / 2 {
-                #[allow(clippy::needless_range_loop)] // this form vectorises
-                for l in 0..2 {
-                    let i = j * GROUP + k * 2 + l;
-                    acc[l] |= yb[i].raw() ^ xb[i].raw().wrapping_add(1);
-                }
-            }
-            dirty |= u64::from((acc[0] | acc[1]) != 0) << j;
-        }
         // At most SUPER blocks of BLOCK / GROUP groups: 64 bits.
-        dirt |= dirty << ((BLOCK / GROUP * b) % 64);
+        dirt |= dirty_groups(xb, yb) << ((BLOCK / GROUP * b) % 64);
     }
     while dirt != 0 {
         let at = (dirt.trailing_zeros() as usize % 64) * GROUP;
