@@ -69,13 +69,6 @@ pub(crate) fn breaks(w: &Window) -> u64 {
     unsafe { sse2::breaks(w) }
 }
 
-/// The portable per-block mask, standing in for the baseline kernel in the
-/// tests of a target without one (the scan uses [`portable::scan`]).
-#[cfg(all(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
-pub(crate) fn breaks(w: &Window) -> u64 {
-    portable::breaks(w)
-}
-
 /// [`PageSource::run_starts`](crate::PageSource::run_starts) for RAM pages
 /// with the fastest kernel this CPU has: AVX2 when the run-time check finds
 /// it, else the build's baseline kernel (SSE2), else the portable scan.

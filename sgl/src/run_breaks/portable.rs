@@ -4,54 +4,14 @@
 //! the sink ([`scan`]). It does not go through the block scan that the
 //! vector kernels use: portable code gets no instruction that gathers a
 //! mask, and flattening a mask per block made the build + walk 0.71 ns per
-//! page against 0.48 for this scan (measured on x86_64). `breaks`, the same
-//! test as a per-block mask, is the tests' reference.
+//! page against 0.48 for this scan (measured on x86_64).
 
 use super::block_scan::SUPER;
-#[cfg(test)]
-use super::Window;
 use super::BLOCK;
 use crate::addr::Pfn;
 
 /// Pairs per group: one dirty bit each in the first pass.
 const GROUP: usize = 8;
-
-/// The break mask of one block in portable code (tests only). First pass: for each 8-pair group,
-/// a branch-free OR of `pfn[i] ^ (pfn[i - 1] + 1)` in two lanes (LLVM
-/// turns it into vector adds and xors) says whether it holds a break.
-/// Second pass: only the dirty groups (about a quarter of them for runs
-/// of tens of pages) are tested pair by pair.
-#[cfg(test)]
-pub(crate) fn breaks(w: &Window) -> u64 {
-    let (Some(x), Some(y)) = (w.first_chunk::<BLOCK>(), w.last_chunk::<BLOCK>()) else {
-        return 0; // Not reached: a window holds BLOCK + 1 pages.
-    };
-    let mut dirty = dirty_groups(x, y);
-    let mut m = 0u64;
-    while dirty != 0 {
-        let at = (dirty.trailing_zeros() as usize % (BLOCK / GROUP)) * GROUP;
-        dirty &= dirty - 1;
-        m |= group(x, y, at) << at;
-    }
-    m
-}
-
-/// The exact break mask of the group of pairs starting at pair `at`.
-#[cfg(test)]
-#[inline(always)]
-fn group(x: &[Pfn; BLOCK], y: &[Pfn; BLOCK], at: usize) -> u64 {
-    let (Some(x), Some(y)) = (x.get(at..at + GROUP), y.get(at..at + GROUP)) else {
-        return 0; // Not reached: `at` is a group start.
-    };
-    let mut m = 0u64;
-    for (k, (p, q)) in x.iter().zip(y).enumerate() {
-        // Folding each difference to 32 bits before the test vectorises
-        // to fewer instructions than a 64-bit compare.
-        let t = q.raw() ^ p.raw().wrapping_add(1);
-        m |= u64::from((t | t >> 32) as u32 != 0) << k;
-    }
-    m
-}
 
 /// Bit `j` set iff the 8-pair group `j` of the block, pairs
 /// `(x[i], y[i])`, holds a break: a branch-free OR of

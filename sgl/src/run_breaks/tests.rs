@@ -16,6 +16,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// The definition, pair by pair.
+#[cfg(target_arch = "x86_64")]
 fn naive(w: &Window) -> u64 {
     let mut m = 0;
     for k in 0..BLOCK {
@@ -68,6 +69,7 @@ fn tricky_pages(rng: &mut SmallRng, n: usize, start: u64, cont: f64) -> Vec<Pfn>
     v
 }
 
+#[cfg(target_arch = "x86_64")]
 fn window(v: &[Pfn]) -> &Window {
     <&Window>::try_from(v).unwrap()
 }
@@ -78,12 +80,15 @@ type KernelFn = fn(&Window) -> u64;
 /// A table or why it was refused.
 type Built = Result<SgTable, SgError>;
 
-/// Every kernel this build and CPU can run, by name: the baseline, the
-/// portable one, and AVX2 where the CPU has it (the build's scan uses it
-/// then).
+/// Every block kernel this build and CPU can run, by name: the baseline
+/// (SSE2 on x86_64) and AVX2 where the CPU has it (the build's scan uses it
+/// then). A target without a vector kernel has none: its portable scan is
+/// held to the page-by-page scan below.
 fn kernels() -> Vec<(&'static str, KernelFn)> {
-    let k: Vec<(&'static str, KernelFn)> =
-        vec![("baseline", breaks), ("portable", portable::breaks)];
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    let k: Vec<(&'static str, KernelFn)> = vec![("baseline", breaks)];
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    let k: Vec<(&'static str, KernelFn)> = Vec::new();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     let k = {
         let mut k = k;
@@ -95,6 +100,8 @@ fn kernels() -> Vec<(&'static str, KernelFn)> {
     k
 }
 
+/// x86_64 only: other targets have no block kernel.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn kernels_agree_with_the_definition_on_every_block() {
     let kernels = kernels();
